@@ -1,0 +1,136 @@
+// The meta-model: the vocabulary in which the XenAPI data model is declared (src/idl/classes).
+// Everything generic — records, implicit messages, dispatch, wire marshalling, CLI field tables,
+// docs — is derived at run time from values of these types. Pure data, no I/O.
+
+/** A data-model type, as XenAPI's datamodel declares them. */
+export type Ty =
+  | { kind: 'string' }
+  | { kind: 'int' }
+  | { kind: 'float' }
+  | { kind: 'bool' }
+  | { kind: 'datetime' }
+  | { kind: 'enum'; name: string; values: readonly string[] }
+  | { kind: 'ref'; cls: string }
+  | { kind: 'set'; of: Ty }
+  | { kind: 'map'; key: Ty; value: Ty }
+  | { kind: 'record'; cls: string }
+  /** Free-form result (event.from batches, system.listMethods): passed through as is. */
+  | { kind: 'any' };
+
+export const t = {
+  string: { kind: 'string' } as Ty,
+  int: { kind: 'int' } as Ty,
+  float: { kind: 'float' } as Ty,
+  bool: { kind: 'bool' } as Ty,
+  datetime: { kind: 'datetime' } as Ty,
+  any: { kind: 'any' } as Ty,
+  enumOf: (name: string, values: readonly string[]): Ty => ({ kind: 'enum', name, values }),
+  ref: (cls: string): Ty => ({ kind: 'ref', cls }),
+  set: (of: Ty): Ty => ({ kind: 'set', of }),
+  map: (key: Ty, value: Ty): Ty => ({ kind: 'map', key, value }),
+  record: (cls: string): Ty => ({ kind: 'record', cls }),
+};
+/** `map string -> string`, the commonest field type. */
+export const stringMap = t.map(t.string, t.string);
+
+/** JSON-shaped values as they live in records and travel on the wire (after unmarshalling). */
+export type Value = string | number | boolean | null | Value[] | { [key: string]: Value };
+export type Rec = Record<string, Value>;
+
+export type Qualifier = 'RW' | 'StaticRO' | 'DynamicRO';
+
+/** Roles, weakest first. A message's `role` is the weakest role allowed to call it. */
+export const ROLES = ['read-only', 'vm-operator', 'vm-admin', 'vm-power-admin', 'pool-operator', 'pool-admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface Field {
+  /** Wire name, verbatim: `name_label`, `MTU`, `tagged_PIF`. */
+  name: string;
+  ty: Ty;
+  qual: Qualifier;
+  /** Data-model default. Absent = mandatory in an implicit constructor struct. */
+  default?: Value;
+  /** Hidden from clients (not in records, no getter), e.g. `PIF.device_name`. */
+  internal?: boolean;
+  /** The lifecycle says Removed: still in records, but the getter answers MESSAGE_REMOVED. */
+  removed?: boolean;
+  /** Role needed for the implicit writers, when stronger than the class default. */
+  writeRole?: Role;
+  doc: string;
+}
+
+export interface Param {
+  name: string;
+  ty: Ty;
+  /** Present = the parameter may be left out by the caller (trailing parameters only). */
+  default?: Value;
+  doc?: string;
+}
+
+export interface Message {
+  name: string;
+  params: Param[];
+  /** null = void (the wire carries ""). */
+  result: Ty | null;
+  /** Error codes this message may raise, in the order they are checked. */
+  errors: string[];
+  /** Weakest role allowed to call it. */
+  role: Role;
+  /** Has an `Async.` form (default true for custom messages). */
+  async?: boolean;
+  /** Callable without a session (login). */
+  sessionless?: boolean;
+  hidden?: boolean;
+  doc: string;
+}
+
+export interface ClassDef {
+  /** Wire spelling: `network`, `PIF`, `Bond`… */
+  name: string;
+  doc: string;
+  fields: Field[];
+  /** Custom (explicitly declared) messages. Implicit ones are derived in implicit.ts. */
+  messages: Message[];
+  /** Has a `name` namespace, hence `get_by_name_label`. */
+  nameLabel?: boolean;
+  /** Implicit constructor `create(record)` exists. */
+  create?: boolean;
+  /** Implicit destructor `destroy(self)` exists (a custom `destroy` in messages wins). */
+  destroy?: boolean;
+  /** Role for implicit create/destroy and the RW setters. */
+  writeRole?: Role;
+  /** Rows survive a restart (false for session and task). */
+  persistent: boolean;
+  /** Whole class marked Removed: every message answers MESSAGE_REMOVED. */
+  removed?: boolean;
+}
+
+/** A one-to-many relation: `one.field` (a ref) is the writer; `many.field` (a set) is its inverse. */
+export interface Relation {
+  one: { cls: string; field: string };
+  many: { cls: string; field: string };
+}
+
+/** Shorthands used by the class files, so a field table reads like the reference's. */
+export function field(name: string, ty: Ty, qual: Qualifier, doc: string, extra: Partial<Field> = {}): Field {
+  return { name, ty, qual, doc, ...extra };
+}
+
+export const NULL_REF = 'OpaqueRef:NULL';
+
+/** The value a field takes when nothing else is said: its default, else the type's zero. */
+export function zeroOf(ty: Ty): Value {
+  switch (ty.kind) {
+    case 'string': return '';
+    case 'int': return 0;
+    case 'float': return 0;
+    case 'bool': return false;
+    case 'datetime': return '19700101T00:00:00Z';
+    case 'enum': return ty.values[0] ?? '';
+    case 'ref': return NULL_REF;
+    case 'set': return [];
+    case 'map': return {};
+    case 'record': return {};
+    case 'any': return null;
+  }
+}
