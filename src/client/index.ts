@@ -1,0 +1,2 @@
+// The XenAPI client, as used by xe and the host agent.
+export { XapiClient, parseTarget, decodeReply, type ConnectOptions } from './xapi-client.js';

@@ -1,0 +1,153 @@
+// A small XenAPI client: JSON-RPC 2.0 over HTTP or over the server's unix socket.
+// Used by `xe` and by the host agent. Kept free of heavy imports: `xe` start-up time is
+// dominated by what this module pulls in.
+import { Agent, request, type RequestOptions } from 'node:http';
+import { ApiError } from '../common/api-error.js';
+
+export interface ConnectOptions {
+  /** `unix:/path/xapi.sock` or `http://host:port` (a bare path also means a unix socket). */
+  target: string;
+  user: string;
+  password: string;
+  /** Sent as login_with_password's originator (shows up in the server's session record). */
+  originator?: string;
+  /** The API version string sent at login. */
+  version?: string;
+}
+
+/** Where and how to send requests: derived once from the target string. */
+interface Endpoint {
+  socketPath?: string;
+  host?: string;
+  port?: number;
+  path: string;
+}
+
+export function parseTarget(target: string): Endpoint {
+  if (target.startsWith('unix:')) return { socketPath: target.slice('unix:'.length), path: '/jsonrpc' };
+  if (target.startsWith('/') || target.startsWith('.')) return { socketPath: target, path: '/jsonrpc' };
+  const url = new URL(target.includes('://') ? target : `http://${target}`);
+  if (url.protocol !== 'http:') throw new Error(`unsupported target protocol: ${url.protocol}`);
+  const base = url.pathname.replace(/\/$/, '');
+  return {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : 80,
+    path: base === '' || base === '/' ? '/jsonrpc' : base,
+  };
+}
+
+/** Methods that take no session as their first parameter. */
+function isSessionless(method: string): boolean {
+  return method === 'session.login_with_password' || method.startsWith('system.');
+}
+
+export class XapiClient {
+  private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  private nextId = 1;
+  private sessionRef: string | undefined;
+
+  private constructor(private readonly endpoint: Endpoint) {}
+
+  /** Opens a client and logs in; a failed login rejects with the server's ApiError. */
+  static async connect(opts: ConnectOptions): Promise<XapiClient> {
+    const client = new XapiClient(parseTarget(opts.target));
+    try {
+      client.sessionRef = await client.call<string>('session.login_with_password',
+        opts.user, opts.password, opts.version ?? '2.23', opts.originator ?? '');
+    } catch (e) {
+      client.agent.destroy();
+      throw e;
+    }
+    return client;
+  }
+
+  /** A client without a session (for system.* calls), e.g. to probe a server. */
+  static anonymous(target: string): XapiClient {
+    return new XapiClient(parseTarget(target));
+  }
+
+  get session(): string | undefined {
+    return this.sessionRef;
+  }
+
+  /** Calls `method`; the session ref is prepended for every method that takes one. */
+  call<T = unknown>(method: string, ...params: unknown[]): Promise<T> {
+    const args = isSessionless(method) ? params : [this.sessionRef ?? '', ...params];
+    return this.send(method, args) as Promise<T>;
+  }
+
+  /** Logs out (best effort) and releases sockets. */
+  async close(): Promise<void> {
+    try {
+      if (this.sessionRef !== undefined) await this.call('session.logout');
+    } catch {
+      // The session may already be gone; closing must not fail because of it.
+    } finally {
+      this.sessionRef = undefined;
+      this.agent.destroy();
+    }
+  }
+
+  private send(method: string, params: unknown[]): Promise<unknown> {
+    const id = this.nextId++;
+    const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', method, params, id }));
+    const ep = this.endpoint;
+    const opts: RequestOptions = {
+      method: 'POST',
+      path: ep.path,
+      agent: this.agent,
+      headers: { 'content-type': 'application/json', 'content-length': body.length, accept: 'application/json' },
+    };
+    if (ep.socketPath !== undefined) opts.socketPath = ep.socketPath;
+    else { opts.host = ep.host; opts.port = ep.port; }
+    return new Promise((resolve, reject) => {
+      const req = request(opts, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if ((res.statusCode ?? 0) >= 300) {
+            reject(new Error(`${method}: HTTP ${res.statusCode} ${text.slice(0, 200)}`));
+            return;
+          }
+          try {
+            resolve(decodeReply(method, text));
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+      req.on('error', (e) => reject(new Error(`cannot reach the XenAPI server (${describe(ep)}): ${e.message}`)));
+      req.end(body);
+    });
+  }
+}
+
+function describe(ep: Endpoint): string {
+  return ep.socketPath !== undefined ? `unix:${ep.socketPath}` : `http://${ep.host}:${ep.port}`;
+}
+
+/** Decodes a JSON-RPC reply; XenAPI errors (2.0 object form or 1.0/array form) become ApiError. */
+export function decodeReply(method: string, text: string): unknown {
+  let msg: { result?: unknown; error?: unknown };
+  try {
+    msg = JSON.parse(text) as typeof msg;
+  } catch {
+    throw new Error(`${method}: the server sent a reply that is not JSON`);
+  }
+  const err = msg.error;
+  if (err !== undefined && err !== null) {
+    if (Array.isArray(err)) throw new ApiError(String(err[0] ?? 'INTERNAL_ERROR'), err.slice(1));
+    if (typeof err === 'object') {
+      const o = err as { code?: unknown; message?: unknown; data?: unknown };
+      // Protocol-level JSON-RPC errors (parse error, invalid request) are not XenAPI errors.
+      if (typeof o.code === 'number' && o.code < 0) throw new Error(`${method}: JSON-RPC error ${o.code}: ${String(o.message)}`);
+      const data = Array.isArray(o.data) ? o.data : o.data === undefined || o.data === null ? [] : [o.data];
+      throw new ApiError(String(o.message ?? 'INTERNAL_ERROR'), data);
+    }
+    throw new ApiError(String(err));
+  }
+  if (!('result' in msg)) throw new Error(`${method}: the server sent a reply without a result`);
+  return msg.result;
+}
