@@ -1,0 +1,135 @@
+// JSON-RPC 1.0 / 2.0 codec, shaped as XAPI answers (reference xapi-networking §4.2, §5.4) and
+// as xen-api's json-rpc-protocol parser insists: a 2.0 success has no `error` key at all,
+// a 1.0 success has `error: null`.
+import type { Ty, Value } from '../idl/meta.js';
+import { RpcParseError } from './errors.js';
+import {
+  fieldValue, isEventRecord, isPlainObject, lookupClassLoose, normaliseDatetime, setOwn, visibleFields,
+} from './shape.js';
+import type { LookupClass, RpcResult } from './types.js';
+
+export interface JsonRpcCall {
+  version: '1.0' | '2.0';
+  id: string | number | null;
+  method: string;
+  params: Value[];
+}
+
+/** Parses a JSON-RPC request. Throws RpcParseError (carrying id/version when known). */
+export function parseJsonRpcCall(body: string): JsonRpcCall {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(body);
+  } catch (e) {
+    throw new RpcParseError('jsonrpc', `Parse error: ${(e as Error).message}`, { code: -32700 });
+  }
+  if (!isPlainObject(msg)) {
+    // Batches (arrays) are not part of XenAPI.
+    throw new RpcParseError('jsonrpc', 'Invalid Request: not a JSON-RPC request object', { code: -32600 });
+  }
+  const m = msg as { [k: string]: Value | undefined };
+  let version: '1.0' | '2.0';
+  if (m.jsonrpc === undefined) version = '1.0';
+  else if (m.jsonrpc === '2.0') version = '2.0';
+  else throw new RpcParseError('jsonrpc', `Invalid Request: unsupported jsonrpc version ${JSON.stringify(m.jsonrpc)}`, { code: -32600 });
+
+  const rawId = m.id;
+  const idKnown = typeof rawId === 'string' || typeof rawId === 'number';
+  const bad = (what: string): never => {
+    throw new RpcParseError('jsonrpc', `Invalid Request: ${what}`, {
+      code: -32600, version, id: idKnown ? (rawId as string | number) : null,
+    });
+  };
+  // XAPI rejects notifications: every call needs an answer to carry errors.
+  if (rawId === undefined || rawId === null) bad('missing id (notifications are not supported)');
+  if (!idKnown) bad('id must be a number or a string');
+  if (typeof m.method !== 'string' || m.method === '') bad('missing method');
+
+  let params: Value[];
+  const p = m.params;
+  if (p === undefined) params = [];
+  else if (Array.isArray(p)) params = p;
+  // In 2.0 an object is not named parameters: XAPI takes it as one positional argument.
+  else if (version === '2.0' && isPlainObject(p)) params = [p];
+  else params = bad('params must be an array');
+
+  return { version, id: rawId as string | number, method: m.method as string, params };
+}
+
+/**
+ * Type-directed shaping for JSON: records show only client-visible fields (missing ones get
+ * their default), datetimes take the compact XenAPI form, event snapshots are shaped by their
+ * class. Without a lookup, values pass through as they are.
+ */
+export function shapeJsonValue(v: Value, ty: Ty | null, lookup?: LookupClass): Value {
+  if (ty === null) return '';
+  if (!lookup) return v === undefined ? null : v;
+  return shape(v, ty, lookup);
+}
+
+function shapeRecord(v: Value, clsName: string, lookup: LookupClass, loose: boolean): Value {
+  const cls = loose ? lookupClassLoose(lookup, clsName) : (lookup(clsName) ?? lookupClassLoose(lookup, clsName));
+  if (!cls || !isPlainObject(v)) return shapeAny(v, lookup);
+  const out: { [k: string]: Value } = {};
+  for (const f of visibleFields(cls)) out[f.name] = shape(fieldValue(v, f), f.ty, lookup);
+  return out;
+}
+
+function shape(v: Value, ty: Ty, lookup: LookupClass): Value {
+  switch (ty.kind) {
+    case 'datetime': return normaliseDatetime(v) ?? normaliseDatetime(0)!;
+    case 'set': return Array.isArray(v) ? v.map((x) => shape(x, ty.of, lookup)) : v;
+    case 'map': {
+      if (!isPlainObject(v)) return v;
+      const out: { [k: string]: Value } = {};
+      for (const k of Object.keys(v)) setOwn(out, k, shape(v[k], ty.value, lookup));
+      return out;
+    }
+    case 'record': return shapeRecord(v, ty.cls, lookup, false);
+    case 'any': return shapeAny(v, lookup);
+    default: return v === undefined ? null : v;
+  }
+}
+
+function shapeAny(v: Value, lookup: LookupClass): Value {
+  if (Array.isArray(v)) return v.map((x) => shapeAny(x, lookup));
+  if (!isPlainObject(v)) return v === undefined ? null : v;
+  const ev = isEventRecord(v);
+  const out: { [k: string]: Value } = {};
+  for (const k of Object.keys(v)) {
+    setOwn(out, k, ev && k === 'snapshot' ? shapeRecord(v[k], v.class as string, lookup, true) : shapeAny(v[k], lookup));
+  }
+  return out;
+}
+
+/** Serialises a reply for `call`. `lookupClass`, when given, enables record shaping. */
+export function encodeJsonRpcResponse(
+  call: { version: '1.0' | '2.0'; id: string | number | null },
+  result: RpcResult,
+  lookupClass?: LookupClass,
+): string {
+  if (call.version === '2.0') {
+    if (result.ok) {
+      return JSON.stringify({ jsonrpc: '2.0', result: shapeJsonValue(result.value, result.ty, lookupClass), id: call.id });
+    }
+    const [code = 'INTERNAL_ERROR', ...params] = result.error;
+    return JSON.stringify({ jsonrpc: '2.0', error: { code: 1, message: String(code), data: params.map(String) }, id: call.id });
+  }
+  if (result.ok) {
+    return JSON.stringify({ result: shapeJsonValue(result.value, result.ty, lookupClass), error: null, id: call.id });
+  }
+  const desc = result.error.length ? result.error.map(String) : ['INTERNAL_ERROR'];
+  return JSON.stringify({ result: null, error: desc, id: call.id });
+}
+
+/**
+ * The reply to a body that is not a usable JSON-RPC request. xen-api's parser accepts an
+ * error with an integer code, a string message and `id: null`, so this surfaces client-side as
+ * `XapiError('INTERNAL_ERROR', [what was wrong])`; the numeric code keeps the JSON-RPC meaning.
+ */
+export function encodeJsonRpcParseError(err: RpcParseError): string {
+  const id = err.id ?? null;
+  const what = err.message;
+  if (err.version === '1.0') return JSON.stringify({ result: null, error: ['INTERNAL_ERROR', what], id });
+  return JSON.stringify({ jsonrpc: '2.0', error: { code: err.code, message: 'INTERNAL_ERROR', data: [what] }, id });
+}
