@@ -1,0 +1,37 @@
+// pool: the pool-wide object (management-related subset).
+import type { ClassDef } from '../meta.js';
+import { field, msg, nameFields, otherConfig, p, stringMap, t, uniq, uuidField, NULL_REF, REALISE_ERRORS, VLAN_CREATE_ERRORS } from './_helpers.js';
+
+export const poolClass: ClassDef = {
+  name: 'pool',
+  doc: 'The pool of hosts sharing one database.',
+  persistent: true,
+  writeRole: 'pool-admin',
+  fields: [
+    uuidField(),
+    // plain fields: pool has no name namespace, hence no get_by_name_label
+    ...nameFields(),
+    field('master', t.ref('host'), 'DynamicRO', 'The pool master.', { default: NULL_REF }),
+    field('default_SR', t.ref('SR'), 'RW', 'Default storage repository.', { default: NULL_REF }),
+    otherConfig('Free-form; merged into the bridge configuration of every host.'),
+    field('ha_enabled', t.bool, 'DynamicRO', 'True when high availability is on.', { default: false }),
+    field('vswitch_controller', t.string, 'DynamicRO', 'Deprecated: address of the SDN controller.', { default: '' }),
+    field('restrictions', stringMap, 'DynamicRO', 'Licence restrictions in force.', { default: {} }),
+    field('redo_log_enabled', t.bool, 'DynamicRO', 'True when the redo log is on.', { default: false }),
+    field('igmp_snooping_enabled', t.bool, 'DynamicRO', 'IGMP snooping on all bridges.', { default: false }),
+  ],
+  messages: [
+    msg('management_reconfigure', [p('network', t.ref('network'))], null, [
+      'HA_IS_ENABLED', 'PIF_NOT_PRESENT', 'PIF_INCOMPATIBLE_PRIMARY_ADDRESS_TYPE', 'CANNOT_PLUG_BOND_SLAVE',
+      'PIF_HAS_NO_NETWORK_CONFIGURATION', 'PIF_HAS_NO_V6_NETWORK_CONFIGURATION', ...REALISE_ERRORS,
+    ], 'pool-operator', 'Move the management interface of every host to its PIF on the network.'),
+    msg('create_VLAN_from_PIF', [p('pif', t.ref('PIF')), p('network', t.ref('network')), p('VLAN', t.int)], t.set(t.ref('PIF')),
+      uniq([...VLAN_CREATE_ERRORS, ...REALISE_ERRORS]), 'pool-operator',
+      'Create the VLAN on every live host\'s PIF of the same network as pif; returns the VLAN PIFs.'),
+    msg('create_VLAN', [p('device', t.string), p('network', t.ref('network')), p('VLAN', t.int)], t.set(t.ref('PIF')),
+      uniq(['INVALID_VALUE', ...VLAN_CREATE_ERRORS, ...REALISE_ERRORS]), 'pool-operator',
+      'Deprecated: create the VLAN on the PIF with this device on every host.'),
+    msg('set_igmp_snooping_enabled', [p('self', t.ref('pool')), p('value', t.bool)], null, [], 'pool-operator',
+      'Turn IGMP snooping on or off on every host.'),
+  ],
+};
