@@ -1,0 +1,217 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CLASSES, ERRORS, EXTERNAL_CLASSES, RELATIONS, ROLES, findClass, findClassInsensitive,
+  type ClassDef, type Field, type Ty,
+} from './index.js';
+
+/** Every class named by a ref or record type inside ty. */
+function classesIn(ty: Ty): string[] {
+  switch (ty.kind) {
+    case 'ref': case 'record': return [ty.cls];
+    case 'set': return classesIn(ty.of);
+    case 'map': return [...classesIn(ty.key), ...classesIn(ty.value)];
+    default: return [];
+  }
+}
+
+function allTypes(c: ClassDef): { where: string; ty: Ty }[] {
+  const out: { where: string; ty: Ty }[] = [];
+  for (const f of c.fields) out.push({ where: `${c.name}.${f.name}`, ty: f.ty });
+  for (const m of c.messages) {
+    for (const p of m.params) out.push({ where: `${c.name}.${m.name}(${p.name})`, ty: p.ty });
+    if (m.result) out.push({ where: `${c.name}.${m.name} result`, ty: m.result });
+  }
+  return out;
+}
+
+function getField(cls: string, name: string): Field {
+  const c = findClass(cls);
+  assert.ok(c, `class ${cls} exists`);
+  const f = c.fields.find((x) => x.name === name);
+  assert.ok(f, `field ${cls}.${name} exists`);
+  return f;
+}
+
+/** Members an implicit constructor must be given: StaticRO/RW, visible, no default. */
+function mandatoryMembers(c: ClassDef): string[] {
+  return c.fields.filter((f) => f.qual !== 'DynamicRO' && !f.internal && f.default === undefined).map((f) => f.name).sort();
+}
+
+test('class names are unique and findable', () => {
+  const names = CLASSES.map((c) => c.name);
+  assert.equal(new Set(names).size, names.length);
+  for (const n of ['pool', 'host', 'network', 'PIF', 'PIF_metrics', 'VIF', 'VIF_metrics', 'VM', 'VLAN', 'Bond', 'tunnel', 'session', 'task', 'event']) {
+    assert.equal(findClass(n)?.name, n);
+  }
+  assert.equal(findClass('pif'), undefined);
+  assert.equal(findClassInsensitive('pif')?.name, 'PIF');
+  assert.equal(findClassInsensitive('bond')?.name, 'Bond');
+  assert.equal(findClassInsensitive('pif_metrics')?.name, 'PIF_metrics');
+  assert.equal(findClassInsensitive('nonesuch'), undefined);
+});
+
+test('every ref/record type names a known or external class', () => {
+  const known = new Set([...CLASSES.map((c) => c.name), ...EXTERNAL_CLASSES]);
+  for (const c of CLASSES) {
+    for (const { where, ty } of allTypes(c)) {
+      for (const cls of classesIn(ty)) assert.ok(known.has(cls), `${where} refers to unknown class ${cls}`);
+    }
+  }
+  // external classes really are external and really used
+  const used = new Set(CLASSES.flatMap((c) => allTypes(c).flatMap((x) => classesIn(x.ty))));
+  for (const x of EXTERNAL_CLASSES) {
+    assert.equal(findClass(x), undefined, `${x} is external but modelled`);
+    assert.ok(used.has(x), `${x} is listed as external but never referenced`);
+  }
+});
+
+test('relations join a ref field to a DynamicRO set of refs', () => {
+  const seen = new Set<string>();
+  for (const r of RELATIONS) {
+    const one = getField(r.one.cls, r.one.field);
+    const many = getField(r.many.cls, r.many.field);
+    assert.deepEqual(one.ty, { kind: 'ref', cls: r.many.cls }, `${r.one.cls}.${r.one.field} is a ref ${r.many.cls}`);
+    assert.deepEqual(many.ty, { kind: 'set', of: { kind: 'ref', cls: r.one.cls } }, `${r.many.cls}.${r.many.field} is a set of ref ${r.one.cls}`);
+    assert.equal(many.qual, 'DynamicRO', `${r.many.cls}.${r.many.field} is DynamicRO`);
+    const key = `${r.many.cls}.${r.many.field}`;
+    assert.ok(!seen.has(key), `${key} is the inverse of one relation only`);
+    seen.add(key);
+  }
+  assert.equal(RELATIONS.length, 11);
+});
+
+test('every error a message names is registered, with well-formed entries', () => {
+  for (const c of CLASSES) {
+    for (const m of c.messages) {
+      for (const code of m.errors) assert.ok(code in ERRORS, `${c.name}.${m.name} names unknown error ${code}`);
+      assert.equal(new Set(m.errors).size, m.errors.length, `${c.name}.${m.name} lists an error twice`);
+    }
+  }
+  for (const [code, def] of Object.entries(ERRORS)) {
+    assert.match(code, /^[A-Z0-9_]+$/, code);
+    assert.ok(Array.isArray(def.params), code);
+    assert.ok(def.doc.length > 0 && !def.doc.includes('\n'), `${code} has a one-line doc`);
+  }
+  for (const code of ['HANDLE_INVALID', 'UUID_INVALID', 'SESSION_INVALID', 'MESSAGE_METHOD_UNKNOWN', 'MESSAGE_PARAMETER_COUNT_MISMATCH',
+    'MESSAGE_REMOVED', 'INTERNAL_ERROR', 'MAP_DUPLICATE_KEY', 'RBAC_PERMISSION_DENIED', 'EVENTS_LOST', 'DEVICE_ATTACH_TIMEOUT',
+    'HOST_OFFLINE', 'TASK_CANCELLED', 'NOT_IMPLEMENTED']) {
+    assert.ok(code in ERRORS, code);
+  }
+  // declared names, not what is actually sent
+  assert.deepEqual(ERRORS['NETWORK_ALREADY_CONNECTED']?.params, ['network', 'connected PIF']);
+  assert.deepEqual(ERRORS['SESSION_AUTHENTICATION_FAILED']?.params, []);
+  assert.deepEqual(ERRORS['DEVICE_ATTACH_TIMEOUT']?.params, ['type', 'ref']);
+});
+
+test('field and message names are unique per class', () => {
+  for (const c of CLASSES) {
+    const f = c.fields.map((x) => x.name);
+    assert.equal(new Set(f).size, f.length, `${c.name} has duplicate fields`);
+    const m = c.messages.map((x) => x.name);
+    assert.equal(new Set(m).size, m.length, `${c.name} has duplicate messages`);
+  }
+});
+
+test('every class with fields has a DynamicRO uuid; event has none', () => {
+  for (const c of CLASSES) {
+    if (c.name === 'event') continue;
+    const u = c.fields.find((f) => f.name === 'uuid');
+    assert.ok(u, `${c.name} has uuid`);
+    assert.equal(u.qual, 'DynamicRO');
+    assert.equal(u.ty.kind, 'string');
+  }
+  const ev = findClass('event');
+  assert.ok(ev);
+  assert.equal(ev.fields.length, 0);
+  assert.equal(ev.persistent, false);
+});
+
+test('visible DynamicRO fields have defaults that fit their type', () => {
+  for (const c of CLASSES) {
+    for (const f of c.fields) {
+      if (f.qual === 'DynamicRO' && !f.internal) assert.ok(f.default !== undefined, `${c.name}.${f.name} needs a default`);
+      if (f.default === undefined) continue;
+      const d = f.default;
+      const where = `${c.name}.${f.name}`;
+      switch (f.ty.kind) {
+        case 'string': case 'datetime': case 'ref': assert.equal(typeof d, 'string', where); break;
+        case 'int': assert.ok(Number.isInteger(d), where); break;
+        case 'float': assert.equal(typeof d, 'number', where); break;
+        case 'bool': assert.equal(typeof d, 'boolean', where); break;
+        case 'enum': assert.ok(f.ty.values.includes(d as string), `${where} default is one of its enum values`); break;
+        case 'set': assert.ok(Array.isArray(d), where); break;
+        case 'map': assert.ok(typeof d === 'object' && d !== null && !Array.isArray(d), where); break;
+        default: break;
+      }
+    }
+  }
+});
+
+test('constructor classes have exactly the mandatory members of the reference', () => {
+  const network = findClass('network');
+  const vif = findClass('VIF');
+  const vm = findClass('VM');
+  assert.ok(network && vif && vm);
+  assert.ok(network.create && vif.create && vm.create);
+  assert.deepEqual(mandatoryMembers(network), ['other_config']);
+  assert.deepEqual(mandatoryMembers(vif), ['MAC', 'MTU', 'VM', 'device', 'network', 'other_config', 'qos_algorithm_params', 'qos_algorithm_type'].sort());
+  assert.deepEqual(mandatoryMembers(vm), []);
+  // only these three have implicit constructors
+  assert.deepEqual(CLASSES.filter((c) => c.create).map((c) => c.name).sort(), ['VIF', 'VM', 'network']);
+});
+
+test('internal and removed fields are marked', () => {
+  assert.equal(getField('PIF', 'device_name').internal, true);
+  assert.equal(getField('VIF', 'reserved').internal, true);
+  assert.equal(getField('host', 'management_bridge').internal, true);
+  assert.equal(getField('host', 'management_address_type').internal, true);
+  assert.equal(getField('VIF', 'metrics').removed, true);
+  for (const cls of ['PIF_metrics', 'VIF_metrics']) {
+    assert.equal(getField(cls, 'io_read_kbs').removed, true);
+    assert.equal(getField(cls, 'io_write_kbs').removed, true);
+    assert.notEqual(findClass(cls)?.removed, true);
+  }
+});
+
+test('messages: optional params trail, roles are valid, flags match the reference', () => {
+  for (const c of CLASSES) {
+    for (const m of c.messages) {
+      const where = `${c.name}.${m.name}`;
+      assert.ok((ROLES as readonly string[]).includes(m.role), `${where} role`);
+      let optional = false;
+      for (const p of m.params) {
+        if (p.default !== undefined) optional = true;
+        else assert.ok(!optional, `${where}: mandatory ${p.name} after an optional one`);
+      }
+      if (c.name === 'session' || c.name === 'event') assert.equal(m.async, false, `${where} has no Async form`);
+    }
+  }
+  const msg = (cls: string, name: string) => {
+    const m = findClass(cls)?.messages.find((x) => x.name === name);
+    assert.ok(m, `${cls}.${name} exists`);
+    return m;
+  };
+  const login = msg('session', 'login_with_password');
+  assert.equal(login.sessionless, true);
+  assert.deepEqual(login.params.map((p) => [p.name, p.default]), [['uname', undefined], ['pwd', undefined], ['version', '1.1'], ['originator', '']]);
+  assert.equal(msg('host', 'management_disable').async, false);
+  assert.equal(msg('host', 'local_management_reconfigure').async, false);
+  assert.notEqual(msg('VLAN', 'create').async, false);
+  const report = msg('host', 'report_network_state');
+  assert.equal(report.hidden, true);
+  assert.equal(report.role, 'pool-admin');
+  assert.deepEqual(report.params.map((p) => p.name), ['host', 'generation', 'state']);
+  assert.deepEqual(msg('event', 'from').params.map((p) => p.name), ['classes', 'token', 'timeout']);
+  assert.deepEqual(msg('VLAN', 'create').errors.slice(0, 3), ['NETWORK_UNMANAGED', 'NETWORK_ALREADY_CONNECTED', 'PIF_UNMANAGED']);
+  // classes with a custom destroy don't also claim the implicit one
+  for (const c of CLASSES) {
+    if (c.messages.some((m) => m.name === 'destroy')) assert.notEqual(c.destroy, true, `${c.name} destroy`);
+  }
+});
+
+test('name namespaces: network, host, VM only', () => {
+  assert.deepEqual(CLASSES.filter((c) => c.nameLabel).map((c) => c.name).sort(), ['VM', 'host', 'network']);
+  assert.ok(findClass('pool')?.fields.some((f) => f.name === 'name_label'));
+  for (const c of CLASSES) assert.equal(c.persistent, !['session', 'task', 'event'].includes(c.name), c.name);
+});
