@@ -215,3 +215,21 @@ test('name namespaces: network, host, VM only', () => {
   assert.ok(findClass('pool')?.fields.some((f) => f.name === 'name_label'));
   for (const c of CLASSES) assert.equal(c.persistent, !['session', 'task', 'event'].includes(c.name), c.name);
 });
+
+test('custom messages do not collide with implicit ones', () => {
+  for (const c of CLASSES) {
+    const implicit = new Set(['get_record', 'get_by_uuid', 'get_all', 'get_all_records', 'get_all_where', 'get_all_records_where']);
+    if (c.nameLabel) implicit.add('get_by_name_label');
+    if (c.create) implicit.add('create');
+    if (c.destroy) implicit.add('destroy');
+    for (const f of c.fields) {
+      if (f.internal) continue;
+      implicit.add(`get_${f.name}`);
+      if (f.qual !== 'RW') continue;
+      implicit.add(`set_${f.name}`);
+      if (f.ty.kind === 'map') { implicit.add(`add_to_${f.name}`); implicit.add(`remove_from_${f.name}`); }
+      if (f.ty.kind === 'set') { implicit.add(`add_${f.name}`); implicit.add(`remove_${f.name}`); }
+    }
+    for (const m of c.messages) assert.ok(!implicit.has(m.name), `${c.name}.${m.name} duplicates an implicit message`);
+  }
+});

@@ -63,6 +63,12 @@ export const PIF_UNPLUG_ERRORS = [
   'PIF_HAS_FCOE_SR_IN_USE',
 ];
 
+/** Checks of VLAN.destroy, in order (the unplug checks follow). */
+export const VLAN_DESTROY_ERRORS = uniq([
+  'PIF_ALREADY_BONDED', 'PIF_IS_MANAGEMENT_INTERFACE', 'HA_IS_ENABLED', 'REDO_LOG_IS_ENABLED', 'PIF_IS_PHYSICAL',
+  ...PIF_UNPLUG_ERRORS, ...REALISE_ERRORS,
+]);
+
 /** Checks of VLAN.create, in order (reused by PIF.create_VLAN and the pool helpers). */
 export const VLAN_CREATE_ERRORS = [
   'NETWORK_UNMANAGED',

@@ -40,7 +40,7 @@ export const hostClass: ClassDef = {
     msg('report_network_state', [
       p('host', t.ref('host')), p('generation', t.int, 'Database generation the report realises.'),
       p('state', t.any, 'Observed status per object (currently_attached, MTU, carrier, addresses...).'),
-    ], null, ['HOST_OFFLINE'], 'pool-admin',
+    ], null, ['INVALID_VALUE'], 'pool-admin',
     'xcpnet extension: the host agent reports what is real on the host and the generation it has realised.',
     { async: false, hidden: true }),
   ],

@@ -2,7 +2,7 @@
 import type { ClassDef } from '../meta.js';
 import {
   field, msg, otherConfig, p, stringMap, t, uniq, uuidField, NULL_REF,
-  PIF_UNPLUG_ERRORS, REALISE_ERRORS, VLAN_CREATE_ERRORS,
+  PIF_UNPLUG_ERRORS, REALISE_ERRORS, VLAN_CREATE_ERRORS, VLAN_DESTROY_ERRORS,
 } from './_helpers.js';
 
 export const ipConfigurationMode = t.enumOf('ip_configuration_mode', ['None', 'DHCP', 'Static']);
@@ -91,7 +91,7 @@ export const PIFClass: ClassDef = {
     msg('create_VLAN', [p('device', t.string), p('network', t.ref('network')), p('host', t.ref('host')), p('VLAN', t.int)],
       t.ref('PIF'), uniq(['INVALID_VALUE', ...VLAN_CREATE_ERRORS, ...REALISE_ERRORS]), 'pool-operator',
       'Deprecated: create a VLAN on the host\'s PIF with this device; returns the VLAN PIF.'),
-    msg('destroy', [self], null, uniq(['PIF_IS_PHYSICAL', 'PIF_ALREADY_BONDED', ...PIF_UNPLUG_ERRORS]), 'pool-operator',
+    msg('destroy', [self], null, uniq(['PIF_IS_PHYSICAL', ...VLAN_DESTROY_ERRORS]), 'pool-operator',
       'Deprecated: destroy a VLAN PIF through its VLAN.'),
     msg('pool_introduce', dbIntroduceParams(), t.ref('PIF'), ['NETWORK_INCOMPATIBLE_WITH_TRUNKS'], 'pool-operator',
       'Insert a PIF record as given (pool join).', { hidden: true }),

@@ -24,7 +24,7 @@ export const tunnelClass: ClassDef = {
         'IS_TUNNEL_ACCESS_PIF', 'CANNOT_ADD_TUNNEL_TO_SRIOV_LOGICAL', 'CANNOT_ADD_TUNNEL_TO_VLAN_ON_SRIOV_LOGICAL',
         'NETWORK_INCOMPATIBLE_WITH_TUNNEL', 'OPENVSWITCH_NOT_ACTIVE', 'TRANSPORT_PIF_NOT_CONFIGURED', ...REALISE_ERRORS,
       ], 'pool-operator', 'Create a tunnel access PIF on the network over a transport PIF, then plug it.'),
-    msg('destroy', [p('self', t.ref('tunnel'))], null, [...PIF_UNPLUG_ERRORS], 'pool-operator',
+    msg('destroy', [p('self', t.ref('tunnel'))], null, [...PIF_UNPLUG_ERRORS, ...REALISE_ERRORS], 'pool-operator',
       'Unplug and delete the access PIF, then the tunnel.'),
   ],
 };

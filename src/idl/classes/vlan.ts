@@ -1,6 +1,6 @@
 // VLAN: a tag on a parent PIF, carried by a VLAN (untagged) PIF on another network.
 import type { ClassDef } from '../meta.js';
-import { field, msg, otherConfig, p, stringMap, t, uniq, uuidField, NULL_REF, PIF_UNPLUG_ERRORS, REALISE_ERRORS, VLAN_CREATE_ERRORS } from './_helpers.js';
+import { field, msg, otherConfig, p, stringMap, t, uuidField, NULL_REF, REALISE_ERRORS, VLAN_CREATE_ERRORS, VLAN_DESTROY_ERRORS } from './_helpers.js';
 
 export const VLANClass: ClassDef = {
   name: 'VLAN',
@@ -19,7 +19,7 @@ export const VLANClass: ClassDef = {
       [...VLAN_CREATE_ERRORS, ...REALISE_ERRORS], 'pool-operator',
       'Create a VLAN on a PIF and its VLAN PIF on the network, then plug it.'),
     msg('destroy', [p('self', t.ref('VLAN'))], null,
-      uniq(['PIF_ALREADY_BONDED', 'PIF_IS_MANAGEMENT_INTERFACE', 'HA_IS_ENABLED', 'REDO_LOG_IS_ENABLED', 'PIF_IS_PHYSICAL', ...PIF_UNPLUG_ERRORS]),
+      VLAN_DESTROY_ERRORS,
       'pool-operator', 'Unplug and delete the VLAN PIF, then the VLAN.'),
     msg('pool_introduce', [
       p('tagged_PIF', t.ref('PIF')), p('untagged_PIF', t.ref('PIF')), p('tag', t.int), p('other_config', stringMap),
