@@ -30,6 +30,7 @@ export const ERRORS: Record<string, ErrorDef> = {
   OTHER_OPERATION_IN_PROGRESS: e(['class', 'object', 'operation_type', 'operation_ref'],
     'Another operation is running on the object, so this one has to wait.'),
   LICENCE_RESTRICTION: e(['feature'], 'The licence in force does not include this feature.'),
+  Fault: e(['message'], 'The call cannot be made this way, e.g. Async. on a method without an async form.'),
   TASK_CANCELLED: e(['task'], 'The task was cancelled before it completed.'),
   HOST_OFFLINE: e(['host'], 'The host is not reachable (its agent is not connected).'),
   DEVICE_ATTACH_TIMEOUT: e(['type', 'ref'], 'The host did not confirm the change in time.'),

@@ -50,7 +50,7 @@ export function msg(
 }
 
 /** Errors a "make it real now" call may end with when the host's agent fails or is late. */
-export const REALISE_ERRORS = ['PIF_CONFIGURATION_ERROR', 'DEVICE_ATTACH_TIMEOUT'];
+export const REALISE_ERRORS = ['PIF_CONFIGURATION_ERROR', 'HOST_OFFLINE', 'DEVICE_ATTACH_TIMEOUT'];
 
 /** Checks of PIF.unplug, in order (reused by VLAN/tunnel destroy). */
 export const PIF_UNPLUG_ERRORS = [

@@ -39,7 +39,7 @@ export const hostClass: ClassDef = {
       'Emergency mode only: set the management bridge directly.', { async: false }),
     msg('report_network_state', [
       p('host', t.ref('host')), p('generation', t.int, 'Database generation the report realises.'),
-      p('state', t.any, 'Observed status per object (currently_attached, MTU, carrier, addresses...).'),
+      p('state', t.any, 'Struct of observations: backend, nics, errors, PIFs, Bonds, bridges (docs/design/agent-protocol.md).'),
     ], null, ['INVALID_VALUE'], 'pool-admin',
     'xcpnet extension: the host agent reports what is real on the host and the generation it has realised.',
     { async: false, hidden: true }),

@@ -35,7 +35,7 @@ export const VMClass: ClassDef = {
     msg('start', [vm, p('start_paused', t.bool), p('force', t.bool)], null, START_ERRORS, 'vm-operator',
       'Start the VM on a host where all its networks are usable, plugging its VIFs.'),
     msg('start_on', [vm, p('host', t.ref('host')), p('start_paused', t.bool), p('force', t.bool)], null,
-      ['VM_BAD_POWER_STATE', 'HOST_OFFLINE', 'VM_REQUIRES_NETWORK', 'HOST_CANNOT_ATTACH_NETWORK', ...REALISE_ERRORS],
+      START_ERRORS,
       'vm-operator', 'Start the VM on the given host.'),
     msg('clean_shutdown', [vm], null, ['VM_BAD_POWER_STATE', ...REALISE_ERRORS], 'vm-operator',
       'Shut the VM down cooperatively; its VIFs are unplugged.'),
