@@ -1,0 +1,86 @@
+#!/usr/bin/env node
+// xcpnet: the pool master (`serve`), the host agent (`agent`), the lab (`lab …`) and helpers.
+
+import { parseArgs } from 'node:util';
+import { resolve } from 'node:path';
+import { startMaster } from '../server/serve.js';
+import { RULES } from '../server/impl/index.js';
+
+const USAGE = `usage: xcpnet <command> [options]
+
+commands:
+  serve [--listen HOST:PORT] [--state-dir DIR] [--root-password PW] [--fake-nics N] [--no-agent]
+        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock
+  agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
+        run the host agent that makes the records real on Open vSwitch and Linux
+  lab up|down|status|env|add-nic|cable|exec|restart-agent …
+        build a whole pool in network namespaces
+  bridges [--host H]
+        show each host's bridges in the layout of brctl show
+  user-add NAME ROLE PASSWORD [--state-dir DIR]
+        create or replace a local user (roles: read-only … pool-admin)
+`;
+
+function stateDirOf(v: string | undefined): string {
+  return resolve(v ?? process.env.XCPNET_STATE_DIR ?? 'var');
+}
+
+function parseListen(v: string): { host: string; port: number } {
+  const m = /^(.*):(\d+)$/.exec(v);
+  if (!m) throw new Error(`--listen wants HOST:PORT, got ${v}`);
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    listen: { type: 'string', default: '127.0.0.1:8080' },
+    'state-dir': { type: 'string' },
+    'root-password': { type: 'string' },
+    'fake-nics': { type: 'string', default: '4' },
+    'no-agent': { type: 'boolean', default: false },
+    'host-name': { type: 'string' },
+  } });
+  const master = await startMaster({
+    stateDir: stateDirOf(values['state-dir']),
+    listen: values.listen === 'none' ? null : parseListen(values.listen!),
+    rootPassword: values['root-password'] ?? process.env.XCPNET_ROOT_PASSWORD,
+    hostName: values['host-name'],
+    impls: RULES,
+  });
+  const port = master.listener.tcpPort;
+  console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
+  const stop = async () => { await master.close(); process.exit(0); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+async function userAdd(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { 'state-dir': { type: 'string' } } });
+  const [name, role, password] = positionals;
+  if (!name || !role || password === undefined) throw new Error('usage: xcpnet user-add NAME ROLE PASSWORD');
+  const { XapiServer } = await import('../server/server.js');
+  const { Users } = await import('../server/sessions.js');
+  const { join } = await import('node:path');
+  const server = new XapiServer({ dbPath: join(stateDirOf(values['state-dir']), 'xcpnet.db') });
+  new Users(server.store).set(name, password, role as never);
+  server.close();
+  console.log(`xcpnet: user ${name} (${role}) saved`);
+}
+
+const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  serve,
+  'user-add': userAdd,
+};
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { process.stdout.write(USAGE); return; }
+  const run = commands[cmd];
+  if (!run) { process.stderr.write(`xcpnet: unknown command ${cmd}\n${USAGE}`); process.exit(2); }
+  await run(rest);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`xcpnet: ${(e as Error)?.message ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,286 @@
+// The object store: every XenAPI object lives in memory (reads are served from there) and,
+// for persistent classes, in SQLite. Writes happen only inside `transact`, which runs a
+// synchronous function against a copy-on-write overlay, then commits the overlay to SQLite in
+// one transaction and only then to memory. A function that throws leaves nothing behind.
+//
+// The "many" side of every one-to-many relation (network.PIFs, VM.VIFs…) is never stored:
+// it is derived from the "one" side on load and kept up to date on every write, and each
+// object whose inverse set changes is marked modified, so it gets a `mod` event.
+//
+// Records handed out are shared and must be treated as immutable: writers replace values,
+// they never mutate arrays or maps in place.
+
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { ApiError } from '../common/api-error.js';
+import { type ClassDef, type Rec, type Relation, type Value, NULL_REF, zeroOf } from '../idl/meta.js';
+import { ChangeLog, type ChangeKind } from './change-log.js';
+
+export interface StoreOptions {
+  /** SQLite file, or ':memory:' for a store that forgets everything on exit. */
+  path: string;
+  classes: readonly ClassDef[];
+  relations: readonly Relation[];
+  /** How many changes the event log keeps before old tokens get EVENTS_LOST. */
+  changeLogSize?: number;
+}
+
+interface Inverse { manyCls: string; manyField: string; oneField: string }
+
+export class Store {
+  readonly classes = new Map<string, ClassDef>();
+  readonly log: ChangeLog;
+  private readonly tables = new Map<string, Map<string, Rec>>();
+  private readonly classOfRef = new Map<string, string>();
+  private readonly refOfUuid = new Map<string, string>();
+  /** For each class, the relations in which it is the "one" side (it holds the ref). */
+  private readonly outgoing = new Map<string, Inverse[]>();
+  /** For each class, the derived set fields it carries. */
+  private readonly derivedFields = new Map<string, Set<string>>();
+  private readonly db: Database.Database;
+  private readonly stmts: { put: Database.Statement; del: Database.Statement; setGen: Database.Statement };
+  private gen: number;
+  private readonly commitListeners: Array<(gen: number) => void> = [];
+
+  constructor(opts: StoreOptions) {
+    for (const c of opts.classes) {
+      this.classes.set(c.name, c);
+      this.tables.set(c.name, new Map());
+      this.outgoing.set(c.name, []);
+      this.derivedFields.set(c.name, new Set());
+    }
+    for (const r of opts.relations) {
+      this.outgoing.get(r.one.cls)?.push({ manyCls: r.many.cls, manyField: r.many.field, oneField: r.one.field });
+      this.derivedFields.get(r.many.cls)?.add(r.many.field);
+    }
+    this.db = new Database(opts.path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a commit is on disk before the reply that acknowledges it is sent.
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS objects (ref TEXT PRIMARY KEY, cls TEXT NOT NULL, data TEXT NOT NULL);
+                  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+    this.stmts = {
+      put: this.db.prepare('INSERT OR REPLACE INTO objects (ref, cls, data) VALUES (?, ?, ?)'),
+      del: this.db.prepare('DELETE FROM objects WHERE ref = ?'),
+      setGen: this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)"),
+    };
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'generation'").get() as { value: string } | undefined;
+    this.gen = row ? Number(row.value) : 0;
+    this.log = new ChangeLog(opts.changeLogSize ?? 100_000, this.gen);
+    this.load();
+  }
+
+  /** The generation of the last commit; every commit increments it by one. */
+  get generation(): number { return this.gen; }
+
+  close(): void { this.db.close(); }
+
+  /** The SQLite handle, for the few tables that are not objects (users). */
+  get sqlite(): Database.Database { return this.db; }
+
+  /** Called after each commit, with its generation. */
+  onCommit(fn: (gen: number) => void): void { this.commitListeners.push(fn); }
+
+  find(cls: string, ref: string): Rec | undefined { return this.tables.get(cls)?.get(ref); }
+
+  /** The record, or HANDLE_INVALID [cls, ref]. */
+  get(cls: string, ref: string): Rec {
+    const r = this.find(cls, ref);
+    if (!r) throw new ApiError('HANDLE_INVALID', [cls, ref]);
+    return r;
+  }
+
+  classOf(ref: string): string | undefined { return this.classOfRef.get(ref); }
+  refOfUuidIn(cls: string, uuid: string): string | undefined {
+    const ref = this.refOfUuid.get(uuid);
+    return ref && this.classOfRef.get(ref) === cls ? ref : undefined;
+  }
+  all(cls: string): IterableIterator<[string, Rec]> { return (this.tables.get(cls) ?? new Map()).entries(); }
+  count(cls: string): number { return this.tables.get(cls)?.size ?? 0; }
+
+  /**
+   * Runs `fn` as one transaction. Its writes are visible to itself through `tx`, committed
+   * (SQLite first, then memory, then the change log) when it returns, and discarded if it throws.
+   */
+  transact<T>(fn: (tx: Tx) => T): T {
+    const tx = new Tx(this);
+    const result = fn(tx);
+    if (tx.touched.size > 0) this.commit(tx);
+    return result;
+  }
+
+  // ---- internals used by Tx ----
+
+  derivedOf(cls: string): Set<string> { return this.derivedFields.get(cls)!; }
+  relationsFrom(cls: string): Inverse[] { return this.outgoing.get(cls)!; }
+  classDef(cls: string): ClassDef {
+    const c = this.classes.get(cls);
+    if (!c) throw new Error(`unknown class ${cls}`);
+    return c;
+  }
+
+  private commit(tx: Tx): void {
+    const gen = this.gen + 1;
+    const persist = this.db.transaction(() => {
+      for (const [ref, change] of tx.touched) {
+        if (!this.classDef(change.cls).persistent) continue;
+        if (change.kind === 'del') this.stmts.del.run(ref);
+        else this.stmts.put.run(ref, change.cls, JSON.stringify(this.stored(change.cls, tx.overlay.get(ref)!)));
+      }
+      this.stmts.setGen.run(String(gen));
+    });
+    persist();
+    this.gen = gen;
+    for (const [ref, change] of tx.touched) {
+      const table = this.tables.get(change.cls)!;
+      if (change.kind === 'del') {
+        const old = table.get(ref);
+        table.delete(ref);
+        this.classOfRef.delete(ref);
+        if (old && typeof old.uuid === 'string') this.refOfUuid.delete(old.uuid);
+      } else {
+        const rec = Object.freeze(tx.overlay.get(ref)!);
+        table.set(ref, rec);
+        this.classOfRef.set(ref, change.cls);
+        if (typeof rec.uuid === 'string') this.refOfUuid.set(rec.uuid, ref);
+      }
+      this.log.record(gen, ref, change.cls, change.kind);
+    }
+    for (const fn of this.commitListeners) fn(gen);
+  }
+
+  /** What goes to disk: everything but the derived inverse sets. */
+  private stored(cls: string, rec: Rec): Rec {
+    const derived = this.derivedOf(cls);
+    const out: Rec = {};
+    for (const [k, v] of Object.entries(rec)) if (!derived.has(k)) out[k] = v;
+    return out;
+  }
+
+  private load(): void {
+    const rows = this.db.prepare('SELECT ref, cls, data FROM objects').all() as Array<{ ref: string; cls: string; data: string }>;
+    for (const { ref, cls, data } of rows) {
+      const c = this.classes.get(cls);
+      if (!c) continue;
+      const rec: Rec = {};
+      const stored = JSON.parse(data) as Rec;
+      // Fill every field, so a record always carries the class's complete key set even after
+      // the model grew a field.
+      for (const f of c.fields) rec[f.name] = f.name in stored ? stored[f.name]! : (f.default ?? zeroOf(f.ty));
+      this.tables.get(cls)!.set(ref, rec);
+      this.classOfRef.set(ref, cls);
+      if (typeof rec.uuid === 'string') this.refOfUuid.set(rec.uuid, ref);
+    }
+    // Rebuild the inverse sets from the "one" sides.
+    for (const [cls, table] of this.tables) {
+      for (const f of this.derivedOf(cls)) for (const rec of table.values()) rec[f] = [];
+    }
+    for (const [cls, table] of this.tables) {
+      for (const inv of this.relationsFrom(cls)) {
+        const targets = this.tables.get(inv.manyCls)!;
+        for (const [ref, rec] of table) {
+          const target = targets.get(rec[inv.oneField] as string);
+          if (target) (target[inv.manyField] as Value[]).push(ref);
+        }
+      }
+    }
+    for (const table of this.tables.values()) for (const [ref, rec] of table) table.set(ref, Object.freeze(rec));
+  }
+}
+
+/** A write transaction: a copy-on-write overlay over the store. */
+export class Tx {
+  readonly overlay = new Map<string, Rec>();
+  readonly touched = new Map<string, { cls: string; kind: ChangeKind }>();
+  private readonly deleted = new Set<string>();
+
+  constructor(readonly store: Store) {}
+
+  find(cls: string, ref: string): Rec | undefined {
+    if (this.deleted.has(ref)) return undefined;
+    const own = this.overlay.get(ref);
+    if (own) return this.touched.get(ref)!.cls === cls ? own : undefined;
+    return this.store.find(cls, ref);
+  }
+
+  get(cls: string, ref: string): Rec {
+    const r = this.find(cls, ref);
+    if (!r) throw new ApiError('HANDLE_INVALID', [cls, ref]);
+    return r;
+  }
+
+  classOf(ref: string): string | undefined {
+    if (this.deleted.has(ref)) return undefined;
+    return this.touched.get(ref)?.cls ?? this.store.classOf(ref);
+  }
+
+  /** Every live record of a class, this transaction's writes included. */
+  all(cls: string): Array<[string, Rec]> {
+    const out: Array<[string, Rec]> = [];
+    for (const [ref, rec] of this.store.all(cls)) if (!this.deleted.has(ref) && !this.overlay.has(ref)) out.push([ref, rec]);
+    for (const [ref, rec] of this.overlay) if (this.touched.get(ref)!.cls === cls && !this.deleted.has(ref)) out.push([ref, rec]);
+    return out;
+  }
+
+  /** Inserts a record; absent fields take their defaults. Returns the new ref. */
+  create(cls: string, fields: Rec, ref = `OpaqueRef:${randomUUID()}`): string {
+    const c = this.store.classDef(cls);
+    const rec: Rec = {};
+    for (const f of c.fields) rec[f.name] = f.name in fields ? fields[f.name]! : (f.default ?? zeroOf(f.ty));
+    if (!fields.uuid) rec.uuid = randomUUID();
+    for (const f of this.store.derivedOf(cls)) rec[f] = [];
+    this.overlay.set(ref, rec);
+    this.touched.set(ref, { cls, kind: 'add' });
+    for (const inv of this.store.relationsFrom(cls)) this.link(inv, ref, rec[inv.oneField] as string, +1);
+    return ref;
+  }
+
+  /** Replaces the given fields of a record. Relation fields keep their inverses in step. */
+  update(cls: string, ref: string, patch: Rec): void {
+    const cur = this.get(cls, ref);
+    const next = this.writable(cls, ref, cur);
+    for (const [k, v] of Object.entries(patch)) {
+      const inv = this.store.relationsFrom(cls).find((i) => i.oneField === k);
+      if (inv && cur[k] !== v) {
+        this.link(inv, ref, cur[k] as string, -1);
+        this.link(inv, ref, v as string, +1);
+      }
+      next[k] = v;
+    }
+  }
+
+  destroy(cls: string, ref: string): void {
+    const cur = this.get(cls, ref);
+    for (const inv of this.store.relationsFrom(cls)) this.link(inv, ref, cur[inv.oneField] as string, -1);
+    const wasNew = this.touched.get(ref)?.kind === 'add';
+    this.overlay.delete(ref);
+    this.deleted.add(ref);
+    if (wasNew) this.touched.delete(ref);
+    else this.touched.set(ref, { cls, kind: 'del' });
+  }
+
+  /** Marks an object modified (an `event.inject`), without changing it. */
+  touch(cls: string, ref: string): void {
+    this.writable(cls, ref, this.get(cls, ref));
+  }
+
+  private writable(cls: string, ref: string, cur: Rec): Rec {
+    let rec = this.overlay.get(ref);
+    if (!rec) {
+      rec = { ...cur };
+      this.overlay.set(ref, rec);
+      this.touched.set(ref, { cls, kind: 'mod' });
+    }
+    return rec;
+  }
+
+  /** Adds (+1) or removes (-1) `ref` in the inverse set of the object `target` points at. */
+  private link(inv: Inverse, ref: string, target: string, delta: 1 | -1): void {
+    if (!target || target === NULL_REF) return;
+    const t = this.find(inv.manyCls, target);
+    if (!t) return; // dangling refs are allowed and simply have no inverse
+    const w = this.writable(inv.manyCls, target, t);
+    const set = w[inv.manyField] as string[];
+    w[inv.manyField] = delta > 0 ? (set.includes(ref) ? set : [...set, ref]) : set.filter((r) => r !== ref);
+  }
+}

@@ -1,0 +1,50 @@
+// Types shared by the dispatcher and the rule modules (src/server/impl/*).
+
+import type { Store } from '../db/store.js';
+import type { ClassDef, Param, Role, Ty, Value } from '../idl/meta.js';
+import type { RealisationHub } from './realise.js';
+
+export interface Session {
+  ref: string;
+  user: string;
+  role: Role;
+}
+
+/** Server-wide facts a rule may need. */
+export interface ServerServices {
+  store: Store;
+  hub: RealisationHub;
+  /** The pool's own (master) host. */
+  masterHost(): string;
+  lookupClass(name: string): ClassDef | undefined;
+  /** Runs an API call on behalf of a rule (another message's full semantics). */
+  invoke(ctx: CallContext, method: string, args: Record<string, Value>): Promise<Value>;
+}
+
+export interface CallContext {
+  services: ServerServices;
+  session: Session | null;
+  method: string;
+  /** The task of an `Async.` call. */
+  task?: string;
+}
+
+/** An implementation of one message: named arguments in, a wire value (or nothing) out. */
+export type Impl = (ctx: CallContext, args: Record<string, Value>) => Value | void | Promise<Value | void>;
+
+/** A module's implementations, keyed by full method name (`VLAN.create`). */
+export type ImplTable = Record<string, Impl>;
+
+export interface Method {
+  /** `Class.message` */
+  name: string;
+  cls: ClassDef;
+  params: Param[];
+  result: Ty | null;
+  role: Role;
+  async: boolean;
+  sessionless: boolean;
+  removed: boolean;
+  /** A write: gives the role check meaning for read-only sessions. */
+  run: Impl;
+}

@@ -1,0 +1,165 @@
+// event.from (and the legacy register/next/unregister) over the store's change log.
+// A token is "<generation>,<message generation>", both 20-digit zero-padded, so tokens
+// compare as strings too.
+
+import { ApiError } from '../common/api-error.js';
+import type { Store } from '../db/store.js';
+import type { Change } from '../db/change-log.js';
+import type { ClassDef, Value } from '../idl/meta.js';
+import type { ImplTable } from './context.js';
+import { clientRecord } from './implicit.js';
+
+const pad = (n: number) => String(n).padStart(20, '0');
+export const tokenOf = (gen: number) => `${pad(gen)},${pad(0)}`;
+
+interface Subscription { classes: Set<string> | 'all'; refs: Set<string> }
+
+export class EventHub {
+  private waiters = new Set<() => void>();
+  private readonly registrations = new Map<string, { sub: Subscription; position: number; nextId: number }>();
+
+  constructor(private readonly store: Store, private readonly classes: readonly ClassDef[]) {
+    store.onCommit(() => {
+      const ws = this.waiters;
+      this.waiters = new Set();
+      for (const w of ws) w();
+    });
+  }
+
+  /** Parses `["*"]`, `["vif", "PIF/OpaqueRef:…"]` into a subscription. */
+  parseClasses(list: Value): Subscription {
+    const sub: Subscription = { classes: new Set(), refs: new Set() };
+    for (const item of Array.isArray(list) ? list : []) {
+      const s = String(item);
+      if (s === '*') { sub.classes = 'all'; continue; }
+      const [name, ref, extra] = s.split('/');
+      const cls = this.classes.find((c) => c.name.toLowerCase() === name!.toLowerCase());
+      if (!cls || extra !== undefined) throw new ApiError('EVENT_SUBSCRIPTION_PARSE_FAILURE', [s]);
+      if (ref !== undefined) sub.refs.add(ref);
+      else if (sub.classes !== 'all') sub.classes.add(cls.name);
+    }
+    return sub;
+  }
+
+  private accepts(sub: Subscription, cls: string, ref: string): boolean {
+    return sub.classes === 'all' || sub.classes.has(cls) || sub.refs.has(ref);
+  }
+
+  private event(ch: Change, id: string, timestamp: string): Record<string, Value> {
+    const ev: Record<string, Value> = { id, timestamp, class: ch.cls.toLowerCase(), operation: ch.op, ref: ch.ref };
+    if (ch.op !== 'del') {
+      const rec = this.store.find(ch.cls, ch.ref);
+      if (!rec) return { ...ev, operation: 'del' };
+      ev.snapshot = clientRecord(this.store.classDef(ch.cls), rec);
+    }
+    return ev;
+  }
+
+  private refCounts(sub: Subscription): Record<string, Value> {
+    const counts: Record<string, Value> = {};
+    for (const c of this.classes) {
+      if (!c.persistent && c.name !== 'task' && c.name !== 'session') continue;
+      if (sub.classes === 'all' || sub.classes.has(c.name)) counts[c.name.toLowerCase()] = this.store.count(c.name);
+    }
+    return counts;
+  }
+
+  /** Resolves on the next commit, or after `ms`. */
+  private nextCommit(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.waiters.delete(done); resolve(); }, ms);
+      const done = () => { clearTimeout(timer); resolve(); };
+      this.waiters.add(done);
+    });
+  }
+
+  async from(classes: Value, token: Value, timeout: Value): Promise<Value> {
+    const sub = this.parseClasses(classes);
+    const tok = String(token ?? '');
+    if (tok === '') {
+      const events: Value[] = [];
+      for (const c of this.classes) {
+        if (sub.classes !== 'all' && !sub.classes.has(c.name)) {
+          for (const ref of sub.refs) if (this.store.find(c.name, ref)) events.push(this.event({ ref, cls: c.name, op: 'add' }, String(this.store.generation), '0.0'));
+          continue;
+        }
+        for (const [ref] of this.store.all(c.name)) events.push(this.event({ ref, cls: c.name, op: 'add' }, String(this.store.generation), '0.0'));
+      }
+      return { events, valid_ref_counts: this.refCounts(sub), token: tokenOf(this.store.generation) };
+    }
+    const m = /^(\d+),(\d+)$/.exec(tok);
+    if (!m) throw new ApiError('EVENT_FROM_TOKEN_PARSE_FAILURE', [tok]);
+    const since = Number(m[1]);
+    // Never block longer than the client's own limit would allow, nor forever.
+    const deadline = Date.now() + Math.max(0, Math.min(Number(timeout) || 0, 600)) * 1000;
+    for (;;) {
+      if (!this.store.log.covers(since)) throw new ApiError('EVENTS_LOST', []);
+      const changes = this.store.log.since(since, (cls, ref) => this.accepts(sub, cls, ref));
+      const left = deadline - Date.now();
+      if (changes.length > 0 || left <= 0) {
+        const id = String(this.store.generation);
+        const order = { add: 0, mod: 1, del: 2 };
+        changes.sort((a, b) => order[a.op] - order[b.op]);
+        return { events: changes.map((c) => this.event(c, id, '0.0')), valid_ref_counts: this.refCounts(sub), token: tokenOf(this.store.generation) };
+      }
+      await this.nextCommit(left);
+    }
+  }
+
+  register(session: string, classes: Value): void {
+    const sub = this.parseClasses(classes);
+    const cur = this.registrations.get(session);
+    if (cur) {
+      if (sub.classes === 'all' || cur.sub.classes === 'all') cur.sub.classes = 'all';
+      else for (const c of sub.classes) cur.sub.classes.add(c);
+      for (const r of sub.refs) cur.sub.refs.add(r);
+    } else this.registrations.set(session, { sub, position: this.store.generation, nextId: 1 });
+  }
+
+  unregister(session: string, classes: Value): void {
+    const reg = this.registrations.get(session);
+    if (!reg) return;
+    const sub = this.parseClasses(classes);
+    if (sub.classes === 'all') this.registrations.delete(session);
+    else if (reg.sub.classes !== 'all') for (const c of sub.classes) reg.sub.classes.delete(c);
+  }
+
+  forget(session: string): void { this.registrations.delete(session); }
+
+  /** Legacy event.next: blocks until something the session registered for has changed. */
+  async next(session: string): Promise<Value> {
+    for (;;) {
+      const reg = this.registrations.get(session);
+      if (!reg) throw new ApiError('SESSION_NOT_REGISTERED', [session]);
+      if (!this.store.log.covers(reg.position)) throw new ApiError('EVENTS_LOST', []);
+      const changes = this.store.log.since(reg.position, (cls, ref) => this.accepts(reg.sub, cls, ref));
+      reg.position = this.store.generation;
+      if (changes.length > 0) {
+        const ts = `${Math.floor(Date.now() / 1000)}.`;
+        return changes.map((c) => this.event(c, String(reg.nextId++), ts));
+      }
+      await this.nextCommit(30_000);
+    }
+  }
+}
+
+export function eventImpls(hub: EventHub, store: Store): ImplTable {
+  return {
+    'event.from': (_ctx, a) => hub.from(a.classes!, a.token!, a.timeout!),
+    'event.register': (ctx, a) => { hub.register(ctx.session!.ref, a.classes!); },
+    'event.unregister': (ctx, a) => { hub.unregister(ctx.session!.ref, a.classes!); },
+    'event.next': (ctx) => hub.next(ctx.session!.ref),
+    'event.get_current_id': () => store.generation,
+    'event.inject': (_ctx, a) => {
+      const cls = store.classDef(findClassName(store, String(a.class)));
+      const ref = String(a.ref);
+      store.transact((tx) => tx.touch(cls.name, ref));
+      return tokenOf(store.generation);
+    },
+  };
+}
+
+function findClassName(store: Store, name: string): string {
+  for (const c of store.classes.keys()) if (c.toLowerCase() === name.toLowerCase()) return c;
+  throw new ApiError('HANDLE_INVALID', [name, '']);
+}

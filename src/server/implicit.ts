@@ -1,0 +1,133 @@
+// The implicit messages every class gets from its field list (reference §3): getters,
+// setters of RW fields, map and set editors, lookups, and the implicit constructor and
+// destructor. Derived from the IDL, never written per class.
+
+import { ApiError } from '../common/api-error.js';
+import { type ClassDef, type Field, type Param, type Rec, type Role, type Value, t } from '../idl/meta.js';
+import type { CallContext, Impl, Method } from './context.js';
+import { visibleFields } from './values.js';
+import { matchesWhere, parseWhere } from './where.js';
+
+/** The record as a client sees it: internal fields left out. */
+export function clientRecord(cls: ClassDef, rec: Rec): Rec {
+  const out: Rec = {};
+  for (const f of cls.fields) if (!f.internal) out[f.name] = rec[f.name] ?? null;
+  return out;
+}
+
+function method(cls: ClassDef, name: string, params: Param[], result: Method['result'], role: Role, run: Impl,
+  extra: Partial<Method> = {}): Method {
+  return { name: `${cls.name}.${name}`, cls, params, result, role, async: false, sessionless: false, removed: !!cls.removed, run, ...extra };
+}
+
+const self = (cls: ClassDef): Param => ({ name: 'self', ty: t.ref(cls.name) });
+
+export function implicitMethods(cls: ClassDef): Method[] {
+  const out: Method[] = [];
+  const C = cls.name;
+  const writeRole = (f?: Field): Role => f?.writeRole ?? cls.writeRole ?? 'pool-operator';
+  const store = (ctx: CallContext) => ctx.services.store;
+  const allRecords = (ctx: CallContext): Record<string, Value> => {
+    const map: Record<string, Value> = {};
+    for (const [ref, rec] of store(ctx).all(C)) map[ref] = clientRecord(cls, rec);
+    return map;
+  };
+
+  out.push(method(cls, 'get_record', [self(cls)], t.record(C), 'read-only',
+    (ctx, a) => clientRecord(cls, store(ctx).get(C, a.self as string))));
+  out.push(method(cls, 'get_by_uuid', [{ name: 'uuid', ty: t.string }], t.ref(C), 'read-only', (ctx, a) => {
+    const ref = store(ctx).refOfUuidIn(C, a.uuid as string);
+    if (!ref) throw new ApiError('UUID_INVALID', [C, a.uuid]);
+    return ref;
+  }));
+  if (cls.nameLabel) {
+    out.push(method(cls, 'get_by_name_label', [{ name: 'label', ty: t.string }], t.set(t.ref(C)), 'read-only', (ctx, a) => {
+      const refs: string[] = [];
+      for (const [ref, rec] of store(ctx).all(C)) if (rec.name_label === a.label) refs.push(ref);
+      return refs;
+    }));
+  }
+  out.push(method(cls, 'get_all', [], t.set(t.ref(C)), 'read-only', (ctx) => [...store(ctx).all(C)].map(([ref]) => ref)));
+  out.push(method(cls, 'get_all_records', [], t.map(t.ref(C), t.record(C)), 'read-only', (ctx) => allRecords(ctx)));
+  const whereParam: Param = { name: 'expr', ty: t.string };
+  out.push(method(cls, 'get_all_where', [whereParam], t.set(t.ref(C)), 'read-only', (ctx, a) => {
+    const expr = parseWhere(a.expr as string);
+    return [...store(ctx).all(C)].filter(([, rec]) => matchesWhere(expr, rec)).map(([ref]) => ref);
+  }, { } ));
+  out.push(method(cls, 'get_all_records_where', [whereParam], t.map(t.ref(C), t.record(C)), 'read-only', (ctx, a) => {
+    const expr = parseWhere(a.expr as string);
+    const map: Record<string, Value> = {};
+    for (const [ref, rec] of store(ctx).all(C)) if (matchesWhere(expr, rec)) map[ref] = clientRecord(cls, rec);
+    return map;
+  }));
+
+  for (const f of visibleFields(cls)) out.push(...fieldMethods(cls, f, writeRole(f)));
+
+  if (cls.create) {
+    out.push(method(cls, 'create', [{ name: 'args', ty: t.record(C) }], t.ref(C), writeRole(), (ctx, a) =>
+      createFromStruct(ctx, cls, a.args as Rec), { async: true }));
+  }
+  if (cls.destroy) {
+    out.push(method(cls, 'destroy', [self(cls)], null, writeRole(), (ctx, a) => {
+      store(ctx).transact((tx) => { tx.get(C, a.self as string); tx.destroy(C, a.self as string); });
+    }, { async: true }));
+  }
+  return out;
+}
+
+function fieldMethods(cls: ClassDef, f: Field, role: Role): Method[] {
+  const C = cls.name;
+  const out: Method[] = [];
+  const getter = method(cls, `get_${f.name}`, [self(cls)], f.ty, 'read-only', (ctx, a) => {
+    if (f.removed) throw new ApiError('MESSAGE_REMOVED', []);
+    return ctx.services.store.get(C, a.self as string)[f.name] ?? null;
+  });
+  out.push(getter);
+  if (f.qual !== 'RW') return out;
+  const write = (ctx: CallContext, ref: string, fn: (cur: Value) => Value) =>
+    ctx.services.store.transact((tx) => {
+      const rec = tx.get(C, ref);
+      tx.update(C, ref, { [f.name]: fn(rec[f.name] ?? null) });
+    });
+  out.push(method(cls, `set_${f.name}`, [self(cls), { name: 'value', ty: f.ty }], null, role,
+    (ctx, a) => write(ctx, a.self as string, () => a.value!)));
+  if (f.ty.kind === 'map') {
+    out.push(method(cls, `add_to_${f.name}`, [self(cls), { name: 'key', ty: f.ty.key }, { name: 'value', ty: f.ty.value }], null, role,
+      (ctx, a) => write(ctx, a.self as string, (cur) => {
+        const map = cur as Record<string, Value>;
+        const key = String(a.key);
+        if (key === '') throw new ApiError('INVALID_VALUE', ['key', key]);
+        if (key in map) throw new ApiError('MAP_DUPLICATE_KEY', [C, f.name, a.self, key]);
+        return { ...map, [key]: a.value! };
+      })));
+    out.push(method(cls, `remove_from_${f.name}`, [self(cls), { name: 'key', ty: f.ty.key }], null, role,
+      (ctx, a) => write(ctx, a.self as string, (cur) => {
+        const map = { ...(cur as Record<string, Value>) };
+        delete map[String(a.key)];
+        return map;
+      })));
+  }
+  if (f.ty.kind === 'set' && f.ty.of.kind !== 'ref') {
+    out.push(method(cls, `add_${f.name}`, [self(cls), { name: 'value', ty: f.ty.of }], null, role,
+      (ctx, a) => write(ctx, a.self as string, (cur) => ((cur as Value[]).includes(a.value!) ? cur : [...(cur as Value[]), a.value!]))));
+    out.push(method(cls, `remove_${f.name}`, [self(cls), { name: 'value', ty: f.ty.of }], null, role,
+      (ctx, a) => write(ctx, a.self as string, (cur) => (cur as Value[]).filter((x) => x !== a.value))));
+  }
+  return out;
+}
+
+/**
+ * The implicit constructor: every StaticRO and RW member may be given; those without a
+ * default must be. A missing one is the real server's INTERNAL_ERROR.
+ */
+export function createFromStruct(ctx: CallContext, cls: ClassDef, args: Rec): string {
+  const fields: Rec = {};
+  for (const f of cls.fields) {
+    if (f.internal || f.qual === 'DynamicRO') continue;
+    if (f.name in args) fields[f.name] = args[f.name]!;
+    else if (f.default === undefined) {
+      throw new ApiError('INTERNAL_ERROR', [`Server_helpers.Dispatcher_FieldNotFound("${f.name}")`]);
+    }
+  }
+  return ctx.services.store.transact((tx) => tx.create(cls.name, fields));
+}

@@ -1,0 +1,178 @@
+// The XenAPI server: the method table derived from the IDL, and the one path every call
+// takes — lookup, arity, decoding, session, role, reference checks, implementation — with a
+// boundary that turns anything unexpected into INTERNAL_ERROR.
+
+import { ApiError } from '../common/api-error.js';
+import { Store } from '../db/store.js';
+import { CLASSES, RELATIONS, findClass } from '../idl/index.js';
+import type { ClassDef, Param, Rec, Ty, Value } from '../idl/meta.js';
+import { NULL_REF } from '../idl/meta.js';
+import type { CallContext, ImplTable, Method, ServerServices, Session } from './context.js';
+import { EventHub, eventImpls } from './events.js';
+import { implicitMethods } from './implicit.js';
+import { RealisationHub } from './realise.js';
+import { Sessions, Users } from './sessions.js';
+import { TaskRunner } from './tasks.js';
+import { decodeValue } from './values.js';
+
+export type CallResult = { ok: true; value: Value; ty: Ty | null } | { ok: false; error: string[] };
+
+export interface ServerOptions {
+  /** SQLite path, or ':memory:'. */
+  dbPath: string;
+  /** Rule modules: implementations of custom messages (and overrides of implicit ones). */
+  impls?: ImplTable[];
+  log?: (line: string) => void;
+}
+
+export class XapiServer implements ServerServices {
+  readonly store: Store;
+  readonly hub: RealisationHub;
+  readonly users: Users;
+  readonly sessions: Sessions;
+  readonly events: EventHub;
+  readonly tasks: TaskRunner;
+  private readonly methods = new Map<string, Method>();
+  private readonly log: (line: string) => void;
+
+  constructor(opts: ServerOptions) {
+    this.log = opts.log ?? (() => {});
+    this.store = new Store({ path: opts.dbPath, classes: CLASSES, relations: RELATIONS });
+    this.hub = new RealisationHub(this.store);
+    this.users = new Users(this.store);
+    this.sessions = new Sessions(this.store, this.users, () => this.masterHost());
+    this.events = new EventHub(this.store, CLASSES);
+    this.tasks = new TaskRunner(this.store, (name) => findClass(name));
+    const impls: ImplTable = Object.assign({}, eventImpls(this.events, this.store), this.builtins(), ...(opts.impls ?? []));
+    this.buildMethods(impls);
+  }
+
+  lookupClass(name: string): ClassDef | undefined { return findClass(name); }
+
+  masterHost(): string {
+    const pool = this.store.all('pool').next().value;
+    return pool ? (pool[1].master as string) : NULL_REF;
+  }
+
+  methodNames(): string[] {
+    const names: string[] = [];
+    for (const m of this.methods.values()) {
+      names.push(m.name);
+      if (m.async) names.push(`Async.${m.name}`);
+    }
+    return names.sort();
+  }
+
+  findMethod(name: string): Method | undefined { return this.methods.get(name); }
+
+  private buildMethods(impls: ImplTable): void {
+    for (const cls of CLASSES) {
+      for (const m of implicitMethods(cls)) this.methods.set(m.name, m);
+      for (const msg of cls.messages) {
+        const name = `${cls.name}.${msg.name}`;
+        const implicit = this.methods.get(name);
+        const run = impls[name] ?? implicit?.run ?? (() => { throw new ApiError('NOT_IMPLEMENTED', [name]); });
+        this.methods.set(name, {
+          name, cls, params: msg.params, result: msg.result, role: msg.role, async: msg.async ?? !msg.sessionless,
+          sessionless: !!msg.sessionless, removed: !!cls.removed, run,
+        });
+      }
+    }
+    // Overrides of implicit messages (network.destroy, VIF.create…) that are not declared.
+    for (const [name, run] of Object.entries(impls)) {
+      const m = this.methods.get(name);
+      if (m) this.methods.set(name, { ...m, run });
+    }
+    this.methods.set('system.listMethods', {
+      name: 'system.listMethods', cls: CLASSES[0]!, params: [], result: { kind: 'any' }, role: 'read-only',
+      async: false, sessionless: true, removed: false, run: () => this.methodNames(),
+    });
+  }
+
+  private builtins(): ImplTable {
+    return {
+      'session.login_with_password': (_ctx, a) => this.sessions.login(String(a.uname), String(a.pwd), String(a.originator ?? '')),
+      'session.logout': (ctx) => { this.events.forget(ctx.session!.ref); this.sessions.logout(ctx.session!.ref); },
+      'task.cancel': (_ctx, a) => this.tasks.cancel(String(a.task ?? a.self)),
+      'task.create': (ctx, a) => this.tasks.create(ctx, String(a.label), String(a.description)),
+      'task.destroy': (_ctx, a) => this.tasks.destroy(String(a.self)),
+      'host.report_network_state': (_ctx, a) => {
+        this.hub.report(String(a.host), Number(a.generation), (a.state ?? {}) as never);
+      },
+    };
+  }
+
+  /** The one entry point of every wire: decode, check, run, and never throw. */
+  async handle(call: { method: string; params: Value[] }): Promise<CallResult> {
+    try {
+      const { value, ty } = await this.dispatch(call.method, call.params);
+      return { ok: true, value, ty };
+    } catch (e) {
+      if (ApiError.is(e)) return { ok: false, error: e.toDescription() };
+      this.log(`internal error in ${call.method}: ${(e as Error)?.stack ?? e}`);
+      return { ok: false, error: ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] };
+    }
+  }
+
+  private async dispatch(name: string, params: Value[]): Promise<{ value: Value; ty: Ty | null }> {
+    if (!Array.isArray(params)) params = [params];
+    const isAsync = name.startsWith('Async.');
+    const m = this.methods.get(isAsync ? name.slice(6) : name) ?? this.methods.get(name.replace(/^([A-Za-z]+)_/, '$1.'));
+    if (!m) throw new ApiError('MESSAGE_METHOD_UNKNOWN', [name]);
+    if (isAsync && !m.async) throw new ApiError('Fault', [`No async mode for this operation (rpc: ${name})`]);
+    const given = m.sessionless ? params : params.slice(1);
+    this.checkArity(m, given.length);
+    const args: Record<string, Value> = {};
+    m.params.forEach((p, i) => { args[p.name] = i < given.length ? decodeValue(given[i], p.ty, p.name, findClass) : p.default!; });
+    let session: Session | null = null;
+    if (!m.sessionless) {
+      session = this.sessions.check(params[0]);
+      this.sessions.authorise(session, m.role, m.name);
+    }
+    if (m.removed) throw new ApiError('MESSAGE_REMOVED', []);
+    this.checkRefs(m.params, args);
+    const ctx: CallContext = { services: this, session, method: m.name };
+    if (isAsync) return { value: this.tasks.start(ctx, m, args), ty: { kind: 'ref', cls: 'task' } };
+    const value = await m.run(ctx, args);
+    return { value: value ?? '', ty: m.result };
+  }
+
+  private checkArity(m: Method, received: number): void {
+    const required = m.params.filter((p) => p.default === undefined).length;
+    const hasDefaults = required < m.params.length;
+    if (received < required || (!hasDefaults && received > m.params.length)) {
+      throw new ApiError('MESSAGE_PARAMETER_COUNT_MISMATCH', [m.name, required, received]);
+    }
+  }
+
+  /** HANDLE_INVALID for a non-null reference that is not an object of the declared class. */
+  private checkRefs(params: Param[], args: Record<string, Value>): void {
+    for (const p of params) {
+      const v = args[p.name];
+      if (p.ty.kind === 'ref') this.checkRef(p.ty.cls, v);
+      else if (p.ty.kind === 'set' && p.ty.of.kind === 'ref' && Array.isArray(v)) for (const x of v) this.checkRef(p.ty.of.cls, x);
+      else if (p.ty.kind === 'record' && v && typeof v === 'object') {
+        const cls = findClass(p.ty.cls);
+        for (const f of cls?.fields ?? []) if (f.ty.kind === 'ref' && f.name in (v as Rec)) this.checkRef(f.ty.cls, (v as Rec)[f.name]);
+      }
+    }
+  }
+
+  private checkRef(cls: string, v: Value | undefined): void {
+    if (typeof v !== 'string' || v === NULL_REF || !this.store.classes.has(cls)) return;
+    if (cls === 'session') return;
+    if (!this.store.find(cls, v)) throw new ApiError('HANDLE_INVALID', [cls, v]);
+  }
+
+  /** Runs another message with its full semantics on behalf of a rule (same session). */
+  async invoke(ctx: CallContext, method: string, args: Record<string, Value>): Promise<Value> {
+    const m = this.methods.get(method);
+    if (!m) throw new ApiError('MESSAGE_METHOD_UNKNOWN', [method]);
+    this.checkRefs(m.params, args);
+    const full: Record<string, Value> = {};
+    for (const p of m.params) full[p.name] = p.name in args ? args[p.name]! : p.default!;
+    return (await m.run({ ...ctx, method }, full)) ?? '';
+  }
+
+  close(): void { this.store.close(); }
+}

@@ -1,0 +1,60 @@
+// Async.<Class>.<message>: the call returns a task ref at once and runs in the background;
+// the task records the outcome the way real clients read it: `result` is the XML-RPC text of
+// the value (even for JSON-RPC clients), `error_info` is [code, params…]. A finished task stays
+// until its client destroys it.
+
+import { ApiError } from '../common/api-error.js';
+import type { Store } from '../db/store.js';
+import type { Value } from '../idl/meta.js';
+import { encodeXmlRpcValue } from '../rpc/xmlrpc.js';
+import type { LookupClass } from '../rpc/types.js';
+import type { CallContext, Method } from './context.js';
+import { compactNow } from './sessions.js';
+
+export class TaskRunner {
+  constructor(private readonly store: Store, private readonly lookup: LookupClass) {}
+
+  create(ctx: CallContext, label: string, description: string): string {
+    return this.store.transact((tx) => tx.create('task', {
+      name_label: label, name_description: description, status: 'pending', progress: 0, created: compactNow(),
+      resident_on: ctx.services.masterHost(), allowed_operations: ['cancel'],
+    }));
+  }
+
+  /** Starts `m` in the background and returns its task's ref. */
+  start(ctx: CallContext, m: Method, args: Record<string, Value>): string {
+    const task = this.create(ctx, `Async.${m.name}`, '');
+    const finish = (patch: Record<string, Value>) => {
+      if (!this.store.find('task', task)) return; // destroyed meanwhile
+      const cur = this.store.get('task', task);
+      if (cur.status === 'cancelled') return;
+      this.store.transact((tx) => tx.update('task', task, { ...patch, progress: 1, finished: compactNow(), allowed_operations: [] }));
+    };
+    // Run after the reply is sent, so the client always gets the task ref first.
+    setImmediate(() => {
+      Promise.resolve()
+        .then(() => m.run({ ...ctx, task }, args))
+        .then(
+          (value) => finish({ status: 'success', result: m.result ? encodeXmlRpcValue(value ?? '', m.result, this.lookup) : '' }),
+          (e) => finish({ status: 'failure', error_info: ApiError.is(e) ? e.toDescription() : ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] }),
+        );
+    });
+    return task;
+  }
+
+  cancel(task: string): void {
+    const t = this.store.get('task', task);
+    if (t.status !== 'pending') throw new ApiError('OPERATION_NOT_ALLOWED', [`task ${task} is ${t.status}`]);
+    this.store.transact((tx) => tx.update('task', task, { status: 'cancelled', finished: compactNow(), allowed_operations: [] }));
+  }
+
+  destroy(task: string): void {
+    this.store.transact((tx) => { tx.get('task', task); tx.destroy('task', task); });
+  }
+
+  /** Sets the progress of a running task (Bond and VLAN operations report it). */
+  progress(task: string | undefined, value: number): void {
+    if (!task || !this.store.find('task', task)) return;
+    this.store.transact((tx) => tx.update('task', task, { progress: value }));
+  }
+}
