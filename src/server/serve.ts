@@ -16,6 +16,10 @@ export interface ServeOptions {
   rootPassword?: string;
   hostName?: string;
   impls?: ImplTable[];
+  /** NICs of the simulated local host (fake backend) when the in-process agent runs. */
+  fakeNics?: number;
+  /** Run no in-process agent (the lab runs one agent per host namespace instead). */
+  noAgent?: boolean;
   log?: (line: string) => void;
 }
 

@@ -1,0 +1,55 @@
+// Test harness: a real `xcpnet serve` master in-process (temporary state directory, ephemeral
+// TCP port, the rule modules loaded) and a logged-in JSON-RPC client talking to it over HTTP.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { XapiClient } from '../../src/client/index.js';
+import { ApiError } from '../../src/common/api-error.js';
+import { RULES } from '../../src/server/impl/index.js';
+import { startMaster, type Master } from '../../src/server/serve.js';
+import assert from 'node:assert/strict';
+
+export const ROOT_PASSWORD = 'test-root-pw';
+
+export interface TestPool {
+  master: Master;
+  client: XapiClient;
+  url: string;
+  stateDir: string;
+  /** Calls a method; the session is added. */
+  call<T = unknown>(method: string, ...params: unknown[]): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function startTestPool(opts: { fakeNics?: number } = {}): Promise<TestPool> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-test-'));
+  const master = await startMaster({
+    stateDir, listen: { host: '127.0.0.1', port: 0 }, rootPassword: ROOT_PASSWORD, impls: RULES,
+    fakeNics: opts.fakeNics ?? 4, log: () => {},
+  } as Parameters<typeof startMaster>[0]);
+  const url = `http://127.0.0.1:${master.listener.tcpPort}`;
+  const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD });
+  return {
+    master, client, url, stateDir,
+    call: (method, ...params) => client.call(method, ...params),
+    async close() {
+      await client.close().catch(() => {});
+      await master.close();
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Asserts that `p` fails with exactly this XenAPI error code and parameters. */
+export async function assertApiError(p: Promise<unknown>, code: string, params?: unknown[]): Promise<ApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (!ApiError.is(e)) throw e;
+    assert.equal(e.code, code, `expected ${code}${params ? JSON.stringify(params) : ''}, got ${e.code}${JSON.stringify(e.params)}`);
+    if (params) assert.deepEqual(e.params, params.map(String));
+    return e;
+  }
+  assert.fail(`expected ${code}, but the call succeeded`);
+}
