@@ -1,6 +1,7 @@
 // First start and every start: the pool, the master host, its control domain and the
 // host-internal management network exist (reference §2.1.4, §5.5a).
 
+import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
 import type { Tx } from '../db/store.js';
 import { NULL_REF, type Rec } from '../idl/meta.js';
@@ -28,7 +29,8 @@ export function createHost(tx: Tx, nameLabel: string, address: string, hostname 
   });
   const dom0 = tx.create('VM', {
     name_label: `Control domain on host: ${nameLabel}`, name_description: 'The domain which manages physical devices and manages other domains',
-    power_state: 'Running', is_control_domain: true, is_a_template: false, domid: 0, resident_on: host, other_config: {},
+    power_state: 'Running', is_control_domain: true, is_a_template: false, domid: 0, resident_on: host,
+    other_config: { mac_seed: randomUUID() },
   });
   tx.update('host', host, { control_domain: dom0 });
   ensureHimn(tx);
