@@ -1,0 +1,68 @@
+// Reading XenAPI records defensively: wire values may be numbers or numeric strings,
+// sets may be missing. Pure helpers for desired.ts and the loop.
+import type { Rec, Value } from '../idl/meta.js';
+
+export const NULL = 'OpaqueRef:NULL';
+
+export type Table = Record<string, Rec>;
+
+/** The records of the whole pool the agent compiles from, keyed by XenAPI class name. */
+export interface PoolRecords {
+  host: Table;
+  PIF: Table;
+  network: Table;
+  VIF: Table;
+  VM: Table;
+  Bond: Table;
+  VLAN: Table;
+  tunnel: Table;
+}
+
+export const POOL_CLASSES = ['host', 'PIF', 'network', 'VIF', 'VM', 'Bond', 'VLAN', 'tunnel'] as const;
+export type PoolClass = (typeof POOL_CLASSES)[number];
+
+export function emptyPool(): PoolRecords {
+  return { host: {}, PIF: {}, network: {}, VIF: {}, VM: {}, Bond: {}, VLAN: {}, tunnel: {} };
+}
+
+/** Event classes are lower-case on the wire (`pif`, `vlan`); map them back. */
+export function poolClassOf(eventClass: string): PoolClass | undefined {
+  const lc = eventClass.toLowerCase();
+  return POOL_CLASSES.find((c) => c.toLowerCase() === lc);
+}
+
+export const str = (v: Value | undefined): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
+export const bool = (v: Value | undefined): boolean => v === true || v === 'true';
+export function int(v: Value | undefined, dflt: number): number {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v.trim()) ? Number(v) : NaN;
+  return Number.isFinite(n) ? n : dflt;
+}
+export function strMap(v: Value | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (v && typeof v === 'object' && !Array.isArray(v)) for (const [k, x] of Object.entries(v)) out[k] = str(x);
+  return out;
+}
+export function refs(v: Value | undefined): string[] {
+  return Array.isArray(v) ? v.map(str).filter((r) => r !== '' && r !== NULL) : [];
+}
+export const isRef = (v: Value | undefined): boolean => typeof v === 'string' && v !== '' && v !== NULL;
+
+/** Dotted netmask → prefix length, or undefined when not a contiguous mask. */
+export function prefixOf(netmask: string): number | undefined {
+  if (/^\d+$/.test(netmask)) { const n = Number(netmask); return n <= 32 ? n : undefined; }
+  const parts = netmask.split('.');
+  if (parts.length !== 4) return undefined;
+  let bits = 0;
+  for (const p of parts) {
+    if (!/^\d+$/.test(p) || Number(p) > 255) return undefined;
+    bits = bits * 256 + Number(p);
+  }
+  const inv = (~bits >>> 0) + 1;
+  if ((inv & (inv - 1)) !== 0 && inv !== 2 ** 32) return undefined; // not contiguous
+  let n = 0;
+  for (let b = 31; b >= 0 && (bits >>> b) & 1; b--) n++;
+  return n;
+}
+
+export const isIPv4 = (s: string): boolean =>
+  /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s) && s.split('.').every((p) => Number(p) <= 255);
