@@ -205,9 +205,9 @@ test('slow clients are cut off by the header timeout', async () => {
     const closed = await new Promise<boolean>((resolve) => {
       const s = connect(l.tcpPort!, '127.0.0.1', () => s.write('POST /jsonrpc HTTP/1.1\r\nHost: x\r\n'));
       s.on('data', () => { /* a 408 may arrive */ });
-      s.on('close', () => resolve(true));
+      const timer = setTimeout(() => { s.destroy(); resolve(false); }, 5000);
+      s.on('close', () => { clearTimeout(timer); resolve(true); });
       s.on('error', () => { /* reset is fine */ });
-      setTimeout(() => { s.destroy(); resolve(false); }, 5000);
     });
     assert.ok(closed, 'server should drop a client that never finishes its headers');
     assert.ok(Date.now() - started < 5000);
@@ -288,6 +288,56 @@ test("Python's xmlrpc.client talks to the listener", async () => {
       { Status: 'Failure', ErrorDescription: ['VLAN_TAG_INVALID', '5000'] },
       { Status: 'Success', Value: '' },
     ]);
+  } finally {
+    await l.close();
+  }
+});
+
+test("xen-api's own transports (JSON-RPC, XML-RPC, auto) parse our replies", async () => {
+  const net = {
+    name: 'network', doc: '', messages: [], persistent: true,
+    fields: [
+      { name: 'uuid', ty: t.string, qual: 'DynamicRO' as const, doc: '' },
+      { name: 'MTU', ty: t.int, qual: 'RW' as const, doc: '' },
+      { name: 'other_config', ty: t.map(t.string, t.string), qual: 'RW' as const, doc: '' },
+      { name: 'hidden', ty: t.string, qual: 'RW' as const, doc: '', internal: true },
+    ],
+  };
+  const rec = { uuid: 'u', MTU: 1500, other_config: { a: '' }, hidden: 'x' };
+  const l = await startListener({
+    tcp: { host: '127.0.0.1', port: 0 },
+    lookupClass: (n) => (n === 'network' ? net : undefined),
+    handle: async (call) => {
+      if (call.method === 'network.get_record') return { ok: true, value: rec, ty: t.record('network') };
+      if (call.method === 'event.from') {
+        return { ok: true, value: { events: [{ id: '1', class: 'network', operation: 'add', ref: 'OpaqueRef:n', snapshot: rec }], valid_ref_counts: { network: 1 }, token: '1' }, ty: t.any };
+      }
+      if (call.method === 'test.fail') return { ok: false, error: ['HANDLE_INVALID', 'network', 'OpaqueRef:bogus'] };
+      return { ok: true, value: call.params, ty: t.any };
+    },
+  });
+  const spec = 'xen-api/transports/index.mjs';
+  const transports = (await import(spec)).default as Record<string, (o: { url: Record<string, string> }) => (m: string, a: unknown[]) => Promise<unknown>>;
+  try {
+    // xen-api passes its own parsed-URL object (it Object.assigns it onto a URL).
+    const url = { protocol: 'http:', hostname: '127.0.0.1', port: String(l.tcpPort), pathname: '/' };
+    const visible = { uuid: 'u', MTU: 1500, other_config: { a: '' } };
+    for (const name of ['json-rpc', 'xml-rpc', 'auto']) {
+      const call = transports[name]({ url });
+      const got = await call('network.get_record', ['OpaqueRef:s', 'OpaqueRef:n']);
+      // XML-RPC carries int64 as bare text, so the client sees a string.
+      assert.deepEqual(got, name === 'xml-rpc' ? { ...visible, MTU: '1500' } : visible, name);
+      const ev = await call('event.from', ['OpaqueRef:s', ['*'], '', 60.1]) as { events: { snapshot: unknown }[]; valid_ref_counts: Record<string, unknown> };
+      assert.deepEqual(ev.events[0].snapshot, name === 'xml-rpc' ? { ...visible, MTU: '1500' } : visible, name);
+      assert.equal(ev.valid_ref_counts.network, 1, name);
+      await assert.rejects(call('test.fail', ['OpaqueRef:s']), (e: { code?: string; params?: unknown }) => {
+        assert.equal(e.code, 'HANDLE_INVALID');
+        assert.deepEqual(e.params, ['network', 'OpaqueRef:bogus']);
+        return true;
+      }, name);
+      assert.deepEqual(await call('a.b', ['x', 100, 60.1, true, { k: 'v' }]),
+        name === 'xml-rpc' ? ['x', '100', 60.1, true, { k: 'v' }] : ['x', 100, 60.1, true, { k: 'v' }], name);
+    }
   } finally {
     await l.close();
   }
