@@ -85,13 +85,14 @@ export function assertLabName(name: string): void {
 /**
  * The lab's unique prefix, carried by every namespace, link and process it makes.
  * `xl<name>-` when short enough for interface names (`<prefix>h99e99x` must fit in 15
- * characters); longer names use a hash of the name instead, still unique per name.
+ * characters); longer names use `xl<digit><4 chars>-` from a hash of the name.
  */
 export function labPrefix(name: string): string {
   assertLabName(name);
   if (name.length <= 5) return `xl${name}-`;
-  const h = BigInt('0x' + createHash('sha256').update(name).digest('hex').slice(0, 12)).toString(36).slice(0, 5);
-  return `xl${h.padStart(5, '0')}-`;
+  // A digit first: short names start with a letter, so the two kinds never collide.
+  const n = BigInt('0x' + createHash('sha256').update(name).digest('hex').slice(0, 12));
+  return `xl${n % 10n}${(n / 10n).toString(36).padStart(4, '0').slice(-4)}-`;
 }
 
 export function hostName(index: number): string {

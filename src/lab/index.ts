@@ -1,0 +1,159 @@
+// The lab's public API: what `xcpnet lab …` calls.
+import { spawn } from 'node:child_process';
+import { compileLabPlan, labPrefix, assertLabName, type LabPlan } from './plan.js';
+import { labDir, loadState, saveState, type LabState } from './state.js';
+import { buildTopology, isTopologyHealthy, newLabState, addNic, setCable, findHost, type Ctx, type Progress } from './topology.js';
+import { teardownLab, type DownReport } from './teardown.js';
+import { observeStatus, formatStatus, type LabStatus } from './status.js';
+import { ovsEnv } from './ovs.js';
+
+export { compileLabPlan, labPrefix } from './plan.js';
+export type { LabPlan } from './plan.js';
+export type { LabState } from './state.js';
+export type { LabStatus } from './status.js';
+export type { DownReport } from './teardown.js';
+export { formatStatus } from './status.js';
+
+export interface LabOpts {
+  /** Lab name (default `lab`). */
+  name?: string;
+  /** State directory (default $XCPNET_STATE_DIR, else ./var); the lab lives in <state-dir>/lab/<name>. */
+  stateDir?: string;
+  /** Progress lines; default: standard output. */
+  progress?: Progress;
+}
+
+export interface LabUpOpts extends LabOpts {
+  hosts?: number;
+  nics?: number;
+}
+
+const DEFAULT_NAME = 'lab';
+const stdoutProgress: Progress = (l) => process.stdout.write(`${l}\n`);
+
+function resolveName(opts: LabOpts): string {
+  const name = opts.name ?? DEFAULT_NAME;
+  assertLabName(name);
+  return name;
+}
+
+function requireState(opts: LabOpts): LabState {
+  const name = resolveName(opts);
+  const state = loadState(labDir(opts.stateDir, name));
+  if (!state) throw new Error(`lab ${name} is not up (no state in ${labDir(opts.stateDir, name)}); run: xcpnet lab up --name ${name}`);
+  return state;
+}
+
+function ctxFor(state: LabState, opts: LabOpts): Ctx {
+  const plan: LabPlan = compileLabPlan({ name: state.name, hosts: state.hosts.length, nics: state.nics });
+  return { plan, state, progress: opts.progress ?? stdoutProgress };
+}
+
+/** Builds the lab, or completes a lab left half-built; a lab that is fully up is left untouched. */
+export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
+  const name = resolveName(opts);
+  const progress = opts.progress ?? stdoutProgress;
+  const dir = labDir(opts.stateDir, name);
+  const existing = loadState(dir);
+  if (existing && await isTopologyHealthy(existing)) {
+    const asked = (opts.hosts !== undefined && opts.hosts !== existing.hosts.length) || (opts.nics !== undefined && opts.nics !== existing.nics);
+    progress(`lab ${name} is already up (${existing.hosts.length} hosts)${asked ? '; run lab down first to change its size' : ''}; nothing to do`);
+    return existing;
+  }
+  const hosts = existing?.hosts.length ?? opts.hosts ?? 2;
+  const nics = existing?.nics ?? opts.nics ?? 4;
+  const plan = compileLabPlan({ name, hosts, nics });
+  const state = existing ?? newLabState(plan, dir);
+  state.status = 'building';
+  saveState(state);
+  progress(`${existing ? 'completing' : 'building'} lab ${name}: ${hosts} hosts, ${nics} NICs each, prefix ${plan.prefix}, state in ${dir}`);
+  const ctx: Ctx = { plan, state, progress };
+  await buildTopology(ctx);
+  state.status = 'up';
+  saveState(state);
+  progress(`lab ${name} is up`);
+  return state;
+}
+
+/** Removes everything the lab made (recorded, or carrying its prefix) and nothing else. */
+export async function labDown(opts: LabOpts = {}): Promise<DownReport> {
+  const name = resolveName(opts);
+  const progress = opts.progress ?? stdoutProgress;
+  const report = await teardownLab(labDir(opts.stateDir, name), labPrefix(name), progress);
+  progress(`lab ${name} is down`);
+  return report;
+}
+
+export async function labStatus(opts: LabOpts = {}): Promise<LabStatus> {
+  const state = requireState(opts);
+  return observeStatus(state, `${state.prefix}vm-`);
+}
+
+/** Shell `export` lines pointing xe at the lab's master. */
+export function labEnv(opts: LabOpts = {}): string {
+  const state = requireState(opts);
+  if (!state.master) return `# lab ${state.name} has no pool master yet\n`;
+  return [
+    `export XCPNET_STATE_DIR=${shellQuote(state.master.dir)}`,
+    `export XE_URL=${shellQuote(state.master.url)}`,
+    `export XE_USERNAME=${shellQuote(state.master.username)}`,
+    `export XE_PASSWORD=${shellQuote(state.master.password)}`,
+  ].join('\n') + '\n';
+}
+
+export async function labAddNic(opts: LabOpts & { host: string }): Promise<string> {
+  const state = requireState(opts);
+  return addNic(ctxFor(state, opts), opts.host);
+}
+
+export async function labCable(opts: LabOpts & { host: string; device: string; state: 'up' | 'down' }): Promise<void> {
+  const state = requireState(opts);
+  await setCable(ctxFor(state, opts), opts.host, opts.device, opts.state === 'up');
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Where a lab exec target runs: a host namespace (with its own OVS) or a guest namespace. */
+export function resolveExecTarget(state: LabState, target: string): { ns: string; env: NodeJS.ProcessEnv } {
+  const host = state.hosts.find((h) => h.name === target);
+  if (host) return { ns: host.ns, env: host.ovs ? ovsEnv(host.ovs.dir) : process.env };
+  throw new Error(`no host or running VM ${JSON.stringify(target)} in lab ${state.name}`);
+}
+
+/**
+ * Runs a command inside a host or guest namespace. With `capture`, output is returned;
+ * otherwise it goes to this process's terminal. Resolves with the exit code.
+ */
+export async function labExec(opts: LabOpts & { target: string; argv: string[]; capture?: boolean; timeoutMs?: number }): Promise<ExecResult> {
+  const state = requireState(opts);
+  const { ns, env } = resolveExecTarget(state, opts.target);
+  if (opts.argv.length === 0) throw new Error('lab exec: no command given (lab exec TARGET -- CMD …)');
+  return new Promise((resolve, reject) => {
+    const child = spawn('ip', ['netns', 'exec', ns, ...opts.argv], {
+      env, stdio: opts.capture ? ['ignore', 'pipe', 'pipe'] : 'inherit',
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
+  });
+}
+
+export async function labRestartAgent(opts: LabOpts & { host: string }): Promise<void> {
+  const state = requireState(opts);
+  findHost(state, opts.host);
+  throw new Error('lab restart-agent: this lab has no agents yet');
+}
+
+function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+export { formatStatus as formatLabStatus };

@@ -1,0 +1,128 @@
+// The lab state file: a record of every namespace, link and process a lab made, so that
+// `lab down` removes exactly those. Written after every step, so a crash leaves a usable record.
+import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export interface ProcRecord {
+  pid: number;
+  /** /proc/<pid>/stat start time: a recycled pid never matches it. */
+  startTime: string;
+  what: string;
+  ns?: string;
+}
+
+export interface NicState {
+  device: string;
+  port: string;
+  cable: 'up' | 'down';
+}
+
+export interface HostState {
+  name: string;
+  ns: string;
+  nics: NicState[];
+  ovs?: OvsState;
+  /** Filled in when the pool master knows the host. */
+  uuid?: string;
+  agent?: ProcRecord;
+}
+
+export interface OvsState {
+  dir: string;
+  dbSocket: string;
+}
+
+export interface LabState {
+  version: 1;
+  name: string;
+  prefix: string;
+  dir: string;
+  status: 'building' | 'up';
+  hosts: HostState[];
+  nics: number;
+  namespaces: string[];
+  /** Links made outside lab namespaces (none by design; kept so teardown can prove it). */
+  rootLinks: string[];
+  processes: ProcRecord[];
+  switch?: { ovs?: OvsState };
+  upstream?: { ovs?: OvsState };
+  master?: { dir: string; url: string; socket: string; proc?: ProcRecord; username: string; password: string };
+}
+
+export function resolveStateDir(stateDir?: string): string {
+  return resolve(stateDir ?? process.env.XCPNET_STATE_DIR ?? './var');
+}
+
+export function labDir(stateDir: string | undefined, name: string): string {
+  return join(resolveStateDir(stateDir), 'lab', name);
+}
+
+export function statePath(dir: string): string {
+  return join(dir, 'state.json');
+}
+
+export function loadState(dir: string): LabState | undefined {
+  const p = statePath(dir);
+  if (!existsSync(p)) return undefined;
+  return JSON.parse(readFileSync(p, 'utf8')) as LabState;
+}
+
+export function saveState(state: LabState): void {
+  mkdirSync(state.dir, { recursive: true });
+  const p = statePath(state.dir);
+  const tmp = `${p}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  renameSync(tmp, p);
+}
+
+export function readStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const state = rest[0];
+    if (state === 'Z' || state === 'X') return undefined;
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function readCmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+export function procRecord(pid: number, what: string, ns?: string): ProcRecord {
+  const startTime = readStartTime(pid);
+  if (startTime === undefined) throw new Error(`${what} (pid ${pid}) is not running`);
+  return { pid, startTime, what, ...(ns ? { ns } : {}) };
+}
+
+/** True while the recorded process (and not a later one with its pid) runs. */
+export function isRecordedAlive(p: ProcRecord): boolean {
+  return readStartTime(p.pid) === p.startTime;
+}
+
+/** Pids named by `*.pid` files anywhere under the lab directory (OVS daemons write them). */
+export function pidfilePids(dir: string): { pid: number; file: string }[] {
+  const out: { pid: number; file: string }[] = [];
+  const walk = (d: string, depth: number): void => {
+    if (depth > 6 || !existsSync(d)) return;
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      let st;
+      try { st = statSync(p); } catch { continue; }
+      if (st.isDirectory()) walk(p, depth + 1);
+      else if (name.endsWith('.pid')) {
+        const pid = Number(readFileSync(p, 'utf8').trim());
+        if (Number.isInteger(pid) && pid > 1) out.push({ pid, file: p });
+      }
+    }
+  };
+  walk(dir, 0);
+  return out;
+}

@@ -1,0 +1,54 @@
+// `lab down`: remove exactly what a lab made. The state file names it; after a crash that left
+// no state file, the lab's unique prefix and the pidfiles under its directory name it instead.
+import { rmSync, existsSync } from 'node:fs';
+import { listNamespaces, listLinks } from './netns.js';
+import { ip } from './sh.js';
+import { killProcesses } from './ovs.js';
+import { loadState, pidfilePids, readCmdline, readStartTime, isRecordedAlive, type ProcRecord } from './state.js';
+import { hasLabPrefix } from './plan.js';
+
+export interface DownReport {
+  pids: number[];
+  namespaces: string[];
+  links: string[];
+  dirRemoved: boolean;
+}
+
+export async function teardownLab(dir: string, prefix: string, progress: (l: string) => void): Promise<DownReport> {
+  const state = loadState(dir);
+  // 1. Processes first: a namespace with a live process in it outlives `ip netns del`.
+  const recorded: ProcRecord[] = [];
+  if (state) {
+    recorded.push(...state.processes);
+    for (const h of state.hosts) if (h.agent) recorded.push(h.agent);
+    if (state.master?.proc) recorded.push(state.master.proc);
+  }
+  // Pidfiles under the lab dir count only if the process's command line names the lab dir.
+  for (const p of pidfilePids(dir)) {
+    const startTime = readStartTime(p.pid);
+    if (startTime && readCmdline(p.pid).includes(dir) && !recorded.some((r) => r.pid === p.pid)) {
+      recorded.push({ pid: p.pid, startTime, what: p.file });
+    }
+  }
+  const alive = recorded.filter(isRecordedAlive);
+  // Agents and the master before the OVS daemons they talk to.
+  const order = (p: ProcRecord): number => (/ovs/.test(p.what) ? 1 : 0);
+  for (const tier of [0, 1]) await killProcesses(alive.filter((p) => order(p) === tier));
+  if (alive.length) progress(`stopped ${alive.length} processes (${[...new Set(alive.map((p) => p.what.split(' ')[0]))].join(', ')})`);
+
+  // 2. Namespaces: the recorded ones and any carrying the prefix (guests made by agents too).
+  const present = await listNamespaces();
+  const namespaces = present.filter((ns) => (state?.namespaces.includes(ns) ?? false) || hasLabPrefix(prefix, ns));
+  for (const ns of namespaces) await ip(undefined, ['netns', 'del', ns], { allowFail: true });
+  if (namespaces.length) progress(`removed namespaces ${namespaces.join(' ')}`);
+
+  // 3. Links in the machine's own namespace with the prefix (none by design; a crash mid-step).
+  const links = (await listLinks(undefined)).map((l) => l.ifname).filter((n) => hasLabPrefix(prefix, n));
+  for (const l of links) await ip(undefined, ['link', 'del', l], { allowFail: true });
+  if (links.length) progress(`removed links ${links.join(' ')}`);
+
+  // 4. The lab's directory (state, OVS databases, logs).
+  const dirRemoved = existsSync(dir);
+  rmSync(dir, { recursive: true, force: true });
+  return { pids: alive.map((p) => p.pid), namespaces, links, dirRemoved };
+}

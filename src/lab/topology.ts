@@ -1,0 +1,173 @@
+// The lab's physical layer: switch, upstream, hosts and their cables, made real from the plan.
+// Every step is "ensure": a second run over a complete lab finds everything in place.
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { type LabPlan, type NicPlan, type SwitchPort, nicPlan, switchPortColumns } from './plan.js';
+import { ensureNamespace, ensureVeth, setLinkUp, addAddress, namespaceExists, findLink } from './netns.js';
+import { startOvsInstance, vsctl, killProcesses } from './ovs.js';
+import { isRecordedAlive, saveState, type LabState, type OvsState, type HostState, type NicState } from './state.js';
+
+export type Progress = (line: string) => void;
+
+export interface Ctx {
+  plan: LabPlan;
+  state: LabState;
+  progress: Progress;
+}
+
+export function newLabState(plan: LabPlan, dir: string): LabState {
+  return {
+    version: 1, name: plan.name, prefix: plan.prefix, dir, status: 'building',
+    nics: plan.hosts[0]?.nics.length ?? 0,
+    hosts: plan.hosts.map((h) => ({
+      name: h.name, ns: h.ns,
+      nics: h.nics.map((n) => ({ device: n.device, port: n.cable.port, cable: 'up' as const })),
+    })),
+    namespaces: [], rootLinks: [], processes: [],
+  };
+}
+
+async function ensureNs(ctx: Ctx, ns: string): Promise<void> {
+  // Recorded before it is made: a crash in between still leaves it in the record.
+  if (!ctx.state.namespaces.includes(ns)) {
+    ctx.state.namespaces.push(ns);
+    saveState(ctx.state);
+  }
+  await ensureNamespace(ns);
+}
+
+/** Reuses a recorded instance whose daemons are all alive; otherwise starts a fresh one. */
+async function ensureOvs(ctx: Ctx, key: string, ns: string, current: OvsState | undefined): Promise<OvsState> {
+  const mine = ctx.state.processes.filter((p) => p.what.startsWith(`${key} ovs`));
+  if (current && mine.length === 2 && mine.every(isRecordedAlive) && existsSync(current.dbSocket.replace(/^unix:/, ''))) return current;
+  await killProcesses(mine.filter(isRecordedAlive));
+  const inst = await startOvsInstance(join(ctx.state.dir, 'ovs', key), ns, key);
+  ctx.state.processes = ctx.state.processes.filter((p) => !mine.includes(p)).concat(inst.procs);
+  saveState(ctx.state);
+  return { dir: inst.dir, dbSocket: inst.dbSocket };
+}
+
+/** Adds a cable's switch end to sw0 as an 802.1Q trunk with native VLAN 1. */
+async function ensureSwitchPort(ctx: Ctx, port: SwitchPort, fresh: boolean, cableUp: boolean): Promise<void> {
+  const sock = ctx.state.switch!.ovs!.dbSocket;
+  const br = ctx.plan.switch.bridge;
+  // A re-made veth is a new device: OVS must open it again.
+  const del = fresh ? ['--if-exists', 'del-port', br, port.port, '--'] : [];
+  await vsctl(sock, [...del, '--may-exist', 'add-port', br, port.port, '--', 'set', 'port', port.port, ...switchPortColumns(port)]);
+  await setLinkUp(port.peerNs, port.peerDevice, true);
+  await setLinkUp(ctx.plan.switch.ns, port.port, cableUp);
+}
+
+async function ensureNic(ctx: Ctx, nic: NicPlan, cableUp: boolean): Promise<void> {
+  const fresh = await ensureVeth(
+    { ns: nic.cable.peerNs, name: nic.device, tmpName: nic.tmpName },
+    { ns: ctx.plan.switch.ns, name: nic.cable.port });
+  await ensureSwitchPort(ctx, nic.cable, fresh, cableUp);
+}
+
+async function buildSwitch(ctx: Ctx): Promise<void> {
+  const { plan, state } = ctx;
+  await ensureNs(ctx, plan.switch.ns);
+  state.switch = { ovs: await ensureOvs(ctx, 'switch', plan.switch.ns, state.switch?.ovs) };
+  saveState(state);
+  await vsctl(state.switch.ovs!.dbSocket, ['--may-exist', 'add-br', plan.switch.bridge,
+    '--', 'set', 'bridge', plan.switch.bridge, 'datapath_type=netdev']);
+  ctx.progress(`switch: namespace ${plan.switch.ns}, Open vSwitch bridge ${plan.switch.bridge} (userspace datapath)`);
+}
+
+/**
+ * Upstream: a router-on-a-stick. Its own OVS bridge tags VLANs 10/20 on the trunk (the kernel
+ * may lack 802.1Q sub-interfaces), with one internal port per subnet holding the gateway address.
+ */
+async function buildUpstream(ctx: Ctx): Promise<void> {
+  const { plan, state } = ctx;
+  const up = plan.upstream;
+  await ensureNs(ctx, up.ns);
+  state.upstream = { ovs: await ensureOvs(ctx, 'upstream', up.ns, state.upstream?.ovs) };
+  saveState(state);
+  const fresh = await ensureVeth({ ns: up.ns, name: up.uplink, tmpName: up.tmpName }, { ns: plan.switch.ns, name: up.cable.port });
+  const sock = state.upstream.ovs!.dbSocket;
+  const args = ['--may-exist', 'add-br', up.bridge, '--', 'set', 'bridge', up.bridge, 'datapath_type=netdev',
+    '--', 'set', 'port', up.bridge, 'tag=1'];
+  if (fresh) args.push('--', '--if-exists', 'del-port', up.bridge, up.uplink);
+  args.push('--', '--may-exist', 'add-port', up.bridge, up.uplink, '--', 'set', 'port', up.uplink, ...switchPortColumns(up.cable));
+  for (const i of up.ifaces.filter((f) => f.device !== up.bridge)) {
+    args.push('--', '--may-exist', 'add-port', up.bridge, i.device, `tag=${i.vlan}`, '--', 'set', 'interface', i.device, 'type=internal');
+  }
+  await vsctl(sock, args);
+  await ensureSwitchPort(ctx, up.cable, fresh, true);
+  for (const i of up.ifaces) {
+    await setLinkUp(up.ns, i.device, true);
+    await addAddress(up.ns, i.device, `${i.address}/${i.prefixLen}`);
+  }
+  ctx.progress(`upstream: namespace ${up.ns}, trunk to ${plan.switch.bridge}; gateways ` +
+    up.ifaces.map((i) => `${i.address} (VLAN ${i.vlan}${i.vlan === 1 ? ', native' : ''})`).join(', '));
+}
+
+async function buildHost(ctx: Ctx, index: number): Promise<void> {
+  const { plan, state } = ctx;
+  const hp = plan.hosts[index - 1]!;
+  const hs = state.hosts.find((h) => h.name === hp.name)!;
+  await ensureNs(ctx, hp.ns);
+  hs.ovs = await ensureOvs(ctx, hp.name, hp.ns, hs.ovs);
+  saveState(state);
+  // NICs hot-added earlier are part of the host too.
+  for (const n of hs.nics) {
+    await ensureNic(ctx, nicPlan(plan.prefix, index, Number(n.device.slice(3))), n.cable !== 'down');
+  }
+  ctx.progress(`${hp.name}: namespace ${hp.ns}, own Open vSwitch, NICs ${hs.nics.map((n) => n.device).join(' ')} cabled to ${plan.switch.bridge}`);
+}
+
+export async function buildTopology(ctx: Ctx): Promise<void> {
+  await buildSwitch(ctx);
+  await buildUpstream(ctx);
+  // Hosts are independent of each other: build them side by side.
+  await Promise.all(ctx.plan.hosts.map((h) => buildHost(ctx, h.index)));
+}
+
+/** True when every recorded namespace, process and cable of a lab is present. */
+export async function isTopologyHealthy(state: LabState): Promise<boolean> {
+  if (state.status !== 'up') return false;
+  for (const ns of state.namespaces) if (!(await namespaceExists(ns))) return false;
+  if (!state.processes.every(isRecordedAlive)) return false;
+  const swNs = `${state.prefix}sw`;
+  for (const h of state.hosts) {
+    for (const n of h.nics) if (!(await findLink(swNs, n.port))) return false;
+  }
+  return true;
+}
+
+export function findHost(state: LabState, name: string): HostState {
+  const h = state.hosts.find((x) => x.name === name);
+  if (!h) throw new Error(`no host ${JSON.stringify(name)} in lab ${state.name} (hosts: ${state.hosts.map((x) => x.name).join(', ')})`);
+  return h;
+}
+
+export function findNic(state: LabState, host: string, device: string): NicState {
+  const h = findHost(state, host);
+  const n = h.nics.find((x) => x.device === device);
+  if (!n) throw new Error(`${host} has no NIC ${device} (NICs: ${h.nics.map((x) => x.device).join(', ')})`);
+  return n;
+}
+
+/** Hot-adds the next NIC `eth<N>` to a host, cabled to the switch; returns its device name. */
+export async function addNic(ctx: Ctx, host: string): Promise<string> {
+  const hs = findHost(ctx.state, host);
+  const index = Number(host.slice(4));
+  const next = hs.nics.reduce((m, n) => Math.max(m, Number(n.device.slice(3))), -1) + 1;
+  const nic = nicPlan(ctx.plan.prefix, index, next);
+  hs.nics.push({ device: nic.device, port: nic.cable.port, cable: 'up' });
+  saveState(ctx.state);
+  await ensureNic(ctx, nic, true);
+  ctx.progress(`${host}: hot-added ${nic.device}, cabled to ${ctx.plan.switch.bridge} port ${nic.cable.port}`);
+  return nic.device;
+}
+
+/** Plugs or pulls a cable: the switch end goes up/down, so the host sees carrier come or go. */
+export async function setCable(ctx: Ctx, host: string, device: string, up: boolean): Promise<void> {
+  const n = findNic(ctx.state, host, device);
+  await setLinkUp(ctx.plan.switch.ns, n.port, up);
+  n.cable = up ? 'up' : 'down';
+  saveState(ctx.state);
+  ctx.progress(`${host} ${device}: cable ${up ? 'plugged in' : 'pulled'} (switch port ${n.port})`);
+}
