@@ -326,8 +326,9 @@ export function decodeRow(table: TableSchema | undefined, row: Record<string, un
 /**
  * Applies an update2 `modify` diff to a plain value. Sets: the diff holds elements to
  * toggle (symmetric difference). Maps: a new key is added, a pair equal to the old one is
- * removed, a key with another value is changed. Scalars are replaced. Optional columns may
- * come either way (servers send the new value), and both readings agree (see below).
+ * removed, a key with another value is changed. Scalars are replaced. Optional columns
+ * (max 1): ovsdb-server 3.1 sends the new value (observed: tag 10 → 20 is `20`, clearing is
+ * ["set",[]]); a toggle-style diff is also handled, the two readings never disagree.
  */
 export function applyDiff(t: ColumnType, old: PlainValue | undefined, diff: unknown): PlainValue {
   const shape = columnShape(t);
