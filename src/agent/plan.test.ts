@@ -1,0 +1,205 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { FakeHost } from '../backends/fake/host.js';
+import { compileHostConfig } from './desired.js';
+import { emptyObserved, OWNER_KEY, type Action, type HostNetConfig } from './model.js';
+import { findConflicts, planChanges } from './plan.js';
+import { PoolBuilder } from './pool-builder.js';
+
+const HU = '11111111-2222-3333-4444-555555555555';
+const kinds = (as: Action[]) => as.map((a) => a.kind);
+const summary = (as: Action[]) => as.map((a) => {
+  switch (a.kind) {
+    case 'add-bridge': return `add-bridge ${a.bridge.name}`;
+    case 'add-port': return `add-port ${a.port.bridge}/${a.port.name}`;
+    case 'del-port': case 'del-bridge': case 'update-bridge': case 'update-port': case 'update-iface': return `${a.kind} ${a.name}`;
+    case 'link-up': return `link-up ${a.dev}`;
+    case 'addr-add': case 'addr-del': return `${a.kind} ${a.dev} ${a.cidr}`;
+    case 'route-default': return `route-default ${a.dev} ${a.via}`;
+  }
+});
+
+/** Applies the plan to a fake host and checks that the next plan is empty (convergence). */
+async function converge(fake: FakeHost, cfg: HostNetConfig): Promise<Action[]> {
+  const plan = planChanges(cfg, await fake.observe());
+  const r = await fake.apply(plan);
+  assert.deepEqual(r.errors, {});
+  assert.deepEqual(planChanges(cfg, await fake.observe()), [], 'a second reconcile has nothing to do');
+  return plan;
+}
+
+function mgmtPool() {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const n0 = b.network('xenbr0');
+  const p0 = b.physical(h, 'eth0', n0, { MAC: '02:00:00:00:00:01', mode: 'Static', IP: '10.1.0.5', netmask: '255.255.255.0', gateway: '10.1.0.1', management: true });
+  return { b, h, n0, p0 };
+}
+
+test('empty desired vs empty observed: no action', () => {
+  const cfg = compileHostConfig(new PoolBuilder().records, 'OpaqueRef:none');
+  assert.deepEqual(planChanges(cfg, emptyObserved()), []);
+});
+
+test('physical network: create bridge, add NIC, raise links, address, default route — then nothing', async () => {
+  const { b, h } = mgmtPool();
+  const fake = new FakeHost({ nics: 2, seed: HU });
+  const plan = await converge(fake, compileHostConfig(b.records, h));
+  assert.deepEqual(summary(plan), [
+    'add-bridge xenbr0', 'add-port xenbr0/eth0', 'link-up xenbr0', 'link-up eth0',
+    'addr-add xenbr0 10.1.0.5/24', 'route-default xenbr0 10.1.0.1',
+  ]);
+  assert.equal(fake.transactions, 1, 'all switch changes in one transaction');
+});
+
+test('internal network bridge exists only while a VIF wants it', async () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const ni = b.network('xapi2');
+  const vm = b.vm(h, 3);
+  const v = b.vif(vm, ni, 0, '02:00:00:00:03:00');
+  const fake = new FakeHost({ nics: 1, seed: HU });
+  fake.addLink('vif3.0', 'fe:ff:ff:ff:ff:ff');
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), [
+    'add-bridge xapi2', 'add-port xapi2/vif3.0', 'link-up xapi2', 'link-up vif3.0',
+  ]);
+  b.set('VIF', v, { currently_attached: false });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['del-bridge xapi2']);
+});
+
+test('VIF add/remove leaves the other ports alone; locking change is an update', async () => {
+  const { b, h, n0 } = mgmtPool();
+  const fake = new FakeHost({ nics: 1, seed: HU });
+  await converge(fake, compileHostConfig(b.records, h));
+  const vm = b.vm(h, 7);
+  const v0 = b.vif(vm, n0, 0, '02:00:00:00:07:00');
+  fake.addLink('vif7.0', 'fe:ff:ff:ff:ff:ff');
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['add-port xenbr0/vif7.0', 'link-up vif7.0']);
+  b.set('VIF', v0, { locking_mode: 'locked', ipv4_allowed: ['10.1.0.77'] });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['update-port vif7.0']);
+  b.set('VIF', v0, { locking_mode: 'disabled' });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['del-port vif7.0']);
+  b.set('VIF', v0, { locking_mode: 'unlocked' });
+  await converge(fake, compileHostConfig(b.records, h));
+  b.set('VM', vm, { power_state: 'Halted' });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['del-port vif7.0']);
+});
+
+test('MTU change updates interfaces in place; IP change swaps the address', async () => {
+  const { b, h, n0, p0 } = mgmtPool();
+  const fake = new FakeHost({ nics: 1, seed: HU });
+  await converge(fake, compileHostConfig(b.records, h));
+  const before = (await fake.observe()).ports.get('eth0')!.uuid;
+  b.set('network', n0, { MTU: 9000 });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['update-iface xenbr0', 'update-iface eth0']);
+  const obs = await fake.observe();
+  assert.equal(obs.ports.get('eth0')!.uuid, before, 'the port was not re-created');
+  assert.equal(obs.links.get('eth0')!.mtu, 9000);
+  b.set('PIF', p0, { IP: '10.1.0.6' });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['addr-del xenbr0 10.1.0.5/24', 'addr-add xenbr0 10.1.0.6/24']);
+  b.set('PIF', p0, { ip_configuration_mode: 'None' });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['addr-del xenbr0 10.1.0.6/24']);
+});
+
+test('VLAN: fake bridge on the parent; removing it keeps the parent when attached', async () => {
+  const { b, h } = mgmtPool();
+  const p0 = Object.keys(b.records.PIF)[0];
+  const nv = b.network('xapi4');
+  const v = b.vlan(h, p0, nv, 12);
+  const fake = new FakeHost({ nics: 1, seed: HU });
+  const plan = await converge(fake, compileHostConfig(b.records, h));
+  assert.ok(summary(plan).includes('add-port xenbr0/xapi4'));
+  const obs = await fake.observe();
+  assert.equal(obs.ports.get('xapi4')!.tag, 12);
+  assert.equal(obs.ports.get('xapi4')!.fake_bridge, true);
+  assert.deepEqual((await fake.bridges()).map((x) => x.name), ['xapi4', 'xenbr0']);
+  b.set('PIF', v, { currently_attached: false });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['del-port xapi4']);
+});
+
+test('bond: member NICs move from their own bridges into one bond port in one transaction', async () => {
+  for (const mode of ['balance-slb', 'active-backup', 'lacp']) {
+    const b = new PoolBuilder();
+    const h = b.host(HU);
+    const s0 = b.physical(h, 'eth0', b.network('xenbr0'));
+    const s1 = b.physical(h, 'eth1', b.network('xenbr1'));
+    const fake = new FakeHost({ nics: 2, seed: HU });
+    await converge(fake, compileHostConfig(b.records, h));
+    const tx = fake.transactions;
+    b.bond(h, b.network('xapi1'), [s0, s1], mode);
+    const plan = await converge(fake, compileHostConfig(b.records, h));
+    assert.deepEqual(summary(plan).filter((s) => !s.startsWith('link-up')), ['del-bridge xenbr0', 'del-bridge xenbr1', 'add-bridge xapi1', 'add-port xapi1/bond0'], mode);
+    assert.equal(fake.transactions, tx + 1);
+    const bond = (await fake.observe()).ports.get('bond0')!;
+    assert.deepEqual(bond.interfaces.map((i) => i.name), ['eth0', 'eth1']);
+    assert.equal(bond.bond_mode, mode === 'lacp' ? 'balance-tcp' : mode);
+    assert.equal(bond.lacp, mode === 'lacp' ? 'active' : 'off');
+    assert.equal(await fake.bondLinksUp('bond0', ['eth0', 'eth1']), 2);
+  }
+});
+
+test('tunnel mesh: adding and removing a peer touches only that peer\'s port', async () => {
+  const b = new PoolBuilder();
+  const uu = [HU, 'aaaaaaaa-0000-0000-0000-000000000002', 'bbbbbbbb-0000-0000-0000-000000000003'];
+  const hosts = uu.map((u) => b.host(u));
+  const nt = b.network('xenbr1');
+  const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '5' });
+  const access = hosts.map((h, i) => b.tunnel(h, b.physical(h, 'eth1', nt, { mode: 'Static', IP: `10.9.0.${i + 1}`, netmask: '255.255.255.0' }), pn, 'gre'));
+  b.set('PIF', access[2], { currently_attached: false });
+  const fake = new FakeHost({ nics: 2, seed: HU });
+  await converge(fake, compileHostConfig(b.records, hosts[0]));
+  const kept = [...(await fake.observe()).ports.values()].find((p) => p.interfaces[0].type === 'gre')!;
+  assert.equal(kept.interfaces[0].options.remote_ip, '10.9.0.2');
+  b.set('PIF', access[2], { currently_attached: true });
+  const add = await converge(fake, compileHostConfig(b.records, hosts[0]));
+  assert.equal(add.length, 1);
+  assert.equal(add[0].kind, 'add-port');
+  b.set('PIF', access[1], { currently_attached: false });
+  const del = await converge(fake, compileHostConfig(b.records, hosts[0]));
+  assert.deepEqual(summary(del), [`del-port ${kept.name}`]);
+  // remote transport IP change: the port's options are updated in place
+  b.set('PIF', Object.keys(b.records.PIF).find((r) => b.records.PIF[r].host === hosts[2] && b.records.PIF[r].device === 'eth1')!, { IP: '10.9.0.33' });
+  assert.deepEqual(kinds(await converge(fake, compileHostConfig(b.records, hosts[0]))), ['update-iface']);
+});
+
+test('foreign rows are left alone and block only the objects that need their names', async () => {
+  const { b, h, p0 } = mgmtPool();
+  const fake = new FakeHost({ nics: 2, seed: HU });
+  fake.addForeign('br-ext', 'br-ext');
+  fake.addForeign('xenbr0');
+  const cfg = compileHostConfig(b.records, h);
+  const plan = planChanges(cfg, await fake.observe());
+  assert.ok(plan.every((a) => a.kind !== 'del-bridge' && a.kind !== 'add-bridge' && a.kind !== 'add-port'), summary(plan).join());
+  assert.match(findConflicts(cfg, await fake.observe())[p0], /xenbr0 exists and is not managed/);
+  // no ownership marker → never removed, even with nothing desired
+  const empty = compileHostConfig(new PoolBuilder().records, 'OpaqueRef:none');
+  assert.deepEqual(planChanges({ ...empty, hostUuid: HU }, await fake.observe()), []);
+});
+
+test('rows owned by us but removed by hand are re-created; rows we no longer want are removed', async () => {
+  const { b, h } = mgmtPool();
+  const fake = new FakeHost({ nics: 1, seed: HU });
+  const cfg = compileHostConfig(b.records, h);
+  await converge(fake, cfg);
+  fake.removePortByHand('eth0');
+  assert.deepEqual(summary(planChanges(cfg, await fake.observe())), ['add-port xenbr0/eth0']);
+  fake.removeBridgeByHand('xenbr0');
+  const again = await converge(fake, cfg);
+  assert.deepEqual(summary(again).slice(0, 2), ['add-bridge xenbr0', 'add-port xenbr0/eth0']);
+  const obs = await fake.observe();
+  assert.equal(obs.bridges.get('xenbr0')!.external_ids[OWNER_KEY], HU);
+});
+
+test('port whose interface type changes is rebuilt', async () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const hb = b.host('aaaaaaaa-0000-0000-0000-000000000002');
+  const nt = b.network('xenbr1');
+  const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '5' });
+  b.tunnel(h, b.physical(h, 'eth1', nt, { mode: 'Static', IP: '10.9.0.1', netmask: '255.255.255.0' }), pn, 'gre');
+  b.tunnel(hb, b.physical(hb, 'eth1', nt, { mode: 'Static', IP: '10.9.0.2', netmask: '255.255.255.0' }), pn, 'gre');
+  const fake = new FakeHost({ nics: 2, seed: HU });
+  await converge(fake, compileHostConfig(b.records, h));
+  for (const t of Object.keys(b.records.tunnel)) b.set('tunnel', t, { protocol: 'vxlan' });
+  assert.deepEqual(kinds(await converge(fake, compileHostConfig(b.records, h))), ['del-port', 'add-port']);
+});
