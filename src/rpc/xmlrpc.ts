@@ -235,6 +235,8 @@ function asText(v: Value): string {
 function encodeStruct(out: string[], obj: { [key: string]: Value }, member: (k: string, v: Value) => void): void {
   out.push('<value><struct>');
   for (const k of Object.keys(obj)) {
+    // Like JSON.stringify (and xen-api's own formatter): an undefined member is no member.
+    if (obj[k] === undefined) continue;
     out.push(`<member><name>${escapeXmlText(k)}</name>`);
     member(k, obj[k]);
     out.push('</member>');
