@@ -99,6 +99,8 @@ export interface ClassDef {
   destroy?: boolean;
   /** Role for implicit create/destroy and the RW setters. */
   writeRole?: Role;
+  /** No get_all / get_all_records (real xapi lists no sessions). */
+  unlisted?: boolean;
   /** Rows survive a restart (false for session and task). */
   persistent: boolean;
   /** Whole class marked Removed: every message answers MESSAGE_REMOVED. */

@@ -47,6 +47,10 @@ export function implicitMethods(cls: ClassDef): Method[] {
       return refs;
     }));
   }
+  if (cls.unlisted) {
+    for (const f of visibleFields(cls)) out.push(...fieldMethods(cls, f, writeRole(f)));
+    return out;
+  }
   out.push(method(cls, 'get_all', [], t.set(t.ref(C)), 'read-only', (ctx) => [...store(ctx).all(C)].map(([ref]) => ref)));
   out.push(method(cls, 'get_all_records', [], t.map(t.ref(C), t.record(C)), 'read-only', (ctx) => allRecords(ctx)));
   const whereParam: Param = { name: 'expr', ty: t.string };

@@ -6,6 +6,7 @@ export const sessionClass: ClassDef = {
   name: 'session',
   doc: 'A login session; its reference is the secret passed with every call.',
   persistent: false,
+  unlisted: true,
   writeRole: 'pool-admin',
   fields: [
     uuidField(),
