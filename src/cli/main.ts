@@ -1,0 +1,85 @@
+// xe's entry point: parse, find the command, check required parameters, connect lazily, run,
+// and turn every failure into §6.7 output with exit status 1 (never a stack trace).
+import { readFileSync } from 'node:fs';
+import { XapiClient } from '../client/xapi-client.js';
+import { parseArgv, UsageError, type Argv } from './args.js';
+import type { Env } from './command.js';
+import { errorLines, USAGE_HINT } from './errors.js';
+import './help.js';
+import { findCommand } from './registry.js';
+
+export interface Io {
+  env: NodeJS.ProcessEnv;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+/** Where to connect, and as whom, from the flags and the environment. */
+export function connectionOf(argv: Argv, env: NodeJS.ProcessEnv): { target: string; user: string; password: string } {
+  const { conn } = argv;
+  let target: string;
+  if (conn.server !== undefined) {
+    const host = conn.server.includes(':') && !conn.server.startsWith('[') ? `[${conn.server}]` : conn.server;
+    target = `http://${host}:${conn.port ?? '80'}`;
+  } else {
+    target = `unix:${env.XCPNET_STATE_DIR || './var'}/xapi.sock`;
+  }
+  const user = conn.user ?? env.XE_USER ?? 'root';
+  let password = conn.password;
+  if (password === undefined && conn.passwordFile !== undefined) {
+    password = readFileSync(conn.passwordFile, 'utf8').split(/\r?\n/)[0] ?? '';
+  }
+  return { target, user, password: password ?? env.XE_PASSWORD ?? '' };
+}
+
+export async function openClient(argv: Argv, env: NodeJS.ProcessEnv): Promise<XapiClient> {
+  const { target, user, password } = connectionOf(argv, env);
+  if (user === '') throw new UsageError(['Username/password must be specified', USAGE_HINT]);
+  return XapiClient.connect({ target, user, password, originator: 'cli' });
+}
+
+export async function main(args: string[], io: Io): Promise<number> {
+  let client: XapiClient | undefined;
+  let stdout = '';
+  try {
+    if (args[0] === '--complete') {
+      const { complete } = await import('./completion.js');
+      const cands = await complete(args[1] ?? '', async (argv) => (client = await openClient(argv, io.env)));
+      stdout = cands.map((c) => `${c}\n`).join('');
+      return 0;
+    }
+    if (args.includes('--bash-completion')) {
+      stdout = (await import('./completion.js')).BASH_COMPLETION;
+      return 0;
+    }
+    const argv = parseArgv(args);
+    const name = argv.command ?? 'help';
+    const cmd = await findCommand(name);
+    if (cmd === undefined) throw new UsageError([`Unknown command: ${name}`, USAGE_HINT]);
+    for (const r of cmd.reqd) {
+      if (!argv.params.has(r)) throw new UsageError([`Required parameter not found: ${r}`, USAGE_HINT]);
+    }
+    const env: Env = {
+      params: argv.params,
+      words: argv.words,
+      client: async () => (client ??= await openClient(argv, io.env)),
+      out: (text) => { stdout += text; },
+    };
+    await cmd.run(env);
+    return 0;
+  } catch (e) {
+    let lines: string[];
+    try {
+      lines = await errorLines(e, client);
+    } catch {
+      lines = [`Error: ${e instanceof Error ? e.message : String(e)}`];
+    }
+    io.stdout(stdout);
+    stdout = '';
+    io.stderr(lines.map((l) => `${l}\n`).join(''));
+    return 1;
+  } finally {
+    if (stdout !== '') io.stdout(stdout);
+    if (client !== undefined) await client.close();
+  }
+}
