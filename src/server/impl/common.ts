@@ -1,0 +1,291 @@
+// Rule helpers shared by the PIF, host, pool, VLAN, Bond, tunnel, network and VIF modules:
+// PIF kinds and topology (reference §1.1), common checks, address validators, and the
+// plug/unplug semantics of PIFs (§2.2.1, §7.4) so every module plugs the same way.
+
+import { ApiError, assertOr } from '../../common/api-error.js';
+import type { Tx } from '../../db/store.js';
+import { NULL_REF, type Rec } from '../../idl/meta.js';
+import type { CallContext } from '../context.js';
+
+/** Read access shared by the Store and a transaction (Tx). */
+export interface Reader {
+  find(cls: string, ref: string): Rec | undefined;
+  get(cls: string, ref: string): Rec;
+  all(cls: string): Iterable<[string, Rec]>;
+}
+
+export const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== NULL_REF;
+const refs = (v: unknown): string[] => (Array.isArray(v) ? v.filter(isRef) : []);
+
+// ---------------------------------------------------------------- kinds and topology
+
+export type PifKind = 'tunnel_access' | 'vlan' | 'sriov_logical' | 'bond_master' | 'physical' | 'unknown';
+
+/** The kind of a PIF, by the first matching rule of §1.1. */
+export function pifKind(_r: Reader | null, pif: Rec): PifKind {
+  if (refs(pif.tunnel_access_PIF_of).length) return 'tunnel_access';
+  if (isRef(pif.VLAN_master_of)) return 'vlan';
+  if (refs(pif.sriov_logical_PIF_of).length) return 'sriov_logical';
+  if (refs(pif.bond_master_of).length) return 'bond_master';
+  if (pif.physical === true) return 'physical';
+  return 'unknown';
+}
+
+/** True for a bond member (its bond still exists). */
+export function isBondSlave(r: Reader, pif: Rec): boolean {
+  return isRef(pif.bond_slave_of) && !!r.find('Bond', pif.bond_slave_of as string);
+}
+
+export const isBondMaster = (pif: Rec): boolean => refs(pif.bond_master_of).length > 0;
+
+/** The PIF one step down the topology chain (tunnel → transport, VLAN → tagged PIF), if any. */
+export function pifParent(r: Reader, pif: Rec): string | undefined {
+  switch (pifKind(r, pif)) {
+    case 'tunnel_access': {
+      const tun = r.find('tunnel', refs(pif.tunnel_access_PIF_of)[0]!);
+      return tun && isRef(tun.transport_PIF) ? (tun.transport_PIF as string) : undefined;
+    }
+    case 'vlan': {
+      const vlan = r.find('VLAN', pif.VLAN_master_of as string);
+      return vlan && isRef(vlan.tagged_PIF) ? (vlan.tagged_PIF as string) : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** The chain from `pifRef` down to its root (physical PIF or bond master), head first. */
+export function pifChain(r: Reader, pifRef: string): string[] {
+  const chain = [pifRef];
+  for (let cur = r.find('PIF', pifRef); cur;) {
+    const next = pifParent(r, cur);
+    if (!next || chain.includes(next)) break;
+    chain.push(next);
+    cur = r.find('PIF', next);
+  }
+  return chain;
+}
+
+export const pifRoot = (r: Reader, pifRef: string): string => pifChain(r, pifRef).at(-1)!;
+
+/** The PIF of `network` on `host`, if any. */
+export function findPifOn(r: Reader, network: string, host: string): string | undefined {
+  for (const [ref, pif] of r.all('PIF')) if (pif.network === network && pif.host === host) return ref;
+  return undefined;
+}
+
+/** The pool record (there is exactly one). */
+export function getPool(r: Reader): [string, Rec] {
+  for (const e of r.all('pool')) return e;
+  throw new ApiError('INTERNAL_ERROR', ['no pool record']);
+}
+
+// ---------------------------------------------------------------- checks
+
+export function assertManagedPif(pifRef: string, pif: Rec): void {
+  assertOr(pif.managed !== false, 'PIF_UNMANAGED', pifRef);
+}
+
+/** HA_IS_ENABLED [] / REDO_LOG_IS_ENABLED [] (callers decide when the gate applies). */
+export function assertNoProtection(r: Reader): void {
+  const [, pool] = getPool(r);
+  assertOr(pool.ha_enabled !== true, 'HA_IS_ENABLED');
+  assertOr(pool.redo_log_enabled !== true, 'REDO_LOG_IS_ENABLED');
+}
+
+/**
+ * A VIF on `network` that is live on `host`: attached and its VM running there.
+ * PIF.unplug, VLAN.destroy and tunnel.destroy refuse with VIF_IN_USE [network, vif].
+ */
+export function findVifInUse(r: Reader, network: string, host: string): string | undefined {
+  for (const [ref, vif] of r.all('VIF')) {
+    if (vif.network !== network || vif.currently_attached !== true) continue;
+    const vm = r.find('VM', vif.VM as string);
+    if (vm && vm.power_state === 'Running' && vm.resident_on === host) return ref;
+  }
+  return undefined;
+}
+
+/** The checks of PIF.unplug, in the reference's order (also run by VLAN/tunnel destroy). */
+export function assertCanUnplug(r: Reader, pifRef: string): void {
+  const pif = r.get('PIF', pifRef);
+  assertManagedPif(pifRef, pif);
+  if (pif.currently_attached === true) assertNoProtection(r);
+  assertOr(pif.management !== true, 'PIF_IS_MANAGEMENT_INTERFACE', pifRef);
+  const vif = findVifInUse(r, pif.network as string, pif.host as string);
+  assertOr(vif === undefined, 'VIF_IN_USE', pif.network, vif);
+  assertOr(pif.disallow_unplug !== true, 'PIF_DOES_NOT_ALLOW_UNPLUG', pifRef);
+}
+
+// ---------------------------------------------------------------- validators
+
+export function isIPv4(s: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  return !!m && m.slice(1).every((x) => Number(x) <= 255);
+}
+
+export function isIPv6(s: string): boolean {
+  if (!/^[0-9A-Fa-f:.]+$/.test(s) || s.includes(':::')) return false;
+  let groups = 0;
+  let rest = s;
+  const tail = /(^|:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
+  if (tail) {
+    if (!isIPv4(tail[2]!)) return false;
+    groups += 2;
+    rest = s.slice(0, s.length - tail[2]!.length);
+    if (rest.endsWith(':') && !rest.endsWith('::')) rest = rest.slice(0, -1);
+  }
+  const halves = rest.split('::');
+  if (halves.length > 2) return false;
+  const parts = halves.flatMap((h) => (h === '' ? [] : h.split(':')));
+  if (!parts.every((p) => /^[0-9A-Fa-f]{1,4}$/.test(p))) return false;
+  groups += parts.length;
+  return halves.length === 2 ? groups < 8 : groups === 8;
+}
+
+function prefixOk(s: string | undefined, max: number): boolean {
+  return s !== undefined && /^\d{1,3}$/.test(s) && Number(s) <= max;
+}
+
+/** `a.b.c.d/n` */
+export function isIPv4Cidr(s: string): boolean {
+  const [addr, len, extra] = s.split('/');
+  return extra === undefined && isIPv4(addr ?? '') && prefixOk(len, 32);
+}
+
+/** `addr/n` with an IPv6 address. */
+export function isIPv6Cidr(s: string): boolean {
+  const [addr, len, extra] = s.split('/');
+  return extra === undefined && isIPv6(addr ?? '') && prefixOk(len, 128);
+}
+
+/** `xx:xx:xx:xx:xx:xx` in hex (either case). */
+export const isMac = (s: string): boolean => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s);
+
+/** Dotted netmask with contiguous ones. */
+export function isNetmask(s: string): boolean {
+  if (!isIPv4(s)) return false;
+  const n = s.split('.').reduce((acc, x) => acc * 256 + Number(x), 0);
+  const inv = 0xffffffff - n;
+  return (inv & (inv + 1)) === 0;
+}
+
+/** Splits a comma-separated DNS list into its IPv4 and IPv6 entries (others are dropped). */
+export function splitDns(dns: string): { v4: string[]; v6: string[] } {
+  const items = dns.split(',').map((x) => x.trim()).filter((x) => x !== '');
+  return { v4: items.filter(isIPv4), v6: items.filter(isIPv6) };
+}
+
+// ---------------------------------------------------------------- management
+
+/** The address a PIF gives its host: its primary-family address, without prefix. */
+export function pifAddress(pif: Rec): string {
+  if (pif.primary_address_type === 'IPv6') {
+    const first = refsOrStrings(pif.IPv6).find((x) => x !== '') ?? '';
+    return first.split('/')[0]!;
+  }
+  return typeof pif.IP === 'string' ? pif.IP : '';
+}
+const refsOrStrings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+/**
+ * Management flags follow the host's management bridge: true exactly on the host's PIFs whose
+ * network has that bridge. host.address follows the management PIF's address when it has one.
+ */
+export function recomputeManagement(tx: Tx, host: string): void {
+  const h = tx.get('host', host);
+  const bridge = typeof h.management_bridge === 'string' ? h.management_bridge : '';
+  let address: string | undefined;
+  for (const [ref, pif] of tx.all('PIF')) {
+    if (pif.host !== host) continue;
+    const net = tx.find('network', pif.network as string);
+    const mgmt = bridge !== '' && net?.bridge === bridge;
+    if (pif.management !== mgmt) tx.update('PIF', ref, { management: mgmt });
+    if (mgmt && address === undefined) address = pifAddress(pif);
+  }
+  if (address && h.address !== address) tx.update('host', host, { address });
+}
+
+/** Re-reads the management PIF's (agent-measured) address into host.address. */
+export function syncHostAddress(ctx: CallContext, host: string): void {
+  const store = ctx.services.store;
+  if (!store.find('host', host)) return;
+  store.transact((tx) => recomputeManagement(tx, host));
+}
+
+// ---------------------------------------------------------------- plug / unplug
+
+/** PIF.plug checks, in order: PIF_UNMANAGED, TRANSPORT_PIF_NOT_CONFIGURED, CANNOT_PLUG_BOND_SLAVE. */
+export function assertCanPlug(r: Reader, pifRef: string): void {
+  const pif = r.get('PIF', pifRef);
+  assertManagedPif(pifRef, pif);
+  if (pifKind(r, pif) === 'tunnel_access') {
+    const transport = pifParent(r, pif);
+    const tp = transport ? r.find('PIF', transport) : undefined;
+    assertOr(tp && tp.ip_configuration_mode !== 'None', 'TRANSPORT_PIF_NOT_CONFIGURED', transport ?? NULL_REF);
+  }
+  assertOr(!isBondSlave(r, pif), 'CANNOT_PLUG_BOND_SLAVE', pifRef);
+}
+
+/**
+ * Marks the PIF wanted up inside a transaction (no checks, no waiting): currently_attached,
+ * IGMP status mirrored from the pool; a bond master's members leave the attached state.
+ * Setting it again on an attached PIF still makes a change, so the agent re-applies it.
+ */
+export function markPlugged(tx: Tx, pifRef: string): void {
+  const pif = tx.get('PIF', pifRef);
+  const patch: Rec = { currently_attached: true };
+  if (pifKind(tx, pif) !== 'vlan') {
+    const [, pool] = getPool(tx);
+    patch.igmp_snooping_status = pool.igmp_snooping_enabled === true ? 'enabled' : 'disabled';
+  }
+  tx.update('PIF', pifRef, patch);
+  for (const bond of refs(pif.bond_master_of)) {
+    for (const [ref, member] of tx.all('PIF')) {
+      if (member.bond_slave_of === bond && member.currently_attached !== false) tx.update('PIF', ref, { currently_attached: false });
+    }
+  }
+}
+
+/**
+ * PIF.plug with its checks: a tunnel access PIF plugs its transport first; the PIF is marked
+ * attached in one transaction and the call returns once the host's agent has realised it
+ * (its MTU and DHCP address come back in the agent's report).
+ */
+export async function plugPif(ctx: CallContext, pifRef: string): Promise<void> {
+  const store = ctx.services.store;
+  assertCanPlug(store, pifRef);
+  const pif = store.get('PIF', pifRef);
+  if (pifKind(store, pif) === 'tunnel_access') {
+    const transport = pifParent(store, pif)!;
+    await plugPif(ctx, transport);
+  }
+  store.transact((tx) => markPlugged(tx, pifRef));
+  await ctx.services.hub.wait(pif.host as string, [pifRef]);
+  if (pif.management === true) syncHostAddress(ctx, pif.host as string);
+}
+
+/**
+ * PIF.unplug with its checks. A bond member is a silent no-op. Tunnel access PIFs carried over
+ * this PIF go down with it; then the call waits for the host's agent.
+ */
+export async function unplugPif(ctx: CallContext, pifRef: string): Promise<void> {
+  const store = ctx.services.store;
+  assertCanUnplug(store, pifRef);
+  const pif = store.get('PIF', pifRef);
+  if (isBondSlave(store, pif)) return;
+  store.transact((tx) => markUnplugged(tx, pifRef));
+  await ctx.services.hub.wait(pif.host as string, [pifRef]);
+}
+
+/** currently_attached := false on the PIF and, first, on the tunnel access PIFs over it. */
+export function markUnplugged(tx: Tx, pifRef: string, seen = new Set<string>()): void {
+  if (seen.has(pifRef)) return;
+  seen.add(pifRef);
+  const pif = tx.get('PIF', pifRef);
+  for (const tun of refs(pif.tunnel_transport_PIF_of)) {
+    const access = tx.find('tunnel', tun)?.access_PIF;
+    if (isRef(access) && tx.find('PIF', access)) markUnplugged(tx, access, seen);
+  }
+  if (pif.currently_attached !== false) tx.update('PIF', pifRef, { currently_attached: false });
+}
