@@ -256,6 +256,9 @@ test('unix socket: served, mode 0600, stale socket replaced, other files left al
     assert.equal((await http({ port: l.tcpPort }, 'POST', '/jsonrpc', jsonCall('a.b'))).status, 200);
     // A second listener on a live socket is refused.
     await assert.rejects(startListener({ socketPath: path, handle, lookupClass }), /another server is listening/);
+    // …and leaves the live server's socket alone.
+    assert.ok(existsSync(path));
+    assert.equal((await http({ socketPath: path }, 'POST', '/jsonrpc', jsonCall('a.b'))).status, 200);
   } finally {
     await l.close();
   }

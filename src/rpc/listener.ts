@@ -286,8 +286,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       const grace = setTimeout(() => { for (const s of sockets) s.destroy(); }, opts.closeGraceMs ?? 1_000);
       await closed;
       clearTimeout(grace);
-      if (opts.socketPath) {
-        try { if (lstatSync(opts.socketPath).isSocket()) unlinkSync(opts.socketPath); } catch { /* already gone */ }
+      // Only a socket we bound ourselves: a failed start must not unlink a live server's socket.
+      if (listener.socketPath) {
+        try { if (lstatSync(listener.socketPath).isSocket()) unlinkSync(listener.socketPath); } catch { /* already gone */ }
       }
     },
   };
