@@ -69,13 +69,14 @@ test('with a class lookup, records and event snapshots are shaped', () => {
       { name: 'secret', ty: t.string, qual: 'DynamicRO', doc: '', internal: true },
       { name: 'MTU', ty: t.int, qual: 'RW', doc: '', default: 1500 },
       { name: 'when', ty: t.datetime, qual: 'RW', doc: '' },
+      { name: 'bridge_of', ty: t.ref('PIF'), qual: 'RW', doc: '' },
     ],
   };
   const lookup = (n: string) => (n === 'network' ? net : undefined);
   const call = { version: '2.0' as const, id: 0 };
   assert.equal(encodeJsonRpcResponse(call, { ok: true, value: { uuid: 'u', secret: 's' }, ty: t.record('network') }, lookup),
-    '{"jsonrpc":"2.0","result":{"uuid":"u","MTU":1500,"when":"19700101T00:00:00Z"},"id":0}');
+    '{"jsonrpc":"2.0","result":{"uuid":"u","MTU":1500,"when":"19700101T00:00:00Z","bridge_of":"OpaqueRef:NULL"},"id":0}');
   const ev = { events: [{ class: 'NETWORK', snapshot: { uuid: 'u', secret: 's', MTU: 9000, when: '2024-01-05T13:45:00Z' } }] };
   assert.deepEqual(JSON.parse(encodeJsonRpcResponse(call, { ok: true, value: ev, ty: t.any }, lookup)).result,
-    { events: [{ class: 'NETWORK', snapshot: { uuid: 'u', MTU: 9000, when: '20240105T13:45:00Z' } }] });
+    { events: [{ class: 'NETWORK', snapshot: { uuid: 'u', MTU: 9000, when: '20240105T13:45:00Z', bridge_of: 'OpaqueRef:NULL' } }] });
 });

@@ -1,7 +1,7 @@
 // JSON-RPC 1.0 / 2.0 codec, shaped as XAPI answers (reference xapi-networking §4.2, §5.4) and
 // as xen-api's json-rpc-protocol parser insists: a 2.0 success has no `error` key at all,
 // a 1.0 success has `error: null`.
-import type { Ty, Value } from '../idl/meta.js';
+import { zeroOf, type Ty, type Value } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
 import {
   fieldValue, isEventRecord, isPlainObject, lookupClassLoose, normaliseDatetime, setOwn, visibleFields,
@@ -76,6 +76,8 @@ function shapeRecord(v: Value, clsName: string, lookup: LookupClass, loose: bool
 }
 
 function shape(v: Value, ty: Ty, lookup: LookupClass): Value {
+  // XenAPI has no null: a missing typed value travels as its type's zero (refs as OpaqueRef:NULL).
+  if ((v === null || v === undefined) && ty.kind !== 'any') v = zeroOf(ty);
   switch (ty.kind) {
     case 'datetime': return normaliseDatetime(v) ?? normaliseDatetime(0)!;
     case 'set': return Array.isArray(v) ? v.map((x) => shape(x, ty.of, lookup)) : v;

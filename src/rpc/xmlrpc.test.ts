@@ -65,6 +65,14 @@ test('text escaping drops control characters, keeps TAB/LF, protects CR', () => 
   assert.equal(escapeXmlText('a&b<c>d"e\u0001f\tg\nh\ri'), 'a&amp;b&lt;c&gt;d&quot;ef\tg\nh&#13;i');
 });
 
+test('typed nulls travel as their zero', () => {
+  assert.equal(encodeXmlRpcValue(null, t.ref('PIF'), none), '<value>OpaqueRef:NULL</value>');
+  assert.equal(encodeXmlRpcValue(null, t.string, none), '<value></value>');
+  assert.equal(encodeXmlRpcValue(null, t.int, none), '<value>0</value>');
+  assert.equal(encodeXmlRpcValue(null, t.set(t.string), none), '<value><array><data></data></array></value>');
+  assert.equal(encodeXmlRpcValue(null, t.map(t.string, t.string), none), '<value><struct></struct></value>');
+});
+
 test('set and map', () => {
   assert.equal(encodeXmlRpcValue(['OpaqueRef:a', 'OpaqueRef:b'], t.set(t.ref('VLAN')), none),
     '<value><array><data><value>OpaqueRef:a</value><value>OpaqueRef:b</value></data></array></value>');

@@ -2,7 +2,7 @@
 // compact bare-text values) and a strict, compact, type-directed response encoder (xen-api's
 // sax-based parser breaks on any whitespace between elements).
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
-import type { Ty, Value } from '../idl/meta.js';
+import { zeroOf, type Ty, type Value } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
 import {
   fieldValue, isEventRecord, isPlainObject, lookupClassLoose, normaliseDatetime, setOwn, visibleFields,
@@ -257,6 +257,8 @@ function encodeRecord(out: string[], v: Value, clsName: string, lookup: LookupCl
 }
 
 function encodeTyped(out: string[], v: Value, ty: Ty, lookup: LookupClass): void {
+  // XenAPI has no null: a missing typed value travels as its type's zero (refs as OpaqueRef:NULL).
+  if ((v === null || v === undefined) && ty.kind !== 'any') v = zeroOf(ty);
   switch (ty.kind) {
     case 'string': case 'ref': case 'enum':
       out.push(str(asText(v)));
@@ -278,14 +280,14 @@ function encodeTyped(out: string[], v: Value, ty: Ty, lookup: LookupClass): void
       return;
     }
     case 'set': {
-      if (!Array.isArray(v)) { if (v === null) out.push('<value><array><data></data></array></value>'); else encodeAny(out, v, lookup); return; }
+      if (!Array.isArray(v)) { encodeAny(out, v, lookup); return; }
       out.push('<value><array><data>');
       for (const item of v) encodeTyped(out, item, ty.of, lookup);
       out.push('</data></array></value>');
       return;
     }
     case 'map': {
-      if (!isPlainObject(v)) { if (v === null) out.push('<value><struct></struct></value>'); else encodeAny(out, v, lookup); return; }
+      if (!isPlainObject(v)) { encodeAny(out, v, lookup); return; }
       encodeStruct(out, v, (_k, mv) => encodeTyped(out, mv, ty.value, lookup));
       return;
     }
