@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createConnection } from 'node:net';
-import { OvsdbClient, OvsdbError, ops, namedUuid, uuid, startOvs, type OvsInstance, type Monitor, type RowChange } from '../../src/backends/ovsdb/index.js';
+import { OvsdbClient, OvsdbError, ops, namedUuid, uuid, startOvs, isRunning, type OvsInstance, type Monitor, type RowChange } from '../../src/backends/ovsdb/index.js';
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,7 +56,10 @@ describe('ovsdb client against ovsdb-server', () => {
   after(async () => {
     client?.close();
     await inst?.stop();
-    if (inst) assert.equal(existsSync(inst.dir), false, 'instance dir removed');
+    if (inst) {
+      assert.equal(existsSync(inst.dir), false, 'instance dir removed');
+      assert.equal(isRunning(inst.pids.ovsdbServer), false, 'ovsdb-server gone');
+    }
   });
 
   test('the instance is private: its own dir, socket and pid', async () => {
@@ -285,9 +288,13 @@ describe('ovsdb client with ovs-vswitchd (netdev datapath, own netns)', () => {
 
   after(async () => {
     client?.close();
-    await inst?.stop();
-    if (inst?.pids.vswitchd) assert.equal(existsSync(`/proc/${inst.pids.vswitchd}`), false, 'vswitchd gone');
-    if (nsMade) await run('ip', ['netns', 'delete', netns]);
+    try {
+      await inst?.stop();
+    } finally {
+      if (nsMade) await run('ip', ['netns', 'delete', netns]);
+    }
+    if (inst?.pids.vswitchd) assert.equal(isRunning(inst.pids.vswitchd), false, 'vswitchd gone');
+    assert.equal(isRunning(inst!.pids.ovsdbServer), false, 'ovsdb-server gone');
   });
 
   test('bridge with datapath_type=netdev + next_cfg increment resolves waitForCurCfg', async () => {

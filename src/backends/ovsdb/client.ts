@@ -103,6 +103,8 @@ export class OvsdbClient {
     session.onNotification((method, params) => this.onNotification(method, params));
     // Monitors die with the connection: re-issue them, and resync each replica.
     session.onReconnect(async () => {
+      // The server may have been upgraded (schema converted) while we were away.
+      this.schemas.clear();
       for (const m of this.monitors.values()) await this.startMonitor(m, true);
     });
   }

@@ -64,7 +64,7 @@ function ovsEnv(dir: string): NodeJS.ProcessEnv {
 }
 
 /** Running (not a zombie: detached daemons are reparented to init, which may reap them late). */
-function alive(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
@@ -86,11 +86,11 @@ async function killPid(pid: number, dir: string, graceMs: number, signal: NodeJS
   if (!(await isOurs(pid, dir))) return;
   try { process.kill(pid, signal); } catch { return; }
   const deadline = Date.now() + graceMs;
-  while (alive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  if (alive(pid) && (await isOurs(pid, dir))) {
+  while (isRunning(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (isRunning(pid) && (await isOurs(pid, dir))) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     const hard = Date.now() + 2000;
-    while (alive(pid) && Date.now() < hard) await new Promise((r) => setTimeout(r, 20));
+    while (isRunning(pid) && Date.now() < hard) await new Promise((r) => setTimeout(r, 20));
   }
 }
 
