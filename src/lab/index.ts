@@ -66,7 +66,7 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   const state = existing ?? newLabState(plan, dir);
   state.status = 'building';
   saveState(state);
-  progress(`${existing ? 'completing' : 'building'} lab ${name}: ${hosts} hosts, ${nics} NICs each, prefix ${plan.prefix}, state in ${dir}`);
+  progress(`${existing ? 'completing' : 'building'} lab ${name}: ${hosts} host${hosts === 1 ? "" : "s"}, ${nics} NIC${nics === 1 ? "" : "s"} each, prefix ${plan.prefix}, state in ${dir}`);
   const ctx: Ctx = { plan, state, progress };
   await buildTopology(ctx);
   state.status = 'up';
@@ -92,13 +92,26 @@ export async function labStatus(opts: LabOpts = {}): Promise<LabStatus> {
 /** Shell `export` lines pointing xe at the lab's master. */
 export function labEnv(opts: LabOpts = {}): string {
   const state = requireState(opts);
-  if (!state.master) return `# lab ${state.name} has no pool master yet\n`;
+  if (!state.master) return `# lab ${state.name} has no pool master\n`;
   return [
     `export XCPNET_STATE_DIR=${shellQuote(state.master.dir)}`,
-    `export XE_URL=${shellQuote(state.master.url)}`,
-    `export XE_USERNAME=${shellQuote(state.master.username)}`,
+    `export XE_USER=${shellQuote(state.master.username)}`,
     `export XE_PASSWORD=${shellQuote(state.master.password)}`,
   ].join('\n') + '\n';
+}
+
+/** What `lab up` prints at the end: how to reach the lab. */
+export function labHint(state: LabState): string {
+  const nameOpt = state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`;
+  const lines = [''];
+  if (state.master) {
+    lines.push(`Point xe at this lab:   eval "$(xcpnet lab env${nameOpt})"`, 'then try:               xe host-list; xe pif-list; xe network-list',
+      `master: ${state.master.url} and unix:${state.master.socket}`);
+  }
+  lines.push(`wiring:                 xcpnet lab status${nameOpt}`,
+    `inside a host:          xcpnet lab exec${nameOpt} host1 -- ovs-vsctl show`,
+    `tear it all down:       xcpnet lab down${nameOpt}`);
+  return lines.join('\n') + '\n';
 }
 
 export async function labAddNic(opts: LabOpts & { host: string }): Promise<string> {
@@ -157,3 +170,4 @@ function shellQuote(s: string): string {
 }
 
 export { formatStatus as formatLabStatus };
+export { runLabCli, LAB_USAGE } from './cli.js';
