@@ -1,0 +1,72 @@
+// host rules, networking subset (reference §2.9, §7.5): the management interface follows the
+// host's management bridge (the internal field host.management_bridge).
+
+import { ApiError, assertOr } from '../../common/api-error.js';
+import type { CallContext, ImplTable } from '../context.js';
+import type { Reader } from './common.js';
+import { getPool, isBondSlave, markPlugged, recomputeManagement, syncHostAddress } from './common.js';
+
+/**
+ * The per-PIF checks of management_reconfigure (also run by pool.management_reconfigure):
+ * CANNOT_PLUG_BOND_SLAVE, PIF_HAS_NO_NETWORK_CONFIGURATION, PIF_HAS_NO_V6_NETWORK_CONFIGURATION.
+ */
+export function assertManagementTarget(r: Reader, pifRef: string): void {
+  const pif = r.get('PIF', pifRef);
+  if (pif.managed === false) return;
+  assertOr(!isBondSlave(r, pif), 'CANNOT_PLUG_BOND_SLAVE', pifRef);
+  const v6 = pif.primary_address_type === 'IPv6';
+  assertOr(v6 || pif.ip_configuration_mode !== 'None', 'PIF_HAS_NO_NETWORK_CONFIGURATION', pifRef);
+  assertOr(!v6 || pif.ipv6_configuration_mode !== 'None', 'PIF_HAS_NO_V6_NETWORK_CONFIGURATION', pifRef);
+}
+
+/**
+ * host.management_reconfigure on pif.host: the PIF is plugged (even when already plugged), the
+ * host's management bridge becomes the PIF's network's bridge, and the flags follow. The old
+ * management PIF stays plugged. No-op when the PIF already is the management interface.
+ */
+export async function managementReconfigure(ctx: CallContext, pifRef: string): Promise<void> {
+  const { store, hub } = ctx.services;
+  assertOr(getPool(store)[1].ha_enabled !== true, 'HA_IS_ENABLED');
+  assertManagementTarget(store, pifRef);
+  const pif = store.get('PIF', pifRef);
+  if (pif.management === true) return;
+  const host = pif.host as string;
+  const bridge = store.get('network', pif.network as string).bridge as string;
+  store.transact((tx) => {
+    if (pif.managed !== false) markPlugged(tx, pifRef);
+    tx.update('host', host, {
+      management_bridge: bridge, management_address_type: pif.primary_address_type === 'IPv6' ? 'ipv6' : 'ipv4',
+    });
+    recomputeManagement(tx, host);
+  });
+  if (pif.managed !== false) await hub.wait(host, [pifRef]);
+  syncHostAddress(ctx, host);
+}
+
+function managementDisable(ctx: CallContext): void {
+  const { store } = ctx.services;
+  const [, pool] = getPool(store);
+  assertOr(pool.ha_enabled !== true, 'HA_IS_ENABLED');
+  // The call runs on the host the client talks to; every client talks to the master here.
+  const host = ctx.services.masterHost();
+  assertOr(host === pool.master, 'SLAVE_REQUIRES_MANAGEMENT_INTERFACE');
+  store.transact((tx) => {
+    tx.update('host', host, { management_bridge: '', address: '' });
+    recomputeManagement(tx, host);
+  });
+}
+
+export const hostRules: ImplTable = {
+  'host.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.pif as string),
+  'host.management_disable': (ctx) => managementDisable(ctx),
+  'host.get_management_interface': (ctx, a) => {
+    for (const [ref, pif] of ctx.services.store.all('PIF')) {
+      if (pif.host === a.host && pif.management === true) return ref;
+    }
+    throw new ApiError('INTERNAL_ERROR', ['Not_found']);
+  },
+  // xcpnet hosts never run in emergency mode (they always reach their master).
+  'host.local_management_reconfigure': () => {
+    throw new ApiError('NOT_IN_EMERGENCY_MODE', []);
+  },
+};

@@ -1,0 +1,33 @@
+// pool rules, management subset (reference §2.9, §2.11). pool.create_VLAN* live with VLAN.
+
+import { assertOr } from '../../common/api-error.js';
+import type { CallContext, ImplTable } from '../context.js';
+import { findPifOn, getPool } from './common.js';
+import { assertManagementTarget } from './host.js';
+
+/**
+ * Every host must have a PIF on the network (first lacking host reported), all of one
+ * primary address type; each passes the per-PIF checks. Then members first, master last.
+ */
+async function managementReconfigure(ctx: CallContext, network: string): Promise<void> {
+  const { store } = ctx.services;
+  const [, pool] = getPool(store);
+  assertOr(pool.ha_enabled !== true, 'HA_IS_ENABLED');
+  const pifs: Array<[host: string, pif: string]> = [];
+  for (const [host] of store.all('host')) {
+    const pif = findPifOn(store, network, host);
+    assertOr(pif, 'PIF_NOT_PRESENT', host, network);
+    pifs.push([host, pif]);
+  }
+  const types = pifs.map(([, pif]) => store.get('PIF', pif).primary_address_type);
+  const odd = pifs.find((_, i) => types[i] !== types[0]);
+  assertOr(!odd, 'PIF_INCOMPATIBLE_PRIMARY_ADDRESS_TYPE', odd?.[1]);
+  for (const [, pif] of pifs) assertManagementTarget(store, pif);
+  const master = pool.master as string;
+  const ordered = [...pifs.filter(([h]) => h !== master), ...pifs.filter(([h]) => h === master)];
+  for (const [, pif] of ordered) await ctx.services.invoke(ctx, 'host.management_reconfigure', { pif });
+}
+
+export const poolRules: ImplTable = {
+  'pool.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.network as string),
+};
