@@ -1,11 +1,17 @@
 // The rule modules, one per class. Each exports an ImplTable keyed by method name.
 import type { ImplTable } from '../context.js';
 import { hostRules } from './host.js';
+import { networkRules } from './network.js';
 import { pifRules } from './pif.js';
 import { poolRules } from './pool.js';
+import { vifRules } from './vif.js';
+import { vmRules } from './vm.js';
 
 export const RULES: ImplTable[] = [
   pifRules,
   hostRules,
   poolRules,
+  networkRules,
+  vifRules,
+  vmRules,
 ];

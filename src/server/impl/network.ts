@@ -1,0 +1,173 @@
+// network rules (reference §2.1, §7.1): create with bridge naming and validation, destroy with
+// its three refusals, attach, locking mode and purposes; plus the network facts the VIF and VM
+// rules share (which PIF a network has on a host, whether it is usable there, on-demand plugs).
+
+import { ApiError, assertOr } from '../../common/api-error.js';
+import type { Store, Tx } from '../../db/store.js';
+import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
+import type { CallContext, ImplTable } from '../context.js';
+import { findPifOn, isBondSlave, isRef, plugPif, type Reader } from './common.js';
+
+/** OCaml's bool_of_string as xapi uses it on other_config values, forgiving about case. */
+export const isTrueString = (v: Value | undefined): boolean => typeof v === 'string' && v.toLowerCase() === 'true';
+
+const otherConfigOf = (rec: Rec): Record<string, Value> => (rec.other_config ?? {}) as Record<string, Value>;
+
+/** True when the network carries a VLAN PIF on any host (trunked VIFs and VLANs exclude each other). */
+export function hasVlanPif(r: Reader, network: string): boolean {
+  for (const [, pif] of r.all('PIF')) if (pif.network === network && isRef(pif.VLAN_master_of)) return true;
+  return false;
+}
+
+/** The PIF of the network on the host, when it is a bond member (it cannot carry the network). */
+export function bondSlavePifOn(r: Reader, network: string, host: string): string | undefined {
+  const pif = findPifOn(r, network, host);
+  return pif && isBondSlave(r, r.get('PIF', pif)) ? pif : undefined;
+}
+
+/**
+ * §2.10: a network is usable on a host when it has a PIF there, or when it has no PIF at all
+ * and is shared by declaration, unmanaged, or not pinned elsewhere by a running VM (other than
+ * `exceptVm`) that uses it.
+ */
+export function networkUsableOn(r: Reader, network: string, host: string, exceptVm = NULL_REF): boolean {
+  const net = r.get('network', network);
+  const pifs = (net.PIFs ?? []) as string[];
+  if (pifs.length > 0) return findPifOn(r, network, host) !== undefined;
+  if (isTrueString(otherConfigOf(net).assume_network_is_shared) || net.managed === false) return true;
+  for (const vifRef of (net.VIFs ?? []) as string[]) {
+    const vif = r.find('VIF', vifRef);
+    if (!vif || vif.VM === exceptVm) continue;
+    const vm = r.find('VM', vif.VM as string);
+    if (!vm || (vm.power_state !== 'Running' && vm.power_state !== 'Paused')) continue;
+    if (isRef(vm.resident_on) && vm.resident_on !== host) return false;
+  }
+  return true;
+}
+
+/**
+ * Plugs the network's managed PIF on the host: always (network.attach) or only when it is not
+ * attached yet (on demand, for VIF.plug and VM.start). An internal network has nothing to plug:
+ * the host's agent makes its bridge while a wanted VIF is on it.
+ */
+export async function plugNetworkOn(ctx: CallContext, network: string, host: string, always: boolean): Promise<void> {
+  const store = ctx.services.store;
+  for (const [ref, pif] of [...store.all('PIF')]) {
+    if (pif.network !== network || pif.host !== host || pif.managed === false) continue;
+    if (!always && pif.currently_attached === true) continue;
+    await plugPif(ctx, ref);
+  }
+}
+
+// ---------------------------------------------------------------- bridge names
+
+const BRIDGE_PREFIXES = ['xen', 'xapi', 'vif', 'tap', 'eth'];
+/** xapi<N> counter: process-local per store, monotonic, skips used names (reference §7.1, §8.29). */
+const bridgeCounters = new WeakMap<Store, number>();
+
+function usedBridges(tx: Tx): Set<string> {
+  return new Set(tx.all('network').map(([, n]) => n.bridge as string));
+}
+
+function generateBridge(store: Store, tx: Tx): string {
+  const used = usedBridges(tx);
+  let n = bridgeCounters.get(store) ?? 0;
+  let name = `xapi${n}`;
+  while (used.has(name)) name = `xapi${++n}`;
+  bridgeCounters.set(store, n + 1);
+  return name;
+}
+
+/** The implicit constructor's members: only the declared ones; other_config is mandatory. */
+const CREATE_MEMBERS = ['name_label', 'name_description', 'MTU', 'other_config', 'bridge', 'managed', 'tags'];
+
+function networkCreate(ctx: CallContext, args: Rec): string {
+  // The dispatcher of the real server extracts the struct before any rule runs.
+  if (!('other_config' in args)) throw new ApiError('INTERNAL_ERROR', ['Server_helpers.Dispatcher_FieldNotFound("other_config")']);
+  const fields: Rec = {};
+  for (const k of CREATE_MEMBERS) if (k in args) fields[k] = args[k]!;
+  if (typeof fields.MTU === 'number' && fields.MTU <= 0) fields.MTU = 1500;
+  const store = ctx.services.store;
+  return store.transact((tx) => {
+    let bridge = typeof fields.bridge === 'string' ? fields.bridge : '';
+    if (bridge === '') bridge = generateBridge(store, tx);
+    else {
+      assertOr(bridge.length <= 15 && !BRIDGE_PREFIXES.some((p) => bridge.startsWith(p)), 'INVALID_VALUE', 'bridge', bridge);
+      assertOr(!usedBridges(tx).has(bridge), 'BRIDGE_NAME_EXISTS', bridge);
+    }
+    return tx.create('network', {
+      ...fields, bridge, purpose: [], default_locking_mode: 'unlocked', assigned_ips: {}, blobs: {},
+    });
+  });
+}
+
+function networkDestroy(ctx: CallContext, self: string): void {
+  ctx.services.store.transact((tx) => {
+    const net = tx.get('network', self);
+    const vifs = ((net.VIFs ?? []) as string[]).filter((v) => tx.find('VIF', v));
+    const live = vifs.filter((v) => { const r = tx.get('VIF', v); return r.currently_attached === true || r.reserved === true; });
+    if (live.length > 0) throw new ApiError('NETWORK_CONTAINS_VIF', live);
+    const pifs = (net.PIFs ?? []) as string[];
+    if (pifs.length > 0) throw new ApiError('NETWORK_CONTAINS_PIF', pifs);
+    assertOr(!isTrueString(otherConfigOf(net).is_host_internal_management_network), 'CANNOT_DESTROY_SYSTEM_NETWORK', self);
+    // Detached VIFs go with the network (reference §8.11), each with its metrics row.
+    for (const v of vifs) {
+      const metrics = tx.get('VIF', v).metrics as string;
+      if (isRef(metrics) && tx.find('VIF_metrics', metrics)) tx.destroy('VIF_metrics', metrics);
+      tx.destroy('VIF', v);
+    }
+    tx.destroy('network', self);
+  });
+}
+
+async function networkAttach(ctx: CallContext, network: string, host: string): Promise<void> {
+  const net = ctx.services.store.get('network', network);
+  if (net.managed === false) {
+    // Unmanaged: the bridge must already exist; the agent's last report says which do.
+    const bridges = (ctx.services.hub.lastReport(host)?.bridges ?? []) as Array<Record<string, Value>>;
+    assertOr(bridges.some((b) => b && b.name === net.bridge), 'BRIDGE_NOT_AVAILABLE', net.bridge);
+    return;
+  }
+  await plugNetworkOn(ctx, network, host, true);
+}
+
+function setDefaultLockingMode(ctx: CallContext, network: string, value: string): void {
+  ctx.services.store.transact((tx) => {
+    const net = tx.get('network', network);
+    const attached = ((net.VIFs ?? []) as string[]).find((v) => tx.find('VIF', v)?.currently_attached === true);
+    assertOr(attached === undefined, 'VIF_IN_USE', network, attached);
+    tx.update('network', network, { default_locking_mode: value });
+  });
+}
+
+const CONFLICTING_PURPOSE: Record<string, string> = { nbd: 'insecure_nbd', insecure_nbd: 'nbd' };
+
+function addPurpose(ctx: CallContext, self: string, value: string): void {
+  ctx.services.store.transact((tx) => {
+    const net = tx.get('network', self);
+    assertOr(net.managed !== false, 'NETWORK_UNMANAGED', self);
+    const current = (net.purpose ?? []) as string[];
+    if (current.includes(value)) return;
+    const bad = CONFLICTING_PURPOSE[value];
+    for (const [, other] of tx.all('network')) {
+      assertOr(!bad || !((other.purpose ?? []) as string[]).includes(bad), 'NETWORK_INCOMPATIBLE_PURPOSES', value, bad);
+    }
+    tx.update('network', self, { purpose: [...current, value] });
+  });
+}
+
+function removePurpose(ctx: CallContext, self: string, value: string): void {
+  ctx.services.store.transact((tx) => {
+    const current = (tx.get('network', self).purpose ?? []) as string[];
+    if (current.includes(value)) tx.update('network', self, { purpose: current.filter((p) => p !== value) });
+  });
+}
+
+export const networkRules: ImplTable = {
+  'network.create': (ctx, a) => networkCreate(ctx, a.args as Rec),
+  'network.destroy': (ctx, a) => networkDestroy(ctx, a.self as string),
+  'network.attach': (ctx, a) => networkAttach(ctx, a.network as string, a.host as string),
+  'network.set_default_locking_mode': (ctx, a) => setDefaultLockingMode(ctx, a.network as string, a.value as string),
+  'network.add_purpose': (ctx, a) => addPurpose(ctx, a.self as string, a.value as string),
+  'network.remove_purpose': (ctx, a) => removePurpose(ctx, a.self as string, a.value as string),
+};
