@@ -6,6 +6,9 @@ import { pifRules } from './pif.js';
 import { poolRules } from './pool.js';
 import { vifRules } from './vif.js';
 import { vmRules } from './vm.js';
+import { vlanRules } from './vlan.js';
+import { bondRules } from './bond.js';
+import { tunnelRules } from './tunnel.js';
 
 export const RULES: ImplTable[] = [
   pifRules,
@@ -14,4 +17,7 @@ export const RULES: ImplTable[] = [
   networkRules,
   vifRules,
   vmRules,
+  vlanRules,
+  bondRules,
+  tunnelRules,
 ];

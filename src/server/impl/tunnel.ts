@@ -1,0 +1,126 @@
+// tunnel rules (reference §2.8): tunnel.create / tunnel.destroy, and the record-level helper
+// Bond uses to re-create a tunnel over another transport PIF. The mesh itself (keys, status)
+// is the pool controller's (controller.ts).
+
+import { randomBytes } from 'node:crypto';
+import { assertOr } from '../../common/api-error.js';
+import type { Tx } from '../../db/store.js';
+import type { Rec, Value } from '../../idl/meta.js';
+import type { CallContext, ImplTable } from '../context.js';
+import { copyIpConfig } from './vlan.js';
+import { findPifOn, isBondSlave, isRef, pifKind, plugPif, unplugPif } from './common.js';
+
+const refs = (v: Value | undefined): string[] => (Array.isArray(v) ? (v as string[]) : []);
+
+/** A random locally administered unicast MAC. */
+export function randomLocalMac(): string {
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+/** tunnel<N> with the smallest N not used by a tunnel access PIF of the host. */
+function nextTunnelDevice(tx: Tx, host: string): string {
+  const used = new Set<string>();
+  for (const [, p] of tx.all('PIF')) {
+    if (p.host === host && refs(p.tunnel_access_PIF_of).length > 0) used.add(p.device as string);
+  }
+  let n = 0;
+  while (used.has(`tunnel${n}`)) n++;
+  return `tunnel${n}`;
+}
+
+const isSriovLogical = (p: Rec | undefined): boolean => refs(p?.sriov_logical_PIF_of).length > 0;
+
+function assertTunnelCreatable(tx: Tx, transport: string, network: string): void {
+  const net = tx.get('network', network);
+  const tp = tx.get('PIF', transport);
+  const host = tp.host as string;
+  assertOr(net.managed !== false, 'NETWORK_UNMANAGED', network);
+  const connected = findPifOn(tx, network, host);
+  assertOr(connected === undefined, 'NETWORK_ALREADY_CONNECTED', host, connected);
+  assertOr(tp.managed !== false, 'PIF_UNMANAGED', transport);
+  assertOr(!isBondSlave(tx, tp), 'CANNOT_ADD_TUNNEL_TO_BOND_SLAVE', transport);
+  const kind = pifKind(tx, tp);
+  assertOr(kind !== 'tunnel_access', 'IS_TUNNEL_ACCESS_PIF', transport);
+  assertOr(kind !== 'sriov_logical', 'CANNOT_ADD_TUNNEL_TO_SRIOV_LOGICAL', transport);
+  if (kind === 'vlan') {
+    const parent = tx.find('PIF', tx.find('VLAN', tp.VLAN_master_of as string)?.tagged_PIF as string);
+    assertOr(!isSriovLogical(parent), 'CANNOT_ADD_TUNNEL_TO_VLAN_ON_SRIOV_LOGICAL', transport);
+  }
+  // SR-IOV networks cannot be created here; kept for the reference's order.
+  const sriovNet = refs(net.PIFs).some((p) => isSriovLogical(tx.find('PIF', p)));
+  assertOr(!sriovNet, 'NETWORK_INCOMPATIBLE_WITH_TUNNEL', network);
+  const allOvs = tx.all('host').every(([, h]) => (h.software_version as Rec | undefined)?.network_backend === 'openvswitch');
+  assertOr(allOvs, 'OPENVSWITCH_NOT_ACTIVE');
+}
+
+/** Writes the tunnel row and its access PIF (not attached). `from` is an access PIF being replaced. */
+export function createTunnelRecords(tx: Tx, transport: string, network: string, protocol: string, from?: Rec, otherConfig: Rec = {}):
+{ tunnel: string; pif: string } {
+  const tp = tx.get('PIF', transport);
+  const host = tp.host as string;
+  const device = nextTunnelDevice(tx, host);
+  const pif = tx.create('PIF', {
+    device, device_name: device, network, host, MAC: randomLocalMac(), MTU: -1, VLAN: -1, metrics: tp.metrics,
+    physical: false, currently_attached: false,
+    ip_configuration_mode: 'None', IP: '', netmask: '', gateway: '', DNS: '',
+    ipv6_configuration_mode: 'None', IPv6: [''], ipv6_gateway: '',
+    primary_address_type: tp.primary_address_type, managed: true, management: false, disallow_unplug: false,
+    properties: {}, capabilities: [], other_config: {},
+    ...(from ? { ...copyIpConfig(from), other_config: from.other_config, disallow_unplug: from.disallow_unplug, management: from.management } : {}),
+  });
+  const tunnel = tx.create('tunnel', {
+    access_PIF: pif, transport_PIF: transport, status: { active: 'false' }, other_config: otherConfig, protocol,
+  });
+  return { tunnel, pif };
+}
+
+/**
+ * Re-creates a tunnel over another transport PIF (bond create/destroy): new tunnel row and
+ * access PIF (new refs, device and MAC), configuration carried over, old rows deleted.
+ */
+export function moveTunnel(tx: Tx, tunnelRef: string, newTransport: string): { tunnel: string; pif: string; attached: boolean } {
+  const old = tx.get('tunnel', tunnelRef);
+  const oldPif = isRef(old.access_PIF) ? tx.find('PIF', old.access_PIF) : undefined;
+  const network = oldPif?.network as string;
+  // The new access PIF is numbered while the old one still exists, as the real server does.
+  const device = nextTunnelDevice(tx, tx.get('PIF', newTransport).host as string);
+  if (oldPif) tx.destroy('PIF', old.access_PIF as string);
+  tx.destroy('tunnel', tunnelRef);
+  const made = createTunnelRecords(tx, newTransport, network, old.protocol as string, oldPif, old.other_config as Rec);
+  const attached = oldPif?.currently_attached === true;
+  tx.update('PIF', made.pif, { device, device_name: device, ...(attached ? { currently_attached: true } : {}) });
+  return { ...made, attached };
+}
+
+async function tunnelCreate(ctx: CallContext, args: Record<string, Value>): Promise<string> {
+  const transport = args.transport_PIF as string;
+  const network = args.network as string;
+  const made = ctx.services.store.transact((tx) => {
+    assertTunnelCreatable(tx, transport, network);
+    return createTunnelRecords(tx, transport, network, (args.protocol as string) || 'gre');
+  });
+  // PIF.plug: TRANSPORT_PIF_NOT_CONFIGURED (or an agent failure) leaves the rows in place.
+  await plugPif(ctx, made.pif);
+  return made.tunnel;
+}
+
+async function tunnelDestroy(ctx: CallContext, args: Record<string, Value>): Promise<void> {
+  const self = args.self as string;
+  const store = ctx.services.store;
+  const tun = store.get('tunnel', self);
+  if (isRef(tun.access_PIF) && store.find('PIF', tun.access_PIF)) await unplugPif(ctx, tun.access_PIF);
+  store.transact((tx) => {
+    const cur = tx.find('tunnel', self);
+    if (!cur) return;
+    // The access PIF shares the transport's metrics, which stay.
+    if (isRef(cur.access_PIF) && tx.find('PIF', cur.access_PIF)) tx.destroy('PIF', cur.access_PIF);
+    tx.destroy('tunnel', self);
+  });
+}
+
+export const tunnelRules: ImplTable = {
+  'tunnel.create': tunnelCreate,
+  'tunnel.destroy': tunnelDestroy,
+};

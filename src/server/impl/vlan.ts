@@ -1,0 +1,193 @@
+// VLAN rules (reference §2.6): VLAN.create / VLAN.destroy and the pool-wide helpers
+// pool.create_VLAN_from_PIF / pool.create_VLAN. Also the record-level helper Bond uses to
+// re-create a VLAN on another parent (bond create/destroy).
+
+import { ApiError, assertOr } from '../../common/api-error.js';
+import type { Tx } from '../../db/store.js';
+import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
+import type { CallContext, ImplTable } from '../context.js';
+import { assertNoProtection, findPifOn, isBondSlave, isRef, plugPif, unplugPif } from './common.js';
+
+export const VLAN_PIF_MAC = 'fe:ff:ff:ff:ff:ff';
+
+const refs = (v: Value | undefined): string[] => (Array.isArray(v) ? (v as string[]) : []);
+
+/** The SR-IOV checks (reference §2.6 check 5). SR-IOV objects cannot be created here, so these never fire in practice. */
+function assertSriovCompatible(tx: Tx, parent: Rec, network: string): void {
+  const sriovBased = (p: Rec | undefined): boolean => {
+    if (!p) return false;
+    if (refs(p.sriov_logical_PIF_of).length > 0) return true;
+    const vlan = isRef(p.VLAN_master_of) ? tx.find('VLAN', p.VLAN_master_of) : undefined;
+    return !!vlan && refs(tx.find('PIF', vlan.tagged_PIF as string)?.sriov_logical_PIF_of).length > 0;
+  };
+  const existing = refs(tx.find('network', network)?.PIFs).map((r) => tx.find('PIF', r));
+  if (refs(parent.sriov_logical_PIF_of).length > 0) {
+    assertOr(existing.every(sriovBased), 'NETWORK_INCOMPATIBLE_WITH_VLAN_ON_SRIOV', network);
+  } else {
+    assertOr(!existing.some(sriovBased), 'NETWORK_INCOMPATIBLE_WITH_VLAN_ON_BRIDGE', network);
+  }
+}
+
+/**
+ * The nine checks of VLAN.create, in the reference's order. VLAN_IN_USE can only be seen
+ * when the host's agent reports an interface `<device>.<tag>` on one of its bridges (the
+ * agent does not report kernel VLAN devices outside bridges).
+ */
+export function assertVlanCreatable(ctx: CallContext, tx: Tx, taggedPif: string, tag: number, network: string): void {
+  const net = tx.get('network', network);
+  const parent = tx.get('PIF', taggedPif);
+  const host = parent.host as string;
+  assertOr(net.managed !== false, 'NETWORK_UNMANAGED', network);
+  const connected = findPifOn(tx, network, host);
+  assertOr(connected === undefined, 'NETWORK_ALREADY_CONNECTED', host, connected);
+  assertOr(parent.managed !== false, 'PIF_UNMANAGED', taggedPif);
+  assertOr(!isBondSlave(tx, parent), 'CANNOT_ADD_VLAN_TO_BOND_SLAVE', taggedPif);
+  assertOr(!isRef(parent.VLAN_master_of), 'PIF_IS_VLAN', taggedPif);
+  assertOr(refs(parent.tunnel_access_PIF_of).length === 0, 'IS_TUNNEL_ACCESS_PIF', taggedPif);
+  assertSriovCompatible(tx, parent, network);
+  assertOr(Number.isInteger(tag) && tag >= 0 && tag <= 4094, 'VLAN_TAG_INVALID', tag);
+  const dup = refs(parent.VLAN_slave_of).some((v) => tx.find('VLAN', v)?.tag === tag);
+  assertOr(!dup, 'PIF_VLAN_EXISTS', parent.device);
+  const kernelName = `${parent.device as string}.${tag}`;
+  const bridges = ctx.services.hub.lastReport(host)?.bridges ?? [];
+  const inUse = bridges.some((b) => refs((b as Rec | null)?.interfaces as Value).includes(kernelName));
+  assertOr(!inUse, 'VLAN_IN_USE', parent.device, tag);
+  const trunked = refs(net.VIFs).some((v) => refs(tx.find('VIF', v)?.trunks).length > 0);
+  assertOr(!trunked, 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', network);
+}
+
+/**
+ * Writes a VLAN row and its untagged PIF (not yet attached). `from` is the VLAN PIF being
+ * replaced when a bond moves a VLAN: its IP configuration, MTU and flags are carried over.
+ */
+export function createVlanRecords(tx: Tx, taggedPif: string, tag: number, network: string, from?: Rec, vlanOtherConfig: Rec = {}):
+{ vlan: string; pif: string } {
+  const parent = tx.get('PIF', taggedPif);
+  const vlan = tx.create('VLAN', { tagged_PIF: taggedPif, tag, other_config: vlanOtherConfig });
+  const pif = tx.create('PIF', {
+    device: parent.device, device_name: parent.device, network, host: parent.host,
+    MAC: VLAN_PIF_MAC, MTU: from ? from.MTU : parent.MTU, VLAN: tag, metrics: parent.metrics,
+    physical: false, currently_attached: false,
+    ip_configuration_mode: 'None', IP: '', netmask: '', gateway: '', DNS: '',
+    ipv6_configuration_mode: 'None', IPv6: [''], ipv6_gateway: '',
+    primary_address_type: parent.primary_address_type, managed: true, management: false, disallow_unplug: false,
+    properties: {}, capabilities: [], other_config: {}, VLAN_master_of: vlan,
+    ...(from ? copyIpConfig(from) : {}),
+    ...(from ? { other_config: from.other_config, disallow_unplug: from.disallow_unplug, management: from.management } : {}),
+  });
+  tx.update('VLAN', vlan, { untagged_PIF: pif });
+  return { vlan, pif };
+}
+
+/** The IP configuration fields of a PIF (both families), for moving it elsewhere. */
+export function copyIpConfig(p: Rec): Rec {
+  return {
+    ip_configuration_mode: p.ip_configuration_mode, IP: p.IP, netmask: p.netmask, gateway: p.gateway, DNS: p.DNS,
+    ipv6_configuration_mode: p.ipv6_configuration_mode, IPv6: p.IPv6, ipv6_gateway: p.ipv6_gateway,
+    primary_address_type: p.primary_address_type,
+  };
+}
+
+/**
+ * Re-creates a VLAN on another parent (bond create/destroy): a new VLAN row and VLAN PIF with
+ * the same tag, network and configuration; the old ones are deleted. Refs and UUIDs change.
+ * Returns the new VLAN PIF, attached if the old one was.
+ */
+export function moveVlan(tx: Tx, vlanRef: string, newParent: string): { vlan: string; pif: string; attached: boolean } {
+  const old = tx.get('VLAN', vlanRef);
+  const oldPif = isRef(old.untagged_PIF) ? tx.find('PIF', old.untagged_PIF) : undefined;
+  const network = (oldPif?.network as string | undefined) ?? NULL_REF;
+  // Delete first, so the network is free on this host for the new PIF.
+  if (oldPif) tx.destroy('PIF', old.untagged_PIF as string);
+  tx.destroy('VLAN', vlanRef);
+  const made = createVlanRecords(tx, newParent, old.tag as number, network, oldPif, old.other_config as Rec);
+  const attached = oldPif?.currently_attached === true;
+  if (attached) tx.update('PIF', made.pif, { currently_attached: true });
+  return { ...made, attached };
+}
+
+async function vlanCreate(ctx: CallContext, args: Record<string, Value>): Promise<string> {
+  const taggedPif = args.tagged_PIF as string;
+  const tag = args.tag as number;
+  const network = args.network as string;
+  const made = ctx.services.store.transact((tx) => {
+    assertVlanCreatable(ctx, tx, taggedPif, tag, network);
+    return createVlanRecords(tx, taggedPif, tag, network);
+  });
+  // Plugged at once; a failed plug leaves both rows in place (reference §8.8).
+  await plugPif(ctx, made.pif);
+  return made.vlan;
+}
+
+async function vlanDestroy(ctx: CallContext, args: Record<string, Value>): Promise<void> {
+  const self = args.self as string;
+  const store = ctx.services.store;
+  const vlan = store.get('VLAN', self);
+  const untagged = isRef(vlan.untagged_PIF) ? store.find('PIF', vlan.untagged_PIF) : undefined;
+  if (untagged) {
+    const pifRef = vlan.untagged_PIF as string;
+    assertOr(!isRef(untagged.bond_slave_of) && refs(untagged.bond_master_of).length === 0, 'PIF_ALREADY_BONDED', pifRef);
+    assertOr(!(untagged.management === true && untagged.currently_attached === true), 'PIF_IS_MANAGEMENT_INTERFACE', pifRef);
+    if (untagged.currently_attached === true) assertNoProtection(store);
+    assertOr((untagged.VLAN as number) >= 0, 'PIF_IS_PHYSICAL');
+    await unplugPif(ctx, pifRef);
+  }
+  store.transact((tx) => {
+    const cur = tx.find('VLAN', self);
+    if (!cur) return;
+    if (isRef(cur.untagged_PIF) && tx.find('PIF', cur.untagged_PIF)) tx.destroy('PIF', cur.untagged_PIF);
+    tx.destroy('VLAN', self);
+  });
+}
+
+/** Live hosts: enabled ones (the simulator has no host_metrics.live). */
+function isLiveHost(tx: Tx, host: string): boolean {
+  return tx.find('host', host)?.enabled === true;
+}
+
+/**
+ * The pool helpers: create the VLAN on each of `parents` (all checks first, one transaction,
+ * so a failure on any host leaves nothing behind), then plug every new PIF, best effort.
+ */
+async function createOnParents(ctx: CallContext, parents: string[], network: string, tag: number): Promise<string[]> {
+  const made = ctx.services.store.transact((tx) => parents.map((p) => {
+    assertVlanCreatable(ctx, tx, p, tag, network);
+    return createVlanRecords(tx, p, tag, network).pif;
+  }));
+  for (const pif of made) {
+    try { await plugPif(ctx, pif); } catch (e) { if (!ApiError.is(e)) throw e; }
+  }
+  return made;
+}
+
+function sortedByHost(tx: Tx, pifs: string[]): string[] {
+  const hostName = (p: string) => String(tx.find('host', tx.find('PIF', p)?.host as string)?.name_label ?? '');
+  return [...pifs].sort((a, b) => hostName(a).localeCompare(hostName(b)) || a.localeCompare(b));
+}
+
+async function createVlanFromPif(ctx: CallContext, args: Record<string, Value>): Promise<string[]> {
+  const store = ctx.services.store;
+  const parents = store.transact((tx) => {
+    const pif = tx.get('PIF', args.pif as string);
+    const siblings = refs(tx.find('network', pif.network as string)?.PIFs)
+      .filter((p) => isLiveHost(tx, tx.find('PIF', p)?.host as string));
+    return sortedByHost(tx, siblings);
+  });
+  return createOnParents(ctx, parents, args.network as string, args.VLAN as number);
+}
+
+async function poolCreateVlan(ctx: CallContext, args: Record<string, Value>): Promise<string[]> {
+  const device = args.device as string;
+  const parents = ctx.services.store.transact((tx) => sortedByHost(tx, tx.all('PIF')
+    .filter(([, p]) => p.device === device && p.VLAN === -1 && isLiveHost(tx, p.host as string))
+    .map(([r]) => r)));
+  if (parents.length === 0) throw new ApiError('INVALID_VALUE', ['device', device]);
+  return createOnParents(ctx, parents, args.network as string, args.VLAN as number);
+}
+
+export const vlanRules: ImplTable = {
+  'VLAN.create': vlanCreate,
+  'VLAN.destroy': vlanDestroy,
+  'pool.create_VLAN_from_PIF': createVlanFromPif,
+  'pool.create_VLAN': poolCreateVlan,
+};
