@@ -1,0 +1,100 @@
+// host management rules over JSON-RPC (reference §2.9, §7.5): management follows the host's
+// management bridge; get_management_interface; management_disable; local_management_reconfigure.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Rec } from '../../src/idl/meta.js';
+import type { Nic } from '../../src/server/realise.js';
+import { initialHostNetworking } from '../../src/server/impl/pif.js';
+import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+
+// A stand-in host agent, used only while no real agent reports for the host.
+async function stubAgent(pool: TestPool): Promise<void> {
+  const { server, host } = pool.master;
+  for (let i = 0; i < 10 && !server.hub.hasAgent(host); i++) await new Promise((r) => setTimeout(r, 50));
+  if (server.hub.hasAgent(host)) return;
+  const nics: Nic[] = [0, 1, 2, 3].map((i) => ({ device: `eth${i}`, MAC: `02:00:00:00:01:0${i}`, MTU: 1500 }));
+  const report = () => setImmediate(() => server.hub.report(host, server.store.generation, { backend: 'fake', nics }));
+  server.store.onCommit(report);
+  report();
+}
+
+let pool: TestPool;
+let host: string;
+const store = () => pool.master.server.store;
+const rec = (cls: string, ref: string) => pool.call<any>(`${cls}.get_record`, ref);
+const pifOf = (device: string) => {
+  for (const [ref, p] of store().all('PIF')) if (p.host === host && p.device === device && p.VLAN === -1) return ref;
+  throw new Error(`no PIF ${device}`);
+};
+const poke = (cls: string, ref: string, patch: Rec) => store().transact((tx) => tx.update(cls, ref, patch));
+const poolRef = () => [...store().all('pool')][0]![0];
+const token = async () => (await pool.call<any>('event.from', ['*'], '', 0)).token as string;
+const eventsSince = async (tok: string) =>
+  ((await pool.call<any>('event.from', ['pif', 'host'], tok, 0.1)).events as any[]).map((e) => `${e.operation} ${e.class} ${e.ref}`);
+
+before(async () => {
+  pool = await startTestPool({ fakeNics: 4 });
+  pool.master.server.hub.timeoutMs = 2000;
+  host = pool.master.host;
+  await stubAgent(pool);
+  await initialHostNetworking(pool.master.server, host);
+});
+after(async () => { await pool.close(); });
+
+test('host.management_reconfigure: checks in order; moves the flags; old PIF stays plugged; address follows', async () => {
+  const [eth0, eth1, eth2] = [pifOf('eth0'), pifOf('eth1'), pifOf('eth2')];
+  poke('pool', poolRef(), { ha_enabled: true });
+  await assertApiError(pool.call('host.management_reconfigure', eth1), 'HA_IS_ENABLED', []);
+  poke('pool', poolRef(), { ha_enabled: false });
+  const bond = store().transact((tx) => tx.create('Bond', { master: eth2 }));
+  poke('PIF', eth1, { bond_slave_of: bond });
+  await assertApiError(pool.call('host.management_reconfigure', eth1), 'CANNOT_PLUG_BOND_SLAVE', [eth1]);
+  poke('PIF', eth1, { bond_slave_of: 'OpaqueRef:NULL' });
+  store().transact((tx) => tx.destroy('Bond', bond));
+  await assertApiError(pool.call('host.management_reconfigure', eth1), 'PIF_HAS_NO_NETWORK_CONFIGURATION', [eth1]);
+  poke('PIF', eth1, { primary_address_type: 'IPv6' });
+  await assertApiError(pool.call('host.management_reconfigure', eth1), 'PIF_HAS_NO_V6_NETWORK_CONFIGURATION', [eth1]);
+  poke('PIF', eth1, { primary_address_type: 'IPv4' });
+
+  await pool.call('PIF.reconfigure_ip', eth1, 'Static', '192.0.2.21', '255.255.255.0', '192.0.2.1', '');
+  await pool.call('PIF.unplug', eth1);
+  const tok = await token();
+  await pool.call('host.management_reconfigure', eth1);
+  const [r0, r1, h] = [await rec('PIF', eth0), await rec('PIF', eth1), await rec('host', host)];
+  assert.deepEqual([r0.management, r0.currently_attached], [false, true], 'the old PIF stays plugged');
+  assert.deepEqual([r1.management, r1.currently_attached], [true, true], 'the new one is plugged');
+  assert.equal(h.address, '192.0.2.21');
+  assert.equal(await pool.call('host.get_management_interface', host), eth1);
+  const ev = await eventsSince(tok);
+  for (const e of [`mod pif ${eth0}`, `mod pif ${eth1}`, `mod host ${host}`]) assert.ok(ev.includes(e), `${e} in ${ev}`);
+  // already management: nothing happens
+  const gen = store().generation;
+  await pool.call('host.management_reconfigure', eth1);
+  assert.equal(store().generation, gen);
+  // unmanaged PIF: the checks are skipped, the PIF is not plugged
+  poke('PIF', eth2, { managed: false, currently_attached: false });
+  await pool.call('host.management_reconfigure', eth2);
+  assert.deepEqual([(await rec('PIF', eth2)).management, (await rec('PIF', eth2)).currently_attached], [true, false]);
+  poke('PIF', eth2, { managed: true });
+  await pool.call('host.management_reconfigure', eth0);
+  assert.equal(await pool.call('host.get_management_interface', host), eth0);
+});
+
+test('host.management_disable, get_management_interface Not_found, local_management_reconfigure', async () => {
+  poke('pool', poolRef(), { ha_enabled: true });
+  await assertApiError(pool.call('host.management_disable'), 'HA_IS_ENABLED', []);
+  poke('pool', poolRef(), { ha_enabled: false });
+  const eth0 = pifOf('eth0');
+  await pool.call('host.management_disable');
+  const pifs = await pool.call<Record<string, any>>('PIF.get_all_records');
+  assert.ok(Object.values(pifs).every((p) => p.management === false));
+  assert.equal((await rec('PIF', eth0)).currently_attached, true, 'the PIF stays plugged');
+  assert.equal((await rec('host', host)).address, '');
+  await assertApiError(pool.call('host.get_management_interface', host), 'INTERNAL_ERROR', ['Not_found']);
+  await pool.call('PIF.unplug', eth0); // no longer protected as the management PIF
+  assert.equal((await rec('PIF', eth0)).currently_attached, false);
+  await pool.call('PIF.plug', eth0);
+  await assertApiError(pool.call('host.local_management_reconfigure', 'xenbr0'), 'NOT_IN_EMERGENCY_MODE', []);
+  await pool.call('host.management_reconfigure', eth0);
+  assert.equal(await pool.call('host.get_management_interface', host), eth0);
+});
