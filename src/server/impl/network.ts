@@ -166,6 +166,11 @@ function removePurpose(ctx: CallContext, self: string, value: string): void {
 export const networkRules: ImplTable = {
   'network.create': (ctx, a) => networkCreate(ctx, a.args as Rec),
   'network.destroy': (ctx, a) => networkDestroy(ctx, a.self as string),
+  // Pool join: the record verbatim, no bridge checks (so it may take a name the counter would give).
+  'network.pool_introduce': (ctx, a) => ctx.services.store.transact((tx) => tx.create('network', {
+    name_label: a.name_label!, name_description: a.name_description!, MTU: a.MTU!, other_config: a.other_config!,
+    bridge: a.bridge!, managed: a.managed!, purpose: a.purpose!,
+  })),
   'network.attach': (ctx, a) => networkAttach(ctx, a.network as string, a.host as string),
   'network.set_default_locking_mode': (ctx, a) => setDefaultLockingMode(ctx, a.network as string, a.value as string),
   'network.add_purpose': (ctx, a) => addPurpose(ctx, a.self as string, a.value as string),
