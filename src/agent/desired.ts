@@ -48,7 +48,7 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
   const host = pool.host[hostRef];
   const hostUuid = str(host?.uuid);
   const owned = (extra: StrMap = {}): StrMap => ({ ...extra, [OWNER_KEY]: hostUuid });
-  const cfg: HostNetConfig = { hostUuid, bridges: [], ports: [], ips: [], vifs: [], pifs: [], bonds: [], errors: {} };
+  const cfg: HostNetConfig = { hostUuid, bridges: [], ports: [], ips: [], vifs: [], vms: [], pifs: [], bonds: [], errors: {} };
   const fail = (ref: string, msg: string) => { if (ref && !cfg.errors[ref]) cfg.errors[ref] = msg; };
   const portNames = new Map<string, string>(); // port or interface name → owner
   const bridgeByName = new Map<string, BridgeSpec>();
@@ -233,7 +233,12 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     cfg.dns = { servers: split(str(dns.pif.DNS)), search: split(strMap(dns.pif.other_config).domain ?? ''), owner: dns.ref };
   }
 
-  // Guest interfaces.
+  // Guests: running VMs resident here, and their wanted interfaces.
+  for (const [ref, vm] of Object.entries(pool.VM).sort(([a], [b]) => a.localeCompare(b))) {
+    if (str(vm.power_state) === 'Running' && str(vm.resident_on) === hostRef && int(vm.domid, -1) >= 0) {
+      cfg.vms.push({ ref, uuid: str(vm.uuid), domid: int(vm.domid, -1) });
+    }
+  }
   for (const [ref, vif] of wantedVifs) {
     const vm = pool.VM[str(vif.VM)];
     const netRef = str(vif.network);

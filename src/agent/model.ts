@@ -107,6 +107,8 @@ export interface HostNetConfig {
   gateway?: { dev: string; via: string; owner: string };
   dns?: { servers: string[]; search: string[]; owner: string };
   vifs: VifSpec[];
+  /** VMs running on this host (guest driver state), with their domid. */
+  vms: { ref: string; uuid: string; domid: number }[];
   pifs: PifReport[];
   bonds: { ref: string; port: string; members: string[] }[];
   /** Objects that cannot be realised as recorded (compile-time), ref → message. */
@@ -253,8 +255,6 @@ export interface HostBackend {
 
 /** A VM's interface as the guest driver plumbs it. */
 export interface GuestVif {
-  vifRef: string;
-  vifUuid: string;
   device: number;
   mac: string;
   mtu: number;
@@ -267,12 +267,17 @@ export interface GuestVm {
   domid: number;
 }
 
-/** Whatever owns VMs' interfaces on a host (netns in the lab, in-memory in the simulator). */
+/**
+ * Whatever owns VMs' interfaces on a host (netns in the lab, in-memory in the simulator).
+ * VMs are identified by a driver key derived from the VM uuid, so that state found after a
+ * restart (e.g. a namespace name) can be matched without the driver remembering anything.
+ */
 export interface GuestDriver {
+  keyOf(vmUuid: string): string;
   startVm(vm: GuestVm, vifs: GuestVif[]): Promise<void>;
   plugVif(vm: GuestVm, vif: GuestVif): Promise<void>;
-  unplugVif(vm: GuestVm, vif: GuestVif): Promise<void>;
-  stopVm(vm: GuestVm): Promise<void>;
-  /** Running VMs this driver has plumbed: vm uuid → {domid, plugged devices}. */
+  unplugVif(key: string, vif: Pick<GuestVif, 'device' | 'hostDev'>): Promise<void>;
+  stopVm(key: string): Promise<void>;
+  /** Running VMs the driver finds: key → domid and plugged devices. */
   list(): Promise<Map<string, { domid: number; devices: number[] }>>;
 }

@@ -157,3 +157,16 @@ export function planChanges(d: HostNetConfig, o: ObservedState): Action[] {
   return [...delPorts, ...delBridges, ...addBridges, ...updBridges, ...addPorts, ...updPorts, ...updIfaces,
     ...links, ...addrDel, ...addrAdd, ...routes];
 }
+
+/** Failures ovs-vswitchd reports on our interfaces after applying (Interface.error / ofport -1), by object. */
+export function realisationErrors(d: HostNetConfig, o: ObservedState): StrMap {
+  const out: StrMap = {};
+  for (const p of d.ports) {
+    const have = o.ports.get(p.name);
+    if (!have || !ownedBy(d.hostUuid, have)) continue;
+    for (const i of have.interfaces) {
+      if (i.error || i.ofport === -1) out[p.owner] ??= `interface ${i.name}: ${i.error ?? 'could not be created'}`;
+    }
+  }
+  return out;
+}

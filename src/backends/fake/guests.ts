@@ -1,12 +1,14 @@
 // In-memory guest driver: a "running VM" is a set of host-side links `vif<domid>.<device>`
-// registered on the FakeHost, so OVS-like ports for them come up without errors.
+// registered on the FakeHost, so switch ports for them come up without errors.
 import type { GuestDriver, GuestVif, GuestVm } from '../../agent/model.js';
 import type { FakeHost } from './host.js';
 
 export class FakeGuests implements GuestDriver {
-  private readonly vms = new Map<string, { domid: number; vifs: Map<number, GuestVif> }>();
+  private readonly vms = new Map<string, { domid: number; vifs: Map<number, string> }>();
 
   constructor(private readonly host: FakeHost) {}
+
+  keyOf(vmUuid: string): string { return vmUuid; }
 
   async startVm(vm: GuestVm, vifs: GuestVif[]): Promise<void> {
     if (!this.vms.has(vm.uuid)) this.vms.set(vm.uuid, { domid: vm.domid, vifs: new Map() });
@@ -17,22 +19,22 @@ export class FakeGuests implements GuestDriver {
     let e = this.vms.get(vm.uuid);
     if (!e) { e = { domid: vm.domid, vifs: new Map() }; this.vms.set(vm.uuid, e); }
     if (e.vifs.has(vif.device)) return;
-    e.vifs.set(vif.device, vif);
+    e.vifs.set(vif.device, vif.hostDev);
     // The backend MAC of a Xen vif is fe:ff:ff:ff:ff:ff (§2.2); the guest sees vif.mac.
     this.host.addLink(vif.hostDev, 'fe:ff:ff:ff:ff:ff', vif.mtu);
   }
 
-  async unplugVif(vm: GuestVm, vif: GuestVif): Promise<void> {
-    const e = this.vms.get(vm.uuid);
+  async unplugVif(key: string, vif: Pick<GuestVif, 'device' | 'hostDev'>): Promise<void> {
+    const e = this.vms.get(key);
     if (!e?.vifs.delete(vif.device)) return;
     this.host.removeLink(vif.hostDev);
   }
 
-  async stopVm(vm: GuestVm): Promise<void> {
-    const e = this.vms.get(vm.uuid);
+  async stopVm(key: string): Promise<void> {
+    const e = this.vms.get(key);
     if (!e) return;
-    for (const v of [...e.vifs.values()]) await this.unplugVif(vm, v);
-    this.vms.delete(vm.uuid);
+    for (const [device, hostDev] of [...e.vifs]) await this.unplugVif(key, { device, hostDev });
+    this.vms.delete(key);
   }
 
   async list(): Promise<Map<string, { domid: number; devices: number[] }>> {

@@ -1,0 +1,120 @@
+// iproute2 (`ip -json`) at the edge: links, addresses, routes, veths and namespaces, run
+// through execFile (no shell), optionally inside a network namespace (`ip -n NS`).
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const exec = promisify(execFile);
+
+export class IpError extends Error {
+  constructor(readonly args: string[], readonly stderr: string) {
+    super(`ip ${args.join(' ')}: ${stderr.trim() || 'failed'}`);
+    this.name = 'IpError';
+  }
+}
+
+export interface IpLink {
+  ifname: string;
+  ifindex: number;
+  mtu: number;
+  address?: string;
+  flags: string[];
+  operstate?: string;
+  /** From `-d`: e.g. 'veth', 'tun', 'openvswitch', 'bridge'; undefined for plain NICs. */
+  kind?: string;
+  /** `master` device name, when enslaved. */
+  master?: string;
+}
+
+export interface IpRoute { dst: string; gateway?: string; dev?: string }
+
+/** Runs `ip` (optionally in a namespace). One instance per namespace. */
+export class Ip {
+  constructor(readonly netns?: string) {}
+
+  private argv(args: string[]): string[] {
+    return this.netns ? ['-n', this.netns, ...args] : args;
+  }
+
+  async run(...args: string[]): Promise<string> {
+    try {
+      const { stdout } = await exec('ip', this.argv(args), { timeout: 15000, maxBuffer: 64 << 20 });
+      return stdout;
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new IpError(args, err.stderr ?? err.message);
+    }
+  }
+
+  async json<T>(...args: string[]): Promise<T> {
+    const out = await this.run('-json', ...args);
+    return (out.trim() === '' ? [] : JSON.parse(out)) as T;
+  }
+
+  async links(): Promise<IpLink[]> {
+    const raw = await this.json<Record<string, unknown>[]>('-d', 'link', 'show');
+    return raw.map((l) => {
+      const info = l.linkinfo as { info_kind?: string } | undefined;
+      return {
+        ifname: String(l.ifname), ifindex: Number(l.ifindex), mtu: Number(l.mtu), address: l.address as string | undefined,
+        flags: (l.flags as string[] | undefined) ?? [], operstate: l.operstate as string | undefined,
+        kind: info?.info_kind, master: l.master as string | undefined,
+      };
+    });
+  }
+
+  /** IPv4 global addresses per device, as CIDR strings. */
+  async addrs(): Promise<Map<string, string[]>> {
+    const raw = await this.json<{ ifname: string; addr_info?: { family: string; local: string; prefixlen: number; scope: string }[] }[]>('-4', 'addr', 'show');
+    const out = new Map<string, string[]>();
+    for (const l of raw) {
+      out.set(l.ifname, (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`));
+    }
+    return out;
+  }
+
+  async defaultRoute(): Promise<{ dev: string; via: string } | undefined> {
+    const raw = await this.json<IpRoute[]>('-4', 'route', 'show', 'default');
+    const r = raw.find((x) => x.gateway && x.dev);
+    return r ? { dev: r.dev!, via: r.gateway! } : undefined;
+  }
+
+  setUp(dev: string): Promise<string> { return this.run('link', 'set', 'dev', dev, 'up'); }
+  setDown(dev: string): Promise<string> { return this.run('link', 'set', 'dev', dev, 'down'); }
+  setMtu(dev: string, mtu: number): Promise<string> { return this.run('link', 'set', 'dev', dev, 'mtu', String(mtu)); }
+  addAddr(dev: string, cidr: string): Promise<string> { return this.run('addr', 'add', cidr, 'broadcast', '+', 'dev', dev); }
+  delAddr(dev: string, cidr: string): Promise<string> { return this.run('addr', 'del', cidr, 'dev', dev); }
+  replaceDefaultRoute(via: string, dev: string): Promise<string> { return this.run('route', 'replace', 'default', 'via', via, 'dev', dev); }
+  delLink(dev: string): Promise<string> { return this.run('link', 'del', 'dev', dev); }
+
+  /**
+   * A veth pair: `name` here, `peer` moved into namespace `peerNs` with `peerMac`. Both get
+   * `mtu`. The peer namespace is named, so it is found whatever namespace `ip` runs in.
+   */
+  async addVeth(name: string, peer: string, peerNs: string, peerMac: string, mtu: number): Promise<void> {
+    await this.run('link', 'add', name, 'mtu', String(mtu), 'type', 'veth',
+      'peer', 'name', peer, 'address', peerMac, 'mtu', String(mtu), 'netns', peerNs);
+  }
+}
+
+/** Namespaces by name (`ip netns`). */
+export const netns = {
+  async list(): Promise<string[]> {
+    const raw = await new Ip().json<{ name: string }[]>('netns', 'list');
+    return raw.map((n) => n.name);
+  },
+  async exists(name: string): Promise<boolean> {
+    return (await netns.list()).includes(name);
+  },
+  async add(name: string): Promise<void> {
+    await new Ip().run('netns', 'add', name);
+    await new Ip(name).setUp('lo');
+  },
+  async del(name: string): Promise<void> {
+    try { await new Ip().run('netns', 'del', name); } catch (e) { if (!/No such file/.test(String(e))) throw e; }
+  },
+  /** Runs a command inside a namespace (`ip netns exec NAME cmd…`); returns stdout. */
+  async exec(name: string, cmd: string, args: string[], timeoutMs = 15000): Promise<string> {
+    const { stdout } = await exec('ip', ['netns', 'exec', name, cmd, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 });
+    return stdout;
+  },
+};
