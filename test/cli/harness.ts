@@ -96,6 +96,8 @@ export interface Step {
   stderr?: string;
   /** Defaults to 0 when stderr is empty, else 1. */
   status?: number;
+  /** Match stdout against a regular expression instead (named groups are captured). */
+  stdoutRe?: RegExp;
   /** Capture the whole trimmed stdout into this variable. */
   capture?: string;
   /** Extra environment for this step. */
@@ -152,7 +154,11 @@ export async function runTranscript(server: Server, steps: Step[], vars: Vars = 
     assert.equal(r.status, status, `exit status of ${context}`);
     matchTemplate(step.stderr ?? '', r.stderr, vars, `stderr of ${what}`);
     if (step.capture !== undefined) vars[step.capture] = r.stdout.trim();
-    else matchTemplate(step.stdout ?? '', r.stdout, vars, `stdout of ${what}`);
+    else if (step.stdoutRe !== undefined) {
+      const m = step.stdoutRe.exec(r.stdout);
+      assert.ok(m, `stdout of ${what} should match ${step.stdoutRe}, got ${JSON.stringify(r.stdout)}`);
+      Object.assign(vars, m.groups ?? {});
+    } else matchTemplate(step.stdout ?? '', r.stdout, vars, `stdout of ${what}`);
   }
   return vars;
 }
