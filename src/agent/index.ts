@@ -1,0 +1,181 @@
+// The host agent: a XenAPI client of the master. It keeps a replica of the records through
+// event.from, reconciles level-triggered (on events, on switch drift, and periodically),
+// and reports what is real with host.report_network_state (docs/design/agent-protocol.md).
+import type { Rec } from '../idl/meta.js';
+import { compileHostConfig } from './desired.js';
+import type { GuestDriver, HostBackend, HostNetConfig } from './model.js';
+import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
+import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
+
+export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
+export { compileHostConfig } from './desired.js';
+export { planChanges } from './plan.js';
+export { OvsBackend, type OvsBackendOptions } from './ovs-backend.js';
+export { FakeHost } from '../backends/fake/host.js';
+export { FakeGuests } from '../backends/fake/guests.js';
+export { NetnsGuests, vmNamespaceName } from '../backends/linux/guests.js';
+
+export interface AgentClient {
+  call(method: string, ...params: unknown[]): Promise<unknown>;
+}
+
+export interface AgentOptions {
+  client: AgentClient;
+  /** This host, by ref or uuid (one of them). */
+  hostRef?: string;
+  hostUuid?: string;
+  backend: HostBackend;
+  guests?: GuestDriver;
+  log?: (msg: string) => void;
+  /** Full reconcile at least this often (default 30000 ms). */
+  resyncMs?: number;
+  /** event.from long-poll timeout (default 30 s). */
+  eventTimeoutS?: number;
+  /** Coalescing delay before a reconcile (default 20 ms). */
+  debounceMs?: number;
+  /** Called after each report sent (tests, the in-process agent). */
+  onReport?: (generation: number, state: ReturnType<typeof buildReport>) => void;
+}
+
+export interface RunningAgent {
+  readonly hostRef: string;
+  /** The generation last realised (and reported). */
+  readonly generation: number;
+  /** Runs a reconcile now (after the initial sync) and resolves with its result. */
+  reconcileNow(): Promise<ReconcileResult | undefined>;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+interface EventRec { class: string; operation: string; ref: string; snapshot?: Rec }
+
+/** Applies an event batch to the replica; true when some record really changed. */
+export function applyEvents(pool: PoolRecords, events: EventRec[]): boolean {
+  let changed = false;
+  for (const ev of events) {
+    const cls = poolClassOf(ev.class);
+    if (!cls) continue;
+    const table = pool[cls];
+    if (ev.operation === 'del') {
+      if (ev.ref in table) { delete table[ev.ref]; changed = true; }
+    } else if (ev.snapshot) {
+      if (!same(table[ev.ref], ev.snapshot)) changed = true;
+      table[ev.ref] = ev.snapshot;
+    }
+  }
+  return changed;
+}
+
+export const generationOf = (token: string): number => {
+  const n = Number(token.split(',')[0]);
+  return Number.isFinite(n) ? n : 0;
+};
+
+export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
+  const log = opts.log ?? (() => {});
+  const { client, backend, guests } = opts;
+  let stopped = false;
+  const hostRef = opts.hostRef ?? str(await client.call('host.get_by_uuid', opts.hostUuid) as string);
+
+  let pool: PoolRecords | undefined; // undefined until the first batch: never reconcile on nothing
+  let token = '';
+  let generation = 0;
+  let reportedGen = -1;
+  let lastState = '';
+  let needReport = false;
+  let echoReported = false;
+  let reportUnsupported = false;
+
+  let running: Promise<void> | undefined;
+  let dirty = false;
+  let lastResult: ReconcileResult | undefined;
+
+  const doReconcile = async () => {
+    if (!pool) return;
+    const gen = generation;
+    const cfg: HostNetConfig = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
+    const r = await reconcile(cfg, backend, guests, log);
+    lastResult = r;
+    for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
+    const bondsUp: Record<string, number> = {};
+    for (const b of cfg.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
+    const pifModes = Object.fromEntries(cfg.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
+    const state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
+    const text = JSON.stringify(state);
+    if (reportUnsupported || (!needReport && gen === reportedGen) || (!needReport && text === lastState)) return;
+    needReport = false;
+    try {
+      await client.call('host.report_network_state', hostRef, gen, state);
+      reportedGen = gen;
+      lastState = text;
+      opts.onReport?.(gen, state);
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? String(e);
+      if (/MESSAGE_METHOD_UNKNOWN|UNKNOWN_METHOD/.test(code)) { reportUnsupported = true; log('master has no host.report_network_state; not reporting'); }
+      else log(`report failed: ${(e as Error).message}`);
+    }
+  };
+
+  const loop = async () => {
+    while (dirty && !stopped) {
+      dirty = false;
+      await sleep(opts.debounceMs ?? 20);
+      try { await doReconcile(); } catch (e) { log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
+    }
+  };
+  const kick = (): Promise<void> => {
+    dirty = true;
+    if (!running) running = loop().finally(() => { running = undefined; if (dirty && !stopped) void kick(); });
+    return running;
+  };
+
+  const events = async () => {
+    let failures = 0;
+    while (!stopped) {
+      try {
+        const res = await client.call('event.from', [...POOL_CLASSES], token, token === '' ? 0 : (opts.eventTimeoutS ?? 30)) as
+          { events?: EventRec[]; token?: string };
+        if (stopped) return;
+        failures = 0;
+        const evs = res.events ?? [];
+        let changed: boolean;
+        if (token === '') { pool = emptyPool(); applyEvents(pool, evs); changed = true; }
+        else changed = applyEvents(pool!, evs);
+        token = res.token ?? token;
+        generation = generationOf(token);
+        if (changed) { needReport = true; echoReported = false; }
+        else if (evs.length > 0 && !echoReported) { needReport = true; echoReported = true; } // writes that changed nothing here: answer once
+        if (changed || needReport) void kick();
+      } catch (e) {
+        if (stopped) return;
+        failures++;
+        log(`event.from failed (${failures}): ${(e as Error).message}`);
+        if (failures >= 3) token = ''; // start over with a full sync (the replica is replaced when it arrives)
+        await sleep(Math.min(10000, 500 * 2 ** Math.min(failures, 5)));
+      }
+    }
+  };
+  const eventsDone = events();
+  const timer = setInterval(() => { if (pool) void kick(); }, opts.resyncMs ?? 30000);
+  const unsub = backend.onChange(() => { if (pool) void kick(); });
+
+  return {
+    hostRef,
+    get generation() { return reportedGen < 0 ? 0 : reportedGen; },
+    async reconcileNow() {
+      if (!pool) return undefined;
+      await kick();
+      while (running) await running;
+      return lastResult;
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      unsub();
+      while (running) await running;
+      void eventsDone; // a pending long poll ends on its own; its result is ignored
+    },
+  };
+}
