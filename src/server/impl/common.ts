@@ -94,14 +94,17 @@ export function assertNoProtection(r: Reader): void {
 }
 
 /**
- * A VIF on `network` that is live on `host`: attached and its VM running there.
+ * A VIF on `network` that is live on `host`: attached with its VM running there, or being
+ * attached (an `attach` operation in progress) for a VM resident there.
  * PIF.unplug, VLAN.destroy and tunnel.destroy refuse with VIF_IN_USE [network, vif].
  */
 export function findVifInUse(r: Reader, network: string, host: string): string | undefined {
   for (const [ref, vif] of r.all('VIF')) {
-    if (vif.network !== network || vif.currently_attached !== true) continue;
+    if (vif.network !== network) continue;
     const vm = r.find('VM', vif.VM as string);
-    if (vm && vm.power_state === 'Running' && vm.resident_on === host) return ref;
+    if (!vm || vm.resident_on !== host) continue;
+    const attaching = Object.values((vif.current_operations ?? {}) as Rec).includes('attach');
+    if ((vif.currently_attached === true && vm.power_state === 'Running') || attaching) return ref;
   }
   return undefined;
 }
