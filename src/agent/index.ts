@@ -13,7 +13,42 @@ export { planChanges } from './plan.js';
 export { OvsBackend, type OvsBackendOptions } from './ovs-backend.js';
 export { FakeHost } from '../backends/fake/host.js';
 export { FakeGuests } from '../backends/fake/guests.js';
-export { NetnsGuests, vmNamespaceName } from '../backends/linux/guests.js';
+import { OvsBackend } from './ovs-backend.js';
+import { FakeHost } from '../backends/fake/host.js';
+import { FakeGuests } from '../backends/fake/guests.js';
+import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
+export { NetnsGuests, vmNamespaceName, guestPrefixFor } from '../backends/linux/guests.js';
+
+export interface HostSideOptions {
+  /** This host's uuid (seeds the fake NICs' MACs). */
+  hostUuid: string;
+  /** OVSDB endpoint (default unix:/var/run/openvswitch/db.sock). */
+  ovsdb?: string;
+  /** The host's namespace (the lab): implies the OVS backend. */
+  netns?: string;
+  /** Manage this machine's own NICs with OVS (opt-in). */
+  manageNics?: boolean;
+  /** Prefix of VM namespaces (default: derived from a lab host namespace, else 'xcpnet-'). */
+  guestPrefix?: string;
+  /** NICs of the fake host (default 2). */
+  fakeNics?: number;
+  datapath?: 'auto' | 'system' | 'netdev';
+}
+
+/**
+ * The backend and guest driver for `xcpnet agent` / the in-process agent of `serve`: OVS +
+ * iproute2 + netns guests inside a lab host namespace or with --manage-nics; otherwise the
+ * in-memory fake host (a simulator never touches the machine's interfaces).
+ */
+export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostBackend; guests: GuestDriver }> {
+  if (o.netns || o.manageNics) {
+    const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
+    const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
+    return { backend, guests: new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid }) };
+  }
+  const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });
+  return { backend: fake, guests: new FakeGuests(fake) };
+}
 
 export interface AgentClient {
   call(method: string, ...params: unknown[]): Promise<unknown>;

@@ -111,3 +111,9 @@ export class NetnsGuests implements GuestDriver {
     return out;
   }
 }
+
+/** The lab names hosts `<prefix>host<N>` and guests `<prefix>vm-…`: the guest prefix for a host namespace. */
+export function guestPrefixFor(hostNetns: string | undefined): string | undefined {
+  const m = hostNetns ? /^(.*)host\d+$/.exec(hostNetns) : null;
+  return m ? m[1] : undefined;
+}
