@@ -185,9 +185,24 @@ async function poolCreateVlan(ctx: CallContext, args: Record<string, Value>): Pr
   return createOnParents(ctx, parents, args.network as string, args.VLAN as number);
 }
 
+/** Hidden (pool join): a VLAN row for existing PIFs; the untagged PIF takes the parent's metrics. */
+function vlanPoolIntroduce(ctx: CallContext, args: Record<string, Value>): string {
+  return ctx.services.store.transact((tx) => {
+    const tagged = tx.get('PIF', args.tagged_PIF as string);
+    const untaggedRef = args.untagged_PIF as string;
+    const untagged = tx.get('PIF', untaggedRef);
+    const vlan = tx.create('VLAN', { tagged_PIF: args.tagged_PIF, untagged_PIF: untaggedRef, tag: args.tag, other_config: args.other_config });
+    const oldMetrics = untagged.metrics as string;
+    tx.update('PIF', untaggedRef, { VLAN_master_of: vlan, metrics: tagged.metrics });
+    if (isRef(oldMetrics) && oldMetrics !== tagged.metrics && tx.find('PIF_metrics', oldMetrics)) tx.destroy('PIF_metrics', oldMetrics);
+    return vlan;
+  });
+}
+
 export const vlanRules: ImplTable = {
   'VLAN.create': vlanCreate,
   'VLAN.destroy': vlanDestroy,
+  'VLAN.pool_introduce': vlanPoolIntroduce,
   'pool.create_VLAN_from_PIF': createVlanFromPif,
   'pool.create_VLAN': poolCreateVlan,
 };
