@@ -248,9 +248,24 @@ export interface HostBackend {
   /** Members of a bond port currently enabled. */
   bondLinksUp(port: string, members: string[]): Promise<number>;
   bridges(): Promise<BridgeInfo[]>;
+  /**
+   * Makes the locking rules of VIF ports match (idempotent; `locked` = only the listed
+   * addresses from the VIF's MAC pass, §2.4). Optional: the fake host has no flow table.
+   */
+  applyLocking?(locked: LockSpec[]): Promise<StrMap>;
   /** Called when the switch state changes under the agent (drift); returns an unsubscribe. */
   onChange(cb: () => void): () => void;
   close(): Promise<void>;
+}
+
+/** A locked VIF port: what its guest may send. */
+export interface LockSpec {
+  owner: string;
+  port: string;
+  bridge: string;
+  mac: string;
+  ipv4: string[];
+  ipv6: string[];
 }
 
 /** A VM's interface as the guest driver plumbs it. */

@@ -1,13 +1,17 @@
 // The real host backend: Open vSwitch through our OVSDB client (one session, a monitor
 // replica of Bridge/Port/Interface) for the switch, iproute2 for links, addresses and routes.
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import { Ip } from '../backends/linux/ip.js';
 import { discoverNics } from '../backends/linux/nics.js';
 import { applyOvs } from './apply-ovs.js';
+import { countByInPort, lockFlows, LOCK_COOKIE } from './locking.js';
 import {
   actionOwner, describeAction, isOvsAction, type Action, type ApplyResult, type BridgeInfo, type HostBackend,
-  type NicInfo, type ObsLink, type ObservedState, type OvsAction, type StrMap,
+  type LockSpec, type NicInfo, type ObsLink, type ObservedState, type OvsAction, type StrMap,
 } from './model.js';
 import { MONITORED, observeOvs, type PlainRow } from './observe.js';
 
@@ -22,7 +26,11 @@ export interface OvsBackendOptions {
   applyTimeoutMs?: number;
   /** Label for the comment op of each transaction. */
   label?: string;
+  /** ovs-vswitchd's run directory (bridge `.mgmt` sockets); default: the db socket's directory. */
+  rundir?: string;
 }
+
+const execP = promisify(execFile);
 
 export function detectDatapath(pref: OvsBackendOptions['datapath'] = 'auto'): string {
   if (pref === 'system') return '';
@@ -124,6 +132,68 @@ export class OvsBackend implements HostBackend {
       }
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  private readonly lockCache = new Map<string, { bridge: string; ofport: number; key: string }>();
+
+  private ofctlTarget(bridge: string): string {
+    const dir = this.opts.rundir ?? (this.opts.ovsdb.startsWith('unix:') ? dirname(this.opts.ovsdb.slice(5)) : '/var/run/openvswitch');
+    return `unix:${dir}/${bridge}.mgmt`;
+  }
+
+  private async ofctl(args: string[], input?: string): Promise<string> {
+    if (input === undefined) return (await execP('ovs-ofctl', args, { timeout: 15000 })).stdout;
+    return new Promise((resolve, reject) => {
+      const p = spawn('ovs-ofctl', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '', err = '';
+      const t = setTimeout(() => p.kill('SIGKILL'), 15000);
+      p.stdout.on('data', (d) => { out += d; });
+      p.stderr.on('data', (d) => { err += d; });
+      p.on('error', reject);
+      p.on('close', (code) => { clearTimeout(t); code === 0 ? resolve(out) : reject(new Error(`ovs-ofctl ${args[0]}: ${err.trim()}`)); });
+      p.stdin.end(input);
+    });
+  }
+
+  async applyLocking(locked: LockSpec[]): Promise<StrMap> {
+    const errors: StrMap = {};
+    const ifs = this.tables().Interface;
+    const ofportOf = (n: string) => { const o = ifs.find((i) => i.name === n)?.ofport; return typeof o === 'number' ? o : -1; };
+    const bridges = new Set([...locked.map((l) => l.bridge), ...[...this.lockCache.values()].map((c) => c.bridge)]);
+    if (bridges.size === 0) return errors;
+    const counts = new Map<string, Map<number, number>>();
+    for (const br of bridges) {
+      try { counts.set(br, countByInPort(await this.ofctl(['--no-names', 'dump-flows', this.ofctlTarget(br), `cookie=${LOCK_COOKIE}/-1`]))); }
+      catch { counts.set(br, new Map()); }
+    }
+    const del = (br: string, ofport: number) => this.ofctl(['del-flows', this.ofctlTarget(br), `cookie=${LOCK_COOKIE}/-1,in_port=${ofport}`]).catch(() => '');
+    const wanted = new Map<string, Set<number>>();
+    for (const l of locked) {
+      const ofport = ofportOf(l.port);
+      if (ofport <= 0) continue;
+      if (!wanted.has(l.bridge)) wanted.set(l.bridge, new Set());
+      wanted.get(l.bridge)!.add(ofport);
+      const flows = lockFlows(l, ofport);
+      const key = JSON.stringify(flows);
+      const c = this.lockCache.get(l.port);
+      if (c && c.key === key && c.bridge === l.bridge && counts.get(l.bridge)?.get(ofport) === flows.length) continue;
+      try {
+        if (c && (c.ofport !== ofport || c.bridge !== l.bridge)) await del(c.bridge, c.ofport);
+        await del(l.bridge, ofport);
+        await this.ofctl(['add-flows', this.ofctlTarget(l.bridge), '-'], flows.join('\n') + '\n');
+        this.lockCache.set(l.port, { bridge: l.bridge, ofport, key });
+      } catch (e) {
+        errors[l.owner] = `locking rules on ${l.port}: ${(e as Error).message}`;
+      }
+    }
+    // Rules of ports no longer locked (also those found after a restart) are removed.
+    for (const [port] of [...this.lockCache]) {
+      if (!locked.some((l) => l.port === port)) this.lockCache.delete(port);
+    }
+    for (const [br, m] of counts) {
+      for (const ofport of m.keys()) if (!wanted.get(br)?.has(ofport)) await del(br, ofport);
+    }
+    return errors;
   }
 
   onChange(cb: () => void): () => void {

@@ -79,6 +79,11 @@ export async function reconcile(cfg: HostNetConfig, backend: HostBackend, guests
     observed = await backend.observe();
   }
   for (const [ref, m] of Object.entries(realisationErrors(cfg, observed))) fail(ref, m);
+  if (backend.applyLocking) {
+    const locked = cfg.vifs.filter((v) => v.locking === 'locked' && v.bridge && !errors[v.ref])
+      .map((v) => ({ owner: v.ref, port: v.hostDev, bridge: v.bridge!, mac: v.mac, ipv4: v.ipv4_allowed, ipv6: v.ipv6_allowed }));
+    for (const [ref, m] of Object.entries(await backend.applyLocking(locked))) fail(ref, m);
+  }
   if (guests && gp) {
     const restarting = new Set(gp.start.map((s) => guests.keyOf(s.vm.uuid)));
     for (const u of gp.unplug) {

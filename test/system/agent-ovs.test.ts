@@ -240,6 +240,20 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
       assert.equal((await ifaceRows(h)).filter((x) => x.type === 'vxlan').length, 1);
     }
     assert.ok(await pingFrom(guestNs[1], '192.168.77.1'), 'guest B reaches guest A over VXLAN');
+    // locking: guest A's VIF locked to its own address passes, locked to another address does not
+    const vifA = (b.records.VM[vms[0]].VIFs as string[])[0];
+    b.set('VIF', vifA, { locking_mode: 'locked', ipv4_allowed: ['192.168.77.1'] });
+    await step(hosts[0]);
+    const flows = await run('ovs-ofctl', ['--no-names', 'dump-flows', `unix:${hosts[0].ovs.dir}/xapi5.mgmt`, 'cookie=0x1/-1']);
+    assert.match(flows.stdout, /nw_src=192\.168\.77\.1/);
+    assert.ok(await pingFrom(guestNs[0], '192.168.77.2'), 'locked to its own address: passes');
+    b.set('VIF', vifA, { ipv4_allowed: ['192.168.77.50'] });
+    assert.deepEqual((await step(hosts[0])).actions.map((a) => a.kind), ['update-port'], 'the port stays; its lock record and flows change');
+    assert.equal(await pingFrom(guestNs[0], '192.168.77.2', 2), false, 'locked to another address: dropped');
+    b.set('VIF', vifA, { locking_mode: 'unlocked', ipv4_allowed: [] });
+    await step(hosts[0]);
+    assert.doesNotMatch((await run('ovs-ofctl', ['--no-names', 'dump-flows', `unix:${hosts[0].ovs.dir}/xapi5.mgmt`, 'cookie=0x1/-1'])).stdout, /in_port/);
+    assert.ok(await pingFrom(guestNs[0], '192.168.77.2'), 'unlocked again: passes');
     // a host leaving the mesh: its peer's tunnel port goes, the guest loses the other side
     const accessB = Object.keys(b.records.PIF).find((r) => b.records.PIF[r].host === hB && b.records.PIF[r].device === 'tunnel0')!;
     b.set('PIF', accessB, { currently_attached: false });
