@@ -143,6 +143,12 @@ describe('network rules', () => {
     assert.equal((await rec(pool, 'PIF', p)).currently_attached, false);
     await pool.call('network.attach', n, pool.master.host);
     assert.equal((await rec(pool, 'PIF', p)).currently_attached, true);
+    // A bond member cannot carry its network any more.
+    const m1 = await net(pool);
+    const s1 = await dbPif(pool, m1, 'eth3');
+    const s2 = await dbPif(pool, await net(pool), 'eth4');
+    await pool.call('Bond.create', await net(pool), [s1, s2], '', 'active-backup', {});
+    await assertApiError(pool.call('network.attach', m1, pool.master.host), 'CANNOT_PLUG_BOND_SLAVE', [s1]);
   });
 
   test('set_default_locking_mode refuses while a VIF is attached', async () => {
