@@ -63,7 +63,9 @@ export interface Result {
 /** Runs bin/xe with already-split arguments. */
 export function runXe(args: string[], env: NodeJS.ProcessEnv, input?: string): Promise<Result> {
   return new Promise((res) => {
-    const child = spawn(XE, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // An undefined value removes the variable (spawn would pass the string "undefined").
+    const clean = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined));
+    const child = spawn(XE, args, { env: clean, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,0 +1,113 @@
+// Connection flags and credentials, every error format of §6.7, help and bash completion.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ERRORS } from '../../src/idl/errors.js';
+import { lines, PASSWORD, runTranscript, runXe, startServer, type Server } from './harness.js';
+
+const HINT = "For usage run: 'xe help'";
+
+let server: Server;
+before(async () => { server = await startServer(); });
+after(async () => { await server?.stop(); });
+
+test('credentials: -u/-pw, -pwf, the environment; login failures', async () => {
+  const pwf = join(server.dir, 'pw.txt');
+  writeFileSync(pwf, `${PASSWORD}\n`);
+  const noCreds = { XE_USER: undefined, XE_PASSWORD: undefined };
+  await runTranscript(server, [
+    { cmd: 'host-list --minimal', capture: 'host' },
+    { cmd: `-u root -pw ${PASSWORD} host-list --minimal`, env: noCreds, stdout: '{host}\n' },
+    { cmd: `host-list -pwf ${pwf} --minimal`, env: noCreds, stdout: '{host}\n' },
+    { cmd: 'host-list --minimal', env: { XE_USER: undefined }, stdout: '{host}\n' },
+    { cmd: 'host-list -pw wrong', stderr: lines('Authentication failed', HINT) },
+    { cmd: 'host-list', env: noCreds, stderr: lines('Authentication failed', HINT) },
+    { cmd: '', args: ['-u', '', 'host-list'], stderr: lines('Username/password must be specified', HINT) },
+    // Over HTTP with -s/-p instead of the unix socket.
+    { cmd: `-s 127.0.0.1 -p ${server.port} host-list --minimal`, env: { XCPNET_STATE_DIR: '/nonexistent' }, stdout: '{host}\n' },
+    { cmd: 'host-list', env: { XCPNET_STATE_DIR: '/nonexistent' },
+      stderr: 'Error: cannot reach the XenAPI server (unix:/nonexistent/xapi.sock): connect ENOENT /nonexistent/xapi.sock\n' },
+  ]);
+});
+
+test('error formats: unknown command, missing parameter, argument errors, API errors, CLI failures', async () => {
+  await runTranscript(server, [
+    { cmd: 'network-frobnicate', stderr: lines('Unknown command: network-frobnicate', HINT) },
+    { cmd: 'vlan-create pif-uuid=x', stderr: lines('Required parameter not found: vlan', HINT) },
+    { cmd: 'vm-list -u', stderr: 'Error: Missing value after -u\n' },
+    { cmd: 'pif-reconfigure-ip uuid=x mode=sometimes', stderr: "Error: Expected one of 'None', 'DHCP', 'Static', got sometimes\n" },
+    { cmd: 'network-param-list uuid=nope', stderr: lines(ERRORS.UUID_INVALID!.doc, 'type: network', 'uuid: nope') },
+    { cmd: 'network-list colour=red', stderr: lines(ERRORS.INTERNAL_ERROR!.doc, "message: Failure: Unknown field 'colour'") },
+  ]);
+});
+
+test('an error code missing from the registry is printed raw', async () => {
+  // A stand-in server: logs in, then answers every call with an unregistered error code.
+  const stub = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const { method, id } = JSON.parse(body) as { method: string; id: number };
+      const reply = method === 'session.login_with_password' ? { result: 'OpaqueRef:s' }
+        : method === 'session.logout' ? { result: '' }
+          : { error: { code: 1, message: 'SOMETHING_NEW', data: ['a', 'b'] } };
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ jsonrpc: '2.0', id, ...reply }));
+    });
+  });
+  await new Promise<void>((r) => stub.listen(0, '127.0.0.1', r));
+  try {
+    const port = (stub.address() as AddressInfo).port;
+    const r = await runXe(['-s', '127.0.0.1', '-p', String(port), 'network-list'], server.env);
+    assert.deepEqual(r, { stdout: '', stderr: 'Error code: SOMETHING_NEW\nError parameters: a, b\n', status: 1 });
+  } finally {
+    stub.close();
+  }
+});
+
+test('help: the command list, one command, --all', async () => {
+  const list = await runXe(['help'], server.env);
+  assert.equal(list.status, 0);
+  assert.match(list.stdout, /^Usage: xe /);
+  assert.match(list.stdout, /network-create,/);
+  assert.doesNotMatch(list.stdout, /pif-db-forget/);
+  const all = await runXe(['help', '--all'], server.env);
+  assert.match(all.stdout, /pif-db-forget,/);
+  assert.match(all.stdout, /network-attach,/);
+  await runTranscript(server, [
+    { cmd: 'help vlan-create', stdout: lines(
+      'command name            : vlan-create',
+      '        reqd params     : pif-uuid, vlan, network-uuid',
+      '        optional params : ',
+      '        description     : Create a VLAN on a PIF, joining the given network; prints the uuid of the new VLAN PIF.') },
+    { cmd: 'help vif-unplug', stdout: lines(
+      'command name            : vif-unplug',
+      '        reqd params     : uuid',
+      '        optional params : --force',
+      '        description     : Hot-unplug a VIF from its running VM (--force does not wait for the guest).') },
+    { cmd: 'help nothing-like-this', stderr: lines('Unknown command: nothing-like-this', HINT) },
+  ]);
+});
+
+test('bash completion: the script, commands, parameters, uuids of the right class', async () => {
+  const script = await runXe(['--bash-completion'], server.env);
+  assert.equal(script.status, 0);
+  assert.match(script.stdout, /complete -o nospace -F _xe_complete xe/);
+  await runTranscript(server, [
+    { cmd: 'host-list --minimal', capture: 'host' },
+    { cmd: 'network-create name-label=c1', stdout: '{?n}\n' },
+    { cmd: '', args: ['--complete', 'xe network-cr'], stdout: 'network-create \n' },
+    { cmd: '', args: ['--complete', 'xe vlan-create '], stdout: 'pif-uuid=\nvlan=\nnetwork-uuid=\n' },
+    { cmd: '', args: ['--complete', 'xe vlan-create pif-uuid=x v'], stdout: 'vlan=\n' },
+    { cmd: '', args: ['--complete', 'xe pif-scan host-uuid='], stdout: '={host} \n' },
+    { cmd: '', args: ['--complete', 'xe network-param-get param-name=na'], stdout: 'name-label \nname-description \n' },
+    { cmd: '', args: ['--complete', 'xe event-wait class=p'], stdout: 'pif \npool \n' },
+    { cmd: '', args: ['--complete', 'xe vif-plug --'], stdout: '--minimal \n' },
+  ]);
+  const uuids = await runXe(['--complete', 'xe network-param-list uuid='], server.env);
+  const n = (await runXe(['network-list', 'name-label=c1', '--minimal'], server.env)).stdout.trim();
+  assert.ok(uuids.stdout.split('\n').includes(`=${n} `), uuids.stdout);
+});
