@@ -122,6 +122,8 @@ export class EventHub {
     const sub = this.parseClasses(classes);
     if (sub.classes === 'all') this.registrations.delete(session);
     else if (reg.sub.classes !== 'all') for (const c of sub.classes) reg.sub.classes.delete(c);
+    // Nothing left to wait for: the session is no longer registered.
+    if (reg.sub.classes !== 'all' && reg.sub.classes.size === 0 && reg.sub.refs.size === 0) this.registrations.delete(session);
   }
 
   forget(session: string): void { this.registrations.delete(session); }

@@ -20,6 +20,7 @@ export interface ServeOptions {
   fakeNics?: number;
   /** Run no in-process agent (the lab runs one agent per host namespace instead). */
   noAgent?: boolean;
+  changeLogSize?: number;
   log?: (line: string) => void;
 }
 
@@ -34,7 +35,7 @@ export interface Master {
 export async function startMaster(opts: ServeOptions): Promise<Master> {
   const log = opts.log ?? ((l: string) => console.error(l));
   mkdirSync(opts.stateDir, { recursive: true });
-  const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log });
+  const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize });
   const generated = ensureRoot(server.users, opts.rootPassword);
   if (generated) log(`xcpnet: created user root with password ${generated} (shown once)`);
   const host = bootPool(server, { hostName: opts.hostName });

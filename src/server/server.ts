@@ -23,6 +23,8 @@ export interface ServerOptions {
   /** Rule modules: implementations of custom messages (and overrides of implicit ones). */
   impls?: ImplTable[];
   log?: (line: string) => void;
+  /** Changes kept for event.from (older tokens get EVENTS_LOST). */
+  changeLogSize?: number;
 }
 
 export class XapiServer implements ServerServices {
@@ -37,7 +39,7 @@ export class XapiServer implements ServerServices {
 
   constructor(opts: ServerOptions) {
     this.log = opts.log ?? (() => {});
-    this.store = new Store({ path: opts.dbPath, classes: CLASSES, relations: RELATIONS });
+    this.store = new Store({ path: opts.dbPath, classes: CLASSES, relations: RELATIONS, changeLogSize: opts.changeLogSize });
     this.hub = new RealisationHub(this.store);
     this.users = new Users(this.store);
     this.sessions = new Sessions(this.store, this.users, () => this.masterHost());
@@ -130,9 +132,13 @@ export class XapiServer implements ServerServices {
       this.sessions.authorise(session, m.role, m.name);
     }
     if (m.removed) throw new ApiError('MESSAGE_REMOVED', []);
-    this.checkRefs(m.params, args);
     const ctx: CallContext = { services: this, session, method: m.name };
-    if (isAsync) return { value: this.tasks.start(ctx, m, args), ty: { kind: 'ref', cls: 'task' } };
+    // As in xapi, an Async call's references are read by the task, so a bad one fails the task.
+    if (isAsync) {
+      const checked = { ...m, run: (c: CallContext, a: Record<string, Value>) => { this.checkRefs(m.params, a); return m.run(c, a); } };
+      return { value: this.tasks.start(ctx, checked, args), ty: { kind: 'ref', cls: 'task' } };
+    }
+    this.checkRefs(m.params, args);
     const value = await m.run(ctx, args);
     return { value: value ?? '', ty: m.result };
   }

@@ -22,11 +22,11 @@ export interface TestPool {
   close(): Promise<void>;
 }
 
-export async function startTestPool(opts: { fakeNics?: number } = {}): Promise<TestPool> {
+export async function startTestPool(opts: { fakeNics?: number; changeLogSize?: number } = {}): Promise<TestPool> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-test-'));
   const master = await startMaster({
     stateDir, listen: { host: '127.0.0.1', port: 0 }, rootPassword: ROOT_PASSWORD, impls: RULES,
-    fakeNics: opts.fakeNics ?? 4, log: () => {},
+    fakeNics: opts.fakeNics ?? 4, changeLogSize: opts.changeLogSize, log: () => {},
   } as Parameters<typeof startMaster>[0]);
   const url = `http://127.0.0.1:${master.listener.tcpPort}`;
   const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD });
