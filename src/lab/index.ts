@@ -6,6 +6,8 @@ import { buildTopology, isTopologyHealthy, newLabState, addNic, setCable, findHo
 import { teardownLab, type DownReport } from './teardown.js';
 import { observeStatus, formatStatus, type LabStatus } from './status.js';
 import { ovsEnv } from './ovs.js';
+import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent } from './pool.js';
+import { isRecordedAlive } from './state.js';
 
 export { compileLabPlan, labPrefix } from './plan.js';
 export type { LabPlan } from './plan.js';
@@ -26,6 +28,8 @@ export interface LabOpts {
 export interface LabUpOpts extends LabOpts {
   hosts?: number;
   nics?: number;
+  /** Also start the pool: master, one agent per host, PIF.scan, management (default true). */
+  pool?: boolean;
 }
 
 const DEFAULT_NAME = 'lab';
@@ -55,7 +59,8 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   const progress = opts.progress ?? stdoutProgress;
   const dir = labDir(opts.stateDir, name);
   const existing = loadState(dir);
-  if (existing && await isTopologyHealthy(existing)) {
+  const wantPool = opts.pool ?? existing?.pool ?? true;
+  if (existing && await isTopologyHealthy(existing) && (!wantPool || isPoolHealthy(existing))) {
     const asked = (opts.hosts !== undefined && opts.hosts !== existing.hosts.length) || (opts.nics !== undefined && opts.nics !== existing.nics);
     progress(`lab ${name} is already up (${existing.hosts.length} hosts)${asked ? '; run lab down first to change its size' : ''}; nothing to do`);
     return existing;
@@ -67,12 +72,32 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   state.status = 'building';
   saveState(state);
   progress(`${existing ? 'completing' : 'building'} lab ${name}: ${hosts} host${hosts === 1 ? "" : "s"}, ${nics} NIC${nics === 1 ? "" : "s"} each, prefix ${plan.prefix}, state in ${dir}`);
+  state.pool = wantPool;
   const ctx: Ctx = { plan, state, progress };
   await buildTopology(ctx);
+  if (wantPool) await buildPool(ctx);
   state.status = 'up';
   saveState(state);
   progress(`lab ${name} is up`);
   return state;
+}
+
+async function buildPool(ctx: Ctx): Promise<void> {
+  await ensureMaster(ctx);
+  const c = await masterClient(ctx.state);
+  try {
+    await ensurePoolHosts(ctx, c);
+    for (const h of ctx.state.hosts) {
+      if (await ensureAgent(ctx, h)) ctx.progress(`${h.name}: agent started (pid ${h.agent!.pid}) on its own OVS`);
+    }
+    await Promise.all(ctx.state.hosts.map((h, i) => configureHost(ctx, c, h, ctx.plan.hosts[i]!.mgmtIp, ctx.plan.subnets.mgmt.gateway)));
+  } finally {
+    await c.close();
+  }
+}
+
+function isPoolHealthy(state: LabState): boolean {
+  return !!state.master?.proc && isRecordedAlive(state.master.proc) && state.hosts.every((h) => !!h.agent && isRecordedAlive(h.agent));
 }
 
 /** Removes everything the lab made (recorded, or carrying its prefix) and nothing else. */
@@ -159,10 +184,12 @@ export async function labExec(opts: LabOpts & { target: string; argv: string[]; 
   });
 }
 
+/** Kills the host's agent with SIGKILL and starts it again. */
 export async function labRestartAgent(opts: LabOpts & { host: string }): Promise<void> {
   const state = requireState(opts);
-  findHost(state, opts.host);
-  throw new Error('lab restart-agent: this lab has no agents yet');
+  const h = findHost(state, opts.host);
+  if (!state.master) throw new Error(`lab ${state.name} has no pool, hence no agents`);
+  await restartAgent(ctxFor(state, opts), h);
 }
 
 function shellQuote(s: string): string {

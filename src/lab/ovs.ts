@@ -47,13 +47,13 @@ export async function stopDaemonsIn(dir: string): Promise<number[]> {
   return victims.map((v) => v.pid);
 }
 
-/** SIGTERM, then SIGKILL after a bounded wait; only processes whose start time still matches. */
-export async function killProcesses(procs: ProcRecord[], graceMs = 3000): Promise<void> {
+/** SIGTERM (or `first`), then SIGKILL after a bounded wait; only processes whose start time still matches. */
+export async function killProcesses(procs: ProcRecord[], graceMs = 3000, first: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const alive = (p: ProcRecord): boolean => readStartTime(p.pid) === p.startTime;
   const signal = (sig: NodeJS.Signals): void => {
     for (const p of procs) if (alive(p)) { try { process.kill(p.pid, sig); } catch { /* gone */ } }
   };
-  signal('SIGTERM');
+  signal(first);
   const deadline = Date.now() + graceMs;
   while (procs.some(alive) && Date.now() < deadline) await sleep(50);
   if (procs.some(alive)) {

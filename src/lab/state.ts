@@ -38,6 +38,8 @@ export interface LabState {
   prefix: string;
   dir: string;
   status: 'building' | 'up';
+  /** Whether this lab runs a pool (master + agents) or only the physical layer. */
+  pool?: boolean;
   hosts: HostState[];
   nics: number;
   namespaces: string[];

@@ -32,7 +32,7 @@ export async function teardownLab(dir: string, prefix: string, progress: (l: str
   }
   const alive = recorded.filter(isRecordedAlive);
   // Agents and the master before the OVS daemons they talk to.
-  const order = (p: ProcRecord): number => (/ovs/.test(p.what) ? 1 : 0);
+  const order = (p: ProcRecord): number => (/ovs(db-server|-vswitchd)/.test(p.what) ? 1 : 0);
   for (const tier of [0, 1]) await killProcesses(alive.filter((p) => order(p) === tier));
   if (alive.length) progress(`stopped ${alive.length} processes (${[...new Set(alive.map((p) => p.what.split(' ')[0]))].join(', ')})`);
 

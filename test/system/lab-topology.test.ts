@@ -36,7 +36,7 @@ describe('lab topology', { skip }, () => {
   let state: LabState;
 
   before(async () => {
-    state = await labUp({ ...opts, hosts: 2, nics: 4 });
+    state = await labUp({ ...opts, hosts: 2, nics: 4, pool: false });
   });
 
   after(async () => {
@@ -67,7 +67,7 @@ describe('lab topology', { skip }, () => {
   test('up again on a lab that is up changes nothing', async () => {
     const before = JSON.stringify(state.processes);
     lines.length = 0;
-    const again = await labUp({ ...opts, hosts: 2, nics: 4 });
+    const again = await labUp({ ...opts, hosts: 2, nics: 4, pool: false });
     assert.equal(JSON.stringify(again.processes), before);
     assert.match(lines.join('\n'), /already up/);
   });
@@ -142,7 +142,7 @@ describe('lab down after a crash that left no state file', { skip }, () => {
   });
 
   test('finds the lab by its prefix and its pidfiles', async () => {
-    const st = await labUp({ ...crashOpts, hosts: 1, nics: 1 });
+    const st = await labUp({ ...crashOpts, hosts: 1, nics: 1, pool: false });
     rmSync(`${st.dir}/state.json`);
     const report = await labDown(crashOpts);
     assert.ok(report.namespaces.length >= 3, `namespaces removed: ${report.namespaces.join(' ')}`);

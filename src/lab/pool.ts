@@ -1,0 +1,160 @@
+// The lab's pool: the master (`xcpnet serve`) on loopback and its unix socket, and one
+// `xcpnet agent` per host namespace. Processes are started detached (they outlive `lab up`),
+// recorded in the state file, and given a pidfile under the lab dir for crash cleanup.
+import { spawn } from 'node:child_process';
+import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { XapiClient } from '../client/index.js';
+import { sleep } from './sh.js';
+import { procRecord, isRecordedAlive, saveState, type HostState, type LabState } from './state.js';
+import { killProcesses } from './ovs.js';
+import type { Ctx } from './topology.js';
+
+/** The built entry point next to this module (dist/src/bin/xcpnet.js). */
+export const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
+
+interface Spawned {
+  pid: number;
+  log: string;
+}
+
+/** Starts a detached process with output to `log` and a pidfile; `ns` runs it in a namespace. */
+function spawnDaemon(argv: string[], log: string, pidfile: string, ns?: string): Spawned {
+  const fd = openSync(log, 'a');
+  const full = ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
+  try {
+    // `ip netns exec` execs the command, so the pid is the daemon's own.
+    const child = spawn(full[0]!, full.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: process.env });
+    if (child.pid === undefined) throw new Error(`cannot start ${argv.join(' ')}`);
+    child.unref();
+    writeFileSync(pidfile, `${child.pid}\n`);
+    return { pid: child.pid, log };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A failure that retrying cannot cure (a process died): waitFor gives up at once. */
+class Fatal extends Error {}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) {
+      if (e instanceof Fatal) throw e;
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+export function masterClient(state: LabState): Promise<XapiClient> {
+  const m = state.master!;
+  return XapiClient.connect({ target: `unix:${m.socket}`, user: m.username, password: m.password, originator: 'xcpnet-lab' });
+}
+
+/** Starts the pool master unless the recorded one is alive; host1 is the master's own host. */
+export async function ensureMaster(ctx: Ctx): Promise<void> {
+  const { state } = ctx;
+  if (state.master?.proc && isRecordedAlive(state.master.proc)) return;
+  const dir = join(state.dir, 'master');
+  mkdirSync(dir, { recursive: true });
+  const password = state.master?.password ?? randomBytes(9).toString('base64url');
+  const log = join(dir, 'serve.log');
+  const started = Date.now();
+  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0',
+    '--no-agent', '--root-password', password, '--host-name', 'host1'], log, join(dir, 'serve.pid'));
+  const proc = procRecord(sp.pid, 'master xcpnet-serve');
+  const socket = join(dir, 'xapi.sock');
+  state.master = { dir, url: '', socket, proc, username: 'root', password };
+  saveState(state);
+  // The listening line names the port the kernel chose.
+  const url = await waitFor('the master to listen', 20_000, () => {
+    if (!isRecordedAlive(proc)) throw new Fatal(`xcpnet serve exited; see ${log}:\n${tail(log)}`);
+    const m = /serving XenAPI on (http:\/\/127\.0\.0\.1:\d+)/.exec(readFileSync(log, 'utf8'));
+    return m?.[1];
+  });
+  state.master.url = url;
+  saveState(state);
+  const c = await waitFor('a session on the master', 10_000, () => masterClient(state));
+  await c.close();
+  ctx.progress(`master: xcpnet serve (pid ${sp.pid}) at ${url} and unix:${socket}, started in ${Date.now() - started} ms`);
+}
+
+function tail(file: string): string {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : '';
+}
+
+/** Records each lab host's uuid on the master (host1 is the master's boot host). */
+export async function ensurePoolHosts(ctx: Ctx, c: XapiClient): Promise<void> {
+  const records = await c.call<Record<string, { uuid: string; name_label: string }>>('host.get_all_records');
+  const byName = new Map(Object.values(records).map((h) => [h.name_label, h.uuid]));
+  const missing: string[] = [];
+  for (const h of ctx.state.hosts) {
+    const uuid = byName.get(h.name);
+    if (uuid) h.uuid = uuid;
+    else missing.push(h.name);
+  }
+  saveState(ctx.state);
+  if (missing.length) throw new Error(`the master has no way yet to add hosts to the pool (missing: ${missing.join(', ')})`);
+}
+
+/** Starts the host's agent inside its namespace, against its own OVS and the master's socket. */
+export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
+  if (h.agent && isRecordedAlive(h.agent)) return false;
+  if (!h.uuid || !h.ovs || !ctx.state.master) throw new Error(`${h.name}: no uuid, OVS or master to start an agent with`);
+  const dir = join(ctx.state.dir, 'agents');
+  mkdirSync(dir, { recursive: true });
+  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${ctx.state.master.socket}`,
+    '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
+  join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns);
+  h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
+  saveState(ctx.state);
+  return true;
+}
+
+/** SIGKILL, as a crash would: the new agent must pick up without disturbing running flows. */
+export async function restartAgent(ctx: Ctx, h: HostState): Promise<void> {
+  if (h.agent) await killProcesses([h.agent], 0, 'SIGKILL');
+  delete h.agent;
+  await ensureAgent(ctx, h);
+  ctx.progress(`${h.name}: agent restarted (pid ${h.agent!.pid})`);
+}
+
+interface PifRec { uuid: string; host: string; device: string; VLAN: number; physical: boolean; management: boolean;
+  ip_configuration_mode: string; IP: string; netmask: string; gateway: string }
+
+/**
+ * Per host: PIF.scan until the agent has reported eth0 and its PIF exists, then the management
+ * interface on eth0 with the plan's static address. Calls are skipped when already so.
+ */
+export async function configureHost(ctx: Ctx, c: XapiClient, h: HostState, mgmtIp: string, gateway: string): Promise<void> {
+  const hostRef = await c.call<string>('host.get_by_uuid', h.uuid);
+  const agentLog = join(ctx.state.dir, 'agents', `${h.name}.log`);
+  const assertAgent = (): void => {
+    if (h.agent && !isRecordedAlive(h.agent)) throw new Fatal(`${h.name}: the agent exited; see ${agentLog}:\n${tail(agentLog)}`);
+  };
+  await sleep(200);
+  const eth0 = await waitFor(`${h.name}: PIF eth0 after PIF.scan`, 30_000, async () => {
+    assertAgent();
+    const pifs = Object.entries(await c.call<Record<string, PifRec>>('PIF.get_all_records'));
+    const found = pifs.find(([, p]) => p.host === hostRef && p.device === 'eth0' && p.physical && Number(p.VLAN) === -1);
+    if (found) return found;
+    assertAgent();
+    await c.call('PIF.scan', hostRef);
+    return undefined;
+  });
+  const [ref, pif] = eth0;
+  if (pif.ip_configuration_mode !== 'Static' || pif.IP !== mgmtIp || pif.gateway !== gateway) {
+    await c.call('PIF.reconfigure_ip', ref, 'Static', mgmtIp, '255.255.255.0', gateway, '');
+  }
+  if (!pif.management) await c.call('host.management_reconfigure', ref);
+  ctx.progress(`${h.name}: PIFs scanned; management on eth0 ${mgmtIp}/24 via ${gateway}`);
+}
