@@ -8,6 +8,7 @@ import { observeStatus, formatStatus, type LabStatus } from './status.js';
 import { ovsEnv } from './ovs.js';
 import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent } from './pool.js';
 import { isRecordedAlive } from './state.js';
+import { vmNamespaceName } from '../backends/linux/guests.js';
 
 export { compileLabPlan, labPrefix } from './plan.js';
 export type { LabPlan } from './plan.js';
@@ -111,7 +112,27 @@ export async function labDown(opts: LabOpts = {}): Promise<DownReport> {
 
 export async function labStatus(opts: LabOpts = {}): Promise<LabStatus> {
   const state = requireState(opts);
-  return observeStatus(state, `${state.prefix}vm-`);
+  const status = await observeStatus(state, `${state.prefix}vm-`);
+  if (status.guests.length && status.master?.running) await nameGuests(state, status).catch(() => undefined);
+  return status;
+}
+
+/** Puts VM name-labels and hosts on the guest namespaces found. */
+async function nameGuests(state: LabState, status: LabStatus): Promise<void> {
+  const c = await masterClient(state);
+  try {
+    const vms = await c.call<Record<string, { uuid: string; name_label: string; resident_on: string; is_control_domain: boolean }>>('VM.get_all_records');
+    const hosts = await c.call<Record<string, { name_label: string }>>('host.get_all_records');
+    for (const vm of Object.values(vms)) {
+      const g = status.guests.find((x) => x.ns === vmNamespaceName(state.prefix, vm.uuid));
+      if (!g || vm.is_control_domain) continue;
+      g.name = vm.name_label;
+      const h = hosts[vm.resident_on]?.name_label;
+      if (h) g.host = h;
+    }
+  } finally {
+    await c.close();
+  }
 }
 
 /** Shell `export` lines pointing xe at the lab's master. */
@@ -155,11 +176,32 @@ export interface ExecResult {
   stderr: string;
 }
 
-/** Where a lab exec target runs: a host namespace (with its own OVS) or a guest namespace. */
-export function resolveExecTarget(state: LabState, target: string): { ns: string; env: NodeJS.ProcessEnv } {
+/**
+ * Where a lab exec target runs: a host namespace (with ovs-* tools pointed at its own OVS), or
+ * the namespace of a running VM named by name-label or uuid (asked of the lab's master).
+ */
+export async function resolveExecTarget(state: LabState, target: string): Promise<{ ns: string; env: NodeJS.ProcessEnv }> {
   const host = state.hosts.find((h) => h.name === target);
   if (host) return { ns: host.ns, env: host.ovs ? ovsEnv(host.ovs.dir) : process.env };
+  if (state.master) {
+    const vm = await findRunningVm(state, target);
+    if (vm) return { ns: vmNamespaceName(state.prefix, vm.uuid), env: process.env };
+  }
   throw new Error(`no host or running VM ${JSON.stringify(target)} in lab ${state.name}`);
+}
+
+async function findRunningVm(state: LabState, target: string): Promise<{ uuid: string } | undefined> {
+  const c = await masterClient(state);
+  try {
+    const vms = Object.values(await c.call<Record<string, { uuid: string; name_label: string; power_state: string; is_control_domain: boolean }>>('VM.get_all_records'))
+      .filter((v) => !v.is_control_domain && (v.uuid === target || v.name_label === target));
+    if (vms.length > 1) throw new Error(`${vms.length} VMs are named ${JSON.stringify(target)}: use a uuid`);
+    const vm = vms[0];
+    if (vm && vm.power_state !== 'Running') throw new Error(`VM ${target} is ${vm.power_state}, not Running`);
+    return vm;
+  } finally {
+    await c.close();
+  }
 }
 
 /**
@@ -168,7 +210,7 @@ export function resolveExecTarget(state: LabState, target: string): { ns: string
  */
 export async function labExec(opts: LabOpts & { target: string; argv: string[]; capture?: boolean; timeoutMs?: number }): Promise<ExecResult> {
   const state = requireState(opts);
-  const { ns, env } = resolveExecTarget(state, opts.target);
+  const { ns, env } = await resolveExecTarget(state, opts.target);
   if (opts.argv.length === 0) throw new Error('lab exec: no command given (lab exec TARGET -- CMD …)');
   return new Promise((resolve, reject) => {
     const child = spawn('ip', ['netns', 'exec', ns, ...opts.argv], {
