@@ -233,8 +233,10 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     cfg.dns = { servers: split(str(dns.pif.DNS)), search: split(strMap(dns.pif.other_config).domain ?? ''), owner: dns.ref };
   }
 
-  // Guests: running VMs resident here, and their wanted interfaces.
+  // Guests: running VMs resident here, and their wanted interfaces. The control domain is the
+  // host itself, never a guest to create.
   for (const [ref, vm] of Object.entries(pool.VM).sort(([a], [b]) => a.localeCompare(b))) {
+    if (vm.is_control_domain === true) continue;
     if (str(vm.power_state) === 'Running' && str(vm.resident_on) === hostRef && int(vm.domid, -1) >= 0) {
       cfg.vms.push({ ref, uuid: str(vm.uuid), domid: int(vm.domid, -1) });
     }

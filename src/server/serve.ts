@@ -9,6 +9,10 @@ import { bootPool } from './boot.js';
 import { ensureRoot } from './sessions.js';
 import { XapiServer } from './server.js';
 import type { ImplTable } from './context.js';
+import { LoopbackClient } from './loopback.js';
+import { openHostSide, runAgent, type RunningAgent } from '../agent/index.js';
+import { initialHostNetworking } from './impl/pif.js';
+import { startTunnelController } from './impl/controller.js';
 
 export interface ServeOptions {
   stateDir: string;
@@ -21,6 +25,8 @@ export interface ServeOptions {
   /** Run no in-process agent (the lab runs one agent per host namespace instead). */
   noAgent?: boolean;
   changeLogSize?: number;
+  /** Run after the pool and the local agent are up (first-boot networking, controllers). */
+  afterBoot?: Array<(server: XapiServer, host: string) => Promise<void> | void>;
   log?: (line: string) => void;
 }
 
@@ -29,6 +35,8 @@ export interface Master {
   listener: Listener;
   host: string;
   socketPath: string;
+  /** The in-process agent of the master's own host (absent with noAgent). */
+  agent?: RunningAgent;
   close(): Promise<void>;
 }
 
@@ -45,8 +53,29 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
     handle: (call) => server.handle(call), lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
+  const controller = startTunnelController(server);
+  const agent = opts.noAgent ? undefined : await startLocalAgent(server, host, opts.fakeNics ?? 4, log);
+  // A fresh simulated host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
+  const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
+  if (agent && !hasPifs) await initialHostNetworking(server, host);
+  for (const hook of opts.afterBoot ?? []) await hook(server, host);
   return {
-    server, listener, host, socketPath,
-    async close() { await listener.close(); server.close(); },
+    server, listener, host, socketPath, agent,
+    async close() {
+      controller.stop();
+      await agent?.stop();
+      await listener.close();
+      server.close();
+    },
   };
+}
+
+/** The master's own host, simulated: the fake backend, driven through the public API. */
+async function startLocalAgent(server: XapiServer, host: string, fakeNics: number, log: (l: string) => void): Promise<RunningAgent> {
+  const hostUuid = server.store.get('host', host).uuid as string;
+  const { backend, guests } = await openHostSide({ hostUuid, fakeNics });
+  const client = LoopbackClient.open(server, 'xcpnet-local-agent');
+  const agent = await runAgent({ client, hostRef: host, backend, guests, log: (m) => log(`agent: ${m}`) });
+  await server.hub.wait(host, [], 0);
+  return agent;
 }
