@@ -67,8 +67,43 @@ async function userAdd(argv: string[]): Promise<void> {
   console.log(`xcpnet: user ${name} (${role}) saved`);
 }
 
+/** `xcpnet agent`: one per host; a XenAPI client of the master. Credentials: XE_USER/XE_PASSWORD. */
+async function agent(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
+    'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
+    datapath: { type: 'string' },
+  } });
+  if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
+  const { XapiClient } = await import('../client/index.js');
+  const { openHostSide, runAgent } = await import('../agent/index.js');
+  const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
+  const client = await XapiClient.connect({
+    target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
+    originator: 'xcpnet-agent',
+  });
+  const { backend, guests } = await openHostSide({
+    hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+    fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
+    datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
+  });
+  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
+  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log });
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
+  const stop = async (): Promise<void> => { await running.stop(); await client.close().catch(() => {}); process.exit(0); };
+  process.on('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+}
+
+async function lab(argv: string[]): Promise<void> {
+  const { runLabCli } = await import('../lab/index.js');
+  process.exitCode = await runLabCli(argv);
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
+  agent,
+  lab,
   'user-add': userAdd,
 };
 

@@ -10,6 +10,7 @@ import { NULL_REF } from '../idl/meta.js';
 import type { CallContext, ImplTable, Method, ServerServices, Session } from './context.js';
 import { EventHub, eventImpls } from './events.js';
 import { implicitMethods } from './implicit.js';
+import { createHost } from './boot.js';
 import { RealisationHub } from './realise.js';
 import { Sessions, Users } from './sessions.js';
 import { TaskRunner } from './tasks.js';
@@ -98,6 +99,11 @@ export class XapiServer implements ServerServices {
       'task.cancel': (_ctx, a) => this.tasks.cancel(String(a.task ?? a.self)),
       'task.create': (ctx, a) => this.tasks.create(ctx, String(a.label), String(a.description)),
       'task.destroy': (_ctx, a) => this.tasks.destroy(String(a.self)),
+      'pool.add_host': (_ctx, a) => this.store.transact((tx) => {
+        const name = String(a.name_label);
+        const existing = tx.all('host').find(([, h]) => h.name_label === name);
+        return existing ? existing[0] : createHost(tx, name, String(a.address));
+      }),
       'host.report_network_state': (_ctx, a) => {
         this.hub.report(String(a.host), Number(a.generation), (a.state ?? {}) as never);
       },

@@ -33,5 +33,8 @@ export const poolClass: ClassDef = {
       'Deprecated: create the VLAN on the PIF with this device on every host.'),
     msg('set_igmp_snooping_enabled', [p('self', t.ref('pool')), p('value', t.bool)], null, [], 'pool-operator',
       'Turn IGMP snooping on or off on every host.'),
+    msg('add_host', [p('name_label', t.string), p('address', t.string)], t.ref('host'), [], 'pool-admin',
+      'xcpnet extension: register a host that joins the pool (its agent then runs with --host <uuid>); returns it, or the existing host of that name.',
+      { async: false, hidden: true }),
   ],
 };
