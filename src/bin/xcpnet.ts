@@ -100,8 +100,31 @@ async function lab(argv: string[]): Promise<void> {
   process.exitCode = await runLabCli(argv);
 }
 
+async function bridges(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { host: { type: 'string' }, 'state-dir': { type: 'string' } } });
+  const { XapiClient } = await import('../client/index.js');
+  const { formatBrctl } = await import('./bridges.js');
+  const client = await XapiClient.connect({
+    target: process.env.XE_SERVER ?? `unix:${stateDirOf(values['state-dir'])}/xapi.sock`,
+    user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
+  });
+  try {
+    const hosts = await client.call<Record<string, { name_label: string; uuid: string }>>('host.get_all_records');
+    const chosen = Object.entries(hosts).filter(([ref, h]) => !values.host || [ref, h.name_label, h.uuid].includes(values.host))
+      .sort(([, a], [, b]) => a.name_label.localeCompare(b.name_label));
+    if (chosen.length === 0) throw new Error(`no host ${values.host}`);
+    for (const [ref, h] of chosen) {
+      const rows = await client.call<Parameters<typeof formatBrctl>[0]>('host.get_bridges', ref);
+      if (chosen.length > 1) process.stdout.write(`${h.name_label}:\n`);
+      process.stdout.write(formatBrctl(rows));
+      if (chosen.length > 1) process.stdout.write('\n');
+    }
+  } finally { await client.close().catch(() => {}); }
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
+  bridges,
   agent,
   lab,
   'user-add': userAdd,

@@ -104,6 +104,7 @@ export class XapiServer implements ServerServices {
         const existing = tx.all('host').find(([, h]) => h.name_label === name);
         return existing ? existing[0] : createHost(tx, name, String(a.address));
       }),
+      'host.get_bridges': (_ctx, a) => (this.hub.lastReport(String(a.host))?.bridges ?? []) as Value,
       'host.report_network_state': (_ctx, a) => {
         this.hub.report(String(a.host), Number(a.generation), (a.state ?? {}) as never);
       },

@@ -43,5 +43,8 @@ export const hostClass: ClassDef = {
     ], null, ['INVALID_VALUE'], 'pool-admin',
     'xcpnet extension: the host agent reports what is real on the host and the generation it has realised.',
     { async: false, hidden: true }),
+    msg('get_bridges', [p('host', t.ref('host'))], t.any, [], 'read-only',
+      'xcpnet extension: the bridges and their interfaces as the host\'s agent last reported them ({name, id, stp, interfaces}).',
+      { async: false, hidden: true }),
   ],
 };
