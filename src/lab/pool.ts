@@ -14,6 +14,14 @@ import type { Ctx } from './topology.js';
 
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
 export const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
+const AGENT_MAIN_JS = fileURLToPath(new URL('./agent-main.js', import.meta.url));
+
+/** `xcpnet agent …` when the CLI dispatches it; the lab's interim entry (same flags) otherwise. */
+function agentArgv(): string[] {
+  const src = existsSync(XCPNET_JS) ? readFileSync(XCPNET_JS, 'utf8') : '';
+  const table = /const commands = \{([^}]*)\}/s.exec(src)?.[1] ?? '';
+  return /\bagent\b/.test(table) ? [process.execPath, XCPNET_JS, 'agent'] : [process.execPath, AGENT_MAIN_JS];
+}
 
 interface Spawned {
   pid: number;
@@ -21,12 +29,12 @@ interface Spawned {
 }
 
 /** Starts a detached process with output to `log` and a pidfile; `ns` runs it in a namespace. */
-function spawnDaemon(argv: string[], log: string, pidfile: string, ns?: string): Spawned {
+function spawnDaemon(argv: string[], log: string, pidfile: string, ns?: string, env: NodeJS.ProcessEnv = process.env): Spawned {
   const fd = openSync(log, 'a');
   const full = ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
   try {
     // `ip netns exec` execs the command, so the pid is the daemon's own.
-    const child = spawn(full[0]!, full.slice(1), { detached: true, stdio: ['ignore', fd, fd], env: process.env });
+    const child = spawn(full[0]!, full.slice(1), { detached: true, stdio: ['ignore', fd, fd], env });
     if (child.pid === undefined) throw new Error(`cannot start ${argv.join(' ')}`);
     child.unref();
     writeFileSync(pidfile, `${child.pid}\n`);
@@ -92,18 +100,23 @@ function tail(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : '';
 }
 
-/** Records each lab host's uuid on the master (host1 is the master's boot host). */
+/**
+ * Joins every lab host to the pool: host1 is the master's own host (booted with that name),
+ * the others are registered with pool.add_host (which returns the existing host of that name).
+ */
 export async function ensurePoolHosts(ctx: Ctx, c: XapiClient): Promise<void> {
   const records = await c.call<Record<string, { uuid: string; name_label: string }>>('host.get_all_records');
   const byName = new Map(Object.values(records).map((h) => [h.name_label, h.uuid]));
-  const missing: string[] = [];
-  for (const h of ctx.state.hosts) {
-    const uuid = byName.get(h.name);
-    if (uuid) h.uuid = uuid;
-    else missing.push(h.name);
+  for (const [i, h] of ctx.state.hosts.entries()) {
+    let uuid = byName.get(h.name);
+    if (!uuid) {
+      const ref = await c.call<string>('pool.add_host', h.name, ctx.plan.hosts[i]!.mgmtIp);
+      uuid = await c.call<string>('host.get_uuid', ref);
+      ctx.progress(`${h.name}: joined the pool (uuid ${uuid})`);
+    }
+    h.uuid = uuid;
   }
   saveState(ctx.state);
-  if (missing.length) throw new Error(`the master has no way yet to add hosts to the pool (missing: ${missing.join(', ')})`);
 }
 
 /** Starts the host's agent inside its namespace, against its own OVS and the master's socket. */
@@ -112,9 +125,9 @@ export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   if (!h.uuid || !h.ovs || !ctx.state.master) throw new Error(`${h.name}: no uuid, OVS or master to start an agent with`);
   const dir = join(ctx.state.dir, 'agents');
   mkdirSync(dir, { recursive: true });
-  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${ctx.state.master.socket}`,
-    '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
-  join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns);
+  const m = ctx.state.master;
+  const sp = spawnDaemon([...agentArgv(), '--master', `unix:${m.socket}`, '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
+    join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, { ...process.env, XE_USER: m.username, XE_PASSWORD: m.password });
   h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
   saveState(ctx.state);
   return true;
