@@ -31,9 +31,11 @@ interface Spawned {
 /** Starts a detached process with output to `log` and a pidfile; `ns` runs it in a namespace. */
 function spawnDaemon(argv: string[], log: string, pidfile: string, ns?: string, env: NodeJS.ProcessEnv = process.env): Spawned {
   const fd = openSync(log, 'a');
-  const full = ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
+  // nsenter enters only the network namespace: `ip netns exec` would also give the process a
+  // private mount namespace, where the guest namespaces an agent makes (bind mounts under
+  // /run/netns) stay invisible to everyone else. nsenter execs, so the pid is the daemon's own.
+  const full = ns ? ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv] : argv;
   try {
-    // `ip netns exec` execs the command, so the pid is the daemon's own.
     const child = spawn(full[0]!, full.slice(1), { detached: true, stdio: ['ignore', fd, fd], env });
     if (child.pid === undefined) throw new Error(`cannot start ${argv.join(' ')}`);
     child.unref();
