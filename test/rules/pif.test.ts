@@ -142,6 +142,7 @@ test('PIF.forget: every check in order; metrics go, the network stays (seed: net
   const tun = store().transact((tx) => tx.create('tunnel', { transport_PIF: eth2, access_PIF: 'OpaqueRef:NULL' }));
   await assertApiError(pool.call('PIF.forget', eth2), 'PIF_TUNNEL_STILL_EXISTS', [eth2]);
   store().transact((tx) => tx.destroy('tunnel', tun));
+  await pool.call('PIF.plug', eth2); // the HA gate applies to attached PIFs only
   poke('pool', poolRef(), { ha_enabled: true });
   await assertApiError(pool.call('PIF.forget', eth0), 'PIF_IS_MANAGEMENT_INTERFACE', [eth0]);
   await assertApiError(pool.call('PIF.forget', eth2), 'HA_IS_ENABLED', []);

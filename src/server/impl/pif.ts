@@ -32,9 +32,19 @@ export function nicNetwork(device: string): { bridge: string; name: string } {
 export async function freshNics(ctx: CallContext, host: string): Promise<Nic[]> {
   const { store, hub } = ctx.services;
   store.transact((tx) => tx.touch('host', host));
-  await hub.wait(host);
+  const wait = hub.wait(host);
+  if (!hub.hasAgent(host)) await wait; // HOST_OFFLINE when no agent ever answers
+  else {
+    // A connected agent that does not answer a bare touch promptly: use its last inventory
+    // (agents also report whenever their NICs change).
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, FRESH_NICS_MS); });
+    await Promise.race([wait.catch(() => {}), late]).finally(() => clearTimeout(timer));
+    wait.catch(() => {});
+  }
   return hub.nics(host) ?? [];
 }
+const FRESH_NICS_MS = 3000;
 
 const metricsOf = (nic: Nic): Rec => ({
   carrier: !!nic.carrier, speed: nic.speed ?? 0, duplex: !!nic.duplex, vendor_id: nic.vendor_id ?? '',
