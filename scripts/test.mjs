@@ -2,7 +2,8 @@
 // (real Open vSwitch, network namespaces, packets) one file at a time.
 // Usage: node scripts/test.mjs [substring…]  — only test files whose path contains one of them.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const build = spawnSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit' });
@@ -23,13 +24,23 @@ const isSystem = (p) => p.includes('/system/') || p.includes('/lab/') && p.start
 const parallel = all.filter((p) => !isSystem(p));
 const serial = all.filter(isSystem);
 
+// Each run also writes TAP to a file, so the two runs' counts can be added up at the end.
+const tapDir = mkdtempSync(join(tmpdir(), 'xcpnet-tap-'));
 let failed = false;
-const run = (files, concurrency) => {
+const totals = { pass: 0, fail: 0, skipped: 0 };
+const run = (files, concurrency, name) => {
   if (files.length === 0) return;
-  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-    { stdio: 'inherit', env: { ...process.env } });
+  const tap = join(tapDir, `${name}.tap`);
+  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
+  { stdio: 'inherit', env: { ...process.env } });
   if (r.status !== 0) failed = true;
+  const text = readFileSync(tap, 'utf8');
+  for (const key of Object.keys(totals)) totals[key] += Number(new RegExp(`^# ${key} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
 };
-run(parallel, 2);
-run(serial, 1);
+run(parallel, 2, 'parallel');
+run(serial, 1, 'system');
+rmSync(tapDir, { recursive: true, force: true });
+if (totals.fail === 0 && failed) totals.fail = 1; // a runner that died without counting
+console.log(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
 process.exit(failed ? 1 : 0);
