@@ -68,6 +68,8 @@ export class EventHub {
   private nextCommit(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => { this.waiters.delete(done); resolve(); }, ms);
+      // A long poll must not keep a closing process alive.
+      timer.unref();
       const done = () => { clearTimeout(timer); resolve(); };
       this.waiters.add(done);
     });

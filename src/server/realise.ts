@@ -72,6 +72,7 @@ export class RealisationHub {
           }
         }, this.timeoutMs),
       };
+      w.timer.unref();
       s.waiters.add(w);
     });
   }
