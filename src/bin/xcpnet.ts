@@ -46,6 +46,8 @@ async function serve(argv: string[]): Promise<void> {
     rootPassword: values['root-password'] ?? process.env.XCPNET_ROOT_PASSWORD,
     hostName: values['host-name'],
     impls: RULES,
+    fakeNics: Number(values['fake-nics']),
+    noAgent: values['no-agent'],
   });
   const port = master.listener.tcpPort;
   console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
