@@ -2,7 +2,7 @@
 // param-set; bond has param-set/param-clear only through properties).
 import { after, before, test } from 'node:test';
 import { ERRORS } from '../../src/idl/errors.js';
-import { lines, runTranscript, startServer, type Server, type Vars } from './harness.js';
+import { lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
 
 const doc = (code: string): string => ERRORS[code]!.doc;
 const internal = (msg: string): string => lines(doc('INTERNAL_ERROR'), `message: Failure: ${msg}`);
@@ -26,34 +26,31 @@ test('vlan-create, vlan-list, vlan-param-*, pool-vlan-create, vlan-destroy', asy
   await runTranscript(server, [
     { cmd: 'network-create name-label=vlan20', stdout: '{?vnet}\n' },
     { cmd: 'vlan-create pif-uuid={eth1} vlan=20 network-uuid={vnet}', stdout: '{?vpif}\n' },
-    { cmd: 'vlan-list untagged-PIF={vpif}', stdout: `uuid ( RO)              : {?vlan}
-      tagged-PIF ( RO): {eth1}
-    untagged-PIF ( RO): {vpif}
-             tag ( RO): 20
-
-
-` },
-    { cmd: 'vlan-param-list uuid={vlan}', stdout: `uuid ( RO)              : {vlan}
-      tagged-PIF ( RO): {eth1}
-    untagged-PIF ( RO): {vpif}
-             tag ( RO): 20
-
-
-` },
+    { cmd: 'vlan-list untagged-PIF={vpif}', stdout: record([
+      ['uuid ( RO)', '{?vlan}'],
+      ['tagged-PIF ( RO)', '{eth1}'],
+      ['untagged-PIF ( RO)', '{vpif}'],
+      ['tag ( RO)', '20'],
+    ]) },
+    { cmd: 'vlan-param-list uuid={vlan}', stdout: record([
+      ['uuid ( RO)', '{vlan}'],
+      ['tagged-PIF ( RO)', '{eth1}'],
+      ['untagged-PIF ( RO)', '{vpif}'],
+      ['tag ( RO)', '20'],
+    ]) },
     { cmd: 'vlan-param-get uuid={vlan} param-name=tag', stdout: '20\n' },
     { cmd: 'vlan-list tag=20 --minimal', stdout: '{vlan}\n' },
     { cmd: 'vlan-param-set uuid={vlan} tag=21', stderr: unknown('vlan-param-set') },
     { cmd: 'vlan-param-add uuid={vlan} param-name=other-config a=b', stderr: unknown('vlan-param-add') },
     { cmd: 'vlan-param-clear uuid={vlan} param-name=tag', stderr: unknown('vlan-param-clear') },
-    { cmd: 'pif-list uuid={vpif} params=device,MAC,VLAN,vlan-master-of,network-uuid,currently-attached', stdout: `device ( RO)                : eth1
-                   MAC ( RO): fe:ff:ff:ff:ff:ff
-    currently-attached ( RO): true
-                  VLAN ( RO): 20
-        vlan-master-of ( RO): {vlan}
-          network-uuid ( RO): {vnet}
-
-
-` },
+    { cmd: 'pif-list uuid={vpif} params=device,MAC,VLAN,vlan-master-of,network-uuid,currently-attached', stdout: record([
+      ['device ( RO)', 'eth1'],
+      ['MAC ( RO)', 'fe:ff:ff:ff:ff:ff'],
+      ['currently-attached ( RO)', 'true'],
+      ['VLAN ( RO)', '20'],
+      ['vlan-master-of ( RO)', '{vlan}'],
+      ['network-uuid ( RO)', '{vnet}'],
+    ]) },
     { cmd: 'pif-param-get uuid={eth1} param-name=vlan-slave-of', stdout: '{vlan}\n' },
     { cmd: 'vlan-create pif-uuid={eth1} vlan=ten network-uuid={vnet}', stderr: "Error: Failed to parse parameter 'vlan': expecting an integer\n" },
     { cmd: 'network-create name-label=other', stdout: '{?onet}\n' },
@@ -79,23 +76,21 @@ test('bond-create, bond-list, bond-param-*, bond-set-mode, bond-destroy', async 
   await runTranscript(server, [
     { cmd: 'network-create name-label=bond0', stdout: '{?bnet}\n' },
     { cmd: 'bond-create network-uuid={bnet} pif-uuids={eth2},{eth3} mode=LACP properties:lacp-time=fast', stdout: '{?bond}\n' },
-    { cmd: 'bond-list uuid={bond}', stdout: `uuid ( RO)      : {bond}
-    master ( RO): {?master}
-    slaves ( RO): {*}
-
-
-` },
-    { cmd: 'bond-param-list uuid={bond}', stdout: `uuid ( RO)               : {bond}
-             master ( RO): {master}
-             slaves ( RO): {*}
-               mode ( RO): lacp
-         properties (MRO): {*}
-      primary-slave ( RO): {?primary}
-           links-up ( RO): {*}
-    auto-update-mac ( RO): true
-
-
-` },
+    { cmd: 'bond-list uuid={bond}', stdout: record([
+      ['uuid ( RO)', '{bond}'],
+      ['master ( RO)', '{?master}'],
+      ['slaves ( RO)', '{*}'],
+    ]) },
+    { cmd: 'bond-param-list uuid={bond}', stdout: record([
+      ['uuid ( RO)', '{bond}'],
+      ['master ( RO)', '{master}'],
+      ['slaves ( RO)', '{*}'],
+      ['mode ( RO)', 'lacp'],
+      ['properties (MRO)', '{*}'],
+      ['primary-slave ( RO)', '{?primary}'],
+      ['links-up ( RO)', '{*}'],
+      ['auto-update-mac ( RO)', 'true'],
+    ]) },
     { cmd: 'bond-param-get uuid={bond} param-name=properties param-key=lacp-time', stdout: 'fast\n' },
     { cmd: 'bond-param-get uuid={bond} param-name=properties param-key=hashing_algorithm', stdout: 'tcpudp_ports\n' },
     { cmd: 'pif-param-get uuid={master} param-name=device', stdout: 'bond0\n' },
@@ -109,11 +104,10 @@ test('bond-create, bond-list, bond-param-*, bond-set-mode, bond-destroy', async 
     { cmd: 'bond-param-add uuid={bond} param-name=properties a=b', stderr: unknown('bond-param-add') },
     { cmd: 'bond-param-remove uuid={bond} param-name=properties param-key=a', stderr: unknown('bond-param-remove') },
     { cmd: 'bond-set-mode uuid={bond} mode=active-backup' },
-    { cmd: 'bond-list uuid={bond} params=mode,properties', stdout: `mode ( RO)          : active-backup
-    properties (MRO): 
-
-
-` },
+    { cmd: 'bond-list uuid={bond} params=mode,properties', stdout: record([
+      ['mode ( RO)', 'active-backup'],
+      ['properties (MRO)', ''],
+    ]) },
     { cmd: 'bond-set-mode uuid={bond} mode=roundrobin', stderr: "Error: Expected one of 'balance-slb', 'active-backup', 'lacp', got roundrobin\n" },
     { cmd: 'network-create name-label=bond1', stdout: '{?bnet2}\n' },
     { cmd: 'bond-create network-uuid={bnet2} pif-uuids={eth2}', stderr: lines(doc('PIF_ALREADY_BONDED'), 'PIF: {eth2}') },
@@ -129,27 +123,25 @@ test('tunnel-create, tunnel-list, tunnel-param-*, tunnel-destroy', async () => {
     { cmd: 'pif-reconfigure-ip uuid={eth3} mode=static IP=10.3.0.2 netmask=255.255.255.0' },
     { cmd: 'network-create name-label=overlay', stdout: '{?tnet}\n' },
     { cmd: 'tunnel-create pif-uuid={eth3} network-uuid={tnet} protocol=vxlan', stdout: '{?apif}\n' },
-    { cmd: 'tunnel-list access-PIF={apif}', stdout: `uuid ( RO)               : {?tunnel}
-         access-PIF ( RO): {apif}
-      transport-PIF ( RO): {eth3}
-             status ( RO): active: false
-
-
-` },
+    { cmd: 'tunnel-list access-PIF={apif}', stdout: record([
+      ['uuid ( RO)', '{?tunnel}'],
+      ['access-PIF ( RO)', '{apif}'],
+      ['transport-PIF ( RO)', '{eth3}'],
+      ['status ( RO)', 'active: {*}'],
+    ]) },
     { cmd: 'tunnel-param-get uuid={tunnel} param-name=protocol', stdout: 'vxlan\n' },
     { cmd: 'pif-param-get uuid={apif} param-name=device', stdout: 'tunnel0\n' },
     { cmd: 'pif-param-get uuid={eth3} param-name=tunnel-transport-PIF-of', stdout: '{tunnel}\n' },
     { cmd: 'tunnel-param-set uuid={tunnel} other-config:k=v' },
     { cmd: 'tunnel-param-add uuid={tunnel} param-name=other-config a=b' },
-    { cmd: 'tunnel-param-list uuid={tunnel}', stdout: `uuid ( RO)               : {tunnel}
-         access-PIF ( RO): {apif}
-      transport-PIF ( RO): {eth3}
-             status ( RO): active: false
-       other-config (MRW): k: v; a: b
-           protocol ( RO): vxlan
-
-
-` },
+    { cmd: 'tunnel-param-list uuid={tunnel}', stdout: record([
+      ['uuid ( RO)', '{tunnel}'],
+      ['access-PIF ( RO)', '{apif}'],
+      ['transport-PIF ( RO)', '{eth3}'],
+      ['status ( RO)', 'active: {*}'],
+      ['other-config (MRW)', 'k: v; a: b'],
+      ['protocol ( RO)', 'vxlan'],
+    ]) },
     { cmd: 'tunnel-param-remove uuid={tunnel} param-name=other-config param-key=k' },
     { cmd: 'tunnel-param-clear uuid={tunnel} param-name=other-config' },
     { cmd: 'tunnel-param-get uuid={tunnel} param-name=other-config', stdout: '\n' },

@@ -2,7 +2,7 @@
 // --minimal and its escaping, read-only refusal, map and set editing.
 import { after, before, test } from 'node:test';
 import { ERRORS } from '../../src/idl/errors.js';
-import { lines, runTranscript, startServer, type Server } from './harness.js';
+import { lines, record, runTranscript, startServer, type Server } from './harness.js';
 
 const internal = (msg: string): string => lines(ERRORS.INTERNAL_ERROR!.doc, `message: Failure: ${msg}`);
 
@@ -14,44 +14,40 @@ test('network-create, -list (default columns, filters, params, --minimal), -para
   await runTranscript(server, [
     { cmd: 'network-create name-label=lab name-description=first MTU=9000', stdout: '{?n1}\n' },
     { cmd: 'network-create name-label=a,b\\c bridge=labbr0 managed=false', stdout: '{?n2}\n' },
-    { cmd: 'network-list uuid={n1}', stdout: `uuid ( RO)                : {n1}
-          name-label ( RW): lab
-    name-description ( RW): first
-              bridge ( RO): {?br1:any}
-
-
-` },
-    { cmd: 'network-list name-label=lab params=bridge,uuid', stdout: `uuid ( RO)      : {n1}
-    bridge ( RO): {br1}
-
-
-` },
-    { cmd: 'network-list bridge=labbr0 params=name-label,managed', stdout: `name-label ( RW)    : a,b\\c
-       managed ( RO): false
-
-
-` },
+    { cmd: 'network-list uuid={n1}', stdout: record([
+      ['uuid ( RO)', '{n1}'],
+      ['name-label ( RW)', 'lab'],
+      ['name-description ( RW)', 'first'],
+      ['bridge ( RO)', '{?br1:any}'],
+    ]) },
+    { cmd: 'network-list name-label=lab params=bridge,uuid', stdout: record([
+      ['uuid ( RO)', '{n1}'],
+      ['bridge ( RO)', '{br1}'],
+    ]) },
+    { cmd: 'network-list bridge=labbr0 params=name-label,managed', stdout: record([
+      ['name-label ( RW)', 'a,b\\c'],
+      ['managed ( RO)', 'false'],
+    ]) },
     // --minimal prints the first printed field; commas and backslashes are escaped.
     { cmd: 'network-list bridge=labbr0 params=name-label --minimal', stdout: 'a\\,b\\\\c\n' },
     { cmd: 'network-list MTU=9000 --minimal', stdout: '{n1}\n' },
     { cmd: 'network-list name-label=nothing-matches --minimal', stdout: '\n' },
     { cmd: 'network-list colour=red', stderr: internal("Unknown field 'colour'") },
-    { cmd: 'network-param-list uuid={n1}', stdout: `uuid ( RO)                    : {n1}
-              name-label ( RW): lab
-        name-description ( RW): first
-               VIF-uuids (SRO): 
-               PIF-uuids (SRO): 
-                     MTU ( RW): 9000
-                  bridge ( RO): {br1}
-                 managed ( RO): true
-            other-config (MRW): 
-                   blobs ( RO): 
-                    tags (SRW): 
-    default-locking-mode ( RW): unlocked
-                 purpose (SRW): 
-
-
-` },
+    { cmd: 'network-param-list uuid={n1}', stdout: record([
+      ['uuid ( RO)', '{n1}'],
+      ['name-label ( RW)', 'lab'],
+      ['name-description ( RW)', 'first'],
+      ['VIF-uuids (SRO)', ''],
+      ['PIF-uuids (SRO)', ''],
+      ['MTU ( RW)', '9000'],
+      ['bridge ( RO)', '{br1}'],
+      ['managed ( RO)', 'true'],
+      ['other-config (MRW)', ''],
+      ['blobs ( RO)', ''],
+      ['tags (SRW)', ''],
+      ['default-locking-mode ( RW)', 'unlocked'],
+      ['purpose (SRW)', ''],
+    ]) },
     { cmd: 'network-list uuid={n1} params=all --minimal', stdout: '{n1}\n' },
   ]);
 });

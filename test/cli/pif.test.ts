@@ -24,34 +24,32 @@ after(async () => { await server?.stop(); });
 
 test('pif-list default columns, filters, and the full record', async () => {
   await runTranscript(server, [
-    { cmd: 'pif-list uuid={eth0}', stdout: `uuid ( RO)                  : {eth0}
-                device ( RO): eth0
-                   MAC ( RO): {?mac0:any}
-    currently-attached ( RO): true
-                  VLAN ( RO): -1
-          network-uuid ( RO): {?net0}
-             host-uuid ( RO): {host}
-
-
-` },
+    { cmd: 'pif-list uuid={eth0}', stdout: record([
+      ['uuid ( RO)', '{eth0}'],
+      ['device ( RO)', 'eth0'],
+      ['MAC ( RO)', '{?mac0:any}'],
+      ['currently-attached ( RO)', 'true'],
+      ['VLAN ( RO)', '-1'],
+      ['network-uuid ( RO)', '{?net0}'],
+      ['host-uuid ( RO)', '{host}'],
+    ]) },
     { cmd: 'pif-list MAC={mac0} --minimal', stdout: '{eth0}\n' },
     { cmd: 'pif-list management=true --minimal', stdout: '{eth0}\n' },
     { cmd: 'pif-list device=eth0 params=network-uuid --minimal', stdout: '{net0}\n' },
     { cmd: 'network-param-get uuid={net0} param-name=bridge', stdout: 'xenbr0\n' },
     { cmd: 'pif-list host-uuid={host} VLAN=-1 physical=true params=device', stdout: '{*}\n\n\n{*}\n\n\n{*}\n\n\n{*}\n\n\n' },
     { cmd: 'pif-list io_read_kbs=1 params=io_read_kbs', stdout: '' },
-    { cmd: 'pif-list uuid={eth1} params=device,io_read_kbs', stdout: `device ( RO)          : eth1
-    io_read_kbs ( RO): <expensive field>
-
-
-` },
+    { cmd: 'pif-list uuid={eth1} params=device,io_read_kbs', stdout: record([
+      ['device ( RO)', 'eth1'],
+      ['io_read_kbs ( RO)', '<expensive field>'],
+    ]) },
     { cmd: 'pif-param-list uuid={eth1}', stdout: record([
       ['uuid ( RO)', '{eth1}'],
       ['device ( RO)', 'eth1'],
       ['MAC ( RO)', '{*}'],
       ['physical ( RO)', 'true'],
       ['managed ( RO)', 'true'],
-      ['currently-attached ( RO)', 'false'],
+      ['currently-attached ( RO)', 'true'],
       ['MTU ( RO)', '1500'],
       ['VLAN ( RO)', '-1'],
       ['vlan-master-of ( RO)', '<not in database>'],
@@ -64,7 +62,7 @@ test('pif-list default columns, filters, and the full record', async () => {
       ['tunnel-transport-PIF-of ( RO)', ''],
       ['management ( RO)', 'false'],
       ['network-uuid ( RO)', '{?net1}'],
-      ['network-name-label ( RO)', '{*}'],
+      ['network-name-label ( RO)', 'Pool-wide network 1'],
       ['host-uuid ( RO)', '{host}'],
       ['host-name-label ( RO)', '{*}'],
       ['IP-configuration-mode ( RO)', 'None'],
@@ -119,14 +117,13 @@ test('pif-param-get/-set/-add/-remove/-clear', async () => {
 test('pif-reconfigure-ip/-ipv6, pif-set-primary-address-type, pif-plug/-unplug', async () => {
   await runTranscript(server, [
     { cmd: 'pif-reconfigure-ip uuid={eth1} mode=static IP=10.1.0.2 netmask=255.255.255.0 gateway=10.1.0.1 DNS=10.1.0.1' },
-    { cmd: 'pif-list uuid={eth1} params=IP-configuration-mode,IP,netmask,gateway,DNS', stdout: `IP-configuration-mode ( RO)    : Static
-                       IP ( RO): 10.1.0.2
-                  netmask ( RO): 255.255.255.0
-                  gateway ( RO): 10.1.0.1
-                      DNS ( RO): 10.1.0.1
-
-
-` },
+    { cmd: 'pif-list uuid={eth1} params=IP-configuration-mode,IP,netmask,gateway,DNS', stdout: record([
+      ['IP-configuration-mode ( RO)', 'Static'],
+      ['IP ( RO)', '10.1.0.2'],
+      ['netmask ( RO)', '255.255.255.0'],
+      ['gateway ( RO)', '10.1.0.1'],
+      ['DNS ( RO)', '10.1.0.1'],
+    ]) },
     // The keys IP and DNS are caseless.
     { cmd: 'pif-reconfigure-ip uuid={eth1} mode=STATIC ip=10.1.0.3 netmask=255.255.255.0 dns=' },
     { cmd: 'pif-param-get uuid={eth1} param-name=IP', stdout: '10.1.0.3\n' },
@@ -135,12 +132,11 @@ test('pif-reconfigure-ip/-ipv6, pif-set-primary-address-type, pif-plug/-unplug',
       stderr: lines(doc('INVALID_IP_ADDRESS_SPECIFIED'), 'parameter: IP') },
     { cmd: 'pif-reconfigure-ip uuid={eth1}', stderr: lines('Required parameter not found: mode', "For usage run: 'xe help'") },
     { cmd: 'pif-reconfigure-ipv6 uuid={eth1} mode=static IPv6=fd00::2/64 gateway=fd00::1' },
-    { cmd: 'pif-list uuid={eth1} params=IPv6-configuration-mode,IPv6,IPv6-gateway', stdout: `IPv6-configuration-mode ( RO)    : Static
-                     IPv6 ( RO): fd00::2/64
-             IPv6-gateway ( RO): fd00::1
-
-
-` },
+    { cmd: 'pif-list uuid={eth1} params=IPv6-configuration-mode,IPv6,IPv6-gateway', stdout: record([
+      ['IPv6-configuration-mode ( RO)', 'Static'],
+      ['IPv6 ( RO)', 'fd00::2/64'],
+      ['IPv6-gateway ( RO)', 'fd00::1'],
+    ]) },
     { cmd: 'pif-reconfigure-ipv6 uuid={eth1} mode=static IPv6=fd00::2', stderr: lines(doc('INVALID_CIDR_ADDRESS_SPECIFIED'), 'parameter: IPv6') },
     { cmd: 'pif-set-primary-address-type uuid={eth1} primary_address_type=ipv6' },
     { cmd: 'pif-param-get uuid={eth1} param-name=primary-address-type', stdout: 'IPv6\n' },
@@ -161,13 +157,12 @@ test('pif-forget, pif-introduce, pif-db-forget', async () => {
     { cmd: 'pif-forget uuid={eth3}' },
     { cmd: 'pif-list device=eth3 --minimal', stdout: '\n' },
     { cmd: 'pif-introduce host-uuid={host} device=eth3 mac={mac3}', stdout: '{?eth3b}\n' },
-    { cmd: 'pif-list device=eth3 params=device,MAC,physical,currently-attached', stdout: `device ( RO)                : eth3
-                   MAC ( RO): {mac3}
-              physical ( RO): true
-    currently-attached ( RO): false
-
-
-` },
+    { cmd: 'pif-list device=eth3 params=device,MAC,physical,currently-attached', stdout: record([
+      ['device ( RO)', 'eth3'],
+      ['MAC ( RO)', '{mac3}'],
+      ['physical ( RO)', 'true'],
+      ['currently-attached ( RO)', 'false'],
+    ]) },
     { cmd: 'pif-introduce host-uuid={host} device=eth3', stderr: lines(doc('DUPLICATE_PIF_DEVICE_NAME'), 'device: eth3') },
     { cmd: 'pif-introduce host-uuid={host} device=eth9',
       stderr: lines(doc('COULD_NOT_FIND_NETWORK_INTERFACE_WITH_SPECIFIED_DEVICE_NAME_AND_MAC_ADDRESS'), 'device: eth9', 'mac: ') },

@@ -3,7 +3,7 @@
 // back with a new PIF and network; vif-create then vif-plug on a running VM.
 import { after, before, test } from 'node:test';
 import { ERRORS } from '../../src/idl/errors.js';
-import { lines, runTranscript, startServer, type Server, type Vars } from './harness.js';
+import { lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
 
 const doc = (code: string): string => ERRORS[code]!.doc;
 
@@ -63,11 +63,10 @@ test('seed 000: networks, PIFs and VIFs as the seed tells them', async () => {
     { cmd: 'vif-param-get uuid={vif2} param-name=currently-attached', stdout: 'false\n' },
     { cmd: 'vif-plug uuid={vif2}' },
     { cmd: 'vif-param-get uuid={vif2} param-name=currently-attached', stdout: 'true\n' },
-    { cmd: 'vm-vif-list uuid={vm} params=uuid,device,network-uuid', stdout: `uuid ( RO)            : {vif2}
-          device ( RO): 1
-    network-uuid ( RO): {net2b}
-
-
-` },
+    { cmd: 'vm-vif-list uuid={vm} params=uuid,device,network-uuid', stdout: record([
+      ['uuid ( RO)', '{vif2}'],
+      ['device ( RO)', '1'],
+      ['network-uuid ( RO)', '{net2b}'],
+    ]) },
   ], vars);
 });
