@@ -10,6 +10,7 @@ import { assertApiError, startTestPool, type TestPool } from '../support/master.
 
 // ---- a stand-in host agent, used only while no real agent reports for the host
 interface Stub { nics: Map<string, Nic[]>; realAgent: boolean }
+// Reports for the hosts in `nics` on every commit; the master too while no real agent runs.
 async function stubAgent(pool: TestPool): Promise<Stub> {
   const { server, host } = pool.master;
   for (let i = 0; i < 10 && !server.hub.hasAgent(host); i++) await new Promise((r) => setTimeout(r, 50));
@@ -73,32 +74,49 @@ test('start-up: a PIF per NIC on xenbr<N> "Pool-wide network <N>", eth0 is the D
   assert.equal(await pool.call('host.get_management_interface', host), eth0);
 });
 
-test('PIF.scan: new NICs get a PIF, metrics and network; existing PIFs are refreshed; nothing is deleted', async (t) => {
-  if (stub.realAgent) return t.skip('needs the stand-in agent to change the NIC inventory');
-  const nics = stub.nics.get(host)!;
+test('PIF.scan: new NICs get a PIF, metrics and network; existing PIFs are refreshed; nothing is deleted', async () => {
+  // a member host whose inventory the stand-in agent controls; its ethN join the pool-wide xenbrN
+  const h = store().transact((tx) => createHost(tx, 'scan-member', '192.0.2.60'));
+  const nics: Nic[] = [0, 1, 2, 3].map((i) => ({ device: `eth${i}`, MAC: `02:00:00:00:05:0${i}`, MTU: 1500 }));
+  stub.nics.set(h, nics);
+  const nets = store().count('network');
+  let tok = await token();
+  await pool.call('PIF.scan', h);
+  let ev = await eventsSince(tok);
+  for (const e of ['add pif', 'add pif_metrics', 'mod host', 'mod network']) assert.ok(ev.includes(e), `${e} in ${ev}`);
+  assert.equal(store().count('network'), nets, 'eth0..eth3 join the existing xenbr0..xenbr3');
+  assert.equal((await rec('PIF', pifOf('eth2', h))).network, (await rec('PIF', pifOf('eth2'))).network);
+
   nics.push({ device: 'eth4', MAC: '02:00:00:00:00:AA', MTU: 1500 }, { device: 'enp5s0', MAC: '02:00:00:00:00:bb', MTU: 9000 });
   nics[1] = { ...nics[1]!, MAC: '02:00:00:00:11:11', MTU: 1600 };
-  const gone = nics.splice(3, 1); // eth3 vanishes
-  const tok = await token();
-  await pool.call('PIF.scan', host);
-  const ev = await eventsSince(tok);
+  nics.splice(3, 1); // eth3 vanishes
+  tok = await token();
+  await pool.call('PIF.scan', h);
+  ev = await eventsSince(tok);
   for (const e of ['add pif', 'add network', 'add pif_metrics', 'mod host']) assert.ok(ev.includes(e), `${e} in ${ev}`);
-  const eth4 = await rec('PIF', pifOf('eth4'));
-  assert.deepEqual([eth4.MAC, eth4.physical, eth4.currently_attached, eth4.management, eth4.ip_configuration_mode],
-    ['02:00:00:00:00:aa', true, false, false, 'None']);
+  const eth4 = await rec('PIF', pifOf('eth4', h));
+  assert.deepEqual([eth4.MAC, eth4.physical, eth4.currently_attached, eth4.management, eth4.ip_configuration_mode, eth4.properties],
+    ['02:00:00:00:00:aa', true, false, false, 'None', { gro: 'on' }]);
   const net4 = await rec('network', eth4.network);
-  assert.deepEqual([net4.bridge, net4.name_label, net4.name_description, net4.other_config], ['xenbr4', 'Pool-wide network 4', '', {}]);
-  const enp = await rec('PIF', pifOf('enp5s0'));
+  assert.deepEqual([net4.bridge, net4.name_label, net4.name_description, net4.MTU, net4.other_config],
+    ['xenbr4', 'Pool-wide network 4', '', 1500, {}]);
+  const enp = await rec('PIF', pifOf('enp5s0', h));
   const netEnp = await rec('network', enp.network);
   assert.deepEqual([netEnp.bridge, netEnp.name_label, enp.MTU], ['brenp5s0', 'Pool-wide network associated with enp5s0', 9000]);
-  const eth1 = await rec('PIF', pifOf('eth1'));
+  const eth1 = await rec('PIF', pifOf('eth1', h));
   assert.deepEqual([eth1.MAC, eth1.MTU], ['02:00:00:00:11:11', 1600]);
-  assert.ok(pifOf('eth3'), 'eth3 is kept although its NIC vanished');
+  assert.ok(pifOf('eth3', h), 'eth3 is kept although its NIC vanished');
   // a second scan introduces nothing
-  const before = store().count('PIF');
-  await pool.call('PIF.scan', host);
-  assert.equal(store().count('PIF'), before);
-  nics.push(...gone);
+  const count = store().count('PIF');
+  await pool.call('PIF.scan', h);
+  assert.equal(store().count('PIF'), count);
+  // with a management bridge set, the NIC on it is introduced as management and attached
+  const h2 = store().transact((tx) => createHost(tx, 'scan-member-2', '192.0.2.61'));
+  poke('host', h2, { management_bridge: 'xenbr1' });
+  stub.nics.set(h2, [{ device: 'eth1', MAC: '02:00:00:00:06:01', MTU: 1500 }]);
+  await pool.call('PIF.scan', h2);
+  const m = await rec('PIF', pifOf('eth1', h2));
+  assert.deepEqual([m.management, m.currently_attached], [true, true]);
 });
 
 test('PIF.introduce: MAC_INVALID, DUPLICATE_PIF_DEVICE_NAME, device/MAC not found; MAC "" from the inventory', async () => {
@@ -156,6 +174,10 @@ test('PIF.forget: every check in order; metrics go, the network stays (seed: net
   poke('PIF', eth2, { sriov_physical_PIF_of: [] });
 
   // seed 000: the network cannot go while it has a PIF; forget the PIF, then it can
+  const onNet = await pool.call<string[]>('network.get_PIFs', net); // eth2 of every host (one param each)
+  assert.ok(onNet.includes(eth2) && onNet.length > 1);
+  await assertApiError(pool.call('network.destroy', net), 'NETWORK_CONTAINS_PIF', onNet);
+  for (const p of onNet) if (p !== eth2) await pool.call('PIF.forget', p);
   await assertApiError(pool.call('network.destroy', net), 'NETWORK_CONTAINS_PIF', [eth2]);
   const metrics = (await rec('PIF', eth2)).metrics;
   const tok = await token();

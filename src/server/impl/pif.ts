@@ -44,7 +44,7 @@ export async function freshNics(ctx: CallContext, host: string): Promise<Nic[]> 
   }
   return hub.nics(host) ?? [];
 }
-const FRESH_NICS_MS = 3000;
+const FRESH_NICS_MS = 2000;
 
 const metricsOf = (nic: Nic): Rec => ({
   carrier: !!nic.carrier, speed: nic.speed ?? 0, duplex: !!nic.duplex, vendor_id: nic.vendor_id ?? '',
