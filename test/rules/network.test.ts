@@ -8,17 +8,11 @@ import { assertApiError, startTestPool, type TestPool } from '../support/master.
 type R = Record<string, unknown>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Uses the master's in-process agent; until one reports, stands in with one that realises every commit. */
+/** The master's in-process agent (fake backend) realises the calls that wait for the host. */
 async function ensureAgent(pool: TestPool): Promise<void> {
-  const { hub, store } = pool.master.server;
-  const host = pool.master.host;
-  for (let i = 0; i < 40 && !hub.hasAgent(host); i++) await sleep(50);
-  if (hub.hasAgent(host)) return;
-  const report = () => {
-    try { hub.report(host, store.generation, { backend: 'fake', bridges: [{ name: 'stubbr0', id: '', stp: false, interfaces: [] }] }); } catch { /* closed */ }
-  };
-  store.onCommit(() => setImmediate(report));
-  report();
+  const { hub } = pool.master.server;
+  for (let i = 0; i < 100 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
+  assert.ok(hub.hasAgent(pool.master.host), 'the in-process agent reports');
 }
 
 const net = (pool: TestPool, extra: R = {}) => pool.call<string>('network.create', { name_label: 'n', other_config: {}, ...extra });
@@ -31,13 +25,20 @@ const token = async (pool: TestPool) => (await pool.call<{ token: string }>('eve
 const events = async (pool: TestPool, tok: string) => (await pool.call<{ events: R[] }>('event.from', ['*'], tok, 0)).events;
 const hasEvent = (evs: R[], cls: string, op: string, ref: string) => evs.some((e) => e.class === cls && e.operation === op && e.ref === ref);
 
-/** A PIF record on the network (database only, as pool join does). */
+/** The master's scanned PIF of a NIC of the fake host, and its network. */
+async function nicPif(pool: TestPool, device: string): Promise<{ pif: string; network: string }> {
+  const all = await pool.call<Record<string, R>>('PIF.get_all_records');
+  const found = Object.entries(all).find(([, p]) => p.host === pool.master.host && p.device === device && p.VLAN === -1);
+  assert.ok(found, `the fake host has ${device}`);
+  return { pif: found[0], network: found[1].network as string };
+}
+/** A PIF record on the network (database only, as pool join does; never plugged here). */
 const dbPif = (pool: TestPool, netRef: string, device: string) => pool.call<string>('PIF.db_introduce',
   device, netRef, pool.master.host, '02:00:00:00:00:0' + device.slice(-1), 1500, -1, true, 'None', '', '', '', '', 'OpaqueRef:NULL', 'OpaqueRef:NULL', false, {});
 
 describe('network rules', () => {
   let pool: TestPool;
-  before(async () => { pool = await startTestPool(); await ensureAgent(pool); });
+  before(async () => { pool = await startTestPool({ fakeNics: 8 }); await ensureAgent(pool); });
   after(async () => { await pool.close(); });
 
   test('create picks xapi<N> bridges, skipping used names, and never reuses freed ones', async () => {
@@ -85,14 +86,13 @@ describe('network rules', () => {
   });
 
   test('destroy: NETWORK_CONTAINS_VIF names every attached VIF, before NETWORK_CONTAINS_PIF', async () => {
-    const n = await net(pool);
+    const { pif: p, network: n } = await nicPif(pool, 'eth1');
     const running = await vm(pool);
     const v0 = await vif(pool, running, n, '0');
     const v1 = await vif(pool, running, n, '1');
     const halted = await vm(pool);
     const detached = await vif(pool, halted, n, '0');
     await pool.call('VM.start', running, false, false);
-    const p = await dbPif(pool, n, 'eth7');
     const e = await assertApiError(pool.call('network.destroy', n), 'NETWORK_CONTAINS_VIF');
     assert.deepEqual([...e.params].sort(), [v0, v1].sort());
     assert.ok(!e.params.includes(detached));
@@ -138,17 +138,16 @@ describe('network rules', () => {
     await pool.call('network.attach', un, pool.master.host);
     // Internal network: nothing to plug, nothing to fail.
     await pool.call('network.attach', await net(pool), pool.master.host);
-    const n = await net(pool);
-    const p = await dbPif(pool, n, 'eth8');
+    const { pif: p, network: n } = await nicPif(pool, 'eth2');
+    await pool.call('PIF.unplug', p);
     assert.equal((await rec(pool, 'PIF', p)).currently_attached, false);
     await pool.call('network.attach', n, pool.master.host);
     assert.equal((await rec(pool, 'PIF', p)).currently_attached, true);
     // A bond member cannot carry its network any more.
-    const m1 = await net(pool);
-    const s1 = await dbPif(pool, m1, 'eth3');
-    const s2 = await dbPif(pool, await net(pool), 'eth4');
-    await pool.call('Bond.create', await net(pool), [s1, s2], '', 'active-backup', {});
-    await assertApiError(pool.call('network.attach', m1, pool.master.host), 'CANNOT_PLUG_BOND_SLAVE', [s1]);
+    const s1 = await nicPif(pool, 'eth3');
+    const s2 = await nicPif(pool, 'eth4');
+    await pool.call('Bond.create', await net(pool), [s1.pif, s2.pif], '', 'active-backup', {});
+    await assertApiError(pool.call('network.attach', s1.network, pool.master.host), 'CANNOT_PLUG_BOND_SLAVE', [s1.pif]);
   });
 
   test('set_default_locking_mode refuses while a VIF is attached', async () => {

@@ -1,6 +1,6 @@
 // The seed's "How to remove a network?": network-destroy needs the PIFs forgotten, the VIFs
 // detached and the VLANs removed (pif-forget, vif-unplug, vlan-destroy). Driven over JSON-RPC
-// on a two-host pool: a physical PIF on the master, a VLAN PIF on the second host, and a VIF
+// on a two-host pool: xenbr1 with the physical PIF of the master's eth1, a VLAN PIF on the second host, and a VIF
 // of a VM running on the master, all on the one network.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ type R = Record<string, unknown>;
 const NULL = 'OpaqueRef:NULL';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Realises every commit for `host` (a stand-in agent). */
+/** A stand-in agent for the second host: realises every commit. */
 function stubAgent(pool: TestPool, host: string): void {
   const { hub, store } = pool.master.server;
   const report = () => { try { hub.report(host, store.generation, { backend: 'fake' }); } catch { /* closed */ } };
@@ -29,8 +29,8 @@ describe('seed: how to remove a network', () => {
   before(async () => {
     pool = await startTestPool();
     const { hub } = pool.master.server;
-    for (let i = 0; i < 40 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
-    if (!hub.hasAgent(pool.master.host)) stubAgent(pool, pool.master.host);
+    for (let i = 0; i < 100 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
+    assert.ok(hub.hasAgent(pool.master.host), 'the in-process agent reports');
     h2 = pool.master.server.store.transact((tx) => createHost(tx, 'h2', '127.0.0.2'));
     stubAgent(pool, h2);
   });
@@ -38,9 +38,11 @@ describe('seed: how to remove a network', () => {
 
   test('destroy refuses while a VIF is attached, a PIF exists or a VLAN sits on it; then succeeds', async () => {
     const master = pool.master.host;
-    const n = await pool.call<string>('network.create', { name_label: 'to-remove', other_config: {} });
-    // An external PIF on the master.
-    const pif = await physPif(pool, n, master, 'eth40', '02:00:00:00:04:00');
+    // The external network of the master's eth1, with its physical PIF (as a fresh host has).
+    const all = await pool.call<Record<string, R>>('PIF.get_all_records');
+    const [pif, eth1] = Object.entries(all).find(([, p]) => p.host === master && p.device === 'eth1' && p.VLAN === -1)!;
+    const n = eth1.network as string;
+    assert.equal((await rec(pool, 'network', n)).bridge, 'xenbr1');
     // A VLAN on the second host whose VLAN PIF is on this network.
     const parent = await physPif(pool, await pool.call<string>('network.create', { name_label: 'h2-phys', other_config: {} }),
       h2, 'eth41', '02:00:00:00:04:01');

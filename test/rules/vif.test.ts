@@ -9,24 +9,11 @@ import { assertApiError, startTestPool, type TestPool } from '../support/master.
 type R = Record<string, unknown>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Uses the master's in-process agent; until one reports, stands in with one that realises every commit. */
+/** The master's in-process agent (fake backend) realises the calls that wait for the host. */
 async function ensureAgent(pool: TestPool): Promise<void> {
-  const { hub, store } = pool.master.server;
-  const host = pool.master.host;
-  for (let i = 0; i < 40 && !hub.hasAgent(host); i++) await sleep(50);
-  if (hub.hasAgent(host)) return;
-  // Like the fake backend, it cannot make a bridge with an invalid name for an attached VIF.
-  const errors = () => {
-    const out: Record<string, string> = {};
-    for (const [ref, v] of store.all('VIF')) {
-      const bridge = String(store.find('network', v.network as string)?.bridge);
-      if (v.currently_attached === true && !/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) out[ref] = `invalid bridge name '${bridge}'`;
-    }
-    return out;
-  };
-  const report = () => { try { hub.report(host, store.generation, { backend: 'fake', errors: errors() }); } catch { /* closed */ } };
-  store.onCommit(() => setImmediate(report));
-  report();
+  const { hub } = pool.master.server;
+  for (let i = 0; i < 100 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
+  assert.ok(hub.hasAgent(pool.master.host), 'the in-process agent reports');
 }
 
 const net = (pool: TestPool, extra: R = {}) => pool.call<string>('network.create', { name_label: 'n', other_config: {}, ...extra });
@@ -39,15 +26,18 @@ const rec = (pool: TestPool, cls: string, ref: string) => pool.call<R>(`${cls}.g
 const token = async (pool: TestPool) => (await pool.call<{ token: string }>('event.from', ['*'], '', 0)).token;
 const events = async (pool: TestPool, tok: string) => (await pool.call<{ events: R[] }>('event.from', ['*'], tok, 0)).events;
 const hasEvent = (evs: R[], cls: string, op: string, ref: string) => evs.some((e) => e.class === cls && e.operation === op && e.ref === ref);
-let macCounter = 0;
-const physPif = (pool: TestPool, netRef: string, device: string) => pool.call<string>('PIF.db_introduce',
-  device, netRef, pool.master.host, `02:00:00:00:01:${(++macCounter).toString(16).padStart(2, '0')}`, 1500, -1, true, 'None', '', '', '', '',
-  'OpaqueRef:NULL', 'OpaqueRef:NULL', false, {});
-/** A network carrying a VLAN PIF on the master (VLAN 10 over a fresh physical PIF). */
-async function vlanNetwork(pool: TestPool, device: string): Promise<string> {
-  const parent = await physPif(pool, await net(pool), device);
+/** The master's scanned PIF of a NIC of the fake host, and its network. */
+async function nicPif(pool: TestPool, device: string): Promise<{ pif: string; network: string }> {
+  const all = await pool.call<Record<string, R>>('PIF.get_all_records');
+  const found = Object.entries(all).find(([, p]) => p.host === pool.master.host && p.device === device && p.VLAN === -1);
+  assert.ok(found, `the fake host has ${device}`);
+  return { pif: found[0], network: found[1].network as string };
+}
+let nextTag = 10;
+/** A network carrying a VLAN PIF on the master (a fresh tag over eth1). */
+async function vlanNetwork(pool: TestPool): Promise<string> {
   const n = await net(pool);
-  await pool.call('VLAN.create', parent, 10, n);
+  await pool.call('VLAN.create', (await nicPif(pool, 'eth1')).pif, nextTag++, n);
   return n;
 }
 /** Writes fields straight into the store: for states no API call leaves behind long enough to observe. */
@@ -66,7 +56,7 @@ function expectedMac(seed: string, device: number): string {
 
 describe('VIF rules', () => {
   let pool: TestPool;
-  before(async () => { pool = await startTestPool(); await ensureAgent(pool); });
+  before(async () => { pool = await startTestPool({ fakeNics: 8 }); await ensureAgent(pool); });
   after(async () => { await pool.close(); });
 
   test('create: mandatory members in declaration order give INTERNAL_ERROR', async () => {
@@ -120,7 +110,7 @@ describe('VIF rules', () => {
   });
 
   test('create: trunks on a VLAN network refused after the MAC check, before duplicates', async () => {
-    const vn = await vlanNetwork(pool, 'eth20');
+    const vn = await vlanNetwork(pool);
     const m = await vm(pool);
     await vif(pool, m, vn, { device: '0' });
     await assertApiError(vif(pool, m, vn, { device: '0', MAC: 'bad', trunks: [5] }), 'MAC_INVALID', ['bad']);
@@ -175,8 +165,8 @@ describe('VIF rules', () => {
   });
 
   test('hot-plug on a running VM: attach state, table errors, allowed operations, on-demand PIF plug', async () => {
-    const n = await net(pool);
-    const pif = await physPif(pool, n, 'eth21');
+    const { pif, network: n } = await nicPif(pool, 'eth2');
+    await pool.call('PIF.unplug', pif);
     const m = await vm(pool);
     await pool.call('VM.start', m, false, false);
     const v = await vif(pool, m, n);
@@ -272,16 +262,14 @@ describe('VIF rules', () => {
     assert.ok(hasEvent(evs, 'network', 'mod', a));
     assert.ok(hasEvent(evs, 'network', 'mod', b));
 
-    const vn = await vlanNetwork(pool, 'eth22');
+    const vn = await vlanNetwork(pool);
     const t = await vif(pool, m, a, { device: '1', trunks: [7] });
     await assertApiError(pool.call('VIF.move', t, vn), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', [vn]);
     await pool.call('VIF.move', v, vn); // no trunks: fine
 
     // A bond member's network cannot carry a live VIF on that host.
-    const n1 = await net(pool);
-    const n2 = await net(pool);
-    const p1 = await physPif(pool, n1, 'eth23');
-    const p2 = await physPif(pool, n2, 'eth24');
+    const { pif: p1, network: n1 } = await nicPif(pool, 'eth3');
+    const { pif: p2 } = await nicPif(pool, 'eth4');
     await pool.call('Bond.create', await net(pool), [p1, p2], '', 'active-backup', {});
     await pool.call('VM.start', m, false, false);
     const host = pool.master.host;
@@ -374,7 +362,7 @@ describe('VIF rules', () => {
     await pool.call('VIF.set_trunks', v, [5, 5, 4094]);
     assert.deepEqual((await rec(pool, 'VIF', v)).trunks, [5, 4094]);
     await assertApiError(pool.call('VIF.set_trunks', v, [5, 5000]), 'VLAN_TAG_INVALID', ['5000']);
-    const vn = await vlanNetwork(pool, 'eth25');
+    const vn = await vlanNetwork(pool);
     const w = await vif(pool, m, vn, { device: '1' });
     await assertApiError(pool.call('VIF.add_trunks', w, 4095), 'VLAN_TAG_INVALID', ['4095']);
     await assertApiError(pool.call('VIF.add_trunks', w, 3), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', [vn]);

@@ -9,14 +9,15 @@ type R = Record<string, unknown>;
 const NULL = 'OpaqueRef:NULL';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Realises every commit for `host`, failing attached VIFs whose bridge name no backend accepts. */
+/** A stand-in agent for a second host: realises every commit, failing live VIFs whose bridge name no backend accepts. */
 function stubAgent(pool: TestPool, host: string): void {
   const { hub, store } = pool.master.server;
   const errors = () => {
     const out: Record<string, string> = {};
     for (const [ref, v] of store.all('VIF')) {
       const bridge = String(store.find('network', v.network as string)?.bridge);
-      if (v.currently_attached === true && !/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) out[ref] = `invalid bridge name '${bridge}'`;
+      const here = store.find('VM', v.VM as string)?.resident_on === host;
+      if (here && v.currently_attached === true && !/^[A-Za-z0-9_.-]{1,15}$/.test(bridge)) out[ref] = `invalid bridge name '${bridge}'`;
     }
     return out;
   };
@@ -25,11 +26,11 @@ function stubAgent(pool: TestPool, host: string): void {
   report();
 }
 
-/** Uses the master's in-process agent; until one reports, the stub stands in. */
+/** The master's in-process agent (fake backend) realises the calls that wait for the host. */
 async function ensureAgent(pool: TestPool): Promise<void> {
   const { hub } = pool.master.server;
-  for (let i = 0; i < 40 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
-  if (!hub.hasAgent(pool.master.host)) stubAgent(pool, pool.master.host);
+  for (let i = 0; i < 100 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
+  assert.ok(hub.hasAgent(pool.master.host), 'the in-process agent reports');
 }
 
 const net = (pool: TestPool, extra: R = {}) => pool.call<string>('network.create', { name_label: 'n', other_config: {}, ...extra });
@@ -45,6 +46,13 @@ let macCounter = 0;
 const physPif = (pool: TestPool, netRef: string, host: string, device: string) => pool.call<string>('PIF.db_introduce',
   device, netRef, host, `02:00:00:00:02:${(++macCounter).toString(16).padStart(2, '0')}`, 1500, -1, true, 'None', '', '', '', '',
   NULL, NULL, false, {});
+/** The master's scanned PIF of a NIC of the fake host, and its network. */
+async function nicPif(pool: TestPool, device: string): Promise<{ pif: string; network: string }> {
+  const all = await pool.call<Record<string, R>>('PIF.get_all_records');
+  const found = Object.entries(all).find(([, p]) => p.host === pool.master.host && p.device === device && p.VLAN === -1);
+  assert.ok(found, `the fake host has ${device}`);
+  return { pif: found[0], network: found[1].network as string };
+}
 const start = (pool: TestPool, m: string) => pool.call('VM.start', m, false, false);
 const startOn = (pool: TestPool, m: string, h: string) => pool.call('VM.start_on', m, h, false, false);
 
@@ -53,7 +61,7 @@ describe('VM rules', () => {
   let master: string;
   let h2: string;
   before(async () => {
-    pool = await startTestPool();
+    pool = await startTestPool({ fakeNics: 8 });
     await ensureAgent(pool);
     master = pool.master.host;
     // A second pool member (as a join would make it), realised by a stub agent.
@@ -78,8 +86,8 @@ describe('VM rules', () => {
   });
 
   test('start: running on the master with domids from 1, VIFs attached, PIFs plugged on demand, events', async () => {
-    const n = await net(pool);
-    const pif = await physPif(pool, n, master, 'eth30');
+    const { pif, network: n } = await nicPif(pool, 'eth1');
+    await pool.call('PIF.unplug', pif);
     const a = await vm(pool);
     const va = await vif(pool, a, n, '0');
     const vb = await vif(pool, a, await net(pool), '1');
@@ -125,8 +133,7 @@ describe('VM rules', () => {
     assert.equal((await rec(pool, 'PIF', p2)).currently_attached, true);
     await pool.call('VM.hard_shutdown', m);
     // No host has both networks: the first candidate (the master) names what it lacks.
-    const onMaster = await net(pool);
-    await physPif(pool, onMaster, master, 'eth32');
+    const { network: onMaster } = await nicPif(pool, 'eth2');
     await vif(pool, m, onMaster, '1');
     await assertApiError(start(pool, m), 'VM_REQUIRES_NETWORK', [m, onH2]);
     // With affinity to h2, h2 is tried first.
@@ -167,10 +174,8 @@ describe('VM rules', () => {
   });
 
   test('a network whose PIF on the host is a bond member: HOST_CANNOT_ATTACH_NETWORK', async () => {
-    const n1 = await net(pool);
-    const n2 = await net(pool);
-    const p1 = await physPif(pool, n1, master, 'eth33');
-    const p2 = await physPif(pool, n2, master, 'eth34');
+    const { pif: p1, network: n1 } = await nicPif(pool, 'eth3');
+    const { pif: p2 } = await nicPif(pool, 'eth4');
     await pool.call('Bond.create', await net(pool), [p1, p2], '', 'active-backup', {});
     const m = await vm(pool);
     await vif(pool, m, n1);
