@@ -5,9 +5,12 @@ import { existsSync } from 'node:fs';
 import { type LabPlan, type NicPlan, type SwitchPort, nicPlan, switchPortColumns } from './plan.js';
 import { ensureNamespace, ensureVeth, setLinkUp, addAddress, namespaceExists, findLink } from './netns.js';
 import { startOvsInstance, vsctl, killProcesses } from './ovs.js';
+import { ip } from './sh.js';
 import { isRecordedAlive, saveState, type LabState, type OvsState, type HostState, type NicState } from './state.js';
 
 export type Progress = (line: string) => void;
+
+const SWITCH_MTU = 9216;
 
 export interface Ctx {
   plan: LabPlan;
@@ -54,6 +57,8 @@ async function ensureSwitchPort(ctx: Ctx, port: SwitchPort, fresh: boolean, cabl
   // A re-made veth is a new device: OVS must open it again.
   const del = fresh ? ['--if-exists', 'del-port', br, port.port, '--'] : [];
   await vsctl(sock, [...del, '--may-exist', 'add-port', br, port.port, '--', 'set', 'port', port.port, ...switchPortColumns(port)]);
+  // A physical switch takes jumbo frames: the MTU a host uses is the host's own choice.
+  await ip(ctx.plan.switch.ns, ['link', 'set', port.port, 'mtu', String(SWITCH_MTU)]);
   await setLinkUp(port.peerNs, port.peerDevice, true);
   await setLinkUp(ctx.plan.switch.ns, port.port, cableUp);
 }
