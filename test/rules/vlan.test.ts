@@ -5,20 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Rec } from '../../src/idl/meta.js';
 import { createHost } from '../../src/server/boot.js';
-import { initialHostNetworking } from '../../src/server/impl/pif.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
-
-// ---- a stand-in host agent for the master host, used only while no real agent reports
-async function stubAgent(pool: TestPool): Promise<void> {
-  const { server, host } = pool.master;
-  for (let i = 0; i < 10 && !server.hub.hasAgent(host); i++) await new Promise((r) => setTimeout(r, 50));
-  if (server.hub.hasAgent(host)) return;
-  const nics = [0, 1, 2, 3].map((i) => ({ device: `eth${i}`, MAC: `02:00:00:00:00:0${i}`, MTU: 1500, carrier: true }));
-  const report = () => setImmediate(() => server.hub.report(host, server.store.generation, { backend: 'fake', nics }));
-  server.store.onCommit(report);
-  report();
-  await initialHostNetworking(server, host);
-}
 
 let pool: TestPool;
 let host: string;
@@ -48,7 +35,6 @@ before(async () => {
   pool = await startTestPool({ fakeNics: 4 });
   pool.master.server.hub.timeoutMs = 300;
   host = pool.master.host;
-  await stubAgent(pool);
   host2 = store().transact((tx) => createHost(tx, 'host2', '10.9.9.2'));
 });
 after(async () => { await pool.close(); });
@@ -109,8 +95,15 @@ test('VLAN.create: the nine checks with their parameters, in order', async () =>
   // 7. duplicate tag on the parent: the parent's device name
   await assertApiError(call('VLAN.create', eth1, 11, fresh), 'PIF_VLAN_EXISTS', ['eth1']);
   // 8. the host reports eth1.12 on a bridge outside xcpnet's control
-  await call('host.report_network_state', host, 0, { bridges: [{ name: 'xenbr1', id: '', stp: false, interfaces: ['eth1', 'eth1.12'] }] });
-  await assertApiError(call('VLAN.create', eth1, 12, fresh), 'VLAN_IN_USE', ['eth1', 12]);
+  //    (the last report is overridden here, so the running agent cannot replace it meanwhile)
+  const hub = pool.master.server.hub;
+  const lastReport = hub.lastReport;
+  hub.lastReport = (h) => (h === host
+    ? { ...lastReport.call(hub, h), bridges: [{ name: 'xenbr1', id: '', stp: false, interfaces: ['eth1', 'eth1.12'] }] }
+    : lastReport.call(hub, h));
+  try {
+    await assertApiError(call('VLAN.create', eth1, 12, fresh), 'VLAN_IN_USE', ['eth1', 12]);
+  } finally { hub.lastReport = lastReport; }
   // 9. a VIF on the network uses trunks (and a duplicate tag is reported before it)
   const vm = await call<string>('VM.create', { name_label: 'trunky' });
   const vif = await call<string>('VIF.create', { device: '0', network: fresh, VM: vm, MAC: '02:11:22:33:44:55', MTU: 1500,
