@@ -243,3 +243,42 @@ test('Bond.set_mode and Bond.set_property: validation, defaults, properties drop
   assert.deepEqual([b.mode, b.properties], ['active-backup', {}]);
   await call('Bond.destroy', bond);
 });
+
+test('a management VLAN on a member moves to the master and back, staying the management interface', async () => {
+  const [eth0, eth2, eth3] = [pifOf('eth0'), pifOf('eth2'), pifOf('eth3')];
+  const vnet = await newNet('mgmt vlan');
+  const vlan = await call<string>('VLAN.create', eth2, 99, vnet);
+  const vpif = (await rec('VLAN', vlan)).untagged_PIF;
+  await call('PIF.reconfigure_ip', vpif, 'Static', '10.99.0.2', '255.255.255.0', '10.99.0.1', '');
+  await call('host.management_reconfigure', vpif);
+  const bond = await call<string>('Bond.create', await newNet('under mgmt vlan'), [eth2, eth3], '', 'balance-slb', {});
+  const master = (await rec('Bond', bond)).master;
+  const moved = vlansOn(master).find((v) => store().get('VLAN', v).tag === 99);
+  const mp = await rec('PIF', (await rec('VLAN', moved!)).untagged_PIF);
+  assert.deepEqual([mp.management, mp.currently_attached, mp.IP, mp.ip_configuration_mode], [true, true, '10.99.0.2', 'Static']);
+  assert.equal(await call('host.get_management_interface', host), (await rec('VLAN', moved!)).untagged_PIF);
+  // VLAN.destroy refuses the management VLAN PIF
+  const movedPif = (await rec('VLAN', moved!)).untagged_PIF;
+  await assertApiError(call('VLAN.destroy', moved), 'PIF_IS_MANAGEMENT_INTERFACE', [movedPif]);
+  await call('Bond.destroy', bond);
+  const back = vlansOn(eth2).find((v) => store().get('VLAN', v).tag === 99);
+  const bp = (await rec('VLAN', back!)).untagged_PIF;
+  assert.equal(await call('host.get_management_interface', host), bp);
+  await call('host.management_reconfigure', eth0);
+  await call('VLAN.destroy', back);
+  assert.deepEqual(vlansOn(eth2).filter((v) => store().get('VLAN', v).tag === 99), []);
+});
+
+test('VLAN.destroy: PIF_ALREADY_BONDED when the untagged PIF is a bond member', async () => {
+  const [eth1, eth2, eth3] = [pifOf('eth1'), pifOf('eth2'), pifOf('eth3')];
+  const bond = await call<string>('Bond.create', await newNet('last'), [eth2, eth3], '', 'balance-slb', {});
+  const before = store().get('PIF', eth2);
+  // a record-level VLAN whose untagged PIF is a member (only pool_introduce can build one)
+  const odd = await call<string>('VLAN.pool_introduce', eth1, eth2, 9, {});
+  await assertApiError(call('VLAN.destroy', odd), 'PIF_ALREADY_BONDED', [eth2]);
+  store().transact((tx) => {
+    tx.destroy('VLAN', odd);
+    tx.update('PIF', eth2, { VLAN_master_of: before.VLAN_master_of, metrics: before.metrics });
+  });
+  await call('Bond.destroy', bond);
+});
