@@ -67,7 +67,23 @@ export function shapeJsonValue(v: Value, ty: Ty | null, lookup?: LookupClass): V
   return shape(v, ty, lookup);
 }
 
+// Records handed over frozen never change, so their shaped form can be reused (a server that
+// answers get_all_records from unchanged objects pays for shaping once per object version).
+const shapedRecords = new WeakMap<object, Value>();
+
 function shapeRecord(v: Value, clsName: string, lookup: LookupClass, loose: boolean): Value {
+  if (isPlainObject(v) && Object.isFrozen(v)) {
+    const hit = shapedRecords.get(v);
+    if (hit !== undefined) return hit;
+    const out = shapeRecordOnce(v, clsName, lookup, loose);
+    if (isPlainObject(out)) Object.freeze(out);
+    shapedRecords.set(v, out);
+    return out;
+  }
+  return shapeRecordOnce(v, clsName, lookup, loose);
+}
+
+function shapeRecordOnce(v: Value, clsName: string, lookup: LookupClass, loose: boolean): Value {
   const cls = loose ? lookupClassLoose(lookup, clsName) : (lookup(clsName) ?? lookupClassLoose(lookup, clsName));
   if (!cls || !isPlainObject(v)) return shapeAny(v, lookup);
   const out: { [k: string]: Value } = {};
@@ -104,6 +120,51 @@ function shapeAny(v: Value, lookup: LookupClass): Value {
   return out;
 }
 
+// The JSON text of frozen values (shaped records) is kept, so a large reply made mostly of
+// unchanged records is assembled from cached pieces rather than serialised again.
+const jsonTexts = new WeakMap<object, string>();
+
+/** JSON.stringify, reusing the text of frozen objects seen before. */
+export function toJsonText(v: Value): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  const hit = jsonTexts.get(v);
+  if (hit !== undefined) return hit;
+  const text = Array.isArray(v)
+    ? `[${v.map(toJsonText).join(',')}]`
+    : `{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${toJsonText(v[k]!)}`).join(',')}}`;
+  if (Object.isFrozen(v)) jsonTexts.set(v, text);
+  return text;
+}
+
+// Typed JSON text in one pass, without building the shaped value first: maps and sets of records
+// (get_all_records) are assembled from the cached text of each unchanged record.
+const recordTexts = new WeakMap<object, string>();
+
+function typedJsonText(v: Value, ty: Ty, lookup: LookupClass): string {
+  if (ty.kind === 'record' && isPlainObject(v) && Object.isFrozen(v)) {
+    let text = recordTexts.get(v);
+    if (text === undefined) recordTexts.set(v, text = toJsonText(shapeRecord(v, ty.cls, lookup, false)));
+    return text;
+  }
+  if (ty.kind === 'map' && isPlainObject(v)) {
+    const hit = Object.isFrozen(v) ? recordTexts.get(v) : undefined;
+    if (hit !== undefined) return hit;
+    const parts: string[] = [];
+    for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) parts.push(`${JSON.stringify(k)}:${typedJsonText(v[k]!, ty.value, lookup)}`);
+    const text = `{${parts.join(',')}}`;
+    if (Object.isFrozen(v)) recordTexts.set(v, text);
+    return text;
+  }
+  if (ty.kind === 'set' && Array.isArray(v)) return `[${v.map((x) => typedJsonText(x, ty.of, lookup)).join(',')}]`;
+  return toJsonText(shape(v, ty, lookup));
+}
+
+function resultText(result: { value: Value; ty: Ty | null }, lookup?: LookupClass): string {
+  if (result.ty === null) return '""';
+  if (!lookup) return toJsonText(result.value === undefined ? null : result.value);
+  return typedJsonText(result.value, result.ty, lookup);
+}
+
 /** Serialises a reply for `call`. `lookupClass`, when given, enables record shaping. */
 export function encodeJsonRpcResponse(
   call: { version: '1.0' | '2.0'; id: string | number | null },
@@ -112,13 +173,13 @@ export function encodeJsonRpcResponse(
 ): string {
   if (call.version === '2.0') {
     if (result.ok) {
-      return JSON.stringify({ jsonrpc: '2.0', result: shapeJsonValue(result.value, result.ty, lookupClass), id: call.id });
+      return `{"jsonrpc":"2.0","result":${resultText(result, lookupClass)},"id":${JSON.stringify(call.id)}}`;
     }
     const [code = 'INTERNAL_ERROR', ...params] = result.error;
     return JSON.stringify({ jsonrpc: '2.0', error: { code: 1, message: String(code), data: params.map(String) }, id: call.id });
   }
   if (result.ok) {
-    return JSON.stringify({ result: shapeJsonValue(result.value, result.ty, lookupClass), error: null, id: call.id });
+    return `{"result":${resultText(result, lookupClass)},"error":null,"id":${JSON.stringify(call.id)}}`;
   }
   const desc = result.error.length ? result.error.map(String) : ['INTERNAL_ERROR'];
   return JSON.stringify({ result: null, error: desc, id: call.id });

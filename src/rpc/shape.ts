@@ -75,5 +75,7 @@ export function isEventRecord(v: { [key: string]: Value }): boolean {
 
 /** Sets an own property even for names like `__proto__` (struct keys come from the wire). */
 export function setOwn(obj: { [key: string]: Value }, key: string, value: Value): void {
-  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  // defineProperty is slow on large objects: keep it for the one name plain assignment mishandles.
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }

@@ -8,10 +8,17 @@ import type { CallContext, Impl, Method } from './context.js';
 import { visibleFields } from './values.js';
 import { matchesWhere, parseWhere } from './where.js';
 
-/** The record as a client sees it: internal fields left out. */
+// Stored records are frozen and replaced on every write, so a record's identity is its
+// version: the client view can be computed once per version.
+const clientViews = new WeakMap<Rec, Rec>();
+
+/** The record as a client sees it: internal fields left out. Treat the result as immutable. */
 export function clientRecord(cls: ClassDef, rec: Rec): Rec {
+  const cached = clientViews.get(rec);
+  if (cached) return cached;
   const out: Rec = {};
   for (const f of cls.fields) if (!f.internal) out[f.name] = rec[f.name] ?? null;
+  if (Object.isFrozen(rec)) clientViews.set(rec, Object.freeze(out));
   return out;
 }
 
@@ -27,10 +34,16 @@ export function implicitMethods(cls: ClassDef): Method[] {
   const C = cls.name;
   const writeRole = (f?: Field): Role => f?.writeRole ?? cls.writeRole ?? 'pool-operator';
   const store = (ctx: CallContext) => ctx.services.store;
+  // get_all_records is answered from one frozen map per store generation, so an unchanged
+  // class is not rebuilt (nor re-encoded: the codec keeps the text of frozen values).
+  let cached: { gen: number; map: Record<string, Value> } | undefined;
   const allRecords = (ctx: CallContext): Record<string, Value> => {
+    const gen = store(ctx).generation;
+    if (cached?.gen === gen) return cached.map;
     const map: Record<string, Value> = {};
     for (const [ref, rec] of store(ctx).all(C)) map[ref] = clientRecord(cls, rec);
-    return map;
+    cached = { gen, map: Object.freeze(map) };
+    return cached.map;
   };
 
   out.push(method(cls, 'get_record', [self(cls)], t.record(C), 'read-only',
