@@ -8,7 +8,7 @@ export const USAGE = [
   'Usage: xe [-s HOST] [-p PORT] [-u USER] [-pw PASSWORD | -pwf FILE] COMMAND [name=value ...] [--minimal] [--force]',
   '',
   'Without -s, xe talks to the local xcpnet over the unix socket $XCPNET_STATE_DIR/xapi.sock',
-  '(state directory ./var when XCPNET_STATE_DIR is unset). With -s it uses HTTP on port -p (default 80).',
+  '(state directory ./var when XCPNET_STATE_DIR is unset). With -s it uses HTTP on port -p (default 8080, as xcpnet serve).',
   'Credentials: -u and -pw (or -pwf FILE, whose first line is the password), else the environment',
   'variables XE_USER and XE_PASSWORD; the user defaults to root.',
   '',

@@ -20,7 +20,7 @@ export function connectionOf(argv: Argv, env: NodeJS.ProcessEnv): { target: stri
   let target: string;
   if (conn.server !== undefined) {
     const host = conn.server.includes(':') && !conn.server.startsWith('[') ? `[${conn.server}]` : conn.server;
-    target = `http://${host}:${conn.port ?? '80'}`;
+    target = `http://${host}:${conn.port ?? '8080'}`;
   } else {
     target = `unix:${env.XCPNET_STATE_DIR || './var'}/xapi.sock`;
   }
@@ -40,6 +40,7 @@ export async function openClient(argv: Argv, env: NodeJS.ProcessEnv): Promise<Xa
 
 export async function main(args: string[], io: Io): Promise<number> {
   let client: XapiClient | undefined;
+  let login: Promise<XapiClient> | undefined;
   let stdout = '';
   try {
     if (args[0] === '--complete') {
@@ -54,6 +55,12 @@ export async function main(args: string[], io: Io): Promise<number> {
     }
     const argv = parseArgv(args);
     const name = argv.command ?? 'help';
+    // Log in while the command and the IDL load: the login round trip is most of xe's run
+    // time. A login failure only surfaces when the command asks for the client.
+    if (name !== 'help') {
+      login = openClient(argv, io.env);
+      login.then((c) => { client = c; }, () => undefined);
+    }
     const cmd = await findCommand(name);
     if (cmd === undefined) throw new UsageError([`Unknown command: ${name}`, USAGE_HINT]);
     for (const r of cmd.reqd) {
@@ -62,7 +69,7 @@ export async function main(args: string[], io: Io): Promise<number> {
     const env: Env = {
       params: argv.params,
       words: argv.words,
-      client: async () => (client ??= await openClient(argv, io.env)),
+      client: async () => (client ??= await (login ??= openClient(argv, io.env))),
       out: (text) => { stdout += text; },
     };
     await cmd.run(env);
@@ -80,6 +87,7 @@ export async function main(args: string[], io: Io): Promise<number> {
     return 1;
   } finally {
     if (stdout !== '') io.stdout(stdout);
+    if (login !== undefined) client ??= await login.catch(() => undefined);
     if (client !== undefined) await client.close();
   }
 }

@@ -98,7 +98,9 @@ export class XapiClient {
       agent: this.agent,
       headers: { 'content-type': 'application/json', 'content-length': body.length, accept: 'application/json' },
     };
-    if (ep.socketPath !== undefined) opts.socketPath = ep.socketPath;
+    // A preset servername spares the agent its IP check: compiling Node's IPv6 regex costs
+    // ~10 ms on the first call, a visible share of a short-lived xe's run time.
+    if (ep.socketPath !== undefined) Object.assign(opts, { socketPath: ep.socketPath, servername: 'localhost' });
     else { opts.host = ep.host; opts.port = ep.port; }
     return new Promise((resolve, reject) => {
       const req = request(opts, (res) => {
