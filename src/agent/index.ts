@@ -120,7 +120,6 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let reportedGen = -1;
   let lastState = '';
   let needReport = false;
-  let echoReported = false;
   let reportUnsupported = false;
 
   let running: Promise<void> | undefined;
@@ -180,8 +179,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         else changed = applyEvents(pool!, evs);
         token = res.token ?? token;
         generation = generationOf(token);
-        if (changed) { needReport = true; echoReported = false; }
-        else if (evs.length > 0 && !echoReported) { needReport = true; echoReported = true; } // writes that changed nothing here: answer once
+        // A change is acknowledged with a report; so is a touch of this host's own record (the
+        // master asking for a fresh look, e.g. PIF.scan), even though it changes nothing. Other
+        // writes that change nothing get no answer, so a master echoing reports cannot loop.
+        if (changed || evs.some((e) => e.ref === hostRef)) needReport = true;
         if (changed || needReport) void kick();
       } catch (e) {
         if (stopped) return;

@@ -40,6 +40,7 @@ export class Store {
   private readonly db: Database.Database;
   private readonly stmts: { put: Database.Statement; del: Database.Statement; setGen: Database.Statement };
   private gen: number;
+  private readonly lastGenByClass = new Map<string, number>();
   private readonly commitListeners: Array<(gen: number) => void> = [];
 
   constructor(opts: StoreOptions) {
@@ -77,6 +78,13 @@ export class Store {
 
   /** The SQLite handle, for the few tables that are not objects (users). */
   get sqlite(): Database.Database { return this.db; }
+
+  /** The generation of the last commit that wrote any of these classes (0 if none since start). */
+  lastGenerationOf(classes: readonly string[]): number {
+    let g = 0;
+    for (const c of classes) g = Math.max(g, this.lastGenByClass.get(c) ?? 0);
+    return g;
+  }
 
   /** Called after each commit, with its generation. */
   onCommit(fn: (gen: number) => void): void { this.commitListeners.push(fn); }
@@ -145,6 +153,7 @@ export class Store {
         if (typeof rec.uuid === 'string') this.refOfUuid.set(rec.uuid, ref);
       }
       this.log.record(gen, ref, change.cls, change.kind);
+      this.lastGenByClass.set(change.cls, gen);
     }
     for (const fn of this.commitListeners) fn(gen);
   }
@@ -238,6 +247,8 @@ export class Tx {
   /** Replaces the given fields of a record. Relation fields keep their inverses in step. */
   update(cls: string, ref: string, patch: Rec): void {
     const cur = this.get(cls, ref);
+    // A write that changes nothing is no write: no event, no new generation (use touch for that).
+    if (Object.entries(patch).every(([k, v]) => sameValue(cur[k], v))) return;
     const next = this.writable(cls, ref, cur);
     for (const [k, v] of Object.entries(patch)) {
       const inv = this.store.relationsFrom(cls).find((i) => i.oneField === k);
@@ -283,4 +294,10 @@ export class Tx {
     const set = w[inv.manyField] as string[];
     w[inv.manyField] = delta > 0 ? (set.includes(ref) ? set : [...set, ref]) : set.filter((r) => r !== ref);
   }
+}
+
+function sameValue(a: Value | undefined, b: Value | undefined): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
 }

@@ -6,6 +6,9 @@ import { ApiError } from '../common/api-error.js';
 import type { Store, Tx } from '../db/store.js';
 import type { Rec, Value } from '../idl/meta.js';
 
+/** The classes a host agent follows with event.from (docs/design/agent-protocol.md). */
+export const AGENT_CLASSES = ['host', 'PIF', 'network', 'VIF', 'VM', 'Bond', 'VLAN', 'tunnel'] as const;
+
 export interface Nic {
   device: string;
   MAC: string;
@@ -53,11 +56,12 @@ export class RealisationHub {
   nics(host: string): Nic[] | undefined { return this.hosts.get(host)?.report.nics; }
 
   /**
-   * Resolves once `host`'s agent has realised the store's current generation, or fails:
+   * Resolves once `host`'s agent has realised the last write to the classes it follows (a later
+   * write elsewhere, a login say, would never reach it), or fails:
    * an error the agent reports for one of `objects`, or a timeout (HOST_OFFLINE when no
    * agent ever reported, DEVICE_ATTACH_TIMEOUT otherwise).
    */
-  wait(host: string, objects: string[] = [], gen = this.store.generation): Promise<void> {
+  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(AGENT_CLASSES)): Promise<void> {
     const s = this.state(host);
     if (s.realised >= gen) return this.failIfErrors(s.report, objects);
     return new Promise<void>((resolve, reject) => {
