@@ -14,15 +14,6 @@ import type { Ctx } from './topology.js';
 
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
 export const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
-const AGENT_MAIN_JS = fileURLToPath(new URL('./agent-main.js', import.meta.url));
-
-/** `xcpnet agent …` when the CLI dispatches it; the lab's interim entry (same flags) otherwise. */
-function agentArgv(): string[] {
-  const src = existsSync(XCPNET_JS) ? readFileSync(XCPNET_JS, 'utf8') : '';
-  const table = /const commands = \{([^}]*)\}/s.exec(src)?.[1] ?? '';
-  return /\bagent\b/.test(table) ? [process.execPath, XCPNET_JS, 'agent'] : [process.execPath, AGENT_MAIN_JS];
-}
-
 interface Spawned {
   pid: number;
   log: string;
@@ -80,7 +71,7 @@ export async function ensureMaster(ctx: Ctx): Promise<void> {
   const log = join(dir, 'serve.log');
   const started = Date.now();
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0',
-    '--no-agent', '--root-password', password, '--host-name', 'host1'], log, join(dir, 'serve.pid'));
+    '--no-agent', '--host-name', 'host1'], log, join(dir, 'serve.pid'), undefined, { ...process.env, XCPNET_ROOT_PASSWORD: password });
   const proc = procRecord(sp.pid, 'master xcpnet-serve');
   const socket = join(dir, 'xapi.sock');
   state.master = { dir, url: '', socket, proc, username: 'root', password };
@@ -128,7 +119,7 @@ export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   const dir = join(ctx.state.dir, 'agents');
   mkdirSync(dir, { recursive: true });
   const m = ctx.state.master;
-  const sp = spawnDaemon([...agentArgv(), '--master', `unix:${m.socket}`, '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
+  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
     join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, { ...process.env, XE_USER: m.username, XE_PASSWORD: m.password });
   h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
   saveState(ctx.state);
