@@ -31,20 +31,11 @@ export function nicNetwork(device: string): { bridge: string; name: string } {
 /** Asks the host's agent for a fresh NIC inventory: a mod event on the host, then a wait. */
 export async function freshNics(ctx: CallContext, host: string): Promise<Nic[]> {
   const { store, hub } = ctx.services;
+  // A touch of the host record asks its agent for a fresh look; it answers with a report.
   store.transact((tx) => tx.touch('host', host));
-  const wait = hub.wait(host);
-  if (!hub.hasAgent(host)) await wait; // HOST_OFFLINE when no agent ever answers
-  else {
-    // A connected agent that does not answer a bare touch promptly: use its last inventory
-    // (agents also report whenever their NICs change).
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<void>((resolve) => { timer = setTimeout(resolve, FRESH_NICS_MS); });
-    await Promise.race([wait.catch(() => {}), late]).finally(() => clearTimeout(timer));
-    wait.catch(() => {});
-  }
+  await hub.wait(host);
   return hub.nics(host) ?? [];
 }
-const FRESH_NICS_MS = 2000;
 
 const metricsOf = (nic: Nic): Rec => ({
   carrier: !!nic.carrier, speed: nic.speed ?? 0, duplex: !!nic.duplex, vendor_id: nic.vendor_id ?? '',
