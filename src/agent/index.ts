@@ -138,7 +138,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const pifModes = Object.fromEntries(cfg.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
     const state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
     const text = JSON.stringify(state);
-    if (reportUnsupported || (!needReport && gen === reportedGen) || (!needReport && text === lastState)) return;
+    // Report what the master asked about (needReport), and anything observed that changed on its
+    // own (a cable pulled: carrier, Bond.links_up) even without a new generation.
+    if (reportUnsupported || (!needReport && text === lastState)) return;
     needReport = false;
     try {
       await client.call('host.report_network_state', hostRef, gen, state);
