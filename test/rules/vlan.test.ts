@@ -144,6 +144,10 @@ test('VLAN.destroy: checks, then the VLAN and its PIF go; metrics and network st
   const mgmt = await call<string>('host.get_management_interface', host);
   await call('host.management_reconfigure', vpif);
   await assertApiError(call('VLAN.destroy', vlan), 'PIF_IS_MANAGEMENT_INTERFACE', [vpif]);
+  // on the master that refusal comes from the unplug checks, so the HA gate answers first
+  poke('pool', poolRef(), { ha_enabled: true });
+  await assertApiError(call('VLAN.destroy', vlan), 'HA_IS_ENABLED', []);
+  poke('pool', poolRef(), { ha_enabled: false });
   await call('host.management_reconfigure', mgmt);
   // the seed scenario: network.destroy refuses while the VLAN PIF sits on the network
   await assertApiError(call('network.destroy', net), 'NETWORK_CONTAINS_PIF', [vpif]);
@@ -159,6 +163,26 @@ test('VLAN.destroy: checks, then the VLAN and its PIF go; metrics and network st
   for (const e of [`del vlan ${vlan}`, `del pif ${vpif}`, `mod pif ${eth3}`, `mod network ${net}`]) assert.ok(ev.includes(e), `${e} in ${ev}`);
   await call('network.destroy', net);
   await assertApiError(rec('network', net), 'HANDLE_INVALID', ['network', net]);
+});
+
+test('VLAN.destroy: a pool member\'s attached management VLAN PIF is refused before the HA gate', async () => {
+  const parent = await dbPif(host2, 'eth7', await newNet('h2-eth7'), '02:00:00:00:02:07');
+  const net = await newNet('h2 vlan 70');
+  // host2 has no agent: the plug times out, the rows stay (no rollback)
+  await assertApiError(call('VLAN.create', parent, 70, net), 'HOST_OFFLINE', [host2]);
+  const vlan = (await rec('PIF', parent)).VLAN_slave_of[0] as string;
+  const vpif = (await rec('VLAN', vlan)).untagged_PIF as string;
+  poke('PIF', vpif, { currently_attached: true, management: true });
+  poke('pool', poolRef(), { ha_enabled: true });
+  try {
+    await assertApiError(call('VLAN.destroy', vlan), 'PIF_IS_MANAGEMENT_INTERFACE', [vpif]);
+  } finally {
+    poke('pool', poolRef(), { ha_enabled: false });
+  }
+  assert.equal((await rec('VLAN', vlan)).untagged_PIF, vpif);
+  // not attached: past that check, the unplug checks still refuse the management PIF
+  poke('PIF', vpif, { currently_attached: false });
+  await assertApiError(call('VLAN.destroy', vlan), 'PIF_IS_MANAGEMENT_INTERFACE', [vpif]);
 });
 
 test('VLAN.destroy: PIF_IS_PHYSICAL [] for a non-VLAN untagged PIF; a VLAN whose PIF is gone just goes', async () => {

@@ -127,7 +127,10 @@ async function vlanDestroy(ctx: CallContext, args: Record<string, Value>): Promi
   if (untagged) {
     const pifRef = vlan.untagged_PIF as string;
     assertOr(!isRef(untagged.bond_slave_of) && refs(untagged.bond_master_of).length === 0, 'PIF_ALREADY_BONDED', pifRef);
-    assertOr(!(untagged.management === true && untagged.currently_attached === true), 'PIF_IS_MANAGEMENT_INTERFACE', pifRef);
+    // Only a pool member's attached management PIF is refused here; the master's is refused by
+    // the unplug checks below, after HA_IS_ENABLED (reference §2.6).
+    const member = untagged.host !== ctx.services.masterHost();
+    assertOr(!(member && untagged.management === true && untagged.currently_attached === true), 'PIF_IS_MANAGEMENT_INTERFACE', pifRef);
     if (untagged.currently_attached === true) assertNoProtection(store);
     assertOr((untagged.VLAN as number) >= 0, 'PIF_IS_PHYSICAL');
     await unplugPif(ctx, pifRef);
