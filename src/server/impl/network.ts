@@ -121,6 +121,7 @@ function networkDestroy(ctx: CallContext, self: string): void {
 }
 
 async function networkAttach(ctx: CallContext, network: string, host: string): Promise<void> {
+  ctx.services.store.get('host', host); // forwarded to the host: a null host is HANDLE_INVALID
   const net = ctx.services.store.get('network', network);
   if (net.managed === false) {
     // Unmanaged: the bridge must already exist; the agent's last report says which do.

@@ -214,6 +214,9 @@ async function setProperty(ctx: CallContext, a: Record<string, Value>): Promise<
 
 function dbIntroduce(ctx: CallContext, a: Record<string, Value>): string {
   const { store } = ctx.services;
+  // A PIF always sits on a host and a network: OpaqueRef:NULL is refused (see differences.md).
+  store.get('network', a.network as string);
+  store.get('host', a.host as string);
   if (Number(a.VLAN) !== -1) {
     for (const [, vif] of store.all('VIF')) {
       assertOr(!(vif.network === a.network && (vif.trunks as Value[] | undefined)?.length), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', a.network);
@@ -257,6 +260,7 @@ export const pifRules: ImplTable = {
   },
   'PIF.create_VLAN': async (ctx, a) => {
     const { store } = ctx.services;
+    store.get('host', a.host as string); // forwarded to the host first
     let tagged: string | undefined;
     for (const [ref, pif] of store.all('PIF')) if (pif.host === a.host && pif.device === a.device && pif.VLAN === -1) { tagged = ref; break; }
     assertOr(tagged, 'INVALID_VALUE', 'device', a.device);

@@ -185,6 +185,7 @@ async function reapply(ctx: CallContext, self: string): Promise<void> {
 async function vifMove(ctx: CallContext, self: string, network: string): Promise<void> {
   const store = ctx.services.store;
   const vif = store.get('VIF', self);
+  store.get('network', network); // HANDLE_INVALID for OpaqueRef:NULL too: a VIF never leaves its network for none
   const vm = store.get('VM', vif.VM as string);
   const active = vif.currently_attached === true && vm.power_state !== 'Suspended' && isRef(vm.resident_on);
   const host = vm.resident_on as string;
@@ -212,11 +213,13 @@ function checkAllowed(f: Family, values: string[]): void {
 }
 
 const setAllowed = (f: Family) => (ctx: CallContext, a: Record<string, Value>) => {
+  ctx.services.store.get('VIF', a.self as string); // the VIF is read (to forward the call) before the value
   const values = [...new Set(a.value as string[])];
   checkAllowed(f, values);
   return update(ctx, a.self as string, () => ({ [allowedField(f)]: values }));
 };
 const addAllowed = (f: Family) => (ctx: CallContext, a: Record<string, Value>) => {
+  ctx.services.store.get('VIF', a.self as string);
   checkAllowed(f, [a.value as string]);
   return update(ctx, a.self as string, (vif) => {
     const cur = (vif[allowedField(f)] ?? []) as string[];
@@ -273,6 +276,7 @@ const configureIp = (f: Family) => async (ctx: CallContext, a: Record<string, Va
 const validTag = (n: number) => Number.isInteger(n) && n >= 0 && n <= 4094;
 
 async function addTrunk(ctx: CallContext, self: string, value: number): Promise<void> {
+  ctx.services.store.get('VIF', self);
   assertOr(validTag(value), 'VLAN_TAG_INVALID', value);
   await update(ctx, self, (vif, tx) => {
     assertOr(!hasVlanPif(tx, vif.network as string), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
