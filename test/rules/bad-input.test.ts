@@ -60,6 +60,14 @@ describe('bad input', () => {
     await refused('PIF.create_VLAN', ['eth3', net, NULL, 5], 'HANDLE_INVALID', ['host', NULL]);
   });
 
+  test('VM.start_on OpaqueRef:NULL: HANDLE_INVALID at once, the VM stays halted', async () => {
+    const other = await pool.call<string>('VM.create', { name_label: 'no vifs' });
+    const t0 = Date.now();
+    await refused('VM.start_on', [other, NULL, false, false], 'HANDLE_INVALID', ['host', NULL]);
+    assert.ok(Date.now() - t0 < 250, 'no wait for an agent of no host');
+    assert.equal((await pool.call<R>('VM.get_record', other)).power_state, 'Halted');
+  });
+
   test('VIF calls read the VIF before validating the value', async () => {
     await refused('VIF.add_ipv4_allowed', [NULL, 'bad'], 'HANDLE_INVALID', ['VIF', NULL]);
     await refused('VIF.set_ipv4_allowed', [NULL, ['bad']], 'HANDLE_INVALID', ['VIF', NULL]);

@@ -70,7 +70,9 @@ describe('network rules', () => {
   });
 
   test('create refuses bad bridge names, used ones, and a struct without other_config', async () => {
-    for (const bad of ['sixteen-chars-xx', 'xenbr7', 'xapi42', 'vif3.0', 'tap3.0', 'eth9']) {
+    // 'brücke-brücke' is 13 characters but 15 bytes: fine; one more multi-byte character is 17 bytes
+    await net(pool, { bridge: 'brücke-brücke' });
+    for (const bad of ['sixteen-chars-xx', 'xenbr7', 'xapi42', 'vif3.0', 'tap3.0', 'eth9', 'brücke-brückeü']) {
       await assertApiError(net(pool, { bridge: bad }), 'INVALID_VALUE', ['bridge', bad]);
     }
     await net(pool, { bridge: 'dupbr' });

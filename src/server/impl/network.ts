@@ -92,7 +92,8 @@ function networkCreate(ctx: CallContext, args: Rec): string {
     let bridge = typeof fields.bridge === 'string' ? fields.bridge : '';
     if (bridge === '') bridge = generateBridge(store, tx);
     else {
-      assertOr(bridge.length <= 15 && !BRIDGE_PREFIXES.some((p) => bridge.startsWith(p)), 'INVALID_VALUE', 'bridge', bridge);
+      // 15 bytes, as OCaml's String.length counts them (and as a Linux interface name allows)
+      assertOr(Buffer.byteLength(bridge, 'utf8') <= 15 && !BRIDGE_PREFIXES.some((p) => bridge.startsWith(p)), 'INVALID_VALUE', 'bridge', bridge);
       assertOr(!usedBridges(tx).has(bridge), 'BRIDGE_NAME_EXISTS', bridge);
     }
     return tx.create('network', {

@@ -109,6 +109,7 @@ async function vmStart(ctx: CallContext, vm: string, wanted?: string): Promise<v
   const networks = networksOf(vifsOf(store, vm));
   let host: string;
   if (wanted !== undefined) {
+    store.get('host', wanted); // a null host is HANDLE_INVALID, not a start nowhere
     const p = hostProblem(store, vm, networks, wanted);
     if (p) throw p;
     host = wanted;
