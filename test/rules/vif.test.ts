@@ -4,6 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createHost } from '../../src/server/boot.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 
 type R = Record<string, unknown>;
@@ -274,6 +275,20 @@ describe('VIF rules', () => {
     await pool.call('VM.start', m, false, false);
     const host = pool.master.host;
     await assertApiError(pool.call('VIF.move', v, n1), 'HOST_CANNOT_ATTACH_NETWORK', [host, n1]);
+    // Not usable on this host: a network whose PIFs are elsewhere, an internal network pinned
+    // to another host by a running VM there.
+    const other = pool.master.server.store.transact((tx) => createHost(tx, 'other', '10.9.9.9'));
+    const away = await net(pool);
+    await pool.call('PIF.db_introduce', 'eth0', away, other, '02:00:00:00:09:09', 1500, -1, true, 'None', '', '', '', '',
+      'OpaqueRef:NULL', 'OpaqueRef:NULL', false, {});
+    await assertApiError(pool.call('VIF.move', v, away), 'HOST_CANNOT_ATTACH_NETWORK', [host, away]);
+    const pinned = await net(pool);
+    const elsewhere = await vm(pool);
+    const pinning = await vif(pool, elsewhere, pinned);
+    poke(pool, 'VM', elsewhere, { power_state: 'Running', resident_on: other, domid: 1 });
+    poke(pool, 'VIF', pinning, { currently_attached: true });
+    await assertApiError(pool.call('VIF.move', v, pinned), 'HOST_CANNOT_ATTACH_NETWORK', [host, pinned]);
+    assert.equal((await rec(pool, 'VIF', v)).network, vn, 'a refused move leaves the VIF where it was');
     const live = await net(pool);
     await pool.call('VIF.move', v, live);
     const r = await rec(pool, 'VIF', v);

@@ -9,7 +9,7 @@ import type { Rec, Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { compactNow } from '../sessions.js';
 import { isIPv4, isIPv4Cidr, isIPv6, isIPv6Cidr, isMac, isRef, type Reader } from './common.js';
-import { bondSlavePifOn, hasVlanPif, plugNetworkOn } from './network.js';
+import { bondSlavePifOn, hasVlanPif, networkUsableOn, plugNetworkOn } from './network.js';
 
 type Op = 'attach' | 'plug' | 'unplug';
 const OPS: Op[] = ['attach', 'plug', 'unplug'];
@@ -189,7 +189,12 @@ async function vifMove(ctx: CallContext, self: string, network: string): Promise
   const vm = store.get('VM', vif.VM as string);
   const active = vif.currently_attached === true && vm.power_state !== 'Suspended' && isRef(vm.resident_on);
   const host = vm.resident_on as string;
-  if (active) assertOr(!bondSlavePifOn(store, network, host), 'HOST_CANNOT_ATTACH_NETWORK', host, network);
+  // Usable there (§2.10: a PIF on the host, or an internal network not pinned elsewhere), and
+  // not through a bond member.
+  if (active) {
+    const usable = networkUsableOn(store, network, host, vif.VM as string) && !bondSlavePifOn(store, network, host);
+    assertOr(usable, 'HOST_CANNOT_ATTACH_NETWORK', host, network);
+  }
   assertOr(((vif.trunks ?? []) as number[]).length === 0 || !hasVlanPif(store, network), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', network);
   if (active) await plugNetworkOn(ctx, network, host, false);
   store.transact((tx) => tx.update('VIF', self, { network }));
