@@ -178,6 +178,9 @@ test('pif-forget, pif-introduce, pif-db-forget', async () => {
 test('management: host-management-reconfigure, pool-management-reconfigure, host-management-disable', async () => {
   await runTranscript(server, [
     { cmd: 'pif-list device=eth0 params=network-uuid --minimal', stdout: '{?net0}\n' },
+    // Independent of the previous test: make sure eth3 has a PIF again.
+    { cmd: 'pif-scan host-uuid={host}' },
+    { cmd: 'pif-list device=eth3 --minimal', stdout: '{?eth3c}\n' },
     { cmd: 'pif-reconfigure-ip uuid={eth2} mode=static IP=10.2.0.2 netmask=255.255.255.0' },
     { cmd: 'host-management-reconfigure pif-uuid={eth2}' },
     { cmd: 'pif-list management=true --minimal', stdout: '{eth2}\n' },
