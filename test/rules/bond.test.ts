@@ -197,8 +197,20 @@ test('Bond.create: the twelve checks with their parameters, in order', async () 
   poke('pool', poolRef(), { ha_enabled: true });
   await assertApiError(call('Bond.create', net, [eth2, eth0], '', 'balance-slb', {}), 'HA_CANNOT_CHANGE_BOND_STATUS_OF_MGMT_IFACE', []);
   poke('pool', poolRef(), { ha_enabled: false });
-  // 10-12
+  // 4 and 9 (SR-IOV, data only): a network with an SR-IOV PIF (before the MAC check); an SR-IOV logical member
   const host2 = store().transact((tx) => createHost(tx, 'host2', '10.9.9.2'));
+  const sriovNet = await newNet('sriov');
+  const vf = await call<string>('PIF.db_introduce', 'eth5', sriovNet, host2, '02:00:00:00:02:05', 1500, -1, false,
+    'None', '', '', '', '', 'OpaqueRef:NULL', 'OpaqueRef:NULL', false, {});
+  poke('PIF', vf, { sriov_logical_PIF_of: ['OpaqueRef:sriov'] });
+  await assertApiError(call('Bond.create', sriovNet, [eth2, eth3], 'bad', 'balance-slb', {}), 'NETWORK_INCOMPATIBLE_WITH_BOND', [sriovNet]);
+  poke('PIF', eth3, { sriov_logical_PIF_of: ['OpaqueRef:sriov'] });
+  try {
+    await assertApiError(call('Bond.create', net, [eth2, eth3], '', 'balance-slb', {}), 'PIF_IS_SRIOV_LOGICAL', [eth3]);
+  } finally {
+    poke('PIF', eth3, { sriov_logical_PIF_of: [] });
+  }
+  // 10-12
   const far = await call<string>('PIF.db_introduce', 'eth2', netOf(eth2), host2, '02:00:00:00:02:02', 1500, -1, true,
     'None', '', '', '', '', 'OpaqueRef:NULL', 'OpaqueRef:NULL', false, {}, false, 'None', [], '', 'IPv4', true, { gro: 'on' });
   await assertApiError(call('Bond.create', net, [eth2, far], '', 'balance-slb', {}), 'PIF_CANNOT_BOND_CROSS_HOST', []);

@@ -89,6 +89,24 @@ test('tunnel.create: checks with their parameters, in order', async () => {
   await assertApiError(call('tunnel.create', loose, fresh, 'gre'), 'PIF_UNMANAGED', [loose]);
   const access = (await rec('tunnel', (await rec('PIF', eth1)).tunnel_transport_PIF_of[0])).access_PIF;
   await assertApiError(call('tunnel.create', access, fresh, 'gre'), 'IS_TUNNEL_ACCESS_PIF', [access]);
+  // 4-5. SR-IOV (data only, no SR-IOV objects here): a logical PIF, a VLAN over one, a network with one
+  const eth2 = pifOf('eth2');
+  const v2 = await call<string>('VLAN.create', eth2, 34, await newNet('vlan 34'));
+  const v2pif = (await rec('VLAN', v2)).untagged_PIF as string;
+  const sriovNet = await newNet('sriov net');
+  const vf = await call<string>('PIF.db_introduce', 'eth5', sriovNet, host2, '02:00:00:00:02:05', 1500, -1, false,
+    'None', '', '', '', '', 'OpaqueRef:NULL', 'OpaqueRef:NULL', false, {});
+  poke('PIF', eth2, { sriov_logical_PIF_of: ['OpaqueRef:sriov'] });
+  poke('PIF', vf, { sriov_logical_PIF_of: ['OpaqueRef:sriov'] });
+  try {
+    await assertApiError(call('tunnel.create', eth2, fresh, 'gre'), 'CANNOT_ADD_TUNNEL_TO_SRIOV_LOGICAL', [eth2]);
+    await assertApiError(call('tunnel.create', v2pif, fresh, 'gre'), 'CANNOT_ADD_TUNNEL_TO_VLAN_ON_SRIOV_LOGICAL', [v2pif]);
+    await assertApiError(call('tunnel.create', eth1, sriovNet, 'gre'), 'NETWORK_INCOMPATIBLE_WITH_TUNNEL', [sriovNet]);
+  } finally {
+    poke('PIF', eth2, { sriov_logical_PIF_of: [] });
+  }
+  store().transact((tx) => tx.destroy('PIF', vf));
+  await call('VLAN.destroy', v2);
   await assertApiError(call('tunnel.create', eth1, fresh, 'gre'), 'OPENVSWITCH_NOT_ACTIVE', []);
   poke('host', host2, { software_version: sv });
   assert.deepEqual((await rec('network', fresh)).PIFs, [], 'refused calls wrote nothing');

@@ -89,6 +89,19 @@ test('VLAN.create: the nine checks with their parameters, in order', async () =>
   void tun;
   assert.ok(access, 'a tunnel access PIF exists (rows stay even when its plug fails)');
   await assertApiError(call('VLAN.create', access, 5000, fresh), 'IS_TUNNEL_ACCESS_PIF', [access]);
+  // 5. SR-IOV (data only): a bridge VLAN onto a network of SR-IOV PIFs, an SR-IOV VLAN onto one without
+  const sriovNet = await newNet('sriov');
+  const vf = await dbPif(host2, 'eth5', sriovNet, '02:00:00:00:02:05');
+  poke('PIF', vf, { sriov_logical_PIF_of: ['OpaqueRef:sriov'] });
+  await assertApiError(call('VLAN.create', eth1, 5000, sriovNet), 'NETWORK_INCOMPATIBLE_WITH_VLAN_ON_BRIDGE', [sriovNet]);
+  const plainNet = await newNet('plain');
+  await dbPif(host2, 'eth6', plainNet, '02:00:00:00:02:06');
+  poke('PIF', eth1, { sriov_logical_PIF_of: ['OpaqueRef:sriov'] });
+  try {
+    await assertApiError(call('VLAN.create', eth1, 5000, plainNet), 'NETWORK_INCOMPATIBLE_WITH_VLAN_ON_SRIOV', [plainNet]);
+  } finally {
+    poke('PIF', eth1, { sriov_logical_PIF_of: [] });
+  }
   // 6. tag range
   await assertApiError(call('VLAN.create', eth1, -1, fresh), 'VLAN_TAG_INVALID', [-1]);
   await assertApiError(call('VLAN.create', eth1, 4095, fresh), 'VLAN_TAG_INVALID', [4095]);
