@@ -215,8 +215,9 @@ test('PIF.plug/unplug: checks in order, bond member no-op, tunnel transport firs
   const vif = store().transact((tx) => tx.create('VIF', { VM: vm, network: net1, device: '0', currently_attached: true }));
   await pool.call('PIF.set_disallow_unplug', eth1, true);
   await assertApiError(pool.call('PIF.unplug', eth1), 'VIF_IN_USE', [net1, vif]);
-  poke('VM', vm, { power_state: 'Paused' });
-  poke('VIF', vif, { current_operations: { 'OpaqueRef:task': 'attach' } });
+  poke('VM', vm, { power_state: 'Paused' }); // a paused VM is live too
+  await assertApiError(pool.call('PIF.unplug', eth1), 'VIF_IN_USE', [net1, vif]);
+  poke('VIF', vif, { currently_attached: false, current_operations: { 'OpaqueRef:task': 'attach' } });
   await assertApiError(pool.call('PIF.unplug', eth1), 'VIF_IN_USE', [net1, vif]);
   poke('VIF', vif, { current_operations: {} });
   await assertApiError(pool.call('PIF.unplug', eth1), 'PIF_DOES_NOT_ALLOW_UNPLUG', [eth1]);

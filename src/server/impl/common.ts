@@ -104,7 +104,9 @@ export function findVifInUse(r: Reader, network: string, host: string): string |
     const vm = r.find('VM', vif.VM as string);
     if (!vm || vm.resident_on !== host) continue;
     const attaching = Object.values((vif.current_operations ?? {}) as Rec).includes('attach');
-    if ((vif.currently_attached === true && vm.power_state === 'Running') || attaching) return ref;
+    // resident here means live: Running or Paused (a paused domain keeps its backends)
+    const live = vm.power_state === 'Running' || vm.power_state === 'Paused';
+    if ((vif.currently_attached === true && live) || attaching) return ref;
   }
   return undefined;
 }
