@@ -1,6 +1,6 @@
 // Fetching records for printing, filtering them (§6.2) and laying them out (§6.3).
 import type { Rec } from '../idl/meta.js';
-import { CONTROL_PARAMS, CliFailure } from './args.js';
+import { CONTROL_PARAMS } from './args.js';
 import { buildField, unknownField, type Caller, type CliField, type View } from './fields.js';
 import { formatMinimal, formatRecord, type Row } from './layout.js';
 import type { CliClass } from './tables.js';
@@ -161,4 +161,3 @@ export function requireField(fields: CliField[], name: string): CliField {
   return f;
 }
 
-export { CliFailure };
