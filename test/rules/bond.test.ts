@@ -3,25 +3,15 @@
 // disallow_unplug, task progress), Bond.destroy (everything back), set_mode, set_property.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Rec } from '../../src/idl/meta.js';
 import { createHost } from '../../src/server/boot.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+import { ruleKit } from '../support/rule-kit.js';
 
 let pool: TestPool;
 let host: string;
-const store = () => pool.master.server.store;
-const call = <T = any>(m: string, ...a: unknown[]) => pool.call<T>(m, ...a);
-const rec = (cls: string, ref: string) => call(`${cls}.get_record`, ref);
-const pifOf = (device: string, h = host) => {
-  for (const [ref, p] of store().all('PIF')) if (p.host === h && p.device === device && p.VLAN === -1) return ref;
-  throw new Error(`no PIF ${device}`);
-};
-const poke = (cls: string, ref: string, patch: Rec) => store().transact((tx) => tx.update(cls, ref, patch));
-const poolRef = () => [...store().all('pool')][0]![0];
-const token = async () => (await call('event.from', ['*'], '', 0)).token as string;
-const eventsSince = async (tok: string) =>
-  ((await call('event.from', ['*'], tok, 0.1)).events as any[]).map((e) => `${e.operation} ${e.class} ${e.ref}`);
-const newNet = (name: string, extra: Rec = {}) => call<string>('network.create', { name_label: name, other_config: {}, ...extra });
+const kit = ruleKit(() => pool, () => host);
+const { store, call, rec, pifOf, poke, poolRef, token, newNet } = kit;
+const eventsSince = async (tok: string) => (await kit.events(tok)).map((e) => `${e.operation} ${e.class} ${e.ref}`);
 const newVif = (vm: string, network: string, device: string) => call<string>('VIF.create', {
   device, network, VM: vm, MAC: `02:aa:00:00:00:0${device}`, MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {},
 });

@@ -2,10 +2,10 @@
 // management bridge; get_management_interface; management_disable; local_management_reconfigure.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Rec } from '../../src/idl/meta.js';
 import type { Nic } from '../../src/server/realise.js';
 import { initialHostNetworking } from '../../src/server/impl/pif.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+import { ruleKit } from '../support/rule-kit.js';
 
 // A stand-in host agent, used only while no real agent reports for the host.
 async function stubAgent(pool: TestPool): Promise<void> {
@@ -20,17 +20,9 @@ async function stubAgent(pool: TestPool): Promise<void> {
 
 let pool: TestPool;
 let host: string;
-const store = () => pool.master.server.store;
-const rec = (cls: string, ref: string) => pool.call<any>(`${cls}.get_record`, ref);
-const pifOf = (device: string) => {
-  for (const [ref, p] of store().all('PIF')) if (p.host === host && p.device === device && p.VLAN === -1) return ref;
-  throw new Error(`no PIF ${device}`);
-};
-const poke = (cls: string, ref: string, patch: Rec) => store().transact((tx) => tx.update(cls, ref, patch));
-const poolRef = () => [...store().all('pool')][0]![0];
-const token = async () => (await pool.call<any>('event.from', ['*'], '', 0)).token as string;
-const eventsSince = async (tok: string) =>
-  ((await pool.call<any>('event.from', ['pif', 'host'], tok, 0.1)).events as any[]).map((e) => `${e.operation} ${e.class} ${e.ref}`);
+const kit = ruleKit(() => pool, () => host);
+const { store, rec, pifOf, poke, poolRef, token } = kit;
+const eventsSince = async (tok: string) => (await kit.events(tok, ['pif', 'host'])).map((e) => `${e.operation} ${e.class} ${e.ref}`);
 
 before(async () => {
   pool = await startTestPool({ fakeNics: 4 });

@@ -2,11 +2,11 @@
 // IP configuration, properties, the deprecated VLAN calls, db_introduce/db_forget, events.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Rec } from '../../src/idl/meta.js';
 import { createHost } from '../../src/server/boot.js';
 import type { Nic } from '../../src/server/realise.js';
 import { initialHostNetworking } from '../../src/server/impl/pif.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+import { ruleKit } from '../support/rule-kit.js';
 
 // ---- a stand-in host agent, used only while no real agent reports for the host
 interface Stub { nics: Map<string, Nic[]>; realAgent: boolean }
@@ -28,18 +28,9 @@ async function stubAgent(pool: TestPool): Promise<Stub> {
 let pool: TestPool;
 let stub: Stub;
 let host: string;
-const store = () => pool.master.server.store;
-const rec = (cls: string, ref: string) => pool.call<any>(`${cls}.get_record`, ref);
-const pifOf = (device: string, h = host) => {
-  for (const [ref, p] of store().all('PIF')) if (p.host === h && p.device === device && p.VLAN === -1) return ref;
-  throw new Error(`no PIF ${device}`);
-};
-/** Writes fields the API cannot (DynamicRO flags, HA, relations), as another component would. */
-const poke = (cls: string, ref: string, patch: Rec) => store().transact((tx) => tx.update(cls, ref, patch));
-const poolRef = () => [...store().all('pool')][0]![0];
-const token = async () => (await pool.call<any>('event.from', ['*'], '', 0)).token as string;
-const eventsSince = async (tok: string, classes = ['*']) =>
-  ((await pool.call<any>('event.from', classes, tok, 0.1)).events as any[]).map((e) => `${e.operation} ${e.class}`);
+const kit = ruleKit(() => pool, () => host);
+const { store, rec, pifOf, poke, poolRef, token } = kit;
+const eventsSince = async (tok: string, classes = ['*']) => (await kit.events(tok, classes)).map((e) => `${e.operation} ${e.class}`);
 
 before(async () => {
   pool = await startTestPool({ fakeNics: 4 });

@@ -7,21 +7,13 @@ import type { Rec } from '../../src/idl/meta.js';
 import { createHost } from '../../src/server/boot.js';
 import { planTunnelKeys, TUNNEL_KEY } from '../../src/server/impl/controller.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+import { ruleKit } from '../support/rule-kit.js';
 
 let pool: TestPool;
 let host: string;
-const store = () => pool.master.server.store;
-const call = <T = any>(m: string, ...a: unknown[]) => pool.call<T>(m, ...a);
-const rec = (cls: string, ref: string) => call(`${cls}.get_record`, ref);
-const pifOf = (device: string, h = host) => {
-  for (const [ref, p] of store().all('PIF')) if (p.host === h && p.device === device && p.VLAN === -1) return ref;
-  throw new Error(`no PIF ${device}`);
-};
-const poke = (cls: string, ref: string, patch: Rec) => store().transact((tx) => tx.update(cls, ref, patch));
-const token = async () => (await call('event.from', ['*'], '', 0)).token as string;
-const eventsSince = async (tok: string) =>
-  ((await call('event.from', ['*'], tok, 0.1)).events as any[]).map((e) => `${e.operation} ${e.class} ${e.ref}`);
-const newNet = (name: string, extra: Rec = {}) => call<string>('network.create', { name_label: name, other_config: {}, ...extra });
+const kit = ruleKit(() => pool, () => host);
+const { store, call, rec, pifOf, poke, token, newNet } = kit;
+const eventsSince = async (tok: string) => (await kit.events(tok)).map((e) => `${e.operation} ${e.class} ${e.ref}`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function until<T>(what: string, fn: () => Promise<T> | T, ok: (v: T) => boolean): Promise<T> {
   let v = await fn();

@@ -3,26 +3,15 @@
 // seed scenario's VLAN part (network.destroy refuses while a VLAN PIF sits on the network).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Rec } from '../../src/idl/meta.js';
 import { createHost } from '../../src/server/boot.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+import { ruleKit } from '../support/rule-kit.js';
 
 let pool: TestPool;
 let host: string;
-const store = () => pool.master.server.store;
-const call = <T = any>(m: string, ...a: unknown[]) => pool.call<T>(m, ...a);
-const rec = (cls: string, ref: string) => call(`${cls}.get_record`, ref);
-const pifOf = (device: string, h = host) => {
-  for (const [ref, p] of store().all('PIF')) if (p.host === h && p.device === device && p.VLAN === -1) return ref;
-  throw new Error(`no PIF ${device}`);
-};
-/** Writes what the API cannot (HA flag, other hosts), as another component would. */
-const poke = (cls: string, ref: string, patch: Rec) => store().transact((tx) => tx.update(cls, ref, patch));
-const poolRef = () => [...store().all('pool')][0]![0];
-const token = async () => (await call('event.from', ['*'], '', 0)).token as string;
-const eventsSince = async (tok: string, classes = ['*']) =>
-  ((await call('event.from', classes, tok, 0.1)).events as any[]).map((e) => `${e.operation} ${e.class} ${e.ref}`);
-const newNet = (name: string, extra: Rec = {}) => call<string>('network.create', { name_label: name, other_config: {}, ...extra });
+const kit = ruleKit(() => pool, () => host);
+const { store, call, rec, pifOf, poke, poolRef, token, newNet } = kit;
+const eventsSince = async (tok: string, classes = ['*']) => (await kit.events(tok, classes)).map((e) => `${e.operation} ${e.class} ${e.ref}`);
 
 /** A second host without an agent, with a PIF `device` on `network` (db_introduce). */
 function dbPif(h: string, device: string, network: string, mac: string, extra: unknown[] = []) {
