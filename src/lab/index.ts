@@ -1,4 +1,5 @@
 // The lab's public API: what `xcpnet lab …` calls.
+import { resolveStateDir } from './state.js';
 import { spawn } from 'node:child_process';
 import { compileLabPlan, labPrefix, assertLabName, type LabPlan } from './plan.js';
 import { labDir, loadState, saveState, type LabState } from './state.js';
@@ -141,6 +142,8 @@ export function labEnv(opts: LabOpts = {}): string {
   if (!state.master) return `# lab ${state.name} has no pool master\n`;
   return [
     `export XCPNET_STATE_DIR=${shellQuote(state.master.dir)}`,
+    // xe follows XCPNET_STATE_DIR to the master; lab commands need the lab's own base directory.
+    `export XCPNET_LAB_STATE_DIR=${shellQuote(resolveStateDir(opts.stateDir))}`,
     `export XE_USER=${shellQuote(state.master.username)}`,
     `export XE_PASSWORD=${shellQuote(state.master.password)}`,
   ].join('\n') + '\n';

@@ -52,7 +52,7 @@ export interface LabState {
 }
 
 export function resolveStateDir(stateDir?: string): string {
-  return resolve(stateDir ?? process.env.XCPNET_STATE_DIR ?? './var');
+  return resolve(stateDir ?? process.env.XCPNET_LAB_STATE_DIR ?? process.env.XCPNET_STATE_DIR ?? './var');
 }
 
 export function labDir(stateDir: string | undefined, name: string): string {

@@ -112,7 +112,9 @@ test('PIF.scan: new NICs get a PIF, metrics and network; existing PIFs are refre
 
 test('PIF.introduce: MAC_INVALID, DUPLICATE_PIF_DEVICE_NAME, device/MAC not found; MAC "" from the inventory', async () => {
   await assertApiError(pool.call('PIF.introduce', host, 'zz:00', 'eth0'), 'MAC_INVALID', ['zz:00']);
-  await assertApiError(pool.call('PIF.introduce', host, '', 'eth77'), 'MAC_INVALID', ['']);
+  // An empty MAC asks for the device's own; a device the host lacks is then simply not found.
+  await assertApiError(pool.call('PIF.introduce', host, '', 'eth77'),
+    'COULD_NOT_FIND_NETWORK_INTERFACE_WITH_SPECIFIED_DEVICE_NAME_AND_MAC_ADDRESS', ['eth77', '']);
   const mac0 = (await rec('PIF', pifOf('eth0'))).MAC;
   await assertApiError(pool.call('PIF.introduce', host, mac0.toUpperCase(), 'eth0'), 'DUPLICATE_PIF_DEVICE_NAME', ['eth0']);
   await assertApiError(pool.call('PIF.introduce', host, '02:00:00:00:99:99', 'eth77'),

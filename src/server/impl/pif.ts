@@ -95,8 +95,10 @@ async function introduce(ctx: CallContext, a: Record<string, Value>): Promise<st
   const device = String(a.device);
   let mac = String(a.MAC).toLowerCase();
   const inventory = await freshNics(ctx, host);
-  if (mac === '') mac = inventory.find((n) => n.device === device)?.MAC.toLowerCase() ?? '';
-  assertOr(isMac(mac), 'MAC_INVALID', mac);
+  // An empty MAC means "the device's own": a device the host does not have is then not found.
+  const lookedUp = mac === '';
+  if (lookedUp) mac = inventory.find((n) => n.device === device)?.MAC.toLowerCase() ?? '';
+  assertOr(isMac(mac) || (lookedUp && mac === ''), 'MAC_INVALID', mac);
   assertOr(!physicalPifByDevice(ctx.services.store, host, device), 'DUPLICATE_PIF_DEVICE_NAME', device);
   const nic = inventory.find((n) => n.device === device && n.MAC.toLowerCase() === mac);
   assertOr(nic, 'COULD_NOT_FIND_NETWORK_INTERFACE_WITH_SPECIFIED_DEVICE_NAME_AND_MAC_ADDRESS', device, mac);
