@@ -36,17 +36,18 @@ export class Users {
 
   /** The user's role if the password is right, else undefined. */
   check(name: string, password: string): Role | undefined {
-    const key = createHash('sha256').update(`${name}\0${password}`).digest('hex');
+    const row = this.store.sqlite.prepare('SELECT * FROM users WHERE name = ?').get(name) as UserRow | undefined;
+    if (!row) return undefined;
+    // The stored hash is part of the key: a password changed by another process invalidates it.
+    const key = createHash('sha256').update(`${name}\0${password}\0${row.salt}${row.hash}`).digest('hex');
     const known = this.verified.get(key);
-    if (known) return known;
-    const role = this.checkSlowly(name, password);
+    if (known) return row.role as Role;
+    const role = this.checkSlowly(row, password);
     if (role) this.verified.set(key, role);
     return role;
   }
 
-  private checkSlowly(name: string, password: string): Role | undefined {
-    const row = this.store.sqlite.prepare('SELECT * FROM users WHERE name = ?').get(name) as UserRow | undefined;
-    if (!row) return undefined;
+  private checkSlowly(row: UserRow, password: string): Role | undefined {
     const hash = scryptSync(password, row.salt, 32);
     return timingSafeEqual(hash, Buffer.from(row.hash, 'hex')) ? (row.role as Role) : undefined;
   }
