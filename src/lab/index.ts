@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 // The lab's public API: what `xcpnet lab …` calls.
 import { resolveStateDir } from './state.js';
 import { spawn } from 'node:child_process';
@@ -136,6 +137,8 @@ async function nameGuests(state: LabState, status: LabStatus): Promise<void> {
   }
 }
 
+const REPO_BIN = fileURLToPath(new URL('../../../bin', import.meta.url));
+
 /** Shell `export` lines pointing xe at the lab's master. */
 export function labEnv(opts: LabOpts = {}): string {
   const state = requireState(opts);
@@ -145,6 +148,8 @@ export function labEnv(opts: LabOpts = {}): string {
     // xe follows XCPNET_STATE_DIR to the master; lab commands need the lab's own base directory.
     `export XCPNET_LAB_STATE_DIR=${shellQuote(resolveStateDir(opts.stateDir))}`,
     `export XE_USER=${shellQuote(state.master.username)}`,
+    // So `xe` and `xcpnet` resolve to this checkout's launchers.
+    `export PATH=${shellQuote(REPO_BIN)}:"$PATH"`,
     `export XE_PASSWORD=${shellQuote(state.master.password)}`,
   ].join('\n') + '\n';
 }
@@ -156,6 +161,15 @@ export function labHint(state: LabState): string {
   if (state.master) {
     lines.push(`Point xe at this lab:   eval "$(xcpnet lab env${nameOpt})"`, 'then try:               xe host-list; xe pif-list; xe network-list',
       `master: ${state.master.url} and unix:${state.master.socket}`);
+  }
+  if (state.master) {
+    lines.push('', 'see packets flow between two guests on a private network:',
+      '  N=$(xe network-create name-label=private)',
+      '  for vm in vm1 vm2; do V=$(xe vm-create name-label=$vm); xe vif-create vm-uuid=$V network-uuid=$N device=0; xe vm-start uuid=$V on=host1; done',
+      `  xcpnet lab exec${nameOpt} vm1 -- ip addr add 10.99.0.1/24 dev eth0; xcpnet lab exec${nameOpt} vm1 -- ip link set eth0 up`,
+      `  xcpnet lab exec${nameOpt} vm2 -- ip addr add 10.99.0.2/24 dev eth0; xcpnet lab exec${nameOpt} vm2 -- ip link set eth0 up`,
+      `  xcpnet lab exec${nameOpt} vm1 -- ping -c 3 10.99.0.2`,
+      '  xcpnet bridges', '');
   }
   lines.push(`wiring:                 xcpnet lab status${nameOpt}`,
     `inside a host:          xcpnet lab exec${nameOpt} host1 -- ovs-vsctl show`,
