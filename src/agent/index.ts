@@ -125,22 +125,37 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let running: Promise<void> | undefined;
   let dirty = false;
   let lastResult: ReconcileResult | undefined;
+  // A pass whose host config is the one the last clean pass realised, with no sign of drift
+  // since (switch change, periodic resync, the master's touch, an explicit reconcileNow),
+  // only reports: e.g. the bookkeeping write (current_operations) that precedes a VIF.plug.
+  let fullPass = true;
+  let lastCfgText = '';
+  let lastFullState: ReturnType<typeof buildReport> | undefined;
 
-  const doReconcile = async () => {
-    if (!pool) return;
+  /** One pass; false when it only reported (no observe, no apply). */
+  const doReconcile = async (): Promise<boolean> => {
+    if (!pool) return false;
     const gen = generation;
     const cfg: HostNetConfig = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
-    const r = await reconcile(cfg, backend, guests, log);
-    lastResult = r;
-    for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
-    const bondsUp: Record<string, number> = {};
-    for (const b of cfg.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
-    const pifModes = Object.fromEntries(cfg.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
-    const state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
+    const cfgText = JSON.stringify(cfg);
+    let state: ReturnType<typeof buildReport>;
+    const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
+    if (full) {
+      fullPass = false; // drift noticed from here on asks for another full pass
+      const r = await reconcile(cfg, backend, guests, log);
+      lastResult = r;
+      for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
+      const bondsUp: Record<string, number> = {};
+      for (const b of cfg.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
+      const pifModes = Object.fromEntries(cfg.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
+      state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
+      lastCfgText = cfgText;
+      lastFullState = state;
+    } else state = lastFullState!;
     const text = JSON.stringify(state);
     // Report what the master asked about (needReport), and anything observed that changed on its
     // own (a cable pulled: carrier, Bond.links_up) even without a new generation.
-    if (reportUnsupported || (!needReport && text === lastState)) return;
+    if (reportUnsupported || (!needReport && text === lastState)) return full;
     needReport = false;
     try {
       await client.call('host.report_network_state', hostRef, gen, state);
@@ -152,13 +167,21 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       if (/MESSAGE_METHOD_UNKNOWN|UNKNOWN_METHOD/.test(code)) { reportUnsupported = true; log('master has no host.report_network_state; not reporting'); }
       else log(`report failed: ${(e as Error).message}`);
     }
+    return full;
   };
 
+  // Coalescing: a change after a quiet spell is reconciled at once (a lone VIF.plug waits for
+  // nothing); changes that keep coming within debounceMs of the last pass wait that long, so
+  // a burst is realised in few passes.
+  let lastPassEnd = 0;
   const loop = async () => {
     while (dirty && !stopped) {
       dirty = false;
-      await sleep(opts.debounceMs ?? 20);
-      try { await doReconcile(); } catch (e) { log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
+      const debounce = opts.debounceMs ?? 20;
+      if (Date.now() - lastPassEnd < debounce) await sleep(debounce);
+      else await Promise.resolve();
+      try { if (await doReconcile()) lastPassEnd = Date.now(); }
+      catch (e) { lastPassEnd = Date.now(); log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
     }
   };
   const kick = (): Promise<void> => {
@@ -166,6 +189,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     if (!running) running = loop().finally(() => { running = undefined; if (dirty && !stopped) void kick(); });
     return running;
   };
+  const kickFull = (): Promise<void> => { fullPass = true; return kick(); };
 
   const events = async () => {
     let failures = 0;
@@ -177,13 +201,14 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         failures = 0;
         const evs = res.events ?? [];
         let changed: boolean;
-        if (token === '') { pool = emptyPool(); applyEvents(pool, evs); changed = true; }
+        if (token === '') { pool = emptyPool(); applyEvents(pool, evs); changed = true; fullPass = true; }
         else changed = applyEvents(pool!, evs);
         token = res.token ?? token;
         generation = generationOf(token);
         // A change is acknowledged with a report; so is a touch of this host's own record (the
         // master asking for a fresh look, e.g. PIF.scan), even though it changes nothing. Other
         // writes that change nothing get no answer, so a master echoing reports cannot loop.
+        if (evs.some((e) => e.ref === hostRef)) fullPass = true;
         if (changed || evs.some((e) => e.ref === hostRef)) needReport = true;
         if (changed || needReport) void kick();
       } catch (e) {
@@ -196,15 +221,15 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     }
   };
   const eventsDone = events();
-  const timer = setInterval(() => { if (pool) void kick(); }, opts.resyncMs ?? 30000);
-  const unsub = backend.onChange(() => { if (pool) void kick(); });
+  const timer = setInterval(() => { if (pool) void kickFull(); }, opts.resyncMs ?? 30000);
+  const unsub = backend.onChange(() => { if (pool) void kickFull(); });
 
   return {
     hostRef,
     get generation() { return reportedGen < 0 ? 0 : reportedGen; },
     async reconcileNow() {
       if (!pool) return undefined;
-      await kick();
+      await kickFull();
       while (running) await running;
       return lastResult;
     },

@@ -237,12 +237,20 @@ export interface BridgeInfo {
   interfaces: string[];
 }
 
+export interface ObserveOptions {
+  /**
+   * false: the kernel part (links, addresses, routes) of the previous observation may be
+   * reused, because nothing done since can have changed it (default true: read it again).
+   */
+  kernel?: boolean;
+}
+
 /** What realises the switch side on a host: OVS+Linux, or the in-memory fake. */
 export interface HostBackend {
   readonly kind: 'openvswitch' | 'fake';
   /** '' (kernel) or 'netdev' (userspace); desired bridges are compiled with it. */
   readonly datapathType: string;
-  observe(): Promise<ObservedState>;
+  observe(opts?: ObserveOptions): Promise<ObservedState>;
   apply(actions: Action[]): Promise<ApplyResult>;
   nics(): Promise<NicInfo[]>;
   /** Members of a bond port currently enabled. */

@@ -5,13 +5,14 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
-import { Ip } from '../backends/linux/ip.js';
-import { discoverNics } from '../backends/linux/nics.js';
+import { Ip, type IpLink } from '../backends/linux/ip.js';
+import { discoverNics, isPhysicalNic } from '../backends/linux/nics.js';
 import { applyOvs } from './apply-ovs.js';
+import { IpBatch } from './ip-batch.js';
 import { countByInPort, lockFlows, LOCK_COOKIE } from './locking.js';
 import {
   actionOwner, describeAction, isOvsAction, type Action, type ApplyResult, type BridgeInfo, type HostBackend,
-  type LockSpec, type NicInfo, type ObsLink, type ObservedState, type OvsAction, type StrMap,
+  type LockSpec, type NicInfo, type ObserveOptions, type ObsLink, type ObservedState, type OvsAction, type StrMap,
 } from './model.js';
 import { MONITORED, observeOvs, type PlainRow } from './observe.js';
 
@@ -32,6 +33,39 @@ export interface OvsBackendOptions {
 
 const execP = promisify(execFile);
 
+interface KernelView { links: Map<string, ObsLink>; defaultRoute?: { dev: string; via: string }; raw: IpLink[] }
+
+/**
+ * Pure: the output of `ip -json -details -batch -` given `addr show` and `route show default`
+ * (one JSON array per line, in that order) → links with their IPv4 global addresses, and the
+ * IPv4 default route.
+ */
+export function parseKernelBatch(out: string): KernelView {
+  const arrays = out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>[]);
+  if (arrays.length !== 2) throw new Error(`ip -batch: expected 2 JSON arrays, got ${arrays.length}`);
+  const [addrs, routes] = arrays as [Record<string, unknown>[], Record<string, unknown>[]];
+  const links = new Map<string, ObsLink>();
+  const raw: IpLink[] = [];
+  for (const l of addrs) {
+    const info = l.linkinfo as { info_kind?: string } | undefined;
+    const link: IpLink = {
+      ifname: String(l.ifname), ifindex: Number(l.ifindex), mtu: Number(l.mtu), address: l.address as string | undefined,
+      flags: (l.flags as string[] | undefined) ?? [], operstate: l.operstate as string | undefined,
+      kind: info?.info_kind, master: l.master as string | undefined,
+    };
+    raw.push(link);
+    const v4 = ((l.addr_info as { family: string; local: string; prefixlen: number; scope: string }[] | undefined) ?? [])
+      .filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
+    links.set(link.ifname, { name: link.ifname, up: link.flags.includes('UP'), mtu: link.mtu, mac: (link.address ?? '').toLowerCase(), addrs: v4 });
+  }
+  const r = routes.find((x) => typeof x.gateway === 'string' && typeof x.dev === 'string');
+  return { links, raw, ...(r ? { defaultRoute: { dev: String(r.dev), via: String(r.gateway) } } : {}) };
+}
+
+/** What identifies the NIC inventory: discovery runs again only when it changes. */
+const nicSignature = (raw: IpLink[]): string => JSON.stringify(raw.filter(isPhysicalNic)
+  .map((l) => [l.ifname, l.address, l.mtu, l.kind, l.flags.includes('LOWER_UP'), l.flags.includes('UP')]));
+
 export function detectDatapath(pref: OvsBackendOptions['datapath'] = 'auto'): string {
   if (pref === 'system') return '';
   if (pref === 'netdev') return 'netdev';
@@ -51,6 +85,7 @@ export class OvsBackend implements HostBackend {
     private readonly opts: OvsBackendOptions,
   ) {
     this.ip = new Ip(opts.netns);
+    this.ipBatch = new IpBatch(opts.netns);
   }
 
   static async open(opts: OvsBackendOptions): Promise<OvsBackend> {
@@ -73,15 +108,26 @@ export class OvsBackend implements HostBackend {
     };
   }
 
-  async observe(): Promise<ObservedState> {
+  /** The last kernel view read (links, addresses, default route). */
+  private kernel?: KernelView;
+
+  /** Links, addresses and the default route from the long-lived `ip -batch` helper (no process start). */
+  private readonly ipBatch: IpBatch;
+  private async observeKernel(): Promise<KernelView> {
+    const out = (await this.ipBatch.run(['addr show', 'route show default'])).join('\n');
+    return this.kernel = parseKernelBatch(out);
+  }
+
+  /**
+   * The switch from the monitor replica and the kernel from `ip`. With `kernel: false` the
+   * kernel part of the previous observation is reused (the caller knows nothing it did since
+   * can have changed it).
+   */
+  async observe(opts: ObserveOptions = {}): Promise<ObservedState> {
     await this.monitor.synced();
     const sw = observeOvs(this.tables());
-    const [links, addrs, defaultRoute] = await Promise.all([this.ip.links(), this.ip.addrs(), this.ip.defaultRoute()]);
-    const obsLinks = new Map<string, ObsLink>();
-    for (const l of links) {
-      obsLinks.set(l.ifname, { name: l.ifname, up: l.flags.includes('UP'), mtu: l.mtu, mac: (l.address ?? '').toLowerCase(), addrs: addrs.get(l.ifname) ?? [] });
-    }
-    return { ...sw, links: obsLinks, ...(defaultRoute ? { defaultRoute } : {}) };
+    const k = opts.kernel === false && this.kernel ? this.kernel : await this.observeKernel();
+    return { ...sw, links: new Map([...k.links].map(([n, l]) => [n, { ...l, addrs: [...l.addrs] }])), ...(k.defaultRoute ? { defaultRoute: { ...k.defaultRoute } } : {}) };
   }
 
   async apply(actions: Action[]): Promise<ApplyResult> {
@@ -111,8 +157,20 @@ export class OvsBackend implements HostBackend {
     return { errors, transactions };
   }
 
-  nics(): Promise<NicInfo[]> {
-    return discoverNics(this.ip);
+  private nicCache?: { sig: string; nics: NicInfo[] };
+
+  /**
+   * The NICs, discovered again (with their sysfs facts) only when the NIC links of the last
+   * observation differ from those of the last discovery: name, MAC, MTU, kind, up, carrier.
+   */
+  async nics(): Promise<NicInfo[]> {
+    const sig = this.kernel ? nicSignature(this.kernel.raw) : undefined;
+    if (sig === undefined || this.nicCache?.sig !== sig) {
+      const nics = await discoverNics(this.ip);
+      this.nicCache = sig === undefined ? undefined : { sig, nics };
+      return nics.map((n) => ({ ...n }));
+    }
+    return this.nicCache.nics.map((n) => ({ ...n }));
   }
 
   /** Members whose link is up (OVS keeps per-member enabled state out of the database; link_state is the best DB-side proxy). */
@@ -201,6 +259,7 @@ export class OvsBackend implements HostBackend {
   }
 
   async close(): Promise<void> {
+    this.ipBatch.close();
     try { await this.monitor.cancel(); } catch { /* closing anyway */ }
     this.client.close();
   }

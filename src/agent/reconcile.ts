@@ -37,6 +37,28 @@ export function planGuests(cfg: HostNetConfig, have: Map<string, { domid: number
   return plan;
 }
 
+/**
+ * Pure: can this action change the part of the kernel view a pass reads after applying (the
+ * bridges' own devices: their MTU, addresses; routes)? Ports whose interfaces are not internal
+ * (VIFs, NICs, bond members, tunnels) cannot; bridges, internal interfaces and the iproute2
+ * actions can. When no action can, the view read before applying is reused, not read again.
+ */
+export function touchesKernel(a: Action, before: ObservedState): boolean {
+  const internal = (types: string[]) => types.some((t) => t === 'internal');
+  switch (a.kind) {
+    case 'add-port': return internal(a.port.interfaces.map((i) => i.type));
+    case 'update-port': case 'del-port': {
+      const p = before.ports.get(a.name);
+      return !p || internal(p.interfaces.map((i) => i.type));
+    }
+    case 'update-iface': {
+      const i = [...before.ports.values()].flatMap((p) => p.interfaces).find((x) => x.name === a.name);
+      return !i || i.type === 'internal';
+    }
+    default: return true;
+  }
+}
+
 export interface ReconcileResult {
   actions: Action[];
   errors: StrMap;
@@ -76,7 +98,7 @@ export async function reconcile(cfg: HostNetConfig, backend: HostBackend, guests
     const r = await backend.apply(actions);
     transactions = r.transactions;
     for (const [ref, m] of Object.entries(r.errors)) fail(ref, m);
-    observed = await backend.observe();
+    observed = await backend.observe({ kernel: actions.some((a) => touchesKernel(a, observed)) });
   }
   for (const [ref, m] of Object.entries(realisationErrors(cfg, observed))) fail(ref, m);
   if (backend.applyLocking) {
