@@ -22,7 +22,7 @@ function portOps(p: PortSpec, tag: string): { inserts: Op[]; portName: string } 
   const inserts: Op[] = p.interfaces.map((i, j) => ops.insert('Interface', ifaceRow(i), `i${tag}_${j}`));
   const portName = `p${tag}`;
   inserts.push(ops.insert('Port', {
-    name: p.name, interfaces: p.interfaces.map((_, j) => `i${tag}_${j}`), tag: p.tag, fake_bridge: p.fake_bridge,
+    name: p.name, interfaces: p.interfaces.map((_, j) => `i${tag}_${j}`), tag: p.tag, fake_bridge: p.fake_bridge, protected: p.protected,
     bond_mode: p.bond_mode, lacp: p.lacp, bond_updelay: p.bond_updelay, bond_downdelay: p.bond_downdelay, mac: p.mac,
     other_config: p.other_config, external_ids: p.external_ids,
   }, portName));

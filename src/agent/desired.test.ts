@@ -144,6 +144,9 @@ test('tunnel: empty bridge plus one port per remote host with an attached access
   const tun = c.ports.filter((p) => p.role === 'tunnel');
   assert.deepEqual(tun.map((p) => p.interfaces[0].options), [{ remote_ip: '10.9.0.2', key: '42' }, { remote_ip: '10.9.0.3', key: '42' }]);
   assert.ok(tun.every((p) => p.bridge === 'xapi9' && p.interfaces[0].type === 'vxlan' && p.name.length <= 15));
+  // split horizon: a mesh of 3+ hosts would otherwise loop broadcasts between the tunnels
+  assert.ok(tun.every((p) => p.protected), 'tunnel ports are protected');
+  assert.ok(c.ports.filter((p) => p.role !== 'tunnel').every((p) => !p.protected), 'only tunnel ports are protected');
   assert.equal(tun[0].name, tunnelPortName('aaaaaaaa-0000-0000-0000-000000000002', b.records.network[pn].uuid as string));
   assert.equal(c.bridges.find((x) => x.name === 'xapi9')!.other_config.hwaddr, '02:00:00:00:09:00');
   // a host whose access PIF is unplugged leaves the mesh

@@ -69,7 +69,7 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     name, type, options: {}, mtu_request: mtu, mac: null, external_ids: owned(), other_config: {}, ...extra,
   });
   const port = (name: string, bridge: string, owner: string, role: PortSpec['role'], interfaces: IfaceRow[], extra: Partial<PortSpec> = {}): PortSpec => ({
-    name, bridge, owner, role, interfaces, tag: null, fake_bridge: false, bond_mode: null, lacp: null,
+    name, bridge, owner, role, interfaces, tag: null, fake_bridge: false, protected: false, bond_mode: null, lacp: null,
     bond_updelay: 0, bond_downdelay: 0, mac: null, other_config: {}, external_ids: owned(), ...extra,
   });
   /** A real bridge with its own internal port; false (and an error) when the name is taken. */
@@ -192,10 +192,14 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
       const remoteHost = str(pool.host[str(access.host)]?.uuid);
       return isIPv4(ip) && remoteHost ? [{ ip, remoteHost }] : [];
     }).sort((a, b) => a.remoteHost.localeCompare(b.remoteHost));
+    // A full mesh of three or more hosts is a loop at layer 2: a broadcast entering from one
+    // tunnel would be flooded into the others and circulate for ever (no STP on the bridge).
+    // Every peer has its own direct tunnel, so nothing needs relaying: tunnel ports are
+    // protected (split horizon: NORMAL never forwards from one protected port to another).
     for (const peer of peers) {
       const name = tunnelPortName(peer.remoteHost, netUuid);
       addPort(port(name, bridge, ref, 'tunnel', [iface(name, protocol, null, { options: { remote_ip: peer.ip, key } })],
-        { external_ids: owned({ 'xcpnet-remote-host': peer.remoteHost, 'xs-network-uuid': netUuid }) }));
+        { protected: true, external_ids: owned({ 'xcpnet-remote-host': peer.remoteHost, 'xs-network-uuid': netUuid }) }));
     }
     return { bridge, dev: bridge, mtu };
   };

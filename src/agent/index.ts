@@ -17,6 +17,7 @@ import { OvsBackend } from './ovs-backend.js';
 import { FakeHost } from '../backends/fake/host.js';
 import { FakeGuests } from '../backends/fake/guests.js';
 import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
+import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
 export { NetnsGuests, vmNamespaceName, guestPrefixFor } from '../backends/linux/guests.js';
 
 export interface HostSideOptions {
@@ -43,6 +44,11 @@ export interface HostSideOptions {
 export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostBackend; guests: GuestDriver }> {
   if (o.netns || o.manageNics) {
     const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
+    if (backend.datapathType === 'netdev') {
+      // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).
+      await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
+        .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
+    }
     const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
     return { backend, guests: new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid }) };
   }
@@ -156,7 +162,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     // Report what the master asked about (needReport), and anything observed that changed on its
     // own (a cable pulled: carrier, Bond.links_up) even without a new generation.
     if (reportUnsupported || (!needReport && text === lastState)) return full;
-    needReport = false;
+    // A touch that arrived while this pass ran is not answered by it (its generation is older
+    // than the touch): keep the request for the next pass, which the touch has kicked.
+    if (gen === generation) needReport = false;
     try {
       await client.call('host.report_network_state', hostRef, gen, state);
       reportedGen = gen;

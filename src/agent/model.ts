@@ -23,6 +23,8 @@ export interface PortRow {
   name: string;
   tag: number | null;
   fake_bridge: boolean;
+  /** Split horizon: NORMAL never forwards between two protected ports (tunnel mesh). */
+  protected: boolean;
   bond_mode: string | null;
   lacp: string | null;
   bond_updelay: number;

@@ -8,7 +8,7 @@ import {
 } from './model.js';
 
 const BRIDGE_COLS = ['datapath_type', 'fail_mode', 'other_config', 'external_ids'] as const;
-const PORT_COLS = ['tag', 'fake_bridge', 'bond_mode', 'lacp', 'bond_updelay', 'bond_downdelay', 'mac', 'other_config', 'external_ids'] as const;
+const PORT_COLS = ['tag', 'fake_bridge', 'protected', 'bond_mode', 'lacp', 'bond_updelay', 'bond_downdelay', 'mac', 'other_config', 'external_ids'] as const;
 const IFACE_COLS = ['options', 'mtu_request', 'mac', 'external_ids', 'other_config'] as const;
 
 function sameValue(a: unknown, b: unknown): boolean {

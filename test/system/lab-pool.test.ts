@@ -21,6 +21,13 @@ async function until(what: string, probe: () => Promise<boolean>, tries = 50): P
   assert.fail(`timed out: ${what}`);
 }
 
+/** Packets received on all ports of a host's bridge, from `ovs-ofctl dump-ports`. */
+async function bridgeRxPackets(l: TestLab, host: string, bridge: string): Promise<number> {
+  const r = await l.exec(host, 'ovs-ofctl', 'dump-ports', bridge);
+  assert.equal(r.code, 0, r.stderr);
+  return [...r.stdout.matchAll(/rx pkts=(\d+)/g)].reduce((n, m) => n + Number(m[1]), 0);
+}
+
 for (const protocol of ['vxlan', 'gre']) {
   describe(`2. cross-server private network over ${protocol}`, { skip, concurrency: false }, () => {
     test('VMs on two hosts talk, another network cannot, a third host joins without breaking them', async () => {
@@ -40,6 +47,13 @@ for (const protocol of ['vxlan', 'gre']) {
       assert.ok(await l.pingSoon('c3', '10.77.0.1'), 'host3 VM -> host1 VM');
       assert.ok(await l.pingSoon('c3', '10.77.0.2'), 'host3 VM -> host2 VM');
       assert.ok(await l.ping('c1', '10.77.0.2'), 'host1 <-> host2 still');
+      // Three hosts in a full mesh form a loop: a broadcast must not circulate between the
+      // tunnels (it did, thousands of packets a second, before tunnel ports were protected).
+      const bridge = await l.xe('network-param-get', `uuid=${net}`, 'param-name=bridge');
+      const before = await bridgeRxPackets(l, 'host1', bridge);
+      await sleep(1000);
+      const quiet = (await bridgeRxPackets(l, 'host1', bridge)) - before;
+      assert.ok(quiet < 50, `no traffic loop between the tunnels: ${quiet} packets in 1 s on an idle network`);
       await l.down();
     });
   });

@@ -75,7 +75,7 @@ export class FakeHost implements HostBackend {
     }
     if (port) {
       const p: ObsPort = {
-        uuid: randomUUID(), name: port, bridge, tag: null, fake_bridge: false, bond_mode: null, lacp: null, bond_updelay: 0,
+        uuid: randomUUID(), name: port, bridge, tag: null, fake_bridge: false, protected: false, bond_mode: null, lacp: null, bond_updelay: 0,
         bond_downdelay: 0, mac: null, other_config: {}, external_ids: {}, interfaces: [this.newIface({ name: port, type: 'internal', options: {}, mtu_request: null, mac: null, external_ids: {}, other_config: {} })],
       };
       this.state.ports.set(port, p);
