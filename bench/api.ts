@@ -11,6 +11,8 @@ const CONCURRENCY = 16;
 
 async function main(): Promise<void> {
   const master = await startServeProcess();
+  // Whatever happens, end the processes this benchmark started.
+  process.on('exit', () => { master.child.kill('SIGTERM'); });
   const c = await XapiClient.connect({ target: master.url, user: 'root', password: 'pw' });
   const session = (c as unknown as { sessionRef: string }).sessionRef;
   const nets: string[] = [];
@@ -36,6 +38,7 @@ async function main(): Promise<void> {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }); res.end(body);
       });
     }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`, bodiesFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  process.on('exit', () => { baseline.kill('SIGTERM'); });
   const basePort = await new Promise<number>((resolve) => baseline.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
 
   console.log(`bench/api: ${CONCURRENCY} concurrent JSON-RPC keep-alive clients, 1,000 networks`);

@@ -2,7 +2,7 @@
 // replica of Bridge/Port/Interface) for the switch, iproute2 for links, addresses and routes.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import { Ip, type IpLink } from '../backends/linux/ip.js';
@@ -213,7 +213,26 @@ export class OvsBackend implements HostBackend {
     });
   }
 
+  /**
+   * Waits until ovs-vswitchd has revalidated its datapath flows, so changed OpenFlow rules (VIF
+   * locking) are in force — not just installed — when the agent reports. Best effort.
+   */
+  private async revalidate(): Promise<void> {
+    const dir = this.opts.rundir ?? (this.opts.ovsdb.startsWith('unix:') ? dirname(this.opts.ovsdb.slice(5)) : '/var/run/openvswitch');
+    const ctl = join(dir, 'ovs-vswitchd.ctl');
+    const target = existsSync(ctl) ? ctl : 'ovs-vswitchd';
+    await execP('ovs-appctl', ['-t', target, 'revalidator/wait'], { timeout: 5000, env: { ...process.env, OVS_RUNDIR: dir } }).catch(() => undefined);
+  }
+
   async applyLocking(locked: LockSpec[]): Promise<StrMap> {
+    const errors = await this.applyLockingRules(locked);
+    if (this.flowsChanged) { this.flowsChanged = false; await this.revalidate(); }
+    return errors;
+  }
+
+  private flowsChanged = false;
+
+  private async applyLockingRules(locked: LockSpec[]): Promise<StrMap> {
     const errors: StrMap = {};
     const ifs = this.tables().Interface;
     const ofportOf = (n: string) => { const o = ifs.find((i) => i.name === n)?.ofport; return typeof o === 'number' ? o : -1; };
@@ -224,7 +243,10 @@ export class OvsBackend implements HostBackend {
       try { counts.set(br, countByInPort(await this.ofctl(['--no-names', 'dump-flows', this.ofctlTarget(br), `cookie=${LOCK_COOKIE}/-1`]))); }
       catch { counts.set(br, new Map()); }
     }
-    const del = (br: string, ofport: number) => this.ofctl(['del-flows', this.ofctlTarget(br), `cookie=${LOCK_COOKIE}/-1,in_port=${ofport}`]).catch(() => '');
+    const del = (br: string, ofport: number) => {
+      this.flowsChanged = true;
+      return this.ofctl(['del-flows', this.ofctlTarget(br), `cookie=${LOCK_COOKIE}/-1,in_port=${ofport}`]).catch(() => '');
+    };
     const wanted = new Map<string, Set<number>>();
     for (const l of locked) {
       const ofport = ofportOf(l.port);
