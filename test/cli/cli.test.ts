@@ -5,8 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ERRORS } from '../../src/idl/errors.js';
-import { lines, PASSWORD, runTranscript, runXe, startServer, type Server } from './harness.js';
+import { internal, doc, lines, PASSWORD, runTranscript, runXe, startServer, type Server } from './harness.js';
 
 const HINT = "For usage run: 'xe help'";
 
@@ -39,8 +38,8 @@ test('error formats: unknown command, missing parameter, argument errors, API er
     { cmd: 'vlan-create pif-uuid=x', stderr: lines('Required parameter not found: vlan', HINT) },
     { cmd: 'vm-list -u', stderr: 'Error: Missing value after -u\n' },
     { cmd: 'pif-reconfigure-ip uuid=x mode=sometimes', stderr: "Error: Expected one of 'None', 'DHCP', 'Static', got sometimes\n" },
-    { cmd: 'network-param-list uuid=nope', stderr: lines(ERRORS.UUID_INVALID!.doc, 'type: network', 'uuid: nope') },
-    { cmd: 'network-list colour=red', stderr: lines(ERRORS.INTERNAL_ERROR!.doc, "message: Failure: Unknown field 'colour'") },
+    { cmd: 'network-param-list uuid=nope', stderr: lines(doc('UUID_INVALID'), 'type: network', 'uuid: nope') },
+    { cmd: 'network-list colour=red', stderr: internal("Unknown field 'colour'") },
   ]);
 });
 

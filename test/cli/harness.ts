@@ -3,6 +3,7 @@
 //
 // Expected texts are templates: `{name}` is a value captured earlier, `{?name}` matches a uuid
 // (or any token for `{?name:any}`) and captures it, `{*}` matches anything on one line.
+import { ERRORS } from '../../src/idl/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -174,4 +175,19 @@ export function lines(...ls: string[]): string {
 export function record(rows: [string, string][]): string {
   const width = 4 + Math.max(...rows.map(([l]) => l.length));
   return rows.map(([l, v], i) => `${i === 0 ? l.padEnd(width) : l.padStart(width)}: ${v}\n`).join('') + '\n\n';
+}
+
+/** The one-line description xe prints first for an API error. */
+export const doc = (code: string): string => ERRORS[code]!.doc;
+/** A failure raised inside xe itself, printed as INTERNAL_ERROR. */
+export const internal = (msg: string): string => lines(doc('INTERNAL_ERROR'), `message: Failure: ${msg}`);
+export const unknownCommand = (name: string): string => lines(`Unknown command: ${name}`, "For usage run: 'xe help'");
+
+/** Steps that scan the first host's NICs and capture {host} and, per device, {ethN}. */
+export function scanSteps(devices: string[]): Step[] {
+  return [
+    { cmd: 'host-list --minimal', capture: 'host' },
+    { cmd: 'pif-scan host-uuid={host}' },
+    ...devices.map((d) => ({ cmd: `pif-list device=${d} --minimal`, stdout: `{?${d}}\n` })),
+  ];
 }

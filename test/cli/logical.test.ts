@@ -1,23 +1,15 @@
 // VLANs, bonds and tunnels: their dedicated commands and generated commands (vlan has no
 // param-set; bond has param-set/param-clear only through properties).
 import { after, before, test } from 'node:test';
-import { ERRORS } from '../../src/idl/errors.js';
-import { lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
+import { scanSteps, unknownCommand, internal, doc, lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
 
-const doc = (code: string): string => ERRORS[code]!.doc;
-const internal = (msg: string): string => lines(doc('INTERNAL_ERROR'), `message: Failure: ${msg}`);
-const unknown = (name: string): string => lines(`Unknown command: ${name}`, "For usage run: 'xe help'");
 
 let server: Server;
 const vars: Vars = {};
 before(async () => {
   server = await startServer();
   await runTranscript(server, [
-    { cmd: 'host-list --minimal', capture: 'host' },
-    { cmd: 'pif-scan host-uuid={host}' },
-    { cmd: 'pif-list device=eth1 --minimal', stdout: '{?eth1}\n' },
-    { cmd: 'pif-list device=eth2 --minimal', stdout: '{?eth2}\n' },
-    { cmd: 'pif-list device=eth3 --minimal', stdout: '{?eth3}\n' },
+    ...scanSteps(['eth1', 'eth2', 'eth3']),
   ], vars);
 });
 after(async () => { await server?.stop(); });
@@ -40,9 +32,9 @@ test('vlan-create, vlan-list, vlan-param-*, pool-vlan-create, vlan-destroy', asy
     ]) },
     { cmd: 'vlan-param-get uuid={vlan} param-name=tag', stdout: '20\n' },
     { cmd: 'vlan-list tag=20 --minimal', stdout: '{vlan}\n' },
-    { cmd: 'vlan-param-set uuid={vlan} tag=21', stderr: unknown('vlan-param-set') },
-    { cmd: 'vlan-param-add uuid={vlan} param-name=other-config a=b', stderr: unknown('vlan-param-add') },
-    { cmd: 'vlan-param-clear uuid={vlan} param-name=tag', stderr: unknown('vlan-param-clear') },
+    { cmd: 'vlan-param-set uuid={vlan} tag=21', stderr: unknownCommand('vlan-param-set') },
+    { cmd: 'vlan-param-add uuid={vlan} param-name=other-config a=b', stderr: unknownCommand('vlan-param-add') },
+    { cmd: 'vlan-param-clear uuid={vlan} param-name=tag', stderr: unknownCommand('vlan-param-clear') },
     { cmd: 'pif-list uuid={vpif} params=device,MAC,VLAN,vlan-master-of,network-uuid,currently-attached', stdout: record([
       ['device ( RO)', 'eth1'],
       ['MAC ( RO)', 'fe:ff:ff:ff:ff:ff'],
@@ -101,8 +93,8 @@ test('bond-create, bond-list, bond-param-*, bond-set-mode, bond-destroy', async 
     { cmd: 'bond-param-set uuid={bond} properties:lacp-time=sometimes', stderr: lines(doc('INVALID_VALUE'), 'field: properties', 'value: lacp-time = sometimes') },
     { cmd: 'bond-param-set uuid={bond} mode=active-backup', stderr: internal("Field 'mode' is read-only.") },
     { cmd: 'bond-param-clear uuid={bond} param-name=properties', stderr: internal("Field 'properties' cannot be cleared.") },
-    { cmd: 'bond-param-add uuid={bond} param-name=properties a=b', stderr: unknown('bond-param-add') },
-    { cmd: 'bond-param-remove uuid={bond} param-name=properties param-key=a', stderr: unknown('bond-param-remove') },
+    { cmd: 'bond-param-add uuid={bond} param-name=properties a=b', stderr: unknownCommand('bond-param-add') },
+    { cmd: 'bond-param-remove uuid={bond} param-name=properties param-key=a', stderr: unknownCommand('bond-param-remove') },
     { cmd: 'bond-set-mode uuid={bond} mode=active-backup' },
     { cmd: 'bond-list uuid={bond} params=mode,properties', stdout: record([
       ['mode ( RO)', 'active-backup'],

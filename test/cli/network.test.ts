@@ -1,10 +1,8 @@
 // network-*: the dedicated commands and every generated command kind, filters, params=,
 // --minimal and its escaping, read-only refusal, map and set editing.
 import { after, before, test } from 'node:test';
-import { ERRORS } from '../../src/idl/errors.js';
-import { lines, record, runTranscript, startServer, type Server } from './harness.js';
+import { doc, internal, lines, record, runTranscript, startServer, type Server } from './harness.js';
 
-const internal = (msg: string): string => lines(ERRORS.INTERNAL_ERROR!.doc, `message: Failure: ${msg}`);
 
 let server: Server;
 before(async () => { server = await startServer(); });
@@ -68,7 +66,7 @@ test('network-param-get/-set/-add/-remove/-clear', async () => {
       stdout: 'other-config (MRW)    : folder: /other; static-routes: 10.9.0.0/16/10.20.0.1\n\n\n' },
     { cmd: 'network-list uuid={n} other-config-folder=/other --minimal', stdout: '{n}\n' },
     { cmd: 'network-param-add uuid={n} param-name=other-config folder=/again',
-      stderr: lines(ERRORS.MAP_DUPLICATE_KEY!.doc, 'type: network', 'param_name: other_config', 'uuid: {n} (edited)', 'key: folder') },
+      stderr: lines(doc('MAP_DUPLICATE_KEY'), 'type: network', 'param_name: other_config', 'uuid: {n} (edited)', 'key: folder') },
     { cmd: 'network-param-remove uuid={n} param-name=other-config param-key=folder' },
     { cmd: 'network-param-remove uuid={n} param-name=other-config param-key=folder', stderr: internal('Key folder not found in map') },
     // Sets: tags (joined with ", ") and purpose.
@@ -95,15 +93,15 @@ test('network-param-get/-set/-add/-remove/-clear', async () => {
       stderr: "Error: Expected one of 'unlocked', 'disabled', got half\n" },
     { cmd: 'network-param-set uuid={n} MTU=big', stderr: "Error: Failed to parse parameter 'MTU': expecting an integer\n" },
     { cmd: 'network-destroy uuid={n}' },
-    { cmd: 'network-param-list uuid={n}', stderr: lines(ERRORS.UUID_INVALID!.doc, 'type: network', 'uuid: {n}') },
+    { cmd: 'network-param-list uuid={n}', stderr: lines(doc('UUID_INVALID'), 'type: network', 'uuid: {n}') },
   ]);
 });
 
 test('network-create refusals and network-attach', async () => {
   await runTranscript(server, [
-    { cmd: 'network-create name-label=bad bridge=xenbr99', stderr: lines(ERRORS.INVALID_VALUE!.doc, 'field: bridge', 'value: xenbr99') },
+    { cmd: 'network-create name-label=bad bridge=xenbr99', stderr: lines(doc('INVALID_VALUE'), 'field: bridge', 'value: xenbr99') },
     { cmd: 'network-create name-label=one bridge=labdup', stdout: '{?d1}\n' },
-    { cmd: 'network-create name-label=two bridge=labdup', stderr: lines(ERRORS.BRIDGE_NAME_EXISTS!.doc, 'bridge: labdup') },
+    { cmd: 'network-create name-label=two bridge=labdup', stderr: lines(doc('BRIDGE_NAME_EXISTS'), 'bridge: labdup') },
     { cmd: 'network-create name-label=three managed=perhaps', stderr: "Error: Failed to parse parameter 'managed': expecting a boolean (true or false)\n" },
     { cmd: 'network-create', stderr: lines('Required parameter not found: name-label', "For usage run: 'xe help'") },
     { cmd: 'host-list --minimal', capture: 'host' },

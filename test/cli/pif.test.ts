@@ -1,23 +1,15 @@
 // pif-*: scan, introduce, forget, db-forget, plug/unplug, IP configuration, primary address
 // type, the generated commands, and the management commands.
 import { after, before, test } from 'node:test';
-import { ERRORS } from '../../src/idl/errors.js';
-import { lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
+import { scanSteps, internal, doc, lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
 
-const doc = (code: string): string => ERRORS[code]!.doc;
-const internal = (msg: string): string => lines(doc('INTERNAL_ERROR'), `message: Failure: ${msg}`);
 
 let server: Server;
 const vars: Vars = {};
 before(async () => {
   server = await startServer();
   await runTranscript(server, [
-    { cmd: 'host-list --minimal', capture: 'host' },
-    { cmd: 'pif-scan host-uuid={host}' },
-    { cmd: 'pif-list device=eth0 --minimal', stdout: '{?eth0}\n' },
-    { cmd: 'pif-list device=eth1 --minimal', stdout: '{?eth1}\n' },
-    { cmd: 'pif-list device=eth2 --minimal', stdout: '{?eth2}\n' },
-    { cmd: 'pif-list device=eth3 --minimal', stdout: '{?eth3}\n' },
+    ...scanSteps(['eth0', 'eth1', 'eth2', 'eth3']),
   ], vars);
 });
 after(async () => { await server?.stop(); });

@@ -2,10 +2,8 @@
 // refused until PIFs are forgotten, VIFs unplugged and VLANs destroyed; pif-scan bringing a NIC
 // back with a new PIF and network; vif-create then vif-plug on a running VM.
 import { after, before, test } from 'node:test';
-import { ERRORS } from '../../src/idl/errors.js';
-import { lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
+import { doc, lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
 
-const doc = (code: string): string => ERRORS[code]!.doc;
 
 let server: Server;
 before(async () => { server = await startServer(); });

@@ -3,11 +3,8 @@
 // generated commands of vif, vm, host and pool.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ERRORS } from '../../src/idl/errors.js';
-import { fill, lines, record, runTranscript, runXe, splitWords, startServer, type Server, type Vars } from './harness.js';
+import { internal, doc, fill, lines, record, runTranscript, runXe, splitWords, startServer, type Server, type Vars } from './harness.js';
 
-const doc = (code: string): string => ERRORS[code]!.doc;
-const internal = (msg: string): string => lines(doc('INTERNAL_ERROR'), `message: Failure: ${msg}`);
 
 let server: Server;
 const vars: Vars = {};
