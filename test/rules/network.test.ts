@@ -4,26 +4,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+import { ensureAgent, net, vif, rec, token, events, hasEvent } from '../support/rule-kit.js';
 
 type R = Record<string, unknown>;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The master's in-process agent (fake backend) realises the calls that wait for the host. */
-async function ensureAgent(pool: TestPool): Promise<void> {
-  const { hub } = pool.master.server;
-  for (let i = 0; i < 100 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
-  assert.ok(hub.hasAgent(pool.master.host), 'the in-process agent reports');
-}
 
-const net = (pool: TestPool, extra: R = {}) => pool.call<string>('network.create', { name_label: 'n', other_config: {}, ...extra });
 const vm = (pool: TestPool) => pool.call<string>('VM.create', { name_label: 'vm' });
-const vif = (pool: TestPool, vmRef: string, netRef: string, device = '0') => pool.call<string>('VIF.create', {
-  device, network: netRef, VM: vmRef, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {},
-});
-const rec = (pool: TestPool, cls: string, ref: string) => pool.call<R>(`${cls}.get_record`, ref);
-const token = async (pool: TestPool) => (await pool.call<{ token: string }>('event.from', ['*'], '', 0)).token;
-const events = async (pool: TestPool, tok: string) => (await pool.call<{ events: R[] }>('event.from', ['*'], tok, 0)).events;
-const hasEvent = (evs: R[], cls: string, op: string, ref: string) => evs.some((e) => e.class === cls && e.operation === op && e.ref === ref);
 
 /** The master's scanned PIF of a NIC of the fake host, and its network. */
 async function nicPif(pool: TestPool, device: string): Promise<{ pif: string; network: string }> {

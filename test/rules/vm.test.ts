@@ -4,10 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHost } from '../../src/server/boot.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+import { ensureAgent, net, vif, rec, token, events, hasEvent } from '../support/rule-kit.js';
 
 type R = Record<string, unknown>;
 const NULL = 'OpaqueRef:NULL';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A stand-in agent for a second host: realises every commit, failing live VIFs whose bridge name no backend accepts. */
 function stubAgent(pool: TestPool, host: string): void {
@@ -26,22 +26,8 @@ function stubAgent(pool: TestPool, host: string): void {
   report();
 }
 
-/** The master's in-process agent (fake backend) realises the calls that wait for the host. */
-async function ensureAgent(pool: TestPool): Promise<void> {
-  const { hub } = pool.master.server;
-  for (let i = 0; i < 100 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
-  assert.ok(hub.hasAgent(pool.master.host), 'the in-process agent reports');
-}
 
-const net = (pool: TestPool, extra: R = {}) => pool.call<string>('network.create', { name_label: 'n', other_config: {}, ...extra });
 const vm = (pool: TestPool, extra: R = {}) => pool.call<string>('VM.create', { name_label: 'vm', ...extra });
-const vif = (pool: TestPool, vmRef: string, netRef: string, device = '0') => pool.call<string>('VIF.create', {
-  device, network: netRef, VM: vmRef, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {},
-});
-const rec = (pool: TestPool, cls: string, ref: string) => pool.call<R>(`${cls}.get_record`, ref);
-const token = async (pool: TestPool) => (await pool.call<{ token: string }>('event.from', ['*'], '', 0)).token;
-const events = async (pool: TestPool, tok: string) => (await pool.call<{ events: R[] }>('event.from', ['*'], tok, 0)).events;
-const hasEvent = (evs: R[], cls: string, op: string, ref: string) => evs.some((e) => e.class === cls && e.operation === op && e.ref === ref);
 let macCounter = 0;
 const physPif = (pool: TestPool, netRef: string, host: string, device: string) => pool.call<string>('PIF.db_introduce',
   device, netRef, host, `02:00:00:00:02:${(++macCounter).toString(16).padStart(2, '0')}`, 1500, -1, true, 'None', '', '', '', '',

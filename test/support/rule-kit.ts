@@ -26,3 +26,23 @@ export function ruleKit(getPool: () => TestPool, defaultHost: () => string) {
     newNet: (name: string, extra: Rec = {}) => call<string>('network.create', { name_label: name, other_config: {}, ...extra }),
   };
 }
+
+// Pool-parameterised helpers for the guest-side scenarios (network, VIF, VM).
+type R = Record<string, unknown>;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for the master's in-process agent (fake backend), which realises calls that wait for the host. */
+export async function ensureAgent(pool: TestPool): Promise<void> {
+  const { hub } = pool.master.server;
+  for (let i = 0; i < 100 && !hub.hasAgent(pool.master.host); i++) await sleep(50);
+  if (!hub.hasAgent(pool.master.host)) throw new Error('the in-process agent never reported');
+}
+export const net = (pool: TestPool, extra: R = {}) => pool.call<string>('network.create', { name_label: 'n', other_config: {}, ...extra });
+/** A VIF with a MAC derived from the VM's seed. */
+export const vif = (pool: TestPool, vmRef: string, netRef: string, device = '0') => pool.call<string>('VIF.create', {
+  device, network: netRef, VM: vmRef, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {},
+});
+export const rec = (pool: TestPool, cls: string, ref: string) => pool.call<R>(`${cls}.get_record`, ref);
+export const token = async (pool: TestPool) => (await pool.call<{ token: string }>('event.from', ['*'], '', 0)).token;
+export const events = async (pool: TestPool, tok: string) => (await pool.call<{ events: R[] }>('event.from', ['*'], tok, 0)).events;
+export const hasEvent = (evs: R[], cls: string, op: string, ref: string) => evs.some((e) => e.class === cls && e.operation === op && e.ref === ref);
