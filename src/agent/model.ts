@@ -239,6 +239,22 @@ export interface BridgeInfo {
   interfaces: string[];
 }
 
+/**
+ * Pure: the bridges as `xcpnet bridges` lists them (report `bridges`): each real bridge with
+ * its untagged ports' interfaces, and each fake bridge with the interfaces tagged like it.
+ */
+export function bridgeInfos(o: Pick<ObservedState, 'bridges' | 'ports'>): BridgeInfo[] {
+  const out: BridgeInfo[] = [];
+  for (const b of o.bridges.values()) {
+    const ps = b.ports.map((n) => o.ports.get(n)).filter((p): p is ObsPort => p !== undefined);
+    out.push({ name: b.name, id: b.uuid, stp: false, interfaces: ps.filter((p) => p.tag === null && p.name !== b.name).flatMap((p) => p.interfaces.map((i) => i.name)) });
+    for (const f of ps.filter((p) => p.fake_bridge)) {
+      out.push({ name: f.name, id: f.uuid, stp: false, interfaces: ps.filter((p) => p.tag === f.tag && !p.fake_bridge).flatMap((p) => p.interfaces.map((i) => i.name)) });
+    }
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
 export interface ObserveOptions {
   /**
    * false: the kernel part (links, addresses, routes) of the previous observation may be

@@ -11,7 +11,7 @@ import { applyOvs } from './apply-ovs.js';
 import { IpBatch } from './ip-batch.js';
 import { countByInPort, lockFlows, LOCK_COOKIE } from './locking.js';
 import {
-  actionOwner, describeAction, isOvsAction, type Action, type ApplyResult, type BridgeInfo, type HostBackend,
+  actionOwner, bridgeInfos, describeAction, isOvsAction, type Action, type ApplyResult, type BridgeInfo, type HostBackend,
   type LockSpec, type NicInfo, type ObserveOptions, type ObsLink, type ObservedState, type OvsAction, type StrMap,
 } from './model.js';
 import { MONITORED, observeOvs, type PlainRow } from './observe.js';
@@ -180,16 +180,7 @@ export class OvsBackend implements HostBackend {
   }
 
   async bridges(): Promise<BridgeInfo[]> {
-    const { bridges, ports } = observeOvs(this.tables());
-    const out: BridgeInfo[] = [];
-    for (const b of bridges.values()) {
-      const ps = b.ports.map((n) => ports.get(n)!).filter(Boolean);
-      out.push({ name: b.name, id: b.uuid, stp: false, interfaces: ps.filter((p) => p.tag === null && p.name !== b.name).flatMap((p) => p.interfaces.map((i) => i.name)) });
-      for (const f of ps.filter((p) => p.fake_bridge)) {
-        out.push({ name: f.name, id: f.uuid, stp: false, interfaces: ps.filter((p) => p.tag === f.tag && !p.fake_bridge).flatMap((p) => p.interfaces.map((i) => i.name)) });
-      }
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    return bridgeInfos(observeOvs(this.tables()));
   }
 
   private readonly lockCache = new Map<string, { bridge: string; ofport: number; key: string }>();

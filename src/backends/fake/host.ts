@@ -3,8 +3,9 @@
 // like OVS+Linux would (same observed shape), so the agent's plan/apply/report cycle runs
 // against it in unit tests and in `xcpnet serve` outside the lab.
 import { createHash, randomUUID } from 'node:crypto';
-import type {
-  Action, ApplyResult, BridgeInfo, HostBackend, IfaceRow, NicInfo, ObsIface, ObsLink, ObservedState, ObsPort, PortSpec, StrMap,
+import {
+  bridgeInfos, type Action, type ApplyResult, type BridgeInfo, type HostBackend, type IfaceRow, type NicInfo,
+  type ObsIface, type ObsLink, type ObservedState, type ObsPort, type PortSpec, type StrMap,
 } from '../../agent/model.js';
 
 export interface FakeHostOptions {
@@ -119,15 +120,7 @@ export class FakeHost implements HostBackend {
   }
 
   async bridges(): Promise<BridgeInfo[]> {
-    const out: BridgeInfo[] = [];
-    for (const b of this.state.bridges.values()) {
-      const ports = b.ports.map((n) => this.state.ports.get(n)!).filter(Boolean);
-      out.push({ name: b.name, id: b.uuid, stp: false, interfaces: ports.filter((p) => p.tag === null && p.name !== b.name).flatMap((p) => p.interfaces.map((i) => i.name)) });
-      for (const f of ports.filter((p) => p.fake_bridge)) {
-        out.push({ name: f.name, id: f.uuid, stp: false, interfaces: ports.filter((p) => p.tag === f.tag && !p.fake_bridge).flatMap((p) => p.interfaces.map((i) => i.name)) });
-      }
-    }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    return bridgeInfos(this.state);
   }
 
   onChange(cb: () => void): () => void {
