@@ -2,6 +2,6 @@
 export { RpcParseError, type RpcParseCode } from './errors.js';
 export type { LookupClass, RpcProtocol, RpcResult } from './types.js';
 export { parseXmlRpcCall, encodeXmlRpcResponse, encodeXmlRpcValue, escapeXmlText, formatDouble } from './xmlrpc.js';
-export { parseJsonRpcCall, encodeJsonRpcResponse, encodeJsonRpcParseError, shapeJsonValue, type JsonRpcCall } from './jsonrpc.js';
+export { parseJsonRpcCall, encodeJsonRpcResponse, encodeJsonRpcParseError, type JsonRpcCall } from './jsonrpc.js';
 export { startListener, type Listener, type ListenerOptions, type RpcCall } from './listener.js';
 export { normaliseDatetime, lookupClassLoose } from './shape.js';

@@ -56,19 +56,10 @@ export function parseJsonRpcCall(body: string): JsonRpcCall {
   return { version, id: rawId as string | number, method: m.method as string, params };
 }
 
-/**
- * Type-directed shaping for JSON: records show only client-visible fields (missing ones get
- * their default), datetimes take the compact XenAPI form, event snapshots are shaped by their
- * class. Without a lookup, values pass through as they are.
- */
-export function shapeJsonValue(v: Value, ty: Ty | null, lookup?: LookupClass): Value {
-  if (ty === null) return '';
-  if (!lookup) return v === undefined ? null : v;
-  return shape(v, ty, lookup);
-}
-
-// Records handed over frozen never change, so their shaped form can be reused (a server that
-// answers get_all_records from unchanged objects pays for shaping once per object version).
+// Type-directed shaping for JSON: records show only client-visible fields (missing ones get
+// their default), datetimes take the compact XenAPI form, event snapshots are shaped by their
+// class. Records handed over frozen never change, so their shaped form can be reused (a server
+// that answers get_all_records from unchanged objects pays for shaping once per object version).
 const shapedRecords = new WeakMap<object, Value>();
 
 function shapeRecord(v: Value, clsName: string, lookup: LookupClass, loose: boolean): Value {
@@ -125,7 +116,7 @@ function shapeAny(v: Value, lookup: LookupClass): Value {
 const jsonTexts = new WeakMap<object, string>();
 
 /** JSON.stringify, reusing the text of frozen objects seen before. */
-export function toJsonText(v: Value): string {
+function toJsonText(v: Value): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   const hit = jsonTexts.get(v);
   if (hit !== undefined) return hit;
