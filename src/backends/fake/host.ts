@@ -4,7 +4,7 @@
 // against it in unit tests and in `xcpnet serve` outside the lab.
 import { createHash, randomUUID } from 'node:crypto';
 import {
-  bridgeInfos, type Action, type ApplyResult, type BridgeInfo, type HostBackend, type IfaceRow, type NicInfo,
+  actionOwner, bridgeInfos, type Action, type ApplyResult, type BridgeInfo, type HostBackend, type IfaceRow, type NicInfo,
   type ObsIface, type ObsLink, type ObservedState, type ObsPort, type PortSpec, type StrMap,
 } from '../../agent/model.js';
 
@@ -96,7 +96,7 @@ export class FakeHost implements HostBackend {
       try {
         if (this.applyOne(a)) ovs = true;
       } catch (e) {
-        const owner = 'owner' in a ? a.owner : a.kind === 'add-port' ? a.port.owner : a.kind === 'add-bridge' ? a.bridge.owner : '';
+        const owner = actionOwner(a);
         if (owner) errors[owner] ??= (e as Error).message;
       }
     }
