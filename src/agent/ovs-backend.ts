@@ -185,9 +185,13 @@ export class OvsBackend implements HostBackend {
 
   private readonly lockCache = new Map<string, { bridge: string; ofport: number; key: string }>();
 
+  /** ovs-vswitchd's run directory: the option, else the db socket's directory, else the system's. */
+  private get rundir(): string {
+    return this.opts.rundir ?? (this.opts.ovsdb.startsWith('unix:') ? dirname(this.opts.ovsdb.slice(5)) : '/var/run/openvswitch');
+  }
+
   private ofctlTarget(bridge: string): string {
-    const dir = this.opts.rundir ?? (this.opts.ovsdb.startsWith('unix:') ? dirname(this.opts.ovsdb.slice(5)) : '/var/run/openvswitch');
-    return `unix:${dir}/${bridge}.mgmt`;
+    return `unix:${this.rundir}/${bridge}.mgmt`;
   }
 
   private async ofctl(args: string[], input?: string): Promise<string> {
@@ -209,7 +213,7 @@ export class OvsBackend implements HostBackend {
    * locking) are in force — not just installed — when the agent reports. Best effort.
    */
   private async revalidate(): Promise<void> {
-    const dir = this.opts.rundir ?? (this.opts.ovsdb.startsWith('unix:') ? dirname(this.opts.ovsdb.slice(5)) : '/var/run/openvswitch');
+    const dir = this.rundir;
     const ctl = join(dir, 'ovs-vswitchd.ctl');
     const target = existsSync(ctl) ? ctl : 'ovs-vswitchd';
     await execP('ovs-appctl', ['-t', target, 'revalidator/wait'], { timeout: 5000, env: { ...process.env, OVS_RUNDIR: dir } }).catch(() => undefined);
