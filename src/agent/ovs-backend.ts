@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
-import { Ip, type IpLink } from '../backends/linux/ip.js';
+import { Ip, ipv4Addrs, parseIpLink, type IpLink } from '../backends/linux/ip.js';
 import { discoverNics, isPhysicalNic } from '../backends/linux/nics.js';
 import { applyOvs } from './apply-ovs.js';
 import { IpBatch } from './ip-batch.js';
@@ -47,16 +47,9 @@ export function parseKernelBatch(out: string): KernelView {
   const links = new Map<string, ObsLink>();
   const raw: IpLink[] = [];
   for (const l of addrs) {
-    const info = l.linkinfo as { info_kind?: string } | undefined;
-    const link: IpLink = {
-      ifname: String(l.ifname), ifindex: Number(l.ifindex), mtu: Number(l.mtu), address: l.address as string | undefined,
-      flags: (l.flags as string[] | undefined) ?? [], operstate: l.operstate as string | undefined,
-      kind: info?.info_kind, master: l.master as string | undefined,
-    };
+    const link = parseIpLink(l);
     raw.push(link);
-    const v4 = ((l.addr_info as { family: string; local: string; prefixlen: number; scope: string }[] | undefined) ?? [])
-      .filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
-    links.set(link.ifname, { name: link.ifname, up: link.flags.includes('UP'), mtu: link.mtu, mac: (link.address ?? '').toLowerCase(), addrs: v4 });
+    links.set(link.ifname, { name: link.ifname, up: link.flags.includes('UP'), mtu: link.mtu, mac: (link.address ?? '').toLowerCase(), addrs: ipv4Addrs(l) });
   }
   const r = routes.find((x) => typeof x.gateway === 'string' && typeof x.dev === 'string');
   return { links, raw, ...(r ? { defaultRoute: { dev: String(r.dev), via: String(r.gateway) } } : {}) };

@@ -27,6 +27,23 @@ export interface IpLink {
 
 export interface IpRoute { dst: string; gateway?: string; dev?: string }
 
+/** One link of `ip -json -details link/addr show` → IpLink. */
+export function parseIpLink(l: Record<string, unknown>): IpLink {
+  const info = l.linkinfo as { info_kind?: string } | undefined;
+  return {
+    ifname: String(l.ifname), ifindex: Number(l.ifindex), mtu: Number(l.mtu), address: l.address as string | undefined,
+    flags: (l.flags as string[] | undefined) ?? [], operstate: l.operstate as string | undefined,
+    kind: info?.info_kind, master: l.master as string | undefined,
+  };
+}
+
+type AddrInfo = { family: string; local: string; prefixlen: number; scope: string };
+
+/** The IPv4 global addresses of one link of `ip -json addr show`, as CIDR strings. */
+export function ipv4Addrs(l: { addr_info?: AddrInfo[] }): string[] {
+  return (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
+}
+
 /** Runs `ip` (optionally in a namespace). One instance per namespace. */
 export class Ip {
   constructor(readonly netns?: string) {}
@@ -51,25 +68,13 @@ export class Ip {
   }
 
   async links(): Promise<IpLink[]> {
-    const raw = await this.json<Record<string, unknown>[]>('-d', 'link', 'show');
-    return raw.map((l) => {
-      const info = l.linkinfo as { info_kind?: string } | undefined;
-      return {
-        ifname: String(l.ifname), ifindex: Number(l.ifindex), mtu: Number(l.mtu), address: l.address as string | undefined,
-        flags: (l.flags as string[] | undefined) ?? [], operstate: l.operstate as string | undefined,
-        kind: info?.info_kind, master: l.master as string | undefined,
-      };
-    });
+    return (await this.json<Record<string, unknown>[]>('-d', 'link', 'show')).map(parseIpLink);
   }
 
   /** IPv4 global addresses per device, as CIDR strings. */
   async addrs(): Promise<Map<string, string[]>> {
-    const raw = await this.json<{ ifname: string; addr_info?: { family: string; local: string; prefixlen: number; scope: string }[] }[]>('-4', 'addr', 'show');
-    const out = new Map<string, string[]>();
-    for (const l of raw) {
-      out.set(l.ifname, (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`));
-    }
-    return out;
+    const raw = await this.json<{ ifname: string; addr_info?: AddrInfo[] }[]>('-4', 'addr', 'show');
+    return new Map(raw.map((l) => [l.ifname, ipv4Addrs(l)]));
   }
 
   async defaultRoute(): Promise<{ dev: string; via: string } | undefined> {
