@@ -1,8 +1,6 @@
 // OVSDB replica rows (decoded) → the switch part of ObservedState. Pure.
+import type { PlainRow, PlainValue as Plain } from '../backends/ovsdb/index.js';
 import type { ObsBridge, ObsIface, ObservedState, ObsPort, StrMap } from './model.js';
-
-type Plain = string | number | boolean | null | (string | number | boolean)[] | Record<string, string | number | boolean>;
-export type PlainRow = Record<string, Plain>;
 
 /** The columns the agent monitors, per table. */
 export const MONITORED = {

@@ -14,7 +14,7 @@ import {
   actionOwner, bridgeInfos, describeAction, isOvsAction, type Action, type ApplyResult, type BridgeInfo, type HostBackend,
   type LockSpec, type NicInfo, type ObserveOptions, type ObsLink, type ObservedState, type OvsAction, type StrMap,
 } from './model.js';
-import { MONITORED, observeOvs, type PlainRow } from './observe.js';
+import { MONITORED, observeOvs } from './observe.js';
 
 export interface OvsBackendOptions {
   /** OVSDB endpoint, e.g. `unix:/run/openvswitch/db.sock`. */
@@ -94,11 +94,7 @@ export class OvsBackend implements HostBackend {
 
   private tables() {
     const r = this.monitor.replica;
-    return {
-      Bridge: r.rows('Bridge') as Readonly<PlainRow>[],
-      Port: r.rows('Port') as Readonly<PlainRow>[],
-      Interface: r.rows('Interface') as Readonly<PlainRow>[],
-    };
+    return { Bridge: r.rows('Bridge'), Port: r.rows('Port'), Interface: r.rows('Interface') };
   }
 
   /** The last kernel view read (links, addresses, default route). */
