@@ -62,20 +62,20 @@ export function parseJsonRpcCall(body: string): JsonRpcCall {
 // that answers get_all_records from unchanged objects pays for shaping once per object version).
 const shapedRecords = new WeakMap<object, Value>();
 
-function shapeRecord(v: Value, clsName: string, lookup: LookupClass, loose: boolean): Value {
+function shapeRecord(v: Value, clsName: string, lookup: LookupClass): Value {
   if (isPlainObject(v) && Object.isFrozen(v)) {
     const hit = shapedRecords.get(v);
     if (hit !== undefined) return hit;
-    const out = shapeRecordOnce(v, clsName, lookup, loose);
+    const out = shapeRecordOnce(v, clsName, lookup);
     if (isPlainObject(out)) Object.freeze(out);
     shapedRecords.set(v, out);
     return out;
   }
-  return shapeRecordOnce(v, clsName, lookup, loose);
+  return shapeRecordOnce(v, clsName, lookup);
 }
 
-function shapeRecordOnce(v: Value, clsName: string, lookup: LookupClass, loose: boolean): Value {
-  const cls = loose ? lookupClassLoose(lookup, clsName) : (lookup(clsName) ?? lookupClassLoose(lookup, clsName));
+function shapeRecordOnce(v: Value, clsName: string, lookup: LookupClass): Value {
+  const cls = lookupClassLoose(lookup, clsName);
   if (!cls || !isPlainObject(v)) return shapeAny(v, lookup);
   const out: { [k: string]: Value } = {};
   for (const f of visibleFields(cls)) out[f.name] = shape(fieldValue(v, f), f.ty, lookup);
@@ -94,7 +94,7 @@ function shape(v: Value, ty: Ty, lookup: LookupClass): Value {
       for (const k of Object.keys(v)) setOwn(out, k, shape(v[k], ty.value, lookup));
       return out;
     }
-    case 'record': return shapeRecord(v, ty.cls, lookup, false);
+    case 'record': return shapeRecord(v, ty.cls, lookup);
     case 'any': return shapeAny(v, lookup);
     default: return v === undefined ? null : v;
   }
@@ -106,7 +106,7 @@ function shapeAny(v: Value, lookup: LookupClass): Value {
   const ev = isEventRecord(v);
   const out: { [k: string]: Value } = {};
   for (const k of Object.keys(v)) {
-    setOwn(out, k, ev && k === 'snapshot' ? shapeRecord(v[k], v.class as string, lookup, true) : shapeAny(v[k], lookup));
+    setOwn(out, k, ev && k === 'snapshot' ? shapeRecord(v[k], v.class as string, lookup) : shapeAny(v[k], lookup));
   }
   return out;
 }
@@ -134,7 +134,7 @@ const recordTexts = new WeakMap<object, string>();
 function typedJsonText(v: Value, ty: Ty, lookup: LookupClass): string {
   if (ty.kind === 'record' && isPlainObject(v) && Object.isFrozen(v)) {
     let text = recordTexts.get(v);
-    if (text === undefined) recordTexts.set(v, text = toJsonText(shapeRecord(v, ty.cls, lookup, false)));
+    if (text === undefined) recordTexts.set(v, text = toJsonText(shapeRecord(v, ty.cls, lookup)));
     return text;
   }
   if (ty.kind === 'map' && isPlainObject(v)) {

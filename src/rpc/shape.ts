@@ -6,7 +6,8 @@ import type { LookupClass } from './types.js';
 /**
  * Event records name their class in lower case (`pif`, `vif_metrics`) while the data model
  * spells it `PIF`, `VIF_metrics`, `Bond`. We cannot enumerate classes through `lookupClass`,
- * so try the spellings XenAPI actually uses.
+ * so try the name as given first, then the spellings XenAPI actually uses (the encoders use
+ * this for typed records too: a data-model name is found by the first try).
  */
 export function lookupClassLoose(lookup: LookupClass, name: string): ClassDef | undefined {
   const lower = name.toLowerCase();

@@ -244,8 +244,8 @@ function encodeStruct(out: string[], obj: { [key: string]: Value }, member: (k: 
   out.push('</struct></value>');
 }
 
-function encodeRecord(out: string[], v: Value, clsName: string, lookup: LookupClass, loose: boolean): void {
-  const cls = loose ? lookupClassLoose(lookup, clsName) : (lookup(clsName) ?? lookupClassLoose(lookup, clsName));
+function encodeRecord(out: string[], v: Value, clsName: string, lookup: LookupClass): void {
+  const cls = lookupClassLoose(lookup, clsName);
   if (!cls || !isPlainObject(v)) { encodeAny(out, v, lookup); return; }
   out.push('<value><struct>');
   for (const f of visibleFields(cls)) {
@@ -292,7 +292,7 @@ function encodeTyped(out: string[], v: Value, ty: Ty, lookup: LookupClass): void
       return;
     }
     case 'record':
-      encodeRecord(out, v, ty.cls, lookup, false);
+      encodeRecord(out, v, ty.cls, lookup);
       return;
     case 'any':
       encodeAny(out, v, lookup);
@@ -317,7 +317,7 @@ function encodeAny(out: string[], v: Value, lookup: LookupClass): void {
   if (!isPlainObject(v)) { out.push(str(asText(v))); return; }
   const ev = isEventRecord(v);
   encodeStruct(out, v, (k, mv) => {
-    if (ev && k === 'snapshot') encodeRecord(out, mv, v.class as string, lookup, true);
+    if (ev && k === 'snapshot') encodeRecord(out, mv, v.class as string, lookup);
     else if (k === 'valid_ref_counts' && isPlainObject(mv)) {
       // The one place XAPI sends 32-bit ints.
       encodeStruct(out, mv, (_c, n) => {
