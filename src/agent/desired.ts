@@ -27,9 +27,9 @@ export function tunnelPortName(remoteHostUuid: string, networkUuid: string): str
 
 export const vifDevName = (domid: number, device: number): string => `vif${domid}.${device}`;
 
-/** PIF.other_config:mtu if it parses, else network.MTU (else 1500). */
-export function pifMtu(pif: Rec, net: Rec | undefined): number {
-  const o = int(strMap(pif.other_config).mtu, NaN);
+/** MTU of a PIF or a VIF: its other_config:mtu if it parses, else network.MTU (else 1500). */
+export function effectiveMtu(rec: Rec, net: Rec | undefined): number {
+  const o = int(strMap(rec.other_config).mtu, NaN);
   if (Number.isFinite(o) && o > 0) return o;
   const n = int(net?.MTU, 1500);
   return n > 0 ? n : 1500;
@@ -125,7 +125,7 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     if (!net) { fail(ref, 'PIF has no network'); return null; }
     const bridge = str(net.bridge);
     const netUuid = str(net.uuid);
-    const mtu = pifMtu(pif, net);
+    const mtu = effectiveMtu(pif, net);
     const device = str(pif.device);
 
     const tunnels = refs(pif.tunnel_access_PIF_of);
@@ -253,10 +253,9 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     const device = int(vif.device, -1);
     if (!net) { fail(ref, 'VIF has no network'); continue; }
     if (domid < 0 || device < 0) { fail(ref, `VM has no domid or VIF no device (domid ${domid}, device ${device})`); continue; }
-    const ovr = int(strMap(vif.other_config).mtu, NaN);
     const spec: VifSpec = {
       ref, uuid: str(vif.uuid), vmRef: str(vif.VM), vmUuid: str(vm.uuid), networkUuid: str(net.uuid), domid, device,
-      mac: str(vif.MAC).toLowerCase(), mtu: Number.isFinite(ovr) && ovr > 0 ? ovr : int(net.MTU, 1500) > 0 ? int(net.MTU, 1500) : 1500,
+      mac: str(vif.MAC).toLowerCase(), mtu: effectiveMtu(vif, net),
       locking: effectiveLocking(vif, net),
       ipv4_allowed: Array.isArray(vif.ipv4_allowed) ? vif.ipv4_allowed.map(str) : [],
       ipv6_allowed: Array.isArray(vif.ipv6_allowed) ? vif.ipv6_allowed.map(str) : [],
