@@ -35,6 +35,9 @@ export function effectiveMtu(rec: Rec, net: Rec | undefined): number {
   return n > 0 ? n : 1500;
 }
 
+/** A MAC address lower-cased, or null when it is not one (e.g. an empty PIF.MAC). */
+const macOrNull = (mac: string): string | null => (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac) ? mac.toLowerCase() : null);
+
 export function effectiveLocking(vif: Rec, net: Rec | undefined): Locking {
   const m = str(vif.locking_mode);
   if (m === 'locked' || m === 'unlocked' || m === 'disabled') return m;
@@ -77,7 +80,8 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) { fail(owner, `invalid bridge name '${name}'`); return false; }
     if (bridgeByName.has(name)) return true;
     const other_config: StrMap = { 'mac-table-size': '10000' };
-    if (/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac)) other_config.hwaddr = mac.toLowerCase();
+    const hwaddr = macOrNull(mac);
+    if (hwaddr) other_config.hwaddr = hwaddr;
     const b: BridgeSpec = {
       name, owner, datapath_type: opts.datapathType ?? '', fail_mode: 'standalone', other_config,
       external_ids: owned({ 'xs-network-uuids': networkUuid }),
@@ -141,9 +145,8 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
       if (parent.tag !== undefined) { fail(ref, 'VLAN on a VLAN is not supported'); return null; }
       // A VLAN cannot carry more than its parent's NIC does (§1.12.3).
       const eff = Math.min(mtu, parent.mtu);
-      const mac = str(pool.PIF[parentRef].MAC);
       const ok = addPort(port(bridge, parent.bridge, ref, 'fake-bridge',
-        [iface(bridge, 'internal', eff, /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac) ? { mac: mac.toLowerCase() } : {})],
+        [iface(bridge, 'internal', eff, { mac: macOrNull(str(pool.PIF[parentRef].MAC)) })],
         { tag, fake_bridge: true, external_ids: owned({ 'fake-bridge-xs-network-uuids': netUuid }) }));
       return ok ? { bridge: parent.bridge, tag, dev: bridge, mtu: eff } : null;
     }
@@ -156,10 +159,9 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
       if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC))) return null;
       const cols = members.length > 1 ? bondColumns(bondProperties(str(bond.mode), strMap(bond.properties), strMap(pif.other_config))) : undefined;
       const ifs = members.map((m) => iface(m, '', mtu, { other_config: { ...(cols?.member_other_config ?? {}) } }));
-      const mac = str(pif.MAC);
       const p = port(device, bridge, ref, 'bond', ifs, cols ? {
         bond_mode: cols.bond_mode, lacp: cols.lacp, bond_updelay: cols.bond_updelay, bond_downdelay: cols.bond_downdelay,
-        other_config: cols.other_config, mac: /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac) ? mac.toLowerCase() : null,
+        other_config: cols.other_config, mac: macOrNull(str(pif.MAC)),
       } : {});
       if (!addPort(p)) return null;
       cfg.bonds.push({ ref: bonds[0], port: device, members });
