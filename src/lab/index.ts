@@ -7,7 +7,7 @@ import { labDir, loadState, saveState, type LabState } from './state.js';
 import { buildTopology, isTopologyHealthy, newLabState, addNic, setCable, findHost, type Ctx, type Progress } from './topology.js';
 import { teardownLab, type DownReport } from './teardown.js';
 import { observeStatus, formatStatus, type LabStatus } from './status.js';
-import { ovsEnv } from './ovs.js';
+import { ovsEnv } from '../backends/ovsdb/index.js';
 import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent } from './pool.js';
 import { isRecordedAlive } from './state.js';
 import { vmNamespaceName } from '../backends/linux/guests.js';

@@ -14,11 +14,6 @@ export interface OvsInstance {
   procs: ProcRecord[];
 }
 
-/** Environment that points ovs-vsctl / ovs-appctl at one instance (its run dir). */
-export function ovsEnv(dir: string): NodeJS.ProcessEnv {
-  return { ...process.env, OVS_RUNDIR: dir, OVS_LOGDIR: dir, OVS_DBDIR: dir, OVS_SYSCONFDIR: dir };
-}
-
 /**
  * Starts ovsdb-server + ovs-vswitchd inside `ns` with `dir` as their run directory (the
  * ovsdb backend's startOvs). Daemons left behind in `dir` by an earlier run are stopped first

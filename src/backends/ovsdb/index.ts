@@ -12,4 +12,4 @@ export {
   parseSchema, columnShape, defaultValue, applyDiff, isUuid,
   type Atom, type Datum, type PlainAtom, type PlainValue, type PlainRow, type DbSchema, type TableSchema, type ColumnType,
 } from './datum.js';
-export { startOvs, isRunning, SYSTEM_SCHEMA, type StartOvsOptions, type OvsInstance, type OvsPids } from './instance.js';
+export { startOvs, isRunning, ovsEnv, SYSTEM_SCHEMA, type StartOvsOptions, type OvsInstance, type OvsPids } from './instance.js';

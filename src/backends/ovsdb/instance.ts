@@ -59,7 +59,8 @@ export interface OvsInstance {
   stop(): Promise<void>;
 }
 
-function ovsEnv(dir: string): NodeJS.ProcessEnv {
+/** Environment that points ovs-vsctl / ovs-appctl / ovs-vswitchd at an instance's directory. */
+export function ovsEnv(dir: string): NodeJS.ProcessEnv {
   return { ...process.env, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir, OVS_SYSCONFDIR: dir };
 }
 
