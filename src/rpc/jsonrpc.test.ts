@@ -31,11 +31,13 @@ test('parse: rejects notifications and invalid envelopes', () => {
   for (const [body, code] of cases) {
     assert.throws(() => parseJsonRpcCall(body), (e: unknown) => e instanceof RpcParseError && e.code === code, body);
   }
-  try { parseJsonRpcCall('{"jsonrpc":"2.0","params":[],"id":7}'); } catch (e) {
+  // The envelope's id and version are kept for the error reply (and the call must throw).
+  assert.throws(() => parseJsonRpcCall('{"jsonrpc":"2.0","params":[],"id":7}'), (e: unknown) => {
     assert.ok(e instanceof RpcParseError);
     assert.equal(e.id, 7);
     assert.equal(e.version, '2.0');
-  }
+    return true;
+  });
 });
 
 test('encode 2.0: success has no error key, failure has code 1 and data', () => {
