@@ -1,47 +1,16 @@
-// Network namespaces and veth cables, with iproute2. Every function here is idempotent:
-// running it again on what already exists changes nothing.
-import { ip, ipJson } from './sh.js';
+// Network namespaces and veth cables, with iproute2 (namespaces and links are listed through the
+// linux backend's Ip and netns). Every function here is idempotent: running it again on what
+// already exists changes nothing.
+import { Ip, netns, type IpLink } from '../backends/linux/ip.js';
+import { ip } from './sh.js';
 
-export interface LinkInfo {
-  ifname: string;
-  ifindex: number;
-  flags: string[];
-  operstate: string;
-  mtu: number;
-  address?: string;
-  link?: string;
+/** Creates the namespace with its loopback up, unless it exists. */
+export async function ensureNamespace(ns: string): Promise<void> {
+  if (!(await netns.exists(ns))) await netns.add(ns);
 }
 
-export async function listNamespaces(): Promise<string[]> {
-  const list = await ipJson<{ name: string }>(undefined, ['netns', 'list']).catch(() => []);
-  return list.map((n) => n.name);
-}
-
-export async function namespaceExists(ns: string): Promise<boolean> {
-  return (await listNamespaces()).includes(ns);
-}
-
-/** Creates the namespace with its loopback up; false when it already existed. */
-export async function ensureNamespace(ns: string): Promise<boolean> {
-  if (await namespaceExists(ns)) return false;
-  await ip(undefined, ['netns', 'add', ns]);
-  await ip(ns, ['link', 'set', 'lo', 'up']);
-  return true;
-}
-
-/** Deleting a namespace also destroys every veth end inside it (and so its peer). */
-export async function removeNamespace(ns: string): Promise<boolean> {
-  if (!(await namespaceExists(ns))) return false;
-  await ip(undefined, ['netns', 'del', ns]);
-  return true;
-}
-
-export async function listLinks(ns: string | undefined): Promise<LinkInfo[]> {
-  return ipJson<LinkInfo>(ns, ['link', 'show']);
-}
-
-export async function findLink(ns: string | undefined, name: string): Promise<LinkInfo | undefined> {
-  return (await listLinks(ns)).find((l) => l.ifname === name);
+export async function findLink(ns: string | undefined, name: string): Promise<IpLink | undefined> {
+  return (await new Ip(ns).links()).find((l) => l.ifname === name);
 }
 
 export interface VethEnd {
@@ -73,11 +42,11 @@ export async function addAddress(ns: string, dev: string, cidr: string): Promise
   await ip(ns, ['addr', 'replace', cidr, 'dev', dev]);
 }
 
-export function isAdminUp(l: LinkInfo): boolean {
+export function isAdminUp(l: IpLink): boolean {
   return l.flags.includes('UP');
 }
 
 /** Carrier as the host sees it: LOWER_UP is set only when the peer end is up. */
-export function hasCarrier(l: LinkInfo): boolean {
+export function hasCarrier(l: IpLink): boolean {
   return l.flags.includes('LOWER_UP');
 }

@@ -1,5 +1,6 @@
 // `lab status`: the wiring as it really is (observed), next to what the lab recorded.
-import { listNamespaces, listLinks, hasCarrier, isAdminUp, type LinkInfo } from './netns.js';
+import { Ip, netns, type IpLink } from '../backends/linux/ip.js';
+import { hasCarrier, isAdminUp } from './netns.js';
 import { vsctlList } from './ovs.js';
 import { isRecordedAlive, type LabState } from './state.js';
 import { ipJson } from './sh.js';
@@ -53,8 +54,8 @@ export interface LabStatus {
   master?: { url: string; socket: string; running: boolean };
 }
 
-async function safeLinks(ns: string, present: boolean): Promise<LinkInfo[]> {
-  return present ? listLinks(ns).catch(() => []) : [];
+async function safeLinks(ns: string, present: boolean): Promise<IpLink[]> {
+  return present ? new Ip(ns).links().catch(() => []) : [];
 }
 
 interface AddrInfo { ifname: string; addr_info: { family: string; local: string; prefixlen: number; scope: string }[] }
@@ -68,7 +69,7 @@ export async function observeAddresses(ns: string): Promise<{ device: string; ad
 }
 
 export async function observeStatus(state: LabState, guestPrefix: string): Promise<LabStatus> {
-  const nss = new Set(await listNamespaces());
+  const nss = new Set(await netns.list());
   const swNs = `${state.prefix}sw`;
   const upNs = `${state.prefix}up`;
   const swLinks = await safeLinks(swNs, nss.has(swNs));

@@ -1,7 +1,7 @@
 // `lab down`: remove exactly what a lab made. The state file names it; after a crash that left
 // no state file, the lab's unique prefix and the pidfiles under its directory name it instead.
 import { rmSync, existsSync } from 'node:fs';
-import { listNamespaces, listLinks } from './netns.js';
+import { Ip, netns } from '../backends/linux/ip.js';
 import { ip } from './sh.js';
 import { killProcesses } from './ovs.js';
 import { loadState, pidfilePids, readCmdline, readStartTime, isRecordedAlive, type ProcRecord } from './state.js';
@@ -37,13 +37,13 @@ export async function teardownLab(dir: string, prefix: string, progress: (l: str
   if (alive.length) progress(`stopped ${alive.length} processes (${[...new Set(alive.map((p) => p.what.split(' ')[0]))].join(', ')})`);
 
   // 2. Namespaces: the recorded ones and any carrying the prefix (guests made by agents too).
-  const present = await listNamespaces();
+  const present = await netns.list();
   const namespaces = present.filter((ns) => (state?.namespaces.includes(ns) ?? false) || hasLabPrefix(prefix, ns));
   for (const ns of namespaces) await ip(undefined, ['netns', 'del', ns], { allowFail: true });
   if (namespaces.length) progress(`removed namespaces ${namespaces.join(' ')}`);
 
   // 3. Links in the machine's own namespace with the prefix (none by design; a crash mid-step).
-  const links = (await listLinks(undefined)).map((l) => l.ifname).filter((n) => hasLabPrefix(prefix, n));
+  const links = (await new Ip().links()).map((l) => l.ifname).filter((n) => hasLabPrefix(prefix, n));
   for (const l of links) await ip(undefined, ['link', 'del', l], { allowFail: true });
   if (links.length) progress(`removed links ${links.join(' ')}`);
 

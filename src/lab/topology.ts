@@ -3,7 +3,8 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { type LabPlan, type NicPlan, type SwitchPort, nicPlan, switchPortColumns } from './plan.js';
-import { ensureNamespace, ensureVeth, setLinkUp, addAddress, namespaceExists, findLink } from './netns.js';
+import { netns } from '../backends/linux/ip.js';
+import { ensureNamespace, ensureVeth, setLinkUp, addAddress, findLink } from './netns.js';
 import { startOvsInstance, vsctl, killProcesses } from './ovs.js';
 import { ip } from './sh.js';
 import { isRecordedAlive, saveState, type LabState, type OvsState, type HostState, type NicState } from './state.js';
@@ -133,7 +134,7 @@ export async function buildTopology(ctx: Ctx): Promise<void> {
 /** True when every recorded namespace, process and cable of a lab is present. */
 export async function isTopologyHealthy(state: LabState): Promise<boolean> {
   if (state.status !== 'up') return false;
-  for (const ns of state.namespaces) if (!(await namespaceExists(ns))) return false;
+  for (const ns of state.namespaces) if (!(await netns.exists(ns))) return false;
   if (!state.processes.every(isRecordedAlive)) return false;
   const swNs = `${state.prefix}sw`;
   for (const h of state.hosts) {
