@@ -153,7 +153,10 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
 
   const xmlError = (what: string) => encodeXmlRpcResponse({ ok: false, error: ['INTERNAL_ERROR', what] }, opts.lookupClass);
 
-  async function dispatch(call: RpcCall): Promise<RpcResult> {
+  /** The handler's answer; a body that was not valid UTF-8 is refused where it landed in a parameter. */
+  async function dispatch(call: RpcCall, invalidUtf8: boolean): Promise<RpcResult> {
+    const bad = invalidUtf8 ? findReplaced(call.params) : undefined;
+    if (bad !== undefined) return { ok: false, error: ['INVALID_VALUE', 'Invalid UTF-8 string in parameter', bad] };
     try {
       return checkResult(await opts.handle(call));
     } catch (e) {
@@ -171,10 +174,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       send(res, 200, 'jsonrpc', encodeJsonRpcParseError(err));
       return;
     }
-    const bad = invalidUtf8 ? findReplaced(call.params) : undefined;
-    const result = bad !== undefined
-      ? { ok: false as const, error: ['INVALID_VALUE', 'Invalid UTF-8 string in parameter', bad] }
-      : await dispatch({ method: call.method, params: call.params, protocol: 'jsonrpc' });
+    const result = await dispatch({ method: call.method, params: call.params, protocol: 'jsonrpc' }, invalidUtf8);
     let out: string;
     try {
       out = encodeJsonRpcResponse(call, result, opts.lookupClass);
@@ -193,10 +193,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       send(res, 200, 'xmlrpc', xmlError(e instanceof Error ? e.message : String(e)));
       return;
     }
-    const bad = invalidUtf8 ? findReplaced(call.params) : undefined;
-    const result = bad !== undefined
-      ? { ok: false as const, error: ['INVALID_VALUE', 'Invalid UTF-8 string in parameter', bad] }
-      : await dispatch({ method: call.method, params: call.params, protocol: 'xmlrpc' });
+    const result = await dispatch({ ...call, protocol: 'xmlrpc' }, invalidUtf8);
     let out: string;
     try {
       out = encodeXmlRpcResponse(result, opts.lookupClass);
