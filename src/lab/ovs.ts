@@ -1,11 +1,11 @@
 // Private Open vSwitch instances for the lab (one per switch, upstream and host namespace),
 // each with its own run directory: never the system service, never /var/run/openvswitch.
 // The kernel may have no openvswitch module, so every bridge uses the userspace datapath.
-import { existsSync, rmSync, symlinkSync } from 'node:fs';
+import { rmSync, symlinkSync } from 'node:fs';
 import { startOvs } from '../backends/ovsdb/instance.js';
 import { join } from 'node:path';
 import { run, sleep, type RunOptions } from './sh.js';
-import { pidfilePids, procRecord, readCmdline, readStartTime, type ProcRecord } from './state.js';
+import { daemonsIn, procRecord, readStartTime, type ProcRecord } from './state.js';
 
 export interface OvsInstance {
   dir: string;
@@ -34,10 +34,7 @@ export async function startOvsInstance(dir: string, ns: string, what: string): P
 
 /** Stops daemons whose pidfile is in `dir` and whose command line names `dir`. */
 export async function stopDaemonsIn(dir: string): Promise<number[]> {
-  if (!existsSync(dir)) return [];
-  const victims = pidfilePids(dir).filter((p) => readCmdline(p.pid).includes(dir))
-    .map((p) => ({ pid: p.pid, startTime: readStartTime(p.pid) ?? '', what: p.file }))
-    .filter((p) => p.startTime !== '');
+  const victims = daemonsIn(dir);
   await killProcesses(victims);
   return victims.map((v) => v.pid);
 }

@@ -128,3 +128,11 @@ export function pidfilePids(dir: string): { pid: number; file: string }[] {
   walk(dir, 0);
   return out;
 }
+
+/** Live daemons named by `*.pid` files under `dir` whose command line names `dir` (so not a recycled pid). */
+export function daemonsIn(dir: string): ProcRecord[] {
+  return pidfilePids(dir).flatMap((p) => {
+    const startTime = readStartTime(p.pid);
+    return startTime && readCmdline(p.pid).includes(dir) ? [{ pid: p.pid, startTime, what: p.file }] : [];
+  });
+}

@@ -4,7 +4,7 @@ import { rmSync, existsSync } from 'node:fs';
 import { Ip, netns } from '../backends/linux/ip.js';
 import { ip } from './sh.js';
 import { killProcesses } from './ovs.js';
-import { loadState, pidfilePids, readCmdline, readStartTime, isRecordedAlive, type ProcRecord } from './state.js';
+import { loadState, daemonsIn, isRecordedAlive, type ProcRecord } from './state.js';
 import { hasLabPrefix } from './plan.js';
 
 export interface DownReport {
@@ -24,12 +24,7 @@ export async function teardownLab(dir: string, prefix: string, progress: (l: str
     if (state.master?.proc) recorded.push(state.master.proc);
   }
   // Pidfiles under the lab dir count only if the process's command line names the lab dir.
-  for (const p of pidfilePids(dir)) {
-    const startTime = readStartTime(p.pid);
-    if (startTime && readCmdline(p.pid).includes(dir) && !recorded.some((r) => r.pid === p.pid)) {
-      recorded.push({ pid: p.pid, startTime, what: p.file });
-    }
-  }
+  for (const p of daemonsIn(dir)) if (!recorded.some((r) => r.pid === p.pid)) recorded.push(p);
   const alive = recorded.filter(isRecordedAlive);
   // Agents and the master before the OVS daemons they talk to.
   const order = (p: ProcRecord): number => (/ovs(db-server|-vswitchd)/.test(p.what) ? 1 : 0);
