@@ -4,21 +4,21 @@
 // Usage: node dist/bench/lab.js [--topology-only] [--rounds N]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { labUp, labDown } from '../src/lab/index.js';
+import { labUp, labDown, labPrefix } from '../src/lab/index.js';
 import { masterClient } from '../src/lab/pool.js';
 import { loadState, labDir } from '../src/lab/state.js';
+import { median } from './support.js';
 
 const HOSTS = 4;
 const NICS = 4;
 const VMS = 20;
 const name = 'bnch';
-const prefix = 'xlbnch-';
+const prefix = labPrefix(name); // the baseline's namespaces too, so lab down removes them after a crash
 const args = process.argv.slice(2);
 const topologyOnly = args.includes('--topology-only');
 const rounds = Number(args[args.indexOf('--rounds') + 1]) || 3;
 
 const ip = (...a: string[]): void => { execFileSync('ip', a, { stdio: 'ignore' }); };
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** Plain iproute2: `namespaces` namespaces and `links` veth pairs between them; removed after. */
 function baseline(namespaces: number, links: number): number {
