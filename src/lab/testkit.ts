@@ -2,6 +2,7 @@
 // pointed at it, bounded pings in guests and hosts, and a teardown that always runs.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labExec, labEnv, type LabState } from './index.js';
 
@@ -70,6 +71,21 @@ export async function freshLab(tag: string, size: { hosts?: number; nics?: numbe
       await labDown(opts).catch(() => undefined);
       rmSync(stateDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * For a test file: a function that makes a fresh lab (as freshLab) and records it, and an
+ * `after` hook that takes every recorded lab down, also those of tests that failed midway.
+ * Call it at the top level of the file.
+ */
+export function labsOfThisFile(): (tag: string, size?: { hosts?: number; nics?: number }) => Promise<TestLab> {
+  const labs: TestLab[] = [];
+  after(async () => { for (const l of labs) await l.down(); });
+  return async (tag, size) => {
+    const l = await freshLab(tag, size);
+    labs.push(l);
+    return l;
   };
 }
 

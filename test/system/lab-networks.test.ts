@@ -1,19 +1,12 @@
 // Issue 6 end-to-end scenarios with real packets, each from a fresh lab: the API is driven
 // through xe, guests are network namespaces, and every ping is bounded.
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freshLab, makeVm, startVm, pifNetwork, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
+import { labsOfThisFile, makeVm, startVm, pifNetwork, pifUuid, canRunLab } from '../../src/lab/testkit.js';
 import { labAddNic } from '../../src/lab/index.js';
 
 const skip = canRunLab();
-const labs: TestLab[] = [];
-after(async () => { for (const l of labs) await l.down(); });
-
-async function lab(tag: string, size?: { hosts?: number; nics?: number }): Promise<TestLab> {
-  const l = await freshLab(tag, size);
-  labs.push(l);
-  return l;
-}
+const lab = labsOfThisFile();
 
 describe('lab end-to-end', { skip, concurrency: false }, () => {
   test('3. external network: a VM on the eth0 network pings the upstream gateway', async () => {

@@ -1,20 +1,13 @@
 // Issue 6 end-to-end scenarios across the pool: tunnels, bonds, network-destroy, MTU and
 // management moves. Each from a fresh lab; every ping bounded.
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { freshLab, makeVm, startVm, pifNetwork, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
+import { labsOfThisFile, makeVm, startVm, pifNetwork, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
 import { labCable } from '../../src/lab/index.js';
 
 const skip = canRunLab();
-const labs: TestLab[] = [];
-after(async () => { for (const l of labs) await l.down(); });
+const lab = labsOfThisFile();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function lab(tag: string, size?: { hosts?: number; nics?: number }): Promise<TestLab> {
-  const l = await freshLab(tag, size);
-  labs.push(l);
-  return l;
-}
 
 async function until(what: string, probe: () => Promise<boolean>, tries = 50): Promise<void> {
   for (let i = 0; i < tries; i++) { if (await probe()) return; await sleep(100); }

@@ -1,16 +1,15 @@
 // Issue 6 `lab restart-agent HOST` / issue 5 "hitless": SIGKILL an agent while a guest pings
 // another across hosts; the new agent picks up without a lost ping and without removing or
 // re-adding a single OVSDB row. Each from a fresh lab; every ping bounded.
-import { describe, test, after } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { freshLab, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
+import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
 
 const XCPNET_JS = fileURLToPath(new URL('../../src/bin/xcpnet.js', import.meta.url));
 const skip = canRunLab();
-const labs: TestLab[] = [];
-after(async () => { for (const l of labs) await l.down(); });
+const lab = labsOfThisFile();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `xcpnet lab restart-agent HOST` on the lab, as a user runs it. */
@@ -42,7 +41,7 @@ async function nextCfg(l: TestLab, host: string): Promise<string> {
 
 describe('lab restart-agent: hitless agent restarts', { skip, concurrency: false }, () => {
   test('SIGKILL + restart of both agents keeps a cross-host ping going; OVSDB rows keep their uuids', async (t) => {
-    const l = await labFor('rst');
+    const l = await lab('rst', { hosts: 2, nics: 2 });
     const net = await l.xe('network-create', 'name-label=hitless');
     for (const h of ['host1', 'host2']) {
       await l.xe('tunnel-create', `pif-uuid=${await pifUuid(l, h, 'eth0')}`, `network-uuid=${net}`, 'protocol=vxlan');
@@ -85,9 +84,3 @@ describe('lab restart-agent: hitless agent restarts', { skip, concurrency: false
     await l.down();
   });
 });
-
-async function labFor(tag: string): Promise<TestLab> {
-  const l = await freshLab(tag, { hosts: 2, nics: 2 });
-  labs.push(l);
-  return l;
-}
