@@ -160,10 +160,8 @@ export function labHint(state: LabState): string {
   const lines = [''];
   if (state.master) {
     lines.push(`Point xe at this lab:   eval "$(xcpnet lab env${nameOpt})"`, 'then try:               xe host-list; xe pif-list; xe network-list',
-      `master: ${state.master.url} and unix:${state.master.socket}`);
-  }
-  if (state.master) {
-    lines.push('', 'see packets flow between two guests on a private network:',
+      `master: ${state.master.url} and unix:${state.master.socket}`,
+      '', 'see packets flow between two guests on a private network:',
       '  N=$(xe network-create name-label=private)',
       '  for vm in vm1 vm2; do V=$(xe vm-create name-label=$vm); xe vif-create vm-uuid=$V network-uuid=$N device=0; xe vm-start uuid=$V on=host1; done',
       `  xcpnet lab exec${nameOpt} vm1 -- ip addr add 10.99.0.1/24 dev eth0; xcpnet lab exec${nameOpt} vm1 -- ip link set eth0 up`,
