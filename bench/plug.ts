@@ -25,6 +25,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { openHostSide, runAgent, type GuestDriver, type RunningAgent } from '../src/agent/index.js';
 import type { GuestVif, GuestVm } from '../src/agent/model.js';
 import type { OvsBackend } from '../src/agent/ovs-backend.js';
@@ -48,7 +49,6 @@ const HOST_NS = `${P}host`;
 const DEV_NS = `${P}dev`; // peers of the pre-made devices
 const execP = promisify(execFile);
 const now = () => Number(process.hrtime.bigint()) / 1e6;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function ip(...a: string[]): void { execFileSync('ip', a, { stdio: ['ignore', 'ignore', 'pipe'] }); }
 /** Many iproute2 commands in one process (set-up and clean-up only, never timed). */

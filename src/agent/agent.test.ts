@@ -1,6 +1,7 @@
 // runAgent against a scripted master (event.from + report_network_state) and the fake host.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
 import { FakeGuests } from '../backends/fake/guests.js';
 import { FakeHost } from '../backends/fake/host.js';
@@ -9,7 +10,6 @@ import { PoolBuilder } from './pool-builder.js';
 import { POOL_CLASSES, type PoolRecords } from './records.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tok = (g: number) => `${String(g).padStart(20, '0')},${'0'.repeat(20)}`;
 
 /** Just enough of the master: a generation per write, event.from with coalescing, reports recorded. */

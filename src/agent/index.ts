@@ -1,6 +1,7 @@
 // The host agent: a XenAPI client of the master. It keeps a replica of the records through
 // event.from, reconciles level-triggered (on events, on switch drift, and periodically),
 // and reports what is real with host.report_network_state (docs/design/agent-protocol.md).
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
 import { compileHostConfig } from './desired.js';
 import type { GuestDriver, HostBackend, HostNetConfig } from './model.js';
@@ -87,7 +88,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 interface EventRec { class: string; operation: string; ref: string; snapshot?: Rec }

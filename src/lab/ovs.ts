@@ -4,7 +4,8 @@
 import { rmSync, symlinkSync } from 'node:fs';
 import { startOvs } from '../backends/ovsdb/instance.js';
 import { join } from 'node:path';
-import { run, sleep, type RunOptions } from './sh.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { run, type RunOptions } from './sh.js';
 import { daemonsIn, procRecord, readStartTime, type ProcRecord } from './state.js';
 
 export interface OvsInstance {

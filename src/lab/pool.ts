@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { XapiClient } from '../client/index.js';
-import { sleep } from './sh.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { procRecord, isRecordedAlive, saveState, type HostState, type LabState } from './state.js';
 import { killProcesses } from './ovs.js';
 import type { Ctx } from './topology.js';

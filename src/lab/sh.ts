@@ -53,7 +53,3 @@ export async function ipJson<T>(ns: string | undefined, args: string[]): Promise
   const text = r.stdout.trim();
   return text === '' ? [] : (JSON.parse(text) as T[]);
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -2,12 +2,12 @@
 // management moves. Each from a fresh lab; every ping bounded.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { labsOfThisFile, makeVm, startVm, pifNetwork, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
 import { labCable } from '../../src/lab/index.js';
 
 const skip = canRunLab();
 const lab = labsOfThisFile();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function until(what: string, probe: () => Promise<boolean>, tries = 50): Promise<void> {
   for (let i = 0; i < tries; i++) { if (await probe()) return; await sleep(100); }

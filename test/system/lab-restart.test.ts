@@ -5,12 +5,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
 
 const XCPNET_JS = fileURLToPath(new URL('../../src/bin/xcpnet.js', import.meta.url));
 const skip = canRunLab();
 const lab = labsOfThisFile();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** `xcpnet lab restart-agent HOST` on the lab, as a user runs it. */
 function restartAgent(l: TestLab, host: string): Promise<string> {

@@ -8,10 +8,10 @@ import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createConnection } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OvsdbClient, OvsdbError, ops, namedUuid, uuid, startOvs, isRunning, type OvsInstance, type Monitor, type RowChange } from '../../src/backends/ovsdb/index.js';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const tmpDir = () => mkdtemp('/tmp/xcpt-ovsdb-');
 
 /** Bridge + Port + Interface of the same name, linked into Open_vSwitch.bridges. */
