@@ -2,7 +2,7 @@
 // Every step is "ensure": a second run over a complete lab finds everything in place.
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { type LabPlan, type NicPlan, type SwitchPort, nicPlan, switchPortColumns } from './plan.js';
+import { type LabPlan, type NicPlan, type SwitchPort, nicPlan, parseHostName, switchPortColumns } from './plan.js';
 import { netns } from '../backends/linux/ip.js';
 import { ensureNamespace, ensureVeth, setLinkUp, addAddress, findLink } from './netns.js';
 import { startOvsInstance, vsctl, killProcesses } from './ovs.js';
@@ -159,7 +159,7 @@ export function findNic(state: LabState, host: string, device: string): NicState
 /** Hot-adds the next NIC `eth<N>` to a host, cabled to the switch; returns its device name. */
 export async function addNic(ctx: Ctx, host: string): Promise<string> {
   const hs = findHost(ctx.state, host);
-  const index = Number(host.slice(4));
+  const index = parseHostName(hs.name)!;
   const next = hs.nics.reduce((m, n) => Math.max(m, Number(n.device.slice(3))), -1) + 1;
   const nic = nicPlan(ctx.plan.prefix, index, next);
   hs.nics.push({ device: nic.device, port: nic.cable.port, cable: 'up' });
