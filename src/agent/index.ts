@@ -7,19 +7,13 @@ import { compileHostConfig } from './desired.js';
 import type { GuestDriver, HostBackend, HostNetConfig } from './model.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
-
-export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
-export { compileHostConfig } from './desired.js';
-export { planChanges } from './plan.js';
-export { OvsBackend, type OvsBackendOptions } from './ovs-backend.js';
-export { FakeHost } from '../backends/fake/host.js';
-export { FakeGuests } from '../backends/fake/guests.js';
 import { OvsBackend } from './ovs-backend.js';
 import { FakeHost } from '../backends/fake/host.js';
 import { FakeGuests } from '../backends/fake/guests.js';
 import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
 import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
-export { NetnsGuests, vmNamespaceName, guestPrefixFor } from '../backends/linux/guests.js';
+
+export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
 
 export interface HostSideOptions {
   /** This host's uuid (seeds the fake NICs' MACs). */
