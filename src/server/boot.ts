@@ -9,6 +9,8 @@ import type { XapiServer } from './server.js';
 
 export const API_VERSION = { major: 2, minor: 23 };
 export const XCPNET_VERSION = '0.1.0';
+/** The xapi release whose API this server follows (reference: v26.17), for software_version.xapi. */
+export const XAPI_COMPAT_VERSION = '26.17';
 
 export const HIMN_OTHER_CONFIG: Rec = {
   is_guest_installer_network: 'true', is_host_internal_management_network: 'true',
@@ -23,7 +25,7 @@ export function createHost(tx: Tx, nameLabel: string, address: string, hostname 
     API_version_vendor: 'XenSource', API_version_vendor_implementation: {},
     software_version: {
       product_version: XCPNET_VERSION, product_brand: 'xcpnet', platform_name: 'xcpnet', platform_version: XCPNET_VERSION,
-      xapi: `${API_VERSION.major === 2 ? '26.17' : ''}`, hostname, network_backend: 'openvswitch',
+      xapi: XAPI_COMPAT_VERSION, hostname, network_backend: 'openvswitch',
     },
     other_config: {}, management_bridge: '', management_address_type: 'ipv4',
   });

@@ -17,6 +17,8 @@ export interface ServerServices {
   /** The pool's own (master) host. */
   masterHost(): string;
   lookupClass(name: string): ClassDef | undefined;
+  /** Sets the progress of an Async call's task (no-op for a synchronous call). */
+  progress(task: string | undefined, value: number): void;
   /** Runs an API call on behalf of a rule (another message's full semantics). */
   invoke(ctx: CallContext, method: string, args: Record<string, Value>): Promise<Value>;
 }
@@ -45,6 +47,6 @@ export interface Method {
   async: boolean;
   sessionless: boolean;
   removed: boolean;
-  /** A write: gives the role check meaning for read-only sessions. */
+  /** The implementation: a registered rule, else the implicit one derived from the IDL. */
   run: Impl;
 }

@@ -5,7 +5,7 @@
 import { ApiError } from '../common/api-error.js';
 import { type ClassDef, type Field, type Param, type Rec, type Role, type Value, t } from '../idl/meta.js';
 import type { CallContext, Impl, Method } from './context.js';
-import { visibleFields } from './values.js';
+import { visibleFields } from '../rpc/shape.js';
 import { matchesWhere, parseWhere } from './where.js';
 
 // Stored records are frozen and replaced on every write, so a record's identity is its
@@ -70,7 +70,7 @@ export function implicitMethods(cls: ClassDef): Method[] {
   out.push(method(cls, 'get_all_where', [whereParam], t.set(t.ref(C)), 'read-only', (ctx, a) => {
     const expr = parseWhere(a.expr as string);
     return [...store(ctx).all(C)].filter(([, rec]) => matchesWhere(expr, rec)).map(([ref]) => ref);
-  }, { } ));
+  }));
   out.push(method(cls, 'get_all_records_where', [whereParam], t.map(t.ref(C), t.record(C)), 'read-only', (ctx, a) => {
     const expr = parseWhere(a.expr as string);
     const map: Record<string, Value> = {};

@@ -5,9 +5,8 @@
 import { ApiError } from '../common/api-error.js';
 import type { Store, Tx } from '../db/store.js';
 import type { Rec, Value } from '../idl/meta.js';
-
-/** The classes a host agent follows with event.from (docs/design/agent-protocol.md). */
-export const AGENT_CLASSES = ['host', 'PIF', 'network', 'VIF', 'VM', 'Bond', 'VLAN', 'tunnel'] as const;
+// The classes a host agent follows with event.from: the agent's own list, not a copy of it.
+import { POOL_CLASSES } from '../agent/records.js';
 
 export interface Nic {
   device: string;
@@ -61,7 +60,7 @@ export class RealisationHub {
    * an error the agent reports for one of `objects`, or a timeout (HOST_OFFLINE when no
    * agent ever reported, DEVICE_ATTACH_TIMEOUT otherwise).
    */
-  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(AGENT_CLASSES)): Promise<void> {
+  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(POOL_CLASSES)): Promise<void> {
     const s = this.state(host);
     if (s.realised >= gen) return this.failIfErrors(s.report, objects);
     return new Promise<void>((resolve, reject) => {
@@ -113,8 +112,7 @@ export class RealisationHub {
       const diff = Object.entries(patch).filter(([k, v]) => JSON.stringify(cur[k]) !== JSON.stringify(v));
       if (diff.length) tx.update(cls, ref, Object.fromEntries(diff));
     };
-    for (const [ref, msg] of Object.entries(report.errors ?? {})) {
-      void msg;
+    for (const ref of Object.keys(report.errors ?? {})) {
       const cls = tx.classOf(ref);
       if (cls === 'PIF' || cls === 'VIF') setIfChanged(cls, ref, { currently_attached: false });
     }

@@ -96,7 +96,7 @@ export class XapiServer implements ServerServices {
     return {
       'session.login_with_password': (_ctx, a) => this.sessions.login(String(a.uname), String(a.pwd), String(a.originator ?? '')),
       'session.logout': (ctx) => { this.events.forget(ctx.session!.ref); this.sessions.logout(ctx.session!.ref); },
-      'task.cancel': (_ctx, a) => this.tasks.cancel(String(a.task ?? a.self)),
+      'task.cancel': (_ctx, a) => this.tasks.cancel(String(a.task)),
       'task.create': (ctx, a) => this.tasks.create(ctx, String(a.label), String(a.description)),
       'task.destroy': (_ctx, a) => this.tasks.destroy(String(a.self)),
       'pool.add_host': (_ctx, a) => this.store.transact((tx) => {
@@ -176,6 +176,8 @@ export class XapiServer implements ServerServices {
     if (cls === 'session') return;
     if (!this.store.find(cls, v)) throw new ApiError('HANDLE_INVALID', [cls, v]);
   }
+
+  progress(task: string | undefined, value: number): void { this.tasks.progress(task, value); }
 
   /** Runs another message with its full semantics on behalf of a rule (same session). */
   async invoke(ctx: CallContext, method: string, args: Record<string, Value>): Promise<Value> {

@@ -3,7 +3,7 @@
 // carries int64 as strings), a float as a number or numeric string.
 
 import { ApiError } from '../common/api-error.js';
-import type { ClassDef, Field, Ty, Value } from '../idl/meta.js';
+import type { ClassDef, Ty, Value } from '../idl/meta.js';
 
 /** Converts `v` to the shape of `ty`, or throws a XenAPI error naming `what`. */
 export function decodeValue(v: Value | undefined, ty: Ty, what: string, lookup: (cls: string) => ClassDef | undefined): Value {
@@ -58,9 +58,4 @@ export function decodeValue(v: Value | undefined, ty: Ty, what: string, lookup: 
     case 'any':
       return v ?? null;
   }
-}
-
-/** Fields of `cls` that a client sees (internal ones are hidden). */
-export function visibleFields(cls: ClassDef): Field[] {
-  return cls.fields.filter((f) => !f.internal);
 }

@@ -7,12 +7,10 @@ import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
-import type { XapiServer } from '../server.js';
-import { getPool, isBondSlave, isMac, isRef, markPlugged, pifKind, recomputeManagement, syncHostAddress, findPifOn } from './common.js';
+import { getPool, isBondSlave, isMac, isRef, markPlugged, pifKind, recomputeManagement, syncHostAddress, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 import { moveTunnel } from './tunnel.js';
 import { moveVlan } from './vlan.js';
 
-const refs = (v: Value | undefined): string[] => (Array.isArray(v) ? (v as string[]) : []);
 
 // ---------------------------------------------------------------- properties
 
@@ -88,7 +86,7 @@ function localVifs(tx: Tx, host: string, networks: Set<string>): string[] {
 }
 
 function progress(ctx: CallContext, value: number): void {
-  (ctx.services as Partial<XapiServer>).tasks?.progress(ctx.task, value);
+  ctx.services.progress(ctx.task, value);
 }
 
 /** Waits for the host's agent to realise the records just written (the "plug"). */
@@ -105,11 +103,9 @@ function assertMembersBondable(tx: Tx, network: string, members: string[], mac: 
   const net = tx.get('network', network);
   const recs = members.map((m) => tx.get('PIF', m));
   const host = recs[0]!.host as string;
-  assertOr(net.managed !== false, 'NETWORK_UNMANAGED', network);
-  const connected = findPifOn(tx, network, host);
-  assertOr(connected === undefined, 'NETWORK_ALREADY_CONNECTED', host, connected);
+  assertNetworkFreeOn(tx, network, host);
   // SR-IOV networks cannot be created here; kept for the reference's order.
-  assertOr(!refs(net.PIFs).some((p) => refs(tx.find('PIF', p)?.sriov_logical_PIF_of).length > 0), 'NETWORK_INCOMPATIBLE_WITH_BOND', network);
+  assertOr(!refs(net.PIFs).some((p) => isSriovLogical(tx.find('PIF', p))), 'NETWORK_INCOMPATIBLE_WITH_BOND', network);
   assertOr(mac === '' || isMac(mac), 'MAC_INVALID', mac);
   const properties = validateProperties(mode, props);
   const primaryRec = recs.find((p) => p.management === true) ?? recs.find(hasIpConfig) ?? recs[0]!;

@@ -15,7 +15,8 @@ export interface Reader {
 }
 
 export const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== NULL_REF;
-const refs = (v: unknown): string[] => (Array.isArray(v) ? v.filter(isRef) : []);
+/** The refs in a set field (nulls and non-strings dropped). */
+export const refs = (v: unknown): string[] => (Array.isArray(v) ? v.filter(isRef) : []);
 
 // ---------------------------------------------------------------- kinds and topology
 
@@ -81,6 +82,19 @@ export function getPool(r: Reader): [string, Rec] {
 }
 
 // ---------------------------------------------------------------- checks
+
+/**
+ * Checks 1–2 shared by VLAN, Bond and tunnel creation: NETWORK_UNMANAGED, then
+ * NETWORK_ALREADY_CONNECTED [host, pif] when the network already has a PIF on that host.
+ */
+export function assertNetworkFreeOn(r: Reader, network: string, host: string): void {
+  assertOr(r.get('network', network).managed !== false, 'NETWORK_UNMANAGED', network);
+  const connected = findPifOn(r, network, host);
+  assertOr(connected === undefined, 'NETWORK_ALREADY_CONNECTED', host, connected);
+}
+
+/** True for an SR-IOV logical PIF. */
+export const isSriovLogical = (p: Rec | undefined): boolean => refs(p?.sriov_logical_PIF_of).length > 0;
 
 export function assertManagedPif(pifRef: string, pif: Rec): void {
   assertOr(pif.managed !== false, 'PIF_UNMANAGED', pifRef);

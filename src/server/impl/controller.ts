@@ -16,7 +16,6 @@ export const TUNNEL_KEY = 'xcpnet-tunnel-key';
 export const MAX_TUNNEL_KEY = 0xffffff;
 const RETRY_MS = 500;
 
-const refs = (v: Value | undefined): string[] => (Array.isArray(v) ? (v as string[]) : []);
 
 export function parseKey(v: Value | undefined): number | undefined {
   if (typeof v !== 'string' || !/^[1-9]\d{0,7}$/.test(v)) return undefined;

@@ -8,9 +8,8 @@ import type { Tx } from '../../db/store.js';
 import type { Rec, Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { copyIpConfig } from './vlan.js';
-import { findPifOn, isBondSlave, isRef, pifKind, plugPif, unplugPif } from './common.js';
+import { isBondSlave, isRef, pifKind, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 
-const refs = (v: Value | undefined): string[] => (Array.isArray(v) ? (v as string[]) : []);
 
 /** A random locally administered unicast MAC. */
 export function randomLocalMac(): string {
@@ -30,15 +29,11 @@ function nextTunnelDevice(tx: Tx, host: string): string {
   return `tunnel${n}`;
 }
 
-const isSriovLogical = (p: Rec | undefined): boolean => refs(p?.sriov_logical_PIF_of).length > 0;
-
 function assertTunnelCreatable(tx: Tx, transport: string, network: string): void {
   const net = tx.get('network', network);
   const tp = tx.get('PIF', transport);
   const host = tp.host as string;
-  assertOr(net.managed !== false, 'NETWORK_UNMANAGED', network);
-  const connected = findPifOn(tx, network, host);
-  assertOr(connected === undefined, 'NETWORK_ALREADY_CONNECTED', host, connected);
+  assertNetworkFreeOn(tx, network, host);
   assertOr(tp.managed !== false, 'PIF_UNMANAGED', transport);
   assertOr(!isBondSlave(tx, tp), 'CANNOT_ADD_TUNNEL_TO_BOND_SLAVE', transport);
   const kind = pifKind(tx, tp);

@@ -6,22 +6,24 @@ import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
-import { assertNoProtection, findPifOn, isBondSlave, isRef, plugPif, unplugPif } from './common.js';
+import { assertNoProtection, isBondSlave, isRef, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 
 export const VLAN_PIF_MAC = 'fe:ff:ff:ff:ff:ff';
 
-const refs = (v: Value | undefined): string[] => (Array.isArray(v) ? (v as string[]) : []);
+/** A set field's members, whatever their type (trunks are ints, interfaces names). */
+const list = (v: Value | undefined): Value[] => (Array.isArray(v) ? v : []);
+
 
 /** The SR-IOV checks (reference §2.6 check 5). SR-IOV objects cannot be created here, so these never fire in practice. */
 function assertSriovCompatible(tx: Tx, parent: Rec, network: string): void {
   const sriovBased = (p: Rec | undefined): boolean => {
     if (!p) return false;
-    if (refs(p.sriov_logical_PIF_of).length > 0) return true;
+    if (isSriovLogical(p)) return true;
     const vlan = isRef(p.VLAN_master_of) ? tx.find('VLAN', p.VLAN_master_of) : undefined;
-    return !!vlan && refs(tx.find('PIF', vlan.tagged_PIF as string)?.sriov_logical_PIF_of).length > 0;
+    return !!vlan && isSriovLogical(tx.find('PIF', vlan.tagged_PIF as string));
   };
   const existing = refs(tx.find('network', network)?.PIFs).map((r) => tx.find('PIF', r));
-  if (refs(parent.sriov_logical_PIF_of).length > 0) {
+  if (isSriovLogical(parent)) {
     assertOr(existing.every(sriovBased), 'NETWORK_INCOMPATIBLE_WITH_VLAN_ON_SRIOV', network);
   } else {
     assertOr(!existing.some(sriovBased), 'NETWORK_INCOMPATIBLE_WITH_VLAN_ON_BRIDGE', network);
@@ -37,9 +39,7 @@ export function assertVlanCreatable(ctx: CallContext, tx: Tx, taggedPif: string,
   const net = tx.get('network', network);
   const parent = tx.get('PIF', taggedPif);
   const host = parent.host as string;
-  assertOr(net.managed !== false, 'NETWORK_UNMANAGED', network);
-  const connected = findPifOn(tx, network, host);
-  assertOr(connected === undefined, 'NETWORK_ALREADY_CONNECTED', host, connected);
+  assertNetworkFreeOn(tx, network, host);
   assertOr(parent.managed !== false, 'PIF_UNMANAGED', taggedPif);
   assertOr(!isBondSlave(tx, parent), 'CANNOT_ADD_VLAN_TO_BOND_SLAVE', taggedPif);
   assertOr(!isRef(parent.VLAN_master_of), 'PIF_IS_VLAN', taggedPif);
@@ -50,9 +50,9 @@ export function assertVlanCreatable(ctx: CallContext, tx: Tx, taggedPif: string,
   assertOr(!dup, 'PIF_VLAN_EXISTS', parent.device);
   const kernelName = `${parent.device as string}.${tag}`;
   const bridges = ctx.services.hub.lastReport(host)?.bridges ?? [];
-  const inUse = bridges.some((b) => refs((b as Rec | null)?.interfaces as Value).includes(kernelName));
+  const inUse = bridges.some((b) => list((b as Rec | null)?.interfaces).includes(kernelName));
   assertOr(!inUse, 'VLAN_IN_USE', parent.device, tag);
-  const trunked = refs(net.VIFs).some((v) => refs(tx.find('VIF', v)?.trunks).length > 0);
+  const trunked = refs(net.VIFs).some((v) => list(tx.find('VIF', v)?.trunks).length > 0);
   assertOr(!trunked, 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', network);
 }
 
