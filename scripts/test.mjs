@@ -20,7 +20,7 @@ function findTests(dir, out = []) {
 const filters = process.argv.slice(2);
 const all = findTests('dist').filter((p) => filters.length === 0 || filters.some((f) => p.includes(f))).sort();
 // System tests share the machine's process table and namespaces: run them serially.
-const isSystem = (p) => p.includes('/system/') || p.includes('/lab/') && p.startsWith('dist/test/');
+const isSystem = (p) => p.startsWith('dist/test/system/');
 const parallel = all.filter((p) => !isSystem(p));
 const serial = all.filter(isSystem);
 
