@@ -3,10 +3,11 @@ import { getCaseless, mapParams, parseBool, parseEnum, parseIntParam, splitList 
 import { opt, req, type Command, type Env } from '../command.js';
 import type { Caller } from '../fields.js';
 import { enumParam } from '../idl.js';
+import { refOf } from '../records.js';
 
 /** The ref of the object of class `cls` whose uuid is in parameter `param`. */
 export async function refParam(c: Caller, env: Env, cls: string, param: string): Promise<string> {
-  return c.call<string>(`${cls}.get_by_uuid`, req(env, param));
+  return refOf(c, cls, req(env, param));
 }
 
 async function uuidOf(c: Caller, cls: string, ref: string): Promise<string> {
@@ -14,7 +15,7 @@ async function uuidOf(c: Caller, cls: string, ref: string): Promise<string> {
 }
 
 /** A command that resolves `uuid=` of `cls` and calls `method` on it, printing nothing. */
-function simple(name: string, cls: string, method: string, help: string, extra: Partial<Command> = {}): Command {
+export function simple(name: string, cls: string, method: string, help: string, extra: Partial<Command> = {}): Command {
   return {
     name, reqd: ['uuid'], optn: [], help, ...extra,
     run: async (env) => {
@@ -140,11 +141,11 @@ export const NET_COMMANDS: Command[] = [
       const uuid = req(env, 'uuid');
       let vlan: string | undefined;
       try {
-        vlan = await c.call<string>('VLAN.get_by_uuid', uuid);
+        vlan = await refOf(c, 'VLAN', uuid);
       } catch (e) {
         // Legacy: the uuid of a VLAN PIF destroys through PIF.destroy.
         let pif: string;
-        try { pif = await c.call<string>('PIF.get_by_uuid', uuid); } catch { throw e; }
+        try { pif = await refOf(c, 'PIF', uuid); } catch { throw e; }
         await c.call('PIF.destroy', pif);
         return;
       }
@@ -174,7 +175,7 @@ export const NET_COMMANDS: Command[] = [
       const c = await env.client();
       const network = await refParam(c, env, 'network', 'network-uuid');
       const members: string[] = [];
-      for (const u of splitList(req(env, 'pif-uuids'))) members.push(await c.call<string>('PIF.get_by_uuid', u));
+      for (const u of splitList(req(env, 'pif-uuids'))) members.push(await refOf(c, 'PIF', u));
       const bond = await c.call<string>('Bond.create', network, members, opt(env, 'mac', ''), mode, properties);
       env.out(`${await uuidOf(c, 'Bond', bond)}\n`);
     },

@@ -5,9 +5,9 @@ import { ArgError, CliFailure, CONTROL_PARAMS, parseEnum } from '../args.js';
 import { opt, req, type Command, type Env } from '../command.js';
 import type { Caller } from '../fields.js';
 import { enumParam } from '../idl.js';
-import { depsOf, fieldsOf, findField, listObjects, parseFilters, Records } from '../records.js';
+import { depsOf, fieldsOf, listObjects, parseFilters, Records, requireField } from '../records.js';
 import { CLI_CLASSES, VIF, VM } from '../tables.js';
-import { refParam } from './net.js';
+import { refParam, simple } from './net.js';
 
 /**
  * `mac=random`: a locally administered unicast MAC made on the client side. As in xe, all six
@@ -58,16 +58,6 @@ function vmOp(name: string, help: string, body: (c: Caller, env: Env, vm: string
   };
 }
 
-function vifOp(name: string, method: string, help: string, extra: Partial<Command> = {}): Command {
-  return {
-    name, reqd: ['uuid'], optn: [], help, ...extra,
-    run: async (env) => {
-      const c = await env.client();
-      await c.call(`VIF.${method}`, await refParam(c, env, 'VIF', 'uuid'));
-    },
-  };
-}
-
 function configureIp(version: 4 | 6): Command {
   const method = `configure_ipv${version}`;
   return {
@@ -83,7 +73,7 @@ function configureIp(version: 4 | 6): Command {
   };
 }
 
-/** Does the record satisfy every `field=value` (or `field/=value`, not equal) condition? */
+/** Waits until some record of the class satisfies every `field=value` (or `field/=value`, not equal) condition. */
 async function eventWait(env: Env): Promise<void> {
   const name = req(env, 'class').toLowerCase();
   const cc = CLI_CLASSES.find((x) => x.prefix === name || x.cls.toLowerCase() === name);
@@ -92,9 +82,7 @@ async function eventWait(env: Env): Promise<void> {
   const conds = [...env.params].filter(([k]) => k !== 'class' && !CONTROL_PARAMS.has(k)).map(([k, v]) => {
     const negate = k.endsWith('/');
     const fname = negate ? k.slice(0, -1) : k;
-    const field = findField(fields, fname);
-    if (field === undefined) throw new CliFailure(`Unknown field '${fname}'`);
-    return { field, v, negate };
+    return { field: requireField(fields, fname), v, negate };
   });
   const c = await env.client();
   let token = '';
@@ -138,8 +126,8 @@ export const VM_COMMANDS: Command[] = [
       env.out(`${await c.call<string>('VIF.get_uuid', ref)}\n`);
     },
   },
-  vifOp('vif-destroy', 'destroy', 'Destroy a VIF (refused while it is attached to a running VM).'),
-  vifOp('vif-plug', 'plug', 'Hot-plug a VIF into its running VM.'),
+  simple('vif-destroy', 'VIF', 'destroy', 'Destroy a VIF (refused while it is attached to a running VM).'),
+  simple('vif-plug', 'VIF', 'plug', 'Hot-plug a VIF into its running VM.'),
   {
     name: 'vif-unplug', reqd: ['uuid'], optn: ['--force'],
     help: 'Hot-unplug a VIF from its running VM (--force does not wait for the guest).',
