@@ -1,5 +1,4 @@
 // Dedicated commands for VIFs, VMs (as far as networking needs them) and event-wait (§6.6).
-import { randomInt } from 'node:crypto';
 import type { Rec } from '../../idl/meta.js';
 import { ArgError, CliFailure, CONTROL_PARAMS, parseEnum } from '../args.js';
 import { opt, req, type Command, type Env } from '../command.js';
@@ -11,9 +10,10 @@ import { refParam, simple } from './net.js';
 
 /**
  * `mac=random`: a locally administered unicast MAC made on the client side. As in xe, all six
- * bytes come from one random value (e.g. 2e:2f:2f:2f:2f:2f).
+ * bytes come from one random value (e.g. 2e:2f:2f:2f:2f:2f). The random byte comes from the
+ * global Web Crypto, so xe does not load node:crypto (~3 ms) on every run for this one use.
  */
-export function randomMac(r: number = randomInt(256)): string {
+export function randomMac(r: number = crypto.getRandomValues(new Uint8Array(1))[0]!): string {
   const bytes = [r, r, r, r, r, r];
   bytes[0] = (r | 0x02) & 0xfe;
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(':');
