@@ -25,12 +25,15 @@ async function loadOne(c: Caller, cc: CliClass, uuid: string): Promise<{ ref: st
 
 async function paramList(env: Env, cc: CliClass, fields: CliField[]): Promise<void> {
   const c = await env.client();
-  const { ref, rec } = await loadOne(c, cc, req(env, 'uuid'));
   const shown = fields.filter((f) => !f.hidden);
   const view = new Records(c);
   view.computed = new Map();
+  // The other classes do not depend on the record: fetch them while it is looked up
+  // (load never rejects, so nothing is left unhandled when the lookup fails).
+  const deps = view.load(depsOf(shown));
+  const { ref, rec } = await loadOne(c, cc, req(env, 'uuid'));
   await Promise.all([
-    view.load(depsOf(shown)),
+    deps,
     ...shown.filter((f) => f.expensive && f.compute).map(async (f) => { view.computed!.set(f.name, await f.compute!(c, ref, rec)); }),
   ]);
   env.out(formatRecord(rowsOf(rec, view, shown, false)));
@@ -39,9 +42,10 @@ async function paramList(env: Env, cc: CliClass, fields: CliField[]): Promise<vo
 async function paramGet(env: Env, cc: CliClass, fields: CliField[]): Promise<void> {
   const c = await env.client();
   const field = requireField(fields, req(env, 'param-name'));
-  const { ref, rec } = await loadOne(c, cc, req(env, 'uuid'));
   const view = new Records(c);
-  await view.load(field.deps);
+  const deps = view.load(field.deps); // alongside the record lookup, as in paramList
+  const { ref, rec } = await loadOne(c, cc, req(env, 'uuid'));
+  await deps;
   const key = env.params.get('param-key');
   if (key !== undefined && field.kind === 'map') {
     const m = field.getMap?.(rec, view) ?? {};
