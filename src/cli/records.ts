@@ -15,26 +15,24 @@ export class Records implements View {
 
   constructor(private readonly c: Caller) {}
 
+  private async fetch(cls: string): Promise<Map<string, Rec>> {
+    const table = new Map(Object.entries(await this.c.call<Record<string, Rec>>(`${cls}.get_all_records`)));
+    this.tables.set(cls, table);
+    return table;
+  }
+
+  /** Loads the classes refs may point into; never rejects. */
   async load(classes: Iterable<string>): Promise<void> {
     const todo = [...new Set(classes)].filter((cls) => MODELLED.has(cls) && !this.tables.has(cls));
-    await Promise.all(todo.map(async (cls) => {
-      let all: Record<string, Rec> = {};
-      try {
-        all = await this.c.call<Record<string, Rec>>(`${cls}.get_all_records`);
-      } catch {
-        // A class the server cannot list only makes its refs print as <not in database>.
-      }
-      this.tables.set(cls, new Map(Object.entries(all)));
-    }));
+    await Promise.all(todo.map((cls) => this.fetch(cls).catch(() => {
+      // A class the server cannot list only makes its refs print as <not in database>.
+      this.tables.set(cls, new Map());
+    })));
   }
 
   /** All records of a class (loads it first), in the server's order. */
   async all(cls: string): Promise<Map<string, Rec>> {
-    if (!this.tables.has(cls)) {
-      const all = await this.c.call<Record<string, Rec>>(`${cls}.get_all_records`);
-      this.tables.set(cls, new Map(Object.entries(all)));
-    }
-    return this.tables.get(cls)!;
+    return this.tables.get(cls) ?? this.fetch(cls);
   }
 
   rec(cls: string, ref: string): Rec | undefined {
