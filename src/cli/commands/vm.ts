@@ -28,8 +28,7 @@ async function selectVMs(c: Caller, env: Env, multiple: boolean): Promise<[strin
   const selectors = new Map([...env.params].filter(([k]) => !CONTROL_PARAMS.has(k)));
   const filters = parseFilters(fields, selectors, SELECTOR_SKIP);
   const view = new Records(c);
-  const all = await view.all('VM');
-  await view.load(depsOf(filters.map((f) => f.field)));
+  const [all] = await Promise.all([view.all('VM'), view.load(depsOf(filters.map((f) => f.field)))]);
   const vm = env.params.get('vm');
   const hits = [...all].filter(([, r]) =>
     (vm === undefined || r.uuid === vm || r.name_label === vm) && filters.every((f) => f.test(r, view)));
@@ -91,8 +90,7 @@ async function eventWait(env: Env): Promise<void> {
     const batch = await c.call<{ token: string }>('event.from', [cc.cls.toLowerCase()], token, 30);
     token = batch.token;
     const view = new Records(c);
-    const all = await view.all(cc.cls);
-    await view.load(depsOf(conds.map((x) => x.field)));
+    const [all] = await Promise.all([view.all(cc.cls), view.load(depsOf(conds.map((x) => x.field)))]);
     const ok = [...all.values()].some((r) => conds.every(({ field, v, negate }) => (field.get(r, view) === v) !== negate));
     if (ok) return;
   }
