@@ -43,7 +43,7 @@ export interface Argv {
 }
 
 /** Flags that take the next token as their value. */
-const VALUE_FLAGS: Record<string, keyof Connection> = {
+export const VALUE_FLAGS: Record<string, keyof Connection> = {
   '-s': 'server',
   '-h': 'server',
   '-p': 'port',

@@ -1,7 +1,7 @@
 // Bash completion. The script asks xe itself (`xe --complete LINE`), which knows the commands,
 // their parameters, and asks the server for the uuids of the right class.
 import type { Rec } from '../idl/meta.js';
-import { parseArgv } from './args.js';
+import { parseArgv, VALUE_FLAGS } from './args.js';
 import type { Caller } from './fields.js';
 import { fieldsOf } from './records.js';
 import { allCommands, findCommand } from './registry.js';
@@ -48,7 +48,7 @@ export async function complete(line: string, connect: (argv: ReturnType<typeof p
   const cur = tokens.pop() ?? '';
   const before = tokens.slice(1).filter((t) => t !== '');
   const prev = before[before.length - 1];
-  if (prev !== undefined && ['-s', '-h', '-p', '-u', '-pw', '-pwf'].includes(prev)) return [];
+  if (prev !== undefined && Object.hasOwn(VALUE_FLAGS, prev)) return [];
   const argv = parseArgv(before);
   const out = (cands: string[]): string[] => cands.filter((x) => x.startsWith(cur)).map((x) => forBash(cur, x));
 
