@@ -19,6 +19,10 @@ export interface CliClass {
 
 const metric = (field: string) => (rec: Rec, view: View): string => via(view, 'PIF_metrics', rec.metrics, field);
 
+/** The PIF's metrics record, when its ref resolves. */
+const metricsOf = (rec: Rec, view: View): Rec | undefined =>
+  (typeof rec.metrics === 'string' ? view.rec('PIF_metrics', rec.metrics) : undefined);
+
 /** Metrics-backed PIF fields; unreadable metrics print `<not in database>`. */
 const pifMetric = (cli: string, field: string): Spec => ({ cli, marker: '( RO)', deps: ['PIF_metrics'], get: metric(field) });
 
@@ -28,13 +32,13 @@ function speed(rec: Rec, view: View): string {
 }
 
 function duplex(rec: Rec, view: View): string {
-  const m = typeof rec.metrics === 'string' ? view.rec('PIF_metrics', rec.metrics) : undefined;
+  const m = metricsOf(rec, view);
   if (m === undefined) return NOT_IN_DB;
   return m.duplex === true ? 'full' : m.carrier === true ? 'half' : 'unknown';
 }
 
 function kbs(rec: Rec, view: View, field: string): string {
-  const m = typeof rec.metrics === 'string' ? view.rec('PIF_metrics', rec.metrics) : undefined;
+  const m = metricsOf(rec, view);
   return m === undefined ? NOT_IN_DB : formatFloat(typeof m[field] === 'number' ? m[field] as number : 0);
 }
 
