@@ -5,9 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { internal, doc, lines, PASSWORD, runTranscript, runXe, startServer, type Server } from './harness.js';
-
-const HINT = "For usage run: 'xe help'";
+import { internal, doc, lines, missingParam, PASSWORD, runTranscript, runXe, startServer, unknownCommand, usage, type Server } from './harness.js';
 
 let server: Server;
 before(async () => { server = await startServer(); });
@@ -22,9 +20,9 @@ test('credentials: -u/-pw, -pwf, the environment; login failures', async () => {
     { cmd: `-u root -pw ${PASSWORD} host-list --minimal`, env: noCreds, stdout: '{host}\n' },
     { cmd: `host-list -pwf ${pwf} --minimal`, env: noCreds, stdout: '{host}\n' },
     { cmd: 'host-list --minimal', env: { XE_USER: undefined }, stdout: '{host}\n' },
-    { cmd: 'host-list -pw wrong', stderr: lines('Authentication failed', HINT) },
-    { cmd: 'host-list', env: noCreds, stderr: lines('Authentication failed', HINT) },
-    { cmd: '', args: ['-u', '', 'host-list'], stderr: lines('Username/password must be specified', HINT) },
+    { cmd: 'host-list -pw wrong', stderr: usage('Authentication failed') },
+    { cmd: 'host-list', env: noCreds, stderr: usage('Authentication failed') },
+    { cmd: '', args: ['-u', '', 'host-list'], stderr: usage('Username/password must be specified') },
     // Over HTTP with -s/-p instead of the unix socket.
     { cmd: `-s 127.0.0.1 -p ${server.port} host-list --minimal`, env: { XCPNET_STATE_DIR: '/nonexistent' }, stdout: '{host}\n' },
     { cmd: 'host-list', env: { XCPNET_STATE_DIR: '/nonexistent' },
@@ -34,8 +32,8 @@ test('credentials: -u/-pw, -pwf, the environment; login failures', async () => {
 
 test('error formats: unknown command, missing parameter, argument errors, API errors, CLI failures', async () => {
   await runTranscript(server, [
-    { cmd: 'network-frobnicate', stderr: lines('Unknown command: network-frobnicate', HINT) },
-    { cmd: 'vlan-create pif-uuid=x', stderr: lines('Required parameter not found: vlan', HINT) },
+    { cmd: 'network-frobnicate', stderr: unknownCommand('network-frobnicate') },
+    { cmd: 'vlan-create pif-uuid=x', stderr: missingParam('vlan') },
     { cmd: 'vm-list -u', stderr: 'Error: Missing value after -u\n' },
     { cmd: 'pif-reconfigure-ip uuid=x mode=sometimes', stderr: "Error: Expected one of 'None', 'DHCP', 'Static', got sometimes\n" },
     { cmd: 'network-param-list uuid=nope', stderr: lines(doc('UUID_INVALID'), 'type: network', 'uuid: nope') },
@@ -87,7 +85,7 @@ test('help: the command list, one command, --all', async () => {
       '        reqd params     : uuid',
       '        optional params : --force',
       '        description     : Hot-unplug a VIF from its running VM (--force does not wait for the guest).') },
-    { cmd: 'help nothing-like-this', stderr: lines('Unknown command: nothing-like-this', HINT) },
+    { cmd: 'help nothing-like-this', stderr: unknownCommand('nothing-like-this') },
   ]);
 });
 

@@ -181,7 +181,11 @@ export function record(rows: [string, string][]): string {
 export const doc = (code: string): string => ERRORS[code]!.doc;
 /** A failure raised inside xe itself, printed as INTERNAL_ERROR. */
 export const internal = (msg: string): string => lines(doc('INTERNAL_ERROR'), `message: Failure: ${msg}`);
-export const unknownCommand = (name: string): string => lines(`Unknown command: ${name}`, "For usage run: 'xe help'");
+/** A usage error: the message, then the hint to run `xe help`. */
+export const USAGE_HINT = "For usage run: 'xe help'";
+export const usage = (msg: string): string => lines(msg, USAGE_HINT);
+export const unknownCommand = (name: string): string => usage(`Unknown command: ${name}`);
+export const missingParam = (name: string): string => usage(`Required parameter not found: ${name}`);
 
 /** Steps that scan the first host's NICs and capture {host} and, per device, {ethN}. */
 export function scanSteps(devices: string[]): Step[] {

@@ -1,7 +1,7 @@
 // network-*: the dedicated commands and every generated command kind, filters, params=,
 // --minimal and its escaping, read-only refusal, map and set editing.
 import { after, before, test } from 'node:test';
-import { doc, internal, lines, record, runTranscript, startServer, type Server } from './harness.js';
+import { doc, internal, lines, missingParam, record, runTranscript, startServer, type Server } from './harness.js';
 
 
 let server: Server;
@@ -103,7 +103,7 @@ test('network-create refusals and network-attach', async () => {
     { cmd: 'network-create name-label=one bridge=labdup', stdout: '{?d1}\n' },
     { cmd: 'network-create name-label=two bridge=labdup', stderr: lines(doc('BRIDGE_NAME_EXISTS'), 'bridge: labdup') },
     { cmd: 'network-create name-label=three managed=perhaps', stderr: "Error: Failed to parse parameter 'managed': expecting a boolean (true or false)\n" },
-    { cmd: 'network-create', stderr: lines('Required parameter not found: name-label', "For usage run: 'xe help'") },
+    { cmd: 'network-create', stderr: missingParam('name-label') },
     { cmd: 'host-list --minimal', capture: 'host' },
     { cmd: 'network-create name-label=attach', stdout: '{?a}\n' },
     { cmd: 'network-attach uuid={a} host-uuid={host}' },

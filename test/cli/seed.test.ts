@@ -2,7 +2,7 @@
 // refused until PIFs are forgotten, VIFs unplugged and VLANs destroyed; pif-scan bringing a NIC
 // back with a new PIF and network; vif-create then vif-plug on a running VM.
 import { after, before, test } from 'node:test';
-import { doc, lines, record, runTranscript, startServer, type Server, type Vars } from './harness.js';
+import { doc, lines, record, runTranscript, scanSteps, startServer, type Server, type Vars } from './harness.js';
 
 
 let server: Server;
@@ -13,10 +13,7 @@ test('seed 000: networks, PIFs and VIFs as the seed tells them', async () => {
   const vars: Vars = {};
   await runTranscript(server, [
     // Setup: the host and its NICs.
-    { cmd: 'host-list --minimal', capture: 'host' },
-    { cmd: 'pif-scan host-uuid={host}' },
-    { cmd: 'pif-list device=eth1 --minimal', stdout: '{?eth1}\n' },
-    { cmd: 'pif-list device=eth2 --minimal', stdout: '{?eth2}\n' },
+    ...scanSteps(['eth1', 'eth2']),
     { cmd: 'pif-param-get uuid={eth2} param-name=network-uuid', stdout: '{?net2}\n' },
 
     // "xe network-create creates an internal network with no connection to the outside world."
