@@ -18,8 +18,6 @@ export interface Command {
   help: string;
   /** Left out of `xe help` (still listed by `xe help --all`). */
   hidden?: boolean;
-  /** Runs without a server (help, completion script). */
-  local?: boolean;
   run(env: Env): Promise<void>;
 }
 

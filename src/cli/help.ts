@@ -53,7 +53,7 @@ async function runHelp(env: Env): Promise<void> {
 }
 
 export const HELP_COMMANDS: Command[] = [
-  { name: 'help', reqd: [], optn: ['--all', '<command>'], help: 'Show the command list, or the parameters of one command.', local: true, run: runHelp },
+  { name: 'help', reqd: [], optn: ['--all', '<command>'], help: 'Show the command list, or the parameters of one command.', run: runHelp },
 ];
 
 registerHelp(HELP_COMMANDS);
