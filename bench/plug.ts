@@ -90,14 +90,10 @@ interface Bench {
   bridge: string;
 }
 
-function vsctlArgs(ovs: OvsInstance, ...a: string[]): string[] {
-  return ['netns', 'exec', HOST_NS, 'ovs-vsctl', `--db=${ovs.dbSocket}`, '--timeout=30', ...a];
-}
-/** One ovs-vsctl process, as the hotplug script runs it (awaited: the clock includes the process). */
-async function vsctl(ovs: OvsInstance, ...a: string[]): Promise<string> {
-  return (await execP('ip', vsctlArgs(ovs, ...a), { env: ovs.env })).stdout;
-}
-/** setup-vif-rules' attach: add-port with the four xs external-ids, one transaction, waits for vswitchd. */
+/**
+ * setup-vif-rules' attach: add-port with the four xs external-ids, one transaction, waits for vswitchd.
+ * Run through the instance's vsctl: one ovs-vsctl process per call, awaited (the clock includes it).
+ */
 function addPortArgs(bridge: string, dev: string, ids: { vm: string; vif: string; net: string; mac: string }): string[] {
   return ['add-port', bridge, dev,
     '--', 'set', 'interface', dev, `external-ids:xs-vm-uuid=${ids.vm}`,
@@ -115,7 +111,7 @@ async function startAgent(b: Bench, guests: GuestDriver): Promise<RunningAgent> 
 }
 
 async function portsOn(b: Bench, bridge: string): Promise<string[]> {
-  return (await vsctl(b.ovs, 'list-ports', bridge)).split('\n').filter(Boolean);
+  return (await b.ovs.vsctl('list-ports', bridge)).split('\n').filter(Boolean);
 }
 
 /** VMS halted VMs with PER_VM VIFs each on the bench network. */
@@ -151,7 +147,7 @@ async function haltAll(b: Bench, vms: string[]): Promise<number> {
 
 /** Baseline bridge, as the agent makes its own (userspace datapath), with no agent running. */
 async function baselineBridge(b: Bench, name: string): Promise<void> {
-  await vsctl(b.ovs, 'add-br', name, '--', 'set', 'bridge', name, 'datapath_type=netdev');
+  await b.ovs.vsctl('add-br', name, '--', 'set', 'bridge', name, 'datapath_type=netdev');
 }
 
 const domids = () => Array.from({ length: VMS }, (_, k) => k + 1);
@@ -210,9 +206,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < SINGLE + 2; i++) {
       await sleep(50);
       t0 = now();
-      await vsctl(ovs, ...addPortArgs(b.bridge, dev, { vm: vmUuid, vif: vifUuid, net: netUuid, mac }));
+      await ovs.vsctl(...addPortArgs(b.bridge, dev, { vm: vmUuid, vif: vifUuid, net: netUuid, mac }));
       if (i >= 2) baseOne.push(now() - t0);
-      await vsctl(ovs, 'del-port', b.bridge, dev);
+      await ovs.vsctl('del-port', b.bridge, dev);
     }
     rows.push({ what: 'single: one VIF.plug vs one add-port', api: median(apiOne), base: median(baseOne), target: '<= 2x slower', ok: (r) => r >= 0.5 });
     agent = made.agent = await startAgent(b, new PremadeGuests()); // a fresh driver: it adopts the running VM's device
@@ -229,11 +225,11 @@ async function main(): Promise<void> {
     await baselineBridge(b, 'xcpbb');
     t0 = now();
     for (const [i, { d, n, dev: x }] of devices.entries()) {
-      await vsctl(ovs, ...addPortArgs('xcpbb', x, { vm: fakeUuid(d), vif: fakeUuid(1000 + i), net: netUuid, mac: macOf(d, n) }));
+      await ovs.vsctl(...addPortArgs('xcpbb', x, { vm: fakeUuid(d), vif: fakeUuid(1000 + i), net: netUuid, mac: macOf(d, n) }));
     }
     const baseBulk = now() - t0;
     if ((await portsOn(b, 'xcpbb')).length !== TOTAL) throw new Error('baseline: ports missing');
-    await vsctl(ovs, 'del-br', 'xcpbb');
+    await ovs.vsctl('del-br', 'xcpbb');
     process.stdout.write(`  ports only: baseline ${(baseBulk / 1000).toFixed(1)} s`);
 
     agent = made.agent = await startAgent(b, new PremadeGuests());
@@ -259,12 +255,12 @@ async function main(): Promise<void> {
           await execP('ip', ['-n', HOST_NS, 'link', 'add', host, 'type', 'veth', 'peer', 'name', inside, 'netns', ns, 'address', m, 'mtu', '1500']);
           await execP('ip', ['-n', ns, 'link', 'set', 'dev', inside, 'up']);
           await execP('ip', ['-n', HOST_NS, 'link', 'set', 'dev', host, 'up']);
-          await vsctl(ovs, ...addPortArgs('xcpbb', host, { vm: fakeUuid(d), vif: fakeUuid(5000 + n), net: netUuid, mac: m }));
+          await ovs.vsctl(...addPortArgs('xcpbb', host, { vm: fakeUuid(d), vif: fakeUuid(5000 + n), net: netUuid, mac: m }));
         }
       }
       const baseNsMs = now() - t0;
       if ((await portsOn(b, 'xcpbb')).length !== TOTAL) throw new Error('baseline (netns): ports missing');
-      await vsctl(ovs, 'del-br', 'xcpbb');
+      await ovs.vsctl('del-br', 'xcpbb');
       for (const ns of baseNs) ip('netns', 'del', ns);
       process.stdout.write(`  with guest interfaces: baseline ${(baseNsMs / 1000).toFixed(1)} s`);
 
