@@ -61,11 +61,6 @@ export class XapiClient {
     return client;
   }
 
-  /** A client without a session (for system.* calls), e.g. to probe a server. */
-  static anonymous(target: string): XapiClient {
-    return new XapiClient(parseTarget(target));
-  }
-
   get session(): string | undefined {
     return this.sessionRef;
   }
