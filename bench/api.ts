@@ -2,7 +2,7 @@
 // concurrent clients, as a ratio to a bare node:http server answering the same bodies,
 // measured in the same run. Target: ratio ≥ 0.5. Run: npx tsc -p . && node dist/bench/api.js
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { XapiClient } from '../src/client/index.js';
 import { load, median, startServeProcess } from './support.js';
@@ -12,7 +12,7 @@ const CONCURRENCY = 16;
 async function main(): Promise<void> {
   const master = await startServeProcess();
   // Whatever happens, end the processes this benchmark started.
-  process.on('exit', () => { master.child.kill('SIGTERM'); });
+  process.on('exit', () => { master.child.kill('SIGTERM'); rmSync(master.stateDir, { recursive: true, force: true }); });
   const c = await XapiClient.connect({ target: master.url, user: 'root', password: 'pw' });
   const session = (c as unknown as { sessionRef: string }).sessionRef;
   const nets: string[] = [];
