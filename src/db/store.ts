@@ -152,7 +152,8 @@ export class Store {
         this.classOfRef.set(ref, change.cls);
         if (typeof rec.uuid === 'string') this.refOfUuid.set(rec.uuid, ref);
       }
-      this.log.record(gen, ref, change.cls, change.kind);
+      // Only streamed classes are logged: session churn must not push events out of the log.
+      if (this.classDef(change.cls).events) this.log.record(gen, ref, change.cls, change.kind);
       this.lastGenByClass.set(change.cls, gen);
     }
     for (const fn of this.commitListeners) fn(gen);

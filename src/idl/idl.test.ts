@@ -233,3 +233,17 @@ test('custom messages do not collide with implicit ones', () => {
     for (const m of c.messages) assert.ok(!implicit.has(m.name), `${c.name}.${m.name} duplicates an implicit message`);
   }
 });
+
+test('credentials stay out of listings and events; every class with rows says whether it is streamed', () => {
+  for (const c of CLASSES) {
+    if (c.fields.length > 0) assert.equal(typeof c.events, 'boolean', `${c.name} declares events`);
+    if (c.credential) assert.ok(c.unlisted && !c.events, `${c.name} is a credential class`);
+  }
+  // As xapi's datamodel: session is gen_events:false, everything else modelled here streams.
+  assert.deepEqual(CLASSES.filter((c) => c.fields.length > 0 && !c.events).map((c) => c.name), ['session']);
+  assert.deepEqual(CLASSES.filter((c) => c.credential).map((c) => c.name), ['session']);
+  // No record field can hold a credential.
+  for (const c of CLASSES) {
+    for (const f of c.fields) assert.ok(!JSON.stringify(f.ty).includes('"cls":"session"'), `${c.name}.${f.name} holds a session ref`);
+  }
+});

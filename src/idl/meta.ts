@@ -101,6 +101,16 @@ export interface ClassDef {
   writeRole?: Role;
   /** No get_all / get_all_records (real xapi lists no sessions). */
   unlisted?: boolean;
+  /**
+   * Its changes are in the event stream (event.from, event.next, valid_ref_counts): xapi's
+   * `gen_events`. Absent = no events, so a new class is left out until it opts in.
+   */
+  events?: boolean;
+  /**
+   * Its refs are bearer credentials (session): never listed, never in events, and no call
+   * hands one to anyone but its holder (get_by_uuid resolves only the caller's own).
+   */
+  credential?: boolean;
   /** Rows survive a restart (false for session and task). */
   persistent: boolean;
   /** Whole class marked Removed: every message answers MESSAGE_REMOVED. */

@@ -16,6 +16,8 @@ export interface RpcCall {
   method: string;
   params: Value[];
   protocol: RpcProtocol;
+  /** The client's address (TCP only), for per-source login limits. */
+  remote?: string;
 }
 
 export interface ListenerOptions {
@@ -174,7 +176,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       send(res, 200, 'jsonrpc', encodeJsonRpcParseError(err));
       return;
     }
-    const result = await dispatch({ method: call.method, params: call.params, protocol: 'jsonrpc' }, invalidUtf8);
+    const result = await dispatch({ method: call.method, params: call.params, protocol: 'jsonrpc', remote: res.req.socket.remoteAddress }, invalidUtf8);
     let out: string;
     try {
       out = encodeJsonRpcResponse(call, result, opts.lookupClass);
@@ -193,7 +195,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       send(res, 200, 'xmlrpc', xmlError(e instanceof Error ? e.message : String(e)));
       return;
     }
-    const result = await dispatch({ ...call, protocol: 'xmlrpc' }, invalidUtf8);
+    const result = await dispatch({ ...call, protocol: 'xmlrpc', remote: res.req.socket.remoteAddress }, invalidUtf8);
     let out: string;
     try {
       out = encodeXmlRpcResponse(result, opts.lookupClass);

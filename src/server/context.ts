@@ -29,6 +29,8 @@ export interface CallContext {
   method: string;
   /** The task of an `Async.` call. */
   task?: string;
+  /** The client's address as the listener saw it (absent on the unix socket and in-process). */
+  remote?: string;
 }
 
 /** An implementation of one message: named arguments in, a wire value (or nothing) out. */

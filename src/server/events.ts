@@ -1,6 +1,7 @@
 // event.from (and the legacy register/next/unregister) over the store's change log.
 // A token is "<generation>,<message generation>", both 20-digit zero-padded, so tokens
-// compare as strings too.
+// compare as strings too. Only classes declared with `events` are ever streamed or counted
+// (as xapi's gen_events): a subscription may name another class (session) and gets nothing.
 
 import { ApiError } from '../common/api-error.js';
 import type { Store } from '../db/store.js';
@@ -12,13 +13,18 @@ import { clientRecord } from './implicit.js';
 const pad = (n: number) => String(n).padStart(20, '0');
 export const tokenOf = (gen: number) => `${pad(gen)},${pad(0)}`;
 
+/** Class names, and single objects as "Class/ref" (wire class spelling). */
 interface Subscription { classes: Set<string> | 'all'; refs: Set<string> }
 
 export class EventHub {
   private waiters = new Set<() => void>();
   private readonly registrations = new Map<string, { sub: Subscription; position: number; nextId: number }>();
 
+  /** The classes whose changes are streamed. */
+  private readonly streamed: readonly ClassDef[];
+
   constructor(private readonly store: Store, private readonly classes: readonly ClassDef[]) {
+    this.streamed = classes.filter((c) => c.events);
     store.onCommit(() => {
       const ws = this.waiters;
       this.waiters = new Set();
@@ -35,14 +41,16 @@ export class EventHub {
       const [name, ref, extra] = s.split('/');
       const cls = this.classes.find((c) => c.name.toLowerCase() === name!.toLowerCase());
       if (!cls || extra !== undefined) throw new ApiError('EVENT_SUBSCRIPTION_PARSE_FAILURE', [s]);
-      if (ref !== undefined) sub.refs.add(ref);
+      if (!cls.events) continue;
+      if (ref !== undefined) sub.refs.add(`${cls.name}/${ref}`);
       else if (sub.classes !== 'all') sub.classes.add(cls.name);
     }
     return sub;
   }
 
   private accepts(sub: Subscription, cls: string, ref: string): boolean {
-    return sub.classes === 'all' || sub.classes.has(cls) || sub.refs.has(ref);
+    if (!this.store.classDef(cls).events) return false;
+    return sub.classes === 'all' || sub.classes.has(cls) || sub.refs.has(`${cls}/${ref}`);
   }
 
   private event(ch: Change, id: string, timestamp: string): Record<string, Value> {
@@ -57,8 +65,7 @@ export class EventHub {
 
   private refCounts(sub: Subscription): Record<string, Value> {
     const counts: Record<string, Value> = {};
-    for (const c of this.classes) {
-      if (!c.persistent && c.name !== 'task' && c.name !== 'session') continue;
+    for (const c of this.streamed) {
       if (sub.classes === 'all' || sub.classes.has(c.name)) counts[c.name.toLowerCase()] = this.store.count(c.name);
     }
     return counts;
@@ -80,12 +87,14 @@ export class EventHub {
     const tok = String(token ?? '');
     if (tok === '') {
       const events: Value[] = [];
-      for (const c of this.classes) {
-        if (sub.classes !== 'all' && !sub.classes.has(c.name)) {
-          for (const ref of sub.refs) if (this.store.find(c.name, ref)) events.push(this.event({ ref, cls: c.name, op: 'add' }, String(this.store.generation), '0.0'));
+      const add = (cls: string, ref: string) => events.push(this.event({ ref, cls, op: 'add' }, String(this.store.generation), '0.0'));
+      for (const c of this.streamed) {
+        if (sub.classes === 'all' || sub.classes.has(c.name)) {
+          for (const [ref] of this.store.all(c.name)) add(c.name, ref);
           continue;
         }
-        for (const [ref] of this.store.all(c.name)) events.push(this.event({ ref, cls: c.name, op: 'add' }, String(this.store.generation), '0.0'));
+        const prefix = `${c.name}/`;
+        for (const key of sub.refs) if (key.startsWith(prefix) && this.store.find(c.name, key.slice(prefix.length))) add(c.name, key.slice(prefix.length));
       }
       return { events, valid_ref_counts: this.refCounts(sub), token: tokenOf(this.store.generation) };
     }
@@ -157,6 +166,8 @@ export function eventImpls(hub: EventHub, store: Store): ImplTable {
     'event.inject': (_ctx, a) => {
       const cls = store.classDef(findClassName(store, String(a.class)));
       const ref = String(a.ref);
+      // No event would come of it (session): nothing to inject.
+      if (!cls.events) throw new ApiError('HANDLE_INVALID', [cls.name, ref]);
       store.transact((tx) => tx.touch(cls.name, ref));
       return tokenOf(store.generation);
     },

@@ -50,7 +50,8 @@ export function implicitMethods(cls: ClassDef): Method[] {
     (ctx, a) => clientRecord(cls, store(ctx).get(C, a.self as string))));
   out.push(method(cls, 'get_by_uuid', [{ name: 'uuid', ty: t.string }], t.ref(C), 'read-only', (ctx, a) => {
     const ref = store(ctx).refOfUuidIn(C, a.uuid as string);
-    if (!ref) throw new ApiError('UUID_INVALID', [C, a.uuid]);
+    // A credential's uuid resolves only for its own holder.
+    if (!ref || (cls.credential && ref !== ctx.session?.ref)) throw new ApiError('UUID_INVALID', [C, a.uuid]);
     return ref;
   }));
   if (cls.nameLabel) {
@@ -69,12 +70,16 @@ export function implicitMethods(cls: ClassDef): Method[] {
   const whereParam: Param = { name: 'expr', ty: t.string };
   out.push(method(cls, 'get_all_where', [whereParam], t.set(t.ref(C)), 'read-only', (ctx, a) => {
     const expr = parseWhere(a.expr as string);
-    return [...store(ctx).all(C)].filter(([, rec]) => matchesWhere(expr, rec)).map(([ref]) => ref);
+    return [...store(ctx).all(C)].filter(([, rec]) => matchesWhere(expr, clientRecord(cls, rec))).map(([ref]) => ref);
   }));
   out.push(method(cls, 'get_all_records_where', [whereParam], t.map(t.ref(C), t.record(C)), 'read-only', (ctx, a) => {
     const expr = parseWhere(a.expr as string);
     const map: Record<string, Value> = {};
-    for (const [ref, rec] of store(ctx).all(C)) if (matchesWhere(expr, rec)) map[ref] = clientRecord(cls, rec);
+    // Matched against what the client sees: internal fields answer no question.
+    for (const [ref, rec] of store(ctx).all(C)) {
+      const view = clientRecord(cls, rec);
+      if (matchesWhere(expr, view)) map[ref] = view;
+    }
     return map;
   }));
 

@@ -44,7 +44,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const log = opts.log ?? ((l: string) => console.error(l));
   mkdirSync(opts.stateDir, { recursive: true });
   const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize });
-  const generated = ensureRoot(server.users, opts.rootPassword);
+  const generated = await ensureRoot(server.users, opts.rootPassword);
   if (generated) log(`xcpnet: created user root with password ${generated} (shown once)`);
   const host = bootPool(server, { hostName: opts.hostName });
   const socketPath = join(opts.stateDir, 'xapi.sock');

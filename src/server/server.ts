@@ -12,7 +12,7 @@ import { EventHub, eventImpls } from './events.js';
 import { implicitMethods } from './implicit.js';
 import { createHost } from './boot.js';
 import { RealisationHub } from './realise.js';
-import { Sessions, Users } from './sessions.js';
+import { Sessions, Users, type Hasher } from './sessions.js';
 import { TaskRunner } from './tasks.js';
 import { decodeValue } from './values.js';
 
@@ -26,7 +26,16 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** Changes kept for event.from (older tokens get EVENTS_LOST). */
   changeLogSize?: number;
+  /** Milliseconds since the epoch, for session expiry and login limits (tests move it by hand). */
+  clock?: () => number;
+  /** The password hash (scrypt by default; tests count its calls). */
+  hasher?: Hasher;
+  /** How a delayed login failure waits (tests record it instead). */
+  sleep?: (ms: number) => Promise<void>;
 }
+
+/** A call as a wire hands it over; `remote` is the client's address when there is one. */
+export interface ServerCall { method: string; params: Value[]; remote?: string }
 
 export class XapiServer implements ServerServices {
   readonly store: Store;
@@ -42,10 +51,11 @@ export class XapiServer implements ServerServices {
     this.log = opts.log ?? (() => {});
     this.store = new Store({ path: opts.dbPath, classes: CLASSES, relations: RELATIONS, changeLogSize: opts.changeLogSize });
     this.hub = new RealisationHub(this.store);
-    this.users = new Users(this.store);
-    this.sessions = new Sessions(this.store, this.users, () => this.masterHost());
+    this.users = new Users(this.store, { hasher: opts.hasher, clock: opts.clock, sleep: opts.sleep });
+    this.sessions = new Sessions(this.store, this.users, () => this.masterHost(),
+      { clock: opts.clock, onEnd: (ref) => this.events.forget(ref) });
     this.events = new EventHub(this.store, CLASSES);
-    this.tasks = new TaskRunner(this.store, (name) => findClass(name));
+    this.tasks = new TaskRunner(this.store, (name) => findClass(name), (v) => this.sessions.foreignRefIn(v, undefined) !== undefined);
     const impls: ImplTable = Object.assign({}, eventImpls(this.events, this.store), this.builtins(), ...(opts.impls ?? []));
     this.buildMethods(impls);
   }
@@ -86,6 +96,13 @@ export class XapiServer implements ServerServices {
       const m = this.methods.get(name);
       if (m) this.methods.set(name, { ...m, run });
     }
+    // A task belongs to its owner: every task message that acts on one (all but the getters)
+    // checks it first, so a new task message cannot forget to.
+    for (const m of this.methods.values()) {
+      const target = m.params.find((p) => p.ty.kind === 'ref' && p.ty.cls === 'task');
+      if (m.cls.name !== 'task' || m.name.startsWith('task.get_') || !target) continue;
+      this.methods.set(m.name, { ...m, run: (ctx, a) => { this.tasks.mayAct(ctx, String(a[target.name])); return m.run(ctx, a); } });
+    }
     this.methods.set('system.listMethods', {
       name: 'system.listMethods', cls: CLASSES[0]!, params: [], result: { kind: 'any' }, role: 'read-only',
       async: false, sessionless: true, removed: false, run: () => this.methodNames(),
@@ -94,8 +111,8 @@ export class XapiServer implements ServerServices {
 
   private builtins(): ImplTable {
     return {
-      'session.login_with_password': (_ctx, a) => this.sessions.login(String(a.uname), String(a.pwd), String(a.originator ?? '')),
-      'session.logout': (ctx) => { this.events.forget(ctx.session!.ref); this.sessions.logout(ctx.session!.ref); },
+      'session.login_with_password': (ctx, a) => this.sessions.login(String(a.uname), String(a.pwd), String(a.originator ?? ''), ctx.remote),
+      'session.logout': (ctx) => { this.sessions.logout(ctx.session!.ref); },
       'task.cancel': (_ctx, a) => this.tasks.cancel(String(a.task)),
       'task.create': (ctx, a) => this.tasks.create(ctx, String(a.label), String(a.description)),
       'task.destroy': (_ctx, a) => this.tasks.destroy(String(a.self)),
@@ -111,23 +128,42 @@ export class XapiServer implements ServerServices {
     };
   }
 
-  /** The one entry point of every wire: decode, check, run, and never throw. */
-  async handle(call: { method: string; params: Value[] }): Promise<CallResult> {
+  /**
+   * The one entry point of every wire: decode, check, run, and never throw. No answer carries
+   * another session's ref: the event stream and listings leave sessions out, and this is the
+   * last check, over every reply and error, whatever produced it.
+   */
+  async handle(call: ServerCall): Promise<CallResult> {
+    const caller: { session?: string; method?: Method } = {};
+    let out: CallResult;
     try {
-      const { value, ty } = await this.dispatch(call.method, call.params);
-      return { ok: true, value, ty };
+      const { value, ty } = await this.dispatch(call.method, call.params, call.remote, caller);
+      out = { ok: true, value, ty };
     } catch (e) {
-      if (ApiError.is(e)) return { ok: false, error: e.toDescription() };
-      this.log(`internal error in ${call.method}: ${(e as Error)?.stack ?? e}`);
-      return { ok: false, error: ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] };
+      if (ApiError.is(e)) out = { ok: false, error: e.toDescription() };
+      else {
+        this.log(`internal error in ${call.method}: ${(e as Error)?.stack ?? e}`);
+        out = { ok: false, error: ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] };
+      }
     }
+    // A login's reply is the caller's own new session.
+    const own = caller.session ?? (caller.method?.name === 'session.login_with_password' && out.ok ? String(out.value) : undefined);
+    const leaked = this.sessions.foreignRefIn(out.ok ? out.value : out.error, own);
+    // A ref the caller sent (echoed in an error) is one it already holds.
+    if (leaked !== undefined && !JSON.stringify(call.params).includes(leaked)) {
+      this.log(`refused a reply to ${call.method} that held another session's ref`);
+      return { ok: false, error: ['INTERNAL_ERROR', 'the reply would have revealed another session'] };
+    }
+    return out;
   }
 
-  private async dispatch(name: string, params: Value[]): Promise<{ value: Value; ty: Ty | null }> {
+  private async dispatch(name: string, params: Value[], remote: string | undefined,
+    caller: { session?: string; method?: Method }): Promise<{ value: Value; ty: Ty | null }> {
     if (!Array.isArray(params)) params = [params];
     const isAsync = name.startsWith('Async.');
     const m = this.methods.get(isAsync ? name.slice(6) : name) ?? this.methods.get(name.replace(/^([A-Za-z]+)_/, '$1.'));
     if (!m) throw new ApiError('MESSAGE_METHOD_UNKNOWN', [name]);
+    caller.method = m;
     if (isAsync && !m.async) throw new ApiError('Fault', [`No async mode for this operation (rpc: ${name})`]);
     const given = m.sessionless ? params : params.slice(1);
     this.checkArity(m, given.length);
@@ -136,10 +172,11 @@ export class XapiServer implements ServerServices {
     let session: Session | null = null;
     if (!m.sessionless) {
       session = this.sessions.check(params[0]);
+      caller.session = session.ref;
       this.sessions.authorise(session, m.role, m.name);
     }
     if (m.removed) throw new ApiError('MESSAGE_REMOVED', []);
-    const ctx: CallContext = { services: this, session, method: m.name };
+    const ctx: CallContext = { services: this, session, method: m.name, remote };
     // As in xapi, an Async call's references are read by the task, so a bad one fails the task.
     if (isAsync) {
       const checked = { ...m, run: (c: CallContext, a: Record<string, Value>) => { this.checkRefs(m.params, a); return m.run(c, a); } };

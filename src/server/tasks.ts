@@ -1,24 +1,44 @@
 // Async.<Class>.<message>: the call returns a task ref at once and runs in the background;
 // the task records the outcome the way real clients read it: `result` is the XML-RPC text of
 // the value (even for JSON-RPC clients), `error_info` is [code, params…]. A finished task stays
-// until its client destroys it.
+// until its client destroys it. A task belongs to the user who made it (see mayAct).
 
 import { ApiError } from '../common/api-error.js';
 import type { Store } from '../db/store.js';
-import type { Value } from '../idl/meta.js';
+import { ROLES, type Value } from '../idl/meta.js';
 import { encodeXmlRpcValue } from '../rpc/xmlrpc.js';
 import type { LookupClass } from '../rpc/types.js';
 import type { CallContext, Method } from './context.js';
 import { compactNow } from './sessions.js';
 
+/** xapi's permission to act on other users' tasks, and the weakest role that has it. */
+const ANY_TASK = { permission: 'task.destroy/any', role: 'pool-operator' } as const;
+
 export class TaskRunner {
-  constructor(private readonly store: Store, private readonly lookup: LookupClass) {}
+  /**
+   * `revealsSession` says whether a value holds a live session ref: task records are readable
+   * by every user, so such a result is replaced by an error.
+   */
+  constructor(private readonly store: Store, private readonly lookup: LookupClass,
+    private readonly revealsSession: (v: Value) => boolean = () => false) {}
 
   create(ctx: CallContext, label: string, description: string): string {
     return this.store.transact((tx) => tx.create('task', {
       name_label: label, name_description: description, status: 'pending', progress: 0, created: compactNow(),
-      resident_on: ctx.services.masterHost(), allowed_operations: ['cancel'],
+      resident_on: ctx.services.masterHost(), allowed_operations: ['cancel'], owner: ctx.session?.user ?? '',
     }));
+  }
+
+  /**
+   * As xapi's TaskHelper.assert_op_valid: a task's own user may cancel, destroy and edit it from
+   * any of their sessions; anyone else needs task.destroy/any (pool-operator and pool-admin).
+   */
+  mayAct(ctx: CallContext, task: string): void {
+    const owner = this.store.get('task', task).owner;
+    const s = ctx.session;
+    if (s && (s.user === owner || ROLES.indexOf(s.role) >= ROLES.indexOf(ANY_TASK.role))) return;
+    const roles = ROLES.slice(ROLES.indexOf(ANY_TASK.role)).reverse().join(', ');
+    throw new ApiError('RBAC_PERMISSION_DENIED', [ANY_TASK.permission, `No permission in user session. (Roles with this permission: ${roles})`]);
   }
 
   /** Starts `m` in the background and returns its task's ref. */
@@ -28,6 +48,7 @@ export class TaskRunner {
       if (!this.store.find('task', task)) return; // destroyed meanwhile
       const cur = this.store.get('task', task);
       if (cur.status === 'cancelled') return;
+      if (this.revealsSession(patch)) patch = { status: 'failure', error_info: ['INTERNAL_ERROR', 'the result would have revealed a session'] };
       this.store.transact((tx) => tx.update('task', task, { ...patch, progress: 1, finished: compactNow(), allowed_operations: [] }));
     };
     // Run after the reply is sent, so the client always gets the task ref first.

@@ -10,6 +10,7 @@ export const BondClass: ClassDef = {
   name: 'Bond',
   doc: 'A link aggregation of PIFs of one host, exposed as a master PIF.',
   persistent: true,
+  events: true,
   writeRole: 'pool-operator',
   fields: [
     uuidField(),

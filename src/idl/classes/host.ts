@@ -8,6 +8,7 @@ export const hostClass: ClassDef = {
   name: 'host',
   doc: 'A physical server in the pool.',
   persistent: true,
+  events: true,
   nameLabel: true,
   writeRole: 'pool-operator',
   fields: [

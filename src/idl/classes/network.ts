@@ -10,6 +10,7 @@ export const networkClass: ClassDef = {
   name: 'network',
   doc: 'A virtual network: a bridge on each host where it is used, joining PIFs and VIFs.',
   persistent: true,
+  events: true,
   nameLabel: true,
   create: true,
   destroy: true,

@@ -6,6 +6,7 @@ export const PIF_metricsClass: ClassDef = {
   name: 'PIF_metrics',
   doc: 'Link and device information of a PIF, kept up to date by the host.',
   persistent: true,
+  events: true,
   writeRole: 'pool-operator',
   fields: [
     uuidField(),

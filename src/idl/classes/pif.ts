@@ -17,6 +17,7 @@ export const PIFClass: ClassDef = {
   name: 'PIF',
   doc: 'A network interface of a host, connecting that host to a network.',
   persistent: true,
+  events: true,
   writeRole: 'pool-operator',
   fields: [
     uuidField(),

@@ -6,6 +6,7 @@ export const poolClass: ClassDef = {
   name: 'pool',
   doc: 'The pool of hosts sharing one database.',
   persistent: true,
+  events: true,
   writeRole: 'pool-admin',
   fields: [
     uuidField(),

@@ -6,7 +6,11 @@ export const sessionClass: ClassDef = {
   name: 'session',
   doc: 'A login session; its reference is the secret passed with every call.',
   persistent: false,
+  // Its ref is the caller's credential: never listed, never in the event stream (xapi declares
+  // it gen_events:false), never handed to another caller.
   unlisted: true,
+  events: false,
+  credential: true,
   writeRole: 'pool-admin',
   fields: [
     uuidField(),

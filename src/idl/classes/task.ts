@@ -9,6 +9,7 @@ export const taskClass: ClassDef = {
   name: 'task',
   doc: 'A long-running operation started through Async.* or task.create.',
   persistent: false,
+  events: true,
   writeRole: 'read-only',
   fields: [
     uuidField(),
@@ -19,7 +20,10 @@ export const taskClass: ClassDef = {
     field('created', t.datetime, 'DynamicRO', 'Creation time.', { default: '19700101T00:00:00Z' }),
     field('finished', t.datetime, 'DynamicRO', 'Completion time (epoch while pending).', { default: '19700101T00:00:00Z' }),
     field('status', taskStatusType, 'DynamicRO', 'Current state.', { default: 'pending' }),
-    field('session', t.ref('session'), 'DynamicRO', 'Session that owns the task.', { default: NULL_REF, internal: true }),
+    // xapi keeps the owning session and compares its user; the user itself is kept here, so no
+    // session ref is ever stored in a record.
+    field('owner', t.string, 'DynamicRO', 'User who made the task; only they (or pool-operator and up) may act on it.',
+      { default: '', internal: true }),
     field('resident_on', t.ref('host'), 'DynamicRO', 'Host the task runs on.', { default: NULL_REF }),
     field('progress', t.float, 'DynamicRO', 'Completion fraction, 0 to 1.', { default: 0 }),
     field('type', t.string, 'DynamicRO', 'Type of the result, if known.', { default: '' }),
@@ -32,9 +36,9 @@ export const taskClass: ClassDef = {
   ],
   messages: [
     msg('create', [p('label', t.string), p('description', t.string)], t.ref('task'), [], 'read-only',
-      'Create a pending task owned by the caller\'s session.', { async: false }),
-    msg('destroy', [p('self', t.ref('task'))], null, [], 'read-only', 'Delete a task.', { async: false }),
-    msg('cancel', [p('task', t.ref('task'))], null, ['OPERATION_NOT_ALLOWED'], 'read-only',
+      'Create a pending task owned by the caller.', { async: false }),
+    msg('destroy', [p('self', t.ref('task'))], null, ['RBAC_PERMISSION_DENIED'], 'read-only', 'Delete a task.', { async: false }),
+    msg('cancel', [p('task', t.ref('task'))], null, ['RBAC_PERMISSION_DENIED', 'OPERATION_NOT_ALLOWED'], 'read-only',
       'Ask a running task to stop; it ends as cancelled if it can.'),
   ],
 };

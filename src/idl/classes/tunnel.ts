@@ -8,6 +8,7 @@ export const tunnelClass: ClassDef = {
   name: 'tunnel',
   doc: 'A host\'s end of an overlay network: an access PIF over a transport PIF.',
   persistent: true,
+  events: true,
   writeRole: 'pool-operator',
   fields: [
     uuidField(),

@@ -6,6 +6,7 @@ export const VIF_metricsClass: ClassDef = {
   name: 'VIF_metrics',
   doc: 'Per-VIF metrics (superseded by RRDs; kept readable).',
   persistent: true,
+  events: true,
   writeRole: 'vm-admin',
   fields: [
     uuidField(),

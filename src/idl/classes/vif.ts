@@ -14,6 +14,7 @@ export const VIFClass: ClassDef = {
   name: 'VIF',
   doc: 'A virtual network interface of a VM, connected to a network.',
   persistent: true,
+  events: true,
   create: true,
   destroy: true,
   writeRole: 'vm-admin',

@@ -6,6 +6,7 @@ export const VLANClass: ClassDef = {
   name: 'VLAN',
   doc: 'An 802.1Q VLAN: joins a tagged (parent) PIF to an untagged VLAN PIF.',
   persistent: true,
+  events: true,
   writeRole: 'pool-operator',
   fields: [
     uuidField(),

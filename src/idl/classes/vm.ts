@@ -14,6 +14,7 @@ export const VMClass: ClassDef = {
   name: 'VM',
   doc: 'A virtual machine, seen as a network endpoint.',
   persistent: true,
+  events: true,
   nameLabel: true,
   create: true,
   writeRole: 'vm-admin',
