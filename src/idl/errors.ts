@@ -31,6 +31,7 @@ export const ERRORS: Record<string, ErrorDef> = {
     'Another operation is running on the object, so this one has to wait.'),
   LICENCE_RESTRICTION: e(['feature'], 'The licence in force does not include this feature.'),
   Fault: e(['message'], 'The call cannot be made this way, e.g. Async. on a method without an async form.'),
+  TOO_MANY_PENDING_TASKS: e([], 'The user already holds as many tasks as allowed, none of them finished.'),
   TASK_CANCELLED: e(['task'], 'The task was cancelled before it completed.'),
   HOST_OFFLINE: e(['host'], 'The host is not reachable (its agent is not connected).'),
   DEVICE_ATTACH_TIMEOUT: e(['type', 'ref'], 'The host did not confirm the change in time.'),

@@ -11,10 +11,20 @@ import type { LookupClass } from '../rpc/types.js';
 import type { CallContext, Method } from './context.js';
 import { compactNow } from './sessions.js';
 
+/**
+ * Live tasks one user may hold. task.create is open to every role, so without a bound a read-only
+ * user could grow the table forever; at the bound the user's oldest finished task makes room, and
+ * a user whose tasks are all pending gets TOO_MANY_PENDING_TASKS.
+ */
+export const MAX_TASKS_PER_USER = 1000;
+
 /** xapi's permission to act on other users' tasks, and the weakest role that has it. */
 const ANY_TASK = { permission: 'task.destroy/any', role: 'pool-operator' } as const;
 
 export class TaskRunner {
+  /** Each owner's tasks, oldest first (refs destroyed by any path are dropped lazily). */
+  private readonly byOwner = new Map<string, string[]>();
+
   /**
    * `revealsSession` says whether a value holds a live session ref: task records are readable
    * by every user, so such a result is replaced by an error.
@@ -23,10 +33,26 @@ export class TaskRunner {
     private readonly revealsSession: (v: Value) => boolean = () => false) {}
 
   create(ctx: CallContext, label: string, description: string): string {
-    return this.store.transact((tx) => tx.create('task', {
+    const owner = ctx.session?.user ?? '';
+    const mine = this.makeRoom(owner);
+    const ref = this.store.transact((tx) => tx.create('task', {
       name_label: label, name_description: description, status: 'pending', progress: 0, created: compactNow(),
-      resident_on: ctx.services.masterHost(), allowed_operations: ['cancel'], owner: ctx.session?.user ?? '',
+      resident_on: ctx.services.masterHost(), allowed_operations: ['cancel'], owner,
     }));
+    mine.push(ref);
+    return ref;
+  }
+
+  /** The owner's live tasks, with room for one more (see MAX_TASKS_PER_USER). */
+  private makeRoom(owner: string): string[] {
+    const mine = (this.byOwner.get(owner) ?? []).filter((ref) => this.store.find('task', ref));
+    this.byOwner.set(owner, mine);
+    if (mine.length < MAX_TASKS_PER_USER) return mine;
+    const i = mine.findIndex((ref) => this.store.get('task', ref).status !== 'pending');
+    if (i < 0) throw new ApiError('TOO_MANY_PENDING_TASKS', []);
+    this.destroy(mine[i]!);
+    mine.splice(i, 1);
+    return mine;
   }
 
   /**

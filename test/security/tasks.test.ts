@@ -4,6 +4,7 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { bootPool } from '../../src/server/boot.js';
+import { MAX_TASKS_PER_USER } from '../../src/server/tasks.js';
 import type { XapiServer } from '../../src/server/server.js';
 import { assertApiError } from '../support/master.js';
 import { call, login, newServer } from './kit.js';
@@ -90,4 +91,23 @@ test('the owner is not shown to clients, nor matched by a where expression', asy
     }
   }
   await call(server, s.root!, 'task.destroy', task);
+});
+
+test('a user\'s tasks are bounded: the oldest finished one makes room, all pending is refused', async () => {
+  const owned = () => [...server.store.all('task')].filter(([, t]) => t.owner === 'viewer2').map(([ref]) => ref);
+  for (const ref of owned()) await call(server, s.viewer2!, 'task.destroy', ref);
+  const made: string[] = [];
+  for (let i = 0; i < MAX_TASKS_PER_USER; i++) made.push(await newTask('viewer2', `t${i}`));
+  await assertApiError(newTask('viewer2'), 'TOO_MANY_PENDING_TASKS');
+  assert.equal(owned().length, MAX_TASKS_PER_USER);
+  // Another user is not affected by viewer2's bound.
+  await call(server, s.viewer!, 'task.destroy', await newTask('viewer'));
+  await call(server, s.viewer2!, 'task.cancel', made[5]);
+  await call(server, s.viewer2!, 'task.cancel', made[7]);
+  const next = await newTask('viewer2', 'room');
+  assert.equal(server.store.find('task', made[5]!), undefined, 'the oldest finished task made room');
+  assert.equal(server.store.get('task', made[7]!).status, 'cancelled');
+  assert.equal(owned().length, MAX_TASKS_PER_USER);
+  for (const ref of owned()) await call(server, s.viewer2!, 'task.destroy', ref);
+  assert.equal(server.store.find('task', next), undefined);
 });

@@ -35,7 +35,7 @@ export const taskClass: ClassDef = {
     field('backtrace', t.string, 'DynamicRO', 'Server-side trace of a failure.', { default: '' }),
   ],
   messages: [
-    msg('create', [p('label', t.string), p('description', t.string)], t.ref('task'), [], 'read-only',
+    msg('create', [p('label', t.string), p('description', t.string)], t.ref('task'), ['TOO_MANY_PENDING_TASKS'], 'read-only',
       'Create a pending task owned by the caller.', { async: false }),
     msg('destroy', [p('self', t.ref('task'))], null, ['RBAC_PERMISSION_DENIED'], 'read-only', 'Delete a task.', { async: false }),
     msg('cancel', [p('task', t.ref('task'))], null, ['RBAC_PERMISSION_DENIED', 'OPERATION_NOT_ALLOWED'], 'read-only',
