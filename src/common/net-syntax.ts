@@ -2,9 +2,12 @@
 // names, UUIDs. Pure, strict (no surrounding spaces, no zone ids, no leading '+'), shared by
 // the server's field rules and the agent, which checks records again before using them.
 
-/** `a.b.c.d`, each part 0..255 without a sign; the four bytes, or undefined. */
+/**
+ * `a.b.c.d`, each part 0..255 in decimal without sign or leading zero (`010` would be octal to
+ * inet_aton and decimal to others); the four bytes, or undefined.
+ */
 export function parseIPv4(s: string): number[] | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  const m = /^(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})\.(0|[1-9]\d{0,2})$/.exec(s);
   if (!m) return undefined;
   const bytes = m.slice(1).map(Number);
   return bytes.every((b) => b <= 255) ? bytes : undefined;
@@ -53,7 +56,7 @@ function parsePrefix(s: string, parse: (a: string) => number[] | undefined, max:
   if (!bytes) return undefined;
   if (parts.length === 1) return { bytes, len: max };
   const len = parts[1]!;
-  if (!/^\d{1,3}$/.test(len) || Number(len) > max) return undefined;
+  if (!/^(0|[1-9]\d{0,2})$/.test(len) || Number(len) > max) return undefined;
   return { bytes, len: Number(len) };
 }
 
@@ -90,7 +93,7 @@ export const IFNAME_MAX_BYTES = 15;
 /**
  * A name Linux accepts for a network interface (the kernel's dev_valid_name: 1..15 bytes, not
  * `.` or `..`, no `/`, `:` or whitespace) that is also safe as a command argument and an OVS
- * name: no control character, no leading `-` (it would read as an option).
+ * name: no control character, no lone surrogate, no leading `-` (it would read as an option).
  */
 export function isIfName(s: string): boolean {
   return s !== '' && s !== '.' && s !== '..' && Buffer.byteLength(s, 'utf8') <= IFNAME_MAX_BYTES &&
