@@ -1,5 +1,6 @@
 // Bond properties: xapi's defaults (host-realisation §1.6) and networkd's mapping onto OVS
 // Port/Interface columns (§1.8). Pure.
+import { BOND_OVERRIDES } from '../idl/checks.js';
 import type { StrMap } from './model.js';
 
 export interface BondColumns {
@@ -12,8 +13,12 @@ export interface BondColumns {
   member_other_config: StrMap;
 }
 
-/** The networkd property list for a bond, from Bond.mode/properties and the master PIF's `bond-<k>` overrides. */
-export function bondProperties(mode: string, properties: StrMap, masterOtherConfig: StrMap): StrMap {
+/**
+ * The networkd property list for a bond, from Bond.mode/properties and the master PIF's
+ * `bond-<k>` overrides. Only the overrides the server accepts (BOND_OVERRIDES: known key, valid
+ * value) are used; the others are left out and listed in `rejected` for the caller to report.
+ */
+export function bondProperties(mode: string, properties: StrMap, masterOtherConfig: StrMap, rejected: string[] = []): StrMap {
   const props: StrMap = {
     mode: mode === 'lacp' || mode === 'active-backup' ? mode : 'balance-slb',
     miimon: '100',
@@ -29,7 +34,10 @@ export function bondProperties(mode: string, properties: StrMap, masterOtherConf
     props['rebalance-interval'] = '1800000';
   }
   for (const [k, v] of Object.entries(masterOtherConfig)) {
-    if (k.startsWith('bond-') && k.length > 5 && k !== 'bond-mode') props[k.slice(5)] = v;
+    if (!k.startsWith('bond-') || k === 'bond-mode') continue;
+    const ok = Object.hasOwn(BOND_OVERRIDES, k.slice(5)) && BOND_OVERRIDES[k.slice(5)]!(v);
+    if (ok) props[k.slice(5)] = v;
+    else rejected.push(`${k}=${JSON.stringify(v)}`);
   }
   return props;
 }
@@ -66,7 +74,8 @@ export function bondColumns(props: StrMap): BondColumns {
       case 'lacp-fallback-ab': out.other_config['lacp-fallback-ab'] = v; break;
       case 'lacp-aggregation-key': out.member_other_config['lacp-aggregation-key'] = v; break;
       case 'lacp-actor-key': out.member_other_config['lacp-actor-key'] = v; break;
-      default: out.other_config[`bond-${k}`] = v;
+      // Other known properties pass under their OVS name; anything else never reaches OVS.
+      default: if (Object.hasOwn(BOND_OVERRIDES, k) && BOND_OVERRIDES[k]!(v)) out.other_config[`bond-${k}`] = v;
     }
   }
   return out;

@@ -119,12 +119,17 @@ test('bond: one bond port with member NICs, slaves not realised on their own, mo
 });
 
 test('bond overrides from the master PIF other_config bond-<k>', () => {
-  const cols = bondColumns(bondProperties('lacp', {}, { 'bond-updelay': '5000', 'bond-lacp-time': 'fast', 'bond-lacp-aggregation-key': '7', 'bond-use_carrier': '0', 'bond-xyz': '1', 'bond-downdelay': '-3' }));
+  const rejected: string[] = [];
+  const cols = bondColumns(bondProperties('lacp', {}, { 'bond-updelay': '5000', 'bond-lacp-time': 'fast', 'bond-lacp-aggregation-key': '7',
+    'bond-use_carrier': '0', 'bond-xyz': '1', 'bond-downdelay': '-3', 'bond-miimon': '1\nx', 'bond-primary': 'eth1' }, rejected));
   assert.equal(cols.bond_updelay, 5000);
-  assert.equal(cols.bond_downdelay, 0, 'negative values are dropped');
+  assert.equal(cols.bond_downdelay, 200, 'an invalid override leaves the default');
   assert.equal(cols.other_config['lacp-time'], 'fast');
   assert.equal(cols.other_config['bond-detect-mode'], 'miimon');
-  assert.equal(cols.other_config['bond-xyz'], '1');
+  assert.equal(cols.other_config['bond-miimon-interval'], '100');
+  assert.equal(cols.other_config['bond-primary'], 'eth1');
+  assert.equal(cols.other_config['bond-xyz'], undefined, 'unknown keys never reach OVS');
+  assert.deepEqual(rejected, ['bond-xyz="1"', 'bond-downdelay="-3"', 'bond-miimon="1\\nx"']);
   assert.deepEqual(cols.member_other_config, { 'lacp-aggregation-key': '7' });
 });
 

@@ -13,6 +13,8 @@ import {
   type PortSpec, type StrMap, type VifSpec,
 } from './model.js';
 import { bool, int, isIPv4, isRef, prefixOf, refs, str, strMap, type PoolRecords } from './records.js';
+import { isDnsName, isIfName, isIPv6, isMac, isMtu, isUuid, parseIPv4Net, parseIPv6Net, parseUint } from '../common/net-syntax.js';
+import { MAX_TUNNEL_KEY, TUNNEL_KEY } from '../idl/checks.js';
 
 export interface CompileOptions {
   /** Bridge datapath_type: '' (kernel) or 'netdev' (userspace). */
@@ -27,12 +29,30 @@ export function tunnelPortName(remoteHostUuid: string, networkUuid: string): str
 
 export const vifDevName = (domid: number, device: number): string => `vif${domid}.${device}`;
 
-/** MTU of a PIF or a VIF: its other_config:mtu if it parses, else network.MTU (else 1500). */
+/** MTU of a PIF or a VIF: its other_config:mtu if valid (68..65535), else network.MTU if valid, else 1500. */
 export function effectiveMtu(rec: Rec, net: Rec | undefined): number {
   const o = int(strMap(rec.other_config).mtu, NaN);
-  if (Number.isFinite(o) && o > 0) return o;
+  if (isMtu(o)) return o;
   const n = int(net?.MTU, 1500);
-  return n > 0 ? n : 1500;
+  return isMtu(n) ? n : 1500;
+}
+
+/** What is wrong with the MTU settings effectiveMtu had to skip, if anything. */
+function mtuProblem(rec: Rec, net: Rec | undefined): string | undefined {
+  const o = strMap(rec.other_config).mtu;
+  if (o !== undefined && !isMtu(int(o, NaN))) return `invalid other_config:mtu ${JSON.stringify(o)} ignored`;
+  if (net && !isMtu(int(net.MTU, NaN))) return `invalid network MTU ${JSON.stringify(net.MTU)} ignored`;
+  return undefined;
+}
+
+/**
+ * Pure: the entries of a VIF's ipv4_allowed/ipv6_allowed that are addresses or prefixes of the
+ * family, and those that are not (never written anywhere; the caller reports them).
+ */
+export function allowedEntries(v: unknown, family: 4 | 6): { ok: string[]; bad: string[] } {
+  const parse = family === 4 ? parseIPv4Net : parseIPv6Net;
+  const list = Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))) : [];
+  return { ok: list.filter((x) => parse(x)), bad: list.filter((x) => !parse(x)) };
 }
 
 /** A MAC address lower-cased, or null when it is not one (e.g. an empty PIF.MAC). */
@@ -77,7 +97,7 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
   });
   /** A real bridge with its own internal port; false (and an error) when the name is taken. */
   const ensureBridge = (name: string, owner: string, mtu: number, networkUuid: string, mac: string): boolean => {
-    if (!/^[A-Za-z0-9_.-]{1,15}$/.test(name)) { fail(owner, `invalid bridge name '${name}'`); return false; }
+    if (!isIfName(name)) { fail(owner, `invalid bridge name ${JSON.stringify(name)}`); return false; }
     if (bridgeByName.has(name)) return true;
     const other_config: StrMap = { 'mac-table-size': '10000' };
     const hwaddr = macOrNull(mac);
@@ -131,6 +151,10 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     const netUuid = str(net.uuid);
     const mtu = effectiveMtu(pif, net);
     const device = str(pif.device);
+    const badMtu = mtuProblem(pif, net);
+    if (badMtu) fail(ref, badMtu);
+    // Names become OVS rows and iproute2 arguments: only Linux interface names (no option, no path).
+    if (!isIfName(device)) { fail(ref, `invalid device name ${JSON.stringify(device)}`); return null; }
 
     const tunnels = refs(pif.tunnel_access_PIF_of);
     if (tunnels.length > 0) return realiseTunnel(ref, pif, tunnels[0], bridge, netUuid, mtu);
@@ -143,6 +167,8 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
       const parent = realise(parentRef);
       if (!parent) { fail(ref, `parent PIF ${parentRef} could not be realised`); return null; }
       if (parent.tag !== undefined) { fail(ref, 'VLAN on a VLAN is not supported'); return null; }
+      if (!isIfName(bridge)) { fail(ref, `invalid bridge name ${JSON.stringify(bridge)}`); return null; }
+      if (!Number.isInteger(tag) || tag < 0 || tag > 4094) { fail(ref, `invalid VLAN tag ${JSON.stringify(tag)}`); return null; }
       // A VLAN cannot carry more than its parent's NIC does (§1.12.3).
       const eff = Math.min(mtu, parent.mtu);
       const ok = addPort(port(bridge, parent.bridge, ref, 'fake-bridge',
@@ -156,8 +182,12 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
       const bond = pool.Bond[bonds[0]];
       const members = myPifs.filter(([, s]) => str(s.bond_slave_of) === bonds[0]).map(([, s]) => str(s.device)).sort();
       if (!bond || members.length === 0) { fail(ref, 'bond has no members'); return null; }
+      const badMember = members.find((m) => !isIfName(m));
+      if (badMember !== undefined) { fail(ref, `invalid member device name ${JSON.stringify(badMember)}`); return null; }
       if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC))) return null;
-      const cols = members.length > 1 ? bondColumns(bondProperties(str(bond.mode), strMap(bond.properties), strMap(pif.other_config))) : undefined;
+      const rejected: string[] = [];
+      const cols = members.length > 1 ? bondColumns(bondProperties(str(bond.mode), strMap(bond.properties), strMap(pif.other_config), rejected)) : undefined;
+      if (rejected.length) fail(ref, `invalid bond settings ignored: ${rejected.join(', ')}`);
       const ifs = members.map((m) => iface(m, '', mtu, { other_config: { ...(cols?.member_other_config ?? {}) } }));
       const p = port(device, bridge, ref, 'bond', ifs, cols ? {
         bond_mode: cols.bond_mode, lacp: cols.lacp, bond_updelay: cols.bond_updelay, bond_downdelay: cols.bond_downdelay,
@@ -184,15 +214,18 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     if (pool.PIF[transport] && !realise(transport)) { fail(ref, `transport PIF ${transport} could not be realised`); return null; }
     if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC))) return null;
     const netRef = str(pif.network);
-    const key = strMap(pool.network[netRef]?.other_config)['xcpnet-tunnel-key'] ?? '';
+    const key = strMap(pool.network[netRef]?.other_config)[TUNNEL_KEY] ?? '';
     const protocol = str(tunnel.protocol) === 'vxlan' ? 'vxlan' : 'gre';
-    if (!/^\d+$/.test(key)) return { bridge, dev: bridge, mtu }; // no key yet: a host-local network until the controller allocates one
+    // No key yet: a host-local network until the controller allocates one.
+    if (key === '') return { bridge, dev: bridge, mtu };
+    if (parseUint(key, 1, MAX_TUNNEL_KEY) === undefined) { fail(ref, `invalid tunnel key ${JSON.stringify(key)}`); return { bridge, dev: bridge, mtu }; }
+    if (!isUuid(netUuid)) { fail(ref, `invalid network uuid ${JSON.stringify(netUuid)}`); return { bridge, dev: bridge, mtu }; }
     const peers = Object.entries(pool.tunnel).flatMap(([, t]) => {
       const access = pool.PIF[str(t.access_PIF)];
       if (!access || str(access.network) !== netRef || str(access.host) === hostRef || !bool(access.currently_attached)) return [];
       const ip = str(pool.PIF[str(t.transport_PIF)]?.IP);
       const remoteHost = str(pool.host[str(access.host)]?.uuid);
-      return isIPv4(ip) && remoteHost ? [{ ip, remoteHost }] : [];
+      return isIPv4(ip) && isUuid(remoteHost) ? [{ ip, remoteHost }] : [];
     }).sort((a, b) => a.remoteHost.localeCompare(b.remoteHost));
     // A full mesh of three or more hosts is a loop at layer 2: a broadcast entering from one
     // tunnel would be flooded into the others and circulate for ever (no STP on the bridge).
@@ -236,7 +269,10 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
   const dns = pick('peerdns');
   if (dns && str(dns.pif.ip_configuration_mode) === 'Static') {
     const split = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
-    cfg.dns = { servers: split(str(dns.pif.DNS)), search: split(strMap(dns.pif.other_config).domain ?? ''), owner: dns.ref };
+    cfg.dns = {
+      servers: split(str(dns.pif.DNS)).filter((x) => isIPv4(x) || isIPv6(x)),
+      search: split(strMap(dns.pif.other_config).domain ?? '').filter(isDnsName), owner: dns.ref,
+    };
   }
 
   // Guests: running VMs resident here, and their wanted interfaces. The control domain is the
@@ -244,6 +280,8 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
   for (const [ref, vm] of Object.entries(pool.VM).sort(([a], [b]) => a.localeCompare(b))) {
     if (vm.is_control_domain === true) continue;
     if (str(vm.power_state) === 'Running' && str(vm.resident_on) === hostRef && int(vm.domid, -1) >= 0) {
+      // The uuid names the guest's namespace: a path component.
+      if (!isUuid(str(vm.uuid))) { fail(ref, `invalid VM uuid ${JSON.stringify(vm.uuid)}`); continue; }
       cfg.vms.push({ ref, uuid: str(vm.uuid), domid: int(vm.domid, -1) });
     }
   }
@@ -255,12 +293,26 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     const device = int(vif.device, -1);
     if (!net) { fail(ref, 'VIF has no network'); continue; }
     if (domid < 0 || device < 0) { fail(ref, `VM has no domid or VIF no device (domid ${domid}, device ${device})`); continue; }
+    // Checked again here: these values become interface names, OVS rows, veth addresses, flows.
+    const mac = str(vif.MAC).toLowerCase();
+    const ids = { VIF: str(vif.uuid), VM: str(vm.uuid), network: str(net.uuid) };
+    const badId = Object.entries(ids).find(([, u]) => !isUuid(u));
+    if (badId) { fail(ref, `invalid ${badId[0]} uuid ${JSON.stringify(badId[1])}`); continue; }
+    if (!isMac(mac)) { fail(ref, `invalid MAC ${JSON.stringify(vif.MAC)}`); continue; }
+    if (!isIfName(vifDevName(domid, device))) { fail(ref, `interface name ${vifDevName(domid, device)} is too long`); continue; }
+    const v4 = allowedEntries(vif.ipv4_allowed, 4);
+    const v6 = allowedEntries(vif.ipv6_allowed, 6);
+    const bad = [...v4.bad, ...v6.bad];
+    // Left out, which only narrows what a locked VIF may send.
+    if (bad.length) fail(ref, `invalid allowed addresses ignored: ${bad.map((x) => JSON.stringify(x)).join(', ')}`);
+    const badMtu = mtuProblem(vif, net);
+    if (badMtu) fail(ref, badMtu);
     const spec: VifSpec = {
       ref, uuid: str(vif.uuid), vmRef: str(vif.VM), vmUuid: str(vm.uuid), networkUuid: str(net.uuid), domid, device,
-      mac: str(vif.MAC).toLowerCase(), mtu: effectiveMtu(vif, net),
+      mac, mtu: effectiveMtu(vif, net),
       locking: effectiveLocking(vif, net),
-      ipv4_allowed: Array.isArray(vif.ipv4_allowed) ? vif.ipv4_allowed.map(str) : [],
-      ipv6_allowed: Array.isArray(vif.ipv6_allowed) ? vif.ipv6_allowed.map(str) : [],
+      ipv4_allowed: v4.ok,
+      ipv6_allowed: v6.ok,
       hostDev: vifDevName(domid, device),
     };
     cfg.vifs.push(spec);

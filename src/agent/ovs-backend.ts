@@ -10,6 +10,8 @@ import { discoverNics, isPhysicalNic } from '../backends/linux/nics.js';
 import { applyOvs } from './apply-ovs.js';
 import { IpBatch } from './ip-batch.js';
 import { countByInPort, lockFlows, LOCK_COOKIE } from './locking.js';
+import { cookieMatch, formatFlows } from './flows.js';
+import { isIfName } from '../common/net-syntax.js';
 import {
   actionOwner, bridgeInfos, describeAction, isOvsAction, type Action, type ApplyResult, type BridgeInfo, type HostBackend,
   type LockSpec, type NicInfo, type ObserveOptions, type ObsLink, type ObservedState, type OvsAction, type StrMap,
@@ -179,7 +181,9 @@ export class OvsBackend implements HostBackend {
     return this.opts.rundir ?? (this.opts.ovsdb.startsWith('unix:') ? dirname(this.opts.ovsdb.slice(5)) : '/var/run/openvswitch');
   }
 
+  /** The bridge's management socket; the name is a path component, so it must be an interface name. */
   private ofctlTarget(bridge: string): string {
+    if (!isIfName(bridge)) throw new Error(`invalid bridge name ${JSON.stringify(bridge)}`);
     return `unix:${this.rundir}/${bridge}.mgmt`;
   }
 
@@ -224,12 +228,12 @@ export class OvsBackend implements HostBackend {
     if (bridges.size === 0) return errors;
     const counts = new Map<string, Map<number, number>>();
     for (const br of bridges) {
-      try { counts.set(br, countByInPort(await this.ofctl(['--no-names', 'dump-flows', this.ofctlTarget(br), `cookie=${LOCK_COOKIE}/-1`]))); }
+      try { counts.set(br, countByInPort(await this.ofctl(['--no-names', 'dump-flows', this.ofctlTarget(br), cookieMatch(LOCK_COOKIE)]))); }
       catch { counts.set(br, new Map()); }
     }
-    const del = (br: string, ofport: number) => {
+    const del = async (br: string, ofport: number): Promise<void> => {
       this.flowsChanged = true;
-      return this.ofctl(['del-flows', this.ofctlTarget(br), `cookie=${LOCK_COOKIE}/-1,in_port=${ofport}`]).catch(() => '');
+      try { await this.ofctl(['del-flows', this.ofctlTarget(br), cookieMatch(LOCK_COOKIE, ofport)]); } catch { /* gone already */ }
     };
     const wanted = new Map<string, Set<number>>();
     for (const l of locked) {
@@ -238,14 +242,21 @@ export class OvsBackend implements HostBackend {
       if (!wanted.has(l.bridge)) wanted.set(l.bridge, new Set());
       wanted.get(l.bridge)!.add(ofport);
       const flows = lockFlows(l, ofport);
-      const key = JSON.stringify(flows);
       const c = this.lockCache.get(l.port);
-      if (c && c.key === key && c.bridge === l.bridge && counts.get(l.bridge)?.get(ofport) === flows.length) continue;
       try {
+        // Written (and checked against the flow grammar) before anything is removed.
+        const text = formatFlows(flows);
+        if (c && c.key === text && c.bridge === l.bridge && counts.get(l.bridge)?.get(ofport) === flows.length) continue;
         if (c && (c.ofport !== ofport || c.bridge !== l.bridge)) await del(c.bridge, c.ofport);
         await del(l.bridge, ofport);
-        await this.ofctl(['add-flows', this.ofctlTarget(l.bridge), '-'], flows.join('\n') + '\n');
-        this.lockCache.set(l.port, { bridge: l.bridge, ofport, key });
+        try {
+          await this.ofctl(['add-flows', this.ofctlTarget(l.bridge), '-'], text);
+        } catch (e) {
+          // Fail closed: a locked port whose rules could not go in passes nothing.
+          await this.ofctl(['add-flows', this.ofctlTarget(l.bridge), '-'], formatFlows(flows.slice(-1))).catch(() => '');
+          throw e;
+        }
+        this.lockCache.set(l.port, { bridge: l.bridge, ofport, key: text });
       } catch (e) {
         errors[l.owner] = `locking rules on ${l.port}: ${(e as Error).message}`;
       }

@@ -102,7 +102,9 @@ export async function reconcile(cfg: HostNetConfig, backend: HostBackend, guests
   }
   for (const [ref, m] of Object.entries(realisationErrors(cfg, observed))) fail(ref, m);
   if (backend.applyLocking) {
-    const locked = cfg.vifs.filter((v) => v.locking === 'locked' && v.bridge && !errors[v.ref])
+    // Every locked VIF whose port exists gets its rules, even one with an error: an error must
+    // never leave a locked port open (a port that was not made has no OpenFlow number: skipped).
+    const locked = cfg.vifs.filter((v) => v.locking === 'locked' && v.bridge)
       .map((v) => ({ owner: v.ref, port: v.hostDev, bridge: v.bridge!, mac: v.mac, ipv4: v.ipv4_allowed, ipv6: v.ipv6_allowed }));
     for (const [ref, m] of Object.entries(await backend.applyLocking(locked))) fail(ref, m);
   }

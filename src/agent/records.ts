@@ -64,5 +64,4 @@ export function prefixOf(netmask: string): number | undefined {
   return n;
 }
 
-export const isIPv4 = (s: string): boolean =>
-  /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(s) && s.split('.').every((p) => Number(p) <= 255);
+export { isIPv4 } from '../common/net-syntax.js';

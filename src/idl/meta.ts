@@ -56,7 +56,28 @@ export interface Field {
   removed?: boolean;
   /** Role needed for the implicit writers, when stronger than the class default. */
   writeRole?: Role;
+  /**
+   * Checks a value written to the field (a scalar, or each member of a set), on every path that
+   * writes it: the constructors, set_<field>, add_<field> and the class's explicit setters.
+   */
+  check?: Check;
+  /** Map fields: rules for some keys (`name`, a prefix `name*`, or `*` for any other key). */
+  keys?: Record<string, KeyRule>;
   doc: string;
+}
+
+/**
+ * Throws a XenAPI error (an ApiError) when `value` may not be stored; `what` names the value in
+ * the error: the field, or the parameter of an explicit message that writes it.
+ */
+export type Check = (value: Value, what: string) => void;
+
+/** How one key of a map field is written (by every path, as for Field.check). */
+export interface KeyRule {
+  /** Role needed to add, change or remove the key, when stronger than the field's writers'. */
+  role?: Role;
+  /** Throws a XenAPI error when the key may not take this value; `field` is the map's name. */
+  check?: (value: string, key: string, field: string) => void;
 }
 
 export interface Param {

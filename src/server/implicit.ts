@@ -7,6 +7,7 @@ import { type ClassDef, type Field, type Param, type Rec, type Role, type Value,
 import type { CallContext, Impl, Method } from './context.js';
 import { visibleFields } from '../rpc/shape.js';
 import { matchesWhere, parseWhere } from './where.js';
+import { checkCreate, checkEntry, checkKeyRoles, checkMember, checkValue } from './field-rules.js';
 
 // Stored records are frozen and replaced on every write, so a record's identity is its
 // version: the client view can be computed once per version.
@@ -111,27 +112,38 @@ function fieldMethods(cls: ClassDef, f: Field, role: Role): Method[] {
       const rec = tx.get(C, ref);
       tx.update(C, ref, { [f.name]: fn(rec[f.name] ?? null) });
     });
+  // Every writer applies the field's rules (field-rules.ts): key roles first, then the values.
   out.push(method(cls, `set_${f.name}`, [self(cls), { name: 'value', ty: f.ty }], null, role,
-    (ctx, a) => write(ctx, a.self as string, () => a.value!)));
+    (ctx, a) => write(ctx, a.self as string, (cur) => {
+      checkKeyRoles(ctx, cls, f, cur, a.value, `set_${f.name}`);
+      checkValue(f, a.value!);
+      return a.value!;
+    })));
   if (f.ty.kind === 'map') {
     out.push(method(cls, `add_to_${f.name}`, [self(cls), { name: 'key', ty: f.ty.key }, { name: 'value', ty: f.ty.value }], null, role,
       (ctx, a) => write(ctx, a.self as string, (cur) => {
         const map = cur as Record<string, Value>;
         const key = String(a.key);
         if (key === '') throw new ApiError('INVALID_VALUE', ['key', key]);
-        if (key in map) throw new ApiError('MAP_DUPLICATE_KEY', [C, f.name, a.self, key]);
+        checkKeyRoles(ctx, cls, f, {}, { [key]: a.value! }, `add_to_${f.name}`);
+        checkEntry(f, key, a.value!);
+        if (Object.hasOwn(map, key)) throw new ApiError('MAP_DUPLICATE_KEY', [C, f.name, a.self, key]);
         return { ...map, [key]: a.value! };
       })));
     out.push(method(cls, `remove_from_${f.name}`, [self(cls), { name: 'key', ty: f.ty.key }], null, role,
       (ctx, a) => write(ctx, a.self as string, (cur) => {
         const map = { ...(cur as Record<string, Value>) };
+        if (Object.hasOwn(map, String(a.key))) checkKeyRoles(ctx, cls, f, { [String(a.key)]: map[String(a.key)]! }, {}, `remove_from_${f.name}`);
         delete map[String(a.key)];
         return map;
       })));
   }
   if (f.ty.kind === 'set' && f.ty.of.kind !== 'ref') {
     out.push(method(cls, `add_${f.name}`, [self(cls), { name: 'value', ty: f.ty.of }], null, role,
-      (ctx, a) => write(ctx, a.self as string, (cur) => ((cur as Value[]).includes(a.value!) ? cur : [...(cur as Value[]), a.value!]))));
+      (ctx, a) => write(ctx, a.self as string, (cur) => {
+        checkMember(f, a.value!);
+        return (cur as Value[]).includes(a.value!) ? cur : [...(cur as Value[]), a.value!];
+      })));
     out.push(method(cls, `remove_${f.name}`, [self(cls), { name: 'value', ty: f.ty.of }], null, role,
       (ctx, a) => write(ctx, a.self as string, (cur) => (cur as Value[]).filter((x) => x !== a.value))));
   }
@@ -151,5 +163,6 @@ export function createFromStruct(ctx: CallContext, cls: ClassDef, args: Rec): st
       throw new ApiError('INTERNAL_ERROR', [`Server_helpers.Dispatcher_FieldNotFound("${f.name}")`]);
     }
   }
+  checkCreate(ctx, cls, fields);
   return ctx.services.store.transact((tx) => tx.create(cls.name, fields));
 }

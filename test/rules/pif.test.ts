@@ -205,7 +205,8 @@ test('PIF.plug/unplug: checks in order, bond member no-op, tunnel transport firs
 
   const net1 = (await rec('PIF', eth1)).network;
   const vm = store().transact((tx) => tx.create('VM', { name_label: 'vm', power_state: 'Running', resident_on: host, domid: 3 }));
-  const vif = store().transact((tx) => tx.create('VIF', { VM: vm, network: net1, device: '0', currently_attached: true }));
+  // A VIF as VIF.create would make it (the host's agent refuses to realise one without a valid MAC).
+  const vif = store().transact((tx) => tx.create('VIF', { VM: vm, network: net1, device: '0', MAC: '02:00:00:00:00:33', currently_attached: true }));
   await pool.call('PIF.set_disallow_unplug', eth1, true);
   await assertApiError(pool.call('PIF.unplug', eth1), 'VIF_IN_USE', [net1, vif]);
   poke('VM', vm, { power_state: 'Paused' }); // a paused VM is live too

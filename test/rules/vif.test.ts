@@ -224,8 +224,10 @@ describe('VIF rules', () => {
   });
 
   test('a failure reported by the agent fails the plug and leaves the VIF detached', async () => {
-    // pool_introduce skips the bridge checks, so the host's agent gets a bridge name it cannot make.
-    const n = await pool.call<string>('network.pool_introduce', 'bad', '', 1500, {}, 'bad name!', true, []);
+    // A record no API call can write (the bridge name is checked everywhere): the host's agent
+    // refuses to make it and reports why.
+    const n = await net(pool);
+    poke(pool, 'network', n, { bridge: 'bad name!' });
     const m = await vm(pool);
     await pool.call('VM.start', m, false, false);
     const v = await vif(pool, m, n);

@@ -171,7 +171,9 @@ describe('VM rules', () => {
   });
 
   test('a start the host cannot realise is rolled back', async () => {
-    const bad = await pool.call<string>('network.pool_introduce', 'bad', '', 1500, {}, 'bad name!', true, []);
+    // A record no API call can write (the bridge name is checked everywhere): the agent refuses it.
+    const bad = await net(pool);
+    pool.master.server.store.transact((tx) => tx.update('network', bad, { bridge: 'bad name!' }));
     const m = await vm(pool);
     const v = await vif(pool, m, bad);
     const e = await assertApiError(start(pool, m), 'INTERNAL_ERROR');

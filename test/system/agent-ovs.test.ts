@@ -242,10 +242,18 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     assert.ok(await pingFrom(guestNs[1], '192.168.77.1'), 'guest B reaches guest A over VXLAN');
     // locking: guest A's VIF locked to its own address passes, locked to another address does not
     const vifA = (b.records.VM[vms[0]].VIFs as string[])[0];
-    b.set('VIF', vifA, { locking_mode: 'locked', ipv4_allowed: ['192.168.77.1'] });
-    await step(hosts[0]);
+    // The record also holds flow text no API call accepts: it adds no rule (the lock still holds)
+    // and IPv6 prefixes are written in a form ovs-ofctl takes.
+    const hostile = '10.0.0.1\ncookie=0x1,priority=9000,in_port=1,actions=drop';
+    b.set('VIF', vifA, { locking_mode: 'locked', ipv4_allowed: ['192.168.77.1', hostile], ipv6_allowed: ['fd00::/64', 'fd00::1'] });
+    const locked = await reconcile(cfgOf(hosts[0]), hosts[0].backend, hosts[0].guests);
+    assert.deepEqual(Object.keys(locked.errors), [vifA]);
+    assert.match(locked.errors[vifA]!, /invalid allowed addresses ignored/);
     const flows = await run('ovs-ofctl', ['--no-names', 'dump-flows', `unix:${hosts[0].ovs.dir}/xapi5.mgmt`, 'cookie=0x1/-1']);
     assert.match(flows.stdout, /nw_src=192\.168\.77\.1/);
+    assert.match(flows.stdout, /ipv6_src=fd00::\/64/);
+    assert.equal(flows.stdout.split('\n').filter((l) => /in_port=/.test(l)).length, 2 + 2 + 3 * 2 + 1, 'DHCP, ARP probe, 2 per IPv4, 3 per IPv6, drop');
+    assert.doesNotMatch(flows.stdout, /priority=9000/);
     assert.ok(await pingFrom(guestNs[0], '192.168.77.2'), 'locked to its own address: passes');
     b.set('VIF', vifA, { ipv4_allowed: ['192.168.77.50'] });
     assert.deepEqual((await step(hosts[0])).actions.map((a) => a.kind), ['update-port'], 'the port stays; its lock record and flows change');

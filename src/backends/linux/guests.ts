@@ -61,7 +61,7 @@ export class NetnsGuests implements GuestDriver {
     try { await this.host.delLink(vif.hostDev); } catch (e) { if (!missing(e)) throw e; }
     try { await guest.delLink(inside); } catch (e) { if (!missing(e)) throw e; }
     await this.host.addVeth(vif.hostDev, inside, ns, vif.mac, vif.mtu);
-    await guest.run('link', 'set', 'dev', inside, 'alias', vif.hostDev);
+    await guest.setAlias(inside, vif.hostDev);
     await guest.setUp(inside);
     await this.host.setUp(vif.hostDev);
   }
@@ -75,7 +75,7 @@ export class NetnsGuests implements GuestDriver {
       await netns.del(ns); // left by another host (the VM moved) or by an older domain
     }
     await netns.add(ns);
-    await new Ip(ns).run('link', 'set', 'dev', 'lo', 'alias', `xcpnet-guest owner=${this.owner} domid=${vm.domid}`);
+    await new Ip(ns).setAlias('lo', `xcpnet-guest owner=${this.owner} domid=${vm.domid}`);
     return ns;
   }
 

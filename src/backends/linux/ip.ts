@@ -1,7 +1,10 @@
 // iproute2 (`ip -json`) at the edge: links, addresses, routes, veths and namespaces, run
-// through execFile (no shell), optionally inside a network namespace (`ip -n NS`).
+// through execFile (no shell), optionally inside a network namespace (`ip -n NS`). Every name,
+// address and MAC is checked before it becomes an argument (IpError otherwise): an interface
+// name never starts with '-' nor holds a '/', so no value can turn into an option or a path.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { isIfName, isIPv4, isIPv6, isMac, parseIPv4Cidr, parseIPv6Cidr } from '../../common/net-syntax.js';
 
 const exec = promisify(execFile);
 
@@ -39,6 +42,19 @@ export function parseIpLink(l: Record<string, unknown>): IpLink {
 
 type AddrInfo = { family: string; local: string; prefixlen: number; scope: string };
 
+/** A namespace name as `ip netns` stores it (a file under /run/netns): no path, no option. */
+export const isNetnsName = (s: string): boolean => /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/.test(s);
+
+/** `value`, when `ok(value)`; else an IpError naming what it should have been. */
+function arg(value: string, ok: (s: string) => boolean, what: string): string {
+  if (!ok(value)) throw new IpError([], `invalid ${what} ${JSON.stringify(value)}`);
+  return value;
+}
+const dev = (d: string) => arg(d, isIfName, 'interface name');
+const cidr = (c: string) => arg(c, (s) => !!(parseIPv4Cidr(s) ?? parseIPv6Cidr(s)), 'address/prefix');
+const ip = (a: string) => arg(a, (s) => isIPv4(s) || isIPv6(s), 'address');
+const ns = (n: string) => arg(n, isNetnsName, 'namespace name');
+
 /** The IPv4 global addresses of one link of `ip -json addr show`, as CIDR strings. */
 export function ipv4Addrs(l: { addr_info?: AddrInfo[] }): string[] {
   return (l.addr_info ?? []).filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
@@ -49,7 +65,7 @@ export class Ip {
   constructor(readonly netns?: string) {}
 
   private argv(args: string[]): string[] {
-    return this.netns ? ['-n', this.netns, ...args] : args;
+    return this.netns ? ['-n', ns(this.netns), ...args] : args;
   }
 
   async run(...args: string[]): Promise<string> {
@@ -83,21 +99,27 @@ export class Ip {
     return r ? { dev: r.dev!, via: r.gateway! } : undefined;
   }
 
-  setUp(dev: string): Promise<string> { return this.run('link', 'set', 'dev', dev, 'up'); }
-  setDown(dev: string): Promise<string> { return this.run('link', 'set', 'dev', dev, 'down'); }
-  setMtu(dev: string, mtu: number): Promise<string> { return this.run('link', 'set', 'dev', dev, 'mtu', String(mtu)); }
-  addAddr(dev: string, cidr: string): Promise<string> { return this.run('addr', 'add', cidr, 'broadcast', '+', 'dev', dev); }
-  delAddr(dev: string, cidr: string): Promise<string> { return this.run('addr', 'del', cidr, 'dev', dev); }
-  replaceDefaultRoute(via: string, dev: string): Promise<string> { return this.run('route', 'replace', 'default', 'via', via, 'dev', dev); }
-  delLink(dev: string): Promise<string> { return this.run('link', 'del', 'dev', dev); }
+  // Argument checks run inside the promise, so a bad value is a rejected call like a failed one.
+  async setUp(d: string): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'up'); }
+  async setDown(d: string): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'down'); }
+  async setMtu(d: string, mtu: number): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'mtu', String(Math.trunc(mtu))); }
+  async addAddr(d: string, c: string): Promise<string> { return this.run('addr', 'add', cidr(c), 'broadcast', '+', 'dev', dev(d)); }
+  async delAddr(d: string, c: string): Promise<string> { return this.run('addr', 'del', cidr(c), 'dev', dev(d)); }
+  async replaceDefaultRoute(via: string, d: string): Promise<string> { return this.run('route', 'replace', 'default', 'via', ip(via), 'dev', dev(d)); }
+  async delLink(d: string): Promise<string> { return this.run('link', 'del', 'dev', dev(d)); }
+  /** The interface's alias (ifalias), a free text kept by the kernel: one argument, no newline. */
+  async setAlias(d: string, alias: string): Promise<string> {
+    return this.run('link', 'set', 'dev', dev(d), 'alias', arg(alias, (s) => /^[\x20-\x7e]{1,255}$/.test(s), 'alias'));
+  }
 
   /**
    * A veth pair: `name` here, `peer` moved into namespace `peerNs` with `peerMac`. Both get
    * `mtu`. The peer namespace is named, so it is found whatever namespace `ip` runs in.
    */
   async addVeth(name: string, peer: string, peerNs: string, peerMac: string, mtu: number): Promise<void> {
-    await this.run('link', 'add', name, 'mtu', String(mtu), 'type', 'veth',
-      'peer', 'name', peer, 'address', peerMac, 'mtu', String(mtu), 'netns', peerNs);
+    const m = String(Math.trunc(mtu));
+    await this.run('link', 'add', 'name', dev(name), 'mtu', m, 'type', 'veth',
+      'peer', 'name', dev(peer), 'address', arg(peerMac, isMac, 'MAC'), 'mtu', m, 'netns', ns(peerNs));
   }
 }
 
@@ -111,15 +133,15 @@ export const netns = {
     return (await netns.list()).includes(name);
   },
   async add(name: string): Promise<void> {
-    await new Ip().run('netns', 'add', name);
+    await new Ip().run('netns', 'add', ns(name));
     await new Ip(name).setUp('lo');
   },
   async del(name: string): Promise<void> {
-    try { await new Ip().run('netns', 'del', name); } catch (e) { if (!/No such file/.test(String(e))) throw e; }
+    try { await new Ip().run('netns', 'del', ns(name)); } catch (e) { if (!/No such file/.test(String(e))) throw e; }
   },
   /** Runs a command inside a namespace (`ip netns exec NAME cmd…`); returns stdout. */
   async exec(name: string, cmd: string, args: string[], timeoutMs = 15000): Promise<string> {
-    const { stdout } = await exec('ip', ['netns', 'exec', name, cmd, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 });
+    const { stdout } = await exec('ip', ['netns', 'exec', ns(name), cmd, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 });
     return stdout;
   },
 };

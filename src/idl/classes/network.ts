@@ -1,6 +1,7 @@
 // network: a logical network, realised as a bridge on every host that needs it.
 import type { ClassDef } from '../meta.js';
 import { field, msg, nameFields, p, stringMap, t, uuidField, REALISE_ERRORS } from './_helpers.js';
+import { ifName, mtu, tunnelKey, TUNNEL_KEY } from '../checks.js';
 
 export const networkOperations = t.enumOf('network_operations', ['attaching']);
 export const networkDefaultLockingMode = t.enumOf('network_default_locking_mode', ['unlocked', 'disabled']);
@@ -22,9 +23,10 @@ export const networkClass: ClassDef = {
     field('current_operations', t.map(t.string, networkOperations), 'DynamicRO', 'Operations in progress, by task.', { default: {} }),
     field('VIFs', t.set(t.ref('VIF')), 'DynamicRO', 'VIFs connected to this network.', { default: [] }),
     field('PIFs', t.set(t.ref('PIF')), 'DynamicRO', 'PIFs (on any host) connected to this network.', { default: [] }),
-    field('MTU', t.int, 'RW', 'Intended MTU of the bridge and its PIFs; applied at the next plug.', { default: 1500 }),
-    field('other_config', stringMap, 'RW', 'Free-form settings; some keys are interpreted (static-routes, HIMN keys...).'),
-    field('bridge', t.string, 'StaticRO', 'Bridge name on each host; "" at create means pick xapi<N>.', { default: '' }),
+    field('MTU', t.int, 'RW', 'Intended MTU of the bridge and its PIFs; applied at the next plug.', { default: 1500, check: mtu }),
+    field('other_config', stringMap, 'RW', 'Free-form settings; some keys are interpreted (static-routes, HIMN keys...).',
+      { keys: { [TUNNEL_KEY]: tunnelKey } }),
+    field('bridge', t.string, 'StaticRO', 'Bridge name on each host; "" at create means pick xapi<N>.', { default: '', check: ifName({ empty: true }) }),
     field('managed', t.bool, 'StaticRO', 'False: the bridge is never created or removed, only required to exist.', { default: true }),
     field('blobs', t.map(t.string, t.ref('blob')), 'DynamicRO', 'Named binary blobs attached to the network.', { default: {} }),
     field('tags', t.set(t.string), 'RW', 'User tags.', { default: [], writeRole: 'vm-operator' }),

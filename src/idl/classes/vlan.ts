@@ -1,6 +1,7 @@
 // VLAN: a tag on a parent PIF, carried by a VLAN (untagged) PIF on another network.
 import type { ClassDef } from '../meta.js';
 import { field, msg, otherConfig, p, stringMap, t, uuidField, NULL_REF, REALISE_ERRORS, VLAN_CREATE_ERRORS, VLAN_DESTROY_ERRORS } from './_helpers.js';
+import { vlanTag } from '../checks.js';
 
 export const VLANClass: ClassDef = {
   name: 'VLAN',
@@ -12,7 +13,7 @@ export const VLANClass: ClassDef = {
     uuidField(),
     field('tagged_PIF', t.ref('PIF'), 'StaticRO', 'Parent PIF (physical or bond master).', { default: NULL_REF }),
     field('untagged_PIF', t.ref('PIF'), 'DynamicRO', 'The VLAN PIF created for this VLAN.', { default: NULL_REF }),
-    field('tag', t.int, 'StaticRO', 'VLAN tag, 0..4094.', { default: -1 }),
+    field('tag', t.int, 'StaticRO', 'VLAN tag, 0..4094.', { default: -1, check: vlanTag() }),
     otherConfig(),
   ],
   messages: [

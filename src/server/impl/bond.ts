@@ -9,6 +9,8 @@ import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { getPool, isBondSlave, isMac, isRef, markPlugged, pifKind, recomputeManagement, syncHostAddress, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 import { moveTunnel } from './tunnel.js';
+import { BOND_OVERRIDES } from '../../idl/checks.js';
+import { checkMember, fieldOf } from '../field-rules.js';
 import { moveVlan } from './vlan.js';
 
 
@@ -16,14 +18,15 @@ import { moveVlan } from './vlan.js';
 
 const LACP_VALUES: Record<string, (v: string) => boolean> = {
   hashing_algorithm: (v) => v === 'src_mac' || v === 'tcpudp_ports',
-  'lacp-time': (v) => v === 'fast' || v === 'slow',
-  'lacp-aggregation-key': (v) => /^-?\d+$/.test(v),
-  'lacp-fallback-ab': (v) => v === 'true' || v === 'false',
+  // The same syntax as the master PIF's other_config `bond-` overrides (lacp keys 1..65535).
+  'lacp-time': BOND_OVERRIDES['lacp-time']!,
+  'lacp-aggregation-key': BOND_OVERRIDES['lacp-aggregation-key']!,
+  'lacp-fallback-ab': BOND_OVERRIDES['lacp-fallback-ab']!,
 };
 const LACP_DEFAULTS: Record<string, string> = { hashing_algorithm: 'tcpudp_ports', 'lacp-time': 'slow', 'lacp-fallback-ab': 'true' };
 
 function validProperty(mode: string, key: string, value: string): boolean {
-  return mode === 'lacp' && key in LACP_VALUES && LACP_VALUES[key]!(value);
+  return mode === 'lacp' && Object.hasOwn(LACP_VALUES, key) && LACP_VALUES[key]!(value);
 }
 
 /** INVALID_VALUE ["properties", "k = v"] for the first bad key; then the mode's defaults are added. */
@@ -106,7 +109,7 @@ function assertMembersBondable(tx: Tx, network: string, members: string[], mac: 
   assertNetworkFreeOn(tx, network, host);
   // SR-IOV networks cannot be created here; kept for the reference's order.
   assertOr(!refs(net.PIFs).some((p) => isSriovLogical(tx.find('PIF', p))), 'NETWORK_INCOMPATIBLE_WITH_BOND', network);
-  assertOr(mac === '' || isMac(mac), 'MAC_INVALID', mac);
+  checkMember(fieldOf('PIF', 'MAC'), mac); // the master's MAC: "" (the primary member's) or a MAC
   const properties = validateProperties(mode, props);
   const primaryRec = recs.find((p) => p.management === true) ?? recs.find(hasIpConfig) ?? recs[0]!;
   const primary = members[recs.indexOf(primaryRec)]!;

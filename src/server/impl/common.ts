@@ -3,6 +3,7 @@
 // plug/unplug semantics of PIFs (§2.2.1, §7.4) so every module plugs the same way.
 
 import { ApiError, assertOr } from '../../common/api-error.js';
+import { isIPv4, isIPv6 } from '../../common/net-syntax.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, type Rec } from '../../idl/meta.js';
 import type { CallContext } from '../context.js';
@@ -138,56 +139,8 @@ export function assertCanUnplug(r: Reader, pifRef: string): void {
 
 // ---------------------------------------------------------------- validators
 
-export function isIPv4(s: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
-  return !!m && m.slice(1).every((x) => Number(x) <= 255);
-}
-
-export function isIPv6(s: string): boolean {
-  if (!/^[0-9A-Fa-f:.]+$/.test(s) || s.includes(':::')) return false;
-  let groups = 0;
-  let rest = s;
-  const tail = /(^|:)(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (tail) {
-    if (!isIPv4(tail[2]!)) return false;
-    groups += 2;
-    rest = s.slice(0, s.length - tail[2]!.length);
-    if (rest.endsWith(':') && !rest.endsWith('::')) rest = rest.slice(0, -1);
-  }
-  const halves = rest.split('::');
-  if (halves.length > 2) return false;
-  const parts = halves.flatMap((h) => (h === '' ? [] : h.split(':')));
-  if (!parts.every((p) => /^[0-9A-Fa-f]{1,4}$/.test(p))) return false;
-  groups += parts.length;
-  return halves.length === 2 ? groups < 8 : groups === 8;
-}
-
-function prefixOk(s: string | undefined, max: number): boolean {
-  return s !== undefined && /^\d{1,3}$/.test(s) && Number(s) <= max;
-}
-
-/** `a.b.c.d/n` */
-export function isIPv4Cidr(s: string): boolean {
-  const [addr, len, extra] = s.split('/');
-  return extra === undefined && isIPv4(addr ?? '') && prefixOk(len, 32);
-}
-
-/** `addr/n` with an IPv6 address. */
-export function isIPv6Cidr(s: string): boolean {
-  const [addr, len, extra] = s.split('/');
-  return extra === undefined && isIPv6(addr ?? '') && prefixOk(len, 128);
-}
-
-/** `xx:xx:xx:xx:xx:xx` in hex (either case). */
-export const isMac = (s: string): boolean => /^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(s);
-
-/** Dotted netmask with contiguous ones. */
-export function isNetmask(s: string): boolean {
-  if (!isIPv4(s)) return false;
-  const n = s.split('.').reduce((acc, x) => acc * 256 + Number(x), 0);
-  const inv = 0xffffffff - n;
-  return (inv & (inv + 1)) === 0;
-}
+// The address, MAC and netmask syntax is shared with the IDL's field rules and the agent.
+export { isIPv4, isIPv4Cidr, isIPv6, isIPv6Cidr, isMac, isNetmask } from '../../common/net-syntax.js';
 
 /** Splits a comma-separated DNS list into its IPv4 and IPv6 entries (others are dropped). */
 export function splitDns(dns: string): { v4: string[]; v6: string[] } {

@@ -11,9 +11,10 @@ import type { Rec, Value } from '../../idl/meta.js';
 import type { RealisationHub } from '../realise.js';
 import { isRef } from './common.js';
 
-export const TUNNEL_KEY = 'xcpnet-tunnel-key';
-/** VXLAN VNIs are 24 bits (GRE keys 32); one range serves both. */
-export const MAX_TUNNEL_KEY = 0xffffff;
+// The key's name and range (VXLAN VNIs are 24 bits, GRE keys 32: one range serves both) are
+// declared with network.other_config's rules, which also keep clients below pool-operator off it.
+import { MAX_TUNNEL_KEY, TUNNEL_KEY } from '../../idl/checks.js';
+export { MAX_TUNNEL_KEY, TUNNEL_KEY };
 const RETRY_MS = 500;
 
 

@@ -7,6 +7,8 @@ import type { Store, Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { findPifOn, isBondSlave, isRef, plugPif, type Reader } from './common.js';
+import { networkClass } from '../../idl/classes/network.js';
+import { checkCreate } from '../field-rules.js';
 
 /** OCaml's bool_of_string as xapi uses it on other_config values, forgiving about case. */
 export const isTrueString = (v: Value | undefined): boolean => typeof v === 'string' && v.toLowerCase() === 'true';
@@ -87,13 +89,15 @@ function networkCreate(ctx: CallContext, args: Rec): string {
   const fields: Rec = {};
   for (const k of CREATE_MEMBERS) if (k in args) fields[k] = args[k]!;
   if (typeof fields.MTU === 'number' && fields.MTU <= 0) fields.MTU = 1500;
+  // Roles (other_config's tunnel key), then the MTU, the bridge name's syntax and other_config.
+  checkCreate(ctx, networkClass, fields);
   const store = ctx.services.store;
   return store.transact((tx) => {
     let bridge = typeof fields.bridge === 'string' ? fields.bridge : '';
     if (bridge === '') bridge = generateBridge(store, tx);
     else {
-      // 15 bytes, as OCaml's String.length counts them (and as a Linux interface name allows)
-      assertOr(Buffer.byteLength(bridge, 'utf8') <= 15 && !BRIDGE_PREFIXES.some((p) => bridge.startsWith(p)), 'INVALID_VALUE', 'bridge', bridge);
+      // A Linux interface name (checked above with the field's rule), not one of the host's own.
+      assertOr(!BRIDGE_PREFIXES.some((p) => bridge.startsWith(p)), 'INVALID_VALUE', 'bridge', bridge);
       assertOr(!usedBridges(tx).has(bridge), 'BRIDGE_NAME_EXISTS', bridge);
     }
     return tx.create('network', {
@@ -169,10 +173,14 @@ export const networkRules: ImplTable = {
   'network.create': (ctx, a) => networkCreate(ctx, a.args as Rec),
   'network.destroy': (ctx, a) => networkDestroy(ctx, a.self as string),
   // Pool join: the record verbatim, no bridge checks (so it may take a name the counter would give).
-  'network.pool_introduce': (ctx, a) => ctx.services.store.transact((tx) => tx.create('network', {
-    name_label: a.name_label!, name_description: a.name_description!, MTU: a.MTU!, other_config: a.other_config!,
-    bridge: a.bridge!, managed: a.managed!, purpose: a.purpose!,
-  })),
+  'network.pool_introduce': (ctx, a) => {
+    const fields: Rec = {
+      name_label: a.name_label!, name_description: a.name_description!, MTU: a.MTU!, other_config: a.other_config!,
+      bridge: a.bridge!, managed: a.managed!, purpose: a.purpose!,
+    };
+    checkCreate(ctx, networkClass, fields);
+    return ctx.services.store.transact((tx) => tx.create('network', fields));
+  },
   'network.attach': (ctx, a) => networkAttach(ctx, a.network as string, a.host as string),
   'network.set_default_locking_mode': (ctx, a) => setDefaultLockingMode(ctx, a.network as string, a.value as string),
   'network.add_purpose': (ctx, a) => addPurpose(ctx, a.self as string, a.value as string),

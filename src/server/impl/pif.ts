@@ -11,6 +11,8 @@ import {
   assertManagedPif, assertNoProtection, isBondMaster, isBondSlave, isIPv4, isIPv6, isIPv6Cidr, isMac, isRef,
   markPlugged, pifKind, plugPif, recomputeManagement, splitDns, syncHostAddress, unplugPif,
 } from './common.js';
+import { PIFClass } from '../../idl/classes/pif.js';
+import { checkCreate, checkEntry, checkMember, fieldOf } from '../field-rules.js';
 
 const str = (v: Value | undefined): string => (typeof v === 'string' ? v : '');
 
@@ -162,9 +164,8 @@ async function reconfigureIp(ctx: CallContext, a: Record<string, Value>): Promis
     assertOr(isIPv4(IP), 'INVALID_IP_ADDRESS_SPECIFIED', 'IP');
     assertOr(isIPv4(netmask), 'INVALID_IP_ADDRESS_SPECIFIED', 'netmask');
   }
-  for (const [name, v] of [['IP', IP], ['netmask', netmask], ['gateway', gateway]] as const) {
-    assertOr(v === '' || isIPv4(v), 'INVALID_IP_ADDRESS_SPECIFIED', name);
-  }
+  // Each of them "" or an IPv4 address: the fields' own rules.
+  for (const [name, v] of [['IP', IP], ['netmask', netmask], ['gateway', gateway]] as const) checkMember(fieldOf('PIF', name), v);
   assertOr(!(pif.management === true && mode === 'None' && pif.primary_address_type === 'IPv4'), 'PIF_IS_MANAGEMENT_INTERFACE', self);
   // DNS: the IPv4 entries given, then the IPv6 entries already there
   const dns = [...splitDns(DNS).v4, ...splitDns(str(pif.DNS)).v6].join(',');
@@ -180,8 +181,8 @@ async function reconfigureIpv6(ctx: CallContext, a: Record<string, Value>): Prom
   const dnsOnly = pif.ipv6_configuration_mode === 'Static' && mode === 'Static' &&
     cur.length === 1 && cur[0] === IPv6 && pif.ipv6_gateway === gateway;
   gateReconfigure(ctx, pif, dnsOnly);
-  assertOr(gateway === '' || isIPv6(gateway), 'INVALID_IP_ADDRESS_SPECIFIED', 'gateway');
-  assertOr(IPv6 === '' || isIPv6Cidr(IPv6), 'INVALID_CIDR_ADDRESS_SPECIFIED', 'IPv6');
+  checkMember(fieldOf('PIF', 'ipv6_gateway'), gateway, 'gateway');
+  checkMember(fieldOf('PIF', 'IPv6'), IPv6);
   assertOr(!(pif.management === true && mode === 'None' && pif.primary_address_type === 'IPv6'), 'PIF_IS_MANAGEMENT_INTERFACE', self);
   const dns = [...splitDns(DNS).v6, ...splitDns(str(pif.DNS)).v4].join(',');
   await reapply(ctx, self, (tx) => tx.update('PIF', self, {
@@ -194,7 +195,7 @@ async function setProperty(ctx: CallContext, a: Record<string, Value>): Promise<
   const self = a.self as string;
   const [name, value] = [String(a.name), String(a.value)];
   const pif = store.get('PIF', self);
-  assertOr(name === 'gro' && (value === 'on' || value === 'off'), 'INVALID_VALUE', 'properties', `${name} = ${value}`);
+  checkEntry(fieldOf('PIF', 'properties'), name, value); // only gro=on|off
   const kind = pifKind(store, pif);
   assertOr(kind === 'bond_master' || (kind === 'physical' && !isBondSlave(store, pif)), 'CANNOT_CHANGE_PIF_PROPERTIES', self);
   const properties = { ...(pif.properties as Rec), [name]: value };
@@ -224,12 +225,14 @@ function dbIntroduce(ctx: CallContext, a: Record<string, Value>): string {
       assertOr(!(vif.network === a.network && (vif.trunks as Value[] | undefined)?.length), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', a.network);
     }
   }
+  const fields: Rec = {};
+  for (const k of ['device', 'network', 'host', 'MAC', 'MTU', 'VLAN', 'physical', 'ip_configuration_mode', 'IP', 'netmask',
+    'gateway', 'DNS', 'VLAN_master_of', 'management', 'other_config', 'disallow_unplug', 'ipv6_configuration_mode',
+    'IPv6', 'ipv6_gateway', 'primary_address_type', 'managed', 'properties']) fields[k] = a[k]!;
+  // Stored as given, but every value that reaches the host's agent follows its field's rule.
+  checkCreate(ctx, PIFClass, fields, { dynamic: true });
   return store.transact((tx) => {
     const metrics = tx.create('PIF_metrics', { other_config: {} });
-    const fields: Rec = {};
-    for (const k of ['device', 'network', 'host', 'MAC', 'MTU', 'VLAN', 'physical', 'ip_configuration_mode', 'IP', 'netmask',
-      'gateway', 'DNS', 'VLAN_master_of', 'management', 'other_config', 'disallow_unplug', 'ipv6_configuration_mode',
-      'IPv6', 'ipv6_gateway', 'primary_address_type', 'managed', 'properties']) fields[k] = a[k]!;
     return tx.create('PIF', {
       ...fields, device_name: a.device!, bond_slave_of: NULL_REF, currently_attached: false, igmp_snooping_status: 'unknown',
       capabilities: [], PCI: NULL_REF, metrics,

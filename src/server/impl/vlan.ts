@@ -7,6 +7,8 @@ import type { Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { assertNoProtection, isBondSlave, isRef, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
+import { VLANClass } from '../../idl/classes/vlan.js';
+import { checkCreate, checkMember, fieldOf } from '../field-rules.js';
 
 export const VLAN_PIF_MAC = 'fe:ff:ff:ff:ff:ff';
 
@@ -45,7 +47,7 @@ export function assertVlanCreatable(ctx: CallContext, tx: Tx, taggedPif: string,
   assertOr(!isRef(parent.VLAN_master_of), 'PIF_IS_VLAN', taggedPif);
   assertOr(refs(parent.tunnel_access_PIF_of).length === 0, 'IS_TUNNEL_ACCESS_PIF', taggedPif);
   assertSriovCompatible(tx, parent, network);
-  assertOr(Number.isInteger(tag) && tag >= 0 && tag <= 4094, 'VLAN_TAG_INVALID', tag);
+  checkMember(fieldOf('VLAN', 'tag'), tag); // VLAN_TAG_INVALID outside 0..4094
   const dup = refs(parent.VLAN_slave_of).some((v) => tx.find('VLAN', v)?.tag === tag);
   assertOr(!dup, 'PIF_VLAN_EXISTS', parent.device);
   const kernelName = `${parent.device as string}.${tag}`;
@@ -190,6 +192,7 @@ async function poolCreateVlan(ctx: CallContext, args: Record<string, Value>): Pr
 
 /** Hidden (pool join): a VLAN row for existing PIFs; the untagged PIF takes the parent's metrics. */
 function vlanPoolIntroduce(ctx: CallContext, args: Record<string, Value>): string {
+  checkCreate(ctx, VLANClass, { tag: args.tag!, other_config: args.other_config! });
   return ctx.services.store.transact((tx) => {
     const tagged = tx.get('PIF', args.tagged_PIF as string);
     const untaggedRef = args.untagged_PIF as string;

@@ -10,6 +10,8 @@ import type { CallContext, ImplTable } from '../context.js';
 import { getPool, isRef, type Reader } from './common.js';
 import { bondSlavePifOn, networkUsableOn, plugNetworkOn } from './network.js';
 import { destroyVifRow, deviceNumber, refreshAllowedOps } from './vif.js';
+import { VMClass } from '../../idl/classes/vm.js';
+import { checkCreate } from '../field-rules.js';
 
 const lower = (v: Value | undefined) => String(v ?? '').toLowerCase();
 
@@ -49,6 +51,7 @@ const CREATE_MEMBERS = ['name_label', 'name_description', 'is_a_template', 'affi
 function vmCreate(ctx: CallContext, args: Rec): string {
   const fields: Rec = {};
   for (const k of CREATE_MEMBERS) if (k in args) fields[k] = args[k]!;
+  checkCreate(ctx, VMClass, fields);
   const oc = { ...((fields.other_config ?? {}) as Record<string, Value>) };
   if (typeof oc.mac_seed !== 'string') oc.mac_seed = randomUUID();
   return ctx.services.store.transact((tx) => tx.create('VM', {
