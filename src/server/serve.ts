@@ -77,7 +77,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
 }
 
 /** Where a generated root password is left: the file of that name in the state directory. */
-export const ROOT_PASSWORD_FILE = 'root-password';
+const ROOT_PASSWORD_FILE = 'root-password';
 
 /**
  * A generated root password is shown once, to the person who started the master, and never
