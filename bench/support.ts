@@ -9,8 +9,8 @@ export const XCPNET_JS = join(process.cwd(), 'dist/src/bin/xcpnet.js');
 
 export async function startServeProcess(extra: string[] = []): Promise<{ child: ChildProcess; url: string; stateDir: string; port: number }> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-bench-'));
-  const child = spawn(process.execPath, [XCPNET_JS, 'serve', '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--root-password', 'pw', ...extra],
-    { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(process.execPath, [XCPNET_JS, 'serve', '--state-dir', stateDir, '--listen', '127.0.0.1:0', ...extra],
+    { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, XCPNET_ROOT_PASSWORD: 'pw' } });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => { out += d; const m = /(http:\/\/127\.0\.0\.1:\d+)/.exec(out); if (m) resolve(m[1]!); });

@@ -34,8 +34,8 @@ function timeRuns(cmd: string, args: string[], env: NodeJS.ProcessEnv, check?: (
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'xcpnet-bench-xe-'));
-  const server = spawn(process.execPath, [join(ROOT, 'dist/src/bin/xcpnet.js'), 'serve', '--listen', 'none', '--state-dir', dir,
-    '--root-password', PASSWORD], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const server = spawn(process.execPath, [join(ROOT, 'dist/src/bin/xcpnet.js'), 'serve', '--listen', 'none', '--state-dir', dir],
+    { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, XCPNET_ROOT_PASSWORD: PASSWORD } });
   try {
     await new Promise<void>((res, rej) => {
       let log = '';

@@ -4,21 +4,24 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { startMaster } from '../server/serve.js';
+import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
 
 const USAGE = `usage: xcpnet <command> [options]
 
 commands:
-  serve [--listen HOST:PORT] [--state-dir DIR] [--root-password PW] [--fake-nics N] [--no-agent]
-        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock
+  serve [--listen HOST:PORT] [--state-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
+        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock;
+        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
   agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
         run the host agent that makes the records real on Open vSwitch and Linux
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
         show each host's bridges in the layout of brctl show
-  user-add NAME ROLE PASSWORD [--state-dir DIR]
-        create or replace a local user (roles: read-only … pool-admin)
+  user-add NAME ROLE [--password-file FILE|-] [--state-dir DIR]
+        create or replace a local user (roles: read-only … pool-admin); the password is the
+        file's first line (- reads standard input), else $XCPNET_PASSWORD
 `;
 
 function stateDirOf(v: string | undefined): string {
@@ -36,14 +39,22 @@ async function serve(argv: string[]): Promise<void> {
     listen: { type: 'string', default: '127.0.0.1:8080' },
     'state-dir': { type: 'string' },
     'root-password': { type: 'string' },
+    'root-password-file': { type: 'string' },
     'fake-nics': { type: 'string', default: '4' },
     'no-agent': { type: 'boolean', default: false },
     'host-name': { type: 'string' },
   } });
+  if (values['root-password'] !== undefined) {
+    throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
+  }
+  const file = values['root-password-file'];
+  const rootPassword = file !== undefined ? await readPasswordFile(file, 'Password for root: ') : process.env.XCPNET_ROOT_PASSWORD;
+  // Nothing this process starts needs it.
+  delete process.env.XCPNET_ROOT_PASSWORD;
   const master = await startMaster({
     stateDir: stateDirOf(values['state-dir']),
     listen: values.listen === 'none' ? null : parseListen(values.listen!),
-    rootPassword: values['root-password'] ?? process.env.XCPNET_ROOT_PASSWORD,
+    rootPassword,
     hostName: values['host-name'],
     impls: RULES,
     fakeNics: Number(values['fake-nics']),
@@ -57,13 +68,23 @@ async function serve(argv: string[]): Promise<void> {
 }
 
 async function userAdd(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { 'state-dir': { type: 'string' } } });
-  const [name, role, password] = positionals;
-  if (!name || !role || password === undefined) throw new Error('usage: xcpnet user-add NAME ROLE PASSWORD');
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    'state-dir': { type: 'string' }, 'password-file': { type: 'string' },
+  } });
+  const [name, role, extra] = positionals;
+  const ways = 'use --password-file FILE (- for standard input) or XCPNET_PASSWORD';
+  if (extra !== undefined) throw new Error(notOnCommandLine('the password', ways));
+  if (!name || !role) throw new Error('usage: xcpnet user-add NAME ROLE [--password-file FILE|-] [--state-dir DIR]');
+  const file = values['password-file'];
+  const password = file !== undefined ? await readPasswordFile(file, `Password for ${name}: `) : process.env.XCPNET_PASSWORD;
+  if (password === undefined || password === '') throw new Error(`no password for ${name}: ${ways}`);
   const { XapiServer } = await import('../server/server.js');
   const { Users } = await import('../server/sessions.js');
   const { join } = await import('node:path');
-  const server = new XapiServer({ dbPath: join(stateDirOf(values['state-dir']), 'xcpnet.db') });
+  const { privateDir } = await import('../common/private-files.js');
+  const dir = stateDirOf(values['state-dir']);
+  privateDir(dir);
+  const server = new XapiServer({ dbPath: join(dir, 'xcpnet.db') });
   new Users(server.store).set(name, password, role as never);
   server.close();
   console.log(`xcpnet: user ${name} (${role}) saved`);
@@ -84,6 +105,9 @@ async function agent(argv: string[]): Promise<void> {
     target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
     originator: 'xcpnet-agent',
   });
+  // The commands the agent runs (ip, ovs tools) need no password in their environment.
+  delete process.env.XE_PASSWORD;
+  delete process.env.XCPNET_ROOT_PASSWORD;
   const { backend, guests } = await openHostSide({
     hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
@@ -133,6 +157,8 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
 };
 
 async function main(): Promise<void> {
+  // Whatever xcpnet creates (state, database, logs, the lab's files) is for its own user only.
+  process.umask(0o077);
   const [cmd, ...rest] = process.argv.slice(2);
   if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { process.stdout.write(USAGE); return; }
   const run = commands[cmd];

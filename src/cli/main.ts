@@ -24,12 +24,24 @@ export function connectionOf(argv: Argv, env: NodeJS.ProcessEnv): { target: stri
   } else {
     target = `unix:${env.XCPNET_STATE_DIR || './var'}/xapi.sock`;
   }
-  const user = conn.user ?? env.XE_USER ?? 'root';
-  let password = conn.password;
-  if (password === undefined && conn.passwordFile !== undefined) {
-    password = readFileSync(conn.passwordFile, 'utf8').split(/\r?\n/)[0] ?? '';
+  if (conn.passwordFile !== undefined) return { target, ...readPasswordFile(conn.passwordFile) };
+  return { target, user: conn.user ?? env.XE_USER ?? 'root', password: conn.password ?? env.XE_PASSWORD ?? '' };
+}
+
+/** xe's -pwf file, as the real xe reads it: the user on the first line, the password on the second; it wins over -u and -pw. */
+function readPasswordFile(file: string): { user: string; password: string } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new UsageError([`Error opening password file '${file}'`]);
   }
-  return { target, user, password: password ?? env.XE_PASSWORD ?? '' };
+  const lines = text.split('\n');
+  // Two lines, each ended by a newline except perhaps the second.
+  if (lines.length < 2 || (lines.length === 2 && lines[1] === '')) {
+    throw new UsageError(['Error: password file format: expecting username on the first line, password on the second line']);
+  }
+  return { user: lines[0]!, password: lines[1]! };
 }
 
 export async function openClient(argv: Argv, env: NodeJS.ProcessEnv): Promise<XapiClient> {

@@ -12,6 +12,8 @@
 
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { privateFile, tighten } from '../common/private-files.js';
 import { ApiError } from '../common/api-error.js';
 import { type ClassDef, type Rec, type Relation, type Value, NULL_REF, zeroOf } from '../idl/meta.js';
 import { ChangeLog, type ChangeKind } from './change-log.js';
@@ -54,6 +56,7 @@ export class Store {
       this.outgoing.get(r.one.cls)?.push({ manyCls: r.many.cls, manyField: r.many.field, oneField: r.one.field });
       this.derivedFields.get(r.many.cls)?.add(r.many.field);
     }
+    if (opts.path !== ':memory:' && opts.path !== '') ownerOnly(opts.path);
     this.db = new Database(opts.path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a commit is on disk before the reply that acknowledges it is sent.
@@ -301,4 +304,14 @@ function sameValue(a: Value | undefined, b: Value | undefined): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The database holds the users' password hashes and the whole pool: mode 0600, whatever the
+ * umask. SQLite creates the -wal and -shm files with the database file's mode, so creating that
+ * file first is enough for new ones; files left by an older run are tightened.
+ */
+function ownerOnly(path: string): void {
+  privateFile(path);
+  for (const f of [`${path}-wal`, `${path}-shm`]) if (existsSync(f)) tighten(f, 0o600);
 }

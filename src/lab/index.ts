@@ -139,7 +139,7 @@ async function nameGuests(state: LabState, status: LabStatus): Promise<void> {
 
 const REPO_BIN = fileURLToPath(new URL('../../../bin', import.meta.url));
 
-/** Shell `export` lines pointing xe at the lab's master. */
+/** Shell `export` lines pointing xe at the lab's master (the password stays in its 0600 file). */
 export function labEnv(opts: LabOpts = {}): string {
   const state = requireState(opts);
   if (!state.master) return `# lab ${state.name} has no pool master\n`;
@@ -150,7 +150,8 @@ export function labEnv(opts: LabOpts = {}): string {
     `export XE_USER=${shellQuote(state.master.username)}`,
     // So `xe` and `xcpnet` resolve to this checkout's launchers.
     `export PATH=${shellQuote(REPO_BIN)}:"$PATH"`,
-    `export XE_PASSWORD=${shellQuote(state.master.password)}`,
+    // The password is read from its file when the line runs: it is never printed.
+    `export XE_PASSWORD="$(cat ${shellQuote(state.master.passwordFile)})"`,
   ].join('\n') + '\n';
 }
 

@@ -1,14 +1,17 @@
 // The lab's pool: the master (`xcpnet serve`) on loopback and its unix socket, and one
 // `xcpnet agent` per host namespace. Processes are started detached (they outlive `lab up`),
 // recorded in the state file, and given a pidfile under the lab dir for crash cleanup.
+// The master's root password lives in <lab>/master/root-password (0600): the master reads it with
+// --root-password-file, the agents get it in their environment; no command line carries it.
 import { spawn } from 'node:child_process';
-import { mkdirSync, openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { XapiClient } from '../client/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { procRecord, isRecordedAlive, saveState, type HostState, type LabState } from './state.js';
+import { procRecord, isRecordedAlive, saveState, masterPassword, type HostState, type LabState } from './state.js';
+import { privateDir, writePrivateFile } from '../common/private-files.js';
 import { killProcesses } from './ovs.js';
 import type { Ctx } from './topology.js';
 
@@ -19,9 +22,16 @@ interface Spawned {
   log: string;
 }
 
+/** The environment of the lab's daemons: the caller's, without any password it may hold. */
+function daemonEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const k of ['XE_PASSWORD', 'XCPNET_ROOT_PASSWORD', 'XCPNET_PASSWORD']) delete env[k];
+  return { ...env, ...extra };
+}
+
 /** Starts a detached process with output to `log` and a pidfile; `ns` runs it in a namespace. */
-function spawnDaemon(argv: string[], log: string, pidfile: string, ns?: string, env: NodeJS.ProcessEnv = process.env): Spawned {
-  const fd = openSync(log, 'a');
+function spawnDaemon(argv: string[], log: string, pidfile: string, ns: string | undefined, env: NodeJS.ProcessEnv): Spawned {
+  const fd = openSync(log, 'a', 0o600);
   // nsenter enters only the network namespace: `ip netns exec` would also give the process a
   // private mount namespace, where the guest namespaces an agent makes (bind mounts under
   // /run/netns) stay invisible to everyone else. nsenter execs, so the pid is the daemon's own.
@@ -30,7 +40,7 @@ function spawnDaemon(argv: string[], log: string, pidfile: string, ns?: string, 
     const child = spawn(full[0]!, full.slice(1), { detached: true, stdio: ['ignore', fd, fd], env });
     if (child.pid === undefined) throw new Error(`cannot start ${argv.join(' ')}`);
     child.unref();
-    writeFileSync(pidfile, `${child.pid}\n`);
+    writeFileSync(pidfile, `${child.pid}\n`, { mode: 0o600 });
     return { pid: child.pid, log };
   } finally {
     closeSync(fd);
@@ -58,7 +68,7 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 
 export function masterClient(state: LabState): Promise<XapiClient> {
   const m = state.master!;
-  return XapiClient.connect({ target: `unix:${m.socket}`, user: m.username, password: m.password, originator: 'xcpnet-lab' });
+  return XapiClient.connect({ target: `unix:${m.socket}`, user: m.username, password: masterPassword(state), originator: 'xcpnet-lab' });
 }
 
 /** Starts the pool master unless the recorded one is alive; host1 is the master's own host. */
@@ -66,15 +76,17 @@ export async function ensureMaster(ctx: Ctx): Promise<void> {
   const { state } = ctx;
   if (state.master?.proc && isRecordedAlive(state.master.proc)) return;
   const dir = join(state.dir, 'master');
-  mkdirSync(dir, { recursive: true });
-  const password = state.master?.password ?? randomBytes(9).toString('base64url');
+  privateDir(dir);
+  // Kept across restarts of the master, which sets root's password from it every time.
+  const passwordFile = join(dir, 'root-password');
+  if (!existsSync(passwordFile)) writePrivateFile(passwordFile, `${randomBytes(12).toString('base64url')}\n`);
   const log = join(dir, 'serve.log');
   const started = Date.now();
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0',
-    '--no-agent', '--host-name', 'host1'], log, join(dir, 'serve.pid'), undefined, { ...process.env, XCPNET_ROOT_PASSWORD: password });
+    '--no-agent', '--host-name', 'host1', '--root-password-file', passwordFile], log, join(dir, 'serve.pid'), undefined, daemonEnv());
   const proc = procRecord(sp.pid, 'master xcpnet-serve');
   const socket = join(dir, 'xapi.sock');
-  state.master = { dir, url: '', socket, proc, username: 'root', password };
+  state.master = { dir, url: '', socket, proc, username: 'root', passwordFile };
   saveState(state);
   // The listening line names the port the kernel chose.
   const url = await waitFor('the master to listen', 20_000, () => {
@@ -117,10 +129,10 @@ export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   if (h.agent && isRecordedAlive(h.agent)) return false;
   if (!h.uuid || !h.ovs || !ctx.state.master) throw new Error(`${h.name}: no uuid, OVS or master to start an agent with`);
   const dir = join(ctx.state.dir, 'agents');
-  mkdirSync(dir, { recursive: true });
+  privateDir(dir);
   const m = ctx.state.master;
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
-    join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, { ...process.env, XE_USER: m.username, XE_PASSWORD: m.password });
+    join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, daemonEnv({ XE_USER: m.username, XE_PASSWORD: masterPassword(ctx.state) }));
   h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
   saveState(ctx.state);
   return true;

@@ -1,7 +1,9 @@
 // The lab state file: a record of every namespace, link and process a lab made, so that
 // `lab down` removes exactly those. Written after every step, so a crash leaves a usable record.
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs';
+// The lab's directory is 0700 and its own files 0600: it holds the master's root password file.
+import { readFileSync, renameSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { privateDir, writePrivateFile } from '../common/private-files.js';
 
 export interface ProcRecord {
   pid: number;
@@ -48,7 +50,8 @@ export interface LabState {
   processes: ProcRecord[];
   switch?: { ovs?: OvsState };
   upstream?: { ovs?: OvsState };
-  master?: { dir: string; url: string; socket: string; proc?: ProcRecord; username: string; password: string };
+  /** The master's root password is in `passwordFile` (mode 0600), never in this file. */
+  master?: { dir: string; url: string; socket: string; proc?: ProcRecord; username: string; passwordFile: string };
 }
 
 export function resolveStateDir(stateDir?: string): string {
@@ -70,11 +73,18 @@ export function loadState(dir: string): LabState | undefined {
 }
 
 export function saveState(state: LabState): void {
-  mkdirSync(state.dir, { recursive: true });
+  privateDir(state.dir);
   const p = statePath(state.dir);
   const tmp = `${p}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2) + '\n');
+  writePrivateFile(tmp, JSON.stringify(state, null, 2) + '\n');
   renameSync(tmp, p);
+}
+
+/** The lab master's root password, from its file. */
+export function masterPassword(state: LabState): string {
+  const file = state.master?.passwordFile;
+  if (!file) throw new Error(`lab ${state.name} has no master password file (a lab made by an older xcpnet: lab down, then lab up)`);
+  return readFileSync(file, 'utf8').split('\n')[0]!;
 }
 
 export function readStartTime(pid: number): string | undefined {

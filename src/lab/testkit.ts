@@ -1,6 +1,6 @@
 // Helpers for the lab's end-to-end tests: a fresh lab per scenario with a unique name, `xe`
 // pointed at it, bounded pings in guests and hosts, and a teardown that always runs.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -42,11 +42,9 @@ export async function freshLab(tag: string, size: { hosts?: number; nics?: numbe
     rmSync(stateDir, { recursive: true, force: true });
     throw e;
   }
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const line of labEnv(opts).split('\n')) {
-    const m = /^export ([A-Z_]+)=(.*)$/.exec(line);
-    if (m) env[m[1]!] = m[2]!.replace(/^'(.*)'$/, '$1');
-  }
+  // What `eval "$(xcpnet lab env)"` gives a user's shell (it reads the password from its file).
+  const shown = execFileSync('/bin/sh', ['-c', `${labEnv(opts)}exec env -0`], { encoding: 'utf8' });
+  const env: NodeJS.ProcessEnv = Object.fromEntries(shown.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const exec = (target: string, ...argv: string[]) => labExec({ ...opts, target, argv, capture: true, timeoutMs: 30_000 });
   const ping = async (target: string, addr: string, o: { count?: number; size?: number; df?: boolean } = {}) => {
     const argv = ['ping', '-c', String(o.count ?? 2), '-W', '1', '-w', String((o.count ?? 2) + 2)];

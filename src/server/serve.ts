@@ -1,7 +1,7 @@
 // `xcpnet serve`: the pool master. Opens the store, makes sure the pool exists, and serves
 // the API over HTTP and the unix socket `<state-dir>/xapi.sock`.
 
-import { mkdirSync } from 'node:fs';
+import { privateDir, writePrivateFile } from '../common/private-files.js';
 import { join } from 'node:path';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
@@ -28,6 +28,11 @@ export interface ServeOptions {
   /** Run after the pool and the local agent are up (first-boot networking, controllers). */
   afterBoot?: Array<(server: XapiServer, host: string) => Promise<void> | void>;
   log?: (line: string) => void;
+  /**
+   * Whether standard error is a terminal that the person starting the master watches (default:
+   * process.stderr.isTTY): where a generated root password goes (see tellRootPassword).
+   */
+  tty?: boolean;
 }
 
 export interface Master {
@@ -42,10 +47,11 @@ export interface Master {
 
 export async function startMaster(opts: ServeOptions): Promise<Master> {
   const log = opts.log ?? ((l: string) => console.error(l));
-  mkdirSync(opts.stateDir, { recursive: true });
+  const was = privateDir(opts.stateDir);
+  if (was !== undefined) log(`xcpnet: state directory ${opts.stateDir} was mode ${was.toString(8)}, now 700: it holds the database`);
   const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize });
   const generated = await ensureRoot(server.users, opts.rootPassword);
-  if (generated) log(`xcpnet: created user root with password ${generated} (shown once)`);
+  if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
   const socketPath = join(opts.stateDir, 'xapi.sock');
   const listener = await startListener({
@@ -68,6 +74,26 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       server.close();
     },
   };
+}
+
+/** Where a generated root password is left: the file of that name in the state directory. */
+const ROOT_PASSWORD_FILE = 'root-password';
+
+/**
+ * A generated root password is shown once, to the person who started the master, and never
+ * logged: on a terminal it is written there and kept nowhere. Otherwise standard error is a log
+ * (a journal, a file) that others may read and that keeps it: the password goes to
+ * <state-dir>/root-password instead, mode 0600 in the 0700 state directory (readable by whoever
+ * can read the database anyway), and the log names only that file.
+ */
+function tellRootPassword(password: string, stateDir: string, tty: boolean, log: (l: string) => void): void {
+  if (tty) {
+    process.stderr.write(`xcpnet: created user root with password ${password} (shown once, stored nowhere)\n`);
+    return;
+  }
+  const file = join(stateDir, ROOT_PASSWORD_FILE);
+  writePrivateFile(file, `${password}\n`);
+  log(`xcpnet: created user root; its password is in ${file} (readable by this user only)`);
 }
 
 /** The master's own host, simulated: the fake backend, driven through the public API. */

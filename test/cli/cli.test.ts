@@ -12,13 +12,24 @@ before(async () => { server = await startServer(); });
 after(async () => { await server?.stop(); });
 
 test('credentials: -u/-pw, -pwf, the environment; login failures', async () => {
+  // The real xe's -pwf file: the user on the first line, the password on the second.
   const pwf = join(server.dir, 'pw.txt');
-  writeFileSync(pwf, `${PASSWORD}\n`);
+  writeFileSync(pwf, `root\n${PASSWORD}\n`);
+  const unterminated = join(server.dir, 'pw-no-newline.txt');
+  writeFileSync(unterminated, `root\n${PASSWORD}`);
+  const oneLine = join(server.dir, 'pw-one-line.txt');
+  writeFileSync(oneLine, `${PASSWORD}\n`);
+  const pwfFormat = 'Error: password file format: expecting username on the first line, password on the second line\n';
   const noCreds = { XE_USER: undefined, XE_PASSWORD: undefined };
   await runTranscript(server, [
     { cmd: 'host-list --minimal', capture: 'host' },
     { cmd: `-u root -pw ${PASSWORD} host-list --minimal`, env: noCreds, stdout: '{host}\n' },
     { cmd: `host-list -pwf ${pwf} --minimal`, env: noCreds, stdout: '{host}\n' },
+    { cmd: `host-list -pwf ${unterminated} --minimal`, env: noCreds, stdout: '{host}\n' },
+    // The file wins over -u/-pw and the environment, as in the real xe (it is read last).
+    { cmd: `-u nobody -pw wrong host-list -pwf ${pwf} --minimal`, env: { XE_USER: 'nobody', XE_PASSWORD: 'wrong' }, stdout: '{host}\n' },
+    { cmd: `host-list -pwf ${oneLine}`, env: noCreds, stderr: pwfFormat },
+    { cmd: `host-list -pwf ${join(server.dir, 'absent')}`, stderr: `Error opening password file '${join(server.dir, 'absent')}'\n` },
     { cmd: 'host-list --minimal', env: { XE_USER: undefined }, stdout: '{host}\n' },
     { cmd: 'host-list -pw wrong', stderr: usage('Authentication failed') },
     { cmd: 'host-list', env: noCreds, stderr: usage('Authentication failed') },

@@ -26,8 +26,8 @@ export interface Server {
 export async function startServer(extra: string[] = []): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'xcpnet-xe-'));
   const child: ChildProcess = spawn(process.execPath,
-    [join(ROOT, 'dist/src/bin/xcpnet.js'), 'serve', '--listen', '127.0.0.1:0', '--state-dir', dir, '--root-password', PASSWORD, ...extra],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+    [join(ROOT, 'dist/src/bin/xcpnet.js'), 'serve', '--listen', '127.0.0.1:0', '--state-dir', dir, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XCPNET_ROOT_PASSWORD: PASSWORD } });
   let log = '';
   const port = await new Promise<number>((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`xcpnet serve did not start:\n${log}`)), 15000);

@@ -14,8 +14,8 @@ const dir = mkdtempSync(join(tmpdir(), 'xcpnet-crash-'));
 const started: ChildProcess[] = [];
 
 function startServe(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [XCPNET, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0', '--root-password', 'pw'],
-    { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [XCPNET, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XCPNET_ROOT_PASSWORD: 'pw' } });
   started.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
