@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(qemu-system-x86 busybox-static)
+# kmod: depmod here, and modprobe in the guest (which runs the machine's own programs).
+debs=(qemu-system-x86 busybox-static kmod)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -26,8 +27,8 @@ trap 'rm -rf "$work"' EXIT
 # apt's downloader runs as _apt: let it write there (else it warns and falls back to root).
 chmod 755 var/vm && chown _apt "$work" 2>/dev/null || true
 cd "$work"
-[ -n "$(apt-cache policy linux-image-amd64 | sed -n 's/^  Candidate: //p' | grep -v none)" ] || apt-get update -qq
-apt-get download -qq linux-image-amd64
+# Stale package lists name versions the mirror no longer has: refresh them once and retry.
+apt-get download -qq linux-image-amd64 2>/dev/null || { apt-get update -qq && apt-get download -qq linux-image-amd64; }
 # The meta package depends on exactly one versioned image: "linux-image-6.1.0-57-amd64 (= 6.1.192-3)".
 dep=$(dpkg-deb -f linux-image-amd64_*.deb Depends)
 pkg=$(sed -n 's/^\(linux-image-[0-9a-z.+-]*\) (= \([^)]*\)).*/\1/p' <<<"$dep")
