@@ -1,5 +1,5 @@
 // Runs every test: unit, component and wire tests in parallel, then the system tests
-// (real Open vSwitch, network namespaces, packets) one file at a time.
+// (real Open vSwitch, network namespaces, packets) one file at a time, then the VM tier.
 // Usage: node scripts/test.mjs [substring…]  — only test files whose path contains one of them.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -21,8 +21,11 @@ const filters = process.argv.slice(2);
 const all = findTests('dist').filter((p) => filters.length === 0 || filters.some((f) => p.includes(f))).sort();
 // System tests share the machine's process table and namespaces: run them serially.
 const isSystem = (p) => p.startsWith('dist/test/system/');
-const parallel = all.filter((p) => !isSystem(p));
+// The VM tier (QEMU VMs booting Debian's kernel, test/vm) comes last, also one file at a time.
+const isVm = (p) => p.startsWith('dist/test/vm/');
+const parallel = all.filter((p) => !isSystem(p) && !isVm(p));
 const serial = all.filter(isSystem);
+const vm = all.filter(isVm);
 
 // Each run also writes TAP to a file, so the two runs' counts can be added up at the end.
 const tapDir = mkdtempSync(join(tmpdir(), 'xcpnet-tap-'));
@@ -40,6 +43,8 @@ const run = (files, concurrency, name) => {
 };
 run(parallel, 2, 'parallel');
 run(serial, 1, 'system');
+if (vm.length && process.getuid?.() !== 0) console.log('VM tier: skipped (needs root; see scripts/vm-setup.sh)');
+run(vm, 1, 'vm');
 rmSync(tapDir, { recursive: true, force: true });
 if (totals.fail === 0 && failed) totals.fail = 1; // a runner that died without counting
 console.log(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);

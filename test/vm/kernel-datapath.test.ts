@@ -1,0 +1,225 @@
+// The VM tier: what the namespace lab cannot show, because this machine's kernel has no
+// openvswitch module. A QEMU (TCG) VM boots Debian's kernel, its virtio NICs cabled to the lab
+// switch through taps in the switch namespace; Open vSwitch runs in it on the kernel datapath
+// and the xcpnet agent realises what a master in the lab's upstream namespace asks for.
+// One VM serves every test of the file (booting is the expensive part); everything is made
+// under a unique lab prefix and removed in after(), the VM included, also when a test fails.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { XapiClient } from '../../src/client/index.js';
+import { labDown, labUp, type LabState } from '../../src/lab/index.js';
+import { startVmHost, startVmMaster, type VmHost, type VmMaster } from '../../src/lab/vm/host.js';
+import { findGuestKernel, vmTierSkipReason } from '../../src/lab/vm/kernel.js';
+
+const run = promisify(execFile);
+const skip = vmTierSkipReason();
+const NAME = `vmk${process.pid % 100000}`;
+const log = (l: string): void => { process.stderr.write(`# ${l}\n`); };
+
+let stateDir = '';
+let state: LabState;
+let master: VmMaster;
+let host: VmHost;
+let c: XapiClient;
+let hostRef = '';
+let failed = false;
+
+/** A test of this file; a failure also prints the guest's agent log and console in after(). */
+function vmTest(name: string, timeout: number, fn: () => Promise<void>): void {
+  test(name, { timeout }, async () => {
+    try { await fn(); } catch (e) { failed = true; throw e; }
+  });
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (e) { last = e; }
+    await sleep(250);
+  }
+  throw new Error(`timed out (${timeoutMs} ms) waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+/** A bounded ping from the lab's upstream namespace: `count` packets `intervalS` apart. */
+async function ping(addr: string, count: number, intervalS = 0.2): Promise<{ sent: number; received: number }> {
+  // Exactly `count` sent (no -w: with it ping keeps sending until `count` replies); the exec timeout bounds it.
+  const r = await run('ip', ['netns', 'exec', `${state.prefix}up`, 'ping', '-n', '-c', String(count), '-i', String(intervalS), '-W', '1', addr],
+    { timeout: (count * intervalS + 10) * 1000 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  const m = /(\d+) packets transmitted, (\d+) received/.exec(r.stdout);
+  if (!m) throw new Error(`ping ${addr}: no summary in ${JSON.stringify(r.stdout)}`);
+  return { sent: Number(m[1]), received: Number(m[2]) };
+}
+
+/** A bounded ping from upstream, `count` packets `intervalS` apart: the sequence numbers answered. */
+async function pingSeqs(addr: string, count: number, intervalS: number): Promise<Set<number>> {
+  const r = await run('ip', ['netns', 'exec', `${state.prefix}up`, 'ping', '-n', '-c', String(count), '-i', String(intervalS), '-W', '1', addr],
+    { timeout: (count * intervalS + 10) * 1000 }).catch((e: { stdout?: string }) => ({ stdout: e.stdout ?? '' }));
+  return new Set([...r.stdout.matchAll(/icmp_seq=(\d+) /g)].map((m) => Number(m[1])));
+}
+
+/** Waits until one ping gets through (ARP, the agent's last step), bounded. */
+async function reachable(addr: string): Promise<void> {
+  await until(`a reply from ${addr}`, 30_000, async () => ((await ping(addr, 1)).received === 1 ? true : undefined));
+}
+
+interface PifRec { uuid: string; host: string; device: string; VLAN: number; physical: boolean; network: string; currently_attached: boolean }
+
+async function pifOf(device: string, vlan = -1): Promise<[string, PifRec]> {
+  const all = Object.entries(await c.call<Record<string, PifRec>>('PIF.get_all_records'));
+  const found = all.find(([, p]) => p.host === hostRef && p.device === device && Number(p.VLAN) === vlan);
+  if (!found) throw new Error(`no PIF ${device} VLAN ${vlan} on ${host.name}`);
+  return found;
+}
+
+async function bridgeOf(pifRef: string): Promise<string> {
+  return c.call<string>('network.get_bridge', await c.call<string>('PIF.get_network', pifRef));
+}
+
+/** Kernel datapath lookups so far (`ovs-dpctl show`: "lookups: hit:H missed:M lost:L"). */
+async function lookups(): Promise<number> {
+  const out = await host.vm.run(['ovs-dpctl', 'show']);
+  const m = /lookups: hit:(\d+) missed:(\d+)/.exec(out);
+  if (!m) throw new Error(`no lookups in ovs-dpctl show:\n${out}`);
+  return Number(m[1]) + Number(m[2]);
+}
+
+/** An address on a VLAN network over `parentPif`, plugged: what the agent must realise. */
+async function vlanWithAddress(parentPif: string, tag: number, address: string): Promise<{ pif: string; bridge: string }> {
+  const net = await c.call<string>('network.create', { name_label: `vlan${tag}`, name_description: '', MTU: 1500, other_config: {} });
+  const vlan = await c.call<string>('VLAN.create', parentPif, tag, net);
+  const pif = await c.call<string>('VLAN.get_untagged_PIF', vlan);
+  await c.call('PIF.reconfigure_ip', pif, 'Static', address, '255.255.255.0', '', '');
+  await c.call('PIF.plug', pif);
+  return { pif, bridge: await c.call<string>('network.get_bridge', net) };
+}
+
+describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false }, () => {
+  before(async () => {
+    stateDir = mkdtempSync('/tmp/xcpt-vm-');
+    const started = Date.now();
+    state = await labUp({ name: NAME, stateDir, hosts: 1, nics: 1, pool: false, progress: log });
+    master = await startVmMaster(state, log);
+    host = await startVmHost(state, master, { index: 1, nics: 4, progress: log });
+    c = await master.client();
+    hostRef = await c.call<string>('host.get_by_uuid', host.uuid);
+    log(`VM host ready ${((Date.now() - started) / 1000).toFixed(1)} s after the start (boot ${(host.vm.bootMs / 1000).toFixed(1)} s)`);
+  });
+
+  after(async () => {
+    if (host && failed) {
+      const agentLog = await host.agentLog().catch((e: Error) => `(unreadable: ${e.message})`);
+      log(`agent log (end):\n${agentLog.split('\n').slice(-40).join('\n')}\nconsole (end):\n${host.vm.consoleTail()}`);
+    }
+    await c?.close().catch(() => undefined);
+    await host?.stop().catch(() => undefined);
+    if (stateDir) {
+      await labDown({ name: NAME, stateDir, progress: () => undefined }).catch(() => undefined);
+      rmSync(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  vmTest('Open vSwitch in the VM runs on the kernel datapath', 120_000, async () => {
+    assert.equal((await host.vm.run(['uname', '-r'])).trim(), findGuestKernel().release, 'the guest runs the extracted Debian kernel');
+    assert.match(await host.vm.run(['ovs-vsctl', 'get', 'Open_vSwitch', '.', 'datapath_types']), /\bsystem\b/);
+    await host.vm.run(['ovs-vsctl', '--timeout=30', 'add-br', 'kdp0', '--', 'set', 'bridge', 'kdp0', 'datapath_type=system']);
+    try {
+      assert.equal((await host.vm.run(['ovs-vsctl', 'get', 'bridge', 'kdp0', 'datapath_type'])).trim(), 'system');
+      const dp = await host.vm.run(['ovs-dpctl', 'show']);
+      assert.match(dp, /^system@ovs-system:/m, dp);
+      assert.match(dp, /port \d+: kdp0 \(internal\)/, dp);
+    } finally {
+      await host.vm.run(['ovs-vsctl', '--timeout=30', 'del-br', 'kdp0']);
+    }
+  });
+
+  vmTest('the agent in the VM realises a VLAN on eth1 with an address; upstream reaches it through the kernel datapath', 240_000, async () => {
+    // PIF.scan asks the agent for its NICs: until it has reported them once, there is nothing to scan.
+    await until('PIFs for eth0..eth3', 90_000, async () => {
+      await c.call('PIF.scan', hostRef);
+      const devs = Object.values(await c.call<Record<string, PifRec>>('PIF.get_all_records')).filter((p) => p.host === hostRef && p.physical).map((p) => p.device).sort();
+      return devs.join(' ') === 'eth0 eth1 eth2 eth3' ? true : undefined;
+    });
+    const [eth1] = await pifOf('eth1');
+    const { pif, bridge } = await vlanWithAddress(eth1, 10, '198.51.100.50');
+    assert.equal(await c.call<boolean>('PIF.get_currently_attached', pif), true);
+    const parent = await bridgeOf(eth1);
+    // The VLAN's bridge is an OVS fake bridge on eth1's bridge, which is on the kernel datapath.
+    assert.equal((await host.vm.run(['ovs-vsctl', 'br-to-parent', bridge])).trim(), parent);
+    assert.equal((await host.vm.run(['ovs-vsctl', 'br-to-vlan', bridge])).trim(), '10');
+    const dpif = await host.vm.run(['ovs-appctl', 'dpif/show']);
+    assert.match(dpif, new RegExp(`^system@ovs-system:`, 'm'), dpif);
+    assert.match(dpif, new RegExp(`^  ${parent}:$`, 'm'), dpif);
+    const dp = await host.vm.run(['ovs-dpctl', 'show']);
+    for (const port of ['eth1', parent, bridge]) assert.match(dp, new RegExp(`port \\d+: ${port.replace(/\./g, '\\.')}\\b`), dp);
+    assert.match(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), /inet 198\.51\.100\.50\/24/);
+
+    await reachable('198.51.100.50');
+    const before = await lookups();
+    const p = await ping('198.51.100.50', 20);
+    assert.deepEqual(p, { sent: 20, received: 20 }, 'every ping over VLAN 10 answered');
+    // Requests and replies cross the kernel datapath: its lookup counters moved by at least that much.
+    assert.ok((await lookups()) - before >= 40, 'the kernel datapath carried the pings');
+  });
+
+  vmTest('an active-backup bond over eth2+eth3 with VLAN 20 keeps answering when the active cable is pulled', 300_000, async () => {
+    const [eth2] = await pifOf('eth2');
+    const [eth3] = await pifOf('eth3');
+    const bondNet = await c.call<string>('network.create', { name_label: 'bond', name_description: '', MTU: 1500, other_config: {} });
+    const bond = await c.call<string>('Bond.create', bondNet, [eth2, eth3], '', 'active-backup', {});
+    const bondPif = await c.call<string>('Bond.get_master', bond);
+    const { bridge } = await vlanWithAddress(bondPif, 20, '203.0.113.50');
+    const bondBridge = await c.call<string>('network.get_bridge', bondNet);
+    assert.equal((await host.vm.run(['ovs-vsctl', 'br-to-parent', bridge])).trim(), bondBridge);
+    await reachable('203.0.113.50');
+    await until('both bond members up', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 2 ? true : undefined));
+    const show = await host.vm.run(['ovs-appctl', 'bond/show']);
+    const active = /active (?:member|slave) mac: [0-9a-f:]+\((eth[23])\)/.exec(show)?.[1] ??
+      /(?:member|slave) (eth[23]): enabled\s+active (?:member|slave)/.exec(show)?.[1];
+    assert.ok(active, show);
+    // 100 pings 0.1 s apart (bounded by -w), the active member's cable pulled 2 s in.
+    const running = ping('203.0.113.50', 100, 0.1);
+    await sleep(2000);
+    await host.setCable(active, false);
+    const r = await running;
+    const lost = r.sent - r.received;
+    log(`bond: pulled ${active}; lost ${lost} of ${r.sent} pings`);
+    assert.equal(r.sent, 100);
+    assert.ok(lost <= 10, `at most 10 of 100 pings lost to the failover, lost ${lost}`);
+    assert.deepEqual(await ping('203.0.113.50', 10), { sent: 10, received: 10 }, 'no loss on the remaining member');
+    await until('links_up = 1', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 1 ? true : undefined));
+    await host.setCable(active, true);
+    await until('links_up = 2 again', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 2 ? true : undefined));
+  });
+
+  // Last: while the move is broken it cuts the VM host off, and nothing could run after it.
+  test('management moves onto eth0, which holds the address: at most 1 s of loss, none for the next 60 s', {
+    timeout: 240_000,
+    todo: 'issue 11 item 1: the NIC keeps its address next to the bridge and the host is cut off',
+  }, async () => {
+    const [eth0] = await pifOf('eth0');
+    const interval = 0.2;
+    const count = 350; // 70 s
+    const running = pingSeqs(host.mgmtIp, count, interval);
+    await sleep(3000);
+    await c.call('PIF.reconfigure_ip', eth0, 'Static', host.mgmtIp, '255.255.255.0', '192.0.2.1', '');
+    await c.call('host.management_reconfigure', eth0);
+    const answered = await running;
+    const lost = Array.from({ length: count }, (_, i) => i + 1).filter((q) => !answered.has(q));
+    log(`management move: ${lost.length} of ${count} pings lost${lost.length ? ` (seq ${lost[0]}..${lost[lost.length - 1]})` : ''}`);
+    assert.ok(lost.length <= 1 / interval, `at most 1 s of loss, lost ${lost.length} pings`);
+    assert.ok(lost.every((q) => q <= count - 60 / interval), 'no loss in the last 60 s');
+    assert.equal((await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).trim(), '', 'eth0 keeps no address');
+    const bridge = await bridgeOf(eth0);
+    assert.match(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(`inet ${host.mgmtIp.replace(/\./g, '\\.')}/24`));
+    assert.match(await host.vm.run(['ip', 'route', 'show', 'default']), new RegExp(`default via 192\\.0\\.2\\.1 dev ${bridge}`));
+    await c.call('PIF.scan', hostRef); // needs the agent: HOST_OFFLINE if it lost the master
+  });
+});
