@@ -3,7 +3,7 @@
 // a 1.0 success has `error: null`.
 import { zeroOf, type Ty, type Value } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
-import { clip, DEFAULT_LIMITS, type ParseLimits } from './limits.js';
+import { clip, DEFAULT_LIMITS, type ParseLimits, type ParseStats } from './limits.js';
 import {
   fieldValue, isEventRecord, isPlainObject, lookupClassLoose, normaliseDatetime, setOwn, visibleFields,
 } from './shape.js';
@@ -25,7 +25,7 @@ const tooBig = (what: string): never => {
  * too deep, too many values, a string or number too long. The grammar itself is left to
  * JSON.parse, which then only ever sees bounded input.
  */
-function checkJsonLimits(body: string, lim: ParseLimits): void {
+function checkJsonLimits(body: string, lim: ParseLimits): number {
   // The envelope object and the params array sit above the parameters.
   const maxDepth = lim.maxDepth + 2;
   let depth = 0;
@@ -38,7 +38,7 @@ function checkJsonLimits(body: string, lim: ParseLimits): void {
       let end = i;
       for (;;) {
         end = body.indexOf('"', end + 1);
-        if (end < 0) return; // unterminated: JSON.parse says so
+        if (end < 0) return items; // unterminated: JSON.parse says so
         let k = end - 1;
         while (body.charCodeAt(k) === 0x5c) k--; // an odd run of backslashes escapes the quote
         if ((end - 1 - k) % 2 === 0) break;
@@ -65,11 +65,13 @@ function checkJsonLimits(body: string, lim: ParseLimits): void {
       while (i + 1 < n && body.charCodeAt(i + 1) >= 0x61 && body.charCodeAt(i + 1) <= 0x7a) i++;
     }
   }
+  return items;
 }
 
 /** Parses a JSON-RPC request. Throws RpcParseError (carrying id/version when known). */
-export function parseJsonRpcCall(body: string, limits: ParseLimits = DEFAULT_LIMITS): JsonRpcCall {
-  checkJsonLimits(body, limits);
+export function parseJsonRpcCall(body: string, limits: ParseLimits = DEFAULT_LIMITS, stats?: ParseStats): JsonRpcCall {
+  const items = checkJsonLimits(body, limits);
+  if (stats) stats.items = items;
   let msg: unknown;
   try {
     msg = JSON.parse(body);

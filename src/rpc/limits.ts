@@ -18,9 +18,10 @@ export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({
   // XenAPI values nest a few levels (a map inside a record inside a parameter); 32 is far beyond
   // any real call and keeps every recursive walk of a value short.
   maxDepth: 32,
-  // A real request carries at most a few thousand values (an agent's report on a busy host);
-  // this bounds the work a handler does walking the parameters.
-  maxItems: 50_000,
+  // A real request carries at most a few thousand values (an agent's report on a busy host).
+  // This bounds the time to build the values (JSON.parse of an object with 10,000 keys takes
+  // a few milliseconds; the cost grows with the key count) and the work of a handler walking them.
+  maxItems: 20_000,
   // Certificates and descriptions are a few KiB; a longer string is not a XenAPI parameter.
   maxString: 64 * 1024,
   // An int64 has at most 20 characters, a %.17g double 24: thousands of digits are not a number
@@ -29,6 +30,11 @@ export const DEFAULT_LIMITS: Readonly<ParseLimits> = Object.freeze({
   // The longest XenAPI method name is under 64 characters.
   maxMethod: 256,
 });
+
+/** Filled in by a parser: how many values (member names included) the request held. */
+export interface ParseStats {
+  items: number;
+}
 
 /** Echoed client input in an error message is cut to this many characters. */
 export const ECHO_MAX = 256;

@@ -407,8 +407,9 @@ test('hostile bodies get a short XenAPI error in their protocol (default limits)
       ['huge <int>', '/', x1(`<value><int>${'9'.repeat(250_000)}</int></value>`), /longer than/],
       ['huge <double>', '/', x1(`<value><double>${'9'.repeat(1000)}</double></value>`), /<double> longer than 32/],
       ['huge JSON number', '/jsonrpc', j1('9'.repeat(250_000)), /a number longer than 32/],
-      ['huge JSON array', '/jsonrpc', j1(`[${'0,'.repeat(60_000)}0]`), /more than 50000 values/],
-      ['huge JSON object', '/jsonrpc', j1(`{${Array.from({ length: 26_000 }, (_, i) => `"${i.toString(36)}":0`).join(',')}}`), /more than 50000 values/],
+      ['huge XML array', '/', x1(`<value><array><data>${'<value/>'.repeat(20_000)}</data></array></value>`), /more than 20000 values/],
+      ['huge JSON array', '/jsonrpc', j1(`[${'0,'.repeat(60_000)}0]`), /more than 20000 values/],
+      ['huge JSON object', '/jsonrpc', j1(`{${Array.from({ length: 26_000 }, (_, i) => `"${i.toString(36)}":0`).join(',')}}`), /more than 20000 values/],
       ['long XML string', '/', x1(`<value>${'s'.repeat(100_000)}</value>`), /longer than 65536/],
       ['long JSON string', '/jsonrpc', j1(`"${'s'.repeat(100_000)}"`), /a string longer than 65536/],
       ['XML garbage', '/', '\u0001\u0002 ' + '#'.repeat(200_000), /expected an element/],
@@ -418,8 +419,6 @@ test('hostile bodies get a short XenAPI error in their protocol (default limits)
       ['XML entity flood', '/', x1(`<value>${'&'.repeat(200_000)}</value>`), /bare &/],
       ['DOCTYPE', '/', '<!DOCTYPE m [<!ENTITY a "b">]>' + xmlCall('a'), /DOCTYPE/],
     ];
-    // (XML cannot reach the value limit within 300 KiB: `<value/>` alone is 8 bytes. The codec
-    // tests check it with longer bodies.)
     for (const [what, path, body, re] of cases) {
       assert.ok(Buffer.byteLength(body) <= 300 * 1024, `${what}: ${Buffer.byteLength(body)} bytes is within the body limit`);
       const r = await http(tgt, 'POST', path, body);
@@ -537,12 +536,14 @@ test('connections are capped per client address and in total', async () => {
   }
 });
 
-test('large bodies share one pool; when it is spent they get TOO_BUSY, and small calls go on', async () => {
+test('large requests share one pool; when it is spent they get TOO_BUSY, and small calls go on', async () => {
   const held: (() => void)[] = [];
   let release!: () => void;
   const gate = new Promise<void>((r) => { release = r; });
+  const allowance = 1024;
+  const pool = 30_000;
   const l = await startListener({
-    tcp: { host: '127.0.0.1', port: 0 }, lookupClass, bodyAllowanceBytes: 1024, bodyPoolBytes: 4096,
+    tcp: { host: '127.0.0.1', port: 0 }, lookupClass, bodyAllowanceBytes: allowance, bodyPoolBytes: pool,
     handle: async (call) => {
       if (call.method === 'test.hold') {
         // Only the calls the test waits for are held; any other reaching here fails at once.
@@ -556,9 +557,12 @@ test('large bodies share one pool; when it is spent they get TOO_BUSY, and small
   });
   try {
     const tgt = { port: l.tcpPort };
+    // A parsed request is charged 4 bytes a character and 80 bytes a value (jsonCall's envelope
+    // has 9 values: the object, 4 keys, 3 values, the params array).
+    const estimate = (body: string, values: number) => body.length * 4 + (9 + values) * 80;
     const large = jsonCall('test.hold', ['h'.repeat(2950)]);
-    // Each holds about 2000 bytes of the 4096-byte pool beyond its 1024-byte allowance.
-    assert.ok(Buffer.byteLength(large) > 1024 + 4096 / 3 && Buffer.byteLength(large) < 1024 + 4096 / 2);
+    const pooled = estimate(large, 1) - allowance;
+    assert.ok(2 * pooled <= pool && 3 * pooled > pool, 'two fit in the pool, three do not');
     const inHandler = () => new Promise<void>((r) => held.push(r));
     const a = inHandler();
     const first = http(tgt, 'POST', '/jsonrpc', large);
@@ -566,21 +570,31 @@ test('large bodies share one pool; when it is spent they get TOO_BUSY, and small
     const b = inHandler();
     const second = http(tgt, 'POST', '/jsonrpc', large);
     await b;
-    // Two large bodies are held by their (waiting) handlers: a third does not fit.
+    // Two are held by their waiting handlers. A third is read (its raw body fits) but its parsed
+    // form does not: TOO_BUSY, answered to its id.
     const third = await http(tgt, 'POST', '/jsonrpc', large);
     assert.equal(third.status, 200);
-    assert.deepEqual(apiError(third), ['TOO_BUSY']);
-    assert.equal(third.headers.connection, 'close');
-    // A small call does not draw on the pool at all.
-    assert.equal(JSON.parse((await http(tgt, 'POST', '/jsonrpc', jsonCall('a.b'))).body).result, 'a.b');
+    assert.equal(third.body, '{"jsonrpc":"2.0","error":{"code":1,"message":"TOO_BUSY","data":[]},"id":0}');
+    // A body whose raw bytes alone do not fit is refused while it is read, and its connection closed.
+    const larger = jsonCall('test.hold', ['h'.repeat(9000)]);
+    assert.ok(larger.length - allowance > pool - 2 * pooled);
+    const refused = await http(tgt, 'POST', '/jsonrpc', larger);
+    assert.deepEqual(apiError(refused), ['TOO_BUSY']);
+    assert.equal(refused.headers.connection, 'close');
     const x = await http(tgt, 'POST', '/', xmlCall('test.hold', `<param><value>${'h'.repeat(3000)}</value></param>`));
     assert.deepEqual(apiError(x), ['TOO_BUSY']);
+    // A small call fits in its allowance and does not draw on the pool at all.
+    assert.equal(JSON.parse((await http(tgt, 'POST', '/jsonrpc', jsonCall('a.b'))).body).result, 'a.b');
     release();
     assert.equal(JSON.parse((await first).body).result, 'test.hold');
     assert.equal(JSON.parse((await second).body).result, 'test.hold');
     // Their bytes are back in the pool.
     void inHandler();
     assert.equal(JSON.parse((await http(tgt, 'POST', '/jsonrpc', large)).body).result, 'test.hold');
+    // Values are charged, not only bytes: 3 KB of `{},` is 1000 values, more than the whole pool.
+    const dense = jsonCall('a.b', [Array(1000).fill({})]);
+    assert.ok(dense.length < 4000 && estimate(dense, 1001) > allowance + pool);
+    assert.deepEqual(apiError(await http(tgt, 'POST', '/jsonrpc', dense)), ['TOO_BUSY']);
   } finally {
     await l.close();
   }

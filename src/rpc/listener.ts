@@ -13,7 +13,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { ApiError } from '../common/api-error.js';
 import type { Ty, Value } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
-import { clip, DEFAULT_LIMITS, type ParseLimits } from './limits.js';
+import { clip, DEFAULT_LIMITS, type ParseLimits, type ParseStats } from './limits.js';
 import { encodeJsonRpcParseError, encodeJsonRpcResponse, parseJsonRpcCall, type JsonRpcCall } from './jsonrpc.js';
 import type { LookupClass, RpcProtocol, RpcResult } from './types.js';
 import { encodeXmlRpcResponse, parseXmlRpcCall } from './xmlrpc.js';
@@ -37,9 +37,9 @@ export interface ListenerOptions {
   maxConnections?: number;
   /** Connections open at once from one client address (the unix socket is one client); default 64. */
   maxConnectionsPerSource?: number;
-  /** Body bytes any one request may hold outside the shared pool; default 16 KiB. */
+  /** Request memory (body, then its text and values) any one request may hold outside the shared pool; default 16 KiB. */
   bodyAllowanceBytes?: number;
-  /** Bytes of request bodies beyond their allowance held at once, all requests together; default 16 MiB. */
+  /** Request memory beyond the allowances held at once, all requests together; default 32 MiB. */
   bodyPoolBytes?: number;
   /** Time allowed to receive the request headers; default 10 s. */
   headersTimeoutMs?: number;
@@ -74,10 +74,17 @@ const DEFAULT_MAX_BODY = 300 * 1024;
 // need far fewer. Per address: XO or a script may open a few dozen; one address cannot take all.
 const DEFAULT_MAX_CONNECTIONS = 512;
 const DEFAULT_MAX_PER_SOURCE = 64;
-// Ordinary calls fit in the allowance and never wait for or fail on the pool; only large bodies
-// share it. Worst case held: 512 × 16 KiB + 16 MiB = 24 MiB of raw body bytes.
+// What a request holds is charged to a budget from its first body byte until its reply is sent:
+// the raw body while it is read, then an estimate of its text and decoded values. Ordinary calls
+// (a few hundred bytes, a few dozen values) fit in the allowance and never wait for or fail on
+// the pool; only large or dense requests share it. Held at once, at most
+// 512 × 16 KiB + 32 MiB = 40 MiB (as estimated).
 const DEFAULT_BODY_ALLOWANCE = 16 * 1024;
-const DEFAULT_BODY_POOL = 16 * 1024 * 1024;
+const DEFAULT_BODY_POOL = 32 * 1024 * 1024;
+// The estimate: the text may be two bytes a character, and its strings are copied into the
+// values; a decoded value costs at most ~64 bytes (measured: `[{},{},…]`, the densest shape).
+const BYTES_PER_CHAR = 4;
+const BYTES_PER_VALUE = 80;
 // Error parameters from handlers are cut to this length (they may quote client input).
 const ERROR_PARAM_MAX = 1024;
 
@@ -119,9 +126,9 @@ function findReplaced(v: Value): string | undefined {
 type BodyOutcome = { kind: 'ok'; buf: Buffer } | { kind: 'too-large' } | { kind: 'busy' } | { kind: 'gone' };
 
 /**
- * Bytes of request bodies held at once. Each request holds its first `allowance` bytes freely
- * (bounded by the connection cap); bytes beyond come from one shared pool, and a request that
- * finds the pool empty is refused rather than queued, so big bodies never delay small calls.
+ * Request memory held at once. Each request holds its first `allowance` bytes freely (bounded by
+ * the connection cap); bytes beyond come from one shared pool, and a request that finds the pool
+ * spent is refused rather than queued, so big requests never delay small calls.
  */
 class BodyBudget {
   used = 0;
@@ -259,15 +266,20 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     return result;
   }
 
-  async function serveJson(res: ServerResponse, body: string, invalidUtf8: boolean, source: string): Promise<void> {
+  /** `hold(items)` charges the decoded request to the budget; false when the pool cannot hold it. */
+  type Hold = (items: number) => boolean;
+
+  async function serveJson(res: ServerResponse, body: string, invalidUtf8: boolean, source: string, hold: Hold): Promise<void> {
     let call: JsonRpcCall;
+    const stats: ParseStats = { items: 0 };
     try {
-      call = parseJsonRpcCall(body, limits);
+      call = parseJsonRpcCall(body, limits, stats);
     } catch (e) {
       const err = RpcParseError.is(e) ? e : new RpcParseError('jsonrpc', clip(String(e)));
       send(res, 200, 'jsonrpc', encodeJsonRpcParseError(err));
       return;
     }
+    if (!hold(stats.items)) { send(res, 200, 'jsonrpc', encodeJsonRpcResponse(call, { ok: false, error: ['TOO_BUSY'] })); return; }
     const result = await dispatch({ method: call.method, params: call.params, protocol: 'jsonrpc', source }, invalidUtf8);
     let out: string;
     try {
@@ -279,14 +291,16 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     send(res, 200, 'jsonrpc', out);
   }
 
-  async function serveXml(res: ServerResponse, body: string, invalidUtf8: boolean, source: string): Promise<void> {
+  async function serveXml(res: ServerResponse, body: string, invalidUtf8: boolean, source: string, hold: Hold): Promise<void> {
     let call: { method: string; params: Value[] };
+    const stats: ParseStats = { items: 0 };
     try {
-      call = parseXmlRpcCall(body, limits);
+      call = parseXmlRpcCall(body, limits, stats);
     } catch (e) {
       send(res, 200, 'xmlrpc', xmlError(e instanceof Error ? e.message : String(e)));
       return;
     }
+    if (!hold(stats.items)) { send(res, 200, 'xmlrpc', encodeXmlRpcResponse({ ok: false, error: ['TOO_BUSY'] }, opts.lookupClass)); return; }
     const result = await dispatch({ ...call, protocol: 'xmlrpc', source }, invalidUtf8);
     let out: string;
     try {
@@ -327,9 +341,18 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         text = utf8Lossy.decode(got.buf);
         invalidUtf8 = true;
       }
+      // From here the request holds its text and values rather than its body: charge their estimate.
+      const size = text.length * BYTES_PER_CHAR;
+      const hold: Hold = (items) => {
+        const estimate = size + items * BYTES_PER_VALUE;
+        if (estimate <= holding.bytes) return true;
+        if (!budget.take(holding.bytes, estimate - holding.bytes)) return false;
+        holding.bytes = estimate;
+        return true;
+      };
       // Old clients post JSON to `/`; XAPI itself sniffs the same way.
-      if (route === 'jsonrpc' || text.trimStart().startsWith('{')) await serveJson(res, text, invalidUtf8, source);
-      else await serveXml(res, text, invalidUtf8, source);
+      if (route === 'jsonrpc' || text.trimStart().startsWith('{')) await serveJson(res, text, invalidUtf8, source, hold);
+      else await serveXml(res, text, invalidUtf8, source, hold);
     } finally {
       budget.release(holding.bytes);
     }

@@ -3,7 +3,7 @@
 // sax-based parser breaks on any whitespace between elements).
 import { zeroOf, type Ty, type Value } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
-import { clip, DEFAULT_LIMITS, quote, type ParseLimits } from './limits.js';
+import { clip, DEFAULT_LIMITS, quote, type ParseLimits, type ParseStats } from './limits.js';
 import {
   fieldValue, isEventRecord, isPlainObject, lookupClassLoose, normaliseDatetime, setOwn, visibleFields,
 } from './shape.js';
@@ -30,7 +30,7 @@ const NAMED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', a
 class XmlReader {
   private pos = 0;
   private depth = 0;
-  private items = 0;
+  items = 0;
 
   constructor(private readonly s: string, private readonly lim: ParseLimits) {}
 
@@ -309,8 +309,11 @@ function parseInt64(s: string, tag: string): Value {
 }
 
 /** Parses an XML-RPC `methodCall`. Throws RpcParseError on anything that is not one, or is over a limit. */
-export function parseXmlRpcCall(body: string, limits: ParseLimits = DEFAULT_LIMITS): { method: string; params: Value[] } {
-  return new XmlReader(body, limits).call();
+export function parseXmlRpcCall(body: string, limits: ParseLimits = DEFAULT_LIMITS, stats?: ParseStats): { method: string; params: Value[] } {
+  const reader = new XmlReader(body, limits);
+  const call = reader.call();
+  if (stats) stats.items = reader.items;
+  return call;
 }
 
 // ---------------------------------------------------------------------------------------------
