@@ -90,6 +90,8 @@ const ERROR_PARAM_MAX = 1024;
 
 type Route = 'jsonrpc' | 'xmlrpc';
 const ROUTES: Record<string, Route> = { '/jsonrpc': 'jsonrpc', '/': 'xmlrpc', '/xmlrpc': 'xmlrpc', '/RPC2': 'xmlrpc' };
+/** The route of a request URL (query strings don't change it); undefined when there is none. */
+const routeOf = (url = '/'): Route | undefined => ROUTES[url.split('?', 1)[0]!];
 
 // Exact header values: xen-api drops to XML-RPC (or fails) on anything else, charset included.
 const CT: Record<RpcProtocol, string> = { jsonrpc: 'application/json', xmlrpc: 'text/xml' };
@@ -313,9 +315,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse, source: string): Promise<void> {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const route = ROUTES[q >= 0 ? url.slice(0, q) : url];
+    const route = routeOf(req.url);
     if (!route) { send(res, 404, 'text', 'not found\n'); return; }
     // A CORS preflight is answered, and allows nothing: no Access-Control-Allow-* header, so
     // no page on another origin may call the API with what the user's browser holds.
@@ -370,7 +370,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       // One request at a time per connection: a pipelined request is refused (no XenAPI client
       // pipelines), so a connection never holds more than one body, one handler and one reply.
       if (busy.has(socket)) {
-        refuse(req, res, 200, ROUTES[(req.url ?? '/').split('?')[0]!] ?? 'xmlrpc', ['TOO_BUSY']);
+        refuse(req, res, 200, routeOf(req.url) ?? 'xmlrpc', ['TOO_BUSY']);
         return;
       }
       busy.add(socket);
@@ -378,7 +378,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         // Last line of defence: something outside the codecs failed.
         report(e, 'request');
         try {
-          send(res, 200, 'xmlrpc', xmlError(e instanceof Error ? e.message : String(e)));
+          sendError(res, 200, routeOf(req.url) ?? 'xmlrpc', ['INTERNAL_ERROR', clip(e instanceof Error ? e.message : String(e))]);
         } catch { res.destroy(); }
       }).finally(() => busy.delete(socket));
     });
