@@ -55,6 +55,8 @@ class XmlReader {
 
   /** Whitespace, comments and processing instructions between elements. */
   private skipMisc(): void {
+    // Fast path: compact XML (xen-api's) has nothing between elements.
+    if (this.s.charCodeAt(this.pos) === 0x3c && this.s.charCodeAt(this.pos + 1) !== 0x21 && this.s.charCodeAt(this.pos + 1) !== 0x3f) return;
     for (;;) {
       this.sticky(WS);
       if (this.at('<!--')) this.skipPast('-->', 'comment');
@@ -75,6 +77,7 @@ class XmlReader {
     if (this.s.charCodeAt(this.pos) !== 0x3c) this.fail(this.pos >= this.s.length ? 'unexpected end of document' : 'expected an element');
     this.pos++;
     const name = this.sticky(NAME)?.[0] ?? this.fail('expected an element name');
+    if (this.s.charCodeAt(this.pos) === 0x3e) { this.pos++; return { name, empty: false }; } // no attributes: `>`
     while (this.sticky(ATTR));
     const end = this.sticky(TAG_END) ?? this.fail(`malformed tag <${clip(name, 64)}>`);
     return { name, empty: end[1] === '/' };
@@ -96,9 +99,11 @@ class XmlReader {
   }
 
   private close(tag: string): void {
-    if (!this.at(`</${tag}`)) this.fail(`expected </${tag}>`);
+    const s = this.s;
+    if (s.charCodeAt(this.pos) !== 0x3c || s.charCodeAt(this.pos + 1) !== 0x2f || !s.startsWith(tag, this.pos + 2)) this.fail(`expected </${tag}>`);
     this.pos += tag.length + 2;
-    if (!this.sticky(TAG_END) || this.s.charCodeAt(this.pos - 2) === 0x2f) this.fail(`malformed </${tag}>`);
+    if (s.charCodeAt(this.pos) === 0x3e) { this.pos++; return; } // `</tag>`
+    if (!this.sticky(TAG_END) || s.charCodeAt(this.pos - 2) === 0x2f) this.fail(`malformed </${tag}>`);
   }
 
   /** Character data up to the next tag: entities decoded, CDATA kept, comments dropped. */
