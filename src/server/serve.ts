@@ -56,7 +56,8 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const socketPath = join(opts.stateDir, 'xapi.sock');
   const listener = await startListener({
     tcp: opts.listen ?? undefined, socketPath,
-    handle: (call) => server.handle(call), lookupClass: findClass,
+    // The socket's peer is local and has no address: it is limited per user only.
+    handle: (call) => server.handle({ method: call.method, params: call.params, remote: call.source === 'unix' ? undefined : call.source }), lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
   const controller = startTunnelController(server);
