@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { startMaster } from '../server/serve.js';
 import { RULES } from '../server/impl/index.js';
+import { simulatedLocalAgent } from './local-agent.js';
 
 const USAGE = `usage: xcpnet <command> [options]
 
@@ -46,8 +47,7 @@ async function serve(argv: string[]): Promise<void> {
     rootPassword: values['root-password'] ?? process.env.XCPNET_ROOT_PASSWORD,
     hostName: values['host-name'],
     impls: RULES,
-    fakeNics: Number(values['fake-nics']),
-    noAgent: values['no-agent'],
+    localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
   });
   const port = master.listener.tcpPort;
   console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
@@ -78,7 +78,8 @@ async function agent(argv: string[]): Promise<void> {
   } });
   if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
   const { XapiClient } = await import('../client/index.js');
-  const { openHostSide, runAgent } = await import('../agent/index.js');
+  const { runAgent } = await import('../agent/index.js');
+  const { openHostSide } = await import('../backends/open.js');
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
   const client = await XapiClient.connect({
     target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
