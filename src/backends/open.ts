@@ -2,6 +2,7 @@
 // host of `xcpnet serve` run. The backend is chosen as on XCP (network.conf, see backend.ts);
 // outside a lab host or --manage-nics the host is the in-memory fake, which never touches the
 // machine's interfaces.
+import { BridgeDriver } from './bridge/driver.js';
 import type { GuestDriver, HostDriver } from './contract.js';
 import { FakeHost } from './fake/host.js';
 import { FakeGuests } from './fake/guests.js';
@@ -34,7 +35,7 @@ export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostD
   if (o.netns || o.manageNics) {
     const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
     const guests = new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid });
-    if (o.backend === 'bridge') throw new Error('the bridge backend is not available yet');
+    if (o.backend === 'bridge') return { backend: await BridgeDriver.open({ netns: o.netns, host: o.hostUuid }), guests };
     const sw = await OvsSystemSwitch.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
     if (sw.datapathType === 'netdev') {
       // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).

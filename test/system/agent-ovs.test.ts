@@ -95,7 +95,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     assert.ok(nics.every((n) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(n.MAC) && n.MTU === 1500));
   });
 
-  test('physical, VLAN, bond, internal: the OVSDB layout of each network kind', async () => {
+  test('physical, VLAN, bond, internal: the OVSDB rows of each network kind', async () => {
     const h = hosts[0];
     const n0 = b.network('xenbr0');
     mgmt = b.physical(hA, 'eth0', n0, { MAC: '02:00:00:0a:00:00', mode: 'Static', IP: '10.77.0.1', netmask: '255.255.255.0', gateway: '10.77.0.254', management: true });
@@ -113,13 +113,10 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     const r = await step(h);
     assert.ok(r.changes.length > 0);
     assert.equal(r.writes, 1, 'one OVSDB transaction for the whole change');
-    assert.deepEqual((await h.ovs.vsctl('list-br')).split('\n').filter(Boolean).sort(), ['xapi1', 'xapi2', 'xapi3', 'xenbr0']);
+    // Which bridges, uplinks, VLANs, bonds, guest ports and addresses the host has is the scenario
+    // suite's (test/system/scenarios-ovs.test.ts); here: how the OVS driver lays them out in rows.
     assert.equal((await h.ovs.vsctl('br-to-parent', 'xapi1')).trim(), 'xenbr0');
     assert.equal((await h.ovs.vsctl('br-to-vlan', 'xapi1')).trim(), '20');
-    assert.deepEqual(await portsOf(h, 'xenbr0'), ['eth0'].sort());
-    assert.deepEqual(await portsOf(h, 'xapi1'), ['vif5.1']);
-    assert.deepEqual(await portsOf(h, 'xapi2'), ['bond0']);
-    assert.deepEqual(await portsOf(h, 'xapi3'), ['vif5.0']);
     const ports = await portRows(h);
     const port = (n: string) => ports.find((p) => p.name === n)!;
     assert.equal(port('xapi1').fake_bridge, true);
@@ -141,12 +138,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     for (const i of ifs) assert.equal((i.external_ids as Record<string, string>)['xcpnet-owner'], UA, `${String(i.name)} carries the owner marker`);
     for (const p of ports) assert.equal((p.external_ids as Record<string, string>)['xcpnet-owner'], UA);
     for (const i of ifs) assert.ok(i.error === null && Number(i.ofport) > 0, `${String(i.name)}: ofport ${String(i.ofport)} error ${String(i.error)}`);
-    // Linux side: address on the bridge (never the NIC), default route, guest interface inside the VM namespace.
-    const addrs = await new Ip(NS_A).addrs();
-    assert.deepEqual(addrs.get('xenbr0'), ['10.77.0.1/24']);
-    assert.deepEqual(addrs.get('xapi1'), ['10.77.20.1/24']);
-    assert.deepEqual(addrs.get('eth0') ?? [], []);
-    assert.deepEqual(await new Ip(NS_A).defaultRoute(), { dev: 'xenbr0', via: '10.77.0.254' });
+    // The guest interface inside the VM namespace.
     const vmNs = vmNamespaceName(P, b.records.VM[vm].uuid as string);
     const inside = await new Ip(vmNs).links();
     assert.equal(inside.find((l) => l.ifname === 'eth0')?.address, '02:00:00:0a:05:00');

@@ -150,7 +150,9 @@ export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
     for (const a of want) if (!have.has(a)) addrAdd.push({ kind: 'addr-add', dev: ip.dev, cidr: a, owner: ip.owner });
   }
   const gw = d.gateway;
-  if (gw && !conflicts[gw.owner] && (o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
+  // Removing an address also removes the routes through it: the default route is put back then.
+  const readdressed = addrDel.some((a) => a.kind === 'addr-del' && a.dev === gw?.dev);
+  if (gw && !conflicts[gw.owner] && (readdressed || o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
     routes.push({ kind: 'route-default', dev: gw.dev, via: gw.via, owner: gw.owner });
   }
 
