@@ -202,8 +202,12 @@ export interface GuestDriver {
   list(): Promise<Map<string, { domid: number; devices: number[] }>>;
 }
 
-/** Pure: a host state's bridges in the layout of `brctl show` (the report's `bridges`). */
+/**
+ * Pure: a host state's bridges in the layout of `brctl show` (the report's `bridges`); the id is
+ * brctl's (priority 8000 and the bridge's MAC) when the bridge has a device.
+ */
 export function bridgeListings(s: HostState): { name: string; id: string; stp: boolean; interfaces: string[] }[] {
-  return s.bridges.map((b) => ({ name: b.name, id: b.id, stp: false, interfaces: [...b.interfaces] }))
+  const id = (b: ObservedBridge) => (b.mac && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(b.mac) ? `8000.${b.mac.replace(/:/g, '')}` : b.id);
+  return s.bridges.map((b) => ({ name: b.name, id: id(b), stp: false, interfaces: [...b.interfaces] }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }

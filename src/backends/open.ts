@@ -11,7 +11,9 @@ import { setSysctls, USERSPACE_TUNNEL_ARP } from './linux/sysctl.js';
 import { OvsDriver } from './ovs/driver.js';
 import { OvsSystemSwitch } from './ovs/switch.js';
 
-export type NetworkBackend = 'openvswitch' | 'bridge';
+import type { NetworkBackend } from './network-conf.js';
+
+export type { NetworkBackend } from './network-conf.js';
 
 export interface HostSideOptions {
   /** This host's uuid (seeds the fake NICs' MACs; marks what the drivers make). */

@@ -12,8 +12,10 @@ const USAGE = `usage: xcpnet <command> [options]
 commands:
   serve [--listen HOST:PORT] [--state-dir DIR] [--root-password PW] [--fake-nics N] [--no-agent]
         run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock
-  agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
-        run the host agent that makes the records real on Open vSwitch and Linux
+  agent --master URL|SOCKET --host UUID [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
+        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says)
+  switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
+        choose the host's network backend (as xe-switch-network-backend); restart the agent after
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
@@ -74,23 +76,25 @@ async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' },
+    datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
   } });
   if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
   const { XapiClient } = await import('../client/index.js');
   const { runAgent } = await import('../agent/index.js');
   const { openHostSide } = await import('../backends/open.js');
+  const { readNetworkConf } = await import('../backends/network-conf.js');
+  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
+  const backendName = readNetworkConf(values['network-conf'] ?? resolve(stateDirOf(values['state-dir']), 'network.conf'), log);
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
   const client = await XapiClient.connect({
     target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
     originator: 'xcpnet-agent',
   });
   const { backend, guests } = await openHostSide({
-    hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
-  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
   const running = await runAgent({ client, hostUuid: values.host, backend, guests, log });
   log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
   const stop = async (): Promise<void> => { await running.stop(); await client.close().catch(() => {}); process.exit(0); };
@@ -125,8 +129,22 @@ async function bridges(argv: string[]): Promise<void> {
   } finally { await client.close().catch(() => {}); }
 }
 
+/** `xcpnet switch-network-backend bridge|openvswitch`: as XCP's xe-switch-network-backend. */
+async function switchNetworkBackend(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
+  } });
+  const { parseNetworkConf, writeNetworkConf } = await import('../backends/network-conf.js');
+  const backend = positionals.length === 1 ? parseNetworkConf(positionals[0]!) : undefined;
+  if (!backend) throw new Error('usage: xcpnet switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]');
+  const path = values['network-conf'] ?? resolve(stateDirOf(values['state-dir']), 'network.conf');
+  writeNetworkConf(path, backend);
+  console.log(`xcpnet: network backend ${backend} written to ${path}; restart the host's agent to use it`);
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
+  'switch-network-backend': switchNetworkBackend,
   bridges,
   agent,
   lab,
