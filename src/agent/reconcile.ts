@@ -2,7 +2,7 @@
 // report for the master. The diff of guests and the report are pure; I/O stays in reconcile().
 import type { GuestDriver, GuestVif, GuestVm, HostDriver, HostState, RealiseResult, StrMap } from '../backends/contract.js';
 import { bridgeListings } from '../backends/contract.js';
-import type { HostReport, Nic } from '../protocol/host-agent.js';
+import { REPORT_LIMITS, type HostReport, type Nic } from '../protocol/host-agent.js';
 import type { Desired } from './desired.js';
 
 export interface GuestPlan {
@@ -100,5 +100,7 @@ export function buildReport(d: Desired, state: HostState, errors: StrMap, backen
   }
   const Bonds: HostReport['Bonds'] = {};
   for (const b of d.bonds) Bonds[b.ref] = { links_up: bridge.get(b.bridge)?.uplink?.members.filter((m) => m.up).length ?? 0 };
-  return { backend, nics, errors, PIFs, Bonds, bridges: bridgeListings(state) };
+  // A message is cut to what the master takes, so one long message cannot lose the whole report.
+  const cut = Object.fromEntries(Object.entries(errors).map(([ref, m]) => [ref, m.length > REPORT_LIMITS.text ? `${m.slice(0, REPORT_LIMITS.text - 3)}...` : m]));
+  return { backend, nics, errors: cut, PIFs, Bonds, bridges: bridgeListings(state) };
 }

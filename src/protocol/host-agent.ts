@@ -63,7 +63,7 @@ export function emptyReport(backend: BackendName): HostReport {
 // ---- checks (the master's side: a report is input like any other) ----
 
 /** Bounds on a report, so one agent cannot make the master hold or write without limit. */
-export const REPORT_LIMITS = { nics: 1024, entries: 65536, bridges: 4096, interfaces: 4096, text: 1024 } as const;
+export const REPORT_LIMITS = { nics: 1024, entries: 65536, bridges: 4096, interfaces: 65536, text: 1024 } as const;
 
 export class ReportError extends Error {
   constructor(readonly field: string, readonly value: unknown) {

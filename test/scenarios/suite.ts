@@ -1,8 +1,11 @@
 // Runs the scenario suite (scenarios.ts) against one driver: for each step, the records are
 // compiled for each host, the agent's reconcile runs (guests, then the driver), and the host as
 // the driver observes it must be exactly the expected one; a second pass must change and
-// write nothing. The same suite runs on the fake (test/scenarios/*.test.ts, every commit) and on
-// each real backend (test/system/scenarios-*.test.ts, as root).
+// write nothing. The same suite runs on the fake and on the OVS driver over its in-memory switch
+// (test/scenarios/*.test.ts, every commit, no root) and on each real backend
+// (test/system/scenarios-*.test.ts, as root). A new target is one Target value; the system files
+// need only root, iproute2 and the kernel, so the VM tier can run them as they are inside a VM
+// whose kernel has 8021q and bonding, where the bridge backend's VLAN and bond scenarios run.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { compileHost } from '../../src/agent/desired.js';
