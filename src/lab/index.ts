@@ -174,7 +174,7 @@ export function labHint(state: LabState): string {
       '  xcpnet bridges', '');
   }
   lines.push(`wiring:                 xcpnet lab status${nameOpt}`,
-    `inside a host:          xcpnet lab exec${nameOpt} host1 -- ovs-vsctl show`,
+    `inside a host:          xcpnet lab exec${nameOpt} host1 -- ${state.backend === 'bridge' ? 'brctl show' : 'ovs-vsctl show'}`,
     `tear it all down:       xcpnet lab down${nameOpt}`);
   return lines.join('\n') + '\n';
 }
