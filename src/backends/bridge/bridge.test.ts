@@ -86,3 +86,38 @@ test('locking: rules from parsed values only; a bad MAC drops everything; one fi
   const tx = lockTransaction(t) as { nftables: { add?: { rule?: { comment: string } } }[] };
   assert.ok(tx.nftables.filter((c) => c.add?.rule).every((c) => c.add!.rule!.comment === `xcpnet ${t.fingerprint}`));
 });
+
+test('bond: member NICs leave their bridges for a kernel bond, a VLAN sits on the bond; realised, nothing to do', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const s2 = b.physical(h, 'eth2', b.network('xenbr2'));
+  const s3 = b.physical(h, 'eth3', b.network('xenbr3'));
+  const mark = markerOf(HU);
+  const before = kernel(nic('eth2', { master: 'xenbr2' }), nic('eth3', { master: 'xenbr3' }),
+    nic('xenbr2', { kind: 'bridge', alias: mark }), nic('xenbr3', { kind: 'bridge', alias: mark }));
+  assert.deepEqual(planBridge(compileHost(b.records, h).doc, { links: new Map([...before.links].map(([k, v]) => [k, { ...v, mac: k === 'xenbr2' || k === 'xenbr3' ? '02:00:00:00:00:01' : v.mac }])) }).ops
+    .filter((o) => o.op !== 'mac'), [], 'the NIC bridges as they are: nothing to do');
+  const { master } = b.bond(h, b.network('xapi2'), [s2, s3], 'lacp', {}, { MAC: '02:00:00:00:00:b0' });
+  b.vlan(h, master, b.network('xapi4'), 30);
+  const plan = planBridge(compileHost(b.records, h).doc, before);
+  assert.deepEqual(plan.errors, {});
+  assert.deepEqual(plan.ops.map(describeOp), [
+    'remove xenbr2', 'remove xenbr3',
+    'create bridge xapi2', 'mark xapi2', 'create bond bond0 (802.3ad)', 'mark bond0', 'create bridge xapi4', 'mark xapi4',
+    'create VLAN device bond0.30 (bond0 tag 30)', 'mark bond0.30',
+    'add bond0 to xapi2', 'set eth2 down', 'add eth2 to bond0', 'set eth3 down', 'add eth3 to bond0', 'add bond0.30 to xapi4',
+    'set bond0 mtu 1500', 'set bond0.30 mtu 1500', 'set bond0 address 02:00:00:00:00:b0',
+    'set xapi2 mtu 1500', 'set xapi4 mtu 1500', 'set xapi2 address 02:00:00:00:00:b0', 'set xapi4 address 02:00:00:00:00:b0',
+    'set bond0 up', 'set eth2 up', 'set eth3 up', 'set bond0.30 up', 'set xapi2 up', 'set xapi4 up',
+  ]);
+  assert.deepEqual(plan.ops.find((o) => o.op === 'add-bond'), {
+    op: 'add-bond', name: 'bond0', owner: master, mode: '802.3ad', miimon: 100, updelay: 31000, downdelay: 200, xmitHashPolicy: 'layer3+4', lacpRate: 'slow',
+  });
+  const after = kernel(
+    nic('eth2', { master: 'bond0' }), nic('eth3', { master: 'bond0' }),
+    nic('bond0', { kind: 'bond', bondMode: '802.3ad', master: 'xapi2', alias: mark, mac: '02:00:00:00:00:b0' }),
+    nic('bond0.30', { kind: 'vlan', lower: 'bond0', id: 30, master: 'xapi4', alias: mark }),
+    nic('xapi2', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:b0' }), nic('xapi4', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:b0' }),
+  );
+  assert.deepEqual(planBridge(compileHost(b.records, h).doc, after).ops, []);
+});
