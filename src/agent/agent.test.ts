@@ -23,7 +23,9 @@ class FakeMaster implements AgentClient {
   constructor(readonly records: PoolRecords) {}
 
   touch(cls: keyof PoolRecords, ref: string, fields: Rec = {}): void {
-    Object.assign(this.records[cls][ref], fields);
+    const rec = this.records[cls][ref];
+    assert.ok(rec, `${cls} ${ref}`);
+    Object.assign(rec, fields);
     this.modified.set(ref, { cls, gen: ++this.gen, deleted: false });
   }
 
@@ -132,7 +134,8 @@ test('errors name the object; a master that echoes writes does not make the agen
   const agent = await runAgent({ client: master, hostRef: h, backend: fake, eventTimeoutS: 0.1, debounceMs: 1 });
   try {
     await until(() => master.reports.length > 0, 'first report');
-    assert.match((master.reports[0].state.errors as Record<string, string>)[bad], /eth7/);
+    const errors = master.reports[0]?.state.errors as Record<string, string> | undefined;
+    assert.match(errors?.[bad] ?? 'no error', /eth7/);
     await sleep(400);
     assert.ok(master.reports.length <= 3, `reports stay bounded (${master.reports.length})`);
   } finally {

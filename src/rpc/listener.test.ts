@@ -347,12 +347,14 @@ test("xen-api's own transports (JSON-RPC, XML-RPC, auto) parse our replies", asy
     const url = { protocol: 'http:', hostname: '127.0.0.1', port: String(l.tcpPort), pathname: '/' };
     const visible = { uuid: 'u', MTU: 1500, other_config: { a: '' } };
     for (const name of ['json-rpc', 'xml-rpc', 'auto']) {
-      const call = transports[name]({ url });
+      const transport = transports[name];
+      assert.ok(transport, name);
+      const call = transport({ url });
       const got = await call('network.get_record', ['OpaqueRef:s', 'OpaqueRef:n']);
       // XML-RPC carries int64 as bare text, so the client sees a string.
       assert.deepEqual(got, name === 'xml-rpc' ? { ...visible, MTU: '1500' } : visible, name);
       const ev = await call('event.from', ['OpaqueRef:s', ['*'], '', 60.1]) as { events: { snapshot: unknown }[]; valid_ref_counts: Record<string, unknown> };
-      assert.deepEqual(ev.events[0].snapshot, name === 'xml-rpc' ? { ...visible, MTU: '1500' } : visible, name);
+      assert.deepEqual(ev.events[0]?.snapshot, name === 'xml-rpc' ? { ...visible, MTU: '1500' } : visible, name);
       assert.equal(ev.valid_ref_counts.network, 1, name);
       await assert.rejects(call('test.fail', ['OpaqueRef:s']), (e: { code?: string; params?: unknown }) => {
         assert.equal(e.code, 'HANDLE_INVALID');
