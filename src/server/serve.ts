@@ -11,7 +11,8 @@ import { XapiServer } from './server.js';
 import type { ImplTable } from './context.js';
 import { LoopbackClient } from './loopback.js';
 import { initialHostNetworking } from './impl/pif.js';
-import { startTunnelController } from './impl/controller.js';
+import { startTunnelController, type TunnelController } from './impl/controller.js';
+import type { Clock } from '../common/clock.js';
 
 export interface ServeOptions {
   stateDir: string;
@@ -35,6 +36,8 @@ export interface ServeOptions {
    * process.stderr.isTTY): where a generated root password goes (see tellRootPassword).
    */
   tty?: boolean;
+  /** Time for the realisation hub and the tunnel controller (default: the system's; tests move it by hand). */
+  timers?: Clock;
 }
 
 export interface LocalAgent { stop(): Promise<void> }
@@ -47,6 +50,8 @@ export interface Master {
   socketPath: string;
   /** The in-process agent of the master's own host (absent without localAgent). */
   agent?: LocalAgent;
+  /** The pool's tunnel controller (tests run a pass with sync()). */
+  controller: TunnelController;
   close(): Promise<void>;
 }
 
@@ -54,7 +59,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const log = opts.log ?? ((l: string) => console.error(l));
   const was = privateDir(opts.stateDir);
   if (was !== undefined) log(`xcpnet: state directory ${opts.stateDir} was mode ${was.toString(8)}, now 700: it holds the database`);
-  const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize });
+  const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize, timers: opts.timers });
   const generated = await ensureRoot(server.users, opts.rootPassword);
   if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
@@ -65,14 +70,14 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
     handle: (call) => server.handle({ method: call.method, params: call.params, remote: call.source === 'unix' ? undefined : call.source }), lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
-  const controller = startTunnelController(server);
+  const controller = startTunnelController(server, opts.timers);
   const agent = opts.localAgent ? await startLocalAgent(server, host, opts.localAgent, log) : undefined;
   // A fresh simulated host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
   const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
   if (agent && !hasPifs) await initialHostNetworking(server, host);
   for (const hook of opts.afterBoot ?? []) await hook(server, host);
   return {
-    server, listener, host, socketPath, agent,
+    server, listener, host, socketPath, agent, controller,
     async close() {
       controller.stop();
       await agent?.stop();
