@@ -15,6 +15,9 @@ import type { RpcResult } from './types.js';
 const dir = mkdtempSync(join(tmpdir(), 'xcpnet-rpc-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Called when a test.slow call reaches the handler (a test waits for it to be in flight). */
+let slowEntered = (): void => {};
+
 // Echo handler with a few special methods to exercise the error paths.
 async function handle(call: RpcCall): Promise<RpcResult> {
   switch (call.method) {
@@ -22,7 +25,7 @@ async function handle(call: RpcCall): Promise<RpcResult> {
     case 'test.throw': throw new Error('boom');
     case 'test.apierror': throw new ApiError('HANDLE_INVALID', ['network', 'OpaqueRef:x']);
     case 'test.void': return { ok: true, value: null, ty: null };
-    case 'test.slow': await new Promise((r) => setTimeout(r, 300)); return { ok: true, value: 'late', ty: t.string };
+    case 'test.slow': slowEntered(); await new Promise((r) => setTimeout(r, 300)); return { ok: true, value: 'late', ty: t.string };
     case 'test.source': return { ok: true, value: call.source ?? null, ty: t.string };
     case 'test.echoerr': return { ok: false, error: ['INVALID_VALUE', 'name_label', String(call.params[0])] };
     case 'test.big': return { ok: true, value: 'b'.repeat(16 * 1024 * 1024), ty: t.string };
@@ -251,8 +254,9 @@ test('close() ends idle keep-alive connections and in-flight ones after the grac
   }
   // An in-flight call longer than the grace period is cut.
   const l2 = await startListener({ tcp: { host: '127.0.0.1', port: 0 }, handle, lookupClass, closeGraceMs: 50 });
+  const inFlight = new Promise<void>((r) => { slowEntered = r; });
   const pending = http({ port: l2.tcpPort }, 'POST', '/jsonrpc', jsonCall('test.slow')).then(() => 'answered', () => 'cut');
-  await new Promise((r) => setTimeout(r, 50));
+  await inFlight;
   const t1 = Date.now();
   await l2.close();
   assert.ok(Date.now() - t1 < 250);
