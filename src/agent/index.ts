@@ -1,6 +1,9 @@
 // The host agent: a XenAPI client of the master. It keeps a replica of the records through
 // event.from, reconciles level-triggered (on events, on switch drift, and periodically),
 // and reports what is real with host.report_network_state (docs/design/agent-protocol.md).
+// It survives the master (restarted, unreachable, at start too), itself (a local copy of the
+// last configuration) and Open vSwitch (its daemons dying or restarting).
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
 import { compileHostConfig } from './desired.js';
@@ -12,6 +15,9 @@ import { FakeHost } from '../backends/fake/host.js';
 import { FakeGuests } from '../backends/fake/guests.js';
 import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
 import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
+import type { HostCache } from './host-cache.js';
+import { codeOf } from './master-link.js';
+import { vswitchdCtl, watchOvs, type SwitchHealth } from './switch-health.js';
 
 export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
 
@@ -36,16 +42,21 @@ export interface HostSideOptions {
  * iproute2 + netns guests inside a lab host namespace or with --manage-nics; otherwise the
  * in-memory fake host (a simulator never touches the machine's interfaces).
  */
-export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostBackend; guests: GuestDriver }> {
+export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostBackend; guests: GuestDriver; health?: SwitchHealth }> {
   if (o.netns || o.manageNics) {
-    const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
+    const ovsdb = o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock';
+    const backend = await OvsBackend.open({ ovsdb, netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
+    // ovs-vswitchd's run directory is the database socket's (as the backend's own default).
+    const rundir = ovsdb.startsWith('unix:') ? dirname(ovsdb.slice('unix:'.length)) : '/var/run/openvswitch';
+    const health = watchOvs({ db: backend.client.session, ctlPath: () => vswitchdCtl(rundir) });
+    await health.settled;
     if (backend.datapathType === 'netdev') {
       // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).
       await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
         .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
     }
     const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
-    return { backend, guests: new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid }) };
+    return { backend, guests: new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid }), health };
   }
   const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });
   return { backend: fake, guests: new FakeGuests(fake) };
@@ -55,9 +66,29 @@ export interface AgentClient {
   call(method: string, ...params: unknown[]): Promise<unknown>;
 }
 
+/** Time as the agent's loop sees it: injectable, so tests never wait on the wall clock. */
+export interface AgentClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const REAL_CLOCK: AgentClock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
+
+/**
+ * Retries of calls to the master (unreachable, restarting, refusing): the first at once, then
+ * doubling from minMs up to maxMs and staying there for as long as it takes. The bound is what
+ * a master that comes back may wait for its agents.
+ */
+export const MASTER_RETRY = { minMs: 500, maxMs: 5000 };
+
+/** Pure: the wait before the n-th consecutive retry (n ≥ 1). */
+export function retryDelay(n: number, r: { minMs: number; maxMs: number } = MASTER_RETRY): number {
+  return n <= 1 ? 0 : Math.min(r.maxMs, r.minMs * 2 ** Math.min(n - 2, 30));
+}
+
 export interface AgentOptions {
   client: AgentClient;
-  /** This host, by ref or uuid (one of them). */
+  /** This host, by ref or uuid (one of them); a uuid is looked up on the master (again after each full sync). */
   hostRef?: string;
   hostUuid?: string;
   backend: HostBackend;
@@ -70,14 +101,34 @@ export interface AgentOptions {
   /** Coalescing delay before a reconcile (default 20 ms). */
   debounceMs?: number;
   /** Called after each report sent (tests, the in-process agent). */
-  onReport?: (generation: number, state: ReturnType<typeof buildReport>) => void;
+  onReport?: (generation: number, state: AgentReport) => void;
+  clock?: AgentClock;
+  /** Retry delays for calls to the master (default MASTER_RETRY). */
+  retry?: { minMs: number; maxMs: number };
+  /**
+   * Where the last realised host configuration is kept: loaded at start and realised at once
+   * (before the master is reached, which may need it: the management interface), saved after
+   * every pass that realised a new one from the records.
+   */
+  cache?: HostCache<HostNetConfig>;
+  /** Whether the switch can realise anything now (Open vSwitch's daemons); absent: always. */
+  health?: Pick<SwitchHealth, 'up' | 'reason' | 'onChange'>;
 }
 
+/**
+ * The report: what buildReport gives, plus, while the switch is down, `unrealised`: the host's
+ * PIFs and VIFs that are wanted but not realised for now, with the reason. The master fails
+ * the calls waiting on them at once and leaves their currently_attached alone (the wish stands;
+ * the agent repairs when the switch is back).
+ */
+export type AgentReport = ReturnType<typeof buildReport> & { unrealised?: Record<string, string> };
+
 export interface RunningAgent {
+  /** This host's ref on the master ('' until the master has been reached). */
   readonly hostRef: string;
   /** The generation last realised (and reported). */
   readonly generation: number;
-  /** Runs a reconcile now (after the initial sync) and resolves with its result. */
+  /** Runs a reconcile now (after the initial sync, or from the local copy) and resolves with its result. */
   reconcileNow(): Promise<ReconcileResult | undefined>;
   stop(): Promise<void>;
 }
@@ -108,11 +159,27 @@ export const generationOf = (token: string): number => {
   return Number.isFinite(n) ? n : 0;
 };
 
+/** Pure: a loaded local copy has the shape of a host configuration (a damaged or older file does not). */
+export function isHostNetConfig(v: unknown): v is HostNetConfig {
+  if (!v || typeof v !== 'object') return false;
+  const c = v as Record<string, unknown>;
+  return typeof c.hostUuid === 'string' && ['bridges', 'ports', 'ips', 'vifs', 'vms', 'pifs', 'bonds'].every((k) => Array.isArray(c[k]))
+    && !!c.errors && typeof c.errors === 'object';
+}
+
+/**
+ * Starts the agent and returns at once: nothing here waits for the master. The loop logs in (again
+ * after the master restarts), retries with a bounded backoff while the master is unreachable,
+ * realises the local copy of the last configuration until the records arrive, and stops realising
+ * while the switch is down, reporting instead what is not realised.
+ */
 export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? (() => {});
-  const { client, backend, guests } = opts;
+  const clock = opts.clock ?? REAL_CLOCK;
+  const { client, backend, guests, health } = opts;
+  if (!opts.hostRef && !opts.hostUuid) throw new Error('runAgent: hostRef or hostUuid is needed');
   let stopped = false;
-  const hostRef = opts.hostRef ?? str(await client.call('host.get_by_uuid', opts.hostUuid) as string);
+  let hostRef = opts.hostRef ?? '';
 
   let pool: PoolRecords | undefined; // undefined until the first batch: never reconcile on nothing
   let token = '';
@@ -121,6 +188,13 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let lastState = '';
   let needReport = false;
   let reportUnsupported = false;
+
+  // The local copy: realised until the records arrive.
+  const cached = opts.cache?.load();
+  let cachedCfg = cached?.config;
+  let savedText = cachedCfg ? JSON.stringify(cachedCfg) : '';
+  if (cached) log(`local copy of the host configuration found (generation ${cached.generation}, saved ${cached.savedAt})`);
+  let cacheRealised = false;
 
   let running: Promise<void> | undefined;
   let dirty = false;
@@ -132,12 +206,59 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let lastCfgText = '';
   let lastFullState: ReturnType<typeof buildReport> | undefined;
 
+  /** Sends a report; `always`: even when it says what the last one said (the master asked). */
+  const send = async (gen: number, state: AgentReport, always: boolean): Promise<void> => {
+    const text = JSON.stringify(state);
+    if (reportUnsupported || (!always && text === lastState)) return;
+    // A touch that arrived while this pass ran is not answered by it (its generation is older
+    // than the touch): keep the request for the next pass, which the touch has kicked.
+    if (gen === generation) needReport = false;
+    try {
+      await client.call('host.report_network_state', hostRef, gen, state);
+      reportedGen = Math.max(reportedGen, gen);
+      lastState = text;
+      opts.onReport?.(gen, state);
+    } catch (e) {
+      const code = codeOf(e) ?? String(e);
+      if (/MESSAGE_METHOD_UNKNOWN|UNKNOWN_METHOD/.test(code)) { reportUnsupported = true; log('master has no host.report_network_state; not reporting'); }
+      else log(`report failed: ${(e as Error).message}`);
+    }
+  };
+
+  /**
+   * The switch is down: nothing is realised or changed; the master hears which of the host's
+   * PIFs and VIFs are not realised, at the generation last realised (not a newer one).
+   */
+  const reportUnavailable = async (): Promise<void> => {
+    if (!pool || !hostRef) return;
+    const cfg = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
+    const why = `Open vSwitch: ${health?.reason ?? 'down'}`;
+    const unrealised = Object.fromEntries([...cfg.pifs.map((p) => p.ref), ...cfg.vifs.map((v) => v.ref)].map((r) => [r, why]));
+    const base = lastFullState ?? { backend: backend.kind, nics: [], errors: {}, PIFs: {}, Bonds: {}, bridges: [] };
+    await send(Math.max(0, reportedGen), { ...base, unrealised }, false);
+    fullPass = true; // whatever was realised may be gone: check everything when the switch is back
+  };
+
   /** One pass; false when it only reported (no observe, no apply). */
   const doReconcile = async (): Promise<boolean> => {
-    if (!pool) return false;
+    if (health && !health.up) { await reportUnavailable(); return false; }
+    const fromRecords = pool !== undefined && hostRef !== '';
+    const cfg: HostNetConfig | undefined = fromRecords
+      ? compileHostConfig(pool!, hostRef, { datapathType: backend.datapathType }) : cachedCfg;
+    if (!cfg) return false;
     const gen = generation;
-    const cfg: HostNetConfig = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
     const cfgText = JSON.stringify(cfg);
+    if (!fromRecords) {
+      // Realising the local copy: no report (the master is not reached yet).
+      if (cacheRealised && !fullPass) return false;
+      fullPass = false;
+      const r = await reconcile(cfg, backend, guests, log);
+      lastResult = r;
+      for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
+      if (!cacheRealised) log('realised the local copy of the host configuration (the master is not reached yet)');
+      cacheRealised = true;
+      return true;
+    }
     let state: ReturnType<typeof buildReport>;
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
@@ -151,39 +272,32 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
       lastCfgText = cfgText;
       lastFullState = state;
+      if (cfgText !== savedText) {
+        try {
+          opts.cache?.save({ hostUuid: cfg.hostUuid, hostRef, generation: gen, config: cfg });
+          savedText = cfgText;
+        } catch (e) { log(`local copy of the host configuration not saved: ${(e as Error).message}`); }
+      }
+      cachedCfg = cfg;
     } else state = lastFullState!;
-    const text = JSON.stringify(state);
     // Report what the master asked about (needReport), and anything observed that changed on its
     // own (a cable pulled: carrier, Bond.links_up) even without a new generation.
-    if (reportUnsupported || (!needReport && text === lastState)) return full;
-    // A touch that arrived while this pass ran is not answered by it (its generation is older
-    // than the touch): keep the request for the next pass, which the touch has kicked.
-    if (gen === generation) needReport = false;
-    try {
-      await client.call('host.report_network_state', hostRef, gen, state);
-      reportedGen = gen;
-      lastState = text;
-      opts.onReport?.(gen, state);
-    } catch (e) {
-      const code = (e as { code?: string }).code ?? String(e);
-      if (/MESSAGE_METHOD_UNKNOWN|UNKNOWN_METHOD/.test(code)) { reportUnsupported = true; log('master has no host.report_network_state; not reporting'); }
-      else log(`report failed: ${(e as Error).message}`);
-    }
+    await send(gen, state, needReport);
     return full;
   };
 
   // Coalescing: a change after a quiet spell is reconciled at once (a lone VIF.plug waits for
   // nothing); changes that keep coming within debounceMs of the last pass wait that long, so
   // a burst is realised in few passes.
-  let lastPassEnd = 0;
+  let lastPassEnd = -Infinity;
   const loop = async () => {
     while (dirty && !stopped) {
       dirty = false;
       const debounce = opts.debounceMs ?? 20;
-      if (Date.now() - lastPassEnd < debounce) await sleep(debounce);
+      if (clock.now() - lastPassEnd < debounce) await clock.sleep(debounce);
       else await Promise.resolve();
-      try { if (await doReconcile()) lastPassEnd = Date.now(); }
-      catch (e) { lastPassEnd = Date.now(); log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
+      try { if (await doReconcile()) lastPassEnd = clock.now(); }
+      catch (e) { lastPassEnd = clock.now(); log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
     }
   };
   const kick = (): Promise<void> => {
@@ -192,14 +306,19 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     return running;
   };
   const kickFull = (): Promise<void> => { fullPass = true; return kick(); };
+  const haveConfig = (): boolean => pool !== undefined || cachedCfg !== undefined;
 
+  const retry = opts.retry ?? MASTER_RETRY;
   const events = async () => {
     let failures = 0;
     while (!stopped) {
       try {
+        // The ref is asked again at each full sync: the master may be another one now (restored).
+        if (token === '' && !opts.hostRef) hostRef = str(await client.call('host.get_by_uuid', opts.hostUuid) as string);
         const res = await client.call('event.from', [...POOL_CLASSES], token, token === '' ? 0 : (opts.eventTimeoutS ?? 30)) as
           { events?: EventRec[]; token?: string };
         if (stopped) return;
+        if (failures > 0) log(`master reached again after ${failures} failed call${failures === 1 ? '' : 's'}`);
         failures = 0;
         const evs = res.events ?? [];
         let changed: boolean;
@@ -216,21 +335,31 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       } catch (e) {
         if (stopped) return;
         failures++;
-        log(`event.from failed (${failures}): ${(e as Error).message}`);
-        if (failures >= 3) token = ''; // start over with a full sync (the replica is replaced when it arrives)
-        await sleep(Math.min(10000, 500 * 2 ** Math.min(failures, 5)));
+        const code = codeOf(e);
+        // A restarted master knows neither the session nor the token: log in again (the link does
+        // it on the next call) and start over with a full sync. The replica is kept, and replaced
+        // when the new batch arrives: nothing is torn down meanwhile.
+        if (code === 'SESSION_INVALID' || code === 'EVENTS_LOST' || failures >= 3) token = '';
+        const wait = retryDelay(failures, retry);
+        log(`master call failed (${failures}${failures > 1 ? ` in a row, next try in ${wait} ms` : ''}): ${(e as Error).message}`);
+        await clock.sleep(wait);
       }
     }
   };
+  if (cachedCfg) void kick();
   const eventsDone = events();
-  const timer = setInterval(() => { if (pool) void kickFull(); }, opts.resyncMs ?? 30000);
-  const unsub = backend.onChange(() => { if (pool) void kickFull(); });
+  const timer = setInterval(() => { if (haveConfig()) void kickFull(); }, opts.resyncMs ?? 30000);
+  const unsub = backend.onChange(() => { if (haveConfig()) void kickFull(); });
+  const unsubHealth = health?.onChange((up) => {
+    log(up ? 'Open vSwitch is back: checking everything' : `Open vSwitch is down (${health.reason}): not realising until it is back`);
+    if (haveConfig()) void kickFull();
+  });
 
   return {
-    hostRef,
+    get hostRef() { return hostRef; },
     get generation() { return reportedGen < 0 ? 0 : reportedGen; },
     async reconcileNow() {
-      if (!pool) return undefined;
+      if (!haveConfig()) return undefined;
       await kickFull();
       while (running) await running;
       return lastResult;
@@ -239,6 +368,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearInterval(timer);
       unsub();
+      unsubHealth?.();
       while (running) await running;
       void eventsDone; // a pending long poll ends on its own; its result is ignored
     },

@@ -7,13 +7,15 @@ import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
 
+const AGENT_USAGE = '--master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--password-file FILE]';
+
 const USAGE = `usage: xcpnet <command> [options]
 
 commands:
   serve [--listen HOST:PORT] [--state-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
         run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock;
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
-  agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
+  agent ${AGENT_USAGE}
         run the host agent that makes the records real on Open vSwitch and Linux
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
@@ -90,33 +92,42 @@ async function userAdd(argv: string[]): Promise<void> {
   console.log(`xcpnet: user ${name} (${role}) saved`);
 }
 
-/** `xcpnet agent`: one per host; a XenAPI client of the master. Credentials: XE_USER/XE_PASSWORD. */
+/**
+ * `xcpnet agent`: one per host; a XenAPI client of the master. Credentials: XE_USER and
+ * --password-file or XE_PASSWORD. It starts whether or not the master answers, and keeps the last
+ * configuration it realised in <state-dir>/agent.
+ */
 async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' },
+    datapath: { type: 'string' }, 'state-dir': { type: 'string' }, 'password-file': { type: 'string' },
   } });
-  if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
+  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
   const { XapiClient } = await import('../client/index.js');
-  const { openHostSide, runAgent } = await import('../agent/index.js');
+  const { openHostSide, runAgent, isHostNetConfig } = await import('../agent/index.js');
+  const { MasterLink } = await import('../agent/master-link.js');
+  const { FileHostCache } = await import('../agent/host-cache.js');
+  const { join } = await import('node:path');
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
-  const client = await XapiClient.connect({
-    target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
-    originator: 'xcpnet-agent',
-  });
-  // The commands the agent runs (ip, ovs tools) need no password in their environment.
+  const file = values['password-file'];
+  const password = file !== undefined ? await readPasswordFile(file) : process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '';
+  const user = process.env.XE_USER ?? 'root';
+  // The commands the agent runs (ip, ovs tools) need no password in their environment; the link
+  // keeps it to log in again after the master restarts.
   delete process.env.XE_PASSWORD;
   delete process.env.XCPNET_ROOT_PASSWORD;
-  const { backend, guests } = await openHostSide({
+  const link = new MasterLink(() => XapiClient.connect({ target, user, password, originator: 'xcpnet-agent' }));
+  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
+  const { backend, guests, health } = await openHostSide({
     hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
-  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
-  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log });
-  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
-  const stop = async (): Promise<void> => { await running.stop(); await client.close().catch(() => {}); process.exit(0); };
+  const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isHostNetConfig, log);
+  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health });
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
+  const stop = async (): Promise<void> => { await running.stop(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
 }

@@ -30,6 +30,12 @@ export interface HostReport {
   PIFs?: Record<string, { MTU?: number; IP?: string; netmask?: string }>;
   Bonds?: Record<string, { links_up?: number }>;
   bridges?: Value[];
+  /**
+   * Objects wanted on the host but not realised for now, for a reason outside the records (the
+   * host's Open vSwitch is down): calls waiting on them fail at once, as for `errors`, and their
+   * currently_attached is left alone: the wish stands, and the agent repairs when it can.
+   */
+  unrealised?: Record<string, string>;
 }
 
 interface Waiter { gen: number; objects: string[]; resolve: () => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }
@@ -63,6 +69,8 @@ export class RealisationHub {
   wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(POOL_CLASSES)): Promise<void> {
     const s = this.state(host);
     if (s.realised >= gen) return this.failIfErrors(s.report, objects);
+    const down = this.failIfUnrealised(s.report, objects);
+    if (down) return down;
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
         gen, objects, resolve, reject,
@@ -81,13 +89,18 @@ export class RealisationHub {
   }
 
   private failIfErrors(report: HostReport, objects: string[]): Promise<void> {
+    return this.failIfUnrealised(report, objects, report.errors) ?? this.failIfUnrealised(report, objects) ?? Promise.resolve();
+  }
+
+  /** A rejection for the first of `objects` listed in `which` (default: the report's unrealised). */
+  private failIfUnrealised(report: HostReport, objects: string[], which = report.unrealised): Promise<void> | undefined {
     for (const o of objects) {
-      const msg = report.errors?.[o];
-      if (msg === undefined) continue;
+      const msg = which?.[o];
+      if (typeof msg !== 'string') continue;
       const cls = this.store.classOf(o);
       return Promise.reject(cls === 'PIF' ? new ApiError('PIF_CONFIGURATION_ERROR', [o, msg]) : new ApiError('INTERNAL_ERROR', [msg]));
     }
-    return Promise.resolve();
+    return undefined;
   }
 
   /** An agent's report: record measurements, clear what failed, wake the waiting calls. */
@@ -98,10 +111,11 @@ export class RealisationHub {
     if (gen > s.realised) s.realised = gen;
     this.store.transact((tx) => this.applyMeasurements(tx, host, report));
     for (const w of [...s.waiters]) {
-      if (w.gen > s.realised) continue;
+      const down = this.failIfUnrealised(report, w.objects);
+      if (w.gen > s.realised && !down) continue;
       s.waiters.delete(w);
       clearTimeout(w.timer);
-      this.failIfErrors(report, w.objects).then(w.resolve, w.reject);
+      (down ?? this.failIfErrors(report, w.objects)).then(w.resolve, w.reject);
     }
   }
 
