@@ -148,6 +148,23 @@ export async function restartAgent(ctx: Ctx, h: HostState): Promise<void> {
   ctx.progress(`${h.name}: agent restarted (pid ${h.agent!.pid})`);
 }
 
+/**
+ * The master crashes (SIGKILL) and comes back after `outageMs` on the same state directory, as a
+ * pool master's service would: the agents must log in again by themselves and disturb nothing.
+ */
+export async function restartMaster(ctx: Ctx, outageMs = 0, whileDown?: () => Promise<void>): Promise<void> {
+  const m = ctx.state.master;
+  if (!m) throw new Error(`lab ${ctx.state.name} has no pool master`);
+  if (m.proc) await killProcesses([m.proc], 0, 'SIGKILL');
+  const back = Date.now() + outageMs;
+  delete m.proc;
+  saveState(ctx.state);
+  ctx.progress(`master: killed${outageMs > 0 ? `; down for ${outageMs} ms` : ''}`);
+  await whileDown?.();
+  if (back > Date.now()) await sleep(back - Date.now());
+  await ensureMaster(ctx);
+}
+
 interface PifRec { uuid: string; host: string; device: string; VLAN: number; physical: boolean; management: boolean;
   ip_configuration_mode: string; IP: string; netmask: string; gateway: string }
 
