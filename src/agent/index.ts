@@ -242,6 +242,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   /** One pass; false when it only reported (no observe, no apply). */
   const doReconcile = async (): Promise<boolean> => {
     if (health && !health.up) { await reportUnavailable(); return false; }
+    // Records without this host (restored from another dump, the host re-created) are never
+    // compiled: they would tear down everything; the events loop resyncs under the new ref.
+    if (pool && hostRef && !pool.host[hostRef]) return false;
     const fromRecords = pool !== undefined && hostRef !== '';
     const cfg: HostNetConfig | undefined = fromRecords
       ? compileHostConfig(pool!, hostRef, { datapathType: backend.datapathType }) : cachedCfg;
@@ -326,6 +329,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         else changed = applyEvents(pool!, evs);
         token = res.token ?? token;
         generation = generationOf(token);
+        if (!opts.hostRef && !pool!.host[hostRef]) {
+          log(`host ${hostRef} is no longer in the records: looking this host up again (full sync)`);
+          token = '';
+          continue;
+        }
         // A change is acknowledged with a report; so is a touch of this host's own record (the
         // master asking for a fresh look, e.g. PIF.scan), even though it changes nothing. Other
         // writes that change nothing get no answer, so a master echoing reports cannot loop.

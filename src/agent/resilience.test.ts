@@ -43,6 +43,13 @@ class SessionMaster {
     for (const w of this.wake) w();
   }
 
+  /** Records a deletion (the record is already gone from `records`). */
+  deleted(ref: string, cls: keyof PoolRecords): void {
+    this.gone.set(ref, { cls, gen: ++this.gen });
+    for (const w of this.wake) w();
+  }
+  private gone = new Map<string, { cls: string; gen: number }>();
+
   restart(): void {
     this.sessions.clear();
     this.epoch++;
@@ -102,7 +109,7 @@ class SessionMaster {
     if (this.epoch !== epoch) throw new Error('event.from: socket hang up');
     const events = [...this.modified].filter(([, m]) => m.gen > from).map(([ref, m]) => ({
       class: m.cls.toLowerCase(), operation: 'mod', ref, snapshot: structuredClone(this.records[m.cls as keyof PoolRecords][ref]),
-    }));
+    })).concat([...this.gone].filter(([, m]) => m.gen > from).map(([ref, m]) => ({ class: m.cls.toLowerCase(), operation: 'del', ref, snapshot: undefined as never })));
     return { events, token: tok(this.gen), valid_ref_counts: {} };
   }
 }
@@ -290,6 +297,34 @@ test('Open vSwitch down: nothing is realised, the host\'s PIFs and VIFs are repo
     const after = new Map(JSON.parse(await portUuids(fake)) as [string, string][]);
     assert.ok(after.has('vif3.0') && after.has('vif4.0'));
     for (const [name, uuid] of uuidsBefore) if (name !== 'vif3.0') assert.equal(after.get(name), uuid, `${name} kept its row`);
+  } finally {
+    await agent.stop();
+    await link.close();
+  }
+});
+
+test('the host re-created under a new ref (a restored database): the agent looks itself up again and tears nothing down', async () => {
+  const { b, h, p0 } = pool();
+  const master = new SessionMaster(b.records, HU);
+  const link = new MasterLink(master.login);
+  const fake = new FakeHost({ nics: 2, seed: HU });
+  const agent = await runAgent({ client: link, hostUuid: HU, backend: fake, guests: new FakeGuests(fake), eventTimeoutS: 5, debounceMs: 1, clock: instantClock() });
+  try {
+    await master.reportWhere(() => true, 'the first report');
+    const tx = fake.transactions;
+    const uuids = await portUuids(fake);
+    // The same host under another ref: every record that named it now names the new one.
+    const h2 = 'OpaqueRef:22222222-0000-0000-0000-000000000000';
+    b.records.host[h2] = { ...b.records.host[h]! };
+    delete b.records.host[h];
+    for (const rec of [...Object.values(b.records.PIF), ...Object.values(b.records.VM)]) {
+      for (const k of ['host', 'resident_on']) if (rec[k] === h) rec[k] = h2;
+    }
+    master.deleted(h, 'host');
+    for (const r of [h2, p0, ...Object.keys(b.records.VM)]) master.touch(r === h2 ? 'host' : r === p0 ? 'PIF' : 'VM', r);
+    await master.reportWhere((r) => r.gen >= master.gen && agent.hostRef === h2, 'a report under the new ref');
+    assert.equal(fake.transactions, tx, 'nothing torn down or remade');
+    assert.equal(await portUuids(fake), uuids);
   } finally {
     await agent.stop();
     await link.close();
