@@ -6,14 +6,17 @@ import { resolve } from 'node:path';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
+import { localSocket, socketDir, stateDir } from '../common/paths.js';
+import { notifyReady, underJournal } from '../common/sd-notify.js';
 
 const AGENT_USAGE = '--master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--password-file FILE]';
 
 const USAGE = `usage: xcpnet <command> [options]
 
 commands:
-  serve [--listen HOST:PORT] [--state-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
-        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock;
+  serve [--listen HOST:PORT] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
+        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <run-dir>/xapi.sock
+        (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var);
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
   agent ${AGENT_USAGE}
         run the host agent that makes the records real on Open vSwitch and Linux
@@ -21,13 +24,18 @@ commands:
         build a whole pool in network namespaces
   bridges [--host H]
         show each host's bridges in the layout of brctl show
+  install-services [--root DIR] [--master URL] [--host UUID]
+        install systemd units for the master and the agent (xcpnet-master, xcpnet-agent) running
+        this copy; settings in /etc/xcpnet, state in /var/lib/xcpnet, the socket in /run/xcpnet
+  remove-services [--root DIR]
+        stop, disable and remove those units (settings and state are kept)
   user-add NAME ROLE [--password-file FILE|-] [--state-dir DIR]
         create or replace a local user (roles: read-only … pool-admin); the password is the
         file's first line (- reads standard input), else $XCPNET_PASSWORD
 `;
 
 function stateDirOf(v: string | undefined): string {
-  return resolve(v ?? process.env.XCPNET_STATE_DIR ?? 'var');
+  return v !== undefined ? resolve(v) : stateDir();
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -40,6 +48,7 @@ async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     listen: { type: 'string', default: '127.0.0.1:8080' },
     'state-dir': { type: 'string' },
+    'run-dir': { type: 'string' },
     'root-password': { type: 'string' },
     'root-password-file': { type: 'string' },
     'fake-nics': { type: 'string', default: '4' },
@@ -53,8 +62,9 @@ async function serve(argv: string[]): Promise<void> {
   const rootPassword = file !== undefined ? await readPasswordFile(file, 'Password for root: ') : process.env.XCPNET_ROOT_PASSWORD;
   // Nothing this process starts needs it.
   delete process.env.XCPNET_ROOT_PASSWORD;
+  const stateDir = stateDirOf(values['state-dir']);
   const master = await startMaster({
-    stateDir: stateDirOf(values['state-dir']),
+    stateDir, runDir: values['run-dir'] !== undefined ? resolve(values['run-dir']) : socketDir(stateDir),
     listen: values.listen === 'none' ? null : parseListen(values.listen!),
     rootPassword,
     hostName: values['host-name'],
@@ -63,7 +73,9 @@ async function serve(argv: string[]): Promise<void> {
     noAgent: values['no-agent'],
   });
   const port = master.listener.tcpPort;
-  console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
+  const serving = `serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
+  console.log(`xcpnet: ${serving}`);
+  await notifyReady(serving).catch((e: Error) => console.error(`xcpnet: readiness not notified to systemd: ${e.message}`));
   const stop = async () => { await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -118,7 +130,9 @@ async function agent(argv: string[]): Promise<void> {
   delete process.env.XE_PASSWORD;
   delete process.env.XCPNET_ROOT_PASSWORD;
   const link = new MasterLink(() => XapiClient.connect({ target, user, password, originator: 'xcpnet-agent' }));
-  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
+  // The journal stamps each line itself.
+  const stamp = !underJournal();
+  const log = (m: string): void => { process.stdout.write(stamp ? `${new Date().toISOString()} ${m}\n` : `${m}\n`); };
   const { backend, guests, health } = await openHostSide({
     hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
@@ -127,6 +141,7 @@ async function agent(argv: string[]): Promise<void> {
   const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isHostNetConfig, log);
   const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health });
   log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
+  await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
   const stop = async (): Promise<void> => { await running.stop(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
@@ -142,7 +157,7 @@ async function bridges(argv: string[]): Promise<void> {
   const { XapiClient } = await import('../client/index.js');
   const { formatBrctl } = await import('./bridges.js');
   const client = await XapiClient.connect({
-    target: process.env.XE_SERVER ?? `unix:${stateDirOf(values['state-dir'])}/xapi.sock`,
+    target: process.env.XE_SERVER ?? `unix:${values['state-dir'] !== undefined ? `${resolve(values['state-dir'])}/xapi.sock` : localSocket()}`,
     user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
   });
   try {
@@ -159,8 +174,22 @@ async function bridges(argv: string[]): Promise<void> {
   } finally { await client.close().catch(() => {}); }
 }
 
+async function installServicesCmd(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { root: { type: 'string' }, master: { type: 'string' }, host: { type: 'string' } } });
+  const { installServices } = await import('./services.js');
+  await installServices({ root: values.root !== undefined ? resolve(values.root) : undefined, master: values.master, host: values.host, log: (l) => console.log(`xcpnet: ${l}`) });
+}
+
+async function removeServicesCmd(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { root: { type: 'string' } } });
+  const { removeServices } = await import('./services.js');
+  await removeServices({ root: values.root !== undefined ? resolve(values.root) : undefined, log: (l) => console.log(`xcpnet: ${l}`) });
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
+  'install-services': installServicesCmd,
+  'remove-services': removeServicesCmd,
   bridges,
   agent,
   lab,
