@@ -349,7 +349,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         // when the new batch arrives: nothing is torn down meanwhile.
         if (code === 'SESSION_INVALID' || code === 'EVENTS_LOST' || failures >= 3) token = '';
         const wait = retryDelay(failures, retry);
-        log(`master call failed (${failures}${failures > 1 ? ` in a row, next try in ${wait} ms` : ''}): ${(e as Error).message}`);
+        // Every failure of a short outage is logged; a long one about once a minute.
+        if (failures <= 6 || failures % 12 === 0) log(`master call failed (${failures}${failures > 1 ? ` in a row, next try in ${wait} ms` : ''}): ${(e as Error).message}`);
         await clock.sleep(wait);
       }
     }
