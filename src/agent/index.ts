@@ -355,6 +355,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       }
     }
   };
+  if (health && !health.up) log(`Open vSwitch is down (${health.reason}): not realising until it is back`);
   if (cachedCfg) void kick();
   const eventsDone = events();
   const timer = setInterval(() => { if (haveConfig()) void kickFull(); }, opts.resyncMs ?? 30000);
