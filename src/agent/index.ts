@@ -3,64 +3,18 @@
 // and reports what is real with host.report_network_state (docs/design/agent-protocol.md).
 // It survives the master (restarted, unreachable, at start too), itself (a local copy of the
 // last configuration) and Open vSwitch (its daemons dying or restarting).
-import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
-import { compileHostConfig } from './desired.js';
-import type { GuestDriver, HostBackend, HostNetConfig } from './model.js';
+import type { GuestDriver, HostDriver } from '../backends/contract.js';
+import type { SwitchHealth } from '../backends/ovs/health.js';
+import { emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
+import { compileHost, type Desired } from './desired.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
-import { OvsBackend } from './ovs-backend.js';
-import { FakeHost } from '../backends/fake/host.js';
-import { FakeGuests } from '../backends/fake/guests.js';
-import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
-import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
 import type { HostCache } from './host-cache.js';
 import { codeOf } from './master-link.js';
-import { vswitchdCtl, watchOvs, type SwitchHealth } from './switch-health.js';
 
-export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
-
-export interface HostSideOptions {
-  /** This host's uuid (seeds the fake NICs' MACs). */
-  hostUuid: string;
-  /** OVSDB endpoint (default unix:/var/run/openvswitch/db.sock). */
-  ovsdb?: string;
-  /** The host's namespace (the lab): implies the OVS backend. */
-  netns?: string;
-  /** Manage this machine's own NICs with OVS (opt-in). */
-  manageNics?: boolean;
-  /** Prefix of VM namespaces (default: derived from a lab host namespace, else 'xcpnet-'). */
-  guestPrefix?: string;
-  /** NICs of the fake host (default 2). */
-  fakeNics?: number;
-  datapath?: 'auto' | 'system' | 'netdev';
-}
-
-/**
- * The backend and guest driver for `xcpnet agent` / the in-process agent of `serve`: OVS +
- * iproute2 + netns guests inside a lab host namespace or with --manage-nics; otherwise the
- * in-memory fake host (a simulator never touches the machine's interfaces).
- */
-export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostBackend; guests: GuestDriver; health?: SwitchHealth }> {
-  if (o.netns || o.manageNics) {
-    const ovsdb = o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock';
-    const backend = await OvsBackend.open({ ovsdb, netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
-    // ovs-vswitchd's run directory is the database socket's (as the backend's own default).
-    const rundir = ovsdb.startsWith('unix:') ? dirname(ovsdb.slice('unix:'.length)) : '/var/run/openvswitch';
-    const health = watchOvs({ db: backend.client.session, ctlPath: () => vswitchdCtl(rundir) });
-    await health.settled;
-    if (backend.datapathType === 'netdev') {
-      // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).
-      await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
-        .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
-    }
-    const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
-    return { backend, guests: new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid }), health };
-  }
-  const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });
-  return { backend: fake, guests: new FakeGuests(fake) };
-}
+export type { GuestDriver, HostDriver } from '../backends/contract.js';
 
 export interface AgentClient {
   call(method: string, ...params: unknown[]): Promise<unknown>;
@@ -91,7 +45,7 @@ export interface AgentOptions {
   /** This host, by ref or uuid (one of them); a uuid is looked up on the master (again after each full sync). */
   hostRef?: string;
   hostUuid?: string;
-  backend: HostBackend;
+  backend: HostDriver;
   guests?: GuestDriver;
   log?: (msg: string) => void;
   /** Full reconcile at least this often (default 30000 ms). */
@@ -110,18 +64,13 @@ export interface AgentOptions {
    * (before the master is reached, which may need it: the management interface), saved after
    * every pass that realised a new one from the records.
    */
-  cache?: HostCache<HostNetConfig>;
+  cache?: HostCache<Desired>;
   /** Whether the switch can realise anything now (Open vSwitch's daemons); absent: always. */
   health?: Pick<SwitchHealth, 'up' | 'reason' | 'onChange'>;
 }
 
-/**
- * The report: what buildReport gives, plus, while the switch is down, `unrealised`: the host's
- * PIFs and VIFs that are wanted but not realised for now, with the reason. The master fails
- * the calls waiting on them at once and leaves their currently_attached alone (the wish stands;
- * the agent repairs when the switch is back).
- */
-export type AgentReport = ReturnType<typeof buildReport> & { unrealised?: Record<string, string> };
+/** The report; while the switch is down it carries `unrealised` (protocol/host-agent.ts). */
+export type AgentReport = HostReport;
 
 export interface RunningAgent {
   /** This host's ref on the master ('' until the master has been reached). */
@@ -159,12 +108,13 @@ export const generationOf = (token: string): number => {
   return Number.isFinite(n) ? n : 0;
 };
 
-/** Pure: a loaded local copy has the shape of a host configuration (a damaged or older file does not). */
-export function isHostNetConfig(v: unknown): v is HostNetConfig {
-  if (!v || typeof v !== 'object') return false;
-  const c = v as Record<string, unknown>;
-  return typeof c.hostUuid === 'string' && ['bridges', 'ports', 'ips', 'vifs', 'vms', 'pifs', 'bonds'].every((k) => Array.isArray(c[k]))
-    && !!c.errors && typeof c.errors === 'object';
+/** Pure: a loaded local copy has the shape of a compiled host configuration (a damaged or older file does not). */
+export function isDesired(v: unknown): v is Desired {
+  const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 'object' && !Array.isArray(x);
+  if (!isObj(v) || !isObj(v.doc) || !isObj(v.errors)) return false;
+  const doc = v.doc;
+  return typeof doc.host === 'string' && ['bridges', 'vifs', 'addresses'].every((k) => Array.isArray(doc[k]))
+    && ['vms', 'pifs', 'bonds'].every((k) => Array.isArray(v[k]));
 }
 
 /**
@@ -204,7 +154,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // only reports: e.g. the bookkeeping write (current_operations) that precedes a VIF.plug.
   let fullPass = true;
   let lastCfgText = '';
-  let lastFullState: ReturnType<typeof buildReport> | undefined;
+  let lastFullState: HostReport | undefined;
 
   /** Sends a report; `always`: even when it says what the last one said (the master asked). */
   const send = async (gen: number, state: AgentReport, always: boolean): Promise<void> => {
@@ -214,7 +164,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     // than the touch): keep the request for the next pass, which the touch has kicked.
     if (gen === generation) needReport = false;
     try {
-      await client.call('host.report_network_state', hostRef, gen, state);
+      await client.call(REPORT_METHOD, hostRef, gen, state);
       reportedGen = Math.max(reportedGen, gen);
       lastState = text;
       opts.onReport?.(gen, state);
@@ -231,10 +181,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
    */
   const reportUnavailable = async (): Promise<void> => {
     if (!pool || !hostRef) return;
-    const cfg = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
+    const cfg = compileHost(pool, hostRef);
     const why = `Open vSwitch: ${health?.reason ?? 'down'}`;
-    const unrealised = Object.fromEntries([...cfg.pifs.map((p) => p.ref), ...cfg.vifs.map((v) => v.ref)].map((r) => [r, why]));
-    const base = lastFullState ?? { backend: backend.kind, nics: [], errors: {}, PIFs: {}, Bonds: {}, bridges: [] };
+    const unrealised = Object.fromEntries([...cfg.pifs.map((p) => p.ref), ...cfg.doc.vifs.map((v) => v.owner)].map((r) => [r, why]));
+    const base = lastFullState ?? emptyReport(backend.kind);
     await send(Math.max(0, reportedGen), { ...base, unrealised }, false);
     fullPass = true; // whatever was realised may be gone: check everything when the switch is back
   };
@@ -246,8 +196,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     // compiled: they would tear down everything; the events loop resyncs under the new ref.
     if (pool && hostRef && !pool.host[hostRef]) return false;
     const fromRecords = pool !== undefined && hostRef !== '';
-    const cfg: HostNetConfig | undefined = fromRecords
-      ? compileHostConfig(pool!, hostRef, { datapathType: backend.datapathType }) : cachedCfg;
+    const cfg: Desired | undefined = fromRecords ? compileHost(pool!, hostRef) : cachedCfg;
     if (!cfg) return false;
     const gen = generation;
     const cfgText = JSON.stringify(cfg);
@@ -262,22 +211,19 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       cacheRealised = true;
       return true;
     }
-    let state: ReturnType<typeof buildReport>;
+    let state: HostReport;
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
       const r = await reconcile(cfg, backend, guests, log);
       lastResult = r;
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
-      const bondsUp: Record<string, number> = {};
-      for (const b of cfg.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
-      const pifModes = Object.fromEntries(cfg.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
-      state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
+      state = buildReport(cfg, r.state, r.errors, backend.kind, await backend.nics());
       lastCfgText = cfgText;
       lastFullState = state;
       if (cfgText !== savedText) {
         try {
-          opts.cache?.save({ hostUuid: cfg.hostUuid, hostRef, generation: gen, config: cfg });
+          opts.cache?.save({ hostUuid: cfg.doc.host, hostRef, generation: gen, config: cfg });
           savedText = cfgText;
         } catch (e) { log(`local copy of the host configuration not saved: ${(e as Error).message}`); }
       }

@@ -11,7 +11,7 @@ import type { Rec } from '../idl/meta.js';
 import { FakeGuests } from '../backends/fake/guests.js';
 import { FakeHost } from '../backends/fake/host.js';
 import { FileHostCache } from './host-cache.js';
-import { isHostNetConfig, retryDelay, runAgent, type AgentClock, type AgentReport } from './index.js';
+import { isDesired, retryDelay, runAgent, type AgentClock, type AgentReport } from './index.js';
 import { MasterLink, type MasterSession } from './master-link.js';
 import { PoolBuilder } from './pool-builder.js';
 import { POOL_CLASSES, type PoolRecords } from './records.js';
@@ -139,7 +139,9 @@ function pool() {
   return { b, h, n0, p0, vm, vif };
 }
 
-const portUuids = async (fake: FakeHost) => JSON.stringify([...(await fake.observe()).ports.values()].map((p) => [p.name, p.uuid]).sort());
+/** Each bridge's identity and guest ports: a bridge remade gets a new id. */
+const portUuids = async (fake: FakeHost) => JSON.stringify((await fake.observe()).bridges.map((b) => [b.name, b.id, b.vifs]).sort());
+const bridgeOf = async (fake: FakeHost, name: string) => (await fake.observe()).bridges.find((b) => b.name === name);
 
 test('retryDelay: the first retry at once, then doubling from 500 ms, never more than 5 s', () => {
   assert.deepEqual([1, 2, 3, 4, 5, 6, 7, 50, 5000].map((n) => retryDelay(n)), [0, 500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]);
@@ -156,7 +158,7 @@ test('a restarted master (every session forgotten): the agent logs in again, res
   try {
     await master.reportWhere((r) => r.gen === 1, 'the first report');
     assert.equal(agent.hostRef, h);
-    const tx = fake.transactions;
+    const tx = fake.writes;
     const uuids = await portUuids(fake);
 
     master.restart();
@@ -167,7 +169,7 @@ test('a restarted master (every session forgotten): the agent logs in again, res
     assert.equal(master.logins, 2);
     assert.deepEqual(r.state.errors, {});
     assert.ok(vif in (r.state.PIFs as object) === false && p0 in (r.state.PIFs as object));
-    assert.equal(fake.transactions, tx, 'no switch write: the host was never touched');
+    assert.equal(fake.writes, tx, 'no switch write: the host was never touched');
     assert.equal(await portUuids(fake), uuids);
   } finally {
     await agent.stop();
@@ -183,7 +185,7 @@ test('a master unreachable at start: the local copy is realised at once, retries
     const cacheDir = join(dir, 'agent');
     // A first life: the agent realises the records and keeps a copy.
     const first = new FakeHost({ nics: 2, seed: HU });
-    const cache1 = new FileHostCache(cacheDir, HU, isHostNetConfig);
+    const cache1 = new FileHostCache(cacheDir, HU, isDesired);
     const link1 = new MasterLink(master.login);
     const a1 = await runAgent({ client: link1, hostUuid: HU, backend: first, guests: new FakeGuests(first), debounceMs: 1, clock: instantClock(), cache: cache1 });
     await master.reportWhere(() => true, 'the first life reports');
@@ -200,22 +202,21 @@ test('a master unreachable at start: the local copy is realised at once, retries
     const clock = instantClock();
     const link = new MasterLink(master.login);
     const reports = master.reports.length;
-    const agent = await runAgent({ client: link, hostUuid: HU, backend: rebooted, guests, debounceMs: 0, clock, cache: new FileHostCache(cacheDir, HU, isHostNetConfig) });
+    const agent = await runAgent({ client: link, hostUuid: HU, backend: rebooted, guests, debounceMs: 0, clock, cache: new FileHostCache(cacheDir, HU, isDesired) });
     try {
-      await until(async () => (await rebooted.observe()).links.get('xenbr0')?.addrs.includes('10.0.0.2/24') === true, 'management up from the local copy');
-      const seen = await rebooted.observe();
-      assert.deepEqual(seen.defaultRoute, { dev: 'xenbr0', via: '10.0.0.1' });
-      assert.ok(seen.ports.has('vif3.0'), 'the guest port too');
+      await until(async () => (await bridgeOf(rebooted, 'xenbr0'))?.addrs.includes('10.0.0.2/24') === true, 'management up from the local copy');
+      assert.deepEqual((await rebooted.observe()).defaultRoute, { dev: 'xenbr0', via: '10.0.0.1' });
+      assert.deepEqual((await bridgeOf(rebooted, 'xenbr0'))?.vifs, ['vif3.0'], 'the guest port too');
       await until(() => clock.slept.length >= 8, 'eight retries');
       assert.equal(master.reports.length, reports, 'nobody to report to');
       assert.deepEqual(clock.slept.slice(0, 8), [0, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
       assert.ok(clock.slept.every((ms) => ms <= 5000));
 
-      const tx = rebooted.transactions;
+      const tx = rebooted.writes;
       master.down = false;
       const r = await master.reportWhere((x, i = master.reports.indexOf(x)) => i >= reports, 'a report once the master is back');
       assert.deepEqual(r.state.errors, {});
-      assert.equal(rebooted.transactions, tx, 'the records say what the copy said: nothing to change');
+      assert.equal(rebooted.writes, tx, 'the records say what the copy said: nothing to change');
     } finally {
       await agent.stop();
       await link.close();
@@ -229,10 +230,10 @@ test('the local copy: 0600 in a 0700 directory, replaced whole; another host\'s,
   const dir = mkdtempSync(join(tmpdir(), 'xcpnet-agent-cache-'));
   try {
     const logs: string[] = [];
-    const cache = new FileHostCache(join(dir, 'a', 'b'), HU, isHostNetConfig, (m) => logs.push(m));
+    const cache = new FileHostCache(join(dir, 'a', 'b'), HU, isDesired, (m) => logs.push(m));
     assert.equal(cache.load(), undefined);
     assert.equal(logs.length, 0, 'no copy yet is no news');
-    const config = { hostUuid: HU, bridges: [], ports: [], ips: [], vifs: [], vms: [], pifs: [], bonds: [], errors: {} };
+    const config = { doc: { host: HU, bridges: [], vifs: [], addresses: [] }, vms: [], pifs: [], bonds: [], errors: {} };
     cache.save({ hostUuid: HU, hostRef: 'OpaqueRef:h', generation: 7, config });
     assert.equal(statSync(join(dir, 'a', 'b')).mode & 0o777, 0o700);
     assert.equal(statSync(cache.file).mode & 0o777, 0o600);
@@ -241,13 +242,13 @@ test('the local copy: 0600 in a 0700 directory, replaced whole; another host\'s,
     cache.save({ hostUuid: HU, hostRef: 'OpaqueRef:h', generation: 8, config });
     assert.equal(cache.load()?.generation, 8);
 
-    const other = new FileHostCache(join(dir, 'a', 'b'), '99999999-2222-3333-4444-555555555555', isHostNetConfig, (m) => logs.push(m));
+    const other = new FileHostCache(join(dir, 'a', 'b'), '99999999-2222-3333-4444-555555555555', isDesired, (m) => logs.push(m));
     assert.equal(other.load(), undefined);
     assert.match(logs.pop()!, /not 99999999/);
     const saved = JSON.parse(readFileSync(cache.file, 'utf8')) as Rec;
     for (const [bad, why] of [
       [JSON.stringify({ ...saved, format: 2 }), /format 2, not 1/],
-      [JSON.stringify({ ...saved, config: { ...config, ports: 'x' } }), /not of the expected shape/],
+      [JSON.stringify({ ...saved, config: { ...config, pifs: 'x' } }), /not of the expected shape/],
       ['{"format":1,', /not JSON/],
       ['null', /not an object/],
     ] as const) {
@@ -271,12 +272,11 @@ test('Open vSwitch down: nothing is realised, the host\'s PIFs and VIFs are repo
   try {
     const first = await master.reportWhere(() => true, 'the first report');
     const realisedGen = first.gen;
-    const uuidsBefore = JSON.parse(await portUuids(fake)) as [string, string][];
-
+    const idBefore = (await bridgeOf(fake, 'xenbr0'))!.id;
     // ovs-vswitchd dies: the userspace datapath and its ports go with it (here: one port lost).
     Object.assign(health, { up: false, reason: 'ovs-vswitchd is not running' });
     fake.removePortByHand('vif3.0');
-    const tx = fake.transactions;
+    const tx = fake.writes;
     listener!(false);
     const down = await master.reportWhere((r) => r.state.unrealised !== undefined, 'the unrealised report');
     assert.deepEqual(down.state.unrealised, { [p0]: 'Open vSwitch: ovs-vswitchd is not running', [vif]: 'Open vSwitch: ovs-vswitchd is not running' });
@@ -286,17 +286,17 @@ test('Open vSwitch down: nothing is realised, the host\'s PIFs and VIFs are repo
     master.touch('VIF', vif2);
     master.touch("VM", String(b.records.VIF[vif2]!.VM));
     await master.reportWhere((r) => r.state.unrealised?.[vif2] !== undefined, 'the new VIF reported unrealised');
-    assert.equal(fake.transactions, tx, 'nothing written while the switch is down');
-    assert.ok(!(await fake.observe()).ports.has('vif3.0'));
+    assert.equal(fake.writes, tx, 'nothing written while the switch is down');
+    assert.deepEqual((await bridgeOf(fake, 'xenbr0'))!.vifs, []);
 
     // It is back: a full re-check remakes the lost port and the new one, and nothing else.
     Object.assign(health, { up: true, reason: '' });
     listener!(true);
     const back = await master.reportWhere((r) => r.gen >= master.gen && r.state.unrealised === undefined, 'a report after the switch is back');
     assert.deepEqual(back.state.errors, {});
-    const after = new Map(JSON.parse(await portUuids(fake)) as [string, string][]);
-    assert.ok(after.has('vif3.0') && after.has('vif4.0'));
-    for (const [name, uuid] of uuidsBefore) if (name !== 'vif3.0') assert.equal(after.get(name), uuid, `${name} kept its row`);
+    const br = (await bridgeOf(fake, 'xenbr0'))!;
+    assert.deepEqual(br.vifs, ['vif3.0', 'vif4.0'], 'the lost port and the new one');
+    assert.equal(br.id, idBefore, 'the bridge kept its identity: not remade');
   } finally {
     await agent.stop();
     await link.close();
@@ -311,7 +311,7 @@ test('the host re-created under a new ref (a restored database): the agent looks
   const agent = await runAgent({ client: link, hostUuid: HU, backend: fake, guests: new FakeGuests(fake), eventTimeoutS: 5, debounceMs: 1, clock: instantClock() });
   try {
     await master.reportWhere(() => true, 'the first report');
-    const tx = fake.transactions;
+    const tx = fake.writes;
     const uuids = await portUuids(fake);
     // The same host under another ref: every record that named it now names the new one.
     const h2 = 'OpaqueRef:22222222-0000-0000-0000-000000000000';
@@ -323,7 +323,7 @@ test('the host re-created under a new ref (a restored database): the agent looks
     master.deleted(h, 'host');
     for (const r of [h2, p0, ...Object.keys(b.records.VM)]) master.touch(r === h2 ? 'host' : r === p0 ? 'PIF' : 'VM', r);
     await master.reportWhere((r) => r.gen >= master.gen && agent.hostRef === h2, 'a report under the new ref');
-    assert.equal(fake.transactions, tx, 'nothing torn down or remade');
+    assert.equal(fake.writes, tx, 'nothing torn down or remade');
     assert.equal(await portUuids(fake), uuids);
   } finally {
     await agent.stop();

@@ -6,10 +6,11 @@ import { resolve } from 'node:path';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
-import { localSocket, socketDir, stateDir } from '../common/paths.js';
+import { simulatedLocalAgent } from './local-agent.js';
+import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
 
-const AGENT_USAGE = '--master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--password-file FILE]';
+const AGENT_USAGE = '--master URL|SOCKET --host UUID [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--password-file FILE]';
 
 const USAGE = `usage: xcpnet <command> [options]
 
@@ -19,7 +20,9 @@ commands:
         (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var);
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
   agent ${AGENT_USAGE}
-        run the host agent that makes the records real on Open vSwitch and Linux
+        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says)
+  switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
+        choose the host's network backend (as xe-switch-network-backend); restart the agent after
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
@@ -69,8 +72,7 @@ async function serve(argv: string[]): Promise<void> {
     rootPassword,
     hostName: values['host-name'],
     impls: RULES,
-    fakeNics: Number(values['fake-nics']),
-    noAgent: values['no-agent'],
+    localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
   });
   const port = master.listener.tcpPort;
   const serving = `serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
@@ -113,14 +115,20 @@ async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' }, 'state-dir': { type: 'string' }, 'password-file': { type: 'string' },
+    datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' }, 'password-file': { type: 'string' },
   } });
   if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
   const { XapiClient } = await import('../client/index.js');
-  const { openHostSide, runAgent, isHostNetConfig } = await import('../agent/index.js');
+  const { runAgent, isDesired } = await import('../agent/index.js');
+  const { openHostSide } = await import('../backends/open.js');
+  const { readNetworkConf } = await import('../backends/network-conf.js');
   const { MasterLink } = await import('../agent/master-link.js');
   const { FileHostCache } = await import('../agent/host-cache.js');
   const { join } = await import('node:path');
+  // The journal stamps each line itself.
+  const stamp = !underJournal();
+  const log = (m: string): void => { process.stdout.write(stamp ? `${new Date().toISOString()} ${m}\n` : `${m}\n`); };
+  const backendName = readNetworkConf(values['network-conf'] ?? (values['state-dir'] !== undefined ? resolve(values['state-dir'], 'network.conf') : networkConfPath()), log);
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
   const file = values['password-file'];
   const password = file !== undefined ? await readPasswordFile(file) : process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '';
@@ -130,15 +138,12 @@ async function agent(argv: string[]): Promise<void> {
   delete process.env.XE_PASSWORD;
   delete process.env.XCPNET_ROOT_PASSWORD;
   const link = new MasterLink(() => XapiClient.connect({ target, user, password, originator: 'xcpnet-agent' }));
-  // The journal stamps each line itself.
-  const stamp = !underJournal();
-  const log = (m: string): void => { process.stdout.write(stamp ? `${new Date().toISOString()} ${m}\n` : `${m}\n`); };
   const { backend, guests, health } = await openHostSide({
-    hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
-  const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isHostNetConfig, log);
+  const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log);
   const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health });
   log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
   await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
@@ -174,6 +179,19 @@ async function bridges(argv: string[]): Promise<void> {
   } finally { await client.close().catch(() => {}); }
 }
 
+/** `xcpnet switch-network-backend bridge|openvswitch`: as XCP's xe-switch-network-backend. */
+async function switchNetworkBackend(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
+  } });
+  const { parseNetworkConf, writeNetworkConf } = await import('../backends/network-conf.js');
+  const backend = positionals.length === 1 ? parseNetworkConf(positionals[0]!) : undefined;
+  if (!backend) throw new Error('usage: xcpnet switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]');
+  const path = values['network-conf'] ?? (values['state-dir'] !== undefined ? resolve(values['state-dir'], 'network.conf') : networkConfPath());
+  writeNetworkConf(path, backend);
+  console.log(`xcpnet: network backend ${backend} written to ${path}; restart the host's agent to use it`);
+}
+
 async function installServicesCmd(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { root: { type: 'string' }, master: { type: 'string' }, host: { type: 'string' } } });
   const { installServices } = await import('./services.js');
@@ -190,6 +208,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
   'install-services': installServicesCmd,
   'remove-services': removeServicesCmd,
+  'switch-network-backend': switchNetworkBackend,
   bridges,
   agent,
   lab,

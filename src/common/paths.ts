@@ -32,3 +32,15 @@ export function localSocket(env: NodeJS.ProcessEnv = process.env, exists: (p: st
   const installed = join(FHS.run, SOCKET_NAME);
   return exists(installed) ? installed : checkout;
 }
+
+/**
+ * The host's network.conf (its backend, as XCP's /etc/xensource/network.conf): in $XCPNET_CONF_DIR
+ * when set (the installed agent), else in $XCPNET_STATE_DIR when set, else the installed
+ * /etc/xcpnet/network.conf when xcpnet is installed here (its agent.conf exists), else ./var's.
+ */
+export function networkConfPath(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): string {
+  if (env.XCPNET_CONF_DIR) return join(resolve(env.XCPNET_CONF_DIR), 'network.conf');
+  if (env.XCPNET_STATE_DIR) return join(resolve(env.XCPNET_STATE_DIR), 'network.conf');
+  if (exists(join(FHS.conf, 'agent.conf'))) return join(FHS.conf, 'network.conf');
+  return join(resolve('var'), 'network.conf');
+}

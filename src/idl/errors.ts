@@ -19,6 +19,7 @@ export const ERRORS: Record<string, ErrorDef> = {
     'The call had the wrong number of arguments; counts leave out the session.'),
   MESSAGE_REMOVED: e([], 'This call belongs to a feature that has been removed.'),
   INTERNAL_ERROR: e(['message'], 'The server hit an unexpected condition.'),
+  TOO_BUSY: e([], 'The request was refused because the server is too busy; try again.'),
   NOT_IMPLEMENTED: e(['function'], 'This server does not implement the call.'),
   FIELD_TYPE_ERROR: e(['field'], 'A value has the wrong type for its field.'),
   RESTORE_INCOMPATIBLE_VERSION: e([], 'The restore could not be performed because this backup was made by an incompatible version (another database schema version).'),

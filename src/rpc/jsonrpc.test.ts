@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { t, type ClassDef } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
 import { encodeJsonRpcParseError, encodeJsonRpcResponse, parseJsonRpcCall } from './jsonrpc.js';
+import { DEFAULT_LIMITS } from './limits.js';
 
 test('parse: 2.0 and 1.0 requests', () => {
   assert.deepEqual(parseJsonRpcCall('{"id":0,"jsonrpc":"2.0","method":"VLAN.create","params":["s","p",10,"n"]}'),
@@ -81,4 +82,57 @@ test('with a class lookup, records and event snapshots are shaped', () => {
   const ev = { events: [{ class: 'NETWORK', snapshot: { uuid: 'u', secret: 's', MTU: 9000, when: '2024-01-05T13:45:00Z' } }] };
   assert.deepEqual(JSON.parse(encodeJsonRpcResponse(call, { ok: true, value: ev, ty: t.any }, lookup)).result,
     { events: [{ class: 'NETWORK', snapshot: { uuid: 'u', MTU: 9000, when: '20240105T13:45:00Z', bridge_of: 'OpaqueRef:NULL' } }] });
+});
+
+// --- hostile input: limits checked in one pass before JSON.parse; errors stay short.
+
+const call1 = (param: string) => `{"jsonrpc":"2.0","id":1,"method":"a","params":[${param}]}`;
+
+function refused(body: string, re: RegExp, code = -32600): void {
+  assert.throws(() => parseJsonRpcCall(body), (e: unknown) => {
+    assert.ok(e instanceof RpcParseError, String(e));
+    assert.equal(e.code, code);
+    assert.match(e.message, re);
+    assert.ok(e.message.length <= 400, `message of ${e.message.length} characters`);
+    return true;
+  });
+}
+
+test('limits: nesting depth, closed or not', () => {
+  const max = DEFAULT_LIMITS.maxDepth;
+  assert.equal(parseJsonRpcCall(call1('['.repeat(max) + ']'.repeat(max))).params.length, 1);
+  assert.equal(parseJsonRpcCall(call1('{"a":'.repeat(max) + '0' + '}'.repeat(max))).params.length, 1);
+  refused(call1('['.repeat(max + 1) + ']'.repeat(max + 1)), /nested deeper than 32/);
+  refused(call1('{"a":'.repeat(max + 1) + '0' + '}'.repeat(max + 1)), /nested deeper than 32/);
+  refused('['.repeat(1_000_000), /nested deeper than 32/);
+  // Brackets inside strings are text, escaped quotes included.
+  assert.deepEqual(parseJsonRpcCall(call1(`"${'[\\"{'.repeat(100)}"`)).params, ['[\"{'.repeat(100)]);
+});
+
+test('limits: numbers, strings, value count, method name', () => {
+  refused(call1('9'.repeat(5000)), /a number longer than 32 characters/);
+  refused(call1('-0.' + '1'.repeat(40)), /a number longer than 32/);
+  assert.deepEqual(parseJsonRpcCall(call1('-1.2345678901234567e-308')).params, [-1.2345678901234567e-308]);
+  const max = DEFAULT_LIMITS.maxString;
+  assert.equal((parseJsonRpcCall(call1(`"${'a'.repeat(max)}"`)).params[0] as string).length, max);
+  refused(call1(`"${'a'.repeat(max + 1)}"`), /a string longer than 65536 characters/);
+  refused(`{"jsonrpc":"2.0","id":1,"method":"a","params":[{"${'k'.repeat(max + 1)}":1}]}`, /a string longer/);
+  // Keys count as values: the envelope takes 9 (the object, 4 keys, 3 values, the params array).
+  const items = DEFAULT_LIMITS.maxItems;
+  const envelope = 9;
+  assert.equal((parseJsonRpcCall(call1(`[${Array(items - envelope - 1).fill(0).join(',')}]`)).params[0] as unknown[]).length, items - envelope - 1);
+  refused(call1(`[${Array(items - envelope).fill(0).join(',')}]`), /more than 20000 values/);
+  refused(call1(`{${Array.from({ length: items / 2 }, (_, i) => `"${i}":0`).join(',')}}`), /more than 20000 values/);
+  refused('{"jsonrpc":"2.0","id":1,"method":"' + 'm'.repeat(257) + '","params":[]}', /method name longer than 256/);
+  refused(`{"jsonrpc":${JSON.stringify('v'.repeat(10_000))},"id":1,"method":"a"}`, /unsupported jsonrpc version "v+…/);
+});
+
+test('hostile bodies: garbage and truncation give short parse errors', () => {
+  refused('x'.repeat(200_000), /^Parse error/, -32700);
+  refused('\u0000\u00ff{', /^Parse error/, -32700);
+  const full = call1('{"a":[1,"x",true,null]}');
+  for (let cut = 0; cut < full.length; cut++) {
+    assert.throws(() => parseJsonRpcCall(full.slice(0, cut)), (e: unknown) => e instanceof RpcParseError && e.message.length <= 400, `cut at ${cut}`);
+  }
+  refused(`{"id":1,"method":"a","params":["${'x'.repeat(60_000)}"`, /^Parse error/, -32700);
 });

@@ -3,6 +3,7 @@
 // a 1.0 success has `error: null`.
 import { zeroOf, type Ty, type Value } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
+import { clip, DEFAULT_LIMITS, type ParseLimits, type ParseStats } from './limits.js';
 import {
   fieldValue, isEventRecord, isPlainObject, lookupClassLoose, normaliseDatetime, setOwn, visibleFields,
 } from './shape.js';
@@ -15,13 +16,67 @@ export interface JsonRpcCall {
   params: Value[];
 }
 
+const tooBig = (what: string): never => {
+  throw new RpcParseError('jsonrpc', `Invalid Request: ${what}`, { code: -32600 });
+};
+
+/**
+ * One linear pass over the text refusing what would be costly to parse or to hand on: nesting
+ * too deep, too many values, a string or number too long. The grammar itself is left to
+ * JSON.parse, which then only ever sees bounded input.
+ */
+function checkJsonLimits(body: string, lim: ParseLimits): number {
+  // The envelope object and the params array sit above the parameters.
+  const maxDepth = lim.maxDepth + 2;
+  let depth = 0;
+  let items = 0;
+  const n = body.length;
+  const item = () => { if (++items > lim.maxItems) tooBig(`more than ${lim.maxItems} values in one request`); };
+  for (let i = 0; i < n; i++) {
+    const c = body.charCodeAt(i);
+    if (c === 0x22) { // "
+      let end = i;
+      for (;;) {
+        end = body.indexOf('"', end + 1);
+        if (end < 0) return items; // unterminated: JSON.parse says so
+        let k = end - 1;
+        while (body.charCodeAt(k) === 0x5c) k--; // an odd run of backslashes escapes the quote
+        if ((end - 1 - k) % 2 === 0) break;
+      }
+      if (end - i - 1 > lim.maxString) tooBig(`a string longer than ${lim.maxString} characters`);
+      item();
+      i = end;
+    } else if (c === 0x5b || c === 0x7b) { // [ {
+      if (++depth > maxDepth) tooBig(`arrays/objects nested deeper than ${lim.maxDepth} in a parameter`);
+      item();
+    } else if (c === 0x5d || c === 0x7d) { // ] }
+      depth--;
+    } else if (c === 0x2d || (c >= 0x30 && c <= 0x39)) { // - 0-9
+      let end = i + 1;
+      for (; end < n; end++) {
+        const d = body.charCodeAt(end);
+        if (!((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d)) break;
+      }
+      if (end - i > lim.maxNumber) tooBig(`a number longer than ${lim.maxNumber} characters`);
+      item();
+      i = end - 1;
+    } else if (c === 0x74 || c === 0x66 || c === 0x6e) { // true false null
+      item();
+      while (i + 1 < n && body.charCodeAt(i + 1) >= 0x61 && body.charCodeAt(i + 1) <= 0x7a) i++;
+    }
+  }
+  return items;
+}
+
 /** Parses a JSON-RPC request. Throws RpcParseError (carrying id/version when known). */
-export function parseJsonRpcCall(body: string): JsonRpcCall {
+export function parseJsonRpcCall(body: string, limits: ParseLimits = DEFAULT_LIMITS, stats?: ParseStats): JsonRpcCall {
+  const items = checkJsonLimits(body, limits);
+  if (stats) stats.items = items;
   let msg: unknown;
   try {
     msg = JSON.parse(body);
   } catch (e) {
-    throw new RpcParseError('jsonrpc', `Parse error: ${(e as Error).message}`, { code: -32700 });
+    throw new RpcParseError('jsonrpc', `Parse error: ${clip((e as Error).message)}`, { code: -32700 });
   }
   if (!isPlainObject(msg)) {
     // Batches (arrays) are not part of XenAPI.
@@ -31,7 +86,7 @@ export function parseJsonRpcCall(body: string): JsonRpcCall {
   let version: '1.0' | '2.0';
   if (m.jsonrpc === undefined) version = '1.0';
   else if (m.jsonrpc === '2.0') version = '2.0';
-  else throw new RpcParseError('jsonrpc', `Invalid Request: unsupported jsonrpc version ${JSON.stringify(m.jsonrpc)}`, { code: -32600 });
+  else throw new RpcParseError('jsonrpc', `Invalid Request: unsupported jsonrpc version ${clip(JSON.stringify(m.jsonrpc), 64)}`, { code: -32600 });
 
   const rawId = m.id;
   const idKnown = typeof rawId === 'string' || typeof rawId === 'number';
@@ -44,6 +99,7 @@ export function parseJsonRpcCall(body: string): JsonRpcCall {
   if (rawId === undefined || rawId === null) bad('missing id (notifications are not supported)');
   if (!idKnown) bad('id must be a number or a string');
   if (typeof m.method !== 'string' || m.method === '') bad('missing method');
+  if ((m.method as string).length > limits.maxMethod) bad(`method name longer than ${limits.maxMethod} characters`);
 
   let params: Value[];
   const p = m.params;

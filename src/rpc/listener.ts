@@ -1,13 +1,19 @@
 // The HTTP listener: XML-RPC and JSON-RPC over TCP and/or a unix socket. No business logic: it
 // reads a bounded body, decodes it, hands the call to `handle`, encodes whatever comes back.
-// Every failure a client can provoke becomes a XenAPI-shaped error reply (HTTP 200), never a 500
-// and never a crash (reference: xenapi-clients §1, xapi-networking §5.1).
+// Every failure a client can provoke becomes a XenAPI-shaped error reply, never a 500 and never
+// a crash (reference: xenapi-clients §1, xapi-networking §5.1).
+//
+// No client can hold the server: bodies are small and parsed in one bounded pass (limits.ts);
+// connections are capped in total and per client address; each connection runs one request at a
+// time; the bytes of bodies held at once are capped; every phase of a request has a deadline
+// (headers, body, sending the reply). Numbers and their reasons are at the defaults below.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { ApiError } from '../common/api-error.js';
 import type { Ty, Value } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
+import { clip, DEFAULT_LIMITS, type ParseLimits, type ParseStats } from './limits.js';
 import { encodeJsonRpcParseError, encodeJsonRpcResponse, parseJsonRpcCall, type JsonRpcCall } from './jsonrpc.js';
 import type { LookupClass, RpcProtocol, RpcResult } from './types.js';
 import { encodeXmlRpcResponse, parseXmlRpcCall } from './xmlrpc.js';
@@ -16,19 +22,31 @@ export interface RpcCall {
   method: string;
   params: Value[];
   protocol: RpcProtocol;
-  /** The client's address (TCP only), for per-source login limits. */
-  remote?: string;
+  /** Who sent it: the client's IP address, or 'unix' for the local socket. */
+  source?: string;
 }
 
 export interface ListenerOptions {
   tcp?: { host: string; port: number };
   socketPath?: string;
-  /** Largest accepted request body; default 16 MiB. */
+  /** Largest accepted request body; default 300 KiB (xapi's own limit). */
   maxBodyBytes?: number;
-  /** Time allowed to receive the request headers; default 30 s. */
+  /** Limits on what one request may contain (depth, values, string and number length). */
+  limits?: Partial<ParseLimits>;
+  /** Connections open at once, all clients together; default 512. */
+  maxConnections?: number;
+  /** Connections open at once from one client address (the unix socket is one client); default 64. */
+  maxConnectionsPerSource?: number;
+  /** Request memory (body, then its text and values) any one request may hold outside the shared pool; default 16 KiB. */
+  bodyAllowanceBytes?: number;
+  /** Request memory beyond the allowances held at once, all requests together; default 32 MiB. */
+  bodyPoolBytes?: number;
+  /** Time allowed to receive the request headers; default 10 s. */
   headersTimeoutMs?: number;
-  /** Time allowed to receive the whole request (not to answer it: event.from long-polls); default 120 s. */
+  /** Time allowed to receive the whole request (not to answer it: event.from long-polls); default 30 s. */
   requestTimeoutMs?: number;
+  /** Time allowed to hand a reply to the kernel (a client that stops reading); default 60 s. */
+  replyTimeoutMs?: number;
   /** How often node checks the two timeouts above; default 5 s (node's own is 30 s). */
   timeoutCheckIntervalMs?: number;
   /** Idle keep-alive connections are closed after this; default 5 s. */
@@ -48,10 +66,32 @@ export interface Listener {
   socketPath?: string;
 }
 
-const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
+// Requests are small (a get_all_records reply can be megabytes, its request is a few hundred
+// bytes); xapi refuses request bodies over 300 KiB (Constants.http_limit_max_rpc_size), so no
+// XenAPI client sends more. At this size one body parses in a few milliseconds whatever it holds.
+const DEFAULT_MAX_BODY = 300 * 1024;
+// xapi allows 800 TCP connections; a network toolstack's clients (xe, XO, one agent per host)
+// need far fewer. Per address: XO or a script may open a few dozen; one address cannot take all.
+const DEFAULT_MAX_CONNECTIONS = 512;
+const DEFAULT_MAX_PER_SOURCE = 64;
+// What a request holds is charged to a budget from its first body byte until its reply is sent:
+// the raw body while it is read, then an estimate of its text and decoded values. Ordinary calls
+// (a few hundred bytes, a few dozen values) fit in the allowance and never wait for or fail on
+// the pool; only large or dense requests share it. Held at once, at most
+// 512 × 16 KiB + 32 MiB = 40 MiB (as estimated).
+const DEFAULT_BODY_ALLOWANCE = 16 * 1024;
+const DEFAULT_BODY_POOL = 32 * 1024 * 1024;
+// The estimate: the text may be two bytes a character, and its strings are copied into the
+// values; a decoded value costs at most ~64 bytes (measured: `[{},{},…]`, the densest shape).
+const BYTES_PER_CHAR = 4;
+const BYTES_PER_VALUE = 80;
+// Error parameters from handlers are cut to this length (they may quote client input).
+const ERROR_PARAM_MAX = 1024;
 
 type Route = 'jsonrpc' | 'xmlrpc';
 const ROUTES: Record<string, Route> = { '/jsonrpc': 'jsonrpc', '/': 'xmlrpc', '/xmlrpc': 'xmlrpc', '/RPC2': 'xmlrpc' };
+/** The route of a request URL (query strings don't change it); undefined when there is none. */
+const routeOf = (url = '/'): Route | undefined => ROUTES[url.split('?', 1)[0]!];
 
 // Exact header values: xen-api drops to XML-RPC (or fails) on anything else, charset included.
 const CT: Record<RpcProtocol, string> = { jsonrpc: 'application/json', xmlrpc: 'text/xml' };
@@ -85,15 +125,40 @@ function findReplaced(v: Value): string | undefined {
   return undefined;
 }
 
-type BodyOutcome = { kind: 'ok'; buf: Buffer } | { kind: 'too-large' } | { kind: 'gone' };
+type BodyOutcome = { kind: 'ok'; buf: Buffer } | { kind: 'too-large' } | { kind: 'busy' } | { kind: 'gone' };
 
-/** Reads the body up to `max` bytes; stops reading (never buffers) beyond that. */
-function readBody(req: IncomingMessage, max: number): Promise<BodyOutcome> {
+/**
+ * Request memory held at once. Each request holds its first `allowance` bytes freely (bounded by
+ * the connection cap); bytes beyond come from one shared pool, and a request that finds the pool
+ * spent is refused rather than queued, so big requests never delay small calls.
+ */
+class BodyBudget {
+  used = 0;
+  constructor(readonly allowance: number, readonly pool: number) {}
+
+  private pooled(held: number): number {
+    return Math.max(0, held - this.allowance);
+  }
+
+  /** Grows a request's holding from `held` by `more` bytes; false when the pool cannot cover it. */
+  take(held: number, more: number): boolean {
+    const extra = this.pooled(held + more) - this.pooled(held);
+    if (this.used + extra > this.pool) return false;
+    this.used += extra;
+    return true;
+  }
+
+  release(held: number): void {
+    this.used -= this.pooled(held);
+  }
+}
+
+/** Reads the body up to `max` bytes, drawing on `budget` (`holding.bytes` says how much it holds). */
+function readBody(req: IncomingMessage, max: number, budget: BodyBudget, holding: { bytes: number }): Promise<BodyOutcome> {
   return new Promise((resolve) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > max) { resolve({ kind: 'too-large' }); return; }
     const chunks: Buffer[] = [];
-    let size = 0;
     let done = false;
     const finish = (o: BodyOutcome) => {
       if (done) return;
@@ -102,16 +167,22 @@ function readBody(req: IncomingMessage, max: number): Promise<BodyOutcome> {
       resolve(o);
     };
     const onData = (c: Buffer) => {
-      size += c.length;
-      if (size > max) { chunks.length = 0; req.pause(); finish({ kind: 'too-large' }); return; }
+      // Stop reading (never buffer) beyond the limit or the budget.
+      if (holding.bytes + c.length > max) { chunks.length = 0; req.pause(); finish({ kind: 'too-large' }); return; }
+      if (!budget.take(holding.bytes, c.length)) { chunks.length = 0; req.pause(); finish({ kind: 'busy' }); return; }
+      holding.bytes += c.length;
       chunks.push(c);
     };
     req.on('data', onData);
-    req.on('end', () => finish({ kind: 'ok', buf: Buffer.concat(chunks, size) }));
+    req.on('end', () => finish({ kind: 'ok', buf: Buffer.concat(chunks, holding.bytes) }));
     req.on('error', () => finish({ kind: 'gone' }));
     req.on('close', () => finish({ kind: 'gone' }));
   });
 }
+
+// Media types a web page on another origin may POST without asking first (a CORS "simple
+// request"): refusing them means no browser can make a call on a user's behalf.
+const FORM_TYPES = new Set(['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain']);
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Lossy = new TextDecoder('utf-8');
@@ -133,11 +204,19 @@ async function clearStaleSocket(path: string): Promise<void> {
 export async function startListener(opts: ListenerOptions): Promise<Listener> {
   if (!opts.tcp && !opts.socketPath) throw new Error('startListener: need tcp and/or socketPath');
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
-  const requestTimeout = opts.requestTimeoutMs ?? 120_000;
-  const headersTimeout = Math.min(opts.headersTimeoutMs ?? 30_000, requestTimeout);
+  const limits: ParseLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const maxPerSource = opts.maxConnectionsPerSource ?? DEFAULT_MAX_PER_SOURCE;
+  const budget = new BodyBudget(opts.bodyAllowanceBytes ?? DEFAULT_BODY_ALLOWANCE, opts.bodyPoolBytes ?? DEFAULT_BODY_POOL);
+  const requestTimeout = opts.requestTimeoutMs ?? 30_000;
+  const headersTimeout = Math.min(opts.headersTimeoutMs ?? 10_000, requestTimeout);
+  const replyTimeout = opts.replyTimeoutMs ?? 60_000;
   const report = (e: unknown, ctx: string) => { try { opts.onError?.(e, ctx); } catch { /* a logger must not break serving */ } };
 
   const sockets = new Set<Socket>();
+  const perSource = new Map<string, number>();
+  /** Sockets with a request being read or handled: one at a time per connection. */
+  const busy = new WeakSet<Socket>();
   let closing = false;
 
   function send(res: ServerResponse, status: number, protocol: RpcProtocol | 'text', body: string, extra: Record<string, string> = {}): void {
@@ -145,38 +224,65 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     const headers: Record<string, string | number> = {
       'Content-Type': protocol === 'text' ? 'text/plain' : CT[protocol],
       'Content-Length': Buffer.byteLength(body),
-      'Access-Control-Allow-Origin': '*',
       ...extra,
     };
     if (closing) headers.Connection = 'close';
     res.writeHead(status, headers);
     res.end(body);
+    // A client that stops reading would keep the reply (and the connection) forever.
+    if (!res.writableFinished) {
+      const timer = setTimeout(() => res.destroy(), replyTimeout);
+      res.once('close', () => clearTimeout(timer));
+    }
   }
 
-  const xmlError = (what: string) => encodeXmlRpcResponse({ ok: false, error: ['INTERNAL_ERROR', what] }, opts.lookupClass);
+  /** An error reply in the request's protocol. */
+  function sendError(res: ServerResponse, status: number, route: Route, error: string[], extra: Record<string, string> = {}): void {
+    const body = route === 'jsonrpc'
+      ? encodeJsonRpcResponse({ version: '2.0', id: null }, { ok: false, error })
+      : encodeXmlRpcResponse({ ok: false, error }, opts.lookupClass);
+    send(res, status, route, body, extra);
+  }
+
+  /** Answers, then drops the connection: the rest of the body is never read. */
+  function refuse(req: IncomingMessage, res: ServerResponse, status: number, route: Route, error: string[]): void {
+    res.once('finish', () => req.socket.destroy());
+    sendError(res, status, route, error, { Connection: 'close' });
+  }
+
+  const xmlError = (what: string) => encodeXmlRpcResponse({ ok: false, error: ['INTERNAL_ERROR', clip(what)] }, opts.lookupClass);
 
   /** The handler's answer; a body that was not valid UTF-8 is refused where it landed in a parameter. */
   async function dispatch(call: RpcCall, invalidUtf8: boolean): Promise<RpcResult> {
     const bad = invalidUtf8 ? findReplaced(call.params) : undefined;
-    if (bad !== undefined) return { ok: false, error: ['INVALID_VALUE', 'Invalid UTF-8 string in parameter', bad] };
+    if (bad !== undefined) return { ok: false, error: ['INVALID_VALUE', 'Invalid UTF-8 string in parameter', clip(bad)] };
+    let result: RpcResult;
     try {
-      return checkResult(await opts.handle(call));
+      result = checkResult(await opts.handle(call));
     } catch (e) {
       if (!ApiError.is(e)) report(e, `handler for ${call.method}`);
-      return { ok: false, error: errorOf(e) };
+      result = { ok: false, error: errorOf(e) };
     }
+    // Error parameters may quote what the client sent: never echo a large input.
+    if (!result.ok) result = { ok: false, error: result.error.map((p) => clip(p, ERROR_PARAM_MAX)) };
+    return result;
   }
 
-  async function serveJson(res: ServerResponse, body: string, invalidUtf8: boolean): Promise<void> {
+  /** `hold(items)` charges the decoded request to the budget; false when the pool cannot hold it. */
+  type Hold = (items: number) => boolean;
+
+  async function serveJson(res: ServerResponse, body: string, invalidUtf8: boolean, source: string, hold: Hold): Promise<void> {
     let call: JsonRpcCall;
+    const stats: ParseStats = { items: 0 };
     try {
-      call = parseJsonRpcCall(body);
+      call = parseJsonRpcCall(body, limits, stats);
     } catch (e) {
-      const err = RpcParseError.is(e) ? e : new RpcParseError('jsonrpc', String(e));
+      const err = RpcParseError.is(e) ? e : new RpcParseError('jsonrpc', clip(String(e)));
       send(res, 200, 'jsonrpc', encodeJsonRpcParseError(err));
       return;
     }
-    const result = await dispatch({ method: call.method, params: call.params, protocol: 'jsonrpc', remote: res.req.socket.remoteAddress }, invalidUtf8);
+    if (!hold(stats.items)) { send(res, 200, 'jsonrpc', encodeJsonRpcResponse(call, { ok: false, error: ['TOO_BUSY'] })); return; }
+    const result = await dispatch({ method: call.method, params: call.params, protocol: 'jsonrpc', source }, invalidUtf8);
     let out: string;
     try {
       out = encodeJsonRpcResponse(call, result, opts.lookupClass);
@@ -187,15 +293,17 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     send(res, 200, 'jsonrpc', out);
   }
 
-  async function serveXml(res: ServerResponse, body: string, invalidUtf8: boolean): Promise<void> {
+  async function serveXml(res: ServerResponse, body: string, invalidUtf8: boolean, source: string, hold: Hold): Promise<void> {
     let call: { method: string; params: Value[] };
+    const stats: ParseStats = { items: 0 };
     try {
-      call = parseXmlRpcCall(body);
+      call = parseXmlRpcCall(body, limits, stats);
     } catch (e) {
       send(res, 200, 'xmlrpc', xmlError(e instanceof Error ? e.message : String(e)));
       return;
     }
-    const result = await dispatch({ ...call, protocol: 'xmlrpc', remote: res.req.socket.remoteAddress }, invalidUtf8);
+    if (!hold(stats.items)) { send(res, 200, 'xmlrpc', encodeXmlRpcResponse({ ok: false, error: ['TOO_BUSY'] }, opts.lookupClass)); return; }
+    const result = await dispatch({ ...call, protocol: 'xmlrpc', source }, invalidUtf8);
     let out: string;
     try {
       out = encodeXmlRpcResponse(result, opts.lookupClass);
@@ -206,64 +314,85 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     send(res, 200, 'xmlrpc', out);
   }
 
-  async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const route = ROUTES[q >= 0 ? url.slice(0, q) : url];
+  async function onRequest(req: IncomingMessage, res: ServerResponse, source: string): Promise<void> {
+    const route = routeOf(req.url);
     if (!route) { send(res, 404, 'text', 'not found\n'); return; }
-    if (req.method === 'OPTIONS') {
-      send(res, 200, 'text', '', {
-        'Access-Control-Allow-Methods': 'POST, OPTIONS',
-        'Access-Control-Allow-Headers': String(req.headers['access-control-request-headers'] ?? 'Content-Type, Accept'),
-        'Access-Control-Max-Age': '86400',
-      });
-      return;
-    }
+    // A CORS preflight is answered, and allows nothing: no Access-Control-Allow-* header, so
+    // no page on another origin may call the API with what the user's browser holds.
+    if (req.method === 'OPTIONS') { send(res, 204, 'text', '', { Allow: 'POST, OPTIONS' }); return; }
     if (req.method !== 'POST') { send(res, 405, 'text', 'method not allowed\n', { Allow: 'POST, OPTIONS' }); return; }
-
-    const got = await readBody(req, maxBody);
-    if (got.kind === 'gone') return;
-    if (got.kind === 'too-large') {
-      const what = `request body exceeds ${maxBody} bytes`;
-      const body = route === 'jsonrpc'
-        ? encodeJsonRpcParseError(new RpcParseError('jsonrpc', what, { code: -32600 }))
-        : xmlError(what);
-      // Close the connection: the rest of the body is never read.
-      res.once('finish', () => req.socket.destroy());
-      send(res, 413, route, body, { Connection: 'close' });
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (FORM_TYPES.has(type)) {
+      refuse(req, res, 415, route, ['INTERNAL_ERROR', `Content-Type ${type} is not accepted: send text/xml (XML-RPC) or application/json (JSON-RPC)`]);
       return;
     }
-    let text: string;
-    let invalidUtf8 = false;
+
+    const holding = { bytes: 0 };
     try {
-      text = utf8.decode(got.buf);
-    } catch {
-      text = utf8Lossy.decode(got.buf);
-      invalidUtf8 = true;
+      const got = await readBody(req, maxBody, budget, holding);
+      if (got.kind === 'gone') return;
+      if (got.kind === 'too-large') { refuse(req, res, 413, route, ['INTERNAL_ERROR', `request body exceeds ${maxBody} bytes`]); return; }
+      if (got.kind === 'busy') { refuse(req, res, 200, route, ['TOO_BUSY']); return; }
+      let text: string;
+      let invalidUtf8 = false;
+      try {
+        text = utf8.decode(got.buf);
+      } catch {
+        text = utf8Lossy.decode(got.buf);
+        invalidUtf8 = true;
+      }
+      // From here the request holds its text and values rather than its body: charge their estimate.
+      const size = text.length * BYTES_PER_CHAR;
+      const hold: Hold = (items) => {
+        const estimate = size + items * BYTES_PER_VALUE;
+        if (estimate <= holding.bytes) return true;
+        if (!budget.take(holding.bytes, estimate - holding.bytes)) return false;
+        holding.bytes = estimate;
+        return true;
+      };
+      // Old clients post JSON to `/`; XAPI itself sniffs the same way.
+      if (route === 'jsonrpc' || text.trimStart().startsWith('{')) await serveJson(res, text, invalidUtf8, source, hold);
+      else await serveXml(res, text, invalidUtf8, source, hold);
+    } finally {
+      budget.release(holding.bytes);
     }
-    // Old clients post JSON to `/`; XAPI itself sniffs the same way.
-    if (route === 'jsonrpc' || text.trimStart().startsWith('{')) await serveJson(res, text, invalidUtf8);
-    else await serveXml(res, text, invalidUtf8);
   }
 
-  function makeServer(): Server {
+  function makeServer(kind: 'tcp' | 'unix'): Server {
     const server = createServer({
       requestTimeout,
       headersTimeout,
       keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5_000,
       connectionsCheckingInterval: opts.timeoutCheckIntervalMs ?? 5_000,
     }, (req, res) => {
-      onRequest(req, res).catch((e) => {
+      const socket = req.socket;
+      const source = kind === 'unix' ? 'unix' : socket.remoteAddress ?? 'unknown';
+      // One request at a time per connection: a pipelined request is refused (no XenAPI client
+      // pipelines), so a connection never holds more than one body, one handler and one reply.
+      if (busy.has(socket)) {
+        refuse(req, res, 200, routeOf(req.url) ?? 'xmlrpc', ['TOO_BUSY']);
+        return;
+      }
+      busy.add(socket);
+      onRequest(req, res, source).catch((e) => {
         // Last line of defence: something outside the codecs failed.
         report(e, 'request');
         try {
-          send(res, 200, 'xmlrpc', xmlError(e instanceof Error ? e.message : String(e)));
+          sendError(res, 200, routeOf(req.url) ?? 'xmlrpc', ['INTERNAL_ERROR', clip(e instanceof Error ? e.message : String(e))]);
         } catch { res.destroy(); }
-      });
+      }).finally(() => busy.delete(socket));
     });
     server.on('connection', (s: Socket) => {
+      const source = kind === 'unix' ? 'unix' : s.remoteAddress ?? 'unknown';
+      const n = perSource.get(source) ?? 0;
+      if (sockets.size >= maxConnections || n >= maxPerSource) { s.destroy(); return; }
+      perSource.set(source, n + 1);
       sockets.add(s);
-      s.once('close', () => sockets.delete(s));
+      s.once('close', () => {
+        sockets.delete(s);
+        const left = (perSource.get(source) ?? 1) - 1;
+        if (left > 0) perSource.set(source, left); else perSource.delete(source);
+      });
     });
     return server;
   }
@@ -272,8 +401,11 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const listen = (server: Server, arg: { host: string; port: number } | string) => new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const done = () => { server.off('error', reject); server.on('error', (e) => report(e, 'server')); resolve(); };
-    if (typeof arg === 'string') server.listen(arg, done);
-    else server.listen(arg.port, arg.host, done);
+    if (typeof arg !== 'string') { server.listen(arg.port, arg.host, done); return; }
+    // bind() creates the socket file with the process umask: under 0177 it is born 0600, with no
+    // moment in which another user could connect (bind happens within listen(), synchronously).
+    const umask = process.umask(0o177);
+    try { server.listen(arg, done); } finally { process.umask(umask); }
   });
 
   const listener: Listener = {
@@ -294,7 +426,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
 
   try {
     if (opts.tcp) {
-      const s = makeServer();
+      const s = makeServer('tcp');
       await listen(s, opts.tcp);
       servers.push(s);
       const addr = s.address();
@@ -302,10 +434,10 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     }
     if (opts.socketPath) {
       await clearStaleSocket(opts.socketPath);
-      const s = makeServer();
+      const s = makeServer('unix');
       await listen(s, opts.socketPath);
       servers.push(s);
-      // Only the owner may talk to the local socket (it skips nothing today, but XAPI's does).
+      // Already 0600 from the umask; kept in case a file system ignores it.
       chmodSync(opts.socketPath, 0o600);
       listener.socketPath = opts.socketPath;
     }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { t, type ClassDef } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
 import { encodeXmlRpcResponse, encodeXmlRpcValue, escapeXmlText, formatDouble, parseXmlRpcCall } from './xmlrpc.js';
+import { DEFAULT_LIMITS } from './limits.js';
 
 const PIF: ClassDef = {
   name: 'PIF', doc: '', messages: [], persistent: true,
@@ -186,4 +187,84 @@ test('round trip: what we encode, we parse back', () => {
   const enc = encodeXmlRpcValue(value, t.any, none);
   const call = parseXmlRpcCall(`<methodCall><methodName>m</methodName><params><param>${enc}</param></params></methodCall>`);
   assert.deepEqual(call.params[0], value);
+});
+
+// --- hostile input: every limit is checked while reading, and the error never echoes much.
+
+const call1 = (value: string) => `<methodCall><methodName>a</methodName><params><param>${value}</param></params></methodCall>`;
+
+/** Asserts a parse error whose message matches `re` and stays short. */
+function refused(body: string, re: RegExp): void {
+  assert.throws(() => parseXmlRpcCall(body), (e: unknown) => {
+    assert.ok(e instanceof RpcParseError, String(e));
+    assert.match(e.message, re);
+    assert.ok(e.message.length <= 400, `message of ${e.message.length} characters`);
+    return true;
+  });
+}
+
+test('limits: nesting depth', () => {
+  const nest = (n: number) => call1('<value><array><data>'.repeat(n) + '<value/>' + '</data></array></value>'.repeat(n));
+  assert.equal(parseXmlRpcCall(nest(DEFAULT_LIMITS.maxDepth)).params.length, 1);
+  refused(nest(DEFAULT_LIMITS.maxDepth + 1), /nested deeper than 32/);
+  const structs = (n: number) => call1('<value><struct><member><name>k</name>'.repeat(n) + '<value/>' + '</member></struct></value>'.repeat(n));
+  assert.equal(parseXmlRpcCall(structs(DEFAULT_LIMITS.maxDepth)).params.length, 1);
+  refused(structs(DEFAULT_LIMITS.maxDepth + 1), /nested deeper than 32/);
+  // Unclosed, as deep as the body allows: refused at the first level too many.
+  refused(call1('<value><array><data>'.repeat(100_000)), /nested deeper than 32/);
+});
+
+test('limits: unclosed and unknown tags are refused at the first one, with a short message', () => {
+  refused('<a>'.repeat(100_000), /expected <methodCall> in <document>, found <a>/);
+  refused(`<methodCall><methodName>a</methodName><params><param><value>${'<x>'.repeat(100_000)}`, /unsupported value type <x>/);
+  refused(`<methodCall>${'<methodName>'.repeat(100_000)}`, /expected <\/methodName>|unexpected/);
+  refused(`<${'x'.repeat(100_000)}>`, /found <x{64}…/);
+});
+
+test('limits: numbers longer than any int64 or double are refused before conversion', () => {
+  for (const tag of ['int', 'i4', 'i8', 'double']) {
+    refused(call1(`<value><${tag}>${'9'.repeat(5000)}</${tag}></value>`), new RegExp(`<${tag}> longer than 32 characters`));
+  }
+  refused(call1('<value><int>9223372036854775808</int></value>'), /out of the 64-bit range/);
+  refused(call1('<value><i8>-9223372036854775809</i8></value>'), /out of the 64-bit range/);
+  assert.deepEqual(parseXmlRpcCall(call1('<value><i8>-9223372036854775808</i8></value>')).params, ['-9223372036854775808']);
+  assert.deepEqual(parseXmlRpcCall(call1('<value><double> -1.2345678901234567e-308 </double></value>')).params, [-1.2345678901234567e-308]);
+});
+
+test('limits: value count (arrays and structs alike)', () => {
+  const max = DEFAULT_LIMITS.maxItems;
+  const arr = (n: number) => call1(`<value><array><data>${'<value/>'.repeat(n - 1)}</data></array></value>`);
+  assert.equal((parseXmlRpcCall(arr(max)).params[0] as unknown[]).length, max - 1);
+  refused(arr(max + 1), /more than 20000 values/);
+  const members = (n: number) => call1(`<value><struct>${Array.from({ length: n }, (_, i) => `<member><name>${i}</name><value/></member>`).join('')}</struct></value>`);
+  // A member counts twice (name and value), the struct itself once.
+  assert.equal(Object.keys(parseXmlRpcCall(members((max - 1) / 2 | 0)).params[0] as object).length, (max - 1) / 2 | 0);
+  refused(members(max / 2), /more than 20000 values/);
+});
+
+test('limits: string length, entities included', () => {
+  const max = DEFAULT_LIMITS.maxString;
+  assert.equal((parseXmlRpcCall(call1(`<value>${'&amp;'.repeat(max)}</value>`)).params[0] as string).length, max);
+  refused(call1(`<value>${'a'.repeat(max + 1)}</value>`), /text in <value> longer than 65536 characters/);
+  refused(call1(`<value><string>${'a'.repeat(max)}<![CDATA[b]]></string></value>`), /text in <string> longer than 65536/);
+  refused(call1(`<value><struct><member><name>${'n'.repeat(max + 1)}</name><value/></member></struct></value>`), /text in <name> longer/);
+  refused(`<methodCall><methodName>${'m'.repeat(257)}</methodName></methodCall>`, /method name longer than 256/);
+});
+
+test('hostile bodies: garbage, truncation, entities, declarations', () => {
+  refused('\u0000\u00ff garbage', /expected an element/);
+  refused('', /unexpected end of document/);
+  const full = call1('<value><struct><member><name>a</name><value><int>1</int></value></member></struct></value>');
+  for (let cut = 1; cut < full.length; cut++) assert.throws(() => parseXmlRpcCall(full.slice(0, cut)), RpcParseError, `cut at ${cut}`);
+  refused(call1(`<value>${'&'.repeat(100_000)}</value>`), /bare & "&&&&&&&&&&&&"/);
+  refused(call1('<value>&nbsp;</value>'), /invalid entity/);
+  refused(call1('<value>&#0;</value>'), /invalid entity/);
+  refused(call1('<value>&#xD800;</value>'), /invalid entity/);
+  refused('<!DOCTYPE x><methodCall><methodName>a</methodName></methodCall>', /DOCTYPE/);
+  refused(call1('<value><![CDATA[x</value>'), /unterminated CDATA/);
+  refused(`<methodCall><methodName>a</methodName></methodCall>${'<x/>'.repeat(10)}`, /content after <\/methodCall>/);
+  // What a lenient reader keeps: comments, PIs, attributes, CDATA, character references.
+  assert.deepEqual(parseXmlRpcCall('\uFEFF<?xml version="1.0"?><!-- hi --><methodCall a="1"><methodName>m</methodName><params>' +
+    '<param><value>x<!-- c --><![CDATA[<y>]]>&#65;&#x42;&apos;</value></param></params></methodCall>\n'),
+  { method: 'm', params: ["x<y>AB'"] });
 });

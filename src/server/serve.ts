@@ -10,7 +10,6 @@ import { ensureRoot } from './sessions.js';
 import { XapiServer } from './server.js';
 import type { ImplTable } from './context.js';
 import { LoopbackClient } from './loopback.js';
-import { openHostSide, runAgent, type RunningAgent } from '../agent/index.js';
 import { initialHostNetworking } from './impl/pif.js';
 import { startTunnelController } from './impl/controller.js';
 
@@ -22,10 +21,13 @@ export interface ServeOptions {
   rootPassword?: string;
   hostName?: string;
   impls?: ImplTable[];
-  /** NICs of the simulated local host (fake backend) when the in-process agent runs. */
-  fakeNics?: number;
-  /** Run no in-process agent (the lab runs one agent per host namespace instead). */
-  noAgent?: boolean;
+  /**
+   * Starts the agent of the master's own host in this process (a single-host install), given
+   * a client of this server, the host and its uuid. The master knows no agent: the caller
+   * composes one (src/bin/local-agent.ts). Absent: no in-process agent (the lab runs one
+   * agent per host namespace instead).
+   */
+  localAgent?: LocalAgentStarter;
   changeLogSize?: number;
   /** Run after the pool and the local agent are up (first-boot networking, controllers). */
   afterBoot?: Array<(server: XapiServer, host: string) => Promise<void> | void>;
@@ -37,13 +39,16 @@ export interface ServeOptions {
   tty?: boolean;
 }
 
+export interface LocalAgent { stop(): Promise<void> }
+export type LocalAgentStarter = (client: LoopbackClient, host: { ref: string; uuid: string }, log: (l: string) => void) => Promise<LocalAgent>;
+
 export interface Master {
   server: XapiServer;
   listener: Listener;
   host: string;
   socketPath: string;
-  /** The in-process agent of the master's own host (absent with noAgent). */
-  agent?: RunningAgent;
+  /** The in-process agent of the master's own host (absent without localAgent). */
+  agent?: LocalAgent;
   close(): Promise<void>;
 }
 
@@ -59,11 +64,12 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const socketPath = join(opts.runDir ?? opts.stateDir, 'xapi.sock');
   const listener = await startListener({
     tcp: opts.listen ?? undefined, socketPath,
-    handle: (call) => server.handle(call), lookupClass: findClass,
+    // The socket's peer is local and has no address: it is limited per user only.
+    handle: (call) => server.handle({ method: call.method, params: call.params, remote: call.source === 'unix' ? undefined : call.source }), lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
   const controller = startTunnelController(server);
-  const agent = opts.noAgent ? undefined : await startLocalAgent(server, host, opts.fakeNics ?? 4, log);
+  const agent = opts.localAgent ? await startLocalAgent(server, host, opts.localAgent, log) : undefined;
   // A fresh simulated host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
   const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
   if (agent && !hasPifs) await initialHostNetworking(server, host);
@@ -99,12 +105,11 @@ function tellRootPassword(password: string, stateDir: string, tty: boolean, log:
   log(`xcpnet: created user root; its password is in ${file} (readable by this user only)`);
 }
 
-/** The master's own host, simulated: the fake backend, driven through the public API. */
-async function startLocalAgent(server: XapiServer, host: string, fakeNics: number, log: (l: string) => void): Promise<RunningAgent> {
-  const hostUuid = server.store.get('host', host).uuid as string;
-  const { backend, guests } = await openHostSide({ hostUuid, fakeNics });
+/** The master's own host's agent, driven through the public API like any other. */
+async function startLocalAgent(server: XapiServer, host: string, start: LocalAgentStarter, log: (l: string) => void): Promise<LocalAgent> {
+  const uuid = server.store.get('host', host).uuid as string;
   const client = LoopbackClient.open(server, 'xcpnet-local-agent');
-  const agent = await runAgent({ client, hostRef: host, backend, guests, log: (m) => log(`agent: ${m}`) });
+  const agent = await start(client, { ref: host, uuid }, (m) => log(`agent: ${m}`));
   await server.hub.wait(host, [], 0);
   return agent;
 }

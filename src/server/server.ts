@@ -12,6 +12,7 @@ import { EventHub, eventImpls } from './events.js';
 import { implicitMethods } from './implicit.js';
 import { createHost } from './boot.js';
 import { RealisationHub } from './realise.js';
+import { parseReport, ReportError } from '../protocol/host-agent.js';
 import { Sessions, Users, type Hasher } from './sessions.js';
 import { TaskRunner } from './tasks.js';
 import { decodeValue } from './values.js';
@@ -121,9 +122,14 @@ export class XapiServer implements ServerServices {
         const existing = tx.all('host').find(([, h]) => h.name_label === name);
         return existing ? existing[0] : createHost(tx, name, String(a.address));
       }),
-      'host.get_bridges': (_ctx, a) => (this.hub.lastReport(String(a.host))?.bridges ?? []) as Value,
+      'host.get_bridges': (_ctx, a) => (this.hub.lastReport(String(a.host))?.bridges ?? []) as unknown as Value,
       'host.report_network_state': (_ctx, a) => {
-        this.hub.report(String(a.host), Number(a.generation), (a.state ?? {}) as never);
+        let report;
+        try { report = parseReport(a.state); } catch (e) {
+          if (e instanceof ReportError) throw new ApiError('INVALID_VALUE', [e.field, JSON.stringify(e.value)?.slice(0, 200) ?? 'undefined']);
+          throw e;
+        }
+        this.hub.report(String(a.host), Number(a.generation), report);
       },
     };
   }

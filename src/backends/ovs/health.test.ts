@@ -6,7 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { vswitchdCtl, watchOvs } from './switch-health.js';
+import { vswitchdCtl, watchOvs } from './health.js';
 
 /** A process's control socket: listening, or dead (every connection cut, nobody listening). */
 class FakeDaemon {

@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { ReconnectFsm, type ReconnectOptions } from '../backends/ovsdb/reconnect.js';
+import { ReconnectFsm, type ReconnectOptions } from '../ovsdb/reconnect.js';
 
 export interface SwitchHealth {
   readonly up: boolean;
