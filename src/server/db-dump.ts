@@ -12,6 +12,11 @@
 // type and field rule, every reference to a persistent object, one pool whose master exists),
 // then replaces the objects in one transaction: unchanged objects are not written, so agents see
 // events only for what differs. dry_run stops after the checks.
+//
+// The wire takes no large request (a string of at most 64 KiB, a body of 300 KiB: rpc/limits.ts),
+// so a dump goes up in parts: pool.restore_database_upload(part, first) appends to the caller's
+// staged upload, pool.restore_database(dry_run) restores it. One upload is staged at a time, of at
+// most MAX_DUMP_CHARS; another session's upload idle for UPLOAD_IDLE_MS may be replaced.
 import { ApiError } from '../common/api-error.js';
 import { SCHEMA_VERSION } from '../db/migrations.js';
 import type { Store } from '../db/store.js';
@@ -32,6 +37,46 @@ export interface PoolDump {
 }
 
 const persistentClasses = (): ClassDef[] => CLASSES.filter((c) => c.persistent);
+
+/** The largest dump a restore takes (characters of JSON text): pools of thousands of objects fit many times. */
+export const MAX_DUMP_CHARS = 32 * 1024 * 1024;
+/** An upload left this long without a part may be replaced by another session's. */
+export const UPLOAD_IDLE_MS = 10 * 60 * 1000;
+
+interface Upload { session: string; parts: string[]; chars: number; touched: number }
+const uploads = new WeakMap<Store, Upload>();
+
+/**
+ * Appends a part to `session`'s staged upload (`first` starts a new one); returns the characters
+ * staged. OPERATION_NOT_ALLOWED while another session's upload is in use; the size is bounded.
+ */
+export function stageUpload(store: Store, session: string, part: string, first: boolean, now = Date.now()): number {
+  let u = uploads.get(store);
+  if (u && u.session !== session && now - u.touched < UPLOAD_IDLE_MS) {
+    throw new ApiError('OPERATION_NOT_ALLOWED', ['another session is uploading a pool database dump']);
+  }
+  if (first || !u || u.session !== session) {
+    if (!first) throw new ApiError('OPERATION_NOT_ALLOWED', ['no dump upload in progress: start one with first=true']);
+    u = { session, parts: [], chars: 0, touched: now };
+    uploads.set(store, u);
+  }
+  if (u.chars + part.length > MAX_DUMP_CHARS) {
+    uploads.delete(store);
+    throw invalid(`the dump is larger than ${MAX_DUMP_CHARS} characters`);
+  }
+  u.parts.push(part);
+  u.chars += part.length;
+  u.touched = now;
+  return u.chars;
+}
+
+/** The caller's staged dump, taken (the upload is gone afterwards, whatever the restore does). */
+export function takeUpload(store: Store, session: string): string {
+  const u = uploads.get(store);
+  if (!u || u.session !== session) throw new ApiError('OPERATION_NOT_ALLOWED', ['no dump uploaded: send it with pool.restore_database_upload first']);
+  uploads.delete(store);
+  return u.parts.join('');
+}
 const REF = /^OpaqueRef:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const invalid = (why: string): ApiError => new ApiError('RESTORE_DATABASE_INVALID', [why]);

@@ -1,8 +1,20 @@
 // xe pool-dump-database / pool-restore-database: the file lives on the client's side, as with
-// the real xe (which streams it over HTTP); the server takes and gives the dump as text.
+// the real xe (which streams it over HTTP); the server gives the dump as text and takes it in
+// parts (the wire takes no large request).
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { CliFailure, parseBool } from '../args.js';
 import { opt, req, type Command } from '../command.js';
+import type { Caller } from '../fields.js';
+
+/** Characters per upload call: a part stays within the wire's string limit even when escaped. */
+export const UPLOAD_PART_CHARS = 16 * 1024;
+
+/** Sends a dump to the server in parts (the wire takes no large request). */
+export async function uploadDump(c: Caller, text: string): Promise<void> {
+  for (let i = 0; i === 0 || i < text.length; i += UPLOAD_PART_CHARS) {
+    await c.call('pool.restore_database_upload', text.slice(i, i + UPLOAD_PART_CHARS), i === 0);
+  }
+}
 
 export const POOL_DB_COMMANDS: Command[] = [
   {
@@ -30,7 +42,8 @@ export const POOL_DB_COMMANDS: Command[] = [
       let text: string;
       try { text = readFileSync(file, 'utf8'); } catch (e) { throw new CliFailure(`cannot read ${file}: ${(e as Error).message}`); }
       const c = await env.client();
-      await c.call('pool.restore_database', text, dryRun);
+      await uploadDump(c, text);
+      await c.call('pool.restore_database', dryRun);
       if (dryRun) env.out('Dry run: the dump is valid; nothing was restored.\n');
     },
   },
