@@ -7,14 +7,19 @@ import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
 import { simulatedLocalAgent } from './local-agent.js';
+import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
+import { notifyReady, underJournal } from '../common/sd-notify.js';
+
+const AGENT_USAGE = '--master URL|SOCKET --host UUID [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--password-file FILE]';
 
 const USAGE = `usage: xcpnet <command> [options]
 
 commands:
-  serve [--listen HOST:PORT] [--state-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
-        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock;
+  serve [--listen HOST:PORT] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
+        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <run-dir>/xapi.sock
+        (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var);
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
-  agent --master URL|SOCKET --host UUID [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
+  agent ${AGENT_USAGE}
         run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says)
   switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
         choose the host's network backend (as xe-switch-network-backend); restart the agent after
@@ -22,13 +27,18 @@ commands:
         build a whole pool in network namespaces
   bridges [--host H]
         show each host's bridges in the layout of brctl show
+  install-services [--root DIR] [--master URL] [--host UUID]
+        install systemd units for the master and the agent (xcpnet-master, xcpnet-agent) running
+        this copy; settings in /etc/xcpnet, state in /var/lib/xcpnet, the socket in /run/xcpnet
+  remove-services [--root DIR]
+        stop, disable and remove those units (settings and state are kept)
   user-add NAME ROLE [--password-file FILE|-] [--state-dir DIR]
         create or replace a local user (roles: read-only … pool-admin); the password is the
         file's first line (- reads standard input), else $XCPNET_PASSWORD
 `;
 
 function stateDirOf(v: string | undefined): string {
-  return resolve(v ?? process.env.XCPNET_STATE_DIR ?? 'var');
+  return v !== undefined ? resolve(v) : stateDir();
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -41,6 +51,7 @@ async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     listen: { type: 'string', default: '127.0.0.1:8080' },
     'state-dir': { type: 'string' },
+    'run-dir': { type: 'string' },
     'root-password': { type: 'string' },
     'root-password-file': { type: 'string' },
     'fake-nics': { type: 'string', default: '4' },
@@ -54,8 +65,9 @@ async function serve(argv: string[]): Promise<void> {
   const rootPassword = file !== undefined ? await readPasswordFile(file, 'Password for root: ') : process.env.XCPNET_ROOT_PASSWORD;
   // Nothing this process starts needs it.
   delete process.env.XCPNET_ROOT_PASSWORD;
+  const stateDir = stateDirOf(values['state-dir']);
   const master = await startMaster({
-    stateDir: stateDirOf(values['state-dir']),
+    stateDir, runDir: values['run-dir'] !== undefined ? resolve(values['run-dir']) : socketDir(stateDir),
     listen: values.listen === 'none' ? null : parseListen(values.listen!),
     rootPassword,
     hostName: values['host-name'],
@@ -63,7 +75,9 @@ async function serve(argv: string[]): Promise<void> {
     localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
   });
   const port = master.listener.tcpPort;
-  console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
+  const serving = `serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
+  console.log(`xcpnet: ${serving}`);
+  await notifyReady(serving).catch((e: Error) => console.error(`xcpnet: readiness not notified to systemd: ${e.message}`));
   const stop = async () => { await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -92,36 +106,48 @@ async function userAdd(argv: string[]): Promise<void> {
   console.log(`xcpnet: user ${name} (${role}) saved`);
 }
 
-/** `xcpnet agent`: one per host; a XenAPI client of the master. Credentials: XE_USER/XE_PASSWORD. */
+/**
+ * `xcpnet agent`: one per host; a XenAPI client of the master. Credentials: XE_USER and
+ * --password-file or XE_PASSWORD. It starts whether or not the master answers, and keeps the last
+ * configuration it realised in <state-dir>/agent.
+ */
 async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
+    datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' }, 'password-file': { type: 'string' },
   } });
-  if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
+  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
   const { XapiClient } = await import('../client/index.js');
-  const { runAgent } = await import('../agent/index.js');
+  const { runAgent, isDesired } = await import('../agent/index.js');
   const { openHostSide } = await import('../backends/open.js');
   const { readNetworkConf } = await import('../backends/network-conf.js');
-  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
-  const backendName = readNetworkConf(values['network-conf'] ?? resolve(stateDirOf(values['state-dir']), 'network.conf'), log);
+  const { MasterLink } = await import('../agent/master-link.js');
+  const { FileHostCache } = await import('../agent/host-cache.js');
+  const { join } = await import('node:path');
+  // The journal stamps each line itself.
+  const stamp = !underJournal();
+  const log = (m: string): void => { process.stdout.write(stamp ? `${new Date().toISOString()} ${m}\n` : `${m}\n`); };
+  const backendName = readNetworkConf(values['network-conf'] ?? (values['state-dir'] !== undefined ? resolve(values['state-dir'], 'network.conf') : networkConfPath()), log);
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
-  const client = await XapiClient.connect({
-    target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
-    originator: 'xcpnet-agent',
-  });
-  // The commands the agent runs (ip, ovs tools) need no password in their environment.
+  const file = values['password-file'];
+  const password = file !== undefined ? await readPasswordFile(file) : process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '';
+  const user = process.env.XE_USER ?? 'root';
+  // The commands the agent runs (ip, ovs tools) need no password in their environment; the link
+  // keeps it to log in again after the master restarts.
   delete process.env.XE_PASSWORD;
   delete process.env.XCPNET_ROOT_PASSWORD;
-  const { backend, guests } = await openHostSide({
+  const link = new MasterLink(() => XapiClient.connect({ target, user, password, originator: 'xcpnet-agent' }));
+  const { backend, guests, health } = await openHostSide({
     hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
-  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log });
-  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
-  const stop = async (): Promise<void> => { await running.stop(); await client.close().catch(() => {}); process.exit(0); };
+  const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log);
+  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health });
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
+  await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
+  const stop = async (): Promise<void> => { await running.stop(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
 }
@@ -136,7 +162,7 @@ async function bridges(argv: string[]): Promise<void> {
   const { XapiClient } = await import('../client/index.js');
   const { formatBrctl } = await import('./bridges.js');
   const client = await XapiClient.connect({
-    target: process.env.XE_SERVER ?? `unix:${stateDirOf(values['state-dir'])}/xapi.sock`,
+    target: process.env.XE_SERVER ?? `unix:${values['state-dir'] !== undefined ? `${resolve(values['state-dir'])}/xapi.sock` : localSocket()}`,
     user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
   });
   try {
@@ -161,13 +187,27 @@ async function switchNetworkBackend(argv: string[]): Promise<void> {
   const { parseNetworkConf, writeNetworkConf } = await import('../backends/network-conf.js');
   const backend = positionals.length === 1 ? parseNetworkConf(positionals[0]!) : undefined;
   if (!backend) throw new Error('usage: xcpnet switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]');
-  const path = values['network-conf'] ?? resolve(stateDirOf(values['state-dir']), 'network.conf');
+  const path = values['network-conf'] ?? (values['state-dir'] !== undefined ? resolve(values['state-dir'], 'network.conf') : networkConfPath());
   writeNetworkConf(path, backend);
   console.log(`xcpnet: network backend ${backend} written to ${path}; restart the host's agent to use it`);
 }
 
+async function installServicesCmd(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { root: { type: 'string' }, master: { type: 'string' }, host: { type: 'string' } } });
+  const { installServices } = await import('./services.js');
+  await installServices({ root: values.root !== undefined ? resolve(values.root) : undefined, master: values.master, host: values.host, log: (l) => console.log(`xcpnet: ${l}`) });
+}
+
+async function removeServicesCmd(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { root: { type: 'string' } } });
+  const { removeServices } = await import('./services.js');
+  await removeServices({ root: values.root !== undefined ? resolve(values.root) : undefined, log: (l) => console.log(`xcpnet: ${l}`) });
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
+  'install-services': installServicesCmd,
+  'remove-services': removeServicesCmd,
   'switch-network-backend': switchNetworkBackend,
   bridges,
   agent,

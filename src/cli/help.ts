@@ -7,8 +7,9 @@ import { allCommands, findCommand, registerHelp } from './registry.js';
 export const USAGE = [
   'Usage: xe [-s HOST] [-p PORT] [-u USER] [-pw PASSWORD | -pwf FILE] COMMAND [name=value ...] [--minimal] [--force]',
   '',
-  'Without -s, xe talks to the local xcpnet over the unix socket $XCPNET_STATE_DIR/xapi.sock',
-  '(state directory ./var when XCPNET_STATE_DIR is unset). With -s it uses HTTP on port -p (default 8080, as xcpnet serve).',
+  'Without -s, xe talks to the local xcpnet over the unix socket $XCPNET_STATE_DIR/xapi.sock (./var/xapi.sock',
+  'when XCPNET_STATE_DIR is unset and it exists, else the installed service\'s /run/xcpnet/xapi.sock).',
+  'With -s it uses HTTP on port -p (default 8080, as xcpnet serve).',
   'Credentials: -pwf FILE (the user on its first line, the password on its second), else -u and -pw,',
   'else the environment variables XE_USER and XE_PASSWORD; the user defaults to root. -pw shows the',
   'password to every user of the machine (ps): prefer -pwf or XE_PASSWORD.',

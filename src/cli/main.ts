@@ -1,5 +1,6 @@
 // xe's entry point: parse, find the command, check required parameters, connect lazily, run,
 // and turn every failure into §6.7 output with exit status 1 (never a stack trace).
+import { localSocket } from '../common/paths.js';
 import { readFileSync } from 'node:fs';
 import { XapiClient } from '../client/xapi-client.js';
 import { parseArgv, UsageError, type Argv } from './args.js';
@@ -22,7 +23,7 @@ export function connectionOf(argv: Argv, env: NodeJS.ProcessEnv): { target: stri
     const host = conn.server.includes(':') && !conn.server.startsWith('[') ? `[${conn.server}]` : conn.server;
     target = `http://${host}:${conn.port ?? '8080'}`;
   } else {
-    target = `unix:${env.XCPNET_STATE_DIR || './var'}/xapi.sock`;
+    target = `unix:${localSocket(env)}`;
   }
   if (conn.passwordFile !== undefined) return { target, ...readPasswordFile(conn.passwordFile) };
   return { target, user: conn.user ?? env.XE_USER ?? 'root', password: conn.password ?? env.XE_PASSWORD ?? '' };

@@ -22,6 +22,8 @@ export const ERRORS: Record<string, ErrorDef> = {
   TOO_BUSY: e([], 'The request was refused because the server is too busy; try again.'),
   NOT_IMPLEMENTED: e(['function'], 'This server does not implement the call.'),
   FIELD_TYPE_ERROR: e(['field'], 'A value has the wrong type for its field.'),
+  RESTORE_INCOMPATIBLE_VERSION: e([], 'The restore could not be performed because this backup was made by an incompatible version (another database schema version).'),
+  RESTORE_DATABASE_INVALID: e(['reason'], 'xcpnet: the pool database dump is damaged or inconsistent; nothing was restored.'),
   INVALID_VALUE: e(['field', 'value'], 'A value is not acceptable for the named field or setting.'),
   HANDLE_INVALID: e(['class', 'handle'], 'The reference does not name an existing object of that class.'),
   UUID_INVALID: e(['type', 'uuid'], 'No object of that class has this UUID.'),

@@ -8,7 +8,7 @@ import { buildTopology, isTopologyHealthy, newLabState, addNic, setCable, findHo
 import { teardownLab, type DownReport } from './teardown.js';
 import { observeStatus, formatStatus, type LabStatus } from './status.js';
 import { ovsEnv } from '../backends/ovsdb/index.js';
-import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent } from './pool.js';
+import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster } from './pool.js';
 import { isRecordedAlive } from './state.js';
 import { vmNamespaceName } from '../backends/linux/guests.js';
 
@@ -252,6 +252,17 @@ export async function labRestartAgent(opts: LabOpts & { host: string }): Promise
   const h = findHost(state, opts.host);
   if (!state.master) throw new Error(`lab ${state.name} has no pool, hence no agents`);
   await restartAgent(ctxFor(state, opts), h);
+}
+
+/**
+ * Kills the master with SIGKILL and starts it again, after `outageMs` (default at once); the
+ * agents of `restartAgents` are killed and started again while it is down.
+ */
+export async function labRestartMaster(opts: LabOpts & { outageMs?: number; restartAgents?: string[] }): Promise<void> {
+  const state = requireState(opts);
+  const ctx = ctxFor(state, opts);
+  const hosts = (opts.restartAgents ?? []).map((h) => findHost(state, h));
+  await restartMaster(ctx, opts.outageMs ?? 0, async () => { for (const h of hosts) await restartAgent(ctx, h); });
 }
 
 function shellQuote(s: string): string {

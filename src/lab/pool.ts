@@ -137,7 +137,9 @@ export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   const conf = join(dir, `${h.name}.network.conf`);
   writeNetworkConf(conf, bridge ? 'bridge' : 'openvswitch');
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--network-conf', conf,
-    ...(h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : []), '--netns', h.ns],
+    ...(h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : []), '--netns', h.ns,
+    // The agent keeps its copy of the host's configuration in agents/<host>/agent.
+    '--state-dir', join(dir, h.name)],
     join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, daemonEnv({ XE_USER: m.username, XE_PASSWORD: masterPassword(ctx.state) }));
   h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
   saveState(ctx.state);
@@ -150,6 +152,23 @@ export async function restartAgent(ctx: Ctx, h: HostState): Promise<void> {
   delete h.agent;
   await ensureAgent(ctx, h);
   ctx.progress(`${h.name}: agent restarted (pid ${h.agent!.pid})`);
+}
+
+/**
+ * The master crashes (SIGKILL) and comes back after `outageMs` on the same state directory, as a
+ * pool master's service would: the agents must log in again by themselves and disturb nothing.
+ */
+export async function restartMaster(ctx: Ctx, outageMs = 0, whileDown?: () => Promise<void>): Promise<void> {
+  const m = ctx.state.master;
+  if (!m) throw new Error(`lab ${ctx.state.name} has no pool master`);
+  if (m.proc) await killProcesses([m.proc], 0, 'SIGKILL');
+  const back = Date.now() + outageMs;
+  delete m.proc;
+  saveState(ctx.state);
+  ctx.progress(`master: killed${outageMs > 0 ? `; down for ${outageMs} ms` : ''}`);
+  await whileDown?.();
+  if (back > Date.now()) await sleep(back - Date.now());
+  await ensureMaster(ctx);
 }
 
 interface PifRec { uuid: string; host: string; device: string; VLAN: number; physical: boolean; management: boolean;

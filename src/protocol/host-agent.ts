@@ -54,6 +54,13 @@ export interface HostReport {
   PIFs: Record<string, PifState>;
   Bonds: Record<string, BondState>;
   bridges: BridgeListing[];
+  /**
+   * While the host's Open vSwitch is down: the host's PIFs and VIFs that are wanted but not
+   * realised for now (ref → why), sent with the generation last realised. The master fails the
+   * calls waiting on them at once, as for `errors`, and leaves their currently_attached alone:
+   * the wish stands, and the agent repairs when the switch is back.
+   */
+  unrealised?: Record<string, string>;
 }
 
 export function emptyReport(backend: BackendName): HostReport {
@@ -139,9 +146,10 @@ export const REPORT_CHECKS: { [K in keyof HostReport]-?: Check<HostReport[K]> } 
   PIFs: dict(struct<PifState>({ MTU: uint(65535), IP: optional(text), netmask: optional(text) }, ['IP', 'netmask'])),
   Bonds: dict(struct<BondState>({ links_up: uint(REPORT_LIMITS.nics) })),
   bridges: list(bridgeListing, REPORT_LIMITS.bridges),
+  unrealised: optional(dict(text)),
 };
 
 /** The report a wire value holds, or a ReportError naming the first field that is wrong. */
 export function parseReport(v: unknown): HostReport {
-  return struct<HostReport>(REPORT_CHECKS)(v, 'state');
+  return struct<HostReport>(REPORT_CHECKS, ['unrealised'])(v, 'state');
 }

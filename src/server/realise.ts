@@ -68,6 +68,8 @@ export class RealisationHub {
   wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(AGENT_CLASSES)): Promise<void> {
     const s = this.state(host);
     if (s.realised >= gen) return this.failIfErrors(s.report, objects);
+    const down = this.failIfUnrealised(s.report, objects);
+    if (down) return down;
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
         gen, objects, resolve, reject,
@@ -85,13 +87,18 @@ export class RealisationHub {
   }
 
   private failIfErrors(report: HostReport | undefined, objects: string[]): Promise<void> {
+    return this.failIfUnrealised(report, objects, report?.errors) ?? this.failIfUnrealised(report, objects) ?? Promise.resolve();
+  }
+
+  /** A rejection for the first of `objects` listed in `which` (default: the report's unrealised). */
+  private failIfUnrealised(report: HostReport | undefined, objects: string[], which = report?.unrealised): Promise<void> | undefined {
     for (const o of objects) {
-      const msg = report?.errors[o];
-      if (msg === undefined) continue;
+      const msg = which?.[o];
+      if (typeof msg !== 'string') continue;
       const cls = this.store.classOf(o);
       return Promise.reject(cls === 'PIF' ? new ApiError('PIF_CONFIGURATION_ERROR', [o, msg]) : new ApiError('INTERNAL_ERROR', [msg]));
     }
-    return Promise.resolve();
+    return undefined;
   }
 
   /** An agent's report: record measurements, clear what failed, wake the waiting calls. */
@@ -102,10 +109,11 @@ export class RealisationHub {
     if (gen > s.realised) s.realised = gen;
     this.store.transact((tx) => this.applyMeasurements(tx, host, report));
     for (const w of [...s.waiters]) {
-      if (w.gen > s.realised) continue;
+      const down = this.failIfUnrealised(report, w.objects);
+      if (w.gen > s.realised && !down) continue;
       s.waiters.delete(w);
       w.cancelTimer();
-      this.failIfErrors(report, w.objects).then(w.resolve, w.reject);
+      (down ?? this.failIfErrors(report, w.objects)).then(w.resolve, w.reject);
     }
   }
 
@@ -163,6 +171,8 @@ export class RealisationHub {
         if (h && sv.network_backend !== backend) tx.update('host', host, { software_version: { ...sv, network_backend: backend } });
       },
       bridges: () => { /* kept with the report for host.get_bridges; nothing in the database */ },
+      // Kept with the report: waiting calls fail on it; currently_attached (the wish) stays.
+      unrealised: () => {},
     };
     for (const k of Object.keys(handlers) as (keyof HostReport)[]) (handlers[k] as (v: unknown) => void)(report[k]);
   }

@@ -16,6 +16,8 @@ import type { Clock } from '../common/clock.js';
 
 export interface ServeOptions {
   stateDir: string;
+  /** Where the unix socket goes (default: the state directory); made 0700. */
+  runDir?: string;
   listen?: { host: string; port: number } | null;
   rootPassword?: string;
   hostName?: string;
@@ -63,7 +65,8 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const generated = await ensureRoot(server.users, opts.rootPassword);
   if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
-  const socketPath = join(opts.stateDir, 'xapi.sock');
+  if (opts.runDir !== undefined && opts.runDir !== opts.stateDir) privateDir(opts.runDir);
+  const socketPath = join(opts.runDir ?? opts.stateDir, 'xapi.sock');
   const listener = await startListener({
     tcp: opts.listen ?? undefined, socketPath,
     // The socket's peer is local and has no address: it is limited per user only.
