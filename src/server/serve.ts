@@ -10,7 +10,11 @@ import { ensureRoot } from './sessions.js';
 import { XapiServer } from './server.js';
 import type { ImplTable } from './context.js';
 import { LoopbackClient } from './loopback.js';
-import { openHostSide, runAgent, type RunningAgent } from '../agent/index.js';
+import { openHostSide, runAgent, type HostSideOptions, type RunningAgent } from '../agent/index.js';
+import { ApiError } from '../common/api-error.js';
+import { assertMayJoin, describeSelf } from './membership.js';
+import { connectToMaster, masterTarget, MemberRuntime, readMemberConfig, removeMemberConfig, writeMemberConfig,
+  type ManagementConfig, type MasterTrust, type MemberConfig } from './member.js';
 import { initialHostNetworking } from './impl/pif.js';
 import { startTunnelController } from './impl/controller.js';
 
@@ -24,6 +28,12 @@ export interface ServeOptions {
   fakeNics?: number;
   /** Run no in-process agent (the lab runs one agent per host namespace instead). */
   noAgent?: boolean;
+  /** Where the host's agent works: its OVS and namespace (default: the simulated fake host). */
+  hostSide?: { ovsdb?: string; netns?: string; manageNics?: boolean; datapath?: 'auto' | 'system' | 'netdev' };
+  /** How this host trusts a master it joins (TLS: a CA or a pinned fingerprint). */
+  masterTrust?: MasterTrust;
+  /** A member's watch of its master wakes at least this often (s; default 30). */
+  memberWatchS?: number;
   changeLogSize?: number;
   /** Run after the pool and the local agent are up (first-boot networking, controllers). */
   afterBoot?: Array<(server: XapiServer, host: string) => Promise<void> | void>;
@@ -40,8 +50,10 @@ export interface Master {
   listener: Listener;
   host: string;
   socketPath: string;
-  /** The in-process agent of the master's own host (absent with noAgent). */
-  agent?: RunningAgent;
+  /** The in-process agent of the master's own host (absent with noAgent, or while a member). */
+  readonly agent?: RunningAgent;
+  /** Set while this host is a pool member. */
+  readonly member?: MemberConfig;
   close(): Promise<void>;
 }
 
@@ -54,27 +66,119 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
   const socketPath = join(opts.stateDir, 'xapi.sock');
+  const hostUuid = server.store.get('host', host).uuid as string;
+  let member: MemberRuntime | undefined;
+  let agent: RunningAgent | undefined;
   const listener = await startListener({
     tcp: opts.listen ?? undefined, socketPath,
-    // The socket's peer is local and has no address: it is limited per user only.
-    handle: (call) => server.handle({ method: call.method, params: call.params, remote: call.source === 'unix' ? undefined : call.source }), lookupClass: findClass,
+    // A member answers every call with its master's address, as an XCP pool member does.
+    handle: (call) => member
+      ? Promise.resolve({ ok: false as const, error: ['HOST_IS_SLAVE', member.config.masterAddress] })
+      // The socket's peer is local and has no address: it is limited per user only.
+      : server.handle({ method: call.method, params: call.params, remote: call.source === 'unix' ? undefined : call.source }),
+    lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
   const controller = startTunnelController(server);
-  const agent = opts.noAgent ? undefined : await startLocalAgent(server, host, opts.fakeNics ?? 4, log);
-  // A fresh simulated host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
-  const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
-  if (agent && !hasPifs) await initialHostNetworking(server, host);
+  const hostSide = { hostUuid, fakeNics: opts.fakeNics ?? 4, ...opts.hostSide };
+  const startStandalone = async (): Promise<void> => {
+    agent = opts.noAgent ? undefined : await startLocalAgent(server, host, hostSide, log);
+    // A fresh host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
+    const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
+    if (agent && !hasPifs) await initialHostNetworking(server, host);
+  };
+  const becomeMember = (cfg: MemberConfig): void => {
+    member = new MemberRuntime(cfg, {
+      stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS,
+      startAgent: async (client) => {
+        const { backend, guests } = await openHostSide(hostSide);
+        return runAgent({ client, hostRef: cfg.host, backend, guests, log: (m) => log(`agent: ${m}`) });
+      },
+      onEjected: async (last) => {
+        keepManagement(server, host, last.management);
+        removeMemberConfig(opts.stateDir);
+        member = undefined;
+        await startStandalone();
+        log(`xcpnet: left the pool; standalone again`);
+      },
+    });
+  };
+  server.joinHooks = {
+    join: async (_ctx, address, user, password) => {
+      const cfg = await joinPool(server, host, address, user, password, opts.masterTrust ?? {});
+      writeMemberConfig(opts.stateDir, cfg);
+      const was = agent;
+      agent = undefined;
+      await was?.stop();
+      becomeMember(cfg);
+      log(`xcpnet: joined the pool of ${cfg.masterAddress} as host ${cfg.hostUuid}`);
+    },
+  };
+  const saved = readMemberConfig(opts.stateDir);
+  if (saved) becomeMember(saved);
+  else await startStandalone();
   for (const hook of opts.afterBoot ?? []) await hook(server, host);
   return {
-    server, listener, host, socketPath, agent,
+    server, listener, host, socketPath,
+    get agent() { return agent; },
+    get member() { return member?.config; },
     async close() {
       controller.stop();
+      await member?.stop();
       await agent?.stop();
       await listener.close();
       server.close();
     },
   };
+}
+
+/**
+ * The joining host's half of pool.join, in xapi's order of checks: reach and log in to the
+ * master, not itself, no other hosts, nothing pool-wide of its own, the same API version; then
+ * the master takes it in and gives it its credential.
+ */
+async function joinPool(server: XapiServer, host: string, address: string, user: string, password: string,
+  trust: MasterTrust): Promise<MemberConfig> {
+  const target = masterTarget(address);
+  const client = await connectToMaster(target.url, trust, { user, password });
+  try {
+    const pools = await client.call<Record<string, { master: string }>>('pool.get_all_records');
+    const masterRef = Object.values(pools)[0]?.master ?? '';
+    const master = await client.call<{ uuid: string; API_version_major: number; API_version_minor: number }>('host.get_record', masterRef);
+    const me = server.store.get('host', host);
+    const self = server.store.transact((tx) => {
+      if (master.uuid === me.uuid) {
+        throw new ApiError('OPERATION_NOT_ALLOWED', [tx.all('host').length > 1 ? 'Host is already part of a pool' : 'Host cannot become slave of itself']);
+      }
+      assertMayJoin(tx);
+      return describeSelf(tx, host);
+    });
+    const theirs = `${master.API_version_major}.${master.API_version_minor}`;
+    const mine = `${me.API_version_major}.${me.API_version_minor}`;
+    if (theirs !== mine) throw new ApiError('POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION', [mine, theirs]);
+    const got = await client.call<Record<string, unknown>>('pool.admit_host', self);
+    if (typeof got?.host !== 'string' || typeof got.secret !== 'string') throw new ApiError('INTERNAL_ERROR', ['the master answered pool.admit_host without a credential']);
+    return { master: target.url, masterAddress: target.hostname, host: got.host, hostUuid: String(me.uuid), secret: got.secret };
+  } finally {
+    await client.close();
+  }
+}
+
+/** Back to standalone: the management interface as the pool last had it stays. */
+function keepManagement(server: XapiServer, host: string, m: ManagementConfig | undefined): void {
+  if (!m) return;
+  server.store.transact((tx) => {
+    const pifs = tx.all('PIF').filter(([, p]) => p.host === host);
+    if (!pifs.some(([, p]) => p.device === m.device && p.physical === true)) return;
+    for (const [ref, p] of pifs) {
+      const mine = p.device === m.device && p.physical === true;
+      if (mine) {
+        tx.update('PIF', ref, { management: true, currently_attached: true, ip_configuration_mode: m.ip_configuration_mode,
+          IP: m.IP, netmask: m.netmask, gateway: m.gateway, DNS: m.DNS });
+        tx.update('host', host, { management_bridge: tx.get('network', p.network as string).bridge! });
+      } else if (p.management === true) tx.update('PIF', ref, { management: false });
+    }
+  });
 }
 
 /** Where a generated root password is left: the file of that name in the state directory. */
@@ -97,10 +201,9 @@ function tellRootPassword(password: string, stateDir: string, tty: boolean, log:
   log(`xcpnet: created user root; its password is in ${file} (readable by this user only)`);
 }
 
-/** The master's own host, simulated: the fake backend, driven through the public API. */
-async function startLocalAgent(server: XapiServer, host: string, fakeNics: number, log: (l: string) => void): Promise<RunningAgent> {
-  const hostUuid = server.store.get('host', host).uuid as string;
-  const { backend, guests } = await openHostSide({ hostUuid, fakeNics });
+/** The master's own host (simulated by default), driven through the public API. */
+async function startLocalAgent(server: XapiServer, host: string, hostSide: HostSideOptions, log: (l: string) => void): Promise<RunningAgent> {
+  const { backend, guests } = await openHostSide(hostSide);
   const client = LoopbackClient.open(server, 'xcpnet-local-agent');
   const agent = await runAgent({ client, hostRef: host, backend, guests, log: (m) => log(`agent: ${m}`) });
   await server.hub.wait(host, [], 0);
