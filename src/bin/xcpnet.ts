@@ -12,9 +12,12 @@ const USAGE = `usage: xcpnet <command> [options]
 commands:
   serve [--listen HOST:PORT] [--state-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
         run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock;
-        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
-  agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
-        run the host agent that makes the records real on Open vSwitch and Linux
+        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
+        After xe pool-join it is a pool member: it runs only its agent against the master.
+        --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
+  agent --master URL|SOCKET --host UUID --credential-file FILE [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
+        run the host agent that makes the records real on Open vSwitch and Linux; it logs in with
+        its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
@@ -43,6 +46,7 @@ async function serve(argv: string[]): Promise<void> {
     'fake-nics': { type: 'string', default: '4' },
     'no-agent': { type: 'boolean', default: false },
     'host-name': { type: 'string' },
+    'agent-credential-file': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -59,6 +63,7 @@ async function serve(argv: string[]): Promise<void> {
     impls: RULES,
     fakeNics: Number(values['fake-nics']),
     noAgent: values['no-agent'],
+    agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
   });
   const port = master.listener.tcpPort;
   console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
@@ -90,24 +95,28 @@ async function userAdd(argv: string[]): Promise<void> {
   console.log(`xcpnet: user ${name} (${role}) saved`);
 }
 
-/** `xcpnet agent`: one per host; a XenAPI client of the master. Credentials: XE_USER/XE_PASSWORD. */
+/** `xcpnet agent`: one per host; a XenAPI client of the master with its host credential. */
 async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' },
+    datapath: { type: 'string' }, 'credential-file': { type: 'string' },
   } });
-  if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
+  if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID --credential-file FILE [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
   const { XapiClient } = await import('../client/index.js');
   const { openHostSide, runAgent } = await import('../agent/index.js');
+  const { readFileSync } = await import('node:fs');
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
+  const file = values['credential-file'];
+  const text = file !== undefined ? readFileSync(resolve(file), 'utf8') : process.env.XCPNET_HOST_CREDENTIAL;
+  if (text === undefined) throw new Error('the agent logs in with its host credential: --credential-file FILE or $XCPNET_HOST_CREDENTIAL');
+  const cred = JSON.parse(text) as { host?: unknown; secret?: unknown };
+  if (typeof cred.host !== 'string' || typeof cred.secret !== 'string') throw new Error('a host credential is {"host": REF, "secret": SECRET}');
   const client = await XapiClient.connect({
-    target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
-    originator: 'xcpnet-agent',
+    target, user: '', password: '', hostCredential: { host: cred.host, secret: cred.secret }, originator: 'xcpnet-agent',
   });
-  // The commands the agent runs (ip, ovs tools) need no password in their environment.
-  delete process.env.XE_PASSWORD;
-  delete process.env.XCPNET_ROOT_PASSWORD;
+  // The commands the agent runs (ip, ovs tools) need no secret in their environment.
+  for (const k of ['XCPNET_HOST_CREDENTIAL', 'XE_PASSWORD', 'XCPNET_ROOT_PASSWORD']) delete process.env[k];
   const { backend, guests } = await openHostSide({
     hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,

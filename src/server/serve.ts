@@ -2,6 +2,7 @@
 // the API over HTTP and the unix socket `<state-dir>/xapi.sock`.
 
 import { privateDir, writePrivateFile } from '../common/private-files.js';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
@@ -32,6 +33,11 @@ export interface ServeOptions {
   hostSide?: { ovsdb?: string; netns?: string; manageNics?: boolean; datapath?: 'auto' | 'system' | 'netdev' };
   /** How this host trusts a master it joins (TLS: a CA or a pinned fingerprint). */
   masterTrust?: MasterTrust;
+  /**
+   * With noAgent: where the credential of this host's own agent (run as its own process) is
+   * written, 0600: {"host": REF, "secret": …}. Made when missing or unknown to the database.
+   */
+  agentCredentialFile?: string;
   /** A member's watch of its master wakes at least this often (s; default 30). */
   memberWatchS?: number;
   changeLogSize?: number;
@@ -114,6 +120,9 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       log(`xcpnet: joined the pool of ${cfg.masterAddress} as host ${cfg.hostUuid}`);
     },
   };
+  if (opts.agentCredentialFile && (!existsSync(opts.agentCredentialFile) || !server.credentials.has(host))) {
+    writePrivateFile(opts.agentCredentialFile, `${JSON.stringify({ host, secret: server.credentials.issue(host) })}\n`);
+  }
   const saved = readMemberConfig(opts.stateDir);
   if (saved) becomeMember(saved);
   else await startStandalone();
