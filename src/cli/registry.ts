@@ -3,6 +3,7 @@
 import type { Command } from './command.js';
 import { NET_COMMANDS } from './commands/net.js';
 import { VM_COMMANDS } from './commands/vm.js';
+import { POOL_COMMANDS } from './commands/pool.js';
 import { allGenerated, findGenerated } from './generated.js';
 
 let helpCommands: Command[] = [];
@@ -13,7 +14,7 @@ export function registerHelp(cmds: Command[]): void {
 }
 
 export function dedicated(): Command[] {
-  return [...helpCommands, ...NET_COMMANDS, ...VM_COMMANDS];
+  return [...helpCommands, ...NET_COMMANDS, ...VM_COMMANDS, ...POOL_COMMANDS];
 }
 
 export async function findCommand(name: string): Promise<Command | undefined> {
