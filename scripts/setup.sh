@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps)
+debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -3,53 +3,13 @@
 // and reports what is real with host.report_network_state (docs/design/agent-protocol.md).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
-import { compileHostConfig } from './desired.js';
-import type { GuestDriver, HostBackend, HostNetConfig } from './model.js';
+import type { GuestDriver, HostDriver } from '../backends/contract.js';
+import { REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
+import { compileHost } from './desired.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
-import { OvsBackend } from './ovs-backend.js';
-import { FakeHost } from '../backends/fake/host.js';
-import { FakeGuests } from '../backends/fake/guests.js';
-import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
-import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
 
-export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
-
-export interface HostSideOptions {
-  /** This host's uuid (seeds the fake NICs' MACs). */
-  hostUuid: string;
-  /** OVSDB endpoint (default unix:/var/run/openvswitch/db.sock). */
-  ovsdb?: string;
-  /** The host's namespace (the lab): implies the OVS backend. */
-  netns?: string;
-  /** Manage this machine's own NICs with OVS (opt-in). */
-  manageNics?: boolean;
-  /** Prefix of VM namespaces (default: derived from a lab host namespace, else 'xcpnet-'). */
-  guestPrefix?: string;
-  /** NICs of the fake host (default 2). */
-  fakeNics?: number;
-  datapath?: 'auto' | 'system' | 'netdev';
-}
-
-/**
- * The backend and guest driver for `xcpnet agent` / the in-process agent of `serve`: OVS +
- * iproute2 + netns guests inside a lab host namespace or with --manage-nics; otherwise the
- * in-memory fake host (a simulator never touches the machine's interfaces).
- */
-export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostBackend; guests: GuestDriver }> {
-  if (o.netns || o.manageNics) {
-    const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
-    if (backend.datapathType === 'netdev') {
-      // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).
-      await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
-        .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
-    }
-    const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
-    return { backend, guests: new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid }) };
-  }
-  const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });
-  return { backend: fake, guests: new FakeGuests(fake) };
-}
+export type { GuestDriver, HostDriver } from '../backends/contract.js';
 
 export interface AgentClient {
   call(method: string, ...params: unknown[]): Promise<unknown>;
@@ -60,7 +20,7 @@ export interface AgentOptions {
   /** This host, by ref or uuid (one of them). */
   hostRef?: string;
   hostUuid?: string;
-  backend: HostBackend;
+  backend: HostDriver;
   guests?: GuestDriver;
   log?: (msg: string) => void;
   /** Full reconcile at least this often (default 30000 ms). */
@@ -70,7 +30,7 @@ export interface AgentOptions {
   /** Coalescing delay before a reconcile (default 20 ms). */
   debounceMs?: number;
   /** Called after each report sent (tests, the in-process agent). */
-  onReport?: (generation: number, state: ReturnType<typeof buildReport>) => void;
+  onReport?: (generation: number, state: HostReport) => void;
 }
 
 export interface RunningAgent {
@@ -130,25 +90,22 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // only reports: e.g. the bookkeeping write (current_operations) that precedes a VIF.plug.
   let fullPass = true;
   let lastCfgText = '';
-  let lastFullState: ReturnType<typeof buildReport> | undefined;
+  let lastFullState: HostReport | undefined;
 
   /** One pass; false when it only reported (no observe, no apply). */
   const doReconcile = async (): Promise<boolean> => {
     if (!pool) return false;
     const gen = generation;
-    const cfg: HostNetConfig = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
+    const cfg = compileHost(pool, hostRef);
     const cfgText = JSON.stringify(cfg);
-    let state: ReturnType<typeof buildReport>;
+    let state: HostReport;
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
       const r = await reconcile(cfg, backend, guests, log);
       lastResult = r;
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
-      const bondsUp: Record<string, number> = {};
-      for (const b of cfg.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
-      const pifModes = Object.fromEntries(cfg.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
-      state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
+      state = buildReport(cfg, r.state, r.errors, backend.kind, await backend.nics());
       lastCfgText = cfgText;
       lastFullState = state;
     } else state = lastFullState!;
@@ -160,7 +117,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     // than the touch): keep the request for the next pass, which the touch has kicked.
     if (gen === generation) needReport = false;
     try {
-      await client.call('host.report_network_state', hostRef, gen, state);
+      await client.call(REPORT_METHOD, hostRef, gen, state);
       reportedGen = gen;
       lastState = text;
       opts.onReport?.(gen, state);

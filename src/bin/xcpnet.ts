@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
+import { simulatedLocalAgent } from './local-agent.js';
 
 const USAGE = `usage: xcpnet <command> [options]
 
@@ -15,9 +16,11 @@ commands:
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
         After xe pool-join it is a pool member: it runs only its agent against the master.
         --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
-  agent --master URL|SOCKET --host UUID --credential-file FILE [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
-        run the host agent that makes the records real on Open vSwitch and Linux; it logs in with
-        its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password
+  agent --master URL|SOCKET --host UUID --credential-file FILE [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
+        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
+        it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password
+  switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
+        choose the host's network backend (as xe-switch-network-backend); restart the agent after
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
@@ -61,8 +64,7 @@ async function serve(argv: string[]): Promise<void> {
     rootPassword,
     hostName: values['host-name'],
     impls: RULES,
-    fakeNics: Number(values['fake-nics']),
-    noAgent: values['no-agent'],
+    localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
     agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
   });
   const port = master.listener.tcpPort;
@@ -100,11 +102,16 @@ async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' }, 'credential-file': { type: 'string' },
+    datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
+    'credential-file': { type: 'string' },
   } });
   if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID --credential-file FILE [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
   const { XapiClient } = await import('../client/index.js');
-  const { openHostSide, runAgent } = await import('../agent/index.js');
+  const { runAgent } = await import('../agent/index.js');
+  const { openHostSide } = await import('../backends/open.js');
+  const { readNetworkConf } = await import('../backends/network-conf.js');
+  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
+  const backendName = readNetworkConf(values['network-conf'] ?? resolve(stateDirOf(values['state-dir']), 'network.conf'), log);
   const { readFileSync } = await import('node:fs');
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
   const file = values['credential-file'];
@@ -118,11 +125,10 @@ async function agent(argv: string[]): Promise<void> {
   // The commands the agent runs (ip, ovs tools) need no secret in their environment.
   for (const k of ['XCPNET_HOST_CREDENTIAL', 'XE_PASSWORD', 'XCPNET_ROOT_PASSWORD']) delete process.env[k];
   const { backend, guests } = await openHostSide({
-    hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
-  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
   const running = await runAgent({ client, hostUuid: values.host, backend, guests, log });
   log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
   const stop = async (): Promise<void> => { await running.stop(); await client.close().catch(() => {}); process.exit(0); };
@@ -157,8 +163,22 @@ async function bridges(argv: string[]): Promise<void> {
   } finally { await client.close().catch(() => {}); }
 }
 
+/** `xcpnet switch-network-backend bridge|openvswitch`: as XCP's xe-switch-network-backend. */
+async function switchNetworkBackend(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
+  } });
+  const { parseNetworkConf, writeNetworkConf } = await import('../backends/network-conf.js');
+  const backend = positionals.length === 1 ? parseNetworkConf(positionals[0]!) : undefined;
+  if (!backend) throw new Error('usage: xcpnet switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]');
+  const path = values['network-conf'] ?? resolve(stateDirOf(values['state-dir']), 'network.conf');
+  writeNetworkConf(path, backend);
+  console.log(`xcpnet: network backend ${backend} written to ${path}; restart the host's agent to use it`);
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
+  'switch-network-backend': switchNetworkBackend,
   bridges,
   agent,
   lab,

@@ -4,7 +4,8 @@ import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRes
 
 export const LAB_USAGE = `usage: xcpnet lab <command> [--name L] [--state-dir DIR]
 
-  up [--hosts N] [--nics M]     build lab L (default: lab, 2 hosts, 4 NICs) in network namespaces
+  up [--hosts N] [--nics M] [--backend openvswitch|bridge]
+                                build lab L (default: lab, 2 hosts, 4 NICs, Open vSwitch) in network namespaces
   down                          remove everything lab L made, and nothing else
   status [--json]               hosts, NICs and cables, switch ports, running guests
   env                           shell export lines pointing xe at the lab: eval "$(xcpnet lab env)"
@@ -24,7 +25,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     args: rest, allowPositionals: true,
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
-      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false },
+      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' },
     },
   });
   const common = { name: values.name, stateDir: values['state-dir'] };
@@ -38,7 +39,9 @@ export async function runLabCli(argv: string[]): Promise<number> {
         if (!/^\d+$/.test(v)) throw new Error(`--${what} wants a number, got ${v}`);
         return Number(v);
       };
-      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics') });
+      const backend = values.backend;
+      if (backend !== undefined && backend !== 'openvswitch' && backend !== 'bridge') throw new Error(`--backend wants openvswitch or bridge, got ${backend}`);
+      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend });
       process.stdout.write(labHint(state));
       return 0;
     }

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { procRecord, isRecordedAlive, saveState, masterPassword, type HostState, type LabState } from './state.js';
 import { privateDir, writePrivateFile } from '../common/private-files.js';
 import { killProcesses } from './ovs.js';
+import { writeNetworkConf } from '../backends/network-conf.js';
 import type { Ctx } from './topology.js';
 
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
@@ -151,12 +152,16 @@ export async function ensurePoolHosts(ctx: Ctx, c: XapiClient): Promise<void> {
 /** Starts the host's agent inside its namespace, against its own OVS and the master's socket. */
 export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   if (h.agent && isRecordedAlive(h.agent)) return false;
-  if (!h.uuid || !h.ovs || !ctx.state.master) throw new Error(`${h.name}: no uuid, OVS or master to start an agent with`);
+  const bridge = ctx.state.backend === 'bridge';
+  if (!h.uuid || (!h.ovs && !bridge) || !ctx.state.master) throw new Error(`${h.name}: no uuid, OVS or master to start an agent with`);
   const dir = join(ctx.state.dir, 'agents');
   privateDir(dir);
   const m = ctx.state.master;
-  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid,
-    '--credential-file', credentialFile(ctx.state, h.name), '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
+  // The host's backend, chosen as on XCP: its network.conf, read by the agent when it starts.
+  const conf = join(dir, `${h.name}.network.conf`);
+  writeNetworkConf(conf, bridge ? 'bridge' : 'openvswitch');
+  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--network-conf', conf,
+    '--credential-file', credentialFile(ctx.state, h.name), ...(h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : []), '--netns', h.ns],
   join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, daemonEnv());
   h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
   saveState(ctx.state);

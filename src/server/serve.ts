@@ -11,7 +11,6 @@ import { ensureRoot } from './sessions.js';
 import { XapiServer } from './server.js';
 import type { ImplTable } from './context.js';
 import { LoopbackClient } from './loopback.js';
-import { openHostSide, runAgent, type HostSideOptions, type RunningAgent } from '../agent/index.js';
 import { ApiError } from '../common/api-error.js';
 import { assertMayJoin, describeSelf } from './membership.js';
 import { connectToMaster, masterTarget, MemberRuntime, readMemberConfig, removeMemberConfig, writeMemberConfig,
@@ -25,16 +24,22 @@ export interface ServeOptions {
   rootPassword?: string;
   hostName?: string;
   impls?: ImplTable[];
-  /** NICs of the simulated local host (fake backend) when the in-process agent runs. */
-  fakeNics?: number;
-  /** Run no in-process agent (the lab runs one agent per host namespace instead). */
-  noAgent?: boolean;
-  /** Where the host's agent works: its OVS and namespace (default: the simulated fake host). */
-  hostSide?: { ovsdb?: string; netns?: string; manageNics?: boolean; datapath?: 'auto' | 'system' | 'netdev' };
+  /**
+   * Starts the agent of the master's own host in this process (a single-host install), given
+   * a client of this server, the host and its uuid. The master knows no agent: the caller
+   * composes one (src/bin/local-agent.ts). Absent: no in-process agent (the lab runs one
+   * agent per host namespace instead).
+   */
+  localAgent?: LocalAgentStarter;
+  /**
+   * Starts this host's agent against its master once it is a pool member (default: localAgent's,
+   * which takes any client). Without either, a member runs no agent.
+   */
+  memberAgent?: LocalAgentStarter;
   /** How this host trusts a master it joins (TLS: a CA or a pinned fingerprint). */
   masterTrust?: MasterTrust;
   /**
-   * With noAgent: where the credential of this host's own agent (run as its own process) is
+   * Without localAgent: where the credential of this host's own agent (run as its own process) is
    * written, 0600: {"host": REF, "secret": …}. Made when missing or unknown to the database.
    */
   agentCredentialFile?: string;
@@ -51,13 +56,18 @@ export interface ServeOptions {
   tty?: boolean;
 }
 
+export interface LocalAgent { stop(): Promise<void> }
+/** What an agent calls the API with: this server in-process, or a member's master. */
+export interface ApiCaller { call(method: string, ...params: unknown[]): Promise<unknown> }
+export type LocalAgentStarter = (client: ApiCaller, host: { ref: string; uuid: string }, log: (l: string) => void) => Promise<LocalAgent>;
+
 export interface Master {
   server: XapiServer;
   listener: Listener;
   host: string;
   socketPath: string;
-  /** The in-process agent of the master's own host (absent with noAgent, or while a member). */
-  readonly agent?: RunningAgent;
+  /** The in-process agent of the master's own host (absent without localAgent, or while a member). */
+  readonly agent?: LocalAgent;
   /** Set while this host is a pool member. */
   readonly member?: MemberConfig;
   close(): Promise<void>;
@@ -74,7 +84,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const socketPath = join(opts.stateDir, 'xapi.sock');
   const hostUuid = server.store.get('host', host).uuid as string;
   let member: MemberRuntime | undefined;
-  let agent: RunningAgent | undefined;
+  let agent: LocalAgent | undefined;
   const listener = await startListener({
     tcp: opts.listen ?? undefined, socketPath,
     // A member answers every call with its master's address, as an XCP pool member does.
@@ -86,26 +96,25 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
   const controller = startTunnelController(server);
-  const hostSide = { hostUuid, fakeNics: opts.fakeNics ?? 4, ...opts.hostSide };
   const startStandalone = async (): Promise<void> => {
-    agent = opts.noAgent ? undefined : await startLocalAgent(server, host, hostSide, log);
+    agent = opts.localAgent ? await startLocalAgent(server, host, opts.localAgent, log) : undefined;
     // A fresh host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
     const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
     if (agent && !hasPifs) await initialHostNetworking(server, host);
   };
+  const memberAgent = opts.memberAgent ?? opts.localAgent;
   const becomeMember = (cfg: MemberConfig): void => {
     member = new MemberRuntime(cfg, {
       stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS,
-      startAgent: async (client) => {
-        const { backend, guests } = await openHostSide(hostSide);
-        return runAgent({ client, hostRef: cfg.host, backend, guests, log: (m) => log(`agent: ${m}`) });
-      },
+      startAgent: async (client) => memberAgent
+        ? memberAgent(client, { ref: cfg.host, uuid: hostUuid }, (m) => log(`agent: ${m}`))
+        : { stop: async () => {} },
       onEjected: async (last) => {
         keepManagement(server, host, last.management);
         removeMemberConfig(opts.stateDir);
         member = undefined;
         await startStandalone();
-        log(`xcpnet: left the pool; standalone again`);
+        log('xcpnet: left the pool; standalone again');
       },
     });
   };
@@ -139,6 +148,35 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       server.close();
     },
   };
+}
+
+/** Where a generated root password is left: the file of that name in the state directory. */
+const ROOT_PASSWORD_FILE = 'root-password';
+
+/**
+ * A generated root password is shown once, to the person who started the master, and never
+ * logged: on a terminal it is written there and kept nowhere. Otherwise standard error is a log
+ * (a journal, a file) that others may read and that keeps it: the password goes to
+ * <state-dir>/root-password instead, mode 0600 in the 0700 state directory (readable by whoever
+ * can read the database anyway), and the log names only that file.
+ */
+function tellRootPassword(password: string, stateDir: string, tty: boolean, log: (l: string) => void): void {
+  if (tty) {
+    process.stderr.write(`xcpnet: created user root with password ${password} (shown once, stored nowhere)\n`);
+    return;
+  }
+  const file = join(stateDir, ROOT_PASSWORD_FILE);
+  writePrivateFile(file, `${password}\n`);
+  log(`xcpnet: created user root; its password is in ${file} (readable by this user only)`);
+}
+
+/** The master's own host's agent, driven through the public API like any other. */
+async function startLocalAgent(server: XapiServer, host: string, start: LocalAgentStarter, log: (l: string) => void): Promise<LocalAgent> {
+  const uuid = server.store.get('host', host).uuid as string;
+  const client = LoopbackClient.open(server, 'xcpnet-local-agent');
+  const agent = await start(client, { ref: host, uuid }, (m) => log(`agent: ${m}`));
+  await server.hub.wait(host, [], 0);
+  return agent;
 }
 
 /**
@@ -188,33 +226,4 @@ function keepManagement(server: XapiServer, host: string, m: ManagementConfig | 
       } else if (p.management === true) tx.update('PIF', ref, { management: false });
     }
   });
-}
-
-/** Where a generated root password is left: the file of that name in the state directory. */
-const ROOT_PASSWORD_FILE = 'root-password';
-
-/**
- * A generated root password is shown once, to the person who started the master, and never
- * logged: on a terminal it is written there and kept nowhere. Otherwise standard error is a log
- * (a journal, a file) that others may read and that keeps it: the password goes to
- * <state-dir>/root-password instead, mode 0600 in the 0700 state directory (readable by whoever
- * can read the database anyway), and the log names only that file.
- */
-function tellRootPassword(password: string, stateDir: string, tty: boolean, log: (l: string) => void): void {
-  if (tty) {
-    process.stderr.write(`xcpnet: created user root with password ${password} (shown once, stored nowhere)\n`);
-    return;
-  }
-  const file = join(stateDir, ROOT_PASSWORD_FILE);
-  writePrivateFile(file, `${password}\n`);
-  log(`xcpnet: created user root; its password is in ${file} (readable by this user only)`);
-}
-
-/** The master's own host (simulated by default), driven through the public API. */
-async function startLocalAgent(server: XapiServer, host: string, hostSide: HostSideOptions, log: (l: string) => void): Promise<RunningAgent> {
-  const { backend, guests } = await openHostSide(hostSide);
-  const client = LoopbackClient.open(server, 'xcpnet-local-agent');
-  const agent = await runAgent({ client, hostRef: host, backend, guests, log: (m) => log(`agent: ${m}`) });
-  await server.hub.wait(host, [], 0);
-  return agent;
 }

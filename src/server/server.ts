@@ -13,6 +13,7 @@ import { implicitMethods } from './implicit.js';
 import { HostCredentials } from './host-credentials.js';
 import { assertOwnHost, membershipImpls, type JoinHooks } from './membership.js';
 import { RealisationHub } from './realise.js';
+import { parseReport, ReportError } from '../protocol/host-agent.js';
 import { Sessions, Users, type Hasher } from './sessions.js';
 import { TaskRunner } from './tasks.js';
 import { decodeValue } from './values.js';
@@ -128,10 +129,15 @@ export class XapiServer implements ServerServices {
         sessions: this.sessions, credentials: this.credentials, masterHost: () => this.masterHost(),
         joinHooks: () => this.joinHooks, clock: this.clock,
       }),
-      'host.get_bridges': (_ctx, a) => (this.hub.lastReport(String(a.host))?.bridges ?? []) as Value,
+      'host.get_bridges': (_ctx, a) => (this.hub.lastReport(String(a.host))?.bridges ?? []) as unknown as Value,
       'host.report_network_state': (ctx, a) => {
         assertOwnHost(ctx, String(a.host));
-        this.hub.report(String(a.host), Number(a.generation), (a.state ?? {}) as never);
+        let report;
+        try { report = parseReport(a.state); } catch (e) {
+          if (e instanceof ReportError) throw new ApiError('INVALID_VALUE', [e.field, JSON.stringify(e.value)?.slice(0, 200) ?? 'undefined']);
+          throw e;
+        }
+        this.hub.report(String(a.host), Number(a.generation), report);
       },
     };
   }

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'xen-api';
 import { XapiClient } from '../../src/client/index.js';
 import { RULES } from '../../src/server/impl/index.js';
+import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
 import { startMaster, type Master } from '../../src/server/serve.js';
 import { MEMBER_FILE, type MemberConfig } from '../../src/server/member.js';
 import { ROOT_PASSWORD, assertApiError } from '../support/master.js';
@@ -24,7 +25,7 @@ const hosts: Host[] = [];
 async function startHost(name: string, ip: string, port = 0): Promise<Host> {
   const dir = mkdtempSync(join(tmpdir(), `xcpnet-join-${name}-`));
   const master = await startMaster({
-    stateDir: dir, listen: { host: ip, port }, rootPassword: ROOT_PASSWORD, impls: RULES, fakeNics: 2,
+    stateDir: dir, listen: { host: ip, port }, rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
     hostName: name, log: process.env.JOIN_LOG ? (l) => process.stderr.write(`[${name}] ${l}\n`) : () => {}, memberWatchS: 1,
   });
   const url = `http://${ip}:${master.listener.tcpPort}`;
