@@ -202,7 +202,8 @@ print(json.dumps(out))
       await assertApiError(hc.call('host.fetch_secret', A.master.host), 'RBAC_PERMISSION_DENIED');
       assert.equal(dbSnapshot(A), before);
       assert.notEqual(store(A).get('network', net).name_label, 'evil');
-      await hc.call('host.report_network_state', cfg.host, 0, {});
+      // For its own host the report gets past the credential check to the report's own checks.
+      await assertApiError(hc.call('host.report_network_state', cfg.host, 0, {}), 'INVALID_VALUE', ['state.backend', 'undefined']);
     } finally { await hc.close(); }
     // A user's session may not collect a member's secret either.
     await assertApiError(A.client.call('host.fetch_secret', cfg.host), 'RBAC_PERMISSION_DENIED');
