@@ -33,7 +33,7 @@ test('install-services --root: both units and the settings, nothing asked of sys
     assert.match(master, /^ExecStart=\S+ \S+ serve --no-agent \$XCPNET_SERVE_OPTS$/m);
     assert.match(master, /^RuntimeDirectory=xcpnet$/m);
     assert.match(master, /^Environment=XCPNET_STATE_DIR=\/var\/lib\/xcpnet XCPNET_RUN_DIR=\/run\/xcpnet XCPNET_CONF_DIR=\/etc\/xcpnet$/m);
-    assert.match(agent, /^ExecStart=\S+ \S+ agent --master \$\{XCPNET_MASTER\} --host \$\{XCPNET_HOST\} --password-file \$\{XCPNET_PASSWORD_FILE\} --manage-nics \$XCPNET_AGENT_OPTS$/m);
+    assert.match(agent, /^ExecStart=\S+ \S+ agent --master \$\{XCPNET_MASTER\} --host \$\{XCPNET_HOST\} --credential-file \$\{XCPNET_CREDENTIAL_FILE\} --manage-nics \$XCPNET_AGENT_OPTS$/m);
     assert.match(agent, /^KillMode=process$/m);
     assert.equal(mode(join(root, 'etc/systemd/system', UNITS.agent)), 0o644);
     assert.equal(mode(join(root, 'etc/xcpnet')), 0o700);

@@ -10,7 +10,7 @@ import { simulatedLocalAgent } from './local-agent.js';
 import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
 
-const AGENT_USAGE = '--master URL|SOCKET --host UUID [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--password-file FILE]';
+const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]';
 
 const USAGE = `usage: xcpnet <command> [options]
 
@@ -18,9 +18,12 @@ commands:
   serve [--listen HOST:PORT] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
         run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <run-dir>/xapi.sock
         (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var);
-        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
+        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
+        After xe pool-join it is a pool member: it runs only its agent against the master.
+        --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
   agent ${AGENT_USAGE}
-        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says)
+        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
+        it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password
   switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
         choose the host's network backend (as xe-switch-network-backend); restart the agent after
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
@@ -57,6 +60,7 @@ async function serve(argv: string[]): Promise<void> {
     'fake-nics': { type: 'string', default: '4' },
     'no-agent': { type: 'boolean', default: false },
     'host-name': { type: 'string' },
+    'agent-credential-file': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -73,6 +77,7 @@ async function serve(argv: string[]): Promise<void> {
     hostName: values['host-name'],
     impls: RULES,
     localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
+    agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
   });
   const port = master.listener.tcpPort;
   const serving = `serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
@@ -107,15 +112,16 @@ async function userAdd(argv: string[]): Promise<void> {
 }
 
 /**
- * `xcpnet agent`: one per host; a XenAPI client of the master. Credentials: XE_USER and
- * --password-file or XE_PASSWORD. It starts whether or not the master answers, and keeps the last
+ * `xcpnet agent`: one per host; a XenAPI client of the master with its host credential. It starts
+ * whether or not the master answers, logs in again when the master restarts, and keeps the last
  * configuration it realised in <state-dir>/agent.
  */
 async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' }, 'password-file': { type: 'string' },
+    datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
+    'credential-file': { type: 'string' },
   } });
   if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
   const { XapiClient } = await import('../client/index.js');
@@ -125,19 +131,22 @@ async function agent(argv: string[]): Promise<void> {
   const { MasterLink } = await import('../agent/master-link.js');
   const { FileHostCache } = await import('../agent/host-cache.js');
   const { join } = await import('node:path');
+  const { readFileSync } = await import('node:fs');
   // The journal stamps each line itself.
   const stamp = !underJournal();
   const log = (m: string): void => { process.stdout.write(stamp ? `${new Date().toISOString()} ${m}\n` : `${m}\n`); };
   const backendName = readNetworkConf(values['network-conf'] ?? (values['state-dir'] !== undefined ? resolve(values['state-dir'], 'network.conf') : networkConfPath()), log);
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
-  const file = values['password-file'];
-  const password = file !== undefined ? await readPasswordFile(file) : process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '';
-  const user = process.env.XE_USER ?? 'root';
-  // The commands the agent runs (ip, ovs tools) need no password in their environment; the link
-  // keeps it to log in again after the master restarts.
-  delete process.env.XE_PASSWORD;
-  delete process.env.XCPNET_ROOT_PASSWORD;
-  const link = new MasterLink(() => XapiClient.connect({ target, user, password, originator: 'xcpnet-agent' }));
+  const file = values['credential-file'];
+  const text = file !== undefined ? readFileSync(resolve(file), 'utf8') : process.env.XCPNET_HOST_CREDENTIAL;
+  if (text === undefined) throw new Error('the agent logs in with its host credential: --credential-file FILE or $XCPNET_HOST_CREDENTIAL');
+  const cred = JSON.parse(text) as { host?: unknown; secret?: unknown };
+  if (typeof cred.host !== 'string' || typeof cred.secret !== 'string') throw new Error('a host credential is {"host": REF, "secret": SECRET}');
+  const hostCredential = { host: cred.host, secret: cred.secret };
+  // The commands the agent runs (ip, ovs tools) need no secret in their environment; the link
+  // keeps the credential to log in again after the master restarts.
+  for (const k of ['XCPNET_HOST_CREDENTIAL', 'XE_PASSWORD', 'XCPNET_ROOT_PASSWORD']) delete process.env[k];
+  const link = new MasterLink(() => XapiClient.connect({ target, user: '', password: '', hostCredential, originator: 'xcpnet-agent' }));
   const { backend, guests, health } = await openHostSide({
     hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,

@@ -147,5 +147,12 @@ export const ERRORS: Record<string, ErrorDef> = {
   POOL_JOINING_HOST_HAS_NON_MANAGEMENT_VLANS: e([], 'A joining host may only have its management VLAN.'),
   POOL_JOINING_HOST_HAS_BONDS: e([], 'A joining host may not have bonds.'),
   POOL_JOINING_HOST_HAS_TUNNELS: e([], 'A joining host may not have tunnels.'),
+  POOL_JOINING_HOST_CONNECTION_FAILED: e([], 'The joining host could not reach the master.'),
+  POOL_JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS: e([], 'A host that is the master of other hosts cannot join another pool.'),
+  POOL_JOINING_HOST_CANNOT_HAVE_RUNNING_VMS: e([], 'A joining host may not have running VMs.'),
+  POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION: e(['host_api_version', 'master_api_version'], 'The joining host and the master speak different API versions.'),
+  JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS: e([], 'A joining host may not have shared storage.'),
+  HOST_IS_LIVE: e(['host'], 'The host is alive: eject it with pool.eject rather than forget it.'),
+  HOST_HAS_RESIDENT_VMS: e(['host'], 'VMs are running on the host.'),
   POOL_JOINING_HOST_HAS_NETWORK_SRIOVS: e([], 'A joining host may not have SR-IOV networks.'),
 };
