@@ -1,13 +1,34 @@
-// Runs every test: unit, component and wire tests in parallel, then the system tests
-// (real Open vSwitch, network namespaces, packets) one file at a time, then the VM tier.
-// Usage: node scripts/test.mjs [substring…]  — only test files whose path contains one of them.
+// Runs every test in two tiers, the first failing fast:
+//  1. no-root tier: type-check (tsc, with noUncheckedIndexedAccess), lint (oxlint: the import-layer rule
+//     in .oxlintrc.json), then the unit, component, rule, CLI and wire tests in parallel;
+//  2. root tier: the system tests (real Open vSwitch, network namespaces, packets) one file at a time,
+//     then the VM tier (QEMU VMs, test/vm). Skipped, with a message, when not root.
+// Usage: node scripts/test.mjs [--setup CMD] [substring…]  — only test files whose path contains one of
+// them; --setup runs CMD (as root, e.g. ./scripts/setup.sh) between the tiers, so that CI fails fast
+// on the no-root tier before installing what the root tier needs.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const build = spawnSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit' });
-if (build.status !== 0) process.exit(build.status ?? 1);
+const totals = { pass: 0, fail: 0, skipped: 0 };
+const finish = (failed) => {
+  if (totals.fail === 0 && failed) totals.fail = 1; // a step or runner that failed without counting
+  console.log(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
+  process.exit(failed ? 1 : 0);
+};
+const step = (title, cmd, args) => {
+  console.log(`\n== ${title}`);
+  const r = spawnSync(cmd, args, { stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.log(`${title}: failed`);
+    finish(true);
+  }
+};
+
+// Tier 1, no root.
+step('type-check and build (tsc)', 'npx', ['tsc', '-p', '.']);
+step('lint: import layers (oxlint)', 'npx', ['oxlint', '-c', '.oxlintrc.json', '--quiet', 'src', 'test', 'bench']);
 
 function findTests(dir, out = []) {
   for (const name of readdirSync(dir)) {
@@ -17,7 +38,10 @@ function findTests(dir, out = []) {
   }
   return out;
 }
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+const setupAt = args.indexOf('--setup');
+const setup = setupAt >= 0 ? args.splice(setupAt, 2)[1] : undefined;
+const filters = args;
 const all = findTests('dist').filter((p) => filters.length === 0 || filters.some((f) => p.includes(f))).sort();
 // System tests share the machine's process table and namespaces: run them serially.
 const isSystem = (p) => p.startsWith('dist/test/system/');
@@ -27,25 +51,35 @@ const parallel = all.filter((p) => !isSystem(p) && !isVm(p));
 const serial = all.filter(isSystem);
 const vm = all.filter(isVm);
 
-// Each run also writes TAP to a file, so the two runs' counts can be added up at the end.
+// Each run also writes TAP to a file, so the runs' counts can be added up at the end.
 const tapDir = mkdtempSync(join(tmpdir(), 'xcpnet-tap-'));
-let failed = false;
-const totals = { pass: 0, fail: 0, skipped: 0 };
 const run = (files, concurrency, name) => {
-  if (files.length === 0) return;
+  if (files.length === 0) return true;
+  console.log(`\n== ${name} tests (${files.length} files)`);
   const tap = join(tapDir, `${name}.tap`);
   const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`,
     '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
   { stdio: 'inherit', env: { ...process.env } });
-  if (r.status !== 0) failed = true;
-  const text = readFileSync(tap, 'utf8');
+  let text = '';
+  try { text = readFileSync(tap, 'utf8'); } catch { /* the runner died before writing: counted as a failure below */ }
   for (const key of Object.keys(totals)) totals[key] += Number(new RegExp(`^# ${key} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+  return r.status === 0;
 };
-run(parallel, 2, 'parallel');
-run(serial, 1, 'system');
-if (vm.length && process.getuid?.() !== 0) console.log('VM tier: skipped (needs root; see scripts/vm-setup.sh)');
-run(vm, 1, 'vm');
-rmSync(tapDir, { recursive: true, force: true });
-if (totals.fail === 0 && failed) totals.fail = 1; // a runner that died without counting
-console.log(`\n${totals.pass} passed, ${totals.fail} failed, ${totals.skipped} skipped`);
-process.exit(failed ? 1 : 0);
+const done = (failed) => {
+  rmSync(tapDir, { recursive: true, force: true });
+  finish(failed);
+};
+if (!run(parallel, 2, 'no-root')) {
+  console.log('no-root tier failed: root tier not run');
+  done(true);
+}
+
+// Tier 2, root.
+if (serial.length + vm.length > 0 && process.getuid?.() !== 0) {
+  console.log(`\nroot tier: skipped (${serial.length} system and ${vm.length} VM test files need root; run as root, after scripts/setup.sh and scripts/vm-setup.sh)`);
+  done(false);
+}
+if (setup && serial.length + vm.length > 0) step(`root tier setup (${setup})`, setup, []);
+let failed = !run(serial, 1, 'system');
+failed = !run(vm, 1, 'vm') || failed;
+done(failed);

@@ -21,7 +21,7 @@ test('physical PIF: bridge xenbrN with its NIC as uplink and the PIF MAC, IP on 
   assert.deepEqual(c.errors, {});
   assert.equal(c.doc.host, HU);
   assert.deepEqual(c.doc.bridges, [{
-    name: 'xenbr0', owner: p0, networkUuid: b.records.network[b.records.PIF[p0].network as string].uuid, mtu: 1500,
+    name: 'xenbr0', owner: p0, networkUuid: b.rec('network', b.rec('PIF', p0).network as string).uuid, mtu: 1500,
     mac: '02:00:00:00:00:01', uplink: { kind: 'nic', device: 'eth0' }, tunnels: [],
   }]);
   assert.deepEqual(c.doc.addresses, [{ dev: 'xenbr0', owner: p0, mode: 'Static', addrs: ['10.1.0.5/24'] }]);
@@ -41,7 +41,7 @@ test('unplugged PIF produces nothing; other hosts are ignored', () => {
 
 test('MTU: PIF other_config:mtu overrides network.MTU', () => {
   const { b, h, p0 } = onePhysical();
-  b.set('network', b.records.PIF[p0].network as string, { MTU: 9000 });
+  b.set('network', b.rec('PIF', p0).network as string, { MTU: 9000 });
   let c = compileHost(b.records, h);
   assert.equal(c.doc.bridges[0]!.mtu, 9000);
   b.set('PIF', p0, { other_config: { mtu: '4000' } });
@@ -82,7 +82,7 @@ test('bond: a bridge whose uplink is the bond of the member NICs; slaves not rea
       kind: 'bond', device: 'bond0', members: ['eth0', 'eth1'], mode, mac: '02:00:00:00:00:aa',
       properties: bondProperties(mode, {}, {}),
     });
-    assert.deepEqual(c.bonds, [{ ref: (b.records.PIF[master].bond_master_of as string[])[0], bridge: 'xapi1' }]);
+    assert.deepEqual(c.bonds, [{ ref: (b.rec('PIF', master).bond_master_of as string[])[0], bridge: 'xapi1' }]);
   }
 });
 
@@ -115,7 +115,7 @@ test('tunnel: a bridge with no uplink and one tunnel per remote host with an att
     const t = b.physical(h, 'eth1', nt, { mode: 'Static', IP: ips[i], netmask: '255.255.255.0' });
     return b.tunnel(h, t, pn, 'vxlan', { MAC: `02:00:00:00:09:0${i}` });
   });
-  const netUuid = b.records.network[pn].uuid as string;
+  const netUuid = b.rec('network', pn).uuid as string;
   let c = compileHost(b.records, hosts[0]!);
   assert.deepEqual(c.errors, {});
   assert.deepEqual(c.doc.bridges.map((x) => x.name).sort(), ['xapi9', 'xenbr1']);
@@ -156,7 +156,7 @@ test('VIFs: vif<domid>.<device> on their network\'s bridge; internal network bri
   const port = (ref: string) => c.doc.vifs.find((v) => v.owner === ref)!;
   assert.deepEqual(port(v0), {
     owner: v0, name: 'vif4.0', bridge: 'xapi7', mac: '02:aa:00:00:00:01', mtu: 1400, locking: 'unlocked', ipv4_allowed: [], ipv6_allowed: [],
-    vifUuid: b.records.VIF[v0].uuid, vmUuid: b.records.VM[vm].uuid, networkUuid: b.records.network[ni].uuid, vmDomid: 4, device: 0,
+    vifUuid: b.rec('VIF', v0).uuid, vmUuid: b.rec('VM', vm).uuid, networkUuid: b.rec('network', ni).uuid, vmDomid: 4, device: 0,
   });
   assert.equal(port(v1).bridge, 'xapi5', 'a VIF on a VLAN network is on the VLAN\'s bridge');
   assert.equal(port(v1).locking, 'locked');

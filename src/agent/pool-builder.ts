@@ -21,6 +21,13 @@ export interface PifOpts {
 export class PoolBuilder {
   readonly records: PoolRecords = emptyPool();
 
+  /** A record made earlier; a ref this builder never made is a mistake in the test. */
+  rec(cls: keyof PoolRecords, r: string): Rec {
+    const found = this.records[cls][r];
+    if (!found) throw new Error(`PoolBuilder: no ${cls} ${r}`);
+    return found;
+  }
+
   host(uuid: string = randomUUID(), name = 'host'): string {
     const r = ref();
     this.records.host[r] = { uuid, name_label: name, PIFs: [] };
@@ -42,8 +49,8 @@ export class PoolBuilder {
       bond_slave_of: NULL, bond_master_of: [], VLAN_master_of: NULL, VLAN_slave_of: [], tunnel_access_PIF_of: [],
       tunnel_transport_PIF_of: [], other_config: o.other_config ?? {}, ...extra,
     };
-    (this.records.host[host].PIFs as string[]).push(r);
-    (this.records.network[network].PIFs as string[]).push(r);
+    (this.rec('host', host).PIFs as string[]).push(r);
+    (this.rec('network', network).PIFs as string[]).push(r);
     return r;
   }
 
@@ -56,25 +63,25 @@ export class PoolBuilder {
     const n = Object.values(this.records.Bond).filter((x) => this.records.PIF[x.master as string]?.host === host).length;
     const master = this.pif(host, `bond${n}`, network, { bond_master_of: [b] }, o);
     this.records.Bond[b] = { uuid: randomUUID(), master, slaves: [...slaves], mode, properties, primary_slave: slaves[0] ?? NULL };
-    for (const s of slaves) Object.assign(this.records.PIF[s], { bond_slave_of: b, currently_attached: false });
+    for (const s of slaves) Object.assign(this.rec('PIF', s), { bond_slave_of: b, currently_attached: false });
     return { bond: b, master };
   }
 
   vlan(host: string, tagged: string, network: string, tag: number, o: PifOpts = {}): string {
     const v = ref();
-    const device = this.records.PIF[tagged].device as string;
+    const device = this.rec('PIF', tagged).device as string;
     const untagged = this.pif(host, device, network, { VLAN: tag, VLAN_master_of: v, MAC: 'fe:ff:ff:ff:ff:ff' }, o);
     this.records.VLAN[v] = { uuid: randomUUID(), tagged_PIF: tagged, untagged_PIF: untagged, tag };
-    (this.records.PIF[tagged].VLAN_slave_of as string[]).push(v);
+    (this.rec('PIF', tagged).VLAN_slave_of as string[]).push(v);
     return untagged;
   }
 
   tunnel(host: string, transport: string, network: string, protocol: 'gre' | 'vxlan' = 'gre', o: PifOpts = {}): string {
     const t = ref();
-    const n = Object.keys(this.records.tunnel).filter((x) => this.records.PIF[this.records.tunnel[x].access_PIF as string]?.host === host).length;
+    const n = Object.values(this.records.tunnel).filter((x) => this.records.PIF[x.access_PIF as string]?.host === host).length;
     const access = this.pif(host, `tunnel${n}`, network, { tunnel_access_PIF_of: [t] }, o);
     this.records.tunnel[t] = { uuid: randomUUID(), access_PIF: access, transport_PIF: transport, protocol, status: { active: 'false' } };
-    (this.records.PIF[transport].tunnel_transport_PIF_of as string[]).push(t);
+    (this.rec('PIF', transport).tunnel_transport_PIF_of as string[]).push(t);
     return access;
   }
 
@@ -87,15 +94,15 @@ export class PoolBuilder {
   vif(vm: string, network: string, device: number, MAC: string, extra: Rec = {}): string {
     const r = ref();
     this.records.VIF[r] = {
-      uuid: randomUUID(), VM: vm, network, device: String(device), MAC, currently_attached: this.records.VM[vm].power_state === 'Running',
+      uuid: randomUUID(), VM: vm, network, device: String(device), MAC, currently_attached: this.rec('VM', vm).power_state === 'Running',
       locking_mode: 'network_default', ipv4_allowed: [], ipv6_allowed: [], other_config: {}, ...extra,
     };
-    (this.records.VM[vm].VIFs as string[]).push(r);
-    (this.records.network[network].VIFs as string[]).push(r);
+    (this.rec('VM', vm).VIFs as string[]).push(r);
+    (this.rec('network', network).VIFs as string[]).push(r);
     return r;
   }
 
   set(cls: keyof PoolRecords, r: string, fields: Rec): void {
-    Object.assign(this.records[cls][r], fields);
+    Object.assign(this.rec(cls, r), fields);
   }
 }

@@ -37,6 +37,21 @@ export const stringMap = t.map(t.string, t.string);
 export type Value = string | number | boolean | null | Value[] | { [key: string]: Value };
 export type Rec = Record<string, Value>;
 
+/** A field of a stored record. The store fills every field of a class, so an absent one is a
+ *  misspelt field name: a bug, reported as such rather than carried on as undefined. */
+export function stored(rec: Rec, name: string): Value {
+  const v = rec[name];
+  if (v === undefined) throw new Error(`record has no field ${name}`);
+  return v;
+}
+
+/** The named fields of a stored record (see stored()). */
+export function storedFields(rec: Rec, names: readonly string[]): Rec {
+  const out: Rec = {};
+  for (const n of names) out[n] = stored(rec, n);
+  return out;
+}
+
 export type Qualifier = 'RW' | 'StaticRO' | 'DynamicRO';
 
 /** Roles, weakest first. A message's `role` is the weakest role allowed to call it. */

@@ -147,7 +147,7 @@ function shape(v: Value, ty: Ty, lookup: LookupClass): Value {
     case 'map': {
       if (!isPlainObject(v)) return v;
       const out: { [k: string]: Value } = {};
-      for (const k of Object.keys(v)) setOwn(out, k, shape(v[k], ty.value, lookup));
+      for (const [k, x] of Object.entries(v)) setOwn(out, k, shape(x, ty.value, lookup));
       return out;
     }
     case 'record': return shapeRecord(v, ty.cls, lookup);
@@ -161,8 +161,8 @@ function shapeAny(v: Value, lookup: LookupClass): Value {
   if (!isPlainObject(v)) return v === undefined ? null : v;
   const ev = isEventRecord(v);
   const out: { [k: string]: Value } = {};
-  for (const k of Object.keys(v)) {
-    setOwn(out, k, ev && k === 'snapshot' ? shapeRecord(v[k], v.class as string, lookup) : shapeAny(v[k], lookup));
+  for (const [k, x] of Object.entries(v)) {
+    setOwn(out, k, ev && k === 'snapshot' ? shapeRecord(x, v.class as string, lookup) : shapeAny(x, lookup));
   }
   return out;
 }

@@ -15,6 +15,9 @@ import type { RpcResult } from './types.js';
 const dir = mkdtempSync(join(tmpdir(), 'xcpnet-rpc-test-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Called when a test.slow call reaches the handler (a test waits for it to be in flight). */
+let slowEntered = (): void => {};
+
 // Echo handler with a few special methods to exercise the error paths.
 async function handle(call: RpcCall): Promise<RpcResult> {
   switch (call.method) {
@@ -22,7 +25,7 @@ async function handle(call: RpcCall): Promise<RpcResult> {
     case 'test.throw': throw new Error('boom');
     case 'test.apierror': throw new ApiError('HANDLE_INVALID', ['network', 'OpaqueRef:x']);
     case 'test.void': return { ok: true, value: null, ty: null };
-    case 'test.slow': await new Promise((r) => setTimeout(r, 300)); return { ok: true, value: 'late', ty: t.string };
+    case 'test.slow': slowEntered(); await new Promise((r) => setTimeout(r, 300)); return { ok: true, value: 'late', ty: t.string };
     case 'test.source': return { ok: true, value: call.source ?? null, ty: t.string };
     case 'test.echoerr': return { ok: false, error: ['INVALID_VALUE', 'name_label', String(call.params[0])] };
     case 'test.big': return { ok: true, value: 'b'.repeat(16 * 1024 * 1024), ty: t.string };
@@ -251,8 +254,9 @@ test('close() ends idle keep-alive connections and in-flight ones after the grac
   }
   // An in-flight call longer than the grace period is cut.
   const l2 = await startListener({ tcp: { host: '127.0.0.1', port: 0 }, handle, lookupClass, closeGraceMs: 50 });
+  const inFlight = new Promise<void>((r) => { slowEntered = r; });
   const pending = http({ port: l2.tcpPort }, 'POST', '/jsonrpc', jsonCall('test.slow')).then(() => 'answered', () => 'cut');
-  await new Promise((r) => setTimeout(r, 50));
+  await inFlight;
   const t1 = Date.now();
   await l2.close();
   assert.ok(Date.now() - t1 < 250);
@@ -347,12 +351,14 @@ test("xen-api's own transports (JSON-RPC, XML-RPC, auto) parse our replies", asy
     const url = { protocol: 'http:', hostname: '127.0.0.1', port: String(l.tcpPort), pathname: '/' };
     const visible = { uuid: 'u', MTU: 1500, other_config: { a: '' } };
     for (const name of ['json-rpc', 'xml-rpc', 'auto']) {
-      const call = transports[name]({ url });
+      const transport = transports[name];
+      assert.ok(transport, name);
+      const call = transport({ url });
       const got = await call('network.get_record', ['OpaqueRef:s', 'OpaqueRef:n']);
       // XML-RPC carries int64 as bare text, so the client sees a string.
       assert.deepEqual(got, name === 'xml-rpc' ? { ...visible, MTU: '1500' } : visible, name);
       const ev = await call('event.from', ['OpaqueRef:s', ['*'], '', 60.1]) as { events: { snapshot: unknown }[]; valid_ref_counts: Record<string, unknown> };
-      assert.deepEqual(ev.events[0].snapshot, name === 'xml-rpc' ? { ...visible, MTU: '1500' } : visible, name);
+      assert.deepEqual(ev.events[0]?.snapshot, name === 'xml-rpc' ? { ...visible, MTU: '1500' } : visible, name);
       assert.equal(ev.valid_ref_counts.network, 1, name);
       await assert.rejects(call('test.fail', ['OpaqueRef:s']), (e: { code?: string; params?: unknown }) => {
         assert.equal(e.code, 'HANDLE_INVALID');

@@ -120,7 +120,7 @@ function findReplaced(v: Value): string | undefined {
   if (typeof v === 'string') return v.includes('\uFFFD') ? v : undefined;
   if (Array.isArray(v)) { for (const x of v) { const f = findReplaced(x); if (f !== undefined) return f; } return undefined; }
   if (v && typeof v === 'object') {
-    for (const k of Object.keys(v)) { const f = findReplaced(k) ?? findReplaced(v[k]); if (f !== undefined) return f; }
+    for (const [k, x] of Object.entries(v)) { const f = findReplaced(k) ?? findReplaced(x); if (f !== undefined) return f; }
   }
   return undefined;
 }

@@ -331,7 +331,7 @@ const ESC: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"
 
 /** Text content, escaped. CR as a character reference so XML parsers don't fold it into LF. */
 export function escapeXmlText(s: string): string {
-  return s.replace(DROP, '').replace(/[&<>"\r]/g, (c) => ESC[c]);
+  return s.replace(DROP, '').replace(/[&<>"\r]/g, (c) => ESC[c] ?? '');
 }
 
 /** C's `%.16g`, which XAPI uses for doubles: 16 significant digits, trailing zeros trimmed. */
@@ -340,7 +340,7 @@ export function formatDouble(x: number): string {
   if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
   if (x === 0) return Object.is(x, -0) ? '-0' : '0';
   const exp = x.toExponential(15); // d.ddddddddddddddde±X, 16 significant digits
-  const [mant, eStr] = exp.split('e');
+  const [mant = '', eStr] = exp.split('e');
   const e = Number(eStr);
   const trim = (m: string) => (m.includes('.') ? m.replace(/0+$/, '').replace(/\.$/, '') : m);
   if (e < -4 || e >= 16) {

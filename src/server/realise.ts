@@ -3,6 +3,7 @@
 // now" wait here until the host's agent has realised their generation.
 
 import { ApiError } from '../common/api-error.js';
+import { SYSTEM_CLOCK, type Clock } from '../common/clock.js';
 import type { Store, Tx } from '../db/store.js';
 import type { Rec, Value } from '../idl/meta.js';
 import { AGENT_CLASSES, type HostReport, type Nic } from '../protocol/host-agent.js';
@@ -36,25 +37,25 @@ export function nicMetrics(n: Nic): Rec {
   return out;
 }
 
-interface Waiter { gen: number; objects: string[]; resolve: () => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }
+interface Waiter { gen: number; objects: string[]; resolve: () => void; reject: (e: unknown) => void; cancelTimer: () => void }
 
-interface HostState { realised: number; lastReport: number; report: HostReport | undefined; waiters: Set<Waiter> }
+interface HostState { realised: number; lastReport: number | undefined; report: HostReport | undefined; waiters: Set<Waiter> }
 
 export class RealisationHub {
   private readonly hosts = new Map<string, HostState>();
   /** How long a call waits for an agent before giving up. */
   timeoutMs = 30_000;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store, private readonly clock: Clock = SYSTEM_CLOCK) {}
 
   private state(host: string): HostState {
     let s = this.hosts.get(host);
-    if (!s) this.hosts.set(host, s = { realised: -1, lastReport: 0, report: undefined, waiters: new Set() });
+    if (!s) this.hosts.set(host, s = { realised: -1, lastReport: undefined, report: undefined, waiters: new Set() });
     return s;
   }
 
   /** True once an agent has reported for the host. */
-  hasAgent(host: string): boolean { return this.state(host).lastReport > 0; }
+  hasAgent(host: string): boolean { return this.state(host).lastReport !== undefined; }
   lastReport(host: string): HostReport | undefined { return this.hosts.get(host)?.report; }
   nics(host: string): Nic[] | undefined { return this.hosts.get(host)?.report?.nics; }
 
@@ -72,16 +73,15 @@ export class RealisationHub {
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
         gen, objects, resolve, reject,
-        timer: setTimeout(() => {
+        cancelTimer: this.clock.after(this.timeoutMs, () => {
           s.waiters.delete(w);
           if (!this.hasAgent(host)) reject(new ApiError('HOST_OFFLINE', [host]));
           else {
             const obj = objects[0] ?? host;
             reject(new ApiError('DEVICE_ATTACH_TIMEOUT', [this.store.classOf(obj) ?? 'host', obj]));
           }
-        }, this.timeoutMs),
+        }),
       };
-      w.timer.unref();
       s.waiters.add(w);
     });
   }
@@ -105,14 +105,14 @@ export class RealisationHub {
   report(host: string, gen: number, report: HostReport): void {
     const s = this.state(host);
     s.report = report;
-    s.lastReport = Date.now();
+    s.lastReport = this.clock.now();
     if (gen > s.realised) s.realised = gen;
     this.store.transact((tx) => this.applyMeasurements(tx, host, report));
     for (const w of [...s.waiters]) {
       const down = this.failIfUnrealised(report, w.objects);
       if (w.gen > s.realised && !down) continue;
       s.waiters.delete(w);
-      clearTimeout(w.timer);
+      w.cancelTimer();
       (down ?? this.failIfErrors(report, w.objects)).then(w.resolve, w.reject);
     }
   }

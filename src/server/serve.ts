@@ -16,7 +16,8 @@ import { assertMayJoin, describeSelf } from './membership.js';
 import { connectToMaster, masterTarget, MemberRuntime, readMemberConfig, removeMemberConfig, writeMemberConfig,
   type ManagementConfig, type MasterTrust, type MemberConfig } from './member.js';
 import { initialHostNetworking } from './impl/pif.js';
-import { startTunnelController } from './impl/controller.js';
+import { startTunnelController, type TunnelController } from './impl/controller.js';
+import type { Clock } from '../common/clock.js';
 
 export interface ServeOptions {
   stateDir: string;
@@ -56,6 +57,8 @@ export interface ServeOptions {
    * process.stderr.isTTY): where a generated root password goes (see tellRootPassword).
    */
   tty?: boolean;
+  /** Time for the realisation hub and the tunnel controller (default: the system's; tests move it by hand). */
+  timers?: Clock;
 }
 
 export interface LocalAgent { stop(): Promise<void> }
@@ -72,6 +75,8 @@ export interface Master {
   readonly agent?: LocalAgent;
   /** Set while this host is a pool member. */
   readonly member?: MemberConfig;
+  /** The pool's tunnel controller (tests run a pass with sync()). */
+  readonly controller: TunnelController;
   close(): Promise<void>;
 }
 
@@ -79,7 +84,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const log = opts.log ?? ((l: string) => console.error(l));
   const was = privateDir(opts.stateDir);
   if (was !== undefined) log(`xcpnet: state directory ${opts.stateDir} was mode ${was.toString(8)}, now 700: it holds the database`);
-  const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize });
+  const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize, timers: opts.timers });
   const generated = await ensureRoot(server.users, opts.rootPassword);
   if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
@@ -98,7 +103,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
     lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
-  const controller = startTunnelController(server);
+  const controller = startTunnelController(server, opts.timers);
   const startStandalone = async (): Promise<void> => {
     agent = opts.localAgent ? await startLocalAgent(server, host, opts.localAgent, log) : undefined;
     // A fresh host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
@@ -140,7 +145,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   else await startStandalone();
   for (const hook of opts.afterBoot ?? []) await hook(server, host);
   return {
-    server, listener, host, socketPath,
+    server, listener, host, socketPath, controller,
     get agent() { return agent; },
     get member() { return member?.config; },
     async close() {

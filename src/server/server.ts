@@ -17,6 +17,7 @@ import { parseReport, ReportError } from '../protocol/host-agent.js';
 import { Sessions, Users, type Hasher } from './sessions.js';
 import { TaskRunner } from './tasks.js';
 import { decodeValue } from './values.js';
+import type { Clock } from '../common/clock.js';
 
 export type CallResult = { ok: true; value: Value; ty: Ty | null } | { ok: false; error: string[] };
 
@@ -34,6 +35,8 @@ export interface ServerOptions {
   hasher?: Hasher;
   /** How a delayed login failure waits (tests record it instead). */
   sleep?: (ms: number) => Promise<void>;
+  /** The realisation hub's time: its waits' deadlines (tests move it by hand). */
+  timers?: Clock;
 }
 
 /** A call as a wire hands it over; `remote` is the client's address when there is one. */
@@ -56,7 +59,7 @@ export class XapiServer implements ServerServices {
   constructor(opts: ServerOptions) {
     this.log = opts.log ?? (() => {});
     this.store = new Store({ path: opts.dbPath, classes: CLASSES, relations: RELATIONS, changeLogSize: opts.changeLogSize });
-    this.hub = new RealisationHub(this.store);
+    this.hub = new RealisationHub(this.store, opts.timers);
     this.clock = opts.clock ?? Date.now;
     this.credentials = new HostCredentials(this.store);
     this.users = new Users(this.store, { hasher: opts.hasher, clock: opts.clock, sleep: opts.sleep });

@@ -5,6 +5,8 @@
 // (or any token for `{?name:any}`) and captures it, `{*}` matches anything on one line.
 import { ERRORS } from '../../src/idl/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -59,6 +61,59 @@ export interface Result {
   stdout: string;
   stderr: string;
   status: number | null;
+}
+
+/** A JSON-RPC call seen by a CallWatch, and whether the server has answered it yet. */
+export interface WatchedCall { method: string; params: unknown[]; answered: boolean }
+
+/**
+ * An HTTP proxy in front of the server that records the calls passing through it. A test points xe
+ * at it (`-s 127.0.0.1 -p <port>`) and waits for a call to be in flight, e.g. to know that
+ * `xe event-wait` is parked in event.from, without guessing with a sleep.
+ */
+export interface CallWatch {
+  port: number;
+  calls: WatchedCall[];
+  /** Resolves with the first call (seen so far or later) that matches. */
+  seen(match: (c: WatchedCall) => boolean): Promise<WatchedCall>;
+  close(): Promise<void>;
+}
+
+export async function startCallWatch(server: Server): Promise<CallWatch> {
+  const calls: WatchedCall[] = [];
+  const listeners = new Set<() => void>();
+  const proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const { method, params } = JSON.parse(body.toString()) as { method: string; params: unknown[] };
+      const call: WatchedCall = { method, params, answered: false };
+      calls.push(call);
+      for (const l of listeners) l();
+      const up = request({ host: '127.0.0.1', port: server.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+        r.on('end', () => { call.answered = true; });
+      });
+      up.on('error', () => res.destroy());
+      up.end(body);
+    });
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  return {
+    port: (proxy.address() as AddressInfo).port,
+    calls,
+    seen: (match) => new Promise((resolve) => {
+      const check = (): void => {
+        const hit = calls.find(match);
+        if (hit) { listeners.delete(check); resolve(hit); }
+      };
+      listeners.add(check);
+      check();
+    }),
+    close: () => new Promise((r) => { proxy.closeAllConnections(); proxy.close(() => r()); }),
+  };
 }
 
 /** Runs bin/xe with already-split arguments. */

@@ -3,7 +3,7 @@
 // generated commands of vif, vm, host and pool.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { internal, doc, fill, lines, missingParam, record, runTranscript, runXe, splitWords, startServer, type Server, type Vars } from './harness.js';
+import { internal, doc, fill, lines, missingParam, record, runTranscript, runXe, splitWords, startCallWatch, startServer, type Server, type Vars } from './harness.js';
 
 
 let server: Server;
@@ -124,12 +124,25 @@ test('vif-plug/-unplug/-move/-configure on a running VM, vm-vif-list, event-wait
     { cmd: 'vif-configure-ipv4 uuid={vif} mode=static address=10.0.0.5/24 gateway=10.0.0.1', stderr: lines(doc('VM_LACKS_FEATURE'), 'vm: {vm} (web)') },
     { cmd: 'vif-configure-ipv6 uuid={vif} mode=autoconf', stderr: lines(doc('VM_LACKS_FEATURE'), 'vm: {vm} (web)') },
   ], vars);
-  // event-wait blocks until the VIF is plugged.
-  const waiting = runXe(splitWords(fill('event-wait class=vif uuid={vif} currently-attached=true', vars)), server.env);
-  await new Promise((r) => setTimeout(r, 500));
-  await runTranscript(server, [{ cmd: 'vif-plug uuid={vif}' }], vars);
-  const r = await waiting;
-  assert.deepEqual(r, { stdout: '', stderr: '', status: 0 });
+  // event-wait blocks until the VIF is plugged: it has read the unplugged VIF and is parked in a
+  // second event.from (one with a token) when the VIF is plugged, and only then exits 0.
+  const watch = await startCallWatch(server);
+  try {
+    let exited = false;
+    const waiting = runXe(['-s', '127.0.0.1', '-p', String(watch.port),
+      ...splitWords(fill('event-wait class=vif uuid={vif} currently-attached=true', vars))], server.env)
+      .finally(() => { exited = true; });
+    const parked = await Promise.race([
+      watch.seen((c) => c.method === 'event.from' && c.params[2] !== ''),
+      waiting.then((r) => assert.fail(`event-wait exited before the VIF was plugged: ${JSON.stringify(r)}`)),
+    ]);
+    assert.equal(parked.answered, false, 'event.from is waiting for a change');
+    assert.equal(exited, false, 'event-wait is still waiting');
+    await runTranscript(server, [{ cmd: 'vif-plug uuid={vif}' }], vars);
+    assert.deepEqual(await waiting, { stdout: '', stderr: '', status: 0 });
+  } finally {
+    await watch.close();
+  }
 });
 
 test('vif-param-* on sets, maps and setters', async () => {

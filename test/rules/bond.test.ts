@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHost } from '../../src/server/boot.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 import { ruleKit } from '../support/rule-kit.js';
+import { storedFields } from '../../src/idl/meta.js';
 
 let pool: TestPool;
 let host: string;
@@ -156,7 +157,7 @@ test('Bond.create moves management to the master (Async, progress 1.0); destroy 
 });
 
 test('Bond.create: the twelve checks with their parameters, in order', async () => {
-  const [eth0, eth1, eth2, eth3] = [0, 1, 2, 3].map((i) => pifOf(`eth${i}`));
+  const [eth0, eth1, eth2, eth3] = [pifOf('eth0'), pifOf('eth1'), pifOf('eth2'), pifOf('eth3')];
   const net = await newNet('checks');
   const unmanaged = await newNet('unmanaged', { managed: false, bridge: 'extb' });
   await assertApiError(call('Bond.create', net, [], '', 'balance-slb', {}), 'PIF_BOND_NEEDS_MORE_MEMBERS', []);
@@ -280,7 +281,7 @@ test('VLAN.destroy: PIF_ALREADY_BONDED when the untagged PIF is a bond member', 
   await assertApiError(call('VLAN.destroy', odd), 'PIF_ALREADY_BONDED', [eth2]);
   store().transact((tx) => {
     tx.destroy('VLAN', odd);
-    tx.update('PIF', eth2, { VLAN_master_of: before.VLAN_master_of, metrics: before.metrics });
+    tx.update('PIF', eth2, storedFields(before, ['VLAN_master_of', 'metrics']));
   });
   await call('Bond.destroy', bond);
 });

@@ -9,12 +9,11 @@ import { nic, report as fullReport } from '../support/report.js';
 import { initialHostNetworking } from '../../src/server/impl/pif.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 
-// A stand-in agent per host, used for the master only while no real agent reports for it.
+// A stand-in agent for the member hosts (the master's own host has its in-process agent): it
+// reports each member's inventory on every commit.
 const inventories = new Map<string, Nic[]>();
-async function stubAgents(pool: TestPool): Promise<void> {
-  const { server, host } = pool.master;
-  for (let i = 0; i < 10 && !server.hub.hasAgent(host); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!server.hub.hasAgent(host)) inventories.set(host, [0, 1].map((i) => nic({ device: `eth${i}`, MAC: `02:00:00:00:02:0${i}`, MTU: 1500 })));
+function memberAgents(pool: TestPool): void {
+  const { server } = pool.master;
   const report = () => setImmediate(() => {
     for (const [h, nics] of inventories) if (server.store.find('host', h)) server.hub.report(h, server.store.generation, fullReport({ nics }));
   });
@@ -38,7 +37,7 @@ before(async () => {
   pool = await startTestPool({ fakeNics: 2 });
   pool.master.server.hub.timeoutMs = 2000;
   master = pool.master.host;
-  await stubAgents(pool);
+  memberAgents(pool);
   await initialHostNetworking(pool.master.server, master);
   member = store().transact((tx) => createHost(tx, 'member', '192.0.2.50'));
   inventories.set(member, []);

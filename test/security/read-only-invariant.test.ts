@@ -19,7 +19,6 @@ const store = () => server().store;
 before(async () => {
   pool = await startTestPool({ fakeNics: 6 });
   const host = pool.master.host;
-  for (let i = 0; i < 100 && !server().hub.hasAgent(host); i++) await new Promise((r) => setTimeout(r, 50));
   server().hub.timeoutMs = 300;
   const call = pool.call.bind(pool);
   const pif = (device: string) => [...store().all('PIF')].find(([, p]) => p.host === host && p.device === device && p.VLAN === -1)![0];

@@ -119,7 +119,7 @@ describe('values that reach a host', () => {
     for (const bad of BAD_IFNAMES) await refusedNothingMade('PIF', () => intro({ device: bad }), 'INVALID_VALUE', ['device', bad]);
     await refusedNothingMade('PIF', () => intro({ MAC: 'x\ny' }), 'MAC_INVALID', ['x\ny']);
     await refusedNothingMade('PIF', () => intro({ VLAN: 4095 }), 'VLAN_TAG_INVALID', [4095]);
-    for (const [k, v] of [['IP', '10.0.0.1\n'], ['netmask', '255.255.255.0 x'], ['gateway', 'gw'], ['DNS', '10.0.0.1,nameserver 1.1.1.1']]) {
+    for (const [k, v] of [['IP', '10.0.0.1\n'], ['netmask', '255.255.255.0 x'], ['gateway', 'gw'], ['DNS', '10.0.0.1,nameserver 1.1.1.1']] as const) {
       await refusedNothingMade('PIF', () => intro({ [k]: v }), 'INVALID_IP_ADDRESS_SPECIFIED', [k]);
     }
     await refusedNothingMade('PIF', () => intro({ other_config: { mtu: '1500\n' } }), 'INVALID_VALUE', ['other_config:mtu', '1500\n']);
@@ -191,7 +191,9 @@ describe('values that reach a host', () => {
             const before = (await call<R>(`${cls.name}.get_record`, ref))[f.name];
             await assert.rejects(call(`${cls.name}.set_${f.name}`, ref, value), `${cls.name}.set_${f.name}`);
             if (f.ty.kind === 'map') {
-              const [[k, v]] = Object.entries(value as R);
+              const entry = Object.entries(value as R)[0];
+              assert.ok(entry, 'a bad map value has an entry');
+              const [k, v] = entry;
               await assert.rejects(call(`${cls.name}.add_to_${f.name}`, ref, k, v), `${cls.name}.add_to_${f.name}`);
             }
             if (f.ty.kind === 'set') await assert.rejects(call(`${cls.name}.add_${f.name}`, ref, (value as Value[])[0]), `${cls.name}.add_${f.name}`);

@@ -33,6 +33,9 @@ export async function startTestPool(opts: { fakeNics?: number; changeLogSize?: n
     stateDir, listen: { host: '127.0.0.1', port: 0 }, rootPassword: ROOT_PASSWORD, impls: RULES,
     localAgent: simulatedLocalAgent(opts.fakeNics ?? 4, (h) => { fakeHost = h; }), changeLogSize: opts.changeLogSize, log: () => {},
   } as Parameters<typeof startMaster>[0]);
+  // startMaster returns once the in-process agent has reported: the master's host never needs a
+  // stand-in agent in a test.
+  assert.ok(master.server.hub.hasAgent(master.host), 'the in-process agent has reported');
   const url = `http://127.0.0.1:${master.listener.tcpPort}`;
   const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD });
   return {

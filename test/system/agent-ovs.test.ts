@@ -15,6 +15,7 @@ import { OvsDriver } from '../../src/backends/ovs/driver.js';
 import { OvsSystemSwitch } from '../../src/backends/ovs/switch.js';
 import { PoolBuilder } from '../../src/agent/pool-builder.js';
 import { reconcile } from '../../src/agent/reconcile.js';
+import { defined } from '../../src/common/defined.js';
 
 const run = promisify(execFile);
 const P = `xcpt-ag-${process.pid}-`;
@@ -54,6 +55,7 @@ async function pingFrom(ns: string, ip: string, tries = 6): Promise<boolean> {
 describe('agent on Open vSwitch (two hosts in namespaces)', () => {
   const made: string[] = [];
   const hosts: Host[] = [];
+  const at = (i: number): Host => defined(hosts[i], `host ${i}`);
   const b = new PoolBuilder();
   const hA = b.host(UA, 'A');
   const hB = b.host(UB, 'B');
@@ -96,7 +98,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
   });
 
   test('physical, VLAN, bond, internal: the OVSDB rows of each network kind', async () => {
-    const h = hosts[0];
+    const h = at(0);
     const n0 = b.network('xenbr0');
     mgmt = b.physical(hA, 'eth0', n0, { MAC: '02:00:00:0a:00:00', mode: 'Static', IP: '10.77.0.1', netmask: '255.255.255.0', gateway: '10.77.0.254', management: true });
     vlanNet = b.network('xapi1');
@@ -131,22 +133,22 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     const iface = (n: string) => ifs.find((i) => i.name === n)!;
     const vifIds = iface('vif5.0').external_ids as Record<string, string>;
     assert.equal(vifIds['xs-vif-uuid'], Object.values(b.records.VIF).find((v) => v.device === '0')!.uuid);
-    assert.equal(vifIds['xs-vm-uuid'], b.records.VM[vm].uuid);
-    assert.equal(vifIds['xs-network-uuid'], b.records.network[internal].uuid);
+    assert.equal(vifIds['xs-vm-uuid'], b.rec('VM', vm).uuid);
+    assert.equal(vifIds['xs-network-uuid'], b.rec('network', internal).uuid);
     assert.equal(vifIds['attached-mac'], '02:00:00:0a:05:00');
     assert.equal(iface('vif5.0').mtu_request, 1400);
     for (const i of ifs) assert.equal((i.external_ids as Record<string, string>)['xcpnet-owner'], UA, `${String(i.name)} carries the owner marker`);
     for (const p of ports) assert.equal((p.external_ids as Record<string, string>)['xcpnet-owner'], UA);
     for (const i of ifs) assert.ok(i.error === null && Number(i.ofport) > 0, `${String(i.name)}: ofport ${String(i.ofport)} error ${String(i.error)}`);
     // The guest interface inside the VM namespace.
-    const vmNs = vmNamespaceName(P, b.records.VM[vm].uuid as string);
+    const vmNs = vmNamespaceName(P, b.rec('VM', vm).uuid as string);
     const inside = await new Ip(vmNs).links();
     assert.equal(inside.find((l) => l.ifname === 'eth0')?.address, '02:00:00:0a:05:00');
     assert.equal(inside.find((l) => l.ifname === 'eth0')?.mtu, 1400);
   });
 
   test('a reconcile with nothing to change writes nothing', async () => {
-    const h = hosts[0];
+    const h = at(0);
     const before = await nextCfg(h);
     const tx = h.sw.transactions;
     const r = await step(h);
@@ -156,7 +158,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
   });
 
   test('drift: a port deleted with ovs-vsctl is put back; a foreign port is left alone', async () => {
-    const h = hosts[0];
+    const h = at(0);
     await h.ovs.vsctl('del-port', 'xenbr0', 'eth0');
     await h.ovs.vsctl('add-port', 'xenbr0', 'p-eth0'); // not ours: no marker
     const r = await step(h);
@@ -167,7 +169,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
   });
 
   test('an agent restart (new OVSDB session, new guest driver) changes no row', async () => {
-    const h = hosts[0];
+    const h = at(0);
     const uuids = async () => JSON.stringify([(await portRows(h)).map((p) => `${String(p.name)}=${String(p._uuid)}`).sort(), (await ifaceRows(h)).map((i) => `${String(i.name)}=${String(i._uuid)}`).sort()]);
     const before = await uuids();
     const cfg0 = await nextCfg(h);
@@ -182,24 +184,24 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
   });
 
   test('changes: MTU in place, VIF unplug, VLAN unplug, VM stop', async () => {
-    const h = hosts[0];
+    const h = at(0);
     const uuidOf = async (n: string) => (await portRows(h)).find((p) => p.name === n)?._uuid;
     const eth0 = await uuidOf('eth0');
-    b.set('network', b.records.PIF[mgmt].network as string, { MTU: 1600 });
+    b.set('network', b.rec('PIF', mgmt).network as string, { MTU: 1600 });
     await step(h);
     assert.equal((await ifaceRows(h)).find((i) => i.name === 'eth0')!.mtu_request, 1600);
     assert.equal(await uuidOf('eth0'), eth0, 'port kept');
-    const vifs = b.records.VM[vm].VIFs as string[];
-    b.set('VIF', vifs[0], { currently_attached: false });
+    const vifs = b.rec('VM', vm).VIFs as string[];
+    b.set('VIF', defined(vifs[0], 'the first VIF'), { currently_attached: false });
     await step(h);
     assert.deepEqual(await portsOf(h, 'xapi1'), ['vif5.1']);
     assert.ok(!(await h.ovs.vsctl('list-br')).includes('xapi3'), 'internal bridge removed with its last VIF');
     b.set('VM', vm, { power_state: 'Halted', resident_on: 'OpaqueRef:NULL', domid: -1 });
     await step(h);
     assert.deepEqual(await portsOf(h, 'xapi1'), []);
-    assert.equal(await netns.exists(vmNamespaceName(P, b.records.VM[vm].uuid as string)), false, 'guest namespace removed');
+    assert.equal(await netns.exists(vmNamespaceName(P, b.rec('VM', vm).uuid as string)), false, 'guest namespace removed');
     // tidy host A for the tunnel test: only the management network stays
-    for (const r of Object.keys(b.records.PIF)) if (r !== mgmt && b.records.PIF[r].host === hA) b.set('PIF', r, { currently_attached: false });
+    for (const r of Object.keys(b.records.PIF)) if (r !== mgmt && b.rec('PIF', r).host === hA) b.set('PIF', r, { currently_attached: false });
     await step(h);
     assert.deepEqual((await h.ovs.vsctl('list-br')).split('\n').filter(Boolean), ['xenbr0']);
   });
@@ -220,47 +222,48 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     for (const [i, h] of hosts.entries()) {
       const tun = (await ifaceRows(h)).filter((x) => x.type === 'gre');
       assert.equal(tun.length, 1, 'one tunnel port per remote host');
-      assert.deepEqual(tun[0].options, { key: '77', remote_ip: ips[1 - i] });
+      assert.deepEqual(tun[0]?.options, { key: '77', remote_ip: ips[1 - i] });
       assert.deepEqual((await portsOf(h, 'xapi5')).length, 2); // the tunnel and the VIF
     }
-    const guestNs = vms.map((v) => vmNamespaceName(P, b.records.VM[v].uuid as string));
+    const guestNs = vms.map((v) => vmNamespaceName(P, b.rec('VM', v).uuid as string));
+    const [nsA, nsB] = [defined(guestNs[0], 'guest A'), defined(guestNs[1], 'guest B')];
     for (const [i, ns] of guestNs.entries()) await new Ip(ns).addAddr('eth0', `192.168.77.${i + 1}/24`);
     assert.ok(await pingFrom(NS_A, '10.77.1.2'), 'underlay: host A reaches host B over xenbr1');
-    assert.ok(await pingFrom(guestNs[0], '192.168.77.2'), 'guest A reaches guest B over GRE');
+    assert.ok(await pingFrom(nsA, '192.168.77.2'), 'guest A reaches guest B over GRE');
     for (const t of Object.keys(b.records.tunnel)) b.set('tunnel', t, { protocol: 'vxlan' });
     for (const h of hosts) await step(h);
     for (const h of hosts) {
       assert.equal((await ifaceRows(h)).filter((x) => x.type === 'gre').length, 0);
       assert.equal((await ifaceRows(h)).filter((x) => x.type === 'vxlan').length, 1);
     }
-    assert.ok(await pingFrom(guestNs[1], '192.168.77.1'), 'guest B reaches guest A over VXLAN');
+    assert.ok(await pingFrom(nsB, '192.168.77.1'), 'guest B reaches guest A over VXLAN');
     // locking: guest A's VIF locked to its own address passes, locked to another address does not
-    const vifA = (b.records.VM[vms[0]].VIFs as string[])[0];
+    const vifA = defined((b.rec('VM', defined(vms[0], 'VM A')).VIFs as string[])[0], "VM A's VIF");
     // The record also holds flow text no API call accepts: it adds no rule (the lock still holds)
     // and IPv6 prefixes are written in a form ovs-ofctl takes.
     const hostile = '10.0.0.1\ncookie=0x1,priority=9000,in_port=1,actions=drop';
     b.set('VIF', vifA, { locking_mode: 'locked', ipv4_allowed: ['192.168.77.1', hostile], ipv6_allowed: ['fd00::/64', 'fd00::1'] });
-    const locked = await reconcile(cfgOf(hosts[0]), hosts[0].backend, hosts[0].guests);
+    const locked = await reconcile(cfgOf(at(0)), at(0).backend, at(0).guests);
     assert.deepEqual(Object.keys(locked.errors), [vifA]);
     assert.match(locked.errors[vifA]!, /invalid allowed addresses ignored/);
-    const flows = await run('ovs-ofctl', ['--no-names', 'dump-flows', `unix:${hosts[0].ovs.dir}/xapi5.mgmt`, 'cookie=0x1/-1']);
+    const flows = await run('ovs-ofctl', ['--no-names', 'dump-flows', `unix:${at(0).ovs.dir}/xapi5.mgmt`, 'cookie=0x1/-1']);
     assert.match(flows.stdout, /nw_src=192\.168\.77\.1/);
     assert.match(flows.stdout, /ipv6_src=fd00::\/64/);
     assert.equal(flows.stdout.split('\n').filter((l) => /in_port=/.test(l)).length, 2 + 2 + 3 * 2 + 1, 'DHCP, ARP probe, 2 per IPv4, 3 per IPv6, drop');
     assert.doesNotMatch(flows.stdout, /priority=9000/);
-    assert.ok(await pingFrom(guestNs[0], '192.168.77.2'), 'locked to its own address: passes');
+    assert.ok(await pingFrom(nsA, '192.168.77.2'), 'locked to its own address: passes');
     b.set('VIF', vifA, { ipv4_allowed: ['192.168.77.50'] });
-    assert.deepEqual((await step(hosts[0])).changes, ['update port vif10.0 (external_ids)'], 'the port stays; its lock record and flows change');
-    assert.equal(await pingFrom(guestNs[0], '192.168.77.2', 2), false, 'locked to another address: dropped');
+    assert.deepEqual((await step(at(0))).changes, ['update port vif10.0 (external_ids)'], 'the port stays; its lock record and flows change');
+    assert.equal(await pingFrom(nsA, '192.168.77.2', 2), false, 'locked to another address: dropped');
     b.set('VIF', vifA, { locking_mode: 'unlocked', ipv4_allowed: [] });
-    await step(hosts[0]);
-    assert.doesNotMatch((await run('ovs-ofctl', ['--no-names', 'dump-flows', `unix:${hosts[0].ovs.dir}/xapi5.mgmt`, 'cookie=0x1/-1'])).stdout, /in_port/);
-    assert.ok(await pingFrom(guestNs[0], '192.168.77.2'), 'unlocked again: passes');
+    await step(at(0));
+    assert.doesNotMatch((await run('ovs-ofctl', ['--no-names', 'dump-flows', `unix:${at(0).ovs.dir}/xapi5.mgmt`, 'cookie=0x1/-1'])).stdout, /in_port/);
+    assert.ok(await pingFrom(nsA, '192.168.77.2'), 'unlocked again: passes');
     // a host leaving the mesh: its peer's tunnel port goes, the guest loses the other side
-    const accessB = Object.keys(b.records.PIF).find((r) => b.records.PIF[r].host === hB && b.records.PIF[r].device === 'tunnel0')!;
+    const accessB = Object.keys(b.records.PIF).find((r) => b.rec('PIF', r).host === hB && b.rec('PIF', r).device === 'tunnel0')!;
     b.set('PIF', accessB, { currently_attached: false });
-    await step(hosts[0]);
-    assert.equal((await ifaceRows(hosts[0])).filter((x) => x.type === 'vxlan').length, 0);
-    assert.equal(await pingFrom(guestNs[0], '192.168.77.2', 2), false, 'no path once the mesh link is gone');
+    await step(at(0));
+    assert.equal((await ifaceRows(at(0))).filter((x) => x.type === 'vxlan').length, 0);
+    assert.equal(await pingFrom(nsA, '192.168.77.2', 2), false, 'no path once the mesh link is gone');
   });
 });

@@ -11,6 +11,7 @@ import { MemorySwitch } from './memory.js';
 import { emptyObserved, OWNER_KEY, type Action, type OvsConfig } from './model.js';
 import { findConflicts, planChanges } from './plan.js';
 import { ovsRows } from './rows.js';
+import { defined } from '../../common/defined.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
 const compileHostConfig = (records: PoolRecords, host: string): OvsConfig => ovsRows(compileHost(records, host).doc, '');
@@ -111,7 +112,7 @@ test('MTU change updates interfaces in place; IP change swaps the address', asyn
 
 test('VLAN: fake bridge on the parent; removing it keeps the parent when attached', async () => {
   const { b, h } = mgmtPool();
-  const p0 = Object.keys(b.records.PIF)[0];
+  const p0 = defined(Object.keys(b.records.PIF)[0], 'a PIF');
   const nv = b.network('xapi4');
   const v = b.vlan(h, p0, nv, 12);
   const fake = new MemorySwitch({ nics: 1, seed: HU });
@@ -153,21 +154,23 @@ test('tunnel mesh: adding and removing a peer touches only that peer\'s port', a
   const nt = b.network('xenbr1');
   const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '5' });
   const access = hosts.map((h, i) => b.tunnel(h, b.physical(h, 'eth1', nt, { mode: 'Static', IP: `10.9.0.${i + 1}`, netmask: '255.255.255.0' }), pn, 'gre'));
-  b.set('PIF', access[2], { currently_attached: false });
+  const h0 = defined(hosts[0], 'host 0'), h2 = defined(hosts[2], 'host 2');
+  const a1 = defined(access[1], 'access PIF 1'), a2 = defined(access[2], 'access PIF 2');
+  b.set('PIF', a2, { currently_attached: false });
   const fake = new MemorySwitch({ nics: 2, seed: HU });
-  await converge(fake, compileHostConfig(b.records, hosts[0]));
-  const kept = [...(await fake.observe()).ports.values()].find((p) => p.interfaces[0].type === 'gre')!;
-  assert.equal(kept.interfaces[0].options.remote_ip, '10.9.0.2');
-  b.set('PIF', access[2], { currently_attached: true });
-  const add = await converge(fake, compileHostConfig(b.records, hosts[0]));
+  await converge(fake, compileHostConfig(b.records, h0));
+  const kept = [...(await fake.observe()).ports.values()].find((p) => p.interfaces[0]?.type === 'gre')!;
+  assert.equal(kept.interfaces[0]?.options.remote_ip, '10.9.0.2');
+  b.set('PIF', a2, { currently_attached: true });
+  const add = await converge(fake, compileHostConfig(b.records, h0));
   assert.equal(add.length, 1);
-  assert.equal(add[0].kind, 'add-port');
-  b.set('PIF', access[1], { currently_attached: false });
-  const del = await converge(fake, compileHostConfig(b.records, hosts[0]));
+  assert.equal(add[0]?.kind, 'add-port');
+  b.set('PIF', a1, { currently_attached: false });
+  const del = await converge(fake, compileHostConfig(b.records, h0));
   assert.deepEqual(summary(del), [`del-port ${kept.name}`]);
   // remote transport IP change: the port's options are updated in place
-  b.set('PIF', Object.keys(b.records.PIF).find((r) => b.records.PIF[r].host === hosts[2] && b.records.PIF[r].device === 'eth1')!, { IP: '10.9.0.33' });
-  assert.deepEqual(kinds(await converge(fake, compileHostConfig(b.records, hosts[0]))), ['update-iface']);
+  b.set('PIF', Object.keys(b.records.PIF).find((r) => b.rec('PIF', r).host === h2 && b.rec('PIF', r).device === 'eth1')!, { IP: '10.9.0.33' });
+  assert.deepEqual(kinds(await converge(fake, compileHostConfig(b.records, h0))), ['update-iface']);
 });
 
 test('foreign rows are left alone and block only the objects that need their names', async () => {
@@ -178,7 +181,7 @@ test('foreign rows are left alone and block only the objects that need their nam
   const cfg = compileHostConfig(b.records, h);
   const plan = planChanges(cfg, await fake.observe());
   assert.ok(plan.every((a) => a.kind !== 'del-bridge' && a.kind !== 'add-bridge' && a.kind !== 'add-port'), summary(plan).join());
-  assert.match(findConflicts(cfg, await fake.observe())[p0], /xenbr0 exists and is not managed/);
+  assert.match(defined(findConflicts(cfg, await fake.observe())[p0], 'conflict on eth0'), /xenbr0 exists and is not managed/);
   // no ownership marker → never removed, even with nothing desired
   const empty = compileHostConfig(new PoolBuilder().records, 'OpaqueRef:none');
   assert.deepEqual(planChanges({ ...empty, hostUuid: HU }, await fake.observe()), []);
@@ -260,7 +263,7 @@ test('rows: bridges with the owner marker, VLANs as fake bridges, VIFs with XenS
   const pv = c.ports.find((p) => p.name === 'vif4.1')!;
   assert.deepEqual([pv.bridge, pv.tag], ['xenbr1', 30], 'a VIF on a VLAN network sits on the parent bridge, tagged');
   assert.deepEqual(pv.interfaces[0]!.external_ids, {
-    'xs-vif-uuid': b.records.VIF[v].uuid, 'xs-network-uuid': b.records.network[nv].uuid, 'xs-vm-uuid': b.records.VM[vm].uuid,
+    'xs-vif-uuid': b.rec('VIF', v).uuid, 'xs-network-uuid': b.rec('network', nv).uuid, 'xs-vm-uuid': b.rec('VM', vm).uuid,
     'attached-mac': '02:aa:00:00:00:02', [OWNER_KEY]: HU,
   });
   assert.equal(pv.external_ids['xcpnet-locking'], 'locked');

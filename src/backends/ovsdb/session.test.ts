@@ -121,7 +121,8 @@ test('a lost connection fails pending calls, reconnects, and runs the reconnect 
   s.onState((up) => states.push(up));
   try {
     const pending = s.request('hang', []);
-    await wait(20);
+    // the call is on the wire when the connection drops
+    for (let i = 0; i < 200 && !f.received.some((m) => (m as { method?: string }).method === 'hang'); i++) await wait(5);
     f.conns[0]!.destroy();
     await assert.rejects(pending, (e) => OvsdbError.is(e, 'disconnected') && e.method === 'hang');
     await s.waitConnected(2000);

@@ -5,7 +5,7 @@
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
-import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
+import { NULL_REF, stored, storedFields, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { getPool, isBondSlave, isMac, isRef, markPlugged, pifKind, recomputeManagement, syncHostAddress, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 import { moveTunnel } from './tunnel.js';
@@ -44,7 +44,7 @@ const hasIpConfig = (p: Rec): boolean =>
   p.primary_address_type === 'IPv6' ? p.ipv6_configuration_mode !== 'None' : p.ip_configuration_mode !== 'None';
 
 const IPV4_NONE: Rec = { ip_configuration_mode: 'None', IP: '', netmask: '', gateway: '', DNS: '' };
-const ipv4Of = (p: Rec): Rec => ({ ip_configuration_mode: p.ip_configuration_mode, IP: p.IP, netmask: p.netmask, gateway: p.gateway, DNS: p.DNS });
+const ipv4Of = (p: Rec): Rec => storedFields(p, ['ip_configuration_mode', 'IP', 'netmask', 'gateway', 'DNS']);
 
 function sameMap(a: Value | undefined, b: Value | undefined): boolean {
   const x = (a ?? {}) as Record<string, Value>;
@@ -157,10 +157,10 @@ async function bondCreate(ctx: CallContext, args: Record<string, Value>): Promis
     const metrics = tx.create('PIF_metrics', { other_config: {} });
     const device = nextBondDevice(tx, host);
     const master = tx.create('PIF', {
-      device, device_name: device, network, host, MAC: mac || primaryRec.MAC, MTU: -1, VLAN: -1, metrics,
+      device, device_name: device, network, host, MAC: mac || stored(primaryRec, 'MAC'), MTU: -1, VLAN: -1, metrics,
       physical: false, currently_attached: false, ...IPV4_NONE,
       ipv6_configuration_mode: 'None', IPv6: [''], ipv6_gateway: '',
-      primary_address_type: primaryRec.primary_address_type, managed: true, management: false, disallow_unplug: false,
+      primary_address_type: stored(primaryRec, 'primary_address_type'), managed: true, management: false, disallow_unplug: false,
       properties: { ...(recs[0]!.properties as Rec) }, capabilities: [], other_config: {},
     });
     tx.update('Bond', bond, { master });
@@ -173,9 +173,9 @@ async function bondCreate(ctx: CallContext, args: Record<string, Value>): Promis
     // 4. Management follows; the master is plugged (members leave the attached state) and
     //    the members' networks take the bond network's MTU.
     const management = recs.some((p) => p.management === true);
-    if (management) tx.update('host', host, { management_bridge: net.bridge });
+    if (management) tx.update('host', host, { management_bridge: stored(net, 'bridge') });
     markPlugged(tx, master);
-    for (const n of memberNets) if (tx.get('network', n).MTU !== net.MTU) tx.update('network', n, { MTU: net.MTU });
+    for (const n of memberNets) if (tx.get('network', n).MTU !== net.MTU) tx.update('network', n, { MTU: stored(net, 'MTU') });
 
     // 5-6. VLANs and tunnels on members are re-created on the master (new refs).
     const wait = [master];
@@ -235,7 +235,7 @@ async function bondDestroy(ctx: CallContext, args: Record<string, Value>): Promi
       tx.update('PIF', primary, ipv4Of(master));
       // 2. Management back to the primary member; members come up if the master was up.
       if (master.management === true) {
-        tx.update('host', host, { management_bridge: tx.get('network', primaryRec.network as string).bridge });
+        tx.update('host', host, { management_bridge: stored(tx.get('network', primaryRec.network as string), 'bridge') });
       }
       if (master.management === true || master.currently_attached === true) {
         for (const m of members) { markPlugged(tx, m); wait.push(m); }
@@ -250,7 +250,7 @@ async function bondDestroy(ctx: CallContext, args: Record<string, Value>): Promi
         if (moved.attached) wait.push(moved.pif);
       }
       // 4. Local VIFs on the bond network go to the primary member's network.
-      for (const v of vifs) tx.update('VIF', v, { network: primaryRec.network });
+      for (const v of vifs) tx.update('VIF', v, { network: stored(primaryRec, 'network') });
       // 5. disallow_unplug goes with them.
       tx.update('PIF', primary, { disallow_unplug: master.disallow_unplug === true });
     }

@@ -8,6 +8,7 @@
 
 import type { Store } from '../../db/store.js';
 import type { Rec, Value } from '../../idl/meta.js';
+import { SYSTEM_CLOCK, type Clock } from '../../common/clock.js';
 import type { RealisationHub } from '../realise.js';
 import { isRef } from './common.js';
 
@@ -59,7 +60,7 @@ export interface TunnelController {
  * `active` becomes "true" once the access PIF is attached, its network has a key, and the
  * host's agent has realised a generation at or after that point without an error for it.
  */
-export function startTunnelController(server: { store: Store; hub: RealisationHub }): TunnelController {
+export function startTunnelController(server: { store: Store; hub: RealisationHub }, clock: Clock = SYSTEM_CLOCK): TunnelController {
   const { store, hub } = server;
   let stopped = false;
   let scheduled = false;
@@ -67,7 +68,7 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
   const confirmed = new Map<string, string>();
   /** access PIFs with a hub.wait in flight, and the key it is for. */
   const pending = new Map<string, string>();
-  let retry: NodeJS.Timeout | undefined;
+  let retry: (() => void) | undefined;
 
   const schedule = (): void => {
     if (stopped || scheduled) return;
@@ -150,13 +151,13 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
   };
 
   const later = (): void => {
-    if (!stopped && !retry) retry = setTimeout(() => { retry = undefined; schedule(); }, RETRY_MS).unref();
+    if (!stopped && !retry) retry = clock.after(RETRY_MS, () => { retry = undefined; schedule(); });
   };
 
   store.onCommit(() => schedule());
   schedule();
   return {
-    stop() { stopped = true; if (retry) clearTimeout(retry); },
+    stop() { stopped = true; retry?.(); },
     sync() { if (!stopped) pass(); },
   };
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
-import type { Rec, Value } from '../../idl/meta.js';
+import { stored, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { copyIpConfig } from './vlan.js';
 import { isBondSlave, isRef, pifKind, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
@@ -57,11 +57,11 @@ export function createTunnelRecords(tx: Tx, transport: string, network: string, 
   const host = tp.host as string;
   const device = nextTunnelDevice(tx, host);
   const pif = tx.create('PIF', {
-    device, device_name: device, network, host, MAC: randomLocalMac(), MTU: -1, VLAN: -1, metrics: tp.metrics,
+    device, device_name: device, network, host, MAC: randomLocalMac(), MTU: -1, VLAN: -1, metrics: stored(tp, 'metrics'),
     physical: false, currently_attached: false,
     ip_configuration_mode: 'None', IP: '', netmask: '', gateway: '', DNS: '',
     ipv6_configuration_mode: 'None', IPv6: [''], ipv6_gateway: '',
-    primary_address_type: tp.primary_address_type, managed: true, management: false, disallow_unplug: false,
+    primary_address_type: stored(tp, 'primary_address_type'), managed: true, management: false, disallow_unplug: false,
     properties: {}, capabilities: [], other_config: {},
     ...(from ? { ...copyIpConfig(from), other_config: from.other_config, disallow_unplug: from.disallow_unplug, management: from.management } : {}),
   });

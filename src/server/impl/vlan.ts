@@ -4,7 +4,7 @@
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
-import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
+import { NULL_REF, stored, storedFields, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { assertNoProtection, isBondSlave, isRef, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 import { VLANClass } from '../../idl/classes/vlan.js';
@@ -67,12 +67,12 @@ export function createVlanRecords(tx: Tx, taggedPif: string, tag: number, networ
   const parent = tx.get('PIF', taggedPif);
   const vlan = tx.create('VLAN', { tagged_PIF: taggedPif, tag, other_config: vlanOtherConfig });
   const pif = tx.create('PIF', {
-    device: parent.device, device_name: parent.device, network, host: parent.host,
-    MAC: VLAN_PIF_MAC, MTU: from ? from.MTU : parent.MTU, VLAN: tag, metrics: parent.metrics,
+    device: stored(parent, 'device'), device_name: stored(parent, 'device'), network, host: stored(parent, 'host'),
+    MAC: VLAN_PIF_MAC, MTU: from ? stored(from, 'MTU') : stored(parent, 'MTU'), VLAN: tag, metrics: stored(parent, 'metrics'),
     physical: false, currently_attached: false,
     ip_configuration_mode: 'None', IP: '', netmask: '', gateway: '', DNS: '',
     ipv6_configuration_mode: 'None', IPv6: [''], ipv6_gateway: '',
-    primary_address_type: parent.primary_address_type, managed: true, management: false, disallow_unplug: false,
+    primary_address_type: stored(parent, 'primary_address_type'), managed: true, management: false, disallow_unplug: false,
     properties: {}, capabilities: [], other_config: {}, VLAN_master_of: vlan,
     ...(from ? copyIpConfig(from) : {}),
     ...(from ? { other_config: from.other_config, disallow_unplug: from.disallow_unplug, management: from.management } : {}),
@@ -83,11 +83,8 @@ export function createVlanRecords(tx: Tx, taggedPif: string, tag: number, networ
 
 /** The IP configuration fields of a PIF (both families), for moving it elsewhere. */
 export function copyIpConfig(p: Rec): Rec {
-  return {
-    ip_configuration_mode: p.ip_configuration_mode, IP: p.IP, netmask: p.netmask, gateway: p.gateway, DNS: p.DNS,
-    ipv6_configuration_mode: p.ipv6_configuration_mode, IPv6: p.IPv6, ipv6_gateway: p.ipv6_gateway,
-    primary_address_type: p.primary_address_type,
-  };
+  return storedFields(p, ['ip_configuration_mode', 'IP', 'netmask', 'gateway', 'DNS',
+    'ipv6_configuration_mode', 'IPv6', 'ipv6_gateway', 'primary_address_type']);
 }
 
 /**
@@ -197,9 +194,9 @@ function vlanPoolIntroduce(ctx: CallContext, args: Record<string, Value>): strin
     const tagged = tx.get('PIF', args.tagged_PIF as string);
     const untaggedRef = args.untagged_PIF as string;
     const untagged = tx.get('PIF', untaggedRef);
-    const vlan = tx.create('VLAN', { tagged_PIF: args.tagged_PIF, untagged_PIF: untaggedRef, tag: args.tag, other_config: args.other_config });
+    const vlan = tx.create('VLAN', { tagged_PIF: stored(args, 'tagged_PIF'), untagged_PIF: untaggedRef, tag: stored(args, 'tag'), other_config: stored(args, 'other_config') });
     const oldMetrics = untagged.metrics as string;
-    tx.update('PIF', untaggedRef, { VLAN_master_of: vlan, metrics: tagged.metrics });
+    tx.update('PIF', untaggedRef, { VLAN_master_of: vlan, metrics: stored(tagged, 'metrics') });
     if (isRef(oldMetrics) && oldMetrics !== tagged.metrics && tx.find('PIF_metrics', oldMetrics)) tx.destroy('PIF_metrics', oldMetrics);
     return vlan;
   });
