@@ -7,7 +7,7 @@ import { PoolBuilder } from '../../agent/pool-builder.js';
 import { IpError } from '../linux/ip.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, portRules } from './locking.js';
-import { bondSettings, describeOp, markerOf, type KernelState, type KLink } from './model.js';
+import { bondSettings, describeOp, greKey, markerOf, parseKernel, type KernelState, type KLink } from './model.js';
 import { planBridge } from './plan.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
@@ -120,4 +120,14 @@ test('bond: member NICs leave their bridges for a kernel bond, a VLAN sits on th
     nic('xapi2', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:b0' }), nic('xapi4', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:b0' }),
   );
   assert.deepEqual(planBridge(compileHost(b.records, h).doc, after).ops, []);
+});
+
+test('a gretap\'s key as `ip -json -details` gives it (a dotted quad) is read as the number', () => {
+  // One line of `addr show` for a gretap made with `key 77`, as iproute2 prints it, then no routes.
+  const link = { ifname: 'gt5', flags: ['UP'], mtu: 1462, address: '02:00:00:00:00:05', addr_info: [],
+    linkinfo: { info_kind: 'gretap', info_data: { remote: '10.81.0.2', local: 'any', ttl: 0, pmtudisc: true, ikey: '0.0.0.77', okey: '0.0.0.77' } } };
+  const k = parseKernel(`${JSON.stringify([link])}\n[]\n`);
+  assert.equal(k.links.get('gt5')?.id, 77);
+  assert.equal(k.links.get('gt5')?.remote, '10.81.0.2');
+  assert.deepEqual(['0.0.1.0', '1.0.0.0', '255.255.255.255', 5, '1.2.3', '256.0.0.0', 'x'].map(greKey), [256, 16777216, 4294967295, 5, undefined, undefined, undefined]);
 });

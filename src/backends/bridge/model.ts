@@ -40,6 +40,18 @@ export interface KernelState {
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
+/**
+ * A GRE key as iproute2's JSON gives it: a dotted quad ("0.0.0.77", the 32-bit key in network
+ * order, as `ip link` prints it), or a number.
+ */
+export function greKey(v: unknown): number | undefined {
+  if (typeof v !== 'string') return num(v);
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v);
+  if (!m) return undefined;
+  const b = m.slice(1).map(Number);
+  return b.every((x) => x <= 255) ? ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]! : undefined;
+}
+
 /** Pure: the two JSON arrays of `addr show` and `route show default` (ip -json -details -batch) → KernelState. */
 export function parseKernel(out: string): KernelState {
   const arrays = out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>[]);
@@ -59,7 +71,7 @@ export function parseKernel(out: string): KernelState {
     if (info.info_kind) link.kind = info.info_kind;
     if (typeof l.master === 'string') link.master = l.master;
     if (typeof l.link === 'string') link.lower = l.link;
-    const id = num(data.id) ?? num(data.ikey) ?? num(data.okey);
+    const id = num(data.id) ?? greKey(data.ikey) ?? greKey(data.okey);
     if (id !== undefined) link.id = id;
     const remote = data.remote ?? data.remote6;
     if (typeof remote === 'string') link.remote = remote;

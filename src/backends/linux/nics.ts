@@ -24,11 +24,12 @@ export function isPhysicalNic(l: IpLink): boolean {
 export const byNicNumber = (a: string, b: string) => Number(a.slice(3)) - Number(b.slice(3));
 
 // Reads the sysfs facts of the given devices in one process (sysfs is per namespace, so it
-// runs through `ip netns exec`, which mounts the namespace's own sysfs).
-const SCRIPT = 'for d in "$@"; do s=/sys/class/net/$d; ' +
-  'printf "%s|%s|%s|%s|%s|%s\\n" "$d" "$(cat $s/speed 2>/dev/null)" "$(cat $s/duplex 2>/dev/null)" ' +
-  '"$(basename "$(readlink $s/device/driver 2>/dev/null)" 2>/dev/null)" "$(cat $s/device/vendor 2>/dev/null):$(cat $s/device/device 2>/dev/null)" ' +
-  '"$(basename "$(readlink $s/device 2>/dev/null)" 2>/dev/null)"; done';
+// runs through `ip netns exec`, which mounts the namespace's own sysfs). Shell builtins only,
+// but for readlink: on a slow host (a loaded VM) a fork per fact made it outlast its bound,
+// and the facts silently became 0/''.
+const SCRIPT = 'r() { v=; read -r v < "$1" 2>/dev/null; printf %s "$v"; }; ' +
+  'for d in "$@"; do s=/sys/class/net/$d; drv=$(readlink $s/device/driver 2>/dev/null); dev=$(readlink $s/device 2>/dev/null); ' +
+  'printf "%s|%s|%s|%s|%s:%s|%s\\n" "$d" "$(r $s/speed)" "$(r $s/duplex)" "${drv##*/}" "$(r $s/device/vendor)" "$(r $s/device/device)" "${dev##*/}"; done';
 
 interface SysFacts { speed: number; duplex: string; driver: string; vendor: string; device: string; pci: string }
 
@@ -38,8 +39,8 @@ async function sysFacts(netnsName: string | undefined, devs: string[]): Promise<
   try {
     const argv = ['-c', SCRIPT, 'sh', ...devs];
     const { stdout } = netnsName
-      ? await exec('ip', ['netns', 'exec', netnsName, 'sh', ...argv], { timeout: 10000 })
-      : await exec('sh', argv, { timeout: 10000 });
+      ? await exec('ip', ['netns', 'exec', netnsName, 'sh', ...argv], { timeout: 30000 })
+      : await exec('sh', argv, { timeout: 30000 });
     for (const line of stdout.split('\n')) {
       const [d, speed, duplex, driver, ids, pci] = line.split('|');
       if (!d) continue;
