@@ -178,6 +178,12 @@ export class XapiServer implements ServerServices {
         out = { ok: false, error: ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] };
       }
     }
+    // Nothing is answered before every commit it could reflect is on disk: the call's own writes
+    // and whatever it read (commits are applied to memory first and written in groups: durable.ts).
+    const durable = this.store.settled();
+    if (durable) {
+      try { await durable; } catch (e) { out = { ok: false, error: ApiError.is(e) ? e.toDescription() : ['INTERNAL_ERROR', String(e)] }; }
+    }
     // A login's reply is the caller's own new session.
     const login = caller.method?.name === 'session.login_with_password' || caller.method?.name === 'session.slave_login';
     const own = caller.session ?? (login && out.ok ? String(out.value) : undefined);
