@@ -53,6 +53,20 @@ export class EventHub {
     return sub.classes === 'all' || sub.classes.has(cls) || sub.refs.has(`${cls}/${ref}`);
   }
 
+  /**
+   * event.from's events at one generation, shared by every watcher that asks at it: the same
+   * frozen object, so the codec encodes each change once however many watchers follow it.
+   */
+  private shared = { id: '', events: new Map<string, Value>() };
+
+  private sharedEvent(ch: Change, id: string): Value {
+    if (this.shared.id !== id) this.shared = { id, events: new Map() };
+    const key = `${ch.op} ${ch.ref}`;
+    let ev = this.shared.events.get(key);
+    if (!ev) this.shared.events.set(key, ev = Object.freeze(this.event(ch, id, '0.0')));
+    return ev;
+  }
+
   private event(ch: Change, id: string, timestamp: string): Record<string, Value> {
     const ev: Record<string, Value> = { id, timestamp, class: ch.cls.toLowerCase(), operation: ch.op, ref: ch.ref };
     if (ch.op !== 'del') {
@@ -111,7 +125,7 @@ export class EventHub {
         const id = String(this.store.generation);
         const order = { add: 0, mod: 1, del: 2 };
         changes.sort((a, b) => order[a.op] - order[b.op]);
-        return { events: changes.map((c) => this.event(c, id, '0.0')), valid_ref_counts: this.refCounts(sub), token: tokenOf(this.store.generation) };
+        return { events: changes.map((c) => this.sharedEvent(c, id)), valid_ref_counts: this.refCounts(sub), token: tokenOf(this.store.generation) };
       }
       await this.nextCommit(left);
     }

@@ -102,7 +102,8 @@ export class XapiServer implements ServerServices {
     // Overrides of implicit messages (network.destroy, VIF.create…) that are not declared.
     for (const [name, run] of Object.entries(impls)) {
       const m = this.methods.get(name);
-      if (m) this.methods.set(name, { ...m, run });
+      // A rule's implementation may read anything: it waits for every commit before it.
+      if (m) this.methods.set(name, { ...m, run, classRead: false });
     }
     // A task belongs to its owner: every task message that acts on one (all but the getters)
     // checks it first, so a new task message cannot forget to.
@@ -180,7 +181,8 @@ export class XapiServer implements ServerServices {
     }
     // Nothing is answered before every commit it could reflect is on disk: the call's own writes
     // and whatever it read (commits are applied to memory first and written in groups: durable.ts).
-    const durable = this.store.settled();
+    const m = caller.method;
+    const durable = this.store.settled(m?.classRead ? this.store.lastGenerationOf([m.cls.name]) : this.store.generation);
     if (durable) {
       try { await durable; } catch (e) { out = { ok: false, error: ApiError.is(e) ? e.toDescription() : ['INTERNAL_ERROR', String(e)] }; }
     }
