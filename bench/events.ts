@@ -38,7 +38,8 @@ function post(port: number, body: string, agent: Agent): Promise<string> {
 type Result = { events: Array<{ class: string; operation: string; snapshot?: { name_label?: string } }>; token: string };
 
 /** One round: WATCHERS watchers and one writer of WRITES creates; returns seconds and server CPU seconds. */
-async function round(port: number, pid: number, sessions: string[], tag: string): Promise<{ seconds: number; cpu: number }> {
+async function round(port: number, pid: number, sessions: string[], tag: string): Promise<{ seconds: number; cpu: number; polls: number }> {
+  let polls = 0;
   const agents = sessions.map(() => new Agent({ keepAlive: true, maxSockets: 1 }));
   const tokens = await Promise.all(sessions.map(async (s, i) =>
     (JSON.parse(await post(port, rpcBody('event.from', [s, ['network'], '', 0]), agents[i]!)) as { result: Result }).result.token));
@@ -47,6 +48,7 @@ async function round(port: number, pid: number, sessions: string[], tag: string)
     let token = tokens[i]!;
     while (seen < WRITES) {
       const r = JSON.parse(await post(port, rpcBody('event.from', [sessions[i], ['network'], token, 30]), agents[i]!)) as { result?: Result; error?: unknown };
+      polls++;
       if (!r.result) throw new Error(`event.from failed: ${JSON.stringify(r.error)}`);
       // Only the writer creates networks during a round.
       for (const e of r.result.events) if (e.operation === 'add' && e.class === 'network' && e.snapshot) seen++;
@@ -65,7 +67,7 @@ async function round(port: number, pid: number, sessions: string[], tag: string)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = cpuSeconds(pid) - cpu0;
   for (const a of [...agents, wAgent]) a.destroy();
-  return { seconds, cpu };
+  return { seconds, cpu, polls };
 }
 
 async function main(): Promise<void> {
@@ -89,15 +91,17 @@ async function main(): Promise<void> {
   const barePort = await new Promise<number>((resolve) => bare.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
 
   const ours: number[] = [], base: number[] = [], ratios: number[] = [], cpuOurs: number[] = [], cpuBase: number[] = [];
+  const pollsOurs: number[] = [], pollsBase: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const b = await round(barePort, bare.pid!, sessions, `b${r}-`);
     const o = await round(master.port, master.child.pid!, sessions, `x${r}-`);
     base.push(b.seconds); ours.push(o.seconds); ratios.push(o.seconds / b.seconds);
     cpuBase.push((b.cpu / WRITES) * 1000); cpuOurs.push((o.cpu / WRITES) * 1000);
+    pollsBase.push(b.polls / WRITES); pollsOurs.push(o.polls / WRITES);
   }
   console.log(`bench/events: ${WATCHERS} event.from watchers, ${WRITES} sequential network.create; ${ROUNDS} rounds, median (min–max)`);
-  console.log(`bare long-poll: ${spread(base)} s, server CPU ${spread(cpuBase)} ms/write`);
-  console.log(`xcpnet:         ${spread(ours)} s, server CPU ${spread(cpuOurs)} ms/write`);
+  console.log(`bare long-poll: ${spread(base)} s, server CPU ${spread(cpuBase)} ms/write, ${spread(pollsBase, 1)} polls/write`);
+  console.log(`xcpnet:         ${spread(ours)} s, server CPU ${spread(cpuOurs)} ms/write, ${spread(pollsOurs, 1)} polls/write`);
   console.log(`ratio (xcpnet time / bare time, target <= 1.3): ${spread(ratios)}`);
   await Promise.all(clients.map((c) => c.close()));
 }

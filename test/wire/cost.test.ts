@@ -83,12 +83,18 @@ test('the bytes of a class are rebuilt from the unchanged records\' bytes, and e
   }
 });
 
-test('event.from watchers at the same generation share the same event objects (one encoding)', async () => {
+test('event.from watchers at the same generation share one frozen answer and its event objects (one encoding)', async () => {
   const from = async (token: string) => call('event.from', ['network'], token, 0) as Promise<{ events: Value[]; token: string }>;
   const start = (await from('')).token;
   await newNetwork('watched');
   const [a, b] = await Promise.all([from(start), from(start)]);
   assert.equal(a.events.length, 1);
-  assert.equal(a.events[0], b.events[0], 'one object for both watchers');
-  assert.ok(Object.isFrozen(a.events[0]));
+  assert.equal(a, b, 'one answer for both watchers');
+  assert.ok(Object.isFrozen(a) && Object.isFrozen(a.events[0]));
+  // A watcher that is behind gets its own answer, with the same event object for the same change.
+  await newNetwork('watched too');
+  const [c, d] = await Promise.all([from(start), from(a.token)]);
+  assert.notEqual(c, d);
+  assert.equal(c.events.length, 2);
+  assert.equal(c.events.find((e) => (e as { ref: string }).ref === (d.events[0] as { ref: string }).ref), d.events[0]);
 });
