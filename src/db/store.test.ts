@@ -170,3 +170,21 @@ test('a commit the disk refuses is never acknowledged, nor is anything after it'
   store.close();
   rmSync(dir, { recursive: true });
 });
+
+test('empty sets and maps in records are one shared frozen value; a filled one is the record\'s own', () => {
+  const { store, dir } = tempStore();
+  const [a, b] = store.transact((tx) => [
+    tx.create('network', { name_label: 'a', other_config: {}, tags: [] }),
+    tx.create('network', { name_label: 'b', other_config: { k: 'v' }, tags: ['t'] }),
+  ]);
+  const ra = store.get('network', a), rb = store.get('network', b);
+  assert.equal(ra.VIFs, rb.VIFs);
+  assert.equal(ra.tags, rb.VIFs);
+  assert.ok(Object.isFrozen(ra.other_config) && Object.isFrozen(ra.VIFs));
+  assert.deepEqual([rb.other_config, rb.tags], [{ k: 'v' }, ['t']]);
+  // Emptied again by an update: shared again.
+  store.transact((tx) => tx.update('network', b, { other_config: {}, tags: [] }));
+  assert.equal(store.get('network', b).other_config, ra.other_config);
+  store.close();
+  rmSync(dir, { recursive: true });
+});

@@ -36,6 +36,20 @@ export interface StoreOptions {
 
 interface Inverse { manyCls: string; manyField: string; oneField: string }
 
+/** Empty sets and maps are one shared frozen value each: records hold many of them. */
+const EMPTY_LIST = Object.freeze([]) as unknown as Value[];
+const EMPTY_MAP = Object.freeze({}) as Rec;
+
+/** `v`, or the shared empty set or map when it is an empty one. */
+function canon(v: Value): Value {
+  if (Array.isArray(v)) return v.length === 0 ? EMPTY_LIST : v;
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const _ in v) return v;
+    return EMPTY_MAP;
+  }
+  return v;
+}
+
 /** One object written by a commit: its record before (absent if created) and after (absent if deleted). */
 export interface CommitChange { ref: string; cls: string; kind: ChangeKind; before?: Rec; after?: Rec }
 
@@ -259,7 +273,7 @@ export class Store {
       const stored = JSON.parse(data) as Rec;
       // Fill every field, so a record always carries the class's complete key set even after
       // the model grew a field.
-      for (const f of c.fields) rec[f.name] = f.name in stored ? stored[f.name]! : (f.default ?? zeroOf(f.ty));
+      for (const f of c.fields) rec[f.name] = canon(f.name in stored ? stored[f.name]! : (f.default ?? zeroOf(f.ty)));
       this.tables.get(cls)!.set(ref, rec);
       this.classOfRef.set(ref, cls);
       if (typeof rec.uuid === 'string') this.refOfUuid.set(rec.uuid, ref);
@@ -280,6 +294,7 @@ export class Store {
     for (const [cls, table] of this.tables) {
       const idx = this.indexes.get(cls)!;
       for (const [ref, rec] of table) {
+        for (const f of this.derivedOf(cls)) rec[f] = canon(rec[f]!);
         table.set(ref, Object.freeze(rec));
         for (const [field, index] of idx) index.add(rec[field], ref);
       }
@@ -333,9 +348,9 @@ export class Tx {
   create(cls: string, fields: Rec, ref = `OpaqueRef:${randomUUID()}`): string {
     const c = this.store.classDef(cls);
     const rec: Rec = {};
-    for (const f of c.fields) rec[f.name] = f.name in fields ? fields[f.name]! : (f.default ?? zeroOf(f.ty));
+    for (const f of c.fields) rec[f.name] = canon(f.name in fields ? fields[f.name]! : (f.default ?? zeroOf(f.ty)));
     if (!fields.uuid) rec.uuid = randomUUID();
-    for (const f of this.store.derivedOf(cls)) rec[f] = [];
+    for (const f of this.store.derivedOf(cls)) rec[f] = EMPTY_LIST;
     this.overlay.set(ref, rec);
     this.touched.set(ref, { cls, kind: 'add' });
     for (const inv of this.store.relationsFrom(cls)) this.link(inv, ref, rec[inv.oneField] as string, +1);
@@ -354,7 +369,7 @@ export class Tx {
         this.link(inv, ref, cur[k] as string, -1);
         this.link(inv, ref, v as string, +1);
       }
-      next[k] = v;
+      next[k] = canon(v);
     }
   }
 
@@ -390,7 +405,7 @@ export class Tx {
     if (!t) return; // dangling refs are allowed and simply have no inverse
     const w = this.writable(inv.manyCls, target, t);
     const set = w[inv.manyField] as string[];
-    w[inv.manyField] = delta > 0 ? (set.includes(ref) ? set : [...set, ref]) : set.filter((r) => r !== ref);
+    w[inv.manyField] = delta > 0 ? (set.includes(ref) ? set : [...set, ref]) : canon(set.filter((r) => r !== ref));
   }
 }
 
