@@ -132,9 +132,10 @@ export class Store {
     const row = this.db.prepare("SELECT value FROM meta WHERE key = 'generation'").get() as { value: string } | undefined;
     this.gen = row ? Number(row.value) : 0;
     this.log = new ChangeLog(opts.changeLogSize ?? 100_000, this.gen);
-    this.load();
+    // The writer thread starts first: it boots while this one loads.
     const inMemory = opts.path === ':memory:' || opts.path === '';
     this.durability = inMemory ? new InlineDurability(this.db, this.gen) : new WorkerDurability(opts.path, this.gen);
+    this.load();
   }
 
   /** The generation of the last commit; every commit increments it by one. */

@@ -184,22 +184,48 @@ function recordText(v: Value, clsName: string, lookup: LookupClass): string {
 const frozenTexts = new WeakMap<object, string>();
 
 /** The text of a value of type `any`: what toJsonText(shapeAny(v)) gives, without the copy. */
-function anyText(v: Value, lookup: LookupClass): string {
+function anyText(v: Value, lookup: LookupClass, cursors?: Cursors): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   const hit = frozenTexts.get(v);
   if (hit !== undefined) return hit;
   let text: string;
-  if (Array.isArray(v)) text = `[${v.map((x) => anyText(x, lookup)).join(',')}]`;
-  else {
+  if (Array.isArray(v)) {
+    const within = cursors ?? new Map<string, number>();
+    text = `[${v.map((x) => anyText(x, lookup, within)).join(',')}]`;
+  } else {
     const ev = isEventRecord(v);
     const parts: string[] = [];
     for (const k of Object.keys(v)) {
-      parts.push(`${JSON.stringify(k)}:${ev && k === 'snapshot' ? recordText(v[k]!, v.class as string, lookup) : anyText(v[k]!, lookup)}`);
+      parts.push(`${JSON.stringify(k)}:${ev && k === 'snapshot' ? snapshotText(v[k]!, v.class as string, v.ref, lookup, cursors) : anyText(v[k]!, lookup)}`);
     }
     text = `{${parts.join(',')}}`;
   }
   if (Object.isFrozen(v)) frozenTexts.set(v, text);
   return text;
+}
+
+/** Per class, how far a walk along its bytes has got (event.from lists objects in the store's order). */
+type Cursors = Map<string, number>;
+
+/**
+ * An event's snapshot: from the class's bytes when the record is the one they hold (event.from's
+ * first answer lists every object, as get_all_records does), else as any record's text.
+ */
+function snapshotText(v: Value, clsName: string, ref: Value, lookup: LookupClass, cursors?: Cursors): string {
+  const cls = cursors && typeof ref === 'string' ? lookupClassLoose(lookup, clsName) : undefined;
+  const bytes = cls && classBytes.get(cls.name);
+  if (cls && bytes) {
+    let j = cursors!.get(cls.name) ?? 0;
+    while (j < bytes.refs.length && bytes.refs[j] !== ref) j++;
+    // Not there: stop looking in this class (as in recordMapBytes).
+    cursors!.set(cls.name, Math.min(j + 1, bytes.refs.length));
+    if (j < bytes.refs.length && bytes.recs[j] === v) {
+      const entry = j === 0 ? 1 : bytes.ends[j - 1]! + 1;
+      // The entry is `"ref":record`.
+      return bytes.buf.toString('utf8', entry + Buffer.byteLength(JSON.stringify(ref)) + 1, bytes.ends[j]);
+    }
+  }
+  return recordText(v, clsName, lookup);
 }
 
 /** A class's records as one map's bytes, and where each entry ends in them. */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Value } from '../../src/idl/meta.js';
 import { findClass } from '../../src/idl/index.js';
-import { encodeJsonRpcResponseParts } from '../../src/rpc/jsonrpc.js';
+import { encodeJsonRpcResponse, encodeJsonRpcResponseParts } from '../../src/rpc/jsonrpc.js';
 import { RULES } from '../../src/server/impl/index.js';
 import { XapiServer } from '../../src/server/server.js';
 
@@ -97,4 +97,13 @@ test('event.from watchers at the same generation share one frozen answer and its
   assert.notEqual(c, d);
   assert.equal(c.events.length, 2);
   assert.equal(c.events.find((e) => (e as { ref: string }).ref === (d.events[0] as { ref: string }).ref), d.events[0]);
+});
+
+test('event.from\'s first answer takes each snapshot from the class\'s bytes, and equals a fresh encoding', async () => {
+  await newNetwork('snapshot «ü»');
+  await call('network.get_all_records'); // the class's bytes, as a serving master has them
+  await call('network.set_name_label', (await call('network.get_all') as string[])[0], 'changed since');
+  const first = await call('event.from', ['network', 'VM'], '', 0);
+  const encode = (value: Value) => encodeJsonRpcResponse({ version: '2.0', id: 1 }, { ok: true, value, ty: { kind: 'any' } }, findClass);
+  assert.equal(encode(first), encode(JSON.parse(JSON.stringify(first)) as Value));
 });
