@@ -51,6 +51,7 @@ export class XapiServer implements ServerServices {
   joinHooks: JoinHooks | undefined;
   private readonly clock: () => number;
   private readonly methods = new Map<string, Method>();
+  private toldStorageFailure = false;
   private readonly log: (line: string) => void;
 
   constructor(opts: ServerOptions) {
@@ -184,7 +185,10 @@ export class XapiServer implements ServerServices {
     const m = caller.method;
     const durable = this.store.settled(m?.classRead ? this.store.lastGenerationOf([m.cls.name]) : this.store.generation);
     if (durable) {
-      try { await durable; } catch (e) { out = { ok: false, error: ApiError.is(e) ? e.toDescription() : ['INTERNAL_ERROR', String(e)] }; }
+      try { await durable; } catch (e) {
+        out = { ok: false, error: ApiError.is(e) ? e.toDescription() : ['INTERNAL_ERROR', String(e)] };
+        if (!this.toldStorageFailure) { this.toldStorageFailure = true; this.log(`nothing more is acknowledged: ${out.error.join(' ')}`); }
+      }
     }
     // A login's reply is the caller's own new session.
     const login = caller.method?.name === 'session.login_with_password' || caller.method?.name === 'session.slave_login';

@@ -107,3 +107,22 @@ test('event.from\'s first answer takes each snapshot from the class\'s bytes, an
   const encode = (value: Value) => encodeJsonRpcResponse({ version: '2.0', id: 1 }, { ok: true, value, ty: { kind: 'any' } }, findClass);
   assert.equal(encode(first), encode(JSON.parse(JSON.stringify(first)) as Value));
 });
+
+test('a server whose database refuses a write acknowledges nothing from then on, and says so once', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'xcpnet-cost-'));
+  const logged: string[] = [];
+  const s = new XapiServer({ dbPath: join(d, 'xcpnet.db'), impls: RULES, log: (l) => logged.push(l) });
+  const me = s.sessions.open('root', 'pool-admin', 'test');
+  const run = (method: string, ...params: unknown[]) => s.handle({ method, params: [me, ...params] as Value[] });
+  assert.equal((await run('network.create', { name_label: 'kept', other_config: {} })).ok, true);
+  const other = new Database(join(d, 'xcpnet.db'));
+  other.exec('DROP TABLE objects');
+  other.close();
+  for (const r of [await run('network.create', { name_label: 'lost', other_config: {} }), await run('network.get_all_records'), await run('VM.create', { name_label: 'refused' })]) {
+    assert.equal(r.ok, false);
+    assert.equal(!r.ok && r.error[0], 'INTERNAL_ERROR');
+  }
+  assert.equal(logged.filter((l) => l.startsWith('nothing more is acknowledged')).length, 1);
+  s.close();
+  rmSync(d, { recursive: true, force: true });
+});
