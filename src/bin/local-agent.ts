@@ -1,8 +1,7 @@
 // The agent of a single-host install, in the master's process: composed here, outside both
 // the master (src/server) and the agent (src/agent), which know nothing of each other.
-import { runAgent } from '../agent/index.js';
+// The agent's modules are loaded only when it starts (not by `serve --no-agent`).
 import type { FakeHost } from '../backends/fake/host.js';
-import { openHostSide } from '../backends/open.js';
 import type { LocalAgentStarter } from '../server/serve.js';
 
 /**
@@ -11,6 +10,7 @@ import type { LocalAgentStarter } from '../server/serve.js';
  */
 export function simulatedLocalAgent(fakeNics = 4, onHost?: (h: FakeHost) => void): LocalAgentStarter {
   return async (client, host, log) => {
+    const [{ runAgent }, { openHostSide }] = await Promise.all([import('../agent/index.js'), import('../backends/open.js')]);
     const { backend, guests } = await openHostSide({ hostUuid: host.uuid, fakeNics });
     onHost?.(backend as FakeHost);
     return runAgent({ client, hostRef: host.ref, backend, guests, log });

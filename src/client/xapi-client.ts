@@ -15,6 +15,8 @@ export interface ConnectOptions {
   originator?: string;
   /** The API version string sent at login. */
   version?: string;
+  /** Most sockets open at once (calls beyond wait for one); default 64. */
+  maxSockets?: number;
 }
 
 /** Where and how to send requests: derived once from the target string. */
@@ -43,16 +45,21 @@ function isSessionless(method: string): boolean {
   return method === 'session.login_with_password' || method === 'session.slave_login' || method.startsWith('system.');
 }
 
+/** Default of ConnectOptions.maxSockets: enough for a bulk caller (and a few long polls) to keep the server busy. */
+export const DEFAULT_MAX_SOCKETS = 64;
+
 export class XapiClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  private readonly agent: Agent;
   private nextId = 1;
   private sessionRef: string | undefined;
 
-  private constructor(private readonly endpoint: Endpoint) {}
+  private constructor(private readonly endpoint: Endpoint, maxSockets = DEFAULT_MAX_SOCKETS) {
+    this.agent = new Agent({ keepAlive: true, maxSockets });
+  }
 
   /** Opens a client and logs in; a failed login rejects with the server's ApiError. */
   static async connect(opts: ConnectOptions): Promise<XapiClient> {
-    const client = new XapiClient(parseTarget(opts.target));
+    const client = new XapiClient(parseTarget(opts.target), opts.maxSockets);
     try {
       const hc = opts.hostCredential;
       client.sessionRef = hc
@@ -101,6 +108,10 @@ export class XapiClient {
     // ~10 ms on the first call, a visible share of a short-lived xe's run time.
     if (ep.socketPath !== undefined) Object.assign(opts, { socketPath: ep.socketPath, servername: 'localhost' });
     else { opts.host = ep.host; opts.port = ep.port; }
+    return this.post(opts, body, method, false);
+  }
+
+  private post(opts: RequestOptions, body: Buffer, method: string, again: boolean): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const req = request(opts, (res) => {
         const chunks: Buffer[] = [];
@@ -119,7 +130,22 @@ export class XapiClient {
           }
         });
       });
-      req.on('error', (e) => reject(new Error(`cannot reach the XenAPI server (${describe(ep)}): ${e.message}`)));
+      // Bytes the socket had read before this request: more at an error means a reply had begun.
+      let readBefore = -1;
+      req.once('socket', (s) => { readBefore = s.bytesRead; });
+      req.on('error', (e) => {
+        // A kept-alive socket the server has just closed as idle (its keep-alive timeout) fails
+        // the next request sent on it, before a byte of reply: that request never reached the
+        // server, so it is sent once more, on a socket of its own (the pool's other idle sockets
+        // may have been closed at the same moment). Nothing else is retried.
+        const code = (e as NodeJS.ErrnoException).code;
+        const replied = readBefore < 0 || (req.socket?.bytesRead ?? 0) > readBefore;
+        if (!again && req.reusedSocket && !replied && (code === 'ECONNRESET' || code === 'EPIPE')) {
+          this.post({ ...opts, agent: false }, body, method, true).then(resolve, reject);
+          return;
+        }
+        reject(new Error(`cannot reach the XenAPI server (${describe(this.endpoint)}): ${e.message}`));
+      });
       req.end(body);
     });
   }

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Store } from './store.js';
 import { CLASSES, RELATIONS } from '../idl/index.js';
 import { ApiError } from '../common/api-error.js';
@@ -95,6 +96,95 @@ test('a token older than the retained log is refused', () => {
   for (let i = 0; i < 5; i++) store.transact((tx) => tx.create('network', { name_label: `n${i}`, other_config: {} }));
   assert.equal(store.log.covers(start), false);
   assert.equal(store.log.covers(store.generation - 1), true);
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('an indexed field is found by value across create, update, destroy, a rolled-back transaction and a reopen', () => {
+  const { store, path, dir } = tempStore();
+  const bridges = () => ({ a: store.lookup('network', 'bridge', 'br-a'), b: store.lookup('network', 'bridge', 'br-b') });
+  const [n1, n2] = store.transact((tx) => {
+    const n1 = tx.create('network', { name_label: '1', other_config: {}, bridge: 'br-a' });
+    // The transaction sees its own writes, before and after they are committed.
+    assert.deepEqual(tx.lookup('network', 'bridge', 'br-a'), [n1]);
+    return [n1, tx.create('network', { name_label: '2', other_config: {}, bridge: 'br-a' })];
+  });
+  assert.deepEqual(bridges(), { a: [n1, n2], b: [] });
+  store.transact((tx) => tx.update('network', n2, { bridge: 'br-b' }));
+  assert.deepEqual(bridges(), { a: [n1], b: [n2] });
+  // Rolled back: the index is as before.
+  assert.throws(() => store.transact((tx) => {
+    tx.update('network', n1, { bridge: 'br-b' });
+    tx.destroy('network', n2);
+    tx.create('network', { name_label: '3', other_config: {}, bridge: 'br-a' });
+    assert.deepEqual(tx.lookup('network', 'bridge', 'br-b'), [n1]);
+    assert.equal(tx.lookup('network', 'bridge', 'br-a').length, 1);
+    throw new ApiError('INVALID_VALUE', ['x', 'y']);
+  }));
+  assert.deepEqual(bridges(), { a: [n1], b: [n2] });
+  store.transact((tx) => tx.destroy('network', n1));
+  assert.deepEqual(bridges(), { a: [], b: [n2] });
+  store.close();
+  const again = new Store({ path, classes: CLASSES, relations: RELATIONS });
+  assert.deepEqual(again.lookup('network', 'bridge', 'br-b'), [n2]);
+  assert.deepEqual(again.lookup('network', 'bridge', 'br-a'), []);
+  assert.throws(() => again.lookup('network', 'name_label', '2'), /not indexed/);
+  again.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('commits are applied at once and written in groups: settled resolves once they are in the database file', async () => {
+  const { store, path, dir } = tempStore();
+  const reader = new Database(path, { readonly: true });
+  const onDisk = (ref: string) => !!reader.prepare('SELECT 1 FROM objects WHERE ref = ?').get(ref);
+  const refs = Array.from({ length: 20 }, (_, i) => store.transact((tx) => tx.create('network', { name_label: `n${i}`, other_config: {} })));
+  // In memory at once (the next transaction sees it), on disk only later: none of these yet,
+  // since the writer is sent them after this synchronous run.
+  assert.equal(store.count('network'), 20);
+  assert.ok(refs.every((r) => !onDisk(r)));
+  assert.ok(store.durableGeneration < store.generation);
+  const wait = store.settled();
+  assert.ok(wait, 'something to wait for');
+  await wait;
+  assert.ok(refs.every(onDisk), 'all written');
+  assert.equal(store.durableGeneration, store.generation);
+  assert.equal(store.settled(), undefined, 'nothing left to wait for');
+  reader.close();
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('a commit the disk refuses is never acknowledged, nor is anything after it', async () => {
+  const { store, path, dir } = tempStore();
+  store.transact((tx) => tx.create('network', { name_label: 'kept', other_config: {} }));
+  await store.settled();
+  // Make every later write fail inside the writer.
+  const other = new Database(path);
+  other.exec('DROP TABLE objects');
+  other.close();
+  store.transact((tx) => tx.create('network', { name_label: 'lost', other_config: {} }));
+  await assert.rejects(store.settled()!, (e: unknown) => ApiError.is(e, 'INTERNAL_ERROR'));
+  assert.throws(() => store.transact((tx) => tx.create('network', { name_label: 'refused', other_config: {} })),
+    (e: unknown) => ApiError.is(e, 'INTERNAL_ERROR'));
+  await assert.rejects(store.settled()!, (e: unknown) => ApiError.is(e, 'INTERNAL_ERROR'));
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test('empty sets and maps in records are one shared frozen value; a filled one is the record\'s own', () => {
+  const { store, dir } = tempStore();
+  const [a, b] = store.transact((tx) => [
+    tx.create('network', { name_label: 'a', other_config: {}, tags: [] }),
+    tx.create('network', { name_label: 'b', other_config: { k: 'v' }, tags: ['t'] }),
+  ]);
+  const ra = store.get('network', a), rb = store.get('network', b);
+  assert.equal(ra.VIFs, rb.VIFs);
+  assert.equal(ra.tags, rb.VIFs);
+  assert.ok(Object.isFrozen(ra.other_config) && Object.isFrozen(ra.VIFs));
+  assert.deepEqual([rb.other_config, rb.tags], [{ k: 'v' }, ['t']]);
+  // Emptied again by an update: shared again.
+  store.transact((tx) => tx.update('network', b, { other_config: {}, tags: [] }));
+  assert.equal(store.get('network', b).other_config, ra.other_config);
   store.close();
   rmSync(dir, { recursive: true });
 });

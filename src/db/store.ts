@@ -1,7 +1,12 @@
 // The object store: every XenAPI object lives in memory (reads are served from there) and,
 // for persistent classes, in SQLite. Writes happen only inside `transact`, which runs a
-// synchronous function against a copy-on-write overlay, then commits the overlay to SQLite in
-// one transaction and only then to memory. A function that throws leaves nothing behind.
+// synchronous function against a copy-on-write overlay, then commits the overlay: its rows go
+// to the durable writer (durable.ts) and the records to memory, so the next transaction sees
+// them at once. A function that throws leaves nothing behind. A commit is on disk only once
+// `settled` says so: whoever answers a client waits for that first (XapiServer.handle does).
+//
+// Fields declared `indexed` in the IDL are indexed by value (`lookup`), so a rule that asks
+// "the network with this bridge" or "the PIFs of this host" costs what it finds, not the pool.
 //
 // The "many" side of every one-to-many relation (network.PIFs, VM.VIFs…) is never stored:
 // it is derived from the "one" side on load and kept up to date on every write, and each
@@ -17,6 +22,7 @@ import { privateFile, tighten } from '../common/private-files.js';
 import { ApiError } from '../common/api-error.js';
 import { type ClassDef, type Rec, type Relation, type Value, NULL_REF, zeroOf } from '../idl/meta.js';
 import { ChangeLog, type ChangeKind } from './change-log.js';
+import { InlineDurability, WorkerDurability, type Durability, type Row } from './durable.js';
 import { migrate } from './migrations.js';
 
 export interface StoreOptions {
@@ -30,6 +36,54 @@ export interface StoreOptions {
 
 interface Inverse { manyCls: string; manyField: string; oneField: string }
 
+/** Empty sets and maps are one shared frozen value each: records hold many of them. */
+const EMPTY_LIST = Object.freeze([]) as unknown as Value[];
+const EMPTY_MAP = Object.freeze({}) as Rec;
+
+/** `v`, or the shared empty set or map when it is an empty one. */
+function canon(v: Value): Value {
+  if (Array.isArray(v)) return v.length === 0 ? EMPTY_LIST : v;
+  if (v !== null && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    for (const _ in v) return v;
+    return EMPTY_MAP;
+  }
+  return v;
+}
+
+/** One object written by a commit: its record before (absent if created) and after (absent if deleted). */
+export interface CommitChange { ref: string; cls: string; kind: ChangeKind; before?: Rec; after?: Rec }
+
+/**
+ * The refs holding each value of one string field, in the order they took it. A value held by
+ * one ref (the usual case: bridge names) costs one map entry, not a set.
+ */
+class ValueIndex {
+  private readonly map = new Map<string, string | Set<string>>();
+
+  add(v: Value | undefined, ref: string): void {
+    if (typeof v !== 'string') return;
+    const cur = this.map.get(v);
+    if (cur === undefined) this.map.set(v, ref);
+    else if (typeof cur === 'string') { if (cur !== ref) this.map.set(v, new Set([cur, ref])); } else cur.add(ref);
+  }
+
+  remove(v: Value | undefined, ref: string): void {
+    if (typeof v !== 'string') return;
+    const cur = this.map.get(v);
+    if (cur === ref) this.map.delete(v);
+    else if (cur instanceof Set) {
+      cur.delete(ref);
+      if (cur.size === 1) this.map.set(v, cur.values().next().value!);
+    }
+  }
+
+  get(v: Value): readonly string[] {
+    if (typeof v !== 'string') return [];
+    const cur = this.map.get(v);
+    return cur === undefined ? [] : typeof cur === 'string' ? [cur] : [...cur];
+  }
+}
+
 export class Store {
   readonly classes = new Map<string, ClassDef>();
   readonly log: ChangeLog;
@@ -40,11 +94,13 @@ export class Store {
   private readonly outgoing = new Map<string, Inverse[]>();
   /** For each class, the derived set fields it carries. */
   private readonly derivedFields = new Map<string, Set<string>>();
+  /** For each class, its indexed fields. */
+  private readonly indexes = new Map<string, Map<string, ValueIndex>>();
   private readonly db: Database.Database;
-  private readonly stmts: { put: Database.Statement; del: Database.Statement; setGen: Database.Statement };
+  private readonly durability: Durability;
   private gen: number;
   private readonly lastGenByClass = new Map<string, number>();
-  private readonly commitListeners: Array<(gen: number) => void> = [];
+  private readonly commitListeners: Array<(gen: number, changes: readonly CommitChange[]) => void> = [];
 
   constructor(opts: StoreOptions) {
     for (const c of opts.classes) {
@@ -52,6 +108,13 @@ export class Store {
       this.tables.set(c.name, new Map());
       this.outgoing.set(c.name, []);
       this.derivedFields.set(c.name, new Set());
+      const idx = new Map<string, ValueIndex>();
+      for (const f of c.fields) {
+        if (!f.indexed) continue;
+        if (!['string', 'ref', 'enum'].includes(f.ty.kind)) throw new Error(`${c.name}.${f.name}: only string fields can be indexed`);
+        idx.set(f.name, new ValueIndex());
+      }
+      this.indexes.set(c.name, idx);
     }
     for (const r of opts.relations) {
       this.outgoing.get(r.one.cls)?.push({ manyCls: r.many.cls, manyField: r.many.field, oneField: r.one.field });
@@ -62,23 +125,39 @@ export class Store {
     this.db.pragma('journal_mode = WAL');
     // FULL: a commit is on disk before the reply that acknowledges it is sent.
     this.db.pragma('synchronous = FULL');
+    // The durable writer has its own connection; this one writes only the users table.
+    this.db.pragma('busy_timeout = 10000');
     // The tables, and anything a newer schema version adds (migrations.ts).
     migrate(this.db);
-    this.stmts = {
-      put: this.db.prepare('INSERT OR REPLACE INTO objects (ref, cls, data) VALUES (?, ?, ?)'),
-      del: this.db.prepare('DELETE FROM objects WHERE ref = ?'),
-      setGen: this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('generation', ?)"),
-    };
     const row = this.db.prepare("SELECT value FROM meta WHERE key = 'generation'").get() as { value: string } | undefined;
     this.gen = row ? Number(row.value) : 0;
     this.log = new ChangeLog(opts.changeLogSize ?? 100_000, this.gen);
+    // The writer thread starts first: it boots while this one loads.
+    const inMemory = opts.path === ':memory:' || opts.path === '';
+    this.durability = inMemory ? new InlineDurability(this.db, this.gen) : new WorkerDurability(opts.path, this.gen);
     this.load();
   }
 
   /** The generation of the last commit; every commit increments it by one. */
   get generation(): number { return this.gen; }
 
-  close(): void { this.db.close(); }
+  /** Writes every commit to disk, then closes the database. */
+  close(): void {
+    this.durability.close();
+    this.db.close();
+  }
+
+  /** The generation of the last commit known to be on disk. */
+  get durableGeneration(): number { return this.durability.durable; }
+
+  /**
+   * Undefined when every commit up to `gen` (default: the last one) is on disk; else a promise
+   * that resolves when it is, or rejects (INTERNAL_ERROR) if it can never be.
+   */
+  settled(gen = this.gen): Promise<void> | undefined {
+    const p = this.durability.settled(gen);
+    return p?.catch((e: Error) => { throw new ApiError('INTERNAL_ERROR', [e.message]); });
+  }
 
   /** The SQLite handle, for the few tables that are not objects (users). */
   get sqlite(): Database.Database { return this.db; }
@@ -90,8 +169,8 @@ export class Store {
     return g;
   }
 
-  /** Called after each commit, with its generation. */
-  onCommit(fn: (gen: number) => void): void { this.commitListeners.push(fn); }
+  /** Called after each commit (in memory), with its generation and what it wrote. */
+  onCommit(fn: (gen: number, changes: readonly CommitChange[]) => void): void { this.commitListeners.push(fn); }
 
   find(cls: string, ref: string): Rec | undefined { return this.tables.get(cls)?.get(ref); }
 
@@ -109,6 +188,13 @@ export class Store {
   }
   all(cls: string): IterableIterator<[string, Rec]> { return (this.tables.get(cls) ?? new Map()).entries(); }
   count(cls: string): number { return this.tables.get(cls)?.size ?? 0; }
+
+  /** The refs of the objects of `cls` whose indexed `field` holds `value` (a string). */
+  lookup(cls: string, field: string, value: Value): readonly string[] {
+    const idx = this.indexes.get(cls)?.get(field);
+    if (!idx) throw new Error(`${cls}.${field} is not indexed`);
+    return idx.get(value);
+  }
 
   /**
    * Runs `fn` as one transaction. Its writes are visible to itself through `tx`, committed
@@ -132,35 +218,43 @@ export class Store {
   }
 
   private commit(tx: Tx): void {
+    const failed = this.durability.failure;
+    if (failed) throw new ApiError('INTERNAL_ERROR', [failed.message]);
     const gen = this.gen + 1;
-    const persist = this.db.transaction(() => {
-      for (const [ref, change] of tx.touched) {
-        if (!this.classDef(change.cls).persistent) continue;
-        if (change.kind === 'del') this.stmts.del.run(ref);
-        else this.stmts.put.run(ref, change.cls, JSON.stringify(this.stored(change.cls, tx.overlay.get(ref)!)));
-      }
-      this.stmts.setGen.run(String(gen));
-    });
-    persist();
+    const rows: Row[] = [];
+    for (const [ref, change] of tx.touched) {
+      if (!this.classDef(change.cls).persistent) continue;
+      rows.push({ ref, cls: change.cls, data: change.kind === 'del' ? null : JSON.stringify(this.stored(change.cls, tx.overlay.get(ref)!)) });
+    }
+    // In-thread (':memory:') this writes now, and a failure leaves memory untouched.
+    this.durability.write(gen, rows);
     this.gen = gen;
+    const changes: CommitChange[] = [];
     for (const [ref, change] of tx.touched) {
       const table = this.tables.get(change.cls)!;
+      const before = table.get(ref);
+      let after: Rec | undefined;
       if (change.kind === 'del') {
-        const old = table.get(ref);
         table.delete(ref);
         this.classOfRef.delete(ref);
-        if (old && typeof old.uuid === 'string') this.refOfUuid.delete(old.uuid);
+        if (before && typeof before.uuid === 'string') this.refOfUuid.delete(before.uuid);
       } else {
-        const rec = Object.freeze(tx.overlay.get(ref)!);
-        table.set(ref, rec);
+        after = Object.freeze(tx.overlay.get(ref)!);
+        table.set(ref, after);
         this.classOfRef.set(ref, change.cls);
-        if (typeof rec.uuid === 'string') this.refOfUuid.set(rec.uuid, ref);
+        if (typeof after.uuid === 'string') this.refOfUuid.set(after.uuid, ref);
+      }
+      for (const [field, idx] of this.indexes.get(change.cls)!) {
+        if (before && after && before[field] === after[field]) continue;
+        if (before) idx.remove(before[field], ref);
+        if (after) idx.add(after[field], ref);
       }
       // Only streamed classes are logged: session churn must not push events out of the log.
       if (this.classDef(change.cls).events) this.log.record(gen, ref, change.cls, change.kind);
       this.lastGenByClass.set(change.cls, gen);
+      changes.push({ ref, cls: change.cls, kind: change.kind, before, after });
     }
-    for (const fn of this.commitListeners) fn(gen);
+    for (const fn of this.commitListeners) fn(gen, changes);
   }
 
   /** What goes to disk: everything but the derived inverse sets. */
@@ -180,7 +274,7 @@ export class Store {
       const stored = JSON.parse(data) as Rec;
       // Fill every field, so a record always carries the class's complete key set even after
       // the model grew a field.
-      for (const f of c.fields) rec[f.name] = f.name in stored ? stored[f.name]! : (f.default ?? zeroOf(f.ty));
+      for (const f of c.fields) rec[f.name] = canon(f.name in stored ? stored[f.name]! : (f.default ?? zeroOf(f.ty)));
       this.tables.get(cls)!.set(ref, rec);
       this.classOfRef.set(ref, cls);
       if (typeof rec.uuid === 'string') this.refOfUuid.set(rec.uuid, ref);
@@ -198,7 +292,14 @@ export class Store {
         }
       }
     }
-    for (const table of this.tables.values()) for (const [ref, rec] of table) table.set(ref, Object.freeze(rec));
+    for (const [cls, table] of this.tables) {
+      const idx = this.indexes.get(cls)!;
+      for (const [ref, rec] of table) {
+        for (const f of this.derivedOf(cls)) rec[f] = canon(rec[f]!);
+        table.set(ref, Object.freeze(rec));
+        for (const [field, index] of idx) index.add(rec[field], ref);
+      }
+    }
   }
 }
 
@@ -236,13 +337,21 @@ export class Tx {
     return out;
   }
 
+  /** `Store.lookup` with this transaction's writes: the untouched objects first, then its own. */
+  lookup(cls: string, field: string, value: Value): string[] {
+    const out: string[] = [];
+    for (const ref of this.store.lookup(cls, field, value)) if (!this.deleted.has(ref) && !this.overlay.has(ref)) out.push(ref);
+    for (const [ref, rec] of this.overlay) if (this.touched.get(ref)!.cls === cls && !this.deleted.has(ref) && rec[field] === value) out.push(ref);
+    return out;
+  }
+
   /** Inserts a record; absent fields take their defaults. Returns the new ref. */
   create(cls: string, fields: Rec, ref = `OpaqueRef:${randomUUID()}`): string {
     const c = this.store.classDef(cls);
     const rec: Rec = {};
-    for (const f of c.fields) rec[f.name] = f.name in fields ? fields[f.name]! : (f.default ?? zeroOf(f.ty));
+    for (const f of c.fields) rec[f.name] = canon(f.name in fields ? fields[f.name]! : (f.default ?? zeroOf(f.ty)));
     if (!fields.uuid) rec.uuid = randomUUID();
-    for (const f of this.store.derivedOf(cls)) rec[f] = [];
+    for (const f of this.store.derivedOf(cls)) rec[f] = EMPTY_LIST;
     this.overlay.set(ref, rec);
     this.touched.set(ref, { cls, kind: 'add' });
     for (const inv of this.store.relationsFrom(cls)) this.link(inv, ref, rec[inv.oneField] as string, +1);
@@ -261,7 +370,7 @@ export class Tx {
         this.link(inv, ref, cur[k] as string, -1);
         this.link(inv, ref, v as string, +1);
       }
-      next[k] = v;
+      next[k] = canon(v);
     }
   }
 
@@ -297,7 +406,7 @@ export class Tx {
     if (!t) return; // dangling refs are allowed and simply have no inverse
     const w = this.writable(inv.manyCls, target, t);
     const set = w[inv.manyField] as string[];
-    w[inv.manyField] = delta > 0 ? (set.includes(ref) ? set : [...set, ref]) : set.filter((r) => r !== ref);
+    w[inv.manyField] = delta > 0 ? (set.includes(ref) ? set : [...set, ref]) : canon(set.filter((r) => r !== ref));
   }
 }
 

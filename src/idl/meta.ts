@@ -65,6 +65,11 @@ export interface Field {
   qual: Qualifier;
   /** Data-model default. Absent = mandatory in an implicit constructor struct. */
   default?: Value;
+  /**
+   * The store keeps an index of the field's values (string fields only), so rules find the
+   * objects holding a value (`lookup`) without a scan of the class: not part of the API.
+   */
+  indexed?: boolean;
   /** Hidden from clients (not in records, no getter), e.g. `PIF.device_name`. */
   internal?: boolean;
   /** The lifecycle says Removed: still in records, but the getter answers MESSAGE_REMOVED. */

@@ -114,23 +114,13 @@ export function parseJsonRpcCall(body: string, limits: ParseLimits = DEFAULT_LIM
 
 // Type-directed shaping for JSON: records show only client-visible fields (missing ones get
 // their default), datetimes take the compact XenAPI form, event snapshots are shaped by their
-// class. Records handed over frozen never change, so their shaped form can be reused (a server
-// that answers get_all_records from unchanged objects pays for shaping once per object version).
-const shapedRecords = new WeakMap<object, Value>();
+// class. Records handed over frozen never change (the store replaces them on every write), so
+// a record's identity is its version and its text can be kept: the text of recently encoded
+// records (get_record, event snapshots) in a bounded map, and the whole of a class (the map
+// get_all_records answers) as bytes, rebuilt after a write from the previous bytes of the
+// records that did not change.
 
 function shapeRecord(v: Value, clsName: string, lookup: LookupClass): Value {
-  if (isPlainObject(v) && Object.isFrozen(v)) {
-    const hit = shapedRecords.get(v);
-    if (hit !== undefined) return hit;
-    const out = shapeRecordOnce(v, clsName, lookup);
-    if (isPlainObject(out)) Object.freeze(out);
-    shapedRecords.set(v, out);
-    return out;
-  }
-  return shapeRecordOnce(v, clsName, lookup);
-}
-
-function shapeRecordOnce(v: Value, clsName: string, lookup: LookupClass): Value {
   const cls = lookupClassLoose(lookup, clsName);
   if (!cls || !isPlainObject(v)) return shapeAny(v, lookup);
   const out: { [k: string]: Value } = {};
@@ -167,49 +157,172 @@ function shapeAny(v: Value, lookup: LookupClass): Value {
   return out;
 }
 
-// The JSON text of frozen values (shaped records) is kept, so a large reply made mostly of
-// unchanged records is assembled from cached pieces rather than serialised again.
-const jsonTexts = new WeakMap<object, string>();
-
-/** JSON.stringify, reusing the text of frozen objects seen before. */
 function toJsonText(v: Value): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  const hit = jsonTexts.get(v);
-  if (hit !== undefined) return hit;
-  const text = Array.isArray(v)
+  return Array.isArray(v)
     ? `[${v.map(toJsonText).join(',')}]`
     : `{${Object.keys(v).map((k) => `${JSON.stringify(k)}:${toJsonText(v[k]!)}`).join(',')}}`;
-  if (Object.isFrozen(v)) jsonTexts.set(v, text);
+}
+
+/** How many records' texts are kept (the latest writes fanned out to every event watcher fit). */
+const RECENT_RECORDS = 1024;
+const recentTexts = new Map<object, string>();
+
+/** The JSON text of a record of class `clsName`, reused while the (frozen) record is recent. */
+function recordText(v: Value, clsName: string, lookup: LookupClass): string {
+  if (!isPlainObject(v) || !Object.isFrozen(v)) return toJsonText(shapeRecord(v, clsName, lookup));
+  let text = recentTexts.get(v);
+  if (text === undefined) {
+    text = toJsonText(shapeRecord(v, clsName, lookup));
+    if (recentTexts.size >= RECENT_RECORDS) recentTexts.delete(recentTexts.keys().next().value!);
+    recentTexts.set(v, text);
+  }
   return text;
 }
 
-// Typed JSON text in one pass, without building the shaped value first: maps and sets of records
-// (get_all_records) are assembled from the cached text of each unchanged record.
-const recordTexts = new WeakMap<object, string>();
+// Frozen values other than records (event.from's shared event objects) keep their text while they live.
+const frozenTexts = new WeakMap<object, string>();
 
-function typedJsonText(v: Value, ty: Ty, lookup: LookupClass): string {
-  if (ty.kind === 'record' && isPlainObject(v) && Object.isFrozen(v)) {
-    let text = recordTexts.get(v);
-    if (text === undefined) recordTexts.set(v, text = toJsonText(shapeRecord(v, ty.cls, lookup)));
-    return text;
-  }
-  if (ty.kind === 'map' && isPlainObject(v)) {
-    const hit = Object.isFrozen(v) ? recordTexts.get(v) : undefined;
-    if (hit !== undefined) return hit;
+/** The text of a value of type `any`: what toJsonText(shapeAny(v)) gives, without the copy. */
+function anyText(v: Value, lookup: LookupClass, cursors?: Cursors): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  const hit = frozenTexts.get(v);
+  if (hit !== undefined) return hit;
+  let text: string;
+  if (Array.isArray(v)) {
+    const within = cursors ?? new Map<string, number>();
+    text = `[${v.map((x) => anyText(x, lookup, within)).join(',')}]`;
+  } else {
+    const ev = isEventRecord(v);
     const parts: string[] = [];
-    for (const k in v) if (Object.prototype.hasOwnProperty.call(v, k)) parts.push(`${JSON.stringify(k)}:${typedJsonText(v[k]!, ty.value, lookup)}`);
-    const text = `{${parts.join(',')}}`;
-    if (Object.isFrozen(v)) recordTexts.set(v, text);
-    return text;
+    for (const [k, x] of Object.entries(v)) {
+      parts.push(`${JSON.stringify(k)}:${ev && k === 'snapshot' ? snapshotText(x, v.class as string, v.ref ?? null, lookup, cursors) : anyText(x, lookup)}`);
+    }
+    text = `{${parts.join(',')}}`;
   }
-  if (ty.kind === 'set' && Array.isArray(v)) return `[${v.map((x) => typedJsonText(x, ty.of, lookup)).join(',')}]`;
-  return toJsonText(shape(v, ty, lookup));
+  if (Object.isFrozen(v)) frozenTexts.set(v, text);
+  return text;
 }
 
-function resultText(result: { value: Value; ty: Ty | null }, lookup?: LookupClass): string {
-  if (result.ty === null) return '""';
-  if (!lookup) return toJsonText(result.value === undefined ? null : result.value);
-  return typedJsonText(result.value, result.ty, lookup);
+/** Per class, how far a walk along its bytes has got (event.from lists objects in the store's order). */
+type Cursors = Map<string, number>;
+
+/**
+ * An event's snapshot: from the class's bytes when the record is the one they hold (event.from's
+ * first answer lists every object, as get_all_records does), else as any record's text.
+ */
+function snapshotText(v: Value, clsName: string, ref: Value, lookup: LookupClass, cursors?: Cursors): string {
+  const cls = cursors && typeof ref === 'string' ? lookupClassLoose(lookup, clsName) : undefined;
+  const bytes = cls && classBytes.get(cls.name);
+  if (cls && bytes) {
+    let j = cursors!.get(cls.name) ?? 0;
+    while (j < bytes.refs.length && bytes.refs[j] !== ref) j++;
+    // Not there: stop looking in this class (as in recordMapBytes).
+    cursors!.set(cls.name, Math.min(j + 1, bytes.refs.length));
+    if (j < bytes.refs.length && bytes.recs[j] === v) {
+      const entry = j === 0 ? 1 : bytes.ends[j - 1]! + 1;
+      // The entry is `"ref":record`.
+      return bytes.buf.toString('utf8', entry + Buffer.byteLength(JSON.stringify(ref)) + 1, bytes.ends[j]);
+    }
+  }
+  return recordText(v, clsName, lookup);
+}
+
+/** A class's records as one map's bytes, and where each entry ends in them. */
+interface ClassBytes { map: object; refs: string[]; recs: Value[]; ends: number[]; buf: Buffer }
+/** By class: the bytes of the last whole-class map encoded (see markWholeClass). */
+const classBytes = new Map<string, ClassBytes>();
+const wholeClass = new WeakSet<object>();
+
+/**
+ * Marks a frozen map as every record of its class (get_all_records): its bytes become the ones
+ * the next encoding of that class starts from.
+ */
+export function markWholeClass(map: object): void { wholeClass.add(map); }
+
+/**
+ * The bytes of a map from ref to record of one class. An entry whose ref and record (the same
+ * frozen object) were in the last whole-class bytes is copied from them; only the others are
+ * encoded. Maps list their records in the store's order (updated records keep their place, new
+ * ones come last), so one walk along the previous entries finds them.
+ */
+function recordMapBytes(map: { [k: string]: Value }, clsName: string, lookup: LookupClass): Buffer {
+  const prev = classBytes.get(clsName);
+  // The same (frozen) map again: its bytes as they are, not even measured again.
+  if (prev && prev.map === map) return prev.buf;
+  const next: ClassBytes = { map, refs: [], recs: [], ends: [], buf: Buffer.alloc(0) };
+  // Pieces: a range of prev.buf, or fresh bytes.
+  const from: Array<Buffer | undefined> = [];
+  const start: number[] = [];
+  const stop: number[] = [];
+  let size = 1;
+  let i = 0;
+  for (const ref in map) {
+    if (!Object.prototype.hasOwnProperty.call(map, ref)) continue;
+    const rec = map[ref]!;
+    if (prev && i < prev.refs.length) {
+      let j = i;
+      while (j < prev.refs.length && prev.refs[j] !== ref) j++;
+      // Not there: a new object, and so are all after it (or a map from another store: then
+      // nothing is reused, but nothing is searched twice either).
+      i = j + 1;
+      if (j < prev.refs.length) {
+        if (prev.recs[j] === rec) {
+          from.push(undefined); start.push(j === 0 ? 1 : prev.ends[j - 1]! + 1); stop.push(prev.ends[j]!);
+          size += prev.ends[j]! - start.at(-1)! + 1;
+          next.refs.push(ref); next.recs.push(rec); next.ends.push(size - 1);
+          continue;
+        }
+      }
+    }
+    // Encoded without being remembered one by one: these bytes are the memory of them.
+    const text = (isPlainObject(rec) ? recentTexts.get(rec) : undefined) ?? toJsonText(shapeRecord(rec, clsName, lookup));
+    const fresh = Buffer.from(`${JSON.stringify(ref)}:${text}`);
+    from.push(fresh); start.push(0); stop.push(fresh.length);
+    size += fresh.length + 1;
+    next.refs.push(ref); next.recs.push(rec); next.ends.push(size - 1);
+  }
+  if (from.length === 0) size++;
+  const buf = Buffer.allocUnsafe(size);
+  buf[0] = 0x7b; // {
+  let at = 1;
+  for (let k = 0; k < from.length; k++) {
+    if (k > 0) buf[at++] = 0x2c; // ,
+    at += (from[k] ?? prev!.buf).copy(buf, at, start[k], stop[k]);
+  }
+  buf[at] = 0x7d; // }
+  next.buf = buf;
+  if (wholeClass.has(map)) classBytes.set(clsName, next);
+  return buf;
+}
+
+/** The result's bytes when it is a map of one class's records (get_all_records and _where), else its text. */
+function resultBody(result: { value: Value; ty: Ty | null }, lookup?: LookupClass): string | Buffer {
+  const { value, ty } = result;
+  if (ty === null) return '""';
+  if (!lookup) return toJsonText(value === undefined ? null : value);
+  if (ty.kind === 'map' && ty.value.kind === 'record' && isPlainObject(value)) return recordMapBytes(value, ty.value.cls, lookup);
+  if (ty.kind === 'record' && isPlainObject(value)) return recordText(value, ty.cls, lookup);
+  if (ty.kind === 'any') return anyText(value, lookup);
+  return toJsonText(shape(value, ty, lookup));
+}
+
+/**
+ * A reply for `call`, as the pieces to send: the result's bytes are not copied into one string
+ * (a class of 10,000 records is megabytes). `lookupClass`, when given, enables record shaping.
+ */
+export function encodeJsonRpcResponseParts(
+  call: { version: '1.0' | '2.0'; id: string | number | null },
+  result: RpcResult,
+  lookupClass?: LookupClass,
+): Array<string | Buffer> {
+  if (!result.ok) return [encodeJsonRpcResponse(call, result)];
+  const body = resultBody(result, lookupClass);
+  const id = JSON.stringify(call.id);
+  if (typeof body === 'string') {
+    return [call.version === '2.0' ? `{"jsonrpc":"2.0","result":${body},"id":${id}}` : `{"result":${body},"error":null,"id":${id}}`];
+  }
+  return call.version === '2.0' ? ['{"jsonrpc":"2.0","result":', body, `,"id":${id}}`] : ['{"result":', body, `,"error":null,"id":${id}}`];
 }
 
 /** Serialises a reply for `call`. `lookupClass`, when given, enables record shaping. */
@@ -218,15 +331,10 @@ export function encodeJsonRpcResponse(
   result: RpcResult,
   lookupClass?: LookupClass,
 ): string {
+  if (result.ok) return encodeJsonRpcResponseParts(call, result, lookupClass).map(String).join('');
   if (call.version === '2.0') {
-    if (result.ok) {
-      return `{"jsonrpc":"2.0","result":${resultText(result, lookupClass)},"id":${JSON.stringify(call.id)}}`;
-    }
     const [code = 'INTERNAL_ERROR', ...params] = result.error;
     return JSON.stringify({ jsonrpc: '2.0', error: { code: 1, message: String(code), data: params.map(String) }, id: call.id });
-  }
-  if (result.ok) {
-    return `{"result":${resultText(result, lookupClass)},"error":null,"id":${JSON.stringify(call.id)}}`;
   }
   const desc = result.error.length ? result.error.map(String) : ['INTERNAL_ERROR'];
   return JSON.stringify({ result: null, error: desc, id: call.id });

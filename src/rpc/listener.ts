@@ -14,7 +14,7 @@ import { ApiError } from '../common/api-error.js';
 import type { Ty, Value } from '../idl/meta.js';
 import { RpcParseError } from './errors.js';
 import { clip, DEFAULT_LIMITS, type ParseLimits, type ParseStats } from './limits.js';
-import { encodeJsonRpcParseError, encodeJsonRpcResponse, parseJsonRpcCall, type JsonRpcCall } from './jsonrpc.js';
+import { encodeJsonRpcParseError, encodeJsonRpcResponse, encodeJsonRpcResponseParts, parseJsonRpcCall, type JsonRpcCall } from './jsonrpc.js';
 import type { LookupClass, RpcProtocol, RpcResult } from './types.js';
 import { encodeXmlRpcResponse, parseXmlRpcCall } from './xmlrpc.js';
 
@@ -219,16 +219,21 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const busy = new WeakSet<Socket>();
   let closing = false;
 
-  function send(res: ServerResponse, status: number, protocol: RpcProtocol | 'text', body: string, extra: Record<string, string> = {}): void {
+  /** `body` may come in pieces (a large cached result is sent as the Buffer it is kept in, not copied). */
+  function send(res: ServerResponse, status: number, protocol: RpcProtocol | 'text', body: string | Array<string | Buffer>, extra: Record<string, string> = {}): void {
     if (res.headersSent || res.destroyed) return;
+    const parts = typeof body === 'string' ? [body] : body;
+    let length = 0;
+    for (const p of parts) length += typeof p === 'string' ? Buffer.byteLength(p) : p.length;
     const headers: Record<string, string | number> = {
       'Content-Type': protocol === 'text' ? 'text/plain' : CT[protocol],
-      'Content-Length': Buffer.byteLength(body),
+      'Content-Length': length,
       ...extra,
     };
     if (closing) headers.Connection = 'close';
     res.writeHead(status, headers);
-    res.end(body);
+    for (let i = 0; i < parts.length - 1; i++) res.write(parts[i]);
+    res.end(parts[parts.length - 1]);
     // A client that stops reading would keep the reply (and the connection) forever.
     if (!res.writableFinished) {
       const timer = setTimeout(() => res.destroy(), replyTimeout);
@@ -283,9 +288,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     }
     if (!hold(stats.items)) { send(res, 200, 'jsonrpc', encodeJsonRpcResponse(call, { ok: false, error: ['TOO_BUSY'] })); return; }
     const result = await dispatch({ method: call.method, params: call.params, protocol: 'jsonrpc', source }, invalidUtf8);
-    let out: string;
+    let out: string | Array<string | Buffer>;
     try {
-      out = encodeJsonRpcResponse(call, result, opts.lookupClass);
+      out = encodeJsonRpcResponseParts(call, result, opts.lookupClass);
     } catch (e) {
       report(e, `encoding the reply to ${call.method}`);
       out = encodeJsonRpcResponse(call, { ok: false, error: errorOf(e) });

@@ -51,6 +51,11 @@ export interface Method {
   async: boolean;
   sessionless: boolean;
   removed: boolean;
+  /**
+   * Reads only its own class's objects (the implicit getters): its reply waits only for that
+   * class's last commit to be on disk, not for writes elsewhere (XapiServer.handle).
+   */
+  classRead?: boolean;
   /** The implementation: a registered rule, else the implicit one derived from the IDL. */
   run: Impl;
 }

@@ -23,8 +23,11 @@ export class EventHub {
   /** The classes whose changes are streamed. */
   private readonly streamed: readonly ClassDef[];
 
-  constructor(private readonly store: Store, private readonly classes: readonly ClassDef[]) {
+  private readonly byLowerName: Map<string, ClassDef>;
+
+  constructor(private readonly store: Store, classes: readonly ClassDef[]) {
     this.streamed = classes.filter((c) => c.events);
+    this.byLowerName = new Map(classes.map((c) => [c.name.toLowerCase(), c]));
     store.onCommit(() => {
       const ws = this.waiters;
       this.waiters = new Set();
@@ -39,7 +42,7 @@ export class EventHub {
       const s = String(item);
       if (s === '*') { sub.classes = 'all'; continue; }
       const [name, ref, extra] = s.split('/');
-      const cls = this.classes.find((c) => c.name.toLowerCase() === name!.toLowerCase());
+      const cls = this.byLowerName.get(name!.toLowerCase());
       if (!cls || extra !== undefined) throw new ApiError('EVENT_SUBSCRIPTION_PARSE_FAILURE', [s]);
       if (!cls.events) continue;
       if (ref !== undefined) sub.refs.add(`${cls.name}/${ref}`);
@@ -51,6 +54,25 @@ export class EventHub {
   private accepts(sub: Subscription, cls: string, ref: string): boolean {
     if (!this.store.classDef(cls).events) return false;
     return sub.classes === 'all' || sub.classes.has(cls) || sub.refs.has(`${cls}/${ref}`);
+  }
+
+  /**
+   * event.from's events at one generation, shared by every watcher that asks at it: the same
+   * frozen object, so the codec encodes each change once however many watchers follow it.
+   */
+  private shared = { id: '', events: new Map<string, Value>() };
+  /**
+   * event.from's answers at the current generation, by token and subscription: watchers that
+   * are level with each other (all of them, right after a commit) get the same frozen answer.
+   */
+  private answers = { gen: -1, byKey: new Map<string, Value>() };
+
+  private sharedEvent(ch: Change, id: string): Value {
+    if (this.shared.id !== id) this.shared = { id, events: new Map() };
+    const key = `${ch.op} ${ch.ref}`;
+    let ev = this.shared.events.get(key);
+    if (!ev) this.shared.events.set(key, ev = Object.freeze(this.event(ch, id, '0.0')));
+    return ev;
   }
 
   private event(ch: Change, id: string, timestamp: string): Record<string, Value> {
@@ -103,15 +125,26 @@ export class EventHub {
     const since = Number(m[1]);
     // Never block longer than the client's own limit would allow, nor forever.
     const deadline = Date.now() + Math.max(0, Math.min(Number(timeout) || 0, 600)) * 1000;
+    const key = `${since} ${JSON.stringify(classes)}`;
     for (;;) {
       if (!this.store.log.covers(since)) throw new ApiError('EVENTS_LOST', []);
+      const gen = this.store.generation;
+      const shared = this.answers.gen === gen ? this.answers.byKey.get(key) : undefined;
+      if (shared) return shared;
       const changes = this.store.log.since(since, (cls, ref) => this.accepts(sub, cls, ref));
       const left = deadline - Date.now();
       if (changes.length > 0 || left <= 0) {
-        const id = String(this.store.generation);
+        const id = String(gen);
         const order = { add: 0, mod: 1, del: 2 };
         changes.sort((a, b) => order[a.op] - order[b.op]);
-        return { events: changes.map((c) => this.event(c, id, '0.0')), valid_ref_counts: this.refCounts(sub), token: tokenOf(this.store.generation) };
+        const answer = {
+          events: Object.freeze(changes.map((c) => this.sharedEvent(c, id))) as Value[],
+          valid_ref_counts: Object.freeze(this.refCounts(sub)), token: tokenOf(gen),
+        };
+        if (changes.length === 0) return answer;
+        if (this.answers.gen !== gen) this.answers = { gen, byKey: new Map() };
+        this.answers.byKey.set(key, Object.freeze(answer));
+        return answer;
       }
       await this.nextCommit(left);
     }

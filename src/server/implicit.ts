@@ -6,15 +6,21 @@ import { ApiError } from '../common/api-error.js';
 import { type ClassDef, type Field, type Param, type Rec, type Role, type Value, t } from '../idl/meta.js';
 import type { CallContext, Impl, Method } from './context.js';
 import { visibleFields } from '../rpc/shape.js';
+import { markWholeClass } from '../rpc/jsonrpc.js';
 import { matchesWhere, parseWhere } from './where.js';
 import { checkCreate, checkEntry, checkKeyRoles, checkMember, checkValue } from './field-rules.js';
 
 // Stored records are frozen and replaced on every write, so a record's identity is its
-// version: the client view can be computed once per version.
+// version: the client view can be computed once per version, and for a class without internal
+// fields it is the stored record itself.
 const clientViews = new WeakMap<Rec, Rec>();
+const hasInternal = new WeakMap<ClassDef, boolean>();
 
 /** The record as a client sees it: internal fields left out. Treat the result as immutable. */
 export function clientRecord(cls: ClassDef, rec: Rec): Rec {
+  let hidden = hasInternal.get(cls);
+  if (hidden === undefined) hasInternal.set(cls, hidden = cls.fields.some((f) => f.internal));
+  if (!hidden && Object.isFrozen(rec)) return rec;
   const cached = clientViews.get(rec);
   if (cached) return cached;
   const out: Rec = {};
@@ -25,7 +31,9 @@ export function clientRecord(cls: ClassDef, rec: Rec): Rec {
 
 function method(cls: ClassDef, name: string, params: Param[], result: Method['result'], role: Role, run: Impl,
   extra: Partial<Method> = {}): Method {
-  return { name: `${cls.name}.${name}`, cls, params, result, role, async: false, sessionless: false, removed: !!cls.removed, run, ...extra };
+  // Getters and lookups read nothing but the class's own objects.
+  const classRead = role === 'read-only' && /^get_/.test(name);
+  return { name: `${cls.name}.${name}`, cls, params, result, role, async: false, sessionless: false, removed: !!cls.removed, run, classRead, ...extra };
 }
 
 const self = (cls: ClassDef): Param => ({ name: 'self', ty: t.ref(cls.name) });
@@ -35,15 +43,17 @@ export function implicitMethods(cls: ClassDef): Method[] {
   const C = cls.name;
   const writeRole = (f?: Field): Role => f?.writeRole ?? cls.writeRole ?? 'pool-operator';
   const store = (ctx: CallContext) => ctx.services.store;
-  // get_all_records is answered from one frozen map per store generation, so an unchanged
-  // class is not rebuilt (nor re-encoded: the codec keeps the text of frozen values).
+  // get_all_records is answered from one frozen map per generation of the class (the last
+  // commit that wrote one of its objects), so writes elsewhere (a login, another class) leave it
+  // as it is; the JSON codec keeps its bytes, and rebuilds them from the unchanged records' bytes.
   let cached: { gen: number; map: Record<string, Value> } | undefined;
   const allRecords = (ctx: CallContext): Record<string, Value> => {
-    const gen = store(ctx).generation;
+    const gen = store(ctx).lastGenerationOf([C]);
     if (cached?.gen === gen) return cached.map;
     const map: Record<string, Value> = {};
     for (const [ref, rec] of store(ctx).all(C)) map[ref] = clientRecord(cls, rec);
     cached = { gen, map: Object.freeze(map) };
+    markWholeClass(cached.map);
     return cached.map;
   };
 

@@ -155,8 +155,9 @@ export class RealisationHub {
       },
       nics: (list) => {
         const nics = new Map(list.map((n) => [n.device, n]));
-        for (const [, pif] of tx.all('PIF')) {
-          if (pif.host !== host || !pif.physical) continue;
+        for (const ref of tx.lookup('PIF', 'host', host)) {
+          const pif = tx.get('PIF', ref);
+          if (!pif.physical) continue;
           const nic = nics.get(pif.device as string);
           const metrics = pif.metrics as string;
           if (!nic || !tx.find('PIF_metrics', metrics)) continue;

@@ -107,7 +107,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const startStandalone = async (): Promise<void> => {
     agent = opts.localAgent ? await startLocalAgent(server, host, opts.localAgent, log) : undefined;
     // A fresh host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
-    const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
+    const hasPifs = server.store.lookup('PIF', 'host', host).length > 0;
     if (agent && !hasPifs) await initialHostNetworking(server, host);
   };
   const memberAgent = opts.memberAgent ?? opts.localAgent;

@@ -54,6 +54,7 @@ export class XapiServer implements ServerServices {
   joinHooks: JoinHooks | undefined;
   private readonly clock: () => number;
   private readonly methods = new Map<string, Method>();
+  private toldStorageFailure = false;
   private readonly log: (line: string) => void;
 
   constructor(opts: ServerOptions) {
@@ -105,7 +106,8 @@ export class XapiServer implements ServerServices {
     // Overrides of implicit messages (network.destroy, VIF.create…) that are not declared.
     for (const [name, run] of Object.entries(impls)) {
       const m = this.methods.get(name);
-      if (m) this.methods.set(name, { ...m, run });
+      // A rule's implementation may read anything: it waits for every commit before it.
+      if (m) this.methods.set(name, { ...m, run, classRead: false });
     }
     // A task belongs to its owner: every task message that acts on one (all but the getters)
     // checks it first, so a new task message cannot forget to.
@@ -179,6 +181,16 @@ export class XapiServer implements ServerServices {
       else {
         this.log(`internal error in ${call.method}: ${(e as Error)?.stack ?? e}`);
         out = { ok: false, error: ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] };
+      }
+    }
+    // Nothing is answered before every commit it could reflect is on disk: the call's own writes
+    // and whatever it read (commits are applied to memory first and written in groups: durable.ts).
+    const m = caller.method;
+    const durable = this.store.settled(m?.classRead ? this.store.lastGenerationOf([m.cls.name]) : this.store.generation);
+    if (durable) {
+      try { await durable; } catch (e) {
+        out = { ok: false, error: ApiError.is(e) ? e.toDescription() : ['INTERNAL_ERROR', String(e)] };
+        if (!this.toldStorageFailure) { this.toldStorageFailure = true; this.log(`nothing more is acknowledged: ${out.error.join(' ')}`); }
       }
     }
     // A login's reply is the caller's own new session.

@@ -26,7 +26,7 @@ export const networkClass: ClassDef = {
     field('MTU', t.int, 'RW', 'Intended MTU of the bridge and its PIFs; applied at the next plug.', { default: 1500, check: mtu }),
     field('other_config', stringMap, 'RW', 'Free-form settings; some keys are interpreted (static-routes, HIMN keys...).',
       { keys: { [TUNNEL_KEY]: tunnelKey } }),
-    field('bridge', t.string, 'StaticRO', 'Bridge name on each host; "" at create means pick xapi<N>.', { default: '', check: ifName({ empty: true }) }),
+    field('bridge', t.string, 'StaticRO', 'Bridge name on each host; "" at create means pick xapi<N>.', { default: '', check: ifName({ empty: true }), indexed: true }),
     field('managed', t.bool, 'StaticRO', 'False: the bridge is never created or removed, only required to exist.', { default: true }),
     field('blobs', t.map(t.string, t.ref('blob')), 'DynamicRO', 'Named binary blobs attached to the network.', { default: {} }),
     field('tags', t.set(t.string), 'RW', 'User tags.', { default: [], writeRole: 'vm-operator' }),

@@ -23,8 +23,8 @@ export const PIFClass: ClassDef = {
   fields: [
     uuidField(),
     field('device', t.string, 'StaticRO', 'Interface name: eth0, bond0, tunnel0; a VLAN PIF has its parent\'s.', { check: ifName() }),
-    field('network', t.ref('network'), 'StaticRO', 'Network (bridge) the PIF belongs to.'),
-    field('host', t.ref('host'), 'StaticRO', 'Host the PIF exists on.'),
+    field('network', t.ref('network'), 'StaticRO', 'Network (bridge) the PIF belongs to.', { indexed: true }),
+    field('host', t.ref('host'), 'StaticRO', 'Host the PIF exists on.', { indexed: true }),
     field('MAC', t.string, 'StaticRO', 'MAC address (fe:ff:ff:ff:ff:ff on VLAN PIFs).', { check: mac({ empty: true }) }),
     field('MTU', t.int, 'StaticRO', 'MTU actually in use, refreshed after each plug.'),
     field('VLAN', t.int, 'StaticRO', 'VLAN tag, or -1 for a non-VLAN PIF.', { check: vlanTag({ none: true }) }),

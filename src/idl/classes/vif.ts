@@ -24,7 +24,7 @@ export const VIFClass: ClassDef = {
     field('allowed_operations', t.set(vifOperations), 'DynamicRO', 'Operations allowed in the current state.', { default: [] }),
     field('current_operations', t.map(t.string, vifOperations), 'DynamicRO', 'Operations in progress, by task.', { default: {} }),
     field('device', t.string, 'StaticRO', 'Slot number as a decimal string, unique per VM.', { check: vifDevice }),
-    field('network', t.ref('network'), 'StaticRO', 'Network the VIF is connected to (changed by move).'),
+    field('network', t.ref('network'), 'StaticRO', 'Network the VIF is connected to (changed by move).', { indexed: true }),
     field('VM', t.ref('VM'), 'StaticRO', 'VM owning the VIF.'),
     field('MAC', t.string, 'StaticRO', 'Guest MAC address; "" asks the server to derive one.', { check: mac({ empty: true }) }),
     field('MTU', t.int, 'StaticRO', 'MTU recorded at creation (not the one applied).'),

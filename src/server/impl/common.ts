@@ -13,6 +13,8 @@ export interface Reader {
   find(cls: string, ref: string): Rec | undefined;
   get(cls: string, ref: string): Rec;
   all(cls: string): Iterable<[string, Rec]>;
+  /** The objects whose indexed field holds the value (fields marked `indexed` in the IDL). */
+  lookup(cls: string, field: string, value: string): readonly string[];
 }
 
 export const isRef = (v: unknown): v is string => typeof v === 'string' && v !== '' && v !== NULL_REF;
@@ -72,7 +74,7 @@ export const pifRoot = (r: Reader, pifRef: string): string => pifChain(r, pifRef
 
 /** The PIF of `network` on `host`, if any. */
 export function findPifOn(r: Reader, network: string, host: string): string | undefined {
-  for (const [ref, pif] of r.all('PIF')) if (pif.network === network && pif.host === host) return ref;
+  for (const ref of r.lookup('PIF', 'network', network)) if (r.get('PIF', ref).host === host) return ref;
   return undefined;
 }
 
@@ -114,8 +116,8 @@ export function assertNoProtection(r: Reader): void {
  * PIF.unplug, VLAN.destroy and tunnel.destroy refuse with VIF_IN_USE [network, vif].
  */
 export function findVifInUse(r: Reader, network: string, host: string): string | undefined {
-  for (const [ref, vif] of r.all('VIF')) {
-    if (vif.network !== network) continue;
+  for (const ref of r.lookup('VIF', 'network', network)) {
+    const vif = r.get('VIF', ref);
     const vm = r.find('VM', vif.VM as string);
     if (!vm || vm.resident_on !== host) continue;
     const attaching = Object.values((vif.current_operations ?? {}) as Rec).includes('attach');
@@ -168,8 +170,8 @@ export function recomputeManagement(tx: Tx, host: string): void {
   const h = tx.get('host', host);
   const bridge = typeof h.management_bridge === 'string' ? h.management_bridge : '';
   let address: string | undefined;
-  for (const [ref, pif] of tx.all('PIF')) {
-    if (pif.host !== host) continue;
+  for (const ref of tx.lookup('PIF', 'host', host)) {
+    const pif = tx.get('PIF', ref);
     const net = tx.find('network', pif.network as string);
     const mgmt = bridge !== '' && net?.bridge === bridge;
     if (pif.management !== mgmt) tx.update('PIF', ref, { management: mgmt });

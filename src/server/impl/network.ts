@@ -17,7 +17,7 @@ const otherConfigOf = (rec: Rec): Record<string, Value> => (rec.other_config ?? 
 
 /** True when the network carries a VLAN PIF on any host (trunked VIFs and VLANs exclude each other). */
 export function hasVlanPif(r: Reader, network: string): boolean {
-  for (const [, pif] of r.all('PIF')) if (pif.network === network && isRef(pif.VLAN_master_of)) return true;
+  for (const ref of r.lookup('PIF', 'network', network)) if (isRef(r.get('PIF', ref).VLAN_master_of)) return true;
   return false;
 }
 
@@ -54,8 +54,9 @@ export function networkUsableOn(r: Reader, network: string, host: string, except
  */
 export async function plugNetworkOn(ctx: CallContext, network: string, host: string, always: boolean): Promise<void> {
   const store = ctx.services.store;
-  for (const [ref, pif] of [...store.all('PIF')]) {
-    if (pif.network !== network || pif.host !== host || pif.managed === false) continue;
+  for (const ref of store.lookup('PIF', 'network', network)) {
+    const pif = store.find('PIF', ref);
+    if (!pif || pif.host !== host || pif.managed === false) continue;
     if (!always && pif.currently_attached === true) continue;
     await plugPif(ctx, ref);
   }
@@ -67,8 +68,9 @@ const BRIDGE_PREFIXES = ['xen', 'xapi', 'vif', 'tap', 'eth'];
 /** xapi<N> counter: process-local per store, monotonic, skips used names (reference §7.1, §8.29). */
 const bridgeCounters = new WeakMap<Store, number>();
 
-function usedBridges(tx: Tx): Set<string> {
-  return new Set(tx.all('network').map(([, n]) => n.bridge as string));
+/** Whether a network has the bridge name: asked of the store's index of network.bridge, not a scan. */
+function usedBridges(tx: Tx): { has(name: string): boolean } {
+  return { has: (name) => tx.lookup('network', 'bridge', name).length > 0 };
 }
 
 function generateBridge(store: Store, tx: Tx): string {

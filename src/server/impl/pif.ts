@@ -45,7 +45,7 @@ const metricsOf = (nic: Nic): Rec => ({ ...nicMetrics(nic), other_config: {} });
 export function introducePif(tx: Tx, host: string, nic: Nic, managed: boolean): string {
   const h = tx.get('host', host);
   const { bridge, name } = nicNetwork(nic.device);
-  let network = tx.all('network').find(([, n]) => n.bridge === bridge)?.[0];
+  let network: string | undefined = tx.lookup('network', 'bridge', bridge)[0];
   if (!network) {
     network = tx.create('network', {
       name_label: name, name_description: '', MTU: 1500, other_config: {}, bridge, managed,
@@ -72,8 +72,9 @@ async function scan(ctx: CallContext, host: string): Promise<void> {
   ctx.services.store.transact((tx) => {
     const byDevice = new Map(nics.map((n) => [n.device, n]));
     // 1. refresh existing physical PIFs (MAC, MTU); nothing is ever deleted
-    for (const [ref, pif] of tx.all('PIF')) {
-      if (pif.host !== host || pif.physical !== true) continue;
+    for (const ref of tx.lookup('PIF', 'host', host)) {
+      const pif = tx.get('PIF', ref);
+      if (pif.physical !== true) continue;
       const nic = byDevice.get(str(pif.device));
       if (!nic) continue;
       const patch: Rec = {};
