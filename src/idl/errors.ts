@@ -39,6 +39,15 @@ export const ERRORS: Record<string, ErrorDef> = {
 
   // --- sessions, roles, events
   SESSION_INVALID: e(['handle'], 'The session reference is unknown or has been logged out.'),
+  // --- the host's TLS certificate (host.install_server_certificate)
+  SERVER_CERTIFICATE_KEY_INVALID: e([], 'The provided key is not a PEM-encoded private key.'),
+  SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED: e(['algorithm_oid'], 'The provided key uses an unsupported algorithm (RSA, EC P-256 and P-384 are accepted); sent with the algorithm\'s name.'),
+  SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED: e(['length'], 'The provided RSA key does not have a length between 2048 and 4096.'),
+  SERVER_CERTIFICATE_INVALID: e([], 'The provided certificate is not one PEM-encoded X509 certificate.'),
+  SERVER_CERTIFICATE_KEY_MISMATCH: e([], "The provided key does not match the provided certificate's public key."),
+  SERVER_CERTIFICATE_NOT_VALID_YET: e(['now', 'not_before'], 'The provided certificate is not valid yet.'),
+  SERVER_CERTIFICATE_EXPIRED: e(['now', 'not_after'], 'The provided certificate has expired.'),
+  SERVER_CERTIFICATE_CHAIN_INVALID: e([], 'The provided intermediate certificates are not in a PEM-encoded X509 format.'),
   SESSION_AUTHENTICATION_FAILED: e([],
     'The user name or password is wrong; sent with the user name and a message.'),
   SESSION_AUTHORIZATION_FAILED: e(['username', 'msg'], 'The user is known but may not log in.'),

@@ -1,8 +1,13 @@
 // `xcpnet serve`: the pool master. Opens the store, makes sure the pool exists, and serves
-// the API over HTTP and the unix socket `<state-dir>/xapi.sock`.
+// the API over HTTPS (plain HTTP on loopback, or when told it is insecure) and the unix socket
+// `<state-dir>/xapi.sock`.
 
 import { privateDir, writePrivateFile } from '../common/private-files.js';
 import { join } from 'node:path';
+import { hostname, networkInterfaces } from 'node:os';
+import { isIP } from 'node:net';
+import { ApiError } from '../common/api-error.js';
+import { loadOrCreateCertificate, saveCertificate, validateCertificate, type ServerCertificate } from './certificate.js';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
 import { bootPool } from './boot.js';
@@ -17,6 +22,11 @@ import { startTunnelController } from './impl/controller.js';
 export interface ServeOptions {
   stateDir: string;
   listen?: { host: string; port: number } | null;
+  /**
+   * Serve TCP as plain HTTP rather than HTTPS: 'loopback' only on a loopback address (refused
+   * elsewhere), 'insecure' on any address. Default: HTTPS.
+   */
+  http?: 'loopback' | 'insecure';
   rootPassword?: string;
   hostName?: string;
   impls?: ImplTable[];
@@ -47,19 +57,36 @@ export interface Master {
 
 export async function startMaster(opts: ServeOptions): Promise<Master> {
   const log = opts.log ?? ((l: string) => console.error(l));
+  const listen = opts.listen ?? undefined;
+  if (listen && opts.http === 'loopback' && !isLoopback(listen.host)) {
+    throw new Error(`plain HTTP is served only on a loopback address, not on ${listen.host}: serve HTTPS, or say --insecure-http`);
+  }
   const was = privateDir(opts.stateDir);
   if (was !== undefined) log(`xcpnet: state directory ${opts.stateDir} was mode ${was.toString(8)}, now 700: it holds the database`);
-  const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize });
+  const names = [...new Set([opts.hostName, hostname(), 'localhost'].filter((n): n is string => !!n))];
+  const certificate = () => loadOrCreateCertificate(opts.stateDir, names, addressesOf(listen?.host));
+  let served: Listener | undefined;
+  const server = new XapiServer({
+    dbPath: join(opts.stateDir, 'xcpnet.db'), log, changeLogSize: opts.changeLogSize,
+    impls: [...(opts.impls ?? []), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served)],
+  });
   const generated = await ensureRoot(server.users, opts.rootPassword);
   if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
   const socketPath = join(opts.stateDir, 'xapi.sock');
   const listener = await startListener({
-    tcp: opts.listen ?? undefined, socketPath,
-    // The socket's peer is local and has no address: it is limited per user only.
-    handle: (call) => server.handle({ method: call.method, params: call.params, remote: call.source === 'unix' ? undefined : call.source }), lookupClass: findClass,
+    tcp: listen, socketPath,
+    tls: listen && opts.http === undefined ? certificate() : undefined,
+    // The socket's peer is local and has no address: it is limited per user only, and trusted
+    // as xapi trusts its own socket (only the server's user can connect: the socket is 0600).
+    handle: (call) => server.handle({
+      method: call.method, params: call.params,
+      ...(call.source === 'unix' ? { local: true } : { remote: call.source }),
+    }),
+    lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
+  served = listener;
   const controller = startTunnelController(server);
   const agent = opts.noAgent ? undefined : await startLocalAgent(server, host, opts.fakeNics ?? 4, log);
   // A fresh simulated host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
@@ -73,6 +100,36 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       await agent?.stop();
       await listener.close();
       server.close();
+    },
+  };
+}
+
+/** True for an address only this machine can reach. */
+function isLoopback(address: string): boolean {
+  return address === 'localhost' || address === '::1' || (isIP(address) === 4 && address.startsWith('127.'));
+}
+
+/** The addresses a certificate names: the listen address, or every local address when it is a wildcard. */
+function addressesOf(listenHost: string | undefined): string[] {
+  if (listenHost && isIP(listenHost) && listenHost !== '0.0.0.0' && listenHost !== '::') return [listenHost, '127.0.0.1', '::1'];
+  const all = Object.values(networkInterfaces()).flatMap((l) => l ?? []).map((a) => a.address.replace(/%.*$/, ''));
+  return [...new Set(['127.0.0.1', '::1', ...all])];
+}
+
+/** host.install_server_certificate and host.get_server_certificate, for the host this master runs on. */
+function certificateImpls(self: () => string, stateDir: string, current: () => ServerCertificate,
+  listener: () => Listener | undefined): ImplTable {
+  const mine = (host: unknown, method: string) => {
+    if (host !== self()) throw new ApiError('NOT_IMPLEMENTED', [`${method} for a host other than the one serving the call`]);
+  };
+  return {
+    'host.get_server_certificate': (_ctx, a) => { mine(a.host, 'host.get_server_certificate'); return current().cert; },
+    'host.install_server_certificate': (_ctx, a) => {
+      mine(a.host, 'host.install_server_certificate');
+      const next = validateCertificate(String(a.certificate), String(a.private_key), String(a.certificate_chain ?? ''));
+      saveCertificate(stateDir, next);
+      const l = listener();
+      if (l?.tls) l.setCertificate(next);
     },
   };
 }
