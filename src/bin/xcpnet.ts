@@ -10,11 +10,19 @@ import { RULES } from '../server/impl/index.js';
 const USAGE = `usage: xcpnet <command> [options]
 
 commands:
-  serve [--listen HOST:PORT] [--state-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
-        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock;
+  serve [--listen HOST:PORT|none] [--http|--insecure-http] [--state-dir DIR] [--root-password-file FILE|-]
+        [--fake-nics N] [--no-agent]
+        run the pool master: XenAPI over HTTPS (default 0.0.0.0:443; a self-signed certificate is made
+        at first start in <state-dir>/server.pem, its key in server.key) and <state-dir>/xapi.sock
+        (local root, trusted without a password); --http serves plain HTTP instead, on a loopback
+        address only; --insecure-http serves plain HTTP on any address;
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
-  agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
-        run the host agent that makes the records real on Open vSwitch and Linux
+  cert-fingerprint [--state-dir DIR]
+        print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
+  agent --master URL|SOCKET --host UUID [--ca-file FILE | --fingerprint SHA256] [--ovsdb unix:PATH]
+        [--netns NAME] [--manage-nics]
+        run the host agent that makes the records real on Open vSwitch and Linux; an https master's
+        certificate is checked against FILE or the fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT)
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
@@ -36,7 +44,9 @@ function parseListen(v: string): { host: string; port: number } {
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
-    listen: { type: 'string', default: '127.0.0.1:8080' },
+    listen: { type: 'string', default: '0.0.0.0:443' },
+    http: { type: 'boolean', default: false },
+    'insecure-http': { type: 'boolean', default: false },
     'state-dir': { type: 'string' },
     'root-password': { type: 'string' },
     'root-password-file': { type: 'string' },
@@ -54,6 +64,7 @@ async function serve(argv: string[]): Promise<void> {
   const master = await startMaster({
     stateDir: stateDirOf(values['state-dir']),
     listen: values.listen === 'none' ? null : parseListen(values.listen!),
+    http: values['insecure-http'] ? 'insecure' : values.http ? 'loopback' : undefined,
     rootPassword,
     hostName: values['host-name'],
     impls: RULES,
@@ -61,10 +72,24 @@ async function serve(argv: string[]): Promise<void> {
     noAgent: values['no-agent'],
   });
   const port = master.listener.tcpPort;
-  console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
+  const scheme = master.listener.tls ? 'https' : 'http';
+  console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `${scheme}://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
+  if (master.listener.tls) console.log(`xcpnet: TLS certificate SHA-256 fingerprint ${master.fingerprint()}`);
   const stop = async () => { await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** `xcpnet cert-fingerprint`: what a client pins (also shown by `xe host-get-server-certificate`). */
+async function certFingerprint(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' } } });
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { CERT_FILE, fingerprintOf } = await import('../server/certificate.js');
+  const file = join(stateDirOf(values['state-dir']), CERT_FILE);
+  let pem: string;
+  try { pem = readFileSync(file, 'utf8'); } catch { throw new Error(`no certificate at ${file}: it is made when xcpnet serve first starts with HTTPS`); }
+  console.log(fingerprintOf(pem));
 }
 
 async function userAdd(argv: string[]): Promise<void> {
@@ -94,6 +119,7 @@ async function userAdd(argv: string[]): Promise<void> {
 async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
+    'ca-file': { type: 'string' }, fingerprint: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
     datapath: { type: 'string' },
   } });
@@ -101,9 +127,13 @@ async function agent(argv: string[]): Promise<void> {
   const { XapiClient } = await import('../client/index.js');
   const { openHostSide, runAgent } = await import('../agent/index.js');
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
+  const { readFileSync } = await import('node:fs');
+  const caFile = values['ca-file'] ?? process.env.XE_CA_FILE;
+  const fingerprint = values.fingerprint ?? process.env.XE_FINGERPRINT;
   const client = await XapiClient.connect({
     target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
     originator: 'xcpnet-agent',
+    trust: { ca: caFile ? readFileSync(caFile, 'utf8') : undefined, fingerprint: fingerprint || undefined },
   });
   // The commands the agent runs (ip, ovs tools) need no password in their environment.
   delete process.env.XE_PASSWORD;
@@ -154,6 +184,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   agent,
   lab,
   'user-add': userAdd,
+  'cert-fingerprint': certFingerprint,
 };
 
 async function main(): Promise<void> {

@@ -1,12 +1,16 @@
-// A small XenAPI client: JSON-RPC 2.0 over HTTP or over the server's unix socket.
+// A small XenAPI client: JSON-RPC 2.0 over HTTPS, HTTP or the server's unix socket.
 // Used by `xe` and by the host agent. Kept free of heavy imports: `xe` start-up time is
 // dominated by what this module pulls in.
 import { Agent, request, type RequestOptions } from 'node:http';
+import { request as requestTls } from 'node:https';
 import { ApiError } from '../common/api-error.js';
+import { TrustingAgent, UntrustedCertificate, type Trust } from './trust.js';
 
 export interface ConnectOptions {
-  /** `unix:/path/xapi.sock` or `http://host:port` (a bare path also means a unix socket). */
+  /** `unix:/path/xapi.sock`, `https://host[:port]` or `http://host:port` (a bare path also means a unix socket). */
   target: string;
+  /** For https: which server certificate to trust (default: one the system's CAs sign). */
+  trust?: Trust;
   user: string;
   password: string;
   /** Sent as login_with_password's originator (shows up in the server's session record). */
@@ -21,17 +25,20 @@ interface Endpoint {
   host?: string;
   port?: number;
   path: string;
+  tls?: boolean;
 }
 
 export function parseTarget(target: string): Endpoint {
   if (target.startsWith('unix:')) return { socketPath: target.slice('unix:'.length), path: '/jsonrpc' };
   if (target.startsWith('/') || target.startsWith('.')) return { socketPath: target, path: '/jsonrpc' };
   const url = new URL(target.includes('://') ? target : `http://${target}`);
-  if (url.protocol !== 'http:') throw new Error(`unsupported target protocol: ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported target protocol: ${url.protocol}`);
+  const tls = url.protocol === 'https:';
   const base = url.pathname.replace(/\/$/, '');
   return {
+    tls,
     host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: url.port ? Number(url.port) : 80,
+    port: url.port ? Number(url.port) : tls ? 443 : 80,
     path: base === '' || base === '/' ? '/jsonrpc' : base,
   };
 }
@@ -42,15 +49,18 @@ function isSessionless(method: string): boolean {
 }
 
 export class XapiClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 4 });
+  private readonly agent: Agent;
   private nextId = 1;
   private sessionRef: string | undefined;
 
-  private constructor(private readonly endpoint: Endpoint) {}
+  private constructor(private readonly endpoint: Endpoint, trust: Trust = {}) {
+    const opts = { keepAlive: true, maxSockets: 4 };
+    this.agent = endpoint.tls ? new TrustingAgent(trust, opts) : new Agent(opts);
+  }
 
   /** Opens a client and logs in; a failed login rejects with the server's ApiError. */
   static async connect(opts: ConnectOptions): Promise<XapiClient> {
-    const client = new XapiClient(parseTarget(opts.target));
+    const client = new XapiClient(parseTarget(opts.target), opts.trust);
     try {
       client.sessionRef = await client.call<string>('session.login_with_password',
         opts.user, opts.password, opts.version ?? '2.23', opts.originator ?? '');
@@ -98,7 +108,7 @@ export class XapiClient {
     if (ep.socketPath !== undefined) Object.assign(opts, { socketPath: ep.socketPath, servername: 'localhost' });
     else { opts.host = ep.host; opts.port = ep.port; }
     return new Promise((resolve, reject) => {
-      const req = request(opts, (res) => {
+      const req = (ep.tls ? requestTls : request)(opts, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -115,14 +125,14 @@ export class XapiClient {
           }
         });
       });
-      req.on('error', (e) => reject(new Error(`cannot reach the XenAPI server (${describe(ep)}): ${e.message}`)));
+      req.on('error', (e) => reject(e instanceof UntrustedCertificate ? e : new Error(`cannot reach the XenAPI server (${describe(ep)}): ${e.message}`)));
       req.end(body);
     });
   }
 }
 
 function describe(ep: Endpoint): string {
-  return ep.socketPath !== undefined ? `unix:${ep.socketPath}` : `http://${ep.host}:${ep.port}`;
+  return ep.socketPath !== undefined ? `unix:${ep.socketPath}` : `${ep.tls ? 'https' : 'http'}://${ep.host}:${ep.port}`;
 }
 
 /** Decodes a JSON-RPC reply; XenAPI errors (2.0 object form or 1.0/array form) become ApiError. */

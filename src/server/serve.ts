@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import { ApiError } from '../common/api-error.js';
-import { loadOrCreateCertificate, saveCertificate, validateCertificate, type ServerCertificate } from './certificate.js';
+import { fingerprintOf, loadOrCreateCertificate, saveCertificate, validateCertificate, type ServerCertificate } from './certificate.js';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
 import { bootPool } from './boot.js';
@@ -52,6 +52,8 @@ export interface Master {
   socketPath: string;
   /** The in-process agent of the master's own host (absent with noAgent). */
   agent?: RunningAgent;
+  /** The SHA-256 fingerprint of the TLS certificate served now. */
+  fingerprint(): string;
   close(): Promise<void>;
 }
 
@@ -95,6 +97,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   for (const hook of opts.afterBoot ?? []) await hook(server, host);
   return {
     server, listener, host, socketPath, agent,
+    fingerprint: () => fingerprintOf(certificate().cert),
     async close() {
       controller.stop();
       await agent?.stop();

@@ -69,7 +69,7 @@ test('an error code missing from the registry is printed raw', async () => {
   await new Promise<void>((r) => stub.listen(0, '127.0.0.1', r));
   try {
     const port = (stub.address() as AddressInfo).port;
-    const r = await runXe(['-s', '127.0.0.1', '-p', String(port), 'network-list'], server.env);
+    const r = await runXe(['-s', '127.0.0.1', '-p', String(port), '--nossl', 'network-list'], server.env);
     assert.deepEqual(r, { stdout: '', stderr: 'Error code: SOMETHING_NEW\nError parameters: a, b\n', status: 1 });
   } finally {
     stub.close();

@@ -1,7 +1,8 @@
 // Test harness: a real `xcpnet serve` master in-process (temporary state directory, ephemeral
-// TCP port, the rule modules loaded) and a logged-in JSON-RPC client talking to it over HTTP.
+// TCP port, the rule modules loaded) and a logged-in JSON-RPC client talking to it over HTTP
+// on loopback, or over HTTPS (`tls: true`, the master's own certificate trusted).
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XapiClient } from '../../src/client/index.js';
@@ -17,21 +18,24 @@ export interface TestPool {
   client: XapiClient;
   url: string;
   stateDir: string;
+  /** With tls: the master's certificate (PEM), which the client trusts. */
+  cert?: string;
   /** Calls a method; the session is added. */
   call<T = unknown>(method: string, ...params: unknown[]): Promise<T>;
   close(): Promise<void>;
 }
 
-export async function startTestPool(opts: { fakeNics?: number; changeLogSize?: number } = {}): Promise<TestPool> {
+export async function startTestPool(opts: { fakeNics?: number; changeLogSize?: number; tls?: boolean } = {}): Promise<TestPool> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-test-'));
   const master = await startMaster({
-    stateDir, listen: { host: '127.0.0.1', port: 0 }, rootPassword: ROOT_PASSWORD, impls: RULES,
+    stateDir, listen: { host: '127.0.0.1', port: 0 }, http: opts.tls ? undefined : 'loopback', rootPassword: ROOT_PASSWORD, impls: RULES,
     fakeNics: opts.fakeNics ?? 4, changeLogSize: opts.changeLogSize, log: () => {},
   } as Parameters<typeof startMaster>[0]);
-  const url = `http://127.0.0.1:${master.listener.tcpPort}`;
-  const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD });
+  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${master.listener.tcpPort}`;
+  const cert = opts.tls ? readFileSync(join(stateDir, 'server.pem'), 'utf8') : undefined;
+  const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD, trust: { ca: cert } });
   return {
-    master, client, url, stateDir,
+    master, client, url, stateDir, cert,
     call: (method, ...params) => client.call(method, ...params),
     async close() {
       await client.close().catch(() => {});

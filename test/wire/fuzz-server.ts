@@ -11,7 +11,7 @@ import { ROOT_PASSWORD } from '../support/master.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-fuzz-'));
 const master = await startMaster({
-  stateDir, listen: { host: '127.0.0.1', port: 0 }, rootPassword: ROOT_PASSWORD, impls: RULES, fakeNics: 2, log: () => {},
+  stateDir, listen: { host: '127.0.0.1', port: 0 }, http: 'loopback', rootPassword: ROOT_PASSWORD, impls: RULES, fakeNics: 2, log: () => {},
 });
 process.stdout.write(`${JSON.stringify({ port: master.listener.tcpPort, pid: process.pid })}\n`);
 process.stdin.resume();
