@@ -8,7 +8,7 @@
 // checked against a strict syntax first (see `sanOf`).
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ApiError } from '../common/api-error.js';
@@ -115,8 +115,11 @@ export function validateCertificate(certificate: string, privateKey: string, cha
   };
 }
 
-/** Replaces the files: the key first (0600), so a crash between leaves a mismatch, never a leak. */
+/** Replaces the files, each whole (written aside, then renamed over the old one). */
 export function saveCertificate(stateDir: string, c: ServerCertificate): void {
-  writePrivateFile(join(stateDir, KEY_FILE), c.key);
-  writePrivateFile(join(stateDir, CERT_FILE), c.cert);
+  for (const [name, text] of [[KEY_FILE, c.key], [CERT_FILE, c.cert]] as const) {
+    const file = join(stateDir, name);
+    writePrivateFile(`${file}.new`, text);
+    renameSync(`${file}.new`, file);
+  }
 }
