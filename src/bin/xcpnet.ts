@@ -73,8 +73,9 @@ async function serve(argv: string[]): Promise<void> {
   });
   const port = master.listener.tcpPort;
   const scheme = master.listener.tls ? 'https' : 'http';
-  console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `${scheme}://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`);
-  if (master.listener.tls) console.log(`xcpnet: TLS certificate SHA-256 fingerprint ${master.fingerprint()}`);
+  // One write: whoever waits for the serving line has the fingerprint with it.
+  const fingerprint = master.listener.tls ? `\nxcpnet: TLS certificate SHA-256 fingerprint ${master.fingerprint()}` : '';
+  console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `${scheme}://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}${fingerprint}`);
   const stop = async () => { await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
