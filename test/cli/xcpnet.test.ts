@@ -38,7 +38,7 @@ function untilServing(child: ChildProcess): Promise<Serving> {
     const timer = setTimeout(() => { void stop(); reject(new Error(`no serving line:\n${output}`)); }, 15_000);
     const onData = (d: Buffer): void => {
       output += d.toString();
-      if (/serving XenAPI.*\n/.test(output)) { clearTimeout(timer); resolve({ child, get output() { return output; }, stop }); }
+      if (/serving XenAPI[^\n]*\n/.test(output)) { clearTimeout(timer); resolve({ child, get output() { return output; }, stop }); }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
