@@ -26,9 +26,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openHostSide, runAgent, type GuestDriver, type RunningAgent } from '../src/agent/index.js';
-import type { GuestVif, GuestVm } from '../src/agent/model.js';
-import type { OvsBackend } from '../src/agent/ovs-backend.js';
+import { runAgent, type GuestDriver, type RunningAgent } from '../src/agent/index.js';
+import type { GuestVif, GuestVm } from '../src/backends/contract.js';
+import { openHostSide } from '../src/backends/open.js';
+import type { OvsDriver } from '../src/backends/ovs/driver.js';
 import { startOvs, type OvsInstance } from '../src/backends/ovsdb/index.js';
 import { XapiClient } from '../src/client/index.js';
 import { RULES } from '../src/server/impl/index.js';
@@ -84,7 +85,7 @@ interface Bench {
   master: Master;
   c: XapiClient;
   ovs: OvsInstance;
-  backend: OvsBackend;
+  backend: OvsDriver;
   hostUuid: string;
   net: string;
   bridge: string;
@@ -153,7 +154,7 @@ async function baselineBridge(b: Bench, name: string): Promise<void> {
 const domids = () => Array.from({ length: VMS }, (_, k) => k + 1);
 
 async function main(): Promise<void> {
-  const made: { dirs: string[]; master?: Master; ovs?: OvsInstance; backend?: OvsBackend; agent?: RunningAgent; c?: XapiClient } = { dirs: [] };
+  const made: { dirs: string[]; master?: Master; ovs?: OvsInstance; backend?: OvsDriver; agent?: RunningAgent; c?: XapiClient } = { dirs: [] };
   const rows: { what: string; api: number; base: number; target: string; ok: (r: number) => boolean }[] = [];
   const info: string[] = [];
   try {
@@ -165,16 +166,16 @@ async function main(): Promise<void> {
     const ovs = made.ovs = await startOvs({ dir: ovsDir, netns: HOST_NS, vswitchd: true });
     const stateDir = mkdtempSync(join(tmpdir(), `${P}state-`));
     made.dirs.push(stateDir);
-    const master = made.master = await startMaster({ stateDir, listen: null, rootPassword: 'pw', impls: RULES, noAgent: true, log: () => {} });
+    const master = made.master = await startMaster({ stateDir, listen: null, rootPassword: 'pw', impls: RULES, log: () => {} });
     master.server.hub.timeoutMs = 600_000; // the slow baselines-in-kind (netns guests) must not time out
     const hostUuid = master.server.store.get('host', master.host).uuid as string;
     const side = await openHostSide({ hostUuid, ovsdb: ovs.dbSocket, netns: HOST_NS, guestPrefix: P });
-    const backend = made.backend = side.backend as OvsBackend;
+    const backend = made.backend = side.backend as OvsDriver;
     const c = made.c = await XapiClient.connect({ target: `unix:${master.socketPath}`, user: 'root', password: 'pw' });
     const net = await c.call<string>('network.create', { name_label: 'bench', MTU: 1500, other_config: {} });
     const b: Bench = { master, c, ovs, backend, hostUuid, net, bridge: await c.call<string>('network.get_bridge', net) };
     const netUuid = await c.call<string>('network.get_uuid', net);
-    console.log(`bench/plug: ${TOTAL} VIFs (${VMS} VMs × ${PER_VM}), private OVS (datapath ${backend.datapathType || 'system'}) in ${HOST_NS}`);
+    console.log(`bench/plug: ${TOTAL} VIFs (${VMS} VMs × ${PER_VM}), private OVS (datapath ${backend.sw.datapathType || 'system'}) in ${HOST_NS}`);
 
     // ---- single: one VIF.plug vs one add-port on a host with nothing else; the device exists ----
     ipBatch(HOST_NS, ['link add vif1.0 mtu 1500 type veth peer name g1.0 netns ' + DEV_NS, 'link add vif1.1 mtu 1500 type veth peer name g1.1 netns ' + DEV_NS,

@@ -4,7 +4,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps)
+# Node.js 20 or later. Debian 12's own nodejs is 18, which xcpnet does not run on: its SQLite
+# binding (better-sqlite3 12) supports Node 20 to 26 only, and Node 18 is past its end of life.
+# Debian 12 has no newer nodejs (not in bookworm-backports either), so it is not installed here.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  if [ "$node_major" -eq 0 ]; then have="no node"; else have="node $(node --version)"; fi
+  cat >&2 <<EOM
+setup: xcpnet needs Node.js 20 or later; this machine has $have.
+  Debian 12's own nodejs package is 18: better-sqlite3 12 (xcpnet's database) does not support
+  it, and Debian 12 offers no newer one. Install Node.js 20 or 22 (for instance NodeSource's
+  nodejs 20.x packages for bookworm; Debian 13 ships nodejs 20), then run setup again.
+EOM
+  exit 1
+fi
+
+debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

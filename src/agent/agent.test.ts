@@ -8,6 +8,8 @@ import { FakeHost } from '../backends/fake/host.js';
 import { runAgent, type AgentClient } from './index.js';
 import { PoolBuilder } from './pool-builder.js';
 import { POOL_CLASSES, type PoolRecords } from './records.js';
+import { parseReport } from '../protocol/host-agent.js';
+import { fakeMac } from '../backends/fake/nics.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
 const tok = (g: number) => `${String(g).padStart(20, '0')},${'0'.repeat(20)}`;
@@ -27,6 +29,7 @@ class FakeMaster implements AgentClient {
 
   async call(method: string, ...params: unknown[]): Promise<unknown> {
     if (method === 'host.report_network_state') {
+      parseReport(params[2]); // every report the agent sends passes the master's checks
       this.reports.push({ gen: params[1] as number, state: params[2] as Record<string, unknown> });
       this.onReport?.(params[1] as number, params[2] as Record<string, unknown>);
       return '';
@@ -76,11 +79,14 @@ test('agent converges, reports generation/NICs/MTU/bridges, follows events, repa
     const r0 = master.reports.at(-1)!;
     assert.equal(r0.gen, 1);
     assert.equal(r0.state.backend, 'fake');
-    assert.deepEqual((r0.state.nics as { device: string }[]).map((n) => n.device), ['eth0', 'eth1']);
+    assert.deepEqual(r0.state.nics, [0, 1].map((i) => ({
+      device: `eth${i}`, MAC: fakeMac(HU, i), MTU: 1500, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4',
+      vendor_name: 'xcpnet', device_id: '0001', device_name: 'fake NIC', pci_bus_path: `0000:00:0${i + 3}.0`, driver: 'fake',
+    })));
     assert.deepEqual(r0.state.errors, {});
     assert.deepEqual(r0.state.PIFs, { [p0]: { MTU: 1500 } });
     assert.deepEqual((r0.state.bridges as { name: string; interfaces: string[] }[]).map((x) => [x.name, x.interfaces]), [['xenbr0', ['eth0']]]);
-    assert.ok((await fake.observe()).bridges.has('xenbr0'));
+    assert.ok((await fake.observe()).bridges.some((x) => x.name === 'xenbr0'));
 
     // A VM starts: the master commits at some generation G; the agent reports ≥ G with the port real.
     const vm = b.vm(h, 3);
@@ -89,26 +95,27 @@ test('agent converges, reports generation/NICs/MTU/bridges, follows events, repa
     master.touch('VM', vm);
     const g = master.gen;
     await until(() => master.reports.some((r) => r.gen >= g), 'report of the VM start');
-    assert.ok((await fake.observe()).ports.has('vif3.0'));
+    const vifsOn = async (br: string) => (await fake.observe()).bridges.find((x) => x.name === br)?.vifs;
+    assert.deepEqual(await vifsOn('xenbr0'), ['vif3.0']);
     assert.deepEqual(master.reports.at(-1)!.state.errors, {});
 
     // Drift: the port removed by hand comes back without any event from the master.
-    const tx = fake.transactions;
+    const tx = fake.writes;
     fake.removePortByHand('vif3.0');
-    await until(() => fake.transactions > tx, 'repair');
-    assert.ok((await fake.observe()).ports.has('vif3.0'));
+    await until(() => fake.writes > tx, 'repair');
+    assert.deepEqual(await vifsOn('xenbr0'), ['vif3.0']);
   } finally {
     await agent.stop();
   }
   // Restart: a new agent on the same host changes nothing.
-  const tx = fake.transactions;
-  const uuids = JSON.stringify([...(await fake.observe()).ports.values()].map((p) => p.uuid));
+  const tx = fake.writes;
+  const uuids = JSON.stringify((await fake.observe()).bridges.map((x) => x.id));
   const again = await runAgent({ client: master, hostRef: h, backend: fake, guests, eventTimeoutS: 0.2, debounceMs: 1 });
   const before = master.reports.length;
   try {
     await until(() => master.reports.length > before, 'report after restart');
-    assert.equal(fake.transactions, tx, 'no switch write after a restart');
-    assert.equal(JSON.stringify([...(await fake.observe()).ports.values()].map((p) => p.uuid)), uuids);
+    assert.equal(fake.writes, tx, 'no write after a restart');
+    assert.equal(JSON.stringify((await fake.observe()).bridges.map((x) => x.id)), uuids);
   } finally {
     await again.stop();
   }

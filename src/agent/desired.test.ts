@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { bondColumns, bondProperties } from './bond.js';
-import { compileHostConfig, tunnelPortName } from './desired.js';
-import { OWNER_KEY } from './model.js';
+import { bondProperties } from './bond.js';
+import { compileHost, tunnelPortName } from './desired.js';
 import { PoolBuilder } from './pool-builder.js';
 import { prefixOf } from './records.js';
 
@@ -16,26 +15,19 @@ function onePhysical() {
   return { b, h, n0, p0 };
 }
 
-test('physical PIF: bridge xenbrN with its NIC, hwaddr, ownership marker, IP on the bridge', () => {
+test('physical PIF: bridge xenbrN with its NIC as uplink and the PIF MAC, IP on the bridge', () => {
   const { b, h, p0 } = onePhysical();
-  const c = compileHostConfig(b.records, h, { datapathType: 'netdev' });
+  const c = compileHost(b.records, h);
   assert.deepEqual(c.errors, {});
-  assert.deepEqual(c.bridges.map((x) => x.name), ['xenbr0']);
-  const br = c.bridges[0];
-  assert.equal(br.datapath_type, 'netdev');
-  assert.equal(br.fail_mode, 'standalone');
-  assert.equal(br.other_config.hwaddr, '02:00:00:00:00:01');
-  assert.equal(br.external_ids[OWNER_KEY], HU);
-  assert.equal(br.external_ids['xs-network-uuids'], b.records.network[b.records.PIF[p0].network as string].uuid);
-  const names = c.ports.map((p) => `${p.bridge}/${p.name}:${p.role}`);
-  assert.deepEqual(names, ['xenbr0/xenbr0:bridge', 'xenbr0/eth0:nic']);
-  assert.ok(c.ports.every((p) => p.external_ids[OWNER_KEY] === HU && p.interfaces.every((i) => i.external_ids[OWNER_KEY] === HU)));
-  assert.equal(c.ports[0].interfaces[0].type, 'internal');
-  assert.equal(c.ports[1].interfaces[0].type, '');
-  assert.deepEqual(c.ips, [{ dev: 'xenbr0', owner: p0, mode: 'Static', addrs: ['10.1.0.5/24'] }]);
-  assert.deepEqual(c.gateway, { dev: 'xenbr0', via: '10.1.0.1', owner: p0 });
-  assert.deepEqual(c.dns?.servers, ['10.1.0.53']);
-  assert.deepEqual(c.pifs, [{ ref: p0, dev: 'xenbr0', mtu: 1500 }]);
+  assert.equal(c.doc.host, HU);
+  assert.deepEqual(c.doc.bridges, [{
+    name: 'xenbr0', owner: p0, networkUuid: b.records.network[b.records.PIF[p0].network as string].uuid, mtu: 1500,
+    mac: '02:00:00:00:00:01', uplink: { kind: 'nic', device: 'eth0' }, tunnels: [],
+  }]);
+  assert.deepEqual(c.doc.addresses, [{ dev: 'xenbr0', owner: p0, mode: 'Static', addrs: ['10.1.0.5/24'] }]);
+  assert.deepEqual(c.doc.gateway, { dev: 'xenbr0', via: '10.1.0.1', owner: p0 });
+  assert.deepEqual(c.doc.dns?.servers, ['10.1.0.53']);
+  assert.deepEqual(c.pifs, [{ ref: p0, bridge: 'xenbr0', mtu: 1500, mode: 'Static' }]);
 });
 
 test('unplugged PIF produces nothing; other hosts are ignored', () => {
@@ -43,97 +35,77 @@ test('unplugged PIF produces nothing; other hosts are ignored', () => {
   const other = b.host();
   b.physical(other, 'eth1', b.network('xenbr1'));
   b.set('PIF', p0, { currently_attached: false });
-  const c = compileHostConfig(b.records, h);
-  assert.equal(c.bridges.length, 0);
-  assert.equal(c.ports.length, 0);
+  const c = compileHost(b.records, h);
+  assert.deepEqual(c.doc.bridges, []);
 });
 
-test('MTU: PIF other_config:mtu overrides network.MTU on NIC and bridge', () => {
+test('MTU: PIF other_config:mtu overrides network.MTU', () => {
   const { b, h, p0 } = onePhysical();
   b.set('network', b.records.PIF[p0].network as string, { MTU: 9000 });
-  let c = compileHostConfig(b.records, h);
-  assert.deepEqual(c.ports.map((p) => p.interfaces[0].mtu_request), [9000, 9000]);
+  let c = compileHost(b.records, h);
+  assert.equal(c.doc.bridges[0]!.mtu, 9000);
   b.set('PIF', p0, { other_config: { mtu: '4000' } });
-  c = compileHostConfig(b.records, h);
-  assert.deepEqual(c.ports.map((p) => p.interfaces[0].mtu_request), [4000, 4000]);
-  assert.equal(c.pifs[0].mtu, 4000);
+  c = compileHost(b.records, h);
+  assert.equal(c.doc.bridges[0]!.mtu, 4000);
+  assert.equal(c.pifs[0]!.mtu, 4000);
 });
 
-test('VLAN: fake bridge port with tag on the parent bridge, parent brought up, MTU clamped to parent', () => {
+test('VLAN: a bridge (parent, tag) after its parent, parent brought up, MTU clamped to parent', () => {
   const b = new PoolBuilder();
   const h = b.host(HU);
   const n1 = b.network('xenbr1', 1500);
   const p1 = b.physical(h, 'eth1', n1, { attached: false, MAC: '02:00:00:00:00:02' });
   const nv = b.network('xapi3', 9000);
   const v = b.vlan(h, p1, nv, 20, { mode: 'Static', IP: '192.168.20.2', netmask: '255.255.255.0' });
-  const c = compileHostConfig(b.records, h);
+  const c = compileHost(b.records, h);
   assert.deepEqual(c.errors, {});
-  assert.deepEqual(c.bridges.map((x) => x.name), ['xenbr1']);
-  const fake = c.ports.find((p) => p.name === 'xapi3')!;
-  assert.equal(fake.bridge, 'xenbr1');
-  assert.equal(fake.tag, 20);
-  assert.equal(fake.fake_bridge, true);
-  assert.equal(fake.interfaces[0].type, 'internal');
-  assert.equal(fake.interfaces[0].mtu_request, 1500, 'a VLAN cannot exceed its parent');
-  assert.ok(c.ports.find((p) => p.name === 'eth1'));
-  assert.deepEqual(c.ips.map((i) => [i.dev, i.addrs]), [['xapi3', ['192.168.20.2/24']]], 'no IP config for the implicitly raised parent');
-  assert.deepEqual(c.pifs.find((x) => x.ref === v), { ref: v, dev: 'xapi3', mtu: 1500 });
+  assert.deepEqual(c.doc.bridges.map((x) => [x.name, x.uplink?.kind, x.vlan, x.mtu, x.mac]), [
+    ['xenbr1', 'nic', undefined, 1500, '02:00:00:00:00:02'],
+    ['xapi3', undefined, { parent: 'xenbr1', tag: 20 }, 1500, '02:00:00:00:00:02'],
+  ], 'a VLAN cannot exceed its parent; its device has the parent\'s MAC');
+  assert.deepEqual(c.doc.addresses.map((i) => [i.dev, i.addrs]), [['xapi3', ['192.168.20.2/24']]], 'no IP config for the implicitly raised parent');
+  assert.deepEqual(c.pifs.find((x) => x.ref === v), { ref: v, bridge: 'xapi3', mtu: 1500, mode: 'Static' });
 });
 
-test('bond: one bond port with member NICs, slaves not realised on their own, mode mapping', () => {
-  for (const [mode, props, bondMode, lacp] of [
-    ['balance-slb', {}, 'balance-slb', 'off'],
-    ['active-backup', {}, 'active-backup', 'off'],
-    ['lacp', {}, 'balance-tcp', 'active'],
-    ['lacp', { hashing_algorithm: 'src_mac' }, 'balance-slb', 'active'],
-  ] as const) {
+test('bond: a bridge whose uplink is the bond of the member NICs; slaves not realised on their own', () => {
+  for (const mode of ['balance-slb', 'active-backup', 'lacp'] as const) {
     const b = new PoolBuilder();
     const h = b.host(HU);
     const s0 = b.physical(h, 'eth0', b.network('xenbr0'));
     const s1 = b.physical(h, 'eth1', b.network('xenbr1'));
+    const { master } = b.bond(h, b.network('xapi1'), [s0, s1], mode, {}, { MAC: '02:00:00:00:00:aa' });
     b.set('PIF', s0, { currently_attached: true }); // even if a slave still claims to be attached
-    const { master } = b.bond(h, b.network('xapi1'), [s0, s1], mode, props, { MAC: '02:00:00:00:00:aa' });
-    b.set('PIF', s0, { currently_attached: true });
-    const c = compileHostConfig(b.records, h);
+    const c = compileHost(b.records, h);
     assert.deepEqual(c.errors, {}, mode);
-    assert.deepEqual(c.bridges.map((x) => x.name), ['xapi1']);
-    const bond = c.ports.find((p) => p.role === 'bond')!;
-    assert.equal(bond.name, 'bond0');
-    assert.deepEqual(bond.interfaces.map((i) => i.name), ['eth0', 'eth1']);
-    assert.equal(bond.bond_mode, bondMode);
-    assert.equal(bond.lacp, lacp);
-    assert.equal(bond.bond_updelay, 31000);
-    assert.equal(bond.bond_downdelay, 200);
-    assert.equal(bond.mac, '02:00:00:00:00:aa');
-    assert.equal(bond.other_config['bond-miimon-interval'], '100');
-    assert.equal(bond.other_config['bond-detect-mode'], 'carrier');
-    if (mode === 'lacp') {
-      assert.equal(bond.other_config['lacp-time'], 'slow');
-      assert.equal(bond.other_config['lacp-fallback-ab'], 'true');
-      assert.equal(bond.other_config['bond-rebalance-interval'], undefined);
-    } else {
-      assert.equal(bond.other_config['bond-rebalance-interval'], '1800000');
-    }
-    assert.deepEqual(c.bonds, [{ ref: (b.records.PIF[master].bond_master_of as string[])[0], port: 'bond0', members: ['eth0', 'eth1'] }]);
+    assert.deepEqual(c.doc.bridges.map((x) => x.name), ['xapi1']);
+    assert.deepEqual(c.doc.bridges[0]!.uplink, {
+      kind: 'bond', device: 'bond0', members: ['eth0', 'eth1'], mode, mac: '02:00:00:00:00:aa',
+      properties: bondProperties(mode, {}, {}),
+    });
+    assert.deepEqual(c.bonds, [{ ref: (b.records.PIF[master].bond_master_of as string[])[0], bridge: 'xapi1' }]);
   }
 });
 
-test('bond overrides from the master PIF other_config bond-<k>', () => {
+test('bond properties: xapi defaults per mode and checked bond-<k> overrides', () => {
+  assert.deepEqual(bondProperties('balance-slb', {}, {}), { mode: 'balance-slb', miimon: '100', downdelay: '200', updelay: '31000', use_carrier: '1', 'rebalance-interval': '1800000' });
+  assert.deepEqual(bondProperties('lacp', { hashing_algorithm: 'src_mac' }, {}), {
+    mode: 'lacp', miimon: '100', downdelay: '200', updelay: '31000', use_carrier: '1', 'hashing-algorithm': 'src_mac', 'lacp-time': 'slow', 'lacp-fallback-ab': 'true',
+  });
   const rejected: string[] = [];
-  const cols = bondColumns(bondProperties('lacp', {}, { 'bond-updelay': '5000', 'bond-lacp-time': 'fast', 'bond-lacp-aggregation-key': '7',
-    'bond-use_carrier': '0', 'bond-xyz': '1', 'bond-downdelay': '-3', 'bond-miimon': '1\nx', 'bond-primary': 'eth1' }, rejected));
-  assert.equal(cols.bond_updelay, 5000);
-  assert.equal(cols.bond_downdelay, 200, 'an invalid override leaves the default');
-  assert.equal(cols.other_config['lacp-time'], 'fast');
-  assert.equal(cols.other_config['bond-detect-mode'], 'miimon');
-  assert.equal(cols.other_config['bond-miimon-interval'], '100');
-  assert.equal(cols.other_config['bond-primary'], 'eth1');
-  assert.equal(cols.other_config['bond-xyz'], undefined, 'unknown keys never reach OVS');
+  const props = bondProperties('lacp', {}, { 'bond-updelay': '5000', 'bond-lacp-time': 'fast', 'bond-lacp-aggregation-key': '7',
+    'bond-use_carrier': '0', 'bond-xyz': '1', 'bond-downdelay': '-3', 'bond-miimon': '1\nx', 'bond-primary': 'eth1' }, rejected);
+  assert.equal(props.updelay, '5000');
+  assert.equal(props.downdelay, '200', 'an invalid override leaves the default');
+  assert.equal(props['lacp-time'], 'fast');
+  assert.equal(props.use_carrier, '0');
+  assert.equal(props.miimon, '100');
+  assert.equal(props.primary, 'eth1');
+  assert.equal(props['lacp-aggregation-key'], '7');
+  assert.equal(props.xyz, undefined, 'unknown keys never reach a backend');
   assert.deepEqual(rejected, ['bond-xyz="1"', 'bond-downdelay="-3"', 'bond-miimon="1\\nx"']);
-  assert.deepEqual(cols.member_other_config, { 'lacp-aggregation-key': '7' });
 });
 
-test('tunnel: empty bridge plus one port per remote host with an attached access PIF', () => {
+test('tunnel: a bridge with no uplink and one tunnel per remote host with an attached access PIF', () => {
   const b = new PoolBuilder();
   const hosts = [HU, 'aaaaaaaa-0000-0000-0000-000000000002', 'bbbbbbbb-0000-0000-0000-000000000003'].map((u) => b.host(u));
   const nt = b.network('xenbr1');
@@ -143,29 +115,29 @@ test('tunnel: empty bridge plus one port per remote host with an attached access
     const t = b.physical(h, 'eth1', nt, { mode: 'Static', IP: ips[i], netmask: '255.255.255.0' });
     return b.tunnel(h, t, pn, 'vxlan', { MAC: `02:00:00:00:09:0${i}` });
   });
-  let c = compileHostConfig(b.records, hosts[0]);
+  const netUuid = b.records.network[pn].uuid as string;
+  let c = compileHost(b.records, hosts[0]!);
   assert.deepEqual(c.errors, {});
-  assert.deepEqual(c.bridges.map((x) => x.name).sort(), ['xapi9', 'xenbr1']);
-  const tun = c.ports.filter((p) => p.role === 'tunnel');
-  assert.deepEqual(tun.map((p) => p.interfaces[0].options), [{ remote_ip: '10.9.0.2', key: '42' }, { remote_ip: '10.9.0.3', key: '42' }]);
-  assert.ok(tun.every((p) => p.bridge === 'xapi9' && p.interfaces[0].type === 'vxlan' && p.name.length <= 15));
-  // split horizon: a mesh of 3+ hosts would otherwise loop broadcasts between the tunnels
-  assert.ok(tun.every((p) => p.protected), 'tunnel ports are protected');
-  assert.ok(c.ports.filter((p) => p.role !== 'tunnel').every((p) => !p.protected), 'only tunnel ports are protected');
-  assert.equal(tun[0].name, tunnelPortName('aaaaaaaa-0000-0000-0000-000000000002', b.records.network[pn].uuid as string));
-  assert.equal(c.bridges.find((x) => x.name === 'xapi9')!.other_config.hwaddr, '02:00:00:00:09:00');
+  assert.deepEqual(c.doc.bridges.map((x) => x.name).sort(), ['xapi9', 'xenbr1']);
+  const tb = c.doc.bridges.find((x) => x.name === 'xapi9')!;
+  assert.equal(tb.uplink, undefined);
+  assert.equal(tb.mac, '02:00:00:00:09:00');
+  assert.deepEqual(tb.tunnels, [
+    { name: tunnelPortName('aaaaaaaa-0000-0000-0000-000000000002', netUuid), protocol: 'vxlan', remote: '10.9.0.2', key: 42, remoteHost: 'aaaaaaaa-0000-0000-0000-000000000002' },
+    { name: tunnelPortName('bbbbbbbb-0000-0000-0000-000000000003', netUuid), protocol: 'vxlan', remote: '10.9.0.3', key: 42, remoteHost: 'bbbbbbbb-0000-0000-0000-000000000003' },
+  ]);
+  assert.ok(tb.tunnels.every((t) => t.name.length <= 15));
   // a host whose access PIF is unplugged leaves the mesh
-  b.set('PIF', access[2], { currently_attached: false });
-  c = compileHostConfig(b.records, hosts[0]);
-  assert.deepEqual(c.ports.filter((p) => p.role === 'tunnel').map((p) => p.interfaces[0].options.remote_ip), ['10.9.0.2']);
-  // no key yet: a host-local bridge, no tunnel ports
+  b.set('PIF', access[2]!, { currently_attached: false });
+  c = compileHost(b.records, hosts[0]!);
+  assert.deepEqual(c.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels.map((t) => t.remote), ['10.9.0.2']);
+  // no key yet: a host-local bridge, no tunnels
   b.set('network', pn, { other_config: {} });
-  c = compileHostConfig(b.records, hosts[0]);
-  assert.equal(c.ports.filter((p) => p.role === 'tunnel').length, 0);
-  assert.ok(c.bridges.some((x) => x.name === 'xapi9'));
+  c = compileHost(b.records, hosts[0]!);
+  assert.deepEqual(c.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels, []);
 });
 
-test('VIFs: port vif<domid>.<device> with XenServer external_ids; internal network bridge; VLAN tag; locking', () => {
+test('VIFs: vif<domid>.<device> on their network\'s bridge; internal network bridge; locking', () => {
   const b = new PoolBuilder();
   const h = b.host(HU);
   const p1 = b.physical(h, 'eth1', b.network('xenbr1'), { attached: false });
@@ -178,42 +150,44 @@ test('VIFs: port vif<domid>.<device> with XenServer external_ids; internal netwo
   const v2 = b.vif(vm, ni, 2, '02:aa:00:00:00:03', { locking_mode: 'disabled' });
   const halted = b.vm(h, 9, false);
   b.vif(halted, ni, 0, '02:aa:00:00:00:04');
-  const c = compileHostConfig(b.records, h);
+  const c = compileHost(b.records, h);
   assert.deepEqual(c.errors, {});
-  assert.deepEqual(c.bridges.map((x) => x.name).sort(), ['xapi7', 'xenbr1']);
-  const p0 = c.ports.find((p) => p.name === 'vif4.0')!;
-  assert.equal(p0.bridge, 'xapi7');
-  assert.equal(p0.tag, null);
-  assert.equal(p0.interfaces[0].mtu_request, 1400);
-  const ids = p0.interfaces[0].external_ids;
-  assert.equal(ids['xs-vif-uuid'], b.records.VIF[v0].uuid);
-  assert.equal(ids['xs-vm-uuid'], b.records.VM[vm].uuid);
-  assert.equal(ids['xs-network-uuid'], b.records.network[ni].uuid);
-  assert.equal(ids['attached-mac'], '02:aa:00:00:00:01');
-  const pv = c.ports.find((p) => p.name === 'vif4.1')!;
-  assert.equal(pv.bridge, 'xenbr1', 'a VIF on a VLAN network sits on the parent bridge');
-  assert.equal(pv.tag, 30);
-  assert.equal(pv.external_ids['xcpnet-locking'], 'locked');
-  assert.equal(pv.external_ids['xcpnet-ipv4-allowed'], '10.0.0.9');
-  assert.equal(c.ports.find((p) => p.name === 'vif4.2'), undefined, 'disabled VIFs are never bridged');
-  assert.deepEqual(c.vifs.map((v) => v.ref), [v0, v1, v2].sort());
-  assert.equal(c.vifs.find((v) => v.ref === v2)!.locking, 'disabled');
+  assert.deepEqual(c.doc.bridges.map((x) => x.name).sort(), ['xapi5', 'xapi7', 'xenbr1']);
+  const port = (ref: string) => c.doc.vifs.find((v) => v.owner === ref)!;
+  assert.deepEqual(port(v0), {
+    owner: v0, name: 'vif4.0', bridge: 'xapi7', mac: '02:aa:00:00:00:01', mtu: 1400, locking: 'unlocked', ipv4_allowed: [], ipv6_allowed: [],
+    vifUuid: b.records.VIF[v0].uuid, vmUuid: b.records.VM[vm].uuid, networkUuid: b.records.network[ni].uuid, vmDomid: 4, device: 0,
+  });
+  assert.equal(port(v1).bridge, 'xapi5', 'a VIF on a VLAN network is on the VLAN\'s bridge');
+  assert.equal(port(v1).locking, 'locked');
+  assert.deepEqual(port(v1).ipv4_allowed, ['10.0.0.9']);
+  assert.equal(port(v2).locking, 'disabled');
+  assert.deepEqual(c.doc.vifs.map((v) => v.owner).sort(), [v0, v1, v2].sort());
 });
 
 test('gateway and DNS: defaultroute/peerdns win over management', () => {
   const { b, h, p0 } = onePhysical();
   const p1 = b.physical(h, 'eth1', b.network('xenbr1'), { mode: 'Static', IP: '10.2.0.5', netmask: '255.255.0.0', gateway: '10.2.0.1', DNS: '10.2.0.53', other_config: { defaultroute: 'true' } });
-  const c = compileHostConfig(b.records, h);
-  assert.deepEqual(c.gateway, { dev: 'xenbr1', via: '10.2.0.1', owner: p1 });
-  assert.equal(c.dns?.owner, p0);
-  assert.deepEqual(c.ips.find((i) => i.owner === p1)!.addrs, ['10.2.0.5/16']);
+  const c = compileHost(b.records, h);
+  assert.deepEqual(c.doc.gateway, { dev: 'xenbr1', via: '10.2.0.1', owner: p1 });
+  assert.equal(c.doc.dns?.owner, p0);
+  assert.deepEqual(c.doc.addresses.find((i) => i.owner === p1)!.addrs, ['10.2.0.5/16']);
 });
 
 test('a bad static configuration is an error naming the PIF', () => {
   const { b, h, p0 } = onePhysical();
   b.set('PIF', p0, { netmask: '255.0.255.0' });
-  const c = compileHostConfig(b.records, h);
-  assert.match(c.errors[p0], /invalid static IP/);
+  const c = compileHost(b.records, h);
+  assert.match(c.errors[p0]!, /invalid static IP/);
+});
+
+test('two objects never share a device name', () => {
+  const { b, h, p0 } = onePhysical();
+  const clash = b.physical(h, 'xenbr0', b.network('xenbr5'));
+  const c = compileHost(b.records, h);
+  assert.match(c.errors[clash]!, /interface xenbr0 is already used by /);
+  assert.equal(c.errors[p0], undefined);
+  assert.deepEqual(c.doc.bridges.map((x) => x.name), ['xenbr0']);
 });
 
 test('prefixOf', () => {

@@ -1,24 +1,33 @@
-// Records of the whole pool → the network config one host should have. Pure.
-// Mapping (host-realisation §1.6, §1.8, §2.3, §3.3; agent-protocol.md):
-//  physical PIF  → bridge network.bridge + port <device>
-//  bond master   → bridge network.bridge + bond port <device> with the slaves' NICs
-//  VLAN PIF      → the parent realised as above + a fake-bridge port (tag) on the parent's bridge
-//  tunnel access → bridge network.bridge with no uplink + one tunnel port per remote host (full mesh)
-//  VIF           → port vif<domid>.<device> on the network's (parent) bridge, tagged on VLANs
+// Records of the whole pool → the backend-neutral document of one host (HostDoc), plus what
+// the agent itself needs to report (which PIF is which bridge, VMs, bonds). Pure.
+// Mapping (agent-protocol.md):
+//  physical PIF  → bridge network.bridge with the NIC <device> as uplink
+//  bond master   → bridge network.bridge with bond <device> of the slaves' NICs as uplink
+//  VLAN PIF      → the parent realised as above + bridge network.bridge = (parent bridge, tag)
+//  tunnel access → bridge network.bridge with no uplink + one tunnel per remote host (full mesh)
+//  VIF           → port vif<domid>.<device> on its network's bridge
 //  internal net  → bridge network.bridge while a wanted VIF is on it
+// Records are input like any other: every name, MAC, MTU, tag, key and address is checked
+// again here, and an object whose values do not pass is left out (or its value ignored) and
+// reported against its ref.
 import type { Rec } from '../idl/meta.js';
-import { bondColumns, bondProperties } from './bond.js';
-import {
-  OWNER_KEY, type BridgeSpec, type HostNetConfig, type IfaceRow, type IpSpec, type Locking,
-  type PortSpec, type StrMap, type VifSpec,
-} from './model.js';
+import type { BondMode, HostAddress, HostBridge, HostDoc, Locking, StrMap, Uplink, VifPort } from '../backends/contract.js';
+import { bondProperties } from './bond.js';
 import { bool, int, isIPv4, isRef, prefixOf, refs, str, strMap, type PoolRecords } from './records.js';
 import { isDnsName, isIfName, isIPv6, isMac, isMtu, isUuid, parseIPv4Net, parseIPv6Net, parseUint } from '../common/net-syntax.js';
 import { MAX_TUNNEL_KEY, TUNNEL_KEY } from '../idl/checks.js';
 
-export interface CompileOptions {
-  /** Bridge datapath_type: '' (kernel) or 'netdev' (userspace). */
-  datapathType?: string;
+/** A compiled host: the driver's document and the agent's own bookkeeping. */
+export interface Desired {
+  doc: HostDoc;
+  /** VMs running on this host (guest driver state), with their domid. */
+  vms: { ref: string; uuid: string; domid: number }[];
+  /** Realised PIFs: the bridge whose device carries the PIF's MTU and addresses. */
+  pifs: { ref: string; bridge: string; mtu: number; mode: HostAddress['mode'] }[];
+  /** Bonds realised here: the bridge whose uplink they are. */
+  bonds: { ref: string; bridge: string }[];
+  /** Objects that cannot be realised as recorded, ref → message. */
+  errors: StrMap;
 }
 
 /** Port/interface name of a tunnel to a remote host (≤ 15 chars, stable per network and peer). */
@@ -65,51 +74,35 @@ export function effectiveLocking(vif: Rec, net: Rec | undefined): Locking {
   return d === 'disabled' ? 'disabled' : 'unlocked';
 }
 
-interface Realised { bridge: string; tag?: number; dev: string; mtu: number }
+interface Realised { bridge: string; mtu: number; vlan: boolean }
 
-export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: CompileOptions = {}): HostNetConfig {
+export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   const host = pool.host[hostRef];
-  const hostUuid = str(host?.uuid);
-  const owned = (extra: StrMap = {}): StrMap => ({ ...extra, [OWNER_KEY]: hostUuid });
-  const cfg: HostNetConfig = { hostUuid, bridges: [], ports: [], ips: [], vifs: [], vms: [], pifs: [], bonds: [], errors: {} };
-  const fail = (ref: string, msg: string) => { if (ref && !cfg.errors[ref]) cfg.errors[ref] = msg; };
-  const portNames = new Map<string, string>(); // port or interface name → owner
-  const bridgeByName = new Map<string, BridgeSpec>();
-
-  const addPort = (p: PortSpec): boolean => {
-    for (const n of new Set([p.name, ...p.interfaces.map((i) => i.name)])) {
-      const other = portNames.get(n);
-      if (other !== undefined) {
-        fail(p.owner, `interface ${n} is already used by ${other}`);
-        return false;
-      }
+  const doc: HostDoc = { host: str(host?.uuid), bridges: [], vifs: [], addresses: [] };
+  const out: Desired = { doc, vms: [], pifs: [], bonds: [], errors: {} };
+  const fail = (ref: string, msg: string) => { if (ref && !out.errors[ref]) out.errors[ref] = msg; };
+  // Every device name the host gets (bridges, uplinks, members, tunnels, VIFs) → its owner:
+  // two objects never share one.
+  const names = new Map<string, string>();
+  const claim = (owner: string, ...wanted: string[]): boolean => {
+    for (const n of wanted) {
+      const other = names.get(n);
+      if (other !== undefined && other !== owner) { fail(owner, `interface ${n} is already used by ${other}`); return false; }
     }
-    for (const n of new Set([p.name, ...p.interfaces.map((i) => i.name)])) portNames.set(n, p.owner);
-    cfg.ports.push(p);
+    for (const n of wanted) names.set(n, owner);
     return true;
   };
-  const iface = (name: string, type: string, mtu: number | null, extra: Partial<IfaceRow> = {}): IfaceRow => ({
-    name, type, options: {}, mtu_request: mtu, mac: null, external_ids: owned(), other_config: {}, ...extra,
-  });
-  const port = (name: string, bridge: string, owner: string, role: PortSpec['role'], interfaces: IfaceRow[], extra: Partial<PortSpec> = {}): PortSpec => ({
-    name, bridge, owner, role, interfaces, tag: null, fake_bridge: false, protected: false, bond_mode: null, lacp: null,
-    bond_updelay: 0, bond_downdelay: 0, mac: null, other_config: {}, external_ids: owned(), ...extra,
-  });
-  /** A real bridge with its own internal port; false (and an error) when the name is taken. */
-  const ensureBridge = (name: string, owner: string, mtu: number, networkUuid: string, mac: string): boolean => {
-    if (!isIfName(name)) { fail(owner, `invalid bridge name ${JSON.stringify(name)}`); return false; }
-    if (bridgeByName.has(name)) return true;
-    const other_config: StrMap = { 'mac-table-size': '10000' };
-    const hwaddr = macOrNull(mac);
-    if (hwaddr) other_config.hwaddr = hwaddr;
-    const b: BridgeSpec = {
-      name, owner, datapath_type: opts.datapathType ?? '', fail_mode: 'standalone', other_config,
-      external_ids: owned({ 'xs-network-uuids': networkUuid }),
-    };
-    if (!addPort(port(name, name, owner, 'bridge', [iface(name, 'internal', mtu)]))) return false;
+  const bridgeByName = new Map<string, HostBridge>();
+  /** A bridge; false (and an error) when its name is bad or taken. */
+  const ensureBridge = (name: string, owner: string, mtu: number, networkUuid: string, mac: string, extra: Partial<HostBridge> = {}): HostBridge | undefined => {
+    if (!isIfName(name)) { fail(owner, `invalid bridge name ${JSON.stringify(name)}`); return undefined; }
+    const have = bridgeByName.get(name);
+    if (have) return have;
+    if (!claim(owner, name)) return undefined;
+    const b: HostBridge = { name, owner, networkUuid, mtu, mac: macOrNull(mac), tunnels: [], ...extra };
     bridgeByName.set(name, b);
-    cfg.bridges.push(b);
-    return true;
+    doc.bridges.push(b);
+    return b;
   };
 
   const myPifs = Object.entries(pool.PIF)
@@ -139,7 +132,7 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     done.set(ref, null); // guards against cycles in bad records
     const r = realiseOnce(ref);
     done.set(ref, r);
-    if (r) cfg.pifs.push({ ref, dev: r.dev, mtu: r.mtu });
+    if (r) out.pifs.push({ ref, bridge: r.bridge, mtu: r.mtu, mode: ipMode(pool.PIF[ref]!) });
     return r;
   };
   const realiseOnce = (ref: string): Realised | null => {
@@ -153,11 +146,11 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     const device = str(pif.device);
     const badMtu = mtuProblem(pif, net);
     if (badMtu) fail(ref, badMtu);
-    // Names become OVS rows and iproute2 arguments: only Linux interface names (no option, no path).
+    // Names become switch rows and iproute2 arguments: only Linux interface names (no option, no path).
     if (!isIfName(device)) { fail(ref, `invalid device name ${JSON.stringify(device)}`); return null; }
 
     const tunnels = refs(pif.tunnel_access_PIF_of);
-    if (tunnels.length > 0) return realiseTunnel(ref, pif, tunnels[0], bridge, netUuid, mtu);
+    if (tunnels.length > 0) return realiseTunnel(ref, pif, tunnels[0]!, bridge, netUuid, mtu);
 
     if (isRef(pif.VLAN_master_of)) {
       const vlan = pool.VLAN[str(pif.VLAN_master_of)];
@@ -166,42 +159,37 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
       if (!vlan || !pool.PIF[parentRef]) { fail(ref, 'VLAN has no tagged PIF'); return null; }
       const parent = realise(parentRef);
       if (!parent) { fail(ref, `parent PIF ${parentRef} could not be realised`); return null; }
-      if (parent.tag !== undefined) { fail(ref, 'VLAN on a VLAN is not supported'); return null; }
+      if (parent.vlan) { fail(ref, 'VLAN on a VLAN is not supported'); return null; }
       if (!isIfName(bridge)) { fail(ref, `invalid bridge name ${JSON.stringify(bridge)}`); return null; }
       if (!Number.isInteger(tag) || tag < 0 || tag > 4094) { fail(ref, `invalid VLAN tag ${JSON.stringify(tag)}`); return null; }
       // A VLAN cannot carry more than its parent's NIC does (§1.12.3).
       const eff = Math.min(mtu, parent.mtu);
-      const ok = addPort(port(bridge, parent.bridge, ref, 'fake-bridge',
-        [iface(bridge, 'internal', eff, { mac: macOrNull(str(pool.PIF[parentRef].MAC)) })],
-        { tag, fake_bridge: true, external_ids: owned({ 'fake-bridge-xs-network-uuids': netUuid }) }));
-      return ok ? { bridge: parent.bridge, tag, dev: bridge, mtu: eff } : null;
+      const b = ensureBridge(bridge, ref, eff, netUuid, str(pool.PIF[parentRef]!.MAC), { vlan: { parent: parent.bridge, tag } });
+      if (!b || !b.vlan) { if (b) fail(ref, `bridge ${bridge} is already used by ${b.owner}`); return null; }
+      return { bridge, mtu: eff, vlan: true };
     }
 
     const bonds = refs(pif.bond_master_of);
     if (bonds.length > 0) {
-      const bond = pool.Bond[bonds[0]];
+      const bond = pool.Bond[bonds[0]!];
       const members = myPifs.filter(([, s]) => str(s.bond_slave_of) === bonds[0]).map(([, s]) => str(s.device)).sort();
       if (!bond || members.length === 0) { fail(ref, 'bond has no members'); return null; }
       const badMember = members.find((m) => !isIfName(m));
       if (badMember !== undefined) { fail(ref, `invalid member device name ${JSON.stringify(badMember)}`); return null; }
-      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC))) return null;
       const rejected: string[] = [];
-      const cols = members.length > 1 ? bondColumns(bondProperties(str(bond.mode), strMap(bond.properties), strMap(pif.other_config), rejected)) : undefined;
+      const properties = bondProperties(str(bond.mode), strMap(bond.properties), strMap(pif.other_config), rejected);
       if (rejected.length) fail(ref, `invalid bond settings ignored: ${rejected.join(', ')}`);
-      const ifs = members.map((m) => iface(m, '', mtu, { other_config: { ...(cols?.member_other_config ?? {}) } }));
-      const p = port(device, bridge, ref, 'bond', ifs, cols ? {
-        bond_mode: cols.bond_mode, lacp: cols.lacp, bond_updelay: cols.bond_updelay, bond_downdelay: cols.bond_downdelay,
-        other_config: cols.other_config, mac: macOrNull(str(pif.MAC)),
-      } : {});
-      if (!addPort(p)) return null;
-      cfg.bonds.push({ ref: bonds[0], port: device, members });
-      return { bridge, dev: bridge, mtu };
+      if (!claim(ref, device, ...members)) return null;
+      const uplink: Uplink = { kind: 'bond', device, members, mode: properties.mode as BondMode, properties, mac: macOrNull(str(pif.MAC)) };
+      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink })) return null;
+      out.bonds.push({ ref: bonds[0]!, bridge });
+      return { bridge, mtu, vlan: false };
     }
 
     if (bool(pif.physical)) {
-      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC))) return null;
-      if (!addPort(port(device, bridge, ref, 'nic', [iface(device, '', mtu)]))) return null;
-      return { bridge, dev: bridge, mtu };
+      if (!claim(ref, device)) return null;
+      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink: { kind: 'nic', device } })) return null;
+      return { bridge, mtu, vlan: false };
     }
     fail(ref, 'PIF is neither physical, a bond master, a VLAN nor a tunnel access PIF');
     return null;
@@ -212,31 +200,29 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     if (!tunnel) { fail(ref, 'tunnel record missing'); return null; }
     const transport = str(tunnel.transport_PIF);
     if (pool.PIF[transport] && !realise(transport)) { fail(ref, `transport PIF ${transport} could not be realised`); return null; }
-    if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC))) return null;
+    const b = ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC));
+    if (!b) return null;
+    const r = { bridge, mtu, vlan: false };
     const netRef = str(pif.network);
-    const key = strMap(pool.network[netRef]?.other_config)[TUNNEL_KEY] ?? '';
+    const keyText = strMap(pool.network[netRef]?.other_config)[TUNNEL_KEY] ?? '';
     const protocol = str(tunnel.protocol) === 'vxlan' ? 'vxlan' : 'gre';
     // No key yet: a host-local network until the controller allocates one.
-    if (key === '') return { bridge, dev: bridge, mtu };
-    if (parseUint(key, 1, MAX_TUNNEL_KEY) === undefined) { fail(ref, `invalid tunnel key ${JSON.stringify(key)}`); return { bridge, dev: bridge, mtu }; }
-    if (!isUuid(netUuid)) { fail(ref, `invalid network uuid ${JSON.stringify(netUuid)}`); return { bridge, dev: bridge, mtu }; }
+    if (keyText === '') return r;
+    const key = parseUint(keyText, 1, MAX_TUNNEL_KEY);
+    if (key === undefined) { fail(ref, `invalid tunnel key ${JSON.stringify(keyText)}`); return r; }
+    if (!isUuid(netUuid)) { fail(ref, `invalid network uuid ${JSON.stringify(netUuid)}`); return r; }
     const peers = Object.entries(pool.tunnel).flatMap(([, t]) => {
       const access = pool.PIF[str(t.access_PIF)];
       if (!access || str(access.network) !== netRef || str(access.host) === hostRef || !bool(access.currently_attached)) return [];
       const ip = str(pool.PIF[str(t.transport_PIF)]?.IP);
       const remoteHost = str(pool.host[str(access.host)]?.uuid);
       return isIPv4(ip) && isUuid(remoteHost) ? [{ ip, remoteHost }] : [];
-    }).sort((a, b) => a.remoteHost.localeCompare(b.remoteHost));
-    // A full mesh of three or more hosts is a loop at layer 2: a broadcast entering from one
-    // tunnel would be flooded into the others and circulate for ever (no STP on the bridge).
-    // Every peer has its own direct tunnel, so nothing needs relaying: tunnel ports are
-    // protected (split horizon: NORMAL never forwards from one protected port to another).
+    }).sort((a, c) => a.remoteHost.localeCompare(c.remoteHost));
     for (const peer of peers) {
       const name = tunnelPortName(peer.remoteHost, netUuid);
-      addPort(port(name, bridge, ref, 'tunnel', [iface(name, protocol, null, { options: { remote_ip: peer.ip, key } })],
-        { protected: true, external_ids: owned({ 'xcpnet-remote-host': peer.remoteHost, 'xs-network-uuid': netUuid }) }));
+      if (claim(ref, name)) b.tunnels.push({ name, protocol, remote: peer.ip, key, remoteHost: peer.remoteHost });
     }
-    return { bridge, dev: bridge, mtu };
+    return r;
   };
 
   for (const [ref] of myPifs) {
@@ -248,28 +234,27 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
   for (const [ref, pif] of myPifs) {
     const r = done.get(ref);
     if (!r || !attached.has(ref)) continue;
-    const mode = str(pif.ip_configuration_mode);
-    const spec: IpSpec = { dev: r.dev, owner: ref, mode: mode === 'Static' ? 'Static' : mode === 'DHCP' ? 'DHCP' : 'None', addrs: [] };
+    const spec: HostAddress = { dev: r.bridge, owner: ref, mode: ipMode(pif), addrs: [] };
     if (spec.mode === 'Static') {
       const ip = str(pif.IP);
       const prefix = prefixOf(str(pif.netmask));
       if (!isIPv4(ip) || prefix === undefined) { fail(ref, `invalid static IP configuration ${ip}/${str(pif.netmask)}`); continue; }
       spec.addrs = [`${ip}/${prefix}`];
     }
-    cfg.ips.push(spec);
-    if (spec.mode !== 'None') ipPifs.push({ ref, pif, dev: r.dev });
+    doc.addresses.push(spec);
+    if (spec.mode !== 'None') ipPifs.push({ ref, pif, dev: r.bridge });
   }
   // Gateway and DNS: other_config defaultroute/peerdns, else the management PIF, else the first (§1.6).
   const pick = (flag: string) => ipPifs.find((x) => strMap(x.pif.other_config)[flag] === 'true')
     ?? ipPifs.find((x) => bool(x.pif.management)) ?? ipPifs[0];
   const gw = pick('defaultroute');
   if (gw && str(gw.pif.ip_configuration_mode) === 'Static' && isIPv4(str(gw.pif.gateway))) {
-    cfg.gateway = { dev: gw.dev, via: str(gw.pif.gateway), owner: gw.ref };
+    doc.gateway = { dev: gw.dev, via: str(gw.pif.gateway), owner: gw.ref };
   }
   const dns = pick('peerdns');
   if (dns && str(dns.pif.ip_configuration_mode) === 'Static') {
     const split = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
-    cfg.dns = {
+    doc.dns = {
       servers: split(str(dns.pif.DNS)).filter((x) => isIPv4(x) || isIPv6(x)),
       search: split(strMap(dns.pif.other_config).domain ?? '').filter(isDnsName), owner: dns.ref,
     };
@@ -282,24 +267,25 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     if (str(vm.power_state) === 'Running' && str(vm.resident_on) === hostRef && int(vm.domid, -1) >= 0) {
       // The uuid names the guest's namespace: a path component.
       if (!isUuid(str(vm.uuid))) { fail(ref, `invalid VM uuid ${JSON.stringify(vm.uuid)}`); continue; }
-      cfg.vms.push({ ref, uuid: str(vm.uuid), domid: int(vm.domid, -1) });
+      out.vms.push({ ref, uuid: str(vm.uuid), domid: int(vm.domid, -1) });
     }
   }
   for (const [ref, vif] of wantedVifs) {
-    const vm = pool.VM[str(vif.VM)];
+    const vm = pool.VM[str(vif.VM)]!;
     const netRef = str(vif.network);
     const net = pool.network[netRef];
     const domid = int(vm.domid, -1);
     const device = int(vif.device, -1);
     if (!net) { fail(ref, 'VIF has no network'); continue; }
     if (domid < 0 || device < 0) { fail(ref, `VM has no domid or VIF no device (domid ${domid}, device ${device})`); continue; }
-    // Checked again here: these values become interface names, OVS rows, veth addresses, flows.
+    // Checked again here: these values become interface names, switch rows, veth addresses, flows.
     const mac = str(vif.MAC).toLowerCase();
     const ids = { VIF: str(vif.uuid), VM: str(vm.uuid), network: str(net.uuid) };
     const badId = Object.entries(ids).find(([, u]) => !isUuid(u));
     if (badId) { fail(ref, `invalid ${badId[0]} uuid ${JSON.stringify(badId[1])}`); continue; }
     if (!isMac(mac)) { fail(ref, `invalid MAC ${JSON.stringify(vif.MAC)}`); continue; }
-    if (!isIfName(vifDevName(domid, device))) { fail(ref, `interface name ${vifDevName(domid, device)} is too long`); continue; }
+    const name = vifDevName(domid, device);
+    if (!isIfName(name)) { fail(ref, `interface name ${name} is too long`); continue; }
     const v4 = allowedEntries(vif.ipv4_allowed, 4);
     const v6 = allowedEntries(vif.ipv6_allowed, 6);
     const bad = [...v4.bad, ...v6.bad];
@@ -307,35 +293,27 @@ export function compileHostConfig(pool: PoolRecords, hostRef: string, opts: Comp
     if (bad.length) fail(ref, `invalid allowed addresses ignored: ${bad.map((x) => JSON.stringify(x)).join(', ')}`);
     const badMtu = mtuProblem(vif, net);
     if (badMtu) fail(ref, badMtu);
-    const spec: VifSpec = {
-      ref, uuid: str(vif.uuid), vmRef: str(vif.VM), vmUuid: str(vm.uuid), networkUuid: str(net.uuid), domid, device,
-      mac, mtu: effectiveMtu(vif, net),
-      locking: effectiveLocking(vif, net),
-      ipv4_allowed: v4.ok,
-      ipv6_allowed: v6.ok,
-      hostDev: vifDevName(domid, device),
+    const spec: VifPort = {
+      owner: ref, name, mac, mtu: effectiveMtu(vif, net), locking: effectiveLocking(vif, net),
+      ipv4_allowed: v4.ok, ipv6_allowed: v6.ok,
+      vifUuid: ids.VIF, vmUuid: ids.VM, networkUuid: ids.network, vmDomid: domid, device,
     };
-    cfg.vifs.push(spec);
+    doc.vifs.push(spec);
+    if (!claim(ref, name)) continue;
     const pifRef = pifOnNet(netRef);
-    let where: Realised | null | undefined;
     if (pifRef) {
-      where = done.get(pifRef);
+      const where = done.get(pifRef);
       if (!where) { fail(ref, `PIF ${pifRef} of network ${str(net.uuid)} is not realised on this host`); continue; }
+      spec.bridge = where.bridge;
     } else {
       if (!ensureBridge(str(net.bridge), ref, spec.mtu, str(net.uuid), '')) { fail(ref, `bridge ${str(net.bridge)} could not be created`); continue; }
-      where = { bridge: str(net.bridge), dev: str(net.bridge), mtu: spec.mtu };
+      spec.bridge = str(net.bridge);
     }
-    spec.bridge = where.bridge;
-    if (where.tag !== undefined) spec.tag = where.tag;
-    if (spec.locking === 'disabled') continue; // never bridged (§2.3)
-    addPort(port(spec.hostDev, where.bridge, ref, 'vif', [iface(spec.hostDev, '', spec.mtu, {
-      external_ids: owned({ 'xs-vif-uuid': spec.uuid, 'xs-network-uuid': spec.networkUuid, 'xs-vm-uuid': spec.vmUuid, 'attached-mac': spec.mac }),
-    })], {
-      tag: where.tag ?? null,
-      external_ids: owned(spec.locking === 'locked'
-        ? { 'xcpnet-locking': 'locked', 'xcpnet-ipv4-allowed': spec.ipv4_allowed.join(','), 'xcpnet-ipv6-allowed': spec.ipv6_allowed.join(',') }
-        : { 'xcpnet-locking': spec.locking }),
-    }));
   }
-  return cfg;
+  return out;
+}
+
+function ipMode(pif: Rec): HostAddress['mode'] {
+  const mode = str(pif.ip_configuration_mode);
+  return mode === 'Static' ? 'Static' : mode === 'DHCP' ? 'DHCP' : 'None';
 }

@@ -1,66 +1,51 @@
 // The host agent: a XenAPI client of the master. It keeps a replica of the records through
 // event.from, reconciles level-triggered (on events, on switch drift, and periodically),
 // and reports what is real with host.report_network_state (docs/design/agent-protocol.md).
+// It survives the master (restarted, unreachable, at start too), itself (a local copy of the
+// last configuration) and Open vSwitch (its daemons dying or restarting).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
-import { compileHostConfig } from './desired.js';
-import type { GuestDriver, HostBackend, HostNetConfig } from './model.js';
+import type { GuestDriver, HostDriver } from '../backends/contract.js';
+import type { SwitchHealth } from '../backends/ovs/health.js';
+import { emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
+import { compileHost, type Desired } from './desired.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
-import { OvsBackend } from './ovs-backend.js';
-import { FakeHost } from '../backends/fake/host.js';
-import { FakeGuests } from '../backends/fake/guests.js';
-import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
-import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
+import type { HostCache } from './host-cache.js';
+import { codeOf } from './master-link.js';
 
-export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
-
-export interface HostSideOptions {
-  /** This host's uuid (seeds the fake NICs' MACs). */
-  hostUuid: string;
-  /** OVSDB endpoint (default unix:/var/run/openvswitch/db.sock). */
-  ovsdb?: string;
-  /** The host's namespace (the lab): implies the OVS backend. */
-  netns?: string;
-  /** Manage this machine's own NICs with OVS (opt-in). */
-  manageNics?: boolean;
-  /** Prefix of VM namespaces (default: derived from a lab host namespace, else 'xcpnet-'). */
-  guestPrefix?: string;
-  /** NICs of the fake host (default 2). */
-  fakeNics?: number;
-  datapath?: 'auto' | 'system' | 'netdev';
-}
-
-/**
- * The backend and guest driver for `xcpnet agent` / the in-process agent of `serve`: OVS +
- * iproute2 + netns guests inside a lab host namespace or with --manage-nics; otherwise the
- * in-memory fake host (a simulator never touches the machine's interfaces).
- */
-export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostBackend; guests: GuestDriver }> {
-  if (o.netns || o.manageNics) {
-    const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
-    if (backend.datapathType === 'netdev') {
-      // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).
-      await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
-        .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
-    }
-    const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
-    return { backend, guests: new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid }) };
-  }
-  const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });
-  return { backend: fake, guests: new FakeGuests(fake) };
-}
+export type { GuestDriver, HostDriver } from '../backends/contract.js';
 
 export interface AgentClient {
   call(method: string, ...params: unknown[]): Promise<unknown>;
 }
 
+/** Time as the agent's loop sees it: injectable, so tests never wait on the wall clock. */
+export interface AgentClock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const REAL_CLOCK: AgentClock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
+
+/**
+ * Retries of calls to the master (unreachable, restarting, refusing): the first at once, then
+ * doubling from minMs up to maxMs and staying there for as long as it takes. The bound is what
+ * a master that comes back may wait for its agents.
+ */
+export const MASTER_RETRY = { minMs: 500, maxMs: 5000 };
+
+/** Pure: the wait before the n-th consecutive retry (n ≥ 1). */
+export function retryDelay(n: number, r: { minMs: number; maxMs: number } = MASTER_RETRY): number {
+  return n <= 1 ? 0 : Math.min(r.maxMs, r.minMs * 2 ** Math.min(n - 2, 30));
+}
+
 export interface AgentOptions {
   client: AgentClient;
-  /** This host, by ref or uuid (one of them). */
+  /** This host, by ref or uuid (one of them); a uuid is looked up on the master (again after each full sync). */
   hostRef?: string;
   hostUuid?: string;
-  backend: HostBackend;
+  backend: HostDriver;
   guests?: GuestDriver;
   log?: (msg: string) => void;
   /** Full reconcile at least this often (default 30000 ms). */
@@ -70,14 +55,29 @@ export interface AgentOptions {
   /** Coalescing delay before a reconcile (default 20 ms). */
   debounceMs?: number;
   /** Called after each report sent (tests, the in-process agent). */
-  onReport?: (generation: number, state: ReturnType<typeof buildReport>) => void;
+  onReport?: (generation: number, state: AgentReport) => void;
+  clock?: AgentClock;
+  /** Retry delays for calls to the master (default MASTER_RETRY). */
+  retry?: { minMs: number; maxMs: number };
+  /**
+   * Where the last realised host configuration is kept: loaded at start and realised at once
+   * (before the master is reached, which may need it: the management interface), saved after
+   * every pass that realised a new one from the records.
+   */
+  cache?: HostCache<Desired>;
+  /** Whether the switch can realise anything now (Open vSwitch's daemons); absent: always. */
+  health?: Pick<SwitchHealth, 'up' | 'reason' | 'onChange'>;
 }
 
+/** The report; while the switch is down it carries `unrealised` (protocol/host-agent.ts). */
+export type AgentReport = HostReport;
+
 export interface RunningAgent {
+  /** This host's ref on the master ('' until the master has been reached). */
   readonly hostRef: string;
   /** The generation last realised (and reported). */
   readonly generation: number;
-  /** Runs a reconcile now (after the initial sync) and resolves with its result. */
+  /** Runs a reconcile now (after the initial sync, or from the local copy) and resolves with its result. */
   reconcileNow(): Promise<ReconcileResult | undefined>;
   stop(): Promise<void>;
 }
@@ -108,11 +108,28 @@ export const generationOf = (token: string): number => {
   return Number.isFinite(n) ? n : 0;
 };
 
+/** Pure: a loaded local copy has the shape of a compiled host configuration (a damaged or older file does not). */
+export function isDesired(v: unknown): v is Desired {
+  const isObj = (x: unknown): x is Record<string, unknown> => !!x && typeof x === 'object' && !Array.isArray(x);
+  if (!isObj(v) || !isObj(v.doc) || !isObj(v.errors)) return false;
+  const doc = v.doc;
+  return typeof doc.host === 'string' && ['bridges', 'vifs', 'addresses'].every((k) => Array.isArray(doc[k]))
+    && ['vms', 'pifs', 'bonds'].every((k) => Array.isArray(v[k]));
+}
+
+/**
+ * Starts the agent and returns at once: nothing here waits for the master. The loop logs in (again
+ * after the master restarts), retries with a bounded backoff while the master is unreachable,
+ * realises the local copy of the last configuration until the records arrive, and stops realising
+ * while the switch is down, reporting instead what is not realised.
+ */
 export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? (() => {});
-  const { client, backend, guests } = opts;
+  const clock = opts.clock ?? REAL_CLOCK;
+  const { client, backend, guests, health } = opts;
+  if (!opts.hostRef && !opts.hostUuid) throw new Error('runAgent: hostRef or hostUuid is needed');
   let stopped = false;
-  const hostRef = opts.hostRef ?? str(await client.call('host.get_by_uuid', opts.hostUuid) as string);
+  let hostRef = opts.hostRef ?? '';
 
   let pool: PoolRecords | undefined; // undefined until the first batch: never reconcile on nothing
   let token = '';
@@ -122,6 +139,13 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let needReport = false;
   let reportUnsupported = false;
 
+  // The local copy: realised until the records arrive.
+  const cached = opts.cache?.load();
+  let cachedCfg = cached?.config;
+  let savedText = cachedCfg ? JSON.stringify(cachedCfg) : '';
+  if (cached) log(`local copy of the host configuration found (generation ${cached.generation}, saved ${cached.savedAt})`);
+  let cacheRealised = false;
+
   let running: Promise<void> | undefined;
   let dirty = false;
   let lastResult: ReconcileResult | undefined;
@@ -130,60 +154,99 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // only reports: e.g. the bookkeeping write (current_operations) that precedes a VIF.plug.
   let fullPass = true;
   let lastCfgText = '';
-  let lastFullState: ReturnType<typeof buildReport> | undefined;
+  let lastFullState: HostReport | undefined;
+
+  /** Sends a report; `always`: even when it says what the last one said (the master asked). */
+  const send = async (gen: number, state: AgentReport, always: boolean): Promise<void> => {
+    const text = JSON.stringify(state);
+    if (reportUnsupported || (!always && text === lastState)) return;
+    // A touch that arrived while this pass ran is not answered by it (its generation is older
+    // than the touch): keep the request for the next pass, which the touch has kicked.
+    if (gen === generation) needReport = false;
+    try {
+      await client.call(REPORT_METHOD, hostRef, gen, state);
+      reportedGen = Math.max(reportedGen, gen);
+      lastState = text;
+      opts.onReport?.(gen, state);
+    } catch (e) {
+      const code = codeOf(e) ?? String(e);
+      if (/MESSAGE_METHOD_UNKNOWN|UNKNOWN_METHOD/.test(code)) { reportUnsupported = true; log('master has no host.report_network_state; not reporting'); }
+      else log(`report failed: ${(e as Error).message}`);
+    }
+  };
+
+  /**
+   * The switch is down: nothing is realised or changed; the master hears which of the host's
+   * PIFs and VIFs are not realised, at the generation last realised (not a newer one).
+   */
+  const reportUnavailable = async (): Promise<void> => {
+    if (!pool || !hostRef) return;
+    const cfg = compileHost(pool, hostRef);
+    const why = `Open vSwitch: ${health?.reason ?? 'down'}`;
+    const unrealised = Object.fromEntries([...cfg.pifs.map((p) => p.ref), ...cfg.doc.vifs.map((v) => v.owner)].map((r) => [r, why]));
+    const base = lastFullState ?? emptyReport(backend.kind);
+    await send(Math.max(0, reportedGen), { ...base, unrealised }, false);
+    fullPass = true; // whatever was realised may be gone: check everything when the switch is back
+  };
 
   /** One pass; false when it only reported (no observe, no apply). */
   const doReconcile = async (): Promise<boolean> => {
-    if (!pool) return false;
+    if (health && !health.up) { await reportUnavailable(); return false; }
+    // Records without this host (restored from another dump, the host re-created) are never
+    // compiled: they would tear down everything; the events loop resyncs under the new ref.
+    if (pool && hostRef && !pool.host[hostRef]) return false;
+    const fromRecords = pool !== undefined && hostRef !== '';
+    const cfg: Desired | undefined = fromRecords ? compileHost(pool!, hostRef) : cachedCfg;
+    if (!cfg) return false;
     const gen = generation;
-    const cfg: HostNetConfig = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
     const cfgText = JSON.stringify(cfg);
-    let state: ReturnType<typeof buildReport>;
+    if (!fromRecords) {
+      // Realising the local copy: no report (the master is not reached yet).
+      if (cacheRealised && !fullPass) return false;
+      fullPass = false;
+      const r = await reconcile(cfg, backend, guests, log);
+      lastResult = r;
+      for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
+      if (!cacheRealised) log('realised the local copy of the host configuration (the master is not reached yet)');
+      cacheRealised = true;
+      return true;
+    }
+    let state: HostReport;
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
       const r = await reconcile(cfg, backend, guests, log);
       lastResult = r;
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
-      const bondsUp: Record<string, number> = {};
-      for (const b of cfg.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
-      const pifModes = Object.fromEntries(cfg.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
-      state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
+      state = buildReport(cfg, r.state, r.errors, backend.kind, await backend.nics());
       lastCfgText = cfgText;
       lastFullState = state;
+      if (cfgText !== savedText) {
+        try {
+          opts.cache?.save({ hostUuid: cfg.doc.host, hostRef, generation: gen, config: cfg });
+          savedText = cfgText;
+        } catch (e) { log(`local copy of the host configuration not saved: ${(e as Error).message}`); }
+      }
+      cachedCfg = cfg;
     } else state = lastFullState!;
-    const text = JSON.stringify(state);
     // Report what the master asked about (needReport), and anything observed that changed on its
     // own (a cable pulled: carrier, Bond.links_up) even without a new generation.
-    if (reportUnsupported || (!needReport && text === lastState)) return full;
-    // A touch that arrived while this pass ran is not answered by it (its generation is older
-    // than the touch): keep the request for the next pass, which the touch has kicked.
-    if (gen === generation) needReport = false;
-    try {
-      await client.call('host.report_network_state', hostRef, gen, state);
-      reportedGen = gen;
-      lastState = text;
-      opts.onReport?.(gen, state);
-    } catch (e) {
-      const code = (e as { code?: string }).code ?? String(e);
-      if (/MESSAGE_METHOD_UNKNOWN|UNKNOWN_METHOD/.test(code)) { reportUnsupported = true; log('master has no host.report_network_state; not reporting'); }
-      else log(`report failed: ${(e as Error).message}`);
-    }
+    await send(gen, state, needReport);
     return full;
   };
 
   // Coalescing: a change after a quiet spell is reconciled at once (a lone VIF.plug waits for
   // nothing); changes that keep coming within debounceMs of the last pass wait that long, so
   // a burst is realised in few passes.
-  let lastPassEnd = 0;
+  let lastPassEnd = -Infinity;
   const loop = async () => {
     while (dirty && !stopped) {
       dirty = false;
       const debounce = opts.debounceMs ?? 20;
-      if (Date.now() - lastPassEnd < debounce) await sleep(debounce);
+      if (clock.now() - lastPassEnd < debounce) await clock.sleep(debounce);
       else await Promise.resolve();
-      try { if (await doReconcile()) lastPassEnd = Date.now(); }
-      catch (e) { lastPassEnd = Date.now(); log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
+      try { if (await doReconcile()) lastPassEnd = clock.now(); }
+      catch (e) { lastPassEnd = clock.now(); log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
     }
   };
   const kick = (): Promise<void> => {
@@ -192,14 +255,19 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     return running;
   };
   const kickFull = (): Promise<void> => { fullPass = true; return kick(); };
+  const haveConfig = (): boolean => pool !== undefined || cachedCfg !== undefined;
 
+  const retry = opts.retry ?? MASTER_RETRY;
   const events = async () => {
     let failures = 0;
     while (!stopped) {
       try {
+        // The ref is asked again at each full sync: the master may be another one now (restored).
+        if (token === '' && !opts.hostRef) hostRef = str(await client.call('host.get_by_uuid', opts.hostUuid) as string);
         const res = await client.call('event.from', [...POOL_CLASSES], token, token === '' ? 0 : (opts.eventTimeoutS ?? 30)) as
           { events?: EventRec[]; token?: string };
         if (stopped) return;
+        if (failures > 0) log(`master reached again after ${failures} failed call${failures === 1 ? '' : 's'}`);
         failures = 0;
         const evs = res.events ?? [];
         let changed: boolean;
@@ -207,6 +275,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         else changed = applyEvents(pool!, evs);
         token = res.token ?? token;
         generation = generationOf(token);
+        if (!opts.hostRef && !pool!.host[hostRef]) {
+          log(`host ${hostRef} is no longer in the records: looking this host up again (full sync)`);
+          token = '';
+          continue;
+        }
         // A change is acknowledged with a report; so is a touch of this host's own record (the
         // master asking for a fresh look, e.g. PIF.scan), even though it changes nothing. Other
         // writes that change nothing get no answer, so a master echoing reports cannot loop.
@@ -216,21 +289,33 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       } catch (e) {
         if (stopped) return;
         failures++;
-        log(`event.from failed (${failures}): ${(e as Error).message}`);
-        if (failures >= 3) token = ''; // start over with a full sync (the replica is replaced when it arrives)
-        await sleep(Math.min(10000, 500 * 2 ** Math.min(failures, 5)));
+        const code = codeOf(e);
+        // A restarted master knows neither the session nor the token: log in again (the link does
+        // it on the next call) and start over with a full sync. The replica is kept, and replaced
+        // when the new batch arrives: nothing is torn down meanwhile.
+        if (code === 'SESSION_INVALID' || code === 'EVENTS_LOST' || failures >= 3) token = '';
+        const wait = retryDelay(failures, retry);
+        // Every failure of a short outage is logged; a long one about once a minute.
+        if (failures <= 6 || failures % 12 === 0) log(`master call failed (${failures}${failures > 1 ? ` in a row, next try in ${wait} ms` : ''}): ${(e as Error).message}`);
+        await clock.sleep(wait);
       }
     }
   };
+  if (health && !health.up) log(`Open vSwitch is down (${health.reason}): not realising until it is back`);
+  if (cachedCfg) void kick();
   const eventsDone = events();
-  const timer = setInterval(() => { if (pool) void kickFull(); }, opts.resyncMs ?? 30000);
-  const unsub = backend.onChange(() => { if (pool) void kickFull(); });
+  const timer = setInterval(() => { if (haveConfig()) void kickFull(); }, opts.resyncMs ?? 30000);
+  const unsub = backend.onChange(() => { if (haveConfig()) void kickFull(); });
+  const unsubHealth = health?.onChange((up) => {
+    log(up ? 'Open vSwitch is back: checking everything' : `Open vSwitch is down (${health.reason}): not realising until it is back`);
+    if (haveConfig()) void kickFull();
+  });
 
   return {
-    hostRef,
+    get hostRef() { return hostRef; },
     get generation() { return reportedGen < 0 ? 0 : reportedGen; },
     async reconcileNow() {
-      if (!pool) return undefined;
+      if (!haveConfig()) return undefined;
       await kickFull();
       while (running) await running;
       return lastResult;
@@ -239,6 +324,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearInterval(timer);
       unsub();
+      unsubHealth?.();
       while (running) await running;
       void eventsDone; // a pending long poll ends on its own; its result is ignored
     },

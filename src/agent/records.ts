@@ -18,8 +18,9 @@ export interface PoolRecords {
   tunnel: Table;
 }
 
-export const POOL_CLASSES = ['host', 'PIF', 'network', 'VIF', 'VM', 'Bond', 'VLAN', 'tunnel'] as const;
-export type PoolClass = (typeof POOL_CLASSES)[number];
+// The classes the agent follows: the protocol's list (the master waits on writes to these).
+export { AGENT_CLASSES as POOL_CLASSES, type AgentClass as PoolClass } from '../protocol/host-agent.js';
+import { AGENT_CLASSES as POOL_CLASSES, type AgentClass as PoolClass } from '../protocol/host-agent.js';
 
 export function emptyPool(): PoolRecords {
   return { host: {}, PIF: {}, network: {}, VIF: {}, VM: {}, Bond: {}, VLAN: {}, tunnel: {} };

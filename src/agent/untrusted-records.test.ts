@@ -3,12 +3,14 @@
 // to OVS, a flow, an iproute2 argument or a namespace name.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { compileHostConfig } from './desired.js';
+import { compileHost } from './desired.js';
 import { PoolBuilder } from './pool-builder.js';
 import { reconcile } from './reconcile.js';
-import { FakeHost } from '../backends/fake/host.js';
 import { Ip, IpError, netns } from '../backends/linux/ip.js';
-import type { LockSpec } from './model.js';
+import { OvsDriver } from '../backends/ovs/driver.js';
+import { MemorySwitch } from '../backends/ovs/memory.js';
+import type { LockSpec } from '../backends/ovs/model.js';
+import { ovsRows } from '../backends/ovs/rows.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
 const INJECT = '10.0.0.1\ncookie=0x1,in_port=1,actions=drop';
@@ -24,21 +26,21 @@ function lockedVif(extra: Record<string, unknown>) {
 
 test('allowed addresses that are not addresses are left out and reported; the lock stays', () => {
   const { b, h, v } = lockedVif({ ipv4_allowed: ['10.0.0.9', INJECT, '10.0.0.1,actions=drop', '10.0.0.0/24'], ipv6_allowed: ['fe80::1 ', 'fe80::2'] });
-  const c = compileHostConfig(b.records, h);
-  const spec = c.vifs.find((x) => x.ref === v)!;
+  const c = compileHost(b.records, h);
+  const spec = c.doc.vifs.find((x) => x.owner === v)!;
   assert.equal(spec.locking, 'locked');
   assert.deepEqual([spec.ipv4_allowed, spec.ipv6_allowed], [['10.0.0.9', '10.0.0.0/24'], ['fe80::2']]);
   assert.match(c.errors[v]!, /invalid allowed addresses ignored: .*cookie=0x1/);
-  const port = c.ports.find((p) => p.name === 'vif4.0')!;
+  const port = ovsRows(c.doc, '').ports.find((p) => p.name === 'vif4.0')!;
   assert.equal(port.external_ids['xcpnet-ipv4-allowed'], '10.0.0.9,10.0.0.0/24');
 });
 
 test('a locked VIF keeps its rules even when its record has errors (fail closed)', async () => {
   const { b, h, v } = lockedVif({ ipv4_allowed: [INJECT] });
-  const fake = new FakeHost({ nics: 1, seed: HU });
+  const sw = new MemorySwitch({ nics: 1, seed: HU });
   let seen: LockSpec[] | undefined;
-  const backend = Object.assign(fake, { applyLocking: async (l: LockSpec[]) => { seen = l; return {}; } });
-  const r = await reconcile(compileHostConfig(b.records, h), backend, undefined);
+  Object.assign(sw, { applyLocking: async (l: LockSpec[]) => { seen = l; return {}; } });
+  const r = await reconcile(compileHost(b.records, h), new OvsDriver(sw), undefined);
   assert.ok(r.errors[v], 'the bad entry is reported');
   assert.deepEqual(seen?.map((l) => [l.owner, l.ipv4]), [[v, []]], 'the port is still locked, with nothing allowed');
 });
@@ -50,12 +52,13 @@ test('names that would be options, paths or several arguments are never used', (
   const nets = bad.map((name) => b.network(name));
   const pifs = bad.map((dev, i) => b.physical(h, dev === '' ? 'eth9' : dev, b.network(`xenbr${i}`)));
   b.physical(h, 'eth0', nets[0]!);
-  const c = compileHostConfig(b.records, h);
+  const c = compileHost(b.records, h);
   for (const p of pifs.slice(0, -1)) assert.match(c.errors[p]!, /invalid device name/);
   assert.match(c.errors[Object.keys(b.records.PIF).at(-1)!]!, /invalid bridge name "-x"/);
-  for (const name of bad) {
-    assert.ok(!c.bridges.some((x) => x.name === name), `no bridge ${JSON.stringify(name)}`);
-    assert.ok(!c.ports.some((p) => p.name === name || p.interfaces.some((i) => i.name === name)), `no port ${JSON.stringify(name)}`);
+  const used = JSON.stringify(c.doc);
+  for (const name of bad.filter((n) => n !== '')) {
+    assert.ok(!c.doc.bridges.some((x) => x.name === name), `no bridge ${JSON.stringify(name)}`);
+    assert.ok(!used.includes(JSON.stringify(name)), `${JSON.stringify(name)} appears nowhere in the document`);
   }
 });
 
@@ -68,11 +71,11 @@ test('VIFs with a bad MAC or uuid and VMs with a bad uuid are not realised', () 
   const badUuid = b.vif(vm, n, 1, '02:aa:00:00:00:02');
   b.set('VIF', badUuid, { uuid: '../x' });
   const evil = b.vm(h, 5, true, '../../../etc/x');
-  const c = compileHostConfig(b.records, h);
+  const c = compileHost(b.records, h);
   assert.match(c.errors[badMac]!, /invalid MAC/);
   assert.match(c.errors[badUuid]!, /invalid VIF uuid/);
   assert.match(c.errors[evil]!, /invalid VM uuid/);
-  assert.deepEqual(c.vifs, []);
+  assert.deepEqual(c.doc.vifs, []);
   assert.deepEqual(c.vms.map((x) => x.ref), [vm]);
 });
 
@@ -80,9 +83,9 @@ test('MTUs, VLAN tags and tunnel keys out of range are ignored and reported', ()
   const b = new PoolBuilder();
   const h = b.host(HU);
   const p = b.physical(h, 'eth1', b.network('xenbr1', 1500), { other_config: { mtu: '99999999999' } });
-  const c = compileHostConfig(b.records, h);
+  const c = compileHost(b.records, h);
   assert.match(c.errors[p]!, /invalid other_config:mtu/);
-  assert.equal(c.ports.find((x) => x.name === 'eth1')!.interfaces[0]!.mtu_request, 1500);
+  assert.equal(c.doc.bridges.find((x) => x.uplink?.device === 'eth1')!.mtu, 1500);
   const b2 = new PoolBuilder();
   const h2 = b2.host(HU);
   const hb = b2.host('aaaaaaaa-0000-0000-0000-000000000002');
@@ -90,9 +93,9 @@ test('MTUs, VLAN tags and tunnel keys out of range are ignored and reported', ()
   const pn = b2.network('xapi9', 1500, { 'xcpnet-tunnel-key': '1,remote_ip=1.2.3.4' });
   const t = b2.tunnel(h2, b2.physical(h2, 'eth1', nt, { mode: 'Static', IP: '10.9.0.1', netmask: '255.255.255.0' }), pn);
   b2.tunnel(hb, b2.physical(hb, 'eth1', nt, { mode: 'Static', IP: '10.9.0.2', netmask: '255.255.255.0' }), pn);
-  const c2 = compileHostConfig(b2.records, h2);
+  const c2 = compileHost(b2.records, h2);
   assert.match(c2.errors[t]!, /invalid tunnel key/);
-  assert.equal(c2.ports.filter((x) => x.role === 'tunnel').length, 0);
+  assert.deepEqual(c2.doc.bridges.flatMap((x) => x.tunnels), []);
 });
 
 test('iproute2 arguments are checked before anything runs', async () => {

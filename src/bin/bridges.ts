@@ -5,6 +5,7 @@ export interface BridgeRow { name: string; id: string; stp: boolean; interfaces:
 
 /** brctl's bridge id: priority 8000, then the bridge address as 12 hex digits. */
 export function bridgeId(id: string): string {
+  if (/^[0-9a-f]{4}\.[0-9a-f]{12}$/.test(id)) return id; // already one (the agent knew the bridge's MAC)
   const hex = id.toLowerCase().replace(/[^0-9a-f]/g, '');
   return `8000.${hex.slice(0, 12).padEnd(12, '0')}`;
 }

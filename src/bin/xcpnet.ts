@@ -6,34 +6,49 @@ import { resolve } from 'node:path';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
+import { simulatedLocalAgent } from './local-agent.js';
+import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
+import { notifyReady, underJournal } from '../common/sd-notify.js';
+
+const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]';
 
 const USAGE = `usage: xcpnet <command> [options]
 
 commands:
-  serve [--listen HOST:PORT|none] [--http|--insecure-http] [--state-dir DIR] [--root-password-file FILE|-]
+  serve [--listen HOST:PORT|none] [--http|--insecure-http] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-]
         [--fake-nics N] [--no-agent]
         run the pool master: XenAPI over HTTPS (default 0.0.0.0:443; a self-signed certificate is made
-        at first start in <state-dir>/server.pem, its key in server.key) and <state-dir>/xapi.sock
-        (local root, trusted without a password); --http serves plain HTTP instead, on a loopback
-        address only; --insecure-http serves plain HTTP on any address;
-        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
+        at first start in <state-dir>/server.pem, its key in server.key) and <run-dir>/xapi.sock
+        (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var; local root,
+        trusted without a password); --http serves plain HTTP instead, on a loopback address only;
+        --insecure-http serves plain HTTP on any address;
+        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
+        After xe pool-join it is a pool member: it runs only its agent against the master.
+        --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
   cert-fingerprint [--state-dir DIR]
         print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
-  agent --master URL|SOCKET --host UUID [--ca-file FILE | --fingerprint SHA256] [--ovsdb unix:PATH]
-        [--netns NAME] [--manage-nics]
-        run the host agent that makes the records real on Open vSwitch and Linux; an https master's
-        certificate is checked against FILE or the fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT)
+  agent ${AGENT_USAGE}
+        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
+        it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password;
+        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT)
+  switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
+        choose the host's network backend (as xe-switch-network-backend); restart the agent after
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
         show each host's bridges in the layout of brctl show
+  install-services [--root DIR] [--master URL] [--host UUID]
+        install systemd units for the master and the agent (xcpnet-master, xcpnet-agent) running
+        this copy; settings in /etc/xcpnet, state in /var/lib/xcpnet, the socket in /run/xcpnet
+  remove-services [--root DIR]
+        stop, disable and remove those units (settings and state are kept)
   user-add NAME ROLE [--password-file FILE|-] [--state-dir DIR]
         create or replace a local user (roles: read-only … pool-admin); the password is the
         file's first line (- reads standard input), else $XCPNET_PASSWORD
 `;
 
 function stateDirOf(v: string | undefined): string {
-  return resolve(v ?? process.env.XCPNET_STATE_DIR ?? 'var');
+  return v !== undefined ? resolve(v) : stateDir();
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -48,11 +63,13 @@ async function serve(argv: string[]): Promise<void> {
     http: { type: 'boolean', default: false },
     'insecure-http': { type: 'boolean', default: false },
     'state-dir': { type: 'string' },
+    'run-dir': { type: 'string' },
     'root-password': { type: 'string' },
     'root-password-file': { type: 'string' },
     'fake-nics': { type: 'string', default: '4' },
     'no-agent': { type: 'boolean', default: false },
     'host-name': { type: 'string' },
+    'agent-credential-file': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -61,21 +78,24 @@ async function serve(argv: string[]): Promise<void> {
   const rootPassword = file !== undefined ? await readPasswordFile(file, 'Password for root: ') : process.env.XCPNET_ROOT_PASSWORD;
   // Nothing this process starts needs it.
   delete process.env.XCPNET_ROOT_PASSWORD;
+  const stateDir = stateDirOf(values['state-dir']);
   const master = await startMaster({
-    stateDir: stateDirOf(values['state-dir']),
+    stateDir, runDir: values['run-dir'] !== undefined ? resolve(values['run-dir']) : socketDir(stateDir),
     listen: values.listen === 'none' ? null : parseListen(values.listen!),
     http: values['insecure-http'] ? 'insecure' : values.http ? 'loopback' : undefined,
     rootPassword,
     hostName: values['host-name'],
     impls: RULES,
-    fakeNics: Number(values['fake-nics']),
-    noAgent: values['no-agent'],
+    localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
+    agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
   });
   const port = master.listener.tcpPort;
   const scheme = master.listener.tls ? 'https' : 'http';
   // One write: whoever waits for the serving line has the fingerprint with it.
   const fingerprint = master.listener.tls ? `\nxcpnet: TLS certificate SHA-256 fingerprint ${master.fingerprint()}` : '';
-  console.log(`xcpnet: serving XenAPI on ${port !== undefined ? `${scheme}://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}${fingerprint}`);
+  const serving = `serving XenAPI on ${port !== undefined ? `${scheme}://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
+  console.log(`xcpnet: ${serving}${fingerprint}`);
+  await notifyReady(serving).catch((e: Error) => console.error(`xcpnet: readiness not notified to systemd: ${e.message}`));
   const stop = async () => { await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
@@ -116,38 +136,56 @@ async function userAdd(argv: string[]): Promise<void> {
   console.log(`xcpnet: user ${name} (${role}) saved`);
 }
 
-/** `xcpnet agent`: one per host; a XenAPI client of the master. Credentials: XE_USER/XE_PASSWORD. */
+/**
+ * `xcpnet agent`: one per host; a XenAPI client of the master with its host credential. It starts
+ * whether or not the master answers, logs in again when the master restarts, and keeps the last
+ * configuration it realised in <state-dir>/agent.
+ */
 async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'ca-file': { type: 'string' }, fingerprint: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' },
+    datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
+    'credential-file': { type: 'string' },
   } });
-  if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
+  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
   const { XapiClient } = await import('../client/index.js');
-  const { openHostSide, runAgent } = await import('../agent/index.js');
-  const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
+  const { runAgent, isDesired } = await import('../agent/index.js');
+  const { openHostSide } = await import('../backends/open.js');
+  const { readNetworkConf } = await import('../backends/network-conf.js');
+  const { MasterLink } = await import('../agent/master-link.js');
+  const { FileHostCache } = await import('../agent/host-cache.js');
+  const { join } = await import('node:path');
   const { readFileSync } = await import('node:fs');
+  // The journal stamps each line itself.
+  const stamp = !underJournal();
+  const log = (m: string): void => { process.stdout.write(stamp ? `${new Date().toISOString()} ${m}\n` : `${m}\n`); };
+  const backendName = readNetworkConf(values['network-conf'] ?? (values['state-dir'] !== undefined ? resolve(values['state-dir'], 'network.conf') : networkConfPath()), log);
+  const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
+  const file = values['credential-file'];
+  const text = file !== undefined ? readFileSync(resolve(file), 'utf8') : process.env.XCPNET_HOST_CREDENTIAL;
+  if (text === undefined) throw new Error('the agent logs in with its host credential: --credential-file FILE or $XCPNET_HOST_CREDENTIAL');
+  const cred = JSON.parse(text) as { host?: unknown; secret?: unknown };
+  if (typeof cred.host !== 'string' || typeof cred.secret !== 'string') throw new Error('a host credential is {"host": REF, "secret": SECRET}');
+  const hostCredential = { host: cred.host, secret: cred.secret };
+  // The commands the agent runs (ip, ovs tools) need no secret in their environment; the link
+  // keeps the credential to log in again after the master restarts.
+  for (const k of ['XCPNET_HOST_CREDENTIAL', 'XE_PASSWORD', 'XCPNET_ROOT_PASSWORD']) delete process.env[k];
   const caFile = values['ca-file'] ?? process.env.XE_CA_FILE;
-  const fingerprint = values.fingerprint ?? process.env.XE_FINGERPRINT;
-  const client = await XapiClient.connect({
-    target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
-    originator: 'xcpnet-agent',
-    trust: { ca: caFile ? readFileSync(caFile, 'utf8') : undefined, fingerprint: fingerprint || undefined },
-  });
-  // The commands the agent runs (ip, ovs tools) need no password in their environment.
-  delete process.env.XE_PASSWORD;
-  delete process.env.XCPNET_ROOT_PASSWORD;
-  const { backend, guests } = await openHostSide({
-    hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+  const pinned = values.fingerprint ?? process.env.XE_FINGERPRINT;
+  const trust = { ca: caFile ? readFileSync(caFile, 'utf8') : undefined, fingerprint: pinned || undefined };
+  const link = new MasterLink(() => XapiClient.connect({ target, user: '', password: '', hostCredential, originator: 'xcpnet-agent', trust }));
+  const { backend, guests, health } = await openHostSide({
+    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
-  const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
-  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log });
-  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
-  const stop = async (): Promise<void> => { await running.stop(); await client.close().catch(() => {}); process.exit(0); };
+  const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log);
+  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health });
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
+  await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
+  const stop = async (): Promise<void> => { await running.stop(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
 }
@@ -162,7 +200,7 @@ async function bridges(argv: string[]): Promise<void> {
   const { XapiClient } = await import('../client/index.js');
   const { formatBrctl } = await import('./bridges.js');
   const client = await XapiClient.connect({
-    target: process.env.XE_SERVER ?? `unix:${stateDirOf(values['state-dir'])}/xapi.sock`,
+    target: process.env.XE_SERVER ?? `unix:${values['state-dir'] !== undefined ? `${resolve(values['state-dir'])}/xapi.sock` : localSocket()}`,
     user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
   });
   try {
@@ -179,8 +217,36 @@ async function bridges(argv: string[]): Promise<void> {
   } finally { await client.close().catch(() => {}); }
 }
 
+/** `xcpnet switch-network-backend bridge|openvswitch`: as XCP's xe-switch-network-backend. */
+async function switchNetworkBackend(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
+  } });
+  const { parseNetworkConf, writeNetworkConf } = await import('../backends/network-conf.js');
+  const backend = positionals.length === 1 ? parseNetworkConf(positionals[0]!) : undefined;
+  if (!backend) throw new Error('usage: xcpnet switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]');
+  const path = values['network-conf'] ?? (values['state-dir'] !== undefined ? resolve(values['state-dir'], 'network.conf') : networkConfPath());
+  writeNetworkConf(path, backend);
+  console.log(`xcpnet: network backend ${backend} written to ${path}; restart the host's agent to use it`);
+}
+
+async function installServicesCmd(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { root: { type: 'string' }, master: { type: 'string' }, host: { type: 'string' } } });
+  const { installServices } = await import('./services.js');
+  await installServices({ root: values.root !== undefined ? resolve(values.root) : undefined, master: values.master, host: values.host, log: (l) => console.log(`xcpnet: ${l}`) });
+}
+
+async function removeServicesCmd(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { root: { type: 'string' } } });
+  const { removeServices } = await import('./services.js');
+  await removeServices({ root: values.root !== undefined ? resolve(values.root) : undefined, log: (l) => console.log(`xcpnet: ${l}`) });
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
   serve,
+  'install-services': installServicesCmd,
+  'remove-services': removeServicesCmd,
+  'switch-network-backend': switchNetworkBackend,
   bridges,
   agent,
   lab,

@@ -1,5 +1,6 @@
 // xe's entry point: parse, find the command, check required parameters, connect lazily, run,
 // and turn every failure into §6.7 output with exit status 1 (never a stack trace).
+import { localSocket } from '../common/paths.js';
 import { readFileSync } from 'node:fs';
 import { XapiClient } from '../client/xapi-client.js';
 import { normalizeFingerprint, type Trust } from '../client/trust.js';
@@ -25,7 +26,7 @@ export function connectionOf(argv: Argv, env: NodeJS.ProcessEnv): { target: stri
     target = conn.nossl ? `http://${host}:${conn.port ?? '80'}` : `https://${host}:${conn.port ?? '443'}`;
   } else {
     // The local socket: no TLS, and (as xapi's) trusted without a password.
-    target = `unix:${env.XCPNET_STATE_DIR || './var'}/xapi.sock`;
+    target = `unix:${localSocket(env)}`;
   }
   const trust = trustOf(conn.caFile ?? env.XE_CA_FILE, conn.fingerprint ?? env.XE_FINGERPRINT);
   if (conn.passwordFile !== undefined) return { target, trust, ...readPasswordFile(conn.passwordFile) };

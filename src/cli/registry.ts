@@ -4,6 +4,8 @@ import type { Command } from './command.js';
 import { CERT_COMMANDS } from './commands/cert.js';
 import { NET_COMMANDS } from './commands/net.js';
 import { VM_COMMANDS } from './commands/vm.js';
+import { POOL_DB_COMMANDS } from './commands/pool-db.js';
+import { POOL_COMMANDS } from './commands/pool.js';
 import { allGenerated, findGenerated } from './generated.js';
 
 let helpCommands: Command[] = [];
@@ -14,7 +16,7 @@ export function registerHelp(cmds: Command[]): void {
 }
 
 export function dedicated(): Command[] {
-  return [...helpCommands, ...NET_COMMANDS, ...VM_COMMANDS, ...CERT_COMMANDS];
+  return [...helpCommands, ...NET_COMMANDS, ...VM_COMMANDS, ...POOL_COMMANDS, ...POOL_DB_COMMANDS, ...CERT_COMMANDS];
 }
 
 export async function findCommand(name: string): Promise<Command | undefined> {

@@ -13,6 +13,8 @@ export interface ConnectOptions {
   trust?: Trust;
   user: string;
   password: string;
+  /** A pool member's host credential: logs in with session.slave_login instead of user/password. */
+  hostCredential?: { host: string; secret: string };
   /** Sent as login_with_password's originator (shows up in the server's session record). */
   originator?: string;
   /** The API version string sent at login. */
@@ -45,7 +47,7 @@ export function parseTarget(target: string): Endpoint {
 
 /** Methods that take no session as their first parameter. */
 function isSessionless(method: string): boolean {
-  return method === 'session.login_with_password' || method.startsWith('system.');
+  return method === 'session.login_with_password' || method === 'session.slave_login' || method.startsWith('system.');
 }
 
 export class XapiClient {
@@ -62,8 +64,10 @@ export class XapiClient {
   static async connect(opts: ConnectOptions): Promise<XapiClient> {
     const client = new XapiClient(parseTarget(opts.target), opts.trust);
     try {
-      client.sessionRef = await client.call<string>('session.login_with_password',
-        opts.user, opts.password, opts.version ?? '2.23', opts.originator ?? '');
+      const hc = opts.hostCredential;
+      client.sessionRef = hc
+        ? await client.call<string>('session.slave_login', hc.host, hc.secret)
+        : await client.call<string>('session.login_with_password', opts.user, opts.password, opts.version ?? '2.23', opts.originator ?? '');
     } catch (e) {
       client.agent.destroy();
       throw e;

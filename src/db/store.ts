@@ -17,6 +17,7 @@ import { privateFile, tighten } from '../common/private-files.js';
 import { ApiError } from '../common/api-error.js';
 import { type ClassDef, type Rec, type Relation, type Value, NULL_REF, zeroOf } from '../idl/meta.js';
 import { ChangeLog, type ChangeKind } from './change-log.js';
+import { migrate } from './migrations.js';
 
 export interface StoreOptions {
   /** SQLite file, or ':memory:' for a store that forgets everything on exit. */
@@ -61,8 +62,8 @@ export class Store {
     this.db.pragma('journal_mode = WAL');
     // FULL: a commit is on disk before the reply that acknowledges it is sent.
     this.db.pragma('synchronous = FULL');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS objects (ref TEXT PRIMARY KEY, cls TEXT NOT NULL, data TEXT NOT NULL);
-                  CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+    // The tables, and anything a newer schema version adds (migrations.ts).
+    migrate(this.db);
     this.stmts = {
       put: this.db.prepare('INSERT OR REPLACE INTO objects (ref, cls, data) VALUES (?, ?, ?)'),
       del: this.db.prepare('DELETE FROM objects WHERE ref = ?'),

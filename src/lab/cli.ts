@@ -1,10 +1,11 @@
 // `xcpnet lab <subcommand> …`: argument parsing over the lab API. Returns the exit code.
 import { parseArgs } from 'node:util';
-import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, formatLabStatus, labHint } from './index.js';
+import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, formatLabStatus, labHint } from './index.js';
 
 export const LAB_USAGE = `usage: xcpnet lab <command> [--name L] [--state-dir DIR]
 
-  up [--hosts N] [--nics M]     build lab L (default: lab, 2 hosts, 4 NICs) in network namespaces
+  up [--hosts N] [--nics M] [--backend openvswitch|bridge]
+                                build lab L (default: lab, 2 hosts, 4 NICs, Open vSwitch) in network namespaces
   down                          remove everything lab L made, and nothing else
   status [--json]               hosts, NICs and cables, switch ports, running guests
   env                           shell export lines pointing xe at the lab: eval "$(xcpnet lab env)"
@@ -12,6 +13,7 @@ export const LAB_USAGE = `usage: xcpnet lab <command> [--name L] [--state-dir DI
   cable HOST ethN up|down       plug or pull a cable
   exec VM|HOST -- CMD …         run CMD in a guest, or in a host with ovs-vsctl/ovs-appctl on its OVS
   restart-agent HOST            SIGKILL the host's agent and start it again
+  restart-master [--outage S]   SIGKILL the pool master and start it again (after S seconds)
 `;
 
 export async function runLabCli(argv: string[]): Promise<number> {
@@ -24,7 +26,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     args: rest, allowPositionals: true,
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
-      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false },
+      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' },
     },
   });
   const common = { name: values.name, stateDir: values['state-dir'] };
@@ -38,7 +40,9 @@ export async function runLabCli(argv: string[]): Promise<number> {
         if (!/^\d+$/.test(v)) throw new Error(`--${what} wants a number, got ${v}`);
         return Number(v);
       };
-      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics') });
+      const backend = values.backend;
+      if (backend !== undefined && backend !== 'openvswitch' && backend !== 'bridge') throw new Error(`--backend wants openvswitch or bridge, got ${backend}`);
+      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend });
       process.stdout.write(labHint(state));
       return 0;
     }
@@ -73,6 +77,12 @@ export async function runLabCli(argv: string[]): Promise<number> {
       need(1, 'restart-agent HOST');
       await labRestartAgent({ ...common, host: positionals[0]! });
       return 0;
+    case 'restart-master': {
+      const outage = values.outage === undefined ? 0 : Number(values.outage);
+      if (!Number.isFinite(outage) || outage < 0 || outage > 3600) throw new Error(`--outage wants seconds (0..3600), got ${values.outage}`);
+      await labRestartMaster({ ...common, outageMs: outage * 1000 });
+      return 0;
+    }
     default:
       process.stderr.write(`xcpnet lab: unknown command ${sub}\n${LAB_USAGE}`);
       return 2;

@@ -9,7 +9,7 @@ import { buildTopology, isTopologyHealthy, newLabState, addNic, setCable, findHo
 import { teardownLab, type DownReport } from './teardown.js';
 import { observeStatus, formatStatus, type LabStatus } from './status.js';
 import { ovsEnv } from '../backends/ovsdb/index.js';
-import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent } from './pool.js';
+import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster } from './pool.js';
 import { isRecordedAlive } from './state.js';
 import { vmNamespaceName } from '../backends/linux/guests.js';
 
@@ -32,6 +32,8 @@ export interface LabOpts {
 export interface LabUpOpts extends LabOpts {
   hosts?: number;
   nics?: number;
+  /** The hosts' network backend (default openvswitch; fixed when the lab is first built). */
+  backend?: 'openvswitch' | 'bridge';
   /** Also start the pool: master, one agent per host, PIF.scan, management (default true). */
   pool?: boolean;
 }
@@ -65,7 +67,8 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   const existing = loadState(dir);
   const wantPool = opts.pool ?? existing?.pool ?? true;
   if (existing && await isTopologyHealthy(existing) && (!wantPool || isPoolHealthy(existing))) {
-    const asked = (opts.hosts !== undefined && opts.hosts !== existing.hosts.length) || (opts.nics !== undefined && opts.nics !== existing.nics);
+    const asked = (opts.hosts !== undefined && opts.hosts !== existing.hosts.length) || (opts.nics !== undefined && opts.nics !== existing.nics)
+      || (opts.backend !== undefined && opts.backend !== (existing.backend ?? 'openvswitch'));
     progress(`lab ${name} is already up (${existing.hosts.length} hosts)${asked ? '; run lab down first to change its size' : ''}; nothing to do`);
     return existing;
   }
@@ -77,6 +80,7 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   saveState(state);
   progress(`${existing ? 'completing' : 'building'} lab ${name}: ${hosts} host${hosts === 1 ? "" : "s"}, ${nics} NIC${nics === 1 ? "" : "s"} each, prefix ${plan.prefix}, state in ${dir}`);
   state.pool = wantPool;
+  state.backend ??= opts.backend ?? 'openvswitch';
   const ctx: Ctx = { plan, state, progress };
   await buildTopology(ctx);
   if (wantPool) await buildPool(ctx);
@@ -92,7 +96,7 @@ async function buildPool(ctx: Ctx): Promise<void> {
   try {
     await ensurePoolHosts(ctx, c);
     for (const h of ctx.state.hosts) {
-      if (await ensureAgent(ctx, h)) ctx.progress(`${h.name}: agent started (pid ${h.agent!.pid}) on its own OVS`);
+      if (await ensureAgent(ctx, h)) ctx.progress(`${h.name}: agent started (pid ${h.agent!.pid}) on ${ctx.state.backend === 'bridge' ? 'the Linux bridge backend' : 'its own OVS'}`);
     }
     await Promise.all(ctx.state.hosts.map((h, i) => configureHost(ctx, c, h, ctx.plan.hosts[i]!.mgmtIp, ctx.plan.subnets.mgmt.gateway)));
   } finally {
@@ -174,7 +178,7 @@ export function labHint(state: LabState): string {
       '  xcpnet bridges', '');
   }
   lines.push(`wiring:                 xcpnet lab status${nameOpt}`,
-    `inside a host:          xcpnet lab exec${nameOpt} host1 -- ovs-vsctl show`,
+    `inside a host:          xcpnet lab exec${nameOpt} host1 -- ${state.backend === 'bridge' ? 'brctl show' : 'ovs-vsctl show'}`,
     `tear it all down:       xcpnet lab down${nameOpt}`);
   return lines.join('\n') + '\n';
 }
@@ -251,6 +255,17 @@ export async function labRestartAgent(opts: LabOpts & { host: string }): Promise
   const h = findHost(state, opts.host);
   if (!state.master) throw new Error(`lab ${state.name} has no pool, hence no agents`);
   await restartAgent(ctxFor(state, opts), h);
+}
+
+/**
+ * Kills the master with SIGKILL and starts it again, after `outageMs` (default at once); the
+ * agents of `restartAgents` are killed and started again while it is down.
+ */
+export async function labRestartMaster(opts: LabOpts & { outageMs?: number; restartAgents?: string[] }): Promise<void> {
+  const state = requireState(opts);
+  const ctx = ctxFor(state, opts);
+  const hosts = (opts.restartAgents ?? []).map((h) => findHost(state, h));
+  await restartMaster(ctx, opts.outageMs ?? 0, async () => { for (const h of hosts) await restartAgent(ctx, h); });
 }
 
 function shellQuote(s: string): string {

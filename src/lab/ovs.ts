@@ -1,12 +1,15 @@
 // Private Open vSwitch instances for the lab (one per switch, upstream and host namespace),
 // each with its own run directory: never the system service, never /var/run/openvswitch.
 // The kernel may have no openvswitch module, so every bridge uses the userspace datapath.
-import { rmSync, symlinkSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { startOvs } from '../backends/ovsdb/instance.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run, type RunOptions } from './sh.js';
 import { daemonsIn, procRecord, readStartTime, type ProcRecord } from './state.js';
+
+/** The database file startOvs uses in an instance's directory. */
+const DB_FILE = 'conf.db';
 
 export interface OvsInstance {
   dir: string;
@@ -18,11 +21,16 @@ export interface OvsInstance {
 /**
  * Starts ovsdb-server + ovs-vswitchd inside `ns` with `dir` as their run directory (the
  * ovsdb backend's startOvs). Daemons left behind in `dir` by an earlier run are stopped first
- * (only pids whose command line names this directory), and the instance starts from an empty db.
+ * (only pids whose command line names this directory). The database of an earlier run is kept,
+ * as a host's own Open vSwitch keeps it across a crash or a reboot: every row keeps its uuid and
+ * the agent finds its switch as it left it. Everything else in `dir` (sockets, pidfiles, logs) is
+ * removed; a lab that is torn down loses its directory, so a new lab starts from an empty db.
  */
 export async function startOvsInstance(dir: string, ns: string, what: string): Promise<OvsInstance> {
   await stopDaemonsIn(dir);
-  rmSync(dir, { recursive: true, force: true });
+  if (existsSync(dir)) {
+    for (const f of readdirSync(dir)) if (f !== DB_FILE) rmSync(join(dir, f), { recursive: true, force: true });
+  }
   const inst = await startOvs({ dir, netns: ns, vswitchd: true });
   const procs: ProcRecord[] = [procRecord(inst.pids.ovsdbServer, `${what} ovsdb-server`, ns)];
   if (inst.pids.vswitchd) procs.push(procRecord(inst.pids.vswitchd, `${what} ovs-vswitchd`, ns));

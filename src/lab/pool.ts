@@ -2,17 +2,21 @@
 // `xcpnet agent` per host namespace. Processes are started detached (they outlive `lab up`),
 // recorded in the state file, and given a pidfile under the lab dir for crash cleanup.
 // The master's root password lives in <lab>/master/root-password (0600): the master reads it with
-// --root-password-file, the agents get it in their environment; no command line carries it.
+// --root-password-file; no command line carries it. No agent holds it: each logs in with its host
+// credential, a 0600 file under <lab>/agents (host1's written by the master, the others' given
+// by the master when the lab admits them).
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { API_VERSION } from '../server/boot.js';
 import { XapiClient } from '../client/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { procRecord, isRecordedAlive, saveState, masterPassword, type HostState, type LabState } from './state.js';
 import { privateDir, writePrivateFile } from '../common/private-files.js';
 import { killProcesses } from './ovs.js';
+import { writeNetworkConf } from '../backends/network-conf.js';
 import type { Ctx } from './topology.js';
 
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
@@ -82,8 +86,10 @@ export async function ensureMaster(ctx: Ctx): Promise<void> {
   if (!existsSync(passwordFile)) writePrivateFile(passwordFile, `${randomBytes(12).toString('base64url')}\n`);
   const log = join(dir, 'serve.log');
   const started = Date.now();
+  privateDir(join(state.dir, 'agents'));
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0',
-    '--no-agent', '--host-name', 'host1', '--root-password-file', passwordFile], log, join(dir, 'serve.pid'), undefined, daemonEnv());
+    '--no-agent', '--host-name', 'host1', '--root-password-file', passwordFile,
+    '--agent-credential-file', credentialFile(state, 'host1')], log, join(dir, 'serve.pid'), undefined, daemonEnv());
   const proc = procRecord(sp.pid, 'master xcpnet-serve');
   const socket = join(dir, 'xapi.sock');
   state.master = { dir, url: '', socket, proc, username: 'root', passwordFile };
@@ -105,18 +111,37 @@ function tail(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : '';
 }
 
+/** Where a lab host's agent credential is kept (0600 in the 0700 agents directory). */
+export function credentialFile(state: LabState, host: string): string {
+  return join(state.dir, 'agents', `${host}.credential`);
+}
+
+/** Admits a host to the pool by the master's half of pool.join; returns its uuid. The credential goes to `file`. */
+export async function admitLabHost(c: XapiClient, name: string, address: string, file: string): Promise<string> {
+  const uuid = randomUUID();
+  const got = await c.call<{ host: string; secret: string }>('pool.admit_host', {
+    uuid, name_label: name, hostname: name, address, API_version_major: API_VERSION.major, API_version_minor: API_VERSION.minor, PIFs: [],
+  });
+  writePrivateFile(file, `${JSON.stringify({ host: got.host, secret: got.secret })}\n`);
+  return uuid;
+}
+
 /**
- * Joins every lab host to the pool: host1 is the master's own host (booted with that name),
- * the others are registered with pool.add_host (which returns the existing host of that name).
+ * Joins every lab host to the pool: host1 is the master's own host (booted with that name), the
+ * others are admitted with the master's half of pool.join (pool.admit_host), their NICs found by
+ * PIF.scan once their agent runs. TODO(issue 10): each host a standalone `xcpnet serve` in its
+ * namespace that runs `pool.join` itself, once the master is reachable from the host namespaces.
  */
 export async function ensurePoolHosts(ctx: Ctx, c: XapiClient): Promise<void> {
   const records = await c.call<Record<string, { uuid: string; name_label: string }>>('host.get_all_records');
   const byName = new Map(Object.values(records).map((h) => [h.name_label, h.uuid]));
   for (const [i, h] of ctx.state.hosts.entries()) {
     let uuid = byName.get(h.name);
+    if (uuid && !existsSync(credentialFile(ctx.state, h.name))) {
+      throw new Error(`${h.name}: in the pool but its credential ${credentialFile(ctx.state, h.name)} is gone; lab down and up again`);
+    }
     if (!uuid) {
-      const ref = await c.call<string>('pool.add_host', h.name, ctx.plan.hosts[i]!.mgmtIp);
-      uuid = await c.call<string>('host.get_uuid', ref);
+      uuid = await admitLabHost(c, h.name, ctx.plan.hosts[i]!.mgmtIp, credentialFile(ctx.state, h.name));
       ctx.progress(`${h.name}: joined the pool (uuid ${uuid})`);
     }
     h.uuid = uuid;
@@ -127,12 +152,19 @@ export async function ensurePoolHosts(ctx: Ctx, c: XapiClient): Promise<void> {
 /** Starts the host's agent inside its namespace, against its own OVS and the master's socket. */
 export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   if (h.agent && isRecordedAlive(h.agent)) return false;
-  if (!h.uuid || !h.ovs || !ctx.state.master) throw new Error(`${h.name}: no uuid, OVS or master to start an agent with`);
+  const bridge = ctx.state.backend === 'bridge';
+  if (!h.uuid || (!h.ovs && !bridge) || !ctx.state.master) throw new Error(`${h.name}: no uuid, OVS or master to start an agent with`);
   const dir = join(ctx.state.dir, 'agents');
   privateDir(dir);
   const m = ctx.state.master;
-  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
-    join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, daemonEnv({ XE_USER: m.username, XE_PASSWORD: masterPassword(ctx.state) }));
+  // The host's backend, chosen as on XCP: its network.conf, read by the agent when it starts.
+  const conf = join(dir, `${h.name}.network.conf`);
+  writeNetworkConf(conf, bridge ? 'bridge' : 'openvswitch');
+  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--network-conf', conf,
+    '--credential-file', credentialFile(ctx.state, h.name), ...(h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : []), '--netns', h.ns,
+    // The agent keeps its copy of the host's configuration in agents/<host>/agent.
+    '--state-dir', join(dir, h.name)],
+    join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, daemonEnv());
   h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
   saveState(ctx.state);
   return true;
@@ -144,6 +176,23 @@ export async function restartAgent(ctx: Ctx, h: HostState): Promise<void> {
   delete h.agent;
   await ensureAgent(ctx, h);
   ctx.progress(`${h.name}: agent restarted (pid ${h.agent!.pid})`);
+}
+
+/**
+ * The master crashes (SIGKILL) and comes back after `outageMs` on the same state directory, as a
+ * pool master's service would: the agents must log in again by themselves and disturb nothing.
+ */
+export async function restartMaster(ctx: Ctx, outageMs = 0, whileDown?: () => Promise<void>): Promise<void> {
+  const m = ctx.state.master;
+  if (!m) throw new Error(`lab ${ctx.state.name} has no pool master`);
+  if (m.proc) await killProcesses([m.proc], 0, 'SIGKILL');
+  const back = Date.now() + outageMs;
+  delete m.proc;
+  saveState(ctx.state);
+  ctx.progress(`master: killed${outageMs > 0 ? `; down for ${outageMs} ms` : ''}`);
+  await whileDown?.();
+  if (back > Date.now()) await sleep(back - Date.now());
+  await ensureMaster(ctx);
 }
 
 interface PifRec { uuid: string; host: string; device: string; VLAN: number; physical: boolean; management: boolean;

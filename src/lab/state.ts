@@ -42,6 +42,8 @@ export interface LabState {
   status: 'building' | 'up';
   /** Whether this lab runs a pool (master + agents) or only the physical layer. */
   pool?: boolean;
+  /** The hosts' network backend (absent: openvswitch); bridge hosts run no Open vSwitch. */
+  backend?: 'openvswitch' | 'bridge';
   hosts: HostState[];
   nics: number;
   namespaces: string[];

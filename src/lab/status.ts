@@ -23,6 +23,8 @@ export interface HostStatus {
   present: boolean;
   uuid?: string;
   ovs: boolean;
+  /** The host's network backend (a bridge host runs no OVS). */
+  backend: 'openvswitch' | 'bridge';
   agent?: boolean;
   nics: NicStatus[];
 }
@@ -97,6 +99,7 @@ export async function observeStatus(state: LabState, guestPrefix: string): Promi
       name: h.name, ns: h.ns, present,
       ...(h.uuid ? { uuid: h.uuid } : {}),
       ovs: procs.length > 0 && procs.every(isRecordedAlive),
+      backend: state.backend ?? 'openvswitch',
       ...(h.agent ? { agent: isRecordedAlive(h.agent) } : {}),
       nics: h.nics.map((n) => {
         const l = links.find((x) => x.ifname === n.device);
@@ -132,7 +135,7 @@ export function formatStatus(s: LabStatus): string {
   }
   out.push(`upstream ${s.upstream.ns}${s.upstream.present ? '' : ' (MISSING)'}: ${s.upstream.addresses.join(', ')}`);
   for (const h of s.hosts) {
-    const flags = [h.present ? '' : 'MISSING', h.ovs ? 'ovs' : 'ovs DOWN', h.agent === undefined ? '' : h.agent ? 'agent' : 'agent DOWN']
+    const flags = [h.present ? '' : 'MISSING', h.backend === 'bridge' ? 'bridge' : h.ovs ? 'ovs' : 'ovs DOWN', h.agent === undefined ? '' : h.agent ? 'agent' : 'agent DOWN']
       .filter(Boolean).join(', ');
     out.push(`${h.name} ${h.ns}${h.uuid ? ` uuid=${h.uuid}` : ''} [${flags}]`);
     for (const n of h.nics) {

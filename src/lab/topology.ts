@@ -115,13 +115,14 @@ async function buildHost(ctx: Ctx, index: number): Promise<void> {
   const hp = plan.hosts[index - 1]!;
   const hs = state.hosts.find((h) => h.name === hp.name)!;
   await ensureNs(ctx, hp.ns);
-  hs.ovs = await ensureOvs(ctx, hp.name, hp.ns, hs.ovs);
+  // A host on the bridge backend has no Open vSwitch, as on XCP.
+  if (state.backend !== 'bridge') hs.ovs = await ensureOvs(ctx, hp.name, hp.ns, hs.ovs);
   saveState(state);
   // NICs hot-added earlier are part of the host too.
   for (const n of hs.nics) {
     await ensureNic(ctx, nicPlan(plan.prefix, index, Number(n.device.slice(3))), n.cable !== 'down');
   }
-  ctx.progress(`${hp.name}: namespace ${hp.ns}, own Open vSwitch, NICs ${hs.nics.map((n) => n.device).join(' ')} cabled to ${plan.switch.bridge}`);
+  ctx.progress(`${hp.name}: namespace ${hp.ns}, ${state.backend === 'bridge' ? 'Linux bridge backend' : 'own Open vSwitch'}, NICs ${hs.nics.map((n) => n.device).join(' ')} cabled to ${plan.switch.bridge}`);
 }
 
 export async function buildTopology(ctx: Ctx): Promise<void> {

@@ -18,9 +18,9 @@ export const HIMN_OTHER_CONFIG: Rec = {
 };
 
 /** Creates a host record with its control domain; used at first start and when hosts join. */
-export function createHost(tx: Tx, nameLabel: string, address: string, hostname = nameLabel): string {
+export function createHost(tx: Tx, nameLabel: string, address: string, hostname = nameLabel, uuid?: string): string {
   const host = tx.create('host', {
-    name_label: nameLabel, name_description: '', hostname, address, enabled: true,
+    ...(uuid ? { uuid } : {}), name_label: nameLabel, name_description: '', hostname, address, enabled: true,
     API_version_major: API_VERSION.major, API_version_minor: API_VERSION.minor,
     API_version_vendor: 'XenSource', API_version_vendor_implementation: {},
     software_version: {

@@ -8,6 +8,8 @@ export interface Session {
   ref: string;
   user: string;
   role: Role;
+  /** Set for a member's host credential (session.slave_login): the only host it may act for. */
+  host?: string;
 }
 
 /** Server-wide facts a rule may need. */

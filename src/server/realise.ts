@@ -5,36 +5,40 @@
 import { ApiError } from '../common/api-error.js';
 import type { Store, Tx } from '../db/store.js';
 import type { Rec, Value } from '../idl/meta.js';
-// The classes a host agent follows with event.from: the agent's own list, not a copy of it.
-import { POOL_CLASSES } from '../agent/records.js';
+import { AGENT_CLASSES, type HostReport, type Nic } from '../protocol/host-agent.js';
 
-export interface Nic {
-  device: string;
-  MAC: string;
-  MTU: number;
-  carrier?: boolean;
-  speed?: number;
-  duplex?: boolean;
-  vendor_id?: string;
-  vendor_name?: string;
-  device_id?: string;
-  device_name?: string;
-  pci_bus_path?: string;
-  driver?: string;
-}
+export type { HostReport, Nic } from '../protocol/host-agent.js';
 
-export interface HostReport {
-  backend?: string;
-  nics?: Nic[];
-  errors?: Record<string, string>;
-  PIFs?: Record<string, { MTU?: number; IP?: string; netmask?: string }>;
-  Bonds?: Record<string, { links_up?: number }>;
-  bridges?: Value[];
+/**
+ * A NIC's PIF_metrics fields, key by key of the protocol's Nic (a field added to Nic does not
+ * compile until it is mapped here, or marked as not a metric with null and a reason).
+ */
+const NIC_METRICS: { [K in keyof Nic]-?: ((n: Nic) => Rec) | null } = {
+  device: null, // names the PIF
+  MAC: null, // PIF.MAC, written by PIF.scan
+  MTU: null, // PIF.MTU, written by PIF.scan and the PIFs report
+  driver: null, // xapi has no field for it
+  carrier: (n) => ({ carrier: n.carrier }),
+  speed: (n) => ({ speed: n.speed }),
+  // PIF_metrics.duplex is a bool: true for a full-duplex link; half and unknown are false.
+  duplex: (n) => ({ duplex: n.duplex === 'full' }),
+  vendor_id: (n) => ({ vendor_id: n.vendor_id }),
+  vendor_name: (n) => ({ vendor_name: n.vendor_name }),
+  device_id: (n) => ({ device_id: n.device_id }),
+  device_name: (n) => ({ device_name: n.device_name }),
+  pci_bus_path: (n) => ({ pci_bus_path: n.pci_bus_path }),
+};
+
+/** Pure: the PIF_metrics fields a NIC's observed facts give. */
+export function nicMetrics(n: Nic): Rec {
+  const out: Rec = {};
+  for (const f of Object.values(NIC_METRICS)) if (f) Object.assign(out, f(n));
+  return out;
 }
 
 interface Waiter { gen: number; objects: string[]; resolve: () => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }
 
-interface HostState { realised: number; lastReport: number; report: HostReport; waiters: Set<Waiter> }
+interface HostState { realised: number; lastReport: number; report: HostReport | undefined; waiters: Set<Waiter> }
 
 export class RealisationHub {
   private readonly hosts = new Map<string, HostState>();
@@ -45,14 +49,14 @@ export class RealisationHub {
 
   private state(host: string): HostState {
     let s = this.hosts.get(host);
-    if (!s) this.hosts.set(host, s = { realised: -1, lastReport: 0, report: {}, waiters: new Set() });
+    if (!s) this.hosts.set(host, s = { realised: -1, lastReport: 0, report: undefined, waiters: new Set() });
     return s;
   }
 
   /** True once an agent has reported for the host. */
   hasAgent(host: string): boolean { return this.state(host).lastReport > 0; }
   lastReport(host: string): HostReport | undefined { return this.hosts.get(host)?.report; }
-  nics(host: string): Nic[] | undefined { return this.hosts.get(host)?.report.nics; }
+  nics(host: string): Nic[] | undefined { return this.hosts.get(host)?.report?.nics; }
 
   /**
    * Resolves once `host`'s agent has realised the last write to the classes it follows (a later
@@ -60,9 +64,11 @@ export class RealisationHub {
    * an error the agent reports for one of `objects`, or a timeout (HOST_OFFLINE when no
    * agent ever reported, DEVICE_ATTACH_TIMEOUT otherwise).
    */
-  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(POOL_CLASSES)): Promise<void> {
+  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(AGENT_CLASSES)): Promise<void> {
     const s = this.state(host);
     if (s.realised >= gen) return this.failIfErrors(s.report, objects);
+    const down = this.failIfUnrealised(s.report, objects);
+    if (down) return down;
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
         gen, objects, resolve, reject,
@@ -80,14 +86,19 @@ export class RealisationHub {
     });
   }
 
-  private failIfErrors(report: HostReport, objects: string[]): Promise<void> {
+  private failIfErrors(report: HostReport | undefined, objects: string[]): Promise<void> {
+    return this.failIfUnrealised(report, objects, report?.errors) ?? this.failIfUnrealised(report, objects) ?? Promise.resolve();
+  }
+
+  /** A rejection for the first of `objects` listed in `which` (default: the report's unrealised). */
+  private failIfUnrealised(report: HostReport | undefined, objects: string[], which = report?.unrealised): Promise<void> | undefined {
     for (const o of objects) {
-      const msg = report.errors?.[o];
-      if (msg === undefined) continue;
+      const msg = which?.[o];
+      if (typeof msg !== 'string') continue;
       const cls = this.store.classOf(o);
       return Promise.reject(cls === 'PIF' ? new ApiError('PIF_CONFIGURATION_ERROR', [o, msg]) : new ApiError('INTERNAL_ERROR', [msg]));
     }
-    return Promise.resolve();
+    return undefined;
   }
 
   /** An agent's report: record measurements, clear what failed, wake the waiting calls. */
@@ -98,10 +109,11 @@ export class RealisationHub {
     if (gen > s.realised) s.realised = gen;
     this.store.transact((tx) => this.applyMeasurements(tx, host, report));
     for (const w of [...s.waiters]) {
-      if (w.gen > s.realised) continue;
+      const down = this.failIfUnrealised(report, w.objects);
+      if (w.gen > s.realised && !down) continue;
       s.waiters.delete(w);
       clearTimeout(w.timer);
-      this.failIfErrors(report, w.objects).then(w.resolve, w.reject);
+      (down ?? this.failIfErrors(report, w.objects)).then(w.resolve, w.reject);
     }
   }
 
@@ -112,37 +124,56 @@ export class RealisationHub {
       const diff = Object.entries(patch).filter(([k, v]) => JSON.stringify(cur[k]) !== JSON.stringify(v));
       if (diff.length) tx.update(cls, ref, Object.fromEntries(diff));
     };
-    for (const ref of Object.keys(report.errors ?? {})) {
-      const cls = tx.classOf(ref);
-      if (cls === 'PIF' || cls === 'VIF') setIfChanged(cls, ref, { currently_attached: false });
-    }
-    for (const [ref, m] of Object.entries(report.PIFs ?? {})) {
-      const patch: Rec = {};
-      if (typeof m.MTU === 'number') patch.MTU = m.MTU;
-      if (typeof m.IP === 'string') patch.IP = m.IP;
-      if (typeof m.netmask === 'string') patch.netmask = m.netmask;
-      setIfChanged('PIF', ref, patch);
-    }
-    for (const [ref, b] of Object.entries(report.Bonds ?? {})) {
-      if (typeof b.links_up === 'number') setIfChanged('Bond', ref, { links_up: b.links_up });
-    }
-    const nics = new Map((report.nics ?? []).map((n) => [n.device, n]));
-    for (const [, pif] of tx.all('PIF')) {
-      if (pif.host !== host || !pif.physical) continue;
-      const nic = nics.get(pif.device as string);
-      const metrics = pif.metrics as string;
-      if (!nic || !tx.find('PIF_metrics', metrics)) continue;
-      setIfChanged('PIF_metrics', metrics, {
-        carrier: !!nic.carrier, speed: nic.speed ?? 0, duplex: !!nic.duplex,
-        vendor_id: nic.vendor_id ?? '', vendor_name: nic.vendor_name ?? '', device_id: nic.device_id ?? '',
-        device_name: nic.device_name ?? '', pci_bus_path: nic.pci_bus_path ?? '',
-      });
-    }
-    if (report.backend) {
-      const h = tx.find('host', host);
-      const sv = (h?.software_version ?? {}) as Record<string, Value>;
-      const backend = report.backend === 'fake' ? 'openvswitch' : report.backend;
-      if (h && sv.network_backend !== backend) tx.update('host', host, { software_version: { ...sv, network_backend: backend } });
-    }
+    // Every member of the report, handled or knowingly ignored (a new member does not compile
+    // until it has an entry here). Only objects of the reporting host are written.
+    const ofHost = (cls: string, ref: string): boolean => {
+      const r = tx.find(cls, ref);
+      if (!r) return false;
+      if (cls === 'PIF') return r.host === host;
+      if (cls === 'Bond') return tx.find('PIF', String(r.master))?.host === host;
+      if (cls === 'VIF') return tx.find('VM', String(r.VM))?.resident_on === host;
+      return false;
+    };
+    const handlers: { [K in keyof HostReport]-?: (v: HostReport[K]) => void } = {
+      errors: (errors) => {
+        for (const ref of Object.keys(errors)) {
+          const cls = tx.classOf(ref);
+          if ((cls === 'PIF' || cls === 'VIF') && ofHost(cls, ref)) setIfChanged(cls, ref, { currently_attached: false });
+        }
+      },
+      PIFs: (pifs) => {
+        for (const [ref, m] of Object.entries(pifs)) {
+          if (tx.classOf(ref) !== 'PIF' || !ofHost('PIF', ref)) continue;
+          const patch: Rec = { MTU: m.MTU };
+          if (m.IP !== undefined) patch.IP = m.IP;
+          if (m.netmask !== undefined) patch.netmask = m.netmask;
+          setIfChanged('PIF', ref, patch);
+        }
+      },
+      Bonds: (bonds) => {
+        for (const [ref, b] of Object.entries(bonds)) if (tx.classOf(ref) === 'Bond' && ofHost('Bond', ref)) setIfChanged('Bond', ref, { links_up: b.links_up });
+      },
+      nics: (list) => {
+        const nics = new Map(list.map((n) => [n.device, n]));
+        for (const [, pif] of tx.all('PIF')) {
+          if (pif.host !== host || !pif.physical) continue;
+          const nic = nics.get(pif.device as string);
+          const metrics = pif.metrics as string;
+          if (!nic || !tx.find('PIF_metrics', metrics)) continue;
+          setIfChanged('PIF_metrics', metrics, nicMetrics(nic));
+        }
+      },
+      backend: (name) => {
+        const h = tx.find('host', host);
+        const sv = (h?.software_version ?? {}) as Record<string, Value>;
+        // The simulator stands for an Open vSwitch host.
+        const backend = name === 'fake' ? 'openvswitch' : name;
+        if (h && sv.network_backend !== backend) tx.update('host', host, { software_version: { ...sv, network_backend: backend } });
+      },
+      bridges: () => { /* kept with the report for host.get_bridges; nothing in the database */ },
+      // Kept with the report: waiting calls fail on it; currently_attached (the wish) stays.
+      unrealised: () => {},
+    };
+    for (const k of Object.keys(handlers) as (keyof HostReport)[]) (handlers[k] as (v: unknown) => void)(report[k]);
   }
 }

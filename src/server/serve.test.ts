@@ -22,7 +22,7 @@ test('the state directory is 0700, the database and its -wal and -shm 0600, what
     for (const stateDir of [join(base, 'new', 'state'), join(base, 'open')]) {
       if (stateDir.endsWith('open')) { mkdirSync(stateDir); chmodSync(stateDir, 0o777); }
       const logged: string[] = [];
-      const master = await withUmask0(() => startMaster({ stateDir, listen: null, rootPassword: 'pw', noAgent: true, log: (l) => logged.push(l) }));
+      const master = await withUmask0(() => startMaster({ stateDir, listen: null, rootPassword: 'pw', log: (l) => logged.push(l) }));
       try {
         assert.equal(modeOf(stateDir), '700', stateDir);
         for (const f of ['xcpnet.db', 'xcpnet.db-wal', 'xcpnet.db-shm']) assert.equal(modeOf(join(stateDir, f)), '600', `${stateDir}/${f}`);
@@ -34,7 +34,7 @@ test('the state directory is 0700, the database and its -wal and -shm 0600, what
     // Files left open by an older version are tightened when the master opens them again.
     const open = join(base, 'open');
     for (const f of ['xcpnet.db', 'xcpnet.db-wal', 'xcpnet.db-shm']) if (existsSync(join(open, f))) chmodSync(join(open, f), 0o644);
-    const again = await withUmask0(() => startMaster({ stateDir: open, listen: null, noAgent: true, log: () => {} }));
+    const again = await withUmask0(() => startMaster({ stateDir: open, listen: null, log: () => {} }));
     try {
       for (const f of ['xcpnet.db', 'xcpnet.db-wal', 'xcpnet.db-shm']) assert.equal(modeOf(join(open, f)), '600', f);
     } finally {
@@ -48,7 +48,7 @@ test('the state directory is 0700, the database and its -wal and -shm 0600, what
 test('a generated root password is not logged when stderr is no terminal: it is in <state-dir>/root-password, 0600', async () => {
   const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-rootpw-'));
   const logged: string[] = [];
-  const master = await withUmask0(() => startMaster({ stateDir, listen: null, noAgent: true, tty: false, log: (l) => logged.push(l) }));
+  const master = await withUmask0(() => startMaster({ stateDir, listen: null, tty: false, log: (l) => logged.push(l) }));
   try {
     const file = join(stateDir, 'root-password');
     assert.equal(modeOf(file), '600');
@@ -72,7 +72,7 @@ test('on a terminal a generated root password is shown there once and stored now
   process.stderr.write = ((chunk: string) => { shown.push(String(chunk)); return true; }) as typeof process.stderr.write;
   let master;
   try {
-    master = await startMaster({ stateDir, listen: null, noAgent: true, tty: true, log: (l) => logged.push(l) });
+    master = await startMaster({ stateDir, listen: null, tty: true, log: (l) => logged.push(l) });
   } finally {
     process.stderr.write = write;
   }

@@ -3,10 +3,10 @@
 // `<state-dir>/xapi.sock`.
 
 import { privateDir, writePrivateFile } from '../common/private-files.js';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
-import { ApiError } from '../common/api-error.js';
 import { fingerprintOf, loadOrCreateCertificate, saveCertificate, validateCertificate, type ServerCertificate } from './certificate.js';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
@@ -15,12 +15,17 @@ import { ensureRoot } from './sessions.js';
 import { XapiServer } from './server.js';
 import type { ImplTable } from './context.js';
 import { LoopbackClient } from './loopback.js';
-import { openHostSide, runAgent, type RunningAgent } from '../agent/index.js';
+import { ApiError } from '../common/api-error.js';
+import { assertMayJoin, describeSelf } from './membership.js';
+import { connectToMaster, masterTarget, MemberRuntime, readMemberConfig, removeMemberConfig, writeMemberConfig,
+  type ManagementConfig, type MasterTrust, type MemberConfig } from './member.js';
 import { initialHostNetworking } from './impl/pif.js';
 import { startTunnelController } from './impl/controller.js';
 
 export interface ServeOptions {
   stateDir: string;
+  /** Where the unix socket goes (default: the state directory); made 0700. */
+  runDir?: string;
   listen?: { host: string; port: number } | null;
   /**
    * Serve TCP as plain HTTP rather than HTTPS: 'loopback' only on a loopback address (refused
@@ -30,10 +35,27 @@ export interface ServeOptions {
   rootPassword?: string;
   hostName?: string;
   impls?: ImplTable[];
-  /** NICs of the simulated local host (fake backend) when the in-process agent runs. */
-  fakeNics?: number;
-  /** Run no in-process agent (the lab runs one agent per host namespace instead). */
-  noAgent?: boolean;
+  /**
+   * Starts the agent of the master's own host in this process (a single-host install), given
+   * a client of this server, the host and its uuid. The master knows no agent: the caller
+   * composes one (src/bin/local-agent.ts). Absent: no in-process agent (the lab runs one
+   * agent per host namespace instead).
+   */
+  localAgent?: LocalAgentStarter;
+  /**
+   * Starts this host's agent against its master once it is a pool member (default: localAgent's,
+   * which takes any client). Without either, a member runs no agent.
+   */
+  memberAgent?: LocalAgentStarter;
+  /** How this host trusts a master it joins (TLS: a CA or a pinned fingerprint). */
+  masterTrust?: MasterTrust;
+  /**
+   * Without localAgent: where the credential of this host's own agent (run as its own process) is
+   * written, 0600: {"host": REF, "secret": …}. Made when missing or unknown to the database.
+   */
+  agentCredentialFile?: string;
+  /** A member's watch of its master wakes at least this often (s; default 30). */
+  memberWatchS?: number;
   changeLogSize?: number;
   /** Run after the pool and the local agent are up (first-boot networking, controllers). */
   afterBoot?: Array<(server: XapiServer, host: string) => Promise<void> | void>;
@@ -45,13 +67,20 @@ export interface ServeOptions {
   tty?: boolean;
 }
 
+export interface LocalAgent { stop(): Promise<void> }
+/** What an agent calls the API with: this server in-process, or a member's master. */
+export interface ApiCaller { call(method: string, ...params: unknown[]): Promise<unknown> }
+export type LocalAgentStarter = (client: ApiCaller, host: { ref: string; uuid: string }, log: (l: string) => void) => Promise<LocalAgent>;
+
 export interface Master {
   server: XapiServer;
   listener: Listener;
   host: string;
   socketPath: string;
-  /** The in-process agent of the master's own host (absent with noAgent). */
-  agent?: RunningAgent;
+  /** The in-process agent of the master's own host (absent without localAgent, or while a member). */
+  readonly agent?: LocalAgent;
+  /** Set while this host is a pool member. */
+  readonly member?: MemberConfig;
   /** The SHA-256 fingerprint of the TLS certificate served now. */
   fingerprint(): string;
   close(): Promise<void>;
@@ -75,31 +104,76 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const generated = await ensureRoot(server.users, opts.rootPassword);
   if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
-  const socketPath = join(opts.stateDir, 'xapi.sock');
+  if (opts.runDir !== undefined && opts.runDir !== opts.stateDir) privateDir(opts.runDir);
+  const socketPath = join(opts.runDir ?? opts.stateDir, 'xapi.sock');
+  const hostUuid = server.store.get('host', host).uuid as string;
+  let member: MemberRuntime | undefined;
+  let agent: LocalAgent | undefined;
   const listener = await startListener({
     tcp: listen, socketPath,
     tls: listen && opts.http === undefined ? certificate() : undefined,
+    // A member answers every call with its master's address, as an XCP pool member does.
     // The socket's peer is local and has no address: it is limited per user only, and trusted
     // as xapi trusts its own socket (only the server's user can connect: the socket is 0600).
-    handle: (call) => server.handle({
-      method: call.method, params: call.params,
-      ...(call.source === 'unix' ? { local: true } : { remote: call.source }),
-    }),
+    handle: (call) => member
+      ? Promise.resolve({ ok: false as const, error: ['HOST_IS_SLAVE', member.config.masterAddress] })
+      : server.handle({
+        method: call.method, params: call.params,
+        ...(call.source === 'unix' ? { local: true } : { remote: call.source }),
+      }),
     lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
   served = listener;
   const controller = startTunnelController(server);
-  const agent = opts.noAgent ? undefined : await startLocalAgent(server, host, opts.fakeNics ?? 4, log);
-  // A fresh simulated host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
-  const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
-  if (agent && !hasPifs) await initialHostNetworking(server, host);
+  const startStandalone = async (): Promise<void> => {
+    agent = opts.localAgent ? await startLocalAgent(server, host, opts.localAgent, log) : undefined;
+    // A fresh host comes up as a fresh XCP host does: PIFs for its NICs, management on eth0.
+    const hasPifs = [...server.store.all('PIF')].some(([, p]) => p.host === host);
+    if (agent && !hasPifs) await initialHostNetworking(server, host);
+  };
+  const memberAgent = opts.memberAgent ?? opts.localAgent;
+  const becomeMember = (cfg: MemberConfig): void => {
+    member = new MemberRuntime(cfg, {
+      stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS,
+      startAgent: async (client) => memberAgent
+        ? memberAgent(client, { ref: cfg.host, uuid: hostUuid }, (m) => log(`agent: ${m}`))
+        : { stop: async () => {} },
+      onEjected: async (last) => {
+        keepManagement(server, host, last.management);
+        removeMemberConfig(opts.stateDir);
+        member = undefined;
+        await startStandalone();
+        log('xcpnet: left the pool; standalone again');
+      },
+    });
+  };
+  server.joinHooks = {
+    join: async (_ctx, address, user, password) => {
+      const cfg = await joinPool(server, host, address, user, password, opts.masterTrust ?? {});
+      writeMemberConfig(opts.stateDir, cfg);
+      const was = agent;
+      agent = undefined;
+      await was?.stop();
+      becomeMember(cfg);
+      log(`xcpnet: joined the pool of ${cfg.masterAddress} as host ${cfg.hostUuid}`);
+    },
+  };
+  if (opts.agentCredentialFile && (!existsSync(opts.agentCredentialFile) || !server.credentials.has(host))) {
+    writePrivateFile(opts.agentCredentialFile, `${JSON.stringify({ host, secret: server.credentials.issue(host) })}\n`);
+  }
+  const saved = readMemberConfig(opts.stateDir);
+  if (saved) becomeMember(saved);
+  else await startStandalone();
   for (const hook of opts.afterBoot ?? []) await hook(server, host);
   return {
-    server, listener, host, socketPath, agent,
+    server, listener, host, socketPath,
+    get agent() { return agent; },
+    get member() { return member?.config; },
     fingerprint: () => fingerprintOf(certificate().cert),
     async close() {
       controller.stop();
+      await member?.stop();
       await agent?.stop();
       await listener.close();
       server.close();
@@ -157,12 +231,60 @@ function tellRootPassword(password: string, stateDir: string, tty: boolean, log:
   log(`xcpnet: created user root; its password is in ${file} (readable by this user only)`);
 }
 
-/** The master's own host, simulated: the fake backend, driven through the public API. */
-async function startLocalAgent(server: XapiServer, host: string, fakeNics: number, log: (l: string) => void): Promise<RunningAgent> {
-  const hostUuid = server.store.get('host', host).uuid as string;
-  const { backend, guests } = await openHostSide({ hostUuid, fakeNics });
+/** The master's own host's agent, driven through the public API like any other. */
+async function startLocalAgent(server: XapiServer, host: string, start: LocalAgentStarter, log: (l: string) => void): Promise<LocalAgent> {
+  const uuid = server.store.get('host', host).uuid as string;
   const client = LoopbackClient.open(server, 'xcpnet-local-agent');
-  const agent = await runAgent({ client, hostRef: host, backend, guests, log: (m) => log(`agent: ${m}`) });
+  const agent = await start(client, { ref: host, uuid }, (m) => log(`agent: ${m}`));
   await server.hub.wait(host, [], 0);
   return agent;
+}
+
+/**
+ * The joining host's half of pool.join, in xapi's order of checks: reach and log in to the
+ * master, not itself, no other hosts, nothing pool-wide of its own, the same API version; then
+ * the master takes it in and gives it its credential.
+ */
+async function joinPool(server: XapiServer, host: string, address: string, user: string, password: string,
+  trust: MasterTrust): Promise<MemberConfig> {
+  const target = masterTarget(address);
+  const client = await connectToMaster(target.url, trust, { user, password });
+  try {
+    const pools = await client.call<Record<string, { master: string }>>('pool.get_all_records');
+    const masterRef = Object.values(pools)[0]?.master ?? '';
+    const master = await client.call<{ uuid: string; API_version_major: number; API_version_minor: number }>('host.get_record', masterRef);
+    const me = server.store.get('host', host);
+    const self = server.store.transact((tx) => {
+      if (master.uuid === me.uuid) {
+        throw new ApiError('OPERATION_NOT_ALLOWED', [tx.all('host').length > 1 ? 'Host is already part of a pool' : 'Host cannot become slave of itself']);
+      }
+      assertMayJoin(tx);
+      return describeSelf(tx, host);
+    });
+    const theirs = `${master.API_version_major}.${master.API_version_minor}`;
+    const mine = `${me.API_version_major}.${me.API_version_minor}`;
+    if (theirs !== mine) throw new ApiError('POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION', [mine, theirs]);
+    const got = await client.call<Record<string, unknown>>('pool.admit_host', self);
+    if (typeof got?.host !== 'string' || typeof got.secret !== 'string') throw new ApiError('INTERNAL_ERROR', ['the master answered pool.admit_host without a credential']);
+    return { master: target.url, masterAddress: target.hostname, host: got.host, hostUuid: String(me.uuid), secret: got.secret };
+  } finally {
+    await client.close();
+  }
+}
+
+/** Back to standalone: the management interface as the pool last had it stays. */
+function keepManagement(server: XapiServer, host: string, m: ManagementConfig | undefined): void {
+  if (!m) return;
+  server.store.transact((tx) => {
+    const pifs = tx.all('PIF').filter(([, p]) => p.host === host);
+    if (!pifs.some(([, p]) => p.device === m.device && p.physical === true)) return;
+    for (const [ref, p] of pifs) {
+      const mine = p.device === m.device && p.physical === true;
+      if (mine) {
+        tx.update('PIF', ref, { management: true, currently_attached: true, ip_configuration_mode: m.ip_configuration_mode,
+          IP: m.IP, netmask: m.netmask, gateway: m.gateway, DNS: m.DNS });
+        tx.update('host', host, { management_bridge: tx.get('network', p.network as string).bridge! });
+      } else if (p.management === true) tx.update('PIF', ref, { management: false });
+    }
+  });
 }

@@ -10,8 +10,10 @@ import { NULL_REF } from '../idl/meta.js';
 import type { CallContext, ImplTable, Method, ServerServices, Session } from './context.js';
 import { EventHub, eventImpls } from './events.js';
 import { implicitMethods } from './implicit.js';
-import { createHost } from './boot.js';
+import { HostCredentials } from './host-credentials.js';
+import { assertOwnHost, membershipImpls, type JoinHooks } from './membership.js';
 import { RealisationHub } from './realise.js';
+import { parseReport, ReportError } from '../protocol/host-agent.js';
 import { Sessions, Users, type Hasher } from './sessions.js';
 import { TaskRunner } from './tasks.js';
 import { decodeValue } from './values.js';
@@ -50,6 +52,10 @@ export class XapiServer implements ServerServices {
   readonly sessions: Sessions;
   readonly events: EventHub;
   readonly tasks: TaskRunner;
+  readonly credentials: HostCredentials;
+  /** The joining host's half of pool.join (set by `xcpnet serve`). */
+  joinHooks: JoinHooks | undefined;
+  private readonly clock: () => number;
   private readonly methods = new Map<string, Method>();
   private readonly log: (line: string) => void;
 
@@ -57,6 +63,8 @@ export class XapiServer implements ServerServices {
     this.log = opts.log ?? (() => {});
     this.store = new Store({ path: opts.dbPath, classes: CLASSES, relations: RELATIONS, changeLogSize: opts.changeLogSize });
     this.hub = new RealisationHub(this.store);
+    this.clock = opts.clock ?? Date.now;
+    this.credentials = new HostCredentials(this.store);
     this.users = new Users(this.store, { hasher: opts.hasher, clock: opts.clock, sleep: opts.sleep });
     this.sessions = new Sessions(this.store, this.users, () => this.masterHost(),
       { clock: opts.clock, onEnd: (ref) => this.events.forget(ref) });
@@ -122,16 +130,40 @@ export class XapiServer implements ServerServices {
       'task.cancel': (_ctx, a) => this.tasks.cancel(String(a.task)),
       'task.create': (ctx, a) => this.tasks.create(ctx, String(a.label), String(a.description)),
       'task.destroy': (_ctx, a) => this.tasks.destroy(String(a.self)),
-      'pool.add_host': (_ctx, a) => this.store.transact((tx) => {
-        const name = String(a.name_label);
-        const existing = tx.all('host').find(([, h]) => h.name_label === name);
-        return existing ? existing[0] : createHost(tx, name, String(a.address));
+      'session.slave_login': (ctx, a) => this.slaveLogin(String(a.host), String(a.psecret), ctx.remote),
+      ...membershipImpls({
+        sessions: this.sessions, credentials: this.credentials, masterHost: () => this.masterHost(),
+        joinHooks: () => this.joinHooks, clock: this.clock,
       }),
-      'host.get_bridges': (_ctx, a) => (this.hub.lastReport(String(a.host))?.bridges ?? []) as Value,
-      'host.report_network_state': (_ctx, a) => {
-        this.hub.report(String(a.host), Number(a.generation), (a.state ?? {}) as never);
+      'host.get_bridges': (_ctx, a) => (this.hub.lastReport(String(a.host))?.bridges ?? []) as unknown as Value,
+      'host.report_network_state': (ctx, a) => {
+        assertOwnHost(ctx, String(a.host));
+        let report;
+        try { report = parseReport(a.state); } catch (e) {
+          if (e instanceof ReportError) throw new ApiError('INVALID_VALUE', [e.field, JSON.stringify(e.value)?.slice(0, 200) ?? 'undefined']);
+          throw e;
+        }
+        this.hub.report(String(a.host), Number(a.generation), report);
       },
     };
+  }
+
+  /**
+   * A member's agent logs in with its host credential. Failures count against the source as a
+   * user's wrong password does.
+   */
+  private async slaveLogin(host: string, secret: string, source: string | undefined): Promise<string> {
+    const users = this.users;
+    if (!users.limits.admit(source)) {
+      throw new ApiError('SESSION_AUTHENTICATION_FAILED', [host, 'Too many failed logins from this address; try again later']);
+    }
+    if (!this.credentials.check(host, secret)) {
+      users.limits.failed(`host ${host}`);
+      throw new ApiError('SESSION_AUTHENTICATION_FAILED', [host, 'Authentication failure']);
+    }
+    users.limits.succeeded(source);
+    const uuid = String(this.store.get('host', host).uuid);
+    return this.sessions.open(`host ${uuid}`, 'read-only', 'xcpnet-member', host);
   }
 
   /**
@@ -153,7 +185,8 @@ export class XapiServer implements ServerServices {
       }
     }
     // A login's reply is the caller's own new session.
-    const own = caller.session ?? (caller.method?.name === 'session.login_with_password' && out.ok ? String(out.value) : undefined);
+    const login = caller.method?.name === 'session.login_with_password' || caller.method?.name === 'session.slave_login';
+    const own = caller.session ?? (login && out.ok ? String(out.value) : undefined);
     const leaked = this.sessions.foreignRefIn(out.ok ? out.value : out.error, own);
     // A ref the caller sent (echoed in an error) is one it already holds.
     if (leaked !== undefined && !JSON.stringify(call.params).includes(leaked)) {

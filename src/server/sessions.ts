@@ -112,6 +112,9 @@ export async function ensureRoot(users: Users, password: string | undefined): Pr
   return password === undefined ? pw : undefined;
 }
 
+/** The writes a member's agent makes with its host credential; each checks the host is its own. */
+export const HOST_CREDENTIAL_WRITES = new Set(['host.report_network_state']);
+
 export const SESSION_LIMITS = {
   /** Live sessions per user name; root's are counted per originator (xapi: 500 and 500). */
   perGroup: 500,
@@ -154,13 +157,13 @@ export class Sessions {
    * under the name given. Any other login must give the user's password.
    */
   async login(user: string, password: string, originator: string, source?: string, local = false): Promise<string> {
-    if (local) return this.open(user, 'pool-admin', originator, true);
+    if (local) return this.open(user, 'pool-admin', originator, undefined, true);
     const role = await this.users.authenticate(user, password, source);
     return this.open(user, role, originator);
   }
 
   /** A session for a trusted in-process client (the local agent), without a password. */
-  open(user: string, role: Role, originator: string, localSuperuser = user === 'root'): string {
+  open(user: string, role: Role, originator: string, host?: string, localSuperuser = user === 'root'): string {
     const now = this.now();
     this.expire(now);
     // As xapi's session GC: root's sessions are grouped by the program that opened them, so
@@ -172,16 +175,28 @@ export class Sessions {
     const ref = `OpaqueRef:${randomUUID()}`;
     this.store.transact((tx) => tx.create('session', {
       this_host: this.hostRef(), this_user: user, auth_user_name: user, originator,
-      is_local_superuser: localSuperuser, last_active: compactTime(now), pool: false,
+      is_local_superuser: localSuperuser, last_active: compactTime(now), pool: host !== undefined,
       rbac_permissions: [],
     }, ref));
-    const s: Live = { ref, user, role, group, lastActive: now, written: now };
+    const s: Live = { ref, user, role, group, lastActive: now, written: now, ...(host !== undefined ? { host } : {}) };
     this.live.set(ref, s);
     members.set(ref, s);
     return ref;
   }
 
   logout(ref: string): void { this.end(ref); }
+
+  /** When a session of the host's credential was last used (0: never, or none is live). */
+  hostLastActive(host: string): number {
+    let last = 0;
+    for (const s of this.live.values()) if (s.host === host && s.lastActive > last) last = s.lastActive;
+    return last;
+  }
+
+  /** Ends every session of the host's credential (the host left the pool). */
+  endHost(host: string): void {
+    for (const s of [...this.live.values()]) if (s.host === host) this.end(s.ref);
+  }
 
   /** The live session, or SESSION_INVALID [ref]. A use counts as activity. */
   check(ref: unknown): Session {
@@ -204,6 +219,12 @@ export class Sessions {
 
   /** RBAC_PERMISSION_DENIED unless the session's role is at least `needed`. */
   authorise(s: Session, needed: Role, method: string): void {
+    // A host credential reads, and writes only what an agent writes (for its own host: see the
+    // calls themselves); it has no user's role.
+    if (s.host !== undefined) {
+      if (needed === 'read-only' || HOST_CREDENTIAL_WRITES.has(method)) return;
+      throw new ApiError('RBAC_PERMISSION_DENIED', [method, `A host's pool credential may not call ${method}`]);
+    }
     if (ROLES.indexOf(s.role) < ROLES.indexOf(needed)) {
       throw new ApiError('RBAC_PERMISSION_DENIED', [method, `The role ${s.role} of user ${s.user} may not call ${method}; it needs ${needed}`]);
     }

@@ -3,6 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Nic } from '../../src/server/realise.js';
+import { nic, report as fullReport } from '../support/report.js';
 import { initialHostNetworking } from '../../src/server/impl/pif.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 import { ruleKit } from '../support/rule-kit.js';
@@ -12,8 +13,8 @@ async function stubAgent(pool: TestPool): Promise<void> {
   const { server, host } = pool.master;
   for (let i = 0; i < 10 && !server.hub.hasAgent(host); i++) await new Promise((r) => setTimeout(r, 50));
   if (server.hub.hasAgent(host)) return;
-  const nics: Nic[] = [0, 1, 2, 3].map((i) => ({ device: `eth${i}`, MAC: `02:00:00:00:01:0${i}`, MTU: 1500 }));
-  const report = () => setImmediate(() => server.hub.report(host, server.store.generation, { backend: 'fake', nics }));
+  const nics: Nic[] = [0, 1, 2, 3].map((i) => nic({ device: `eth${i}`, MAC: `02:00:00:00:01:0${i}`, MTU: 1500 }));
+  const report = () => setImmediate(() => server.hub.report(host, server.store.generation, fullReport({ nics })));
   server.store.onCommit(report);
   report();
 }

@@ -118,7 +118,7 @@ describe('network rules', () => {
   test('attach: unmanaged needs the bridge on the host; managed plugs its PIF there', async () => {
     await assertApiError(pool.call('network.attach', await net(pool, { managed: false, bridge: 'nosuchbr' }), pool.master.host),
       'BRIDGE_NOT_AVAILABLE', ['nosuchbr']);
-    const reported = (pool.master.server.hub.lastReport(pool.master.host)?.bridges ?? []) as R[];
+    const reported = (pool.master.server.hub.lastReport(pool.master.host)?.bridges ?? []) as unknown as R[];
     const existing = reported.map((b) => String(b.name))[0];
     assert.ok(existing, 'the agent reports at least one bridge');
     // pool_introduce takes any name, so the unmanaged network can point at a bridge the host has.

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHost } from '../../src/server/boot.js';
 import type { Nic } from '../../src/server/realise.js';
+import { nic, report as fullReport } from '../support/report.js';
 import { initialHostNetworking } from '../../src/server/impl/pif.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 import { ruleKit } from '../support/rule-kit.js';
@@ -16,9 +17,9 @@ async function stubAgent(pool: TestPool): Promise<Stub> {
   for (let i = 0; i < 10 && !server.hub.hasAgent(host); i++) await new Promise((r) => setTimeout(r, 50));
   const realAgent = server.hub.hasAgent(host);
   const stub: Stub = { nics: new Map(), realAgent };
-  if (!realAgent) stub.nics.set(host, [0, 1, 2, 3].map((i) => ({ device: `eth${i}`, MAC: `02:00:00:00:00:0${i}`, MTU: 1500, carrier: true, speed: 1000 })));
+  if (!realAgent) stub.nics.set(host, [0, 1, 2, 3].map((i) => nic({ device: `eth${i}`, MAC: `02:00:00:00:00:0${i}`, MTU: 1500, carrier: true, speed: 1000 })));
   const report = () => setImmediate(() => {
-    for (const [h, nics] of stub.nics) if (server.store.find('host', h)) server.hub.report(h, server.store.generation, { backend: 'fake', nics });
+    for (const [h, nics] of stub.nics) if (server.store.find('host', h)) server.hub.report(h, server.store.generation, fullReport({ nics }));
   });
   server.store.onCommit(report);
   report();
@@ -68,7 +69,7 @@ test('start-up: a PIF per NIC on xenbr<N> "Pool-wide network <N>", eth0 is the D
 test('PIF.scan: new NICs get a PIF, metrics and network; existing PIFs are refreshed; nothing is deleted', async () => {
   // a member host whose inventory the stand-in agent controls; its ethN join the pool-wide xenbrN
   const h = store().transact((tx) => createHost(tx, 'scan-member', '192.0.2.60'));
-  const nics: Nic[] = [0, 1, 2, 3].map((i) => ({ device: `eth${i}`, MAC: `02:00:00:00:05:0${i}`, MTU: 1500 }));
+  const nics: Nic[] = [0, 1, 2, 3].map((i) => nic({ device: `eth${i}`, MAC: `02:00:00:00:05:0${i}`, MTU: 1500 }));
   stub.nics.set(h, nics);
   const nets = store().count('network');
   let tok = await token();
@@ -78,7 +79,7 @@ test('PIF.scan: new NICs get a PIF, metrics and network; existing PIFs are refre
   assert.equal(store().count('network'), nets, 'eth0..eth3 join the existing xenbr0..xenbr3');
   assert.equal((await rec('PIF', pifOf('eth2', h))).network, (await rec('PIF', pifOf('eth2'))).network);
 
-  nics.push({ device: 'eth4', MAC: '02:00:00:00:00:AA', MTU: 1500 }, { device: 'enp5s0', MAC: '02:00:00:00:00:bb', MTU: 9000 });
+  nics.push(nic({ device: 'eth4', MAC: '02:00:00:00:00:AA', MTU: 1500 }), nic({ device: 'enp5s0', MAC: '02:00:00:00:00:bb', MTU: 9000 }));
   nics[1] = { ...nics[1]!, MAC: '02:00:00:00:11:11', MTU: 1600 };
   nics.splice(3, 1); // eth3 vanishes
   tok = await token();
@@ -104,7 +105,7 @@ test('PIF.scan: new NICs get a PIF, metrics and network; existing PIFs are refre
   // with a management bridge set, the NIC on it is introduced as management and attached
   const h2 = store().transact((tx) => createHost(tx, 'scan-member-2', '192.0.2.61'));
   poke('host', h2, { management_bridge: 'xenbr1' });
-  stub.nics.set(h2, [{ device: 'eth1', MAC: '02:00:00:00:06:01', MTU: 1500 }]);
+  stub.nics.set(h2, [nic({ device: 'eth1', MAC: '02:00:00:00:06:01', MTU: 1500 })]);
   await pool.call('PIF.scan', h2);
   const m = await rec('PIF', pifOf('eth1', h2));
   assert.deepEqual([m.management, m.currently_attached], [true, true]);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import type { Rec } from '../../src/idl/meta.js';
 import { createHost } from '../../src/server/boot.js';
 import type { Nic } from '../../src/server/realise.js';
+import { nic, report as fullReport } from '../support/report.js';
 import { initialHostNetworking } from '../../src/server/impl/pif.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 
@@ -13,9 +14,9 @@ const inventories = new Map<string, Nic[]>();
 async function stubAgents(pool: TestPool): Promise<void> {
   const { server, host } = pool.master;
   for (let i = 0; i < 10 && !server.hub.hasAgent(host); i++) await new Promise((r) => setTimeout(r, 50));
-  if (!server.hub.hasAgent(host)) inventories.set(host, [0, 1].map((i) => ({ device: `eth${i}`, MAC: `02:00:00:00:02:0${i}`, MTU: 1500 })));
+  if (!server.hub.hasAgent(host)) inventories.set(host, [0, 1].map((i) => nic({ device: `eth${i}`, MAC: `02:00:00:00:02:0${i}`, MTU: 1500 })));
   const report = () => setImmediate(() => {
-    for (const [h, nics] of inventories) if (server.store.find('host', h)) server.hub.report(h, server.store.generation, { backend: 'fake', nics });
+    for (const [h, nics] of inventories) if (server.store.find('host', h)) server.hub.report(h, server.store.generation, fullReport({ nics }));
   });
   server.store.onCommit(report);
   report();
@@ -52,7 +53,7 @@ test('pool.management_reconfigure: HA, PIF_NOT_PRESENT, address types, per-PIF c
   await assertApiError(pool.call('pool.management_reconfigure', net1), 'PIF_NOT_PRESENT', [member, net1]);
 
   // the member's NICs join the pool-wide networks xenbr0/xenbr1 (no new network)
-  inventories.set(member, [0, 1].map((i) => ({ device: `eth${i}`, MAC: `02:00:00:00:03:0${i}`, MTU: 1500 })));
+  inventories.set(member, [0, 1].map((i) => nic({ device: `eth${i}`, MAC: `02:00:00:00:03:0${i}`, MTU: 1500 })));
   const nets = store().count('network');
   await pool.call('PIF.scan', member);
   assert.equal(store().count('network'), nets);

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHost } from '../../src/server/boot.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
+import { report as fullReport } from '../support/report.js';
 
 type R = Record<string, unknown>;
 const NULL = 'OpaqueRef:NULL';
@@ -14,7 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** A stand-in agent for the second host: realises every commit. */
 function stubAgent(pool: TestPool, host: string): void {
   const { hub, store } = pool.master.server;
-  const report = () => { try { hub.report(host, store.generation, { backend: 'fake' }); } catch { /* closed */ } };
+  const report = () => { try { hub.report(host, store.generation, fullReport()); } catch { /* closed */ } };
   store.onCommit(() => setImmediate(report));
   report();
 }

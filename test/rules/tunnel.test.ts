@@ -8,6 +8,7 @@ import { createHost } from '../../src/server/boot.js';
 import { planTunnelKeys, TUNNEL_KEY } from '../../src/server/impl/controller.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 import { ruleKit } from '../support/rule-kit.js';
+import { report as fullReport } from '../support/report.js';
 
 let pool: TestPool;
 let host: string;
@@ -182,10 +183,10 @@ test('controller: an attached access PIF stays inactive until its host\'s agent 
   await sleep(200);
   assert.equal((await rec('tunnel', tun)).status.active, 'false', 'no agent has realised it');
   // host2's agent reports having realised everything so far
-  pool.master.server.hub.report(host2, store().generation, { backend: 'fake' });
+  pool.master.server.hub.report(host2, store().generation, fullReport());
   await until('active after the report', async () => (await rec('tunnel', tun)).status.active, (a) => a === 'true');
   // an agent error for the access PIF clears currently_attached, and the status follows
-  pool.master.server.hub.report(host2, store().generation, { backend: 'fake', errors: { [access]: 'no route to peer' } });
+  pool.master.server.hub.report(host2, store().generation, fullReport({ errors: { [access]: 'no route to peer' } }));
   await until('inactive after the error', async () => (await rec('tunnel', tun)).status.active, (a) => a === 'false');
   assert.equal((await rec('PIF', access)).currently_attached, false);
 });

@@ -101,7 +101,7 @@ test('VLAN.create: the nine checks with their parameters, in order', async () =>
   const hub = pool.master.server.hub;
   const lastReport = hub.lastReport;
   hub.lastReport = (h) => (h === host
-    ? { ...lastReport.call(hub, h), bridges: [{ name: 'xenbr1', id: '', stp: false, interfaces: ['eth1', 'eth1.12'] }] }
+    ? { ...lastReport.call(hub, h)!, bridges: [{ name: 'xenbr1', id: '', stp: false, interfaces: ['eth1', 'eth1.12'] }] }
     : lastReport.call(hub, h));
   try {
     await assertApiError(call('VLAN.create', eth1, 12, fresh), 'VLAN_IN_USE', ['eth1', 12]);

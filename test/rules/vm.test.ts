@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createHost } from '../../src/server/boot.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 import { ensureAgent, net, vif, rec, token, events, hasEvent } from '../support/rule-kit.js';
+import { report as fullReport } from '../support/report.js';
 
 type R = Record<string, unknown>;
 const NULL = 'OpaqueRef:NULL';
@@ -21,7 +22,7 @@ function stubAgent(pool: TestPool, host: string): void {
     }
     return out;
   };
-  const report = () => { try { hub.report(host, store.generation, { backend: 'fake', errors: errors() }); } catch { /* closed */ } };
+  const report = () => { try { hub.report(host, store.generation, fullReport({ errors: errors() })); } catch { /* closed */ } };
   store.onCommit(() => setImmediate(report));
   report();
 }

@@ -9,6 +9,8 @@ import { XapiClient } from '../../src/client/index.js';
 import { ApiError } from '../../src/common/api-error.js';
 import { RULES } from '../../src/server/impl/index.js';
 import { startMaster, type Master } from '../../src/server/serve.js';
+import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
+import type { FakeHost } from '../../src/backends/fake/host.js';
 import assert from 'node:assert/strict';
 
 export const ROOT_PASSWORD = 'test-root-pw';
@@ -18,6 +20,8 @@ export interface TestPool {
   client: XapiClient;
   url: string;
   stateDir: string;
+  /** The master's own host, simulated (its NICs can be changed through it). */
+  fakeHost: FakeHost;
   /** With tls: the master's certificate (PEM), which the client trusts. */
   cert?: string;
   /** Calls a method; the session is added. */
@@ -27,15 +31,16 @@ export interface TestPool {
 
 export async function startTestPool(opts: { fakeNics?: number; changeLogSize?: number; tls?: boolean } = {}): Promise<TestPool> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-test-'));
+  let fakeHost: FakeHost | undefined;
   const master = await startMaster({
     stateDir, listen: { host: '127.0.0.1', port: 0 }, http: opts.tls ? undefined : 'loopback', rootPassword: ROOT_PASSWORD, impls: RULES,
-    fakeNics: opts.fakeNics ?? 4, changeLogSize: opts.changeLogSize, log: () => {},
+    localAgent: simulatedLocalAgent(opts.fakeNics ?? 4, (h) => { fakeHost = h; }), changeLogSize: opts.changeLogSize, log: () => {},
   } as Parameters<typeof startMaster>[0]);
   const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${master.listener.tcpPort}`;
   const cert = opts.tls ? readFileSync(join(stateDir, 'server.pem'), 'utf8') : undefined;
   const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD, trust: { ca: cert } });
   return {
-    master, client, url, stateDir, cert,
+    master, client, url, stateDir, fakeHost: fakeHost!, cert,
     call: (method, ...params) => client.call(method, ...params),
     async close() {
       await client.close().catch(() => {});

@@ -10,8 +10,9 @@ import { startOvs, type OvsInstance } from '../../src/backends/ovsdb/index.js';
 import { NetnsGuests, vmNamespaceName } from '../../src/backends/linux/guests.js';
 import { Ip, netns } from '../../src/backends/linux/ip.js';
 import { discoverNics } from '../../src/backends/linux/nics.js';
-import { compileHostConfig } from '../../src/agent/desired.js';
-import { OvsBackend } from '../../src/agent/ovs-backend.js';
+import { compileHost } from '../../src/agent/desired.js';
+import { OvsDriver } from '../../src/backends/ovs/driver.js';
+import { OvsSystemSwitch } from '../../src/backends/ovs/switch.js';
 import { PoolBuilder } from '../../src/agent/pool-builder.js';
 import { reconcile } from '../../src/agent/reconcile.js';
 
@@ -22,7 +23,7 @@ const NS_B = `${P}b`;
 const UA = 'a0000000-0000-4000-8000-00000000000a';
 const UB = 'b0000000-0000-4000-8000-00000000000b';
 
-interface Host { ns: string; ovs: OvsInstance; backend: OvsBackend; guests: NetnsGuests; ref: string }
+interface Host { ns: string; ovs: OvsInstance; sw: OvsSystemSwitch; backend: OvsDriver; guests: NetnsGuests; ref: string }
 
 async function vsctlJson(h: Host, table: string, ...cols: string[]): Promise<Record<string, unknown>[]> {
   const out = JSON.parse(await h.ovs.vsctl('--format=json', `--columns=${cols.join(',')}`, 'list', table)) as { headings: string[]; data: unknown[][] };
@@ -67,8 +68,8 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     }
     for (const [ns, ref, uuid] of [[NS_A, hA, UA], [NS_B, hB, UB]] as const) {
       const ovs = await startOvs({ dir: await mkdtemp(`/tmp/${P}`), vswitchd: true, netns: ns });
-      const backend = await OvsBackend.open({ ovsdb: ovs.dbSocket, netns: ns, datapath: 'netdev', label: `xcpnet-agent ${uuid}` });
-      hosts.push({ ns, ovs, backend, guests: new NetnsGuests({ prefix: P, hostNetns: ns }), ref });
+      const sw = await OvsSystemSwitch.open({ ovsdb: ovs.dbSocket, netns: ns, datapath: 'netdev', label: `xcpnet-agent ${uuid}` });
+      hosts.push({ ns, ovs, sw, backend: new OvsDriver(sw, uuid), guests: new NetnsGuests({ prefix: P, hostNetns: ns }), ref });
     }
   });
 
@@ -80,7 +81,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     for (const ns of await netns.list()) if (ns.startsWith(P)) await netns.del(ns);
   });
 
-  const cfgOf = (h: Host) => compileHostConfig(b.records, h.ref, { datapathType: h.backend.datapathType });
+  const cfgOf = (h: Host) => compileHost(b.records, h.ref);
   const step = async (h: Host) => {
     const r = await reconcile(cfgOf(h), h.backend, h.guests);
     assert.deepEqual(r.errors, {}, JSON.stringify(r.errors));
@@ -94,7 +95,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     assert.ok(nics.every((n) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(n.MAC) && n.MTU === 1500));
   });
 
-  test('physical, VLAN, bond, internal: the OVSDB layout of each network kind', async () => {
+  test('physical, VLAN, bond, internal: the OVSDB rows of each network kind', async () => {
     const h = hosts[0];
     const n0 = b.network('xenbr0');
     mgmt = b.physical(hA, 'eth0', n0, { MAC: '02:00:00:0a:00:00', mode: 'Static', IP: '10.77.0.1', netmask: '255.255.255.0', gateway: '10.77.0.254', management: true });
@@ -110,15 +111,12 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     b.vif(vm, vlanNet, 1, '02:00:00:0a:05:01');
 
     const r = await step(h);
-    assert.ok(r.actions.length > 0);
-    assert.equal(r.transactions, 1, 'one OVSDB transaction for the whole change');
-    assert.deepEqual((await h.ovs.vsctl('list-br')).split('\n').filter(Boolean).sort(), ['xapi1', 'xapi2', 'xapi3', 'xenbr0']);
+    assert.ok(r.changes.length > 0);
+    assert.equal(r.writes, 1, 'one OVSDB transaction for the whole change');
+    // Which bridges, uplinks, VLANs, bonds, guest ports and addresses the host has is the scenario
+    // suite's (test/system/scenarios-ovs.test.ts); here: how the OVS driver lays them out in rows.
     assert.equal((await h.ovs.vsctl('br-to-parent', 'xapi1')).trim(), 'xenbr0');
     assert.equal((await h.ovs.vsctl('br-to-vlan', 'xapi1')).trim(), '20');
-    assert.deepEqual(await portsOf(h, 'xenbr0'), ['eth0'].sort());
-    assert.deepEqual(await portsOf(h, 'xapi1'), ['vif5.1']);
-    assert.deepEqual(await portsOf(h, 'xapi2'), ['bond0']);
-    assert.deepEqual(await portsOf(h, 'xapi3'), ['vif5.0']);
     const ports = await portRows(h);
     const port = (n: string) => ports.find((p) => p.name === n)!;
     assert.equal(port('xapi1').fake_bridge, true);
@@ -140,12 +138,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     for (const i of ifs) assert.equal((i.external_ids as Record<string, string>)['xcpnet-owner'], UA, `${String(i.name)} carries the owner marker`);
     for (const p of ports) assert.equal((p.external_ids as Record<string, string>)['xcpnet-owner'], UA);
     for (const i of ifs) assert.ok(i.error === null && Number(i.ofport) > 0, `${String(i.name)}: ofport ${String(i.ofport)} error ${String(i.error)}`);
-    // Linux side: address on the bridge (never the NIC), default route, guest interface inside the VM namespace.
-    const addrs = await new Ip(NS_A).addrs();
-    assert.deepEqual(addrs.get('xenbr0'), ['10.77.0.1/24']);
-    assert.deepEqual(addrs.get('xapi1'), ['10.77.20.1/24']);
-    assert.deepEqual(addrs.get('eth0') ?? [], []);
-    assert.deepEqual(await new Ip(NS_A).defaultRoute(), { dev: 'xenbr0', via: '10.77.0.254' });
+    // The guest interface inside the VM namespace.
     const vmNs = vmNamespaceName(P, b.records.VM[vm].uuid as string);
     const inside = await new Ip(vmNs).links();
     assert.equal(inside.find((l) => l.ifname === 'eth0')?.address, '02:00:00:0a:05:00');
@@ -155,10 +148,10 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
   test('a reconcile with nothing to change writes nothing', async () => {
     const h = hosts[0];
     const before = await nextCfg(h);
-    const tx = h.backend.transactions;
+    const tx = h.sw.transactions;
     const r = await step(h);
-    assert.deepEqual(r.actions, []);
-    assert.equal(h.backend.transactions, tx);
+    assert.deepEqual(r.changes, []);
+    assert.equal(h.sw.transactions, tx);
     assert.equal(await nextCfg(h), before, 'no transaction reached ovsdb-server');
   });
 
@@ -167,9 +160,9 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     await h.ovs.vsctl('del-port', 'xenbr0', 'eth0');
     await h.ovs.vsctl('add-port', 'xenbr0', 'p-eth0'); // not ours: no marker
     const r = await step(h);
-    assert.deepEqual(r.actions.map((a) => a.kind), ['add-port']);
+    assert.deepEqual(r.changes, ['add port eth0 to xenbr0']);
     assert.deepEqual(await portsOf(h, 'xenbr0'), ['eth0', 'p-eth0']);
-    assert.deepEqual((await step(h)).actions, []);
+    assert.deepEqual((await step(h)).changes, []);
     await h.ovs.vsctl('del-port', 'xenbr0', 'p-eth0');
   });
 
@@ -179,10 +172,11 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     const before = await uuids();
     const cfg0 = await nextCfg(h);
     await h.backend.close();
-    h.backend = await OvsBackend.open({ ovsdb: h.ovs.dbSocket, netns: h.ns, datapath: 'netdev' });
+    h.sw = await OvsSystemSwitch.open({ ovsdb: h.ovs.dbSocket, netns: h.ns, datapath: 'netdev' });
+    h.backend = new OvsDriver(h.sw, h.ns === NS_A ? UA : UB);
     h.guests = new NetnsGuests({ prefix: P, hostNetns: h.ns });
     const r = await step(h);
-    assert.deepEqual(r.actions, []);
+    assert.deepEqual(r.changes, []);
     assert.equal(await uuids(), before);
     assert.equal(await nextCfg(h), cfg0);
   });
@@ -256,7 +250,7 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     assert.doesNotMatch(flows.stdout, /priority=9000/);
     assert.ok(await pingFrom(guestNs[0], '192.168.77.2'), 'locked to its own address: passes');
     b.set('VIF', vifA, { ipv4_allowed: ['192.168.77.50'] });
-    assert.deepEqual((await step(hosts[0])).actions.map((a) => a.kind), ['update-port'], 'the port stays; its lock record and flows change');
+    assert.deepEqual((await step(hosts[0])).changes, ['update port vif10.0 (external_ids)'], 'the port stays; its lock record and flows change');
     assert.equal(await pingFrom(guestNs[0], '192.168.77.2', 2), false, 'locked to another address: dropped');
     b.set('VIF', vifA, { locking_mode: 'unlocked', ipv4_allowed: [] });
     await step(hosts[0]);

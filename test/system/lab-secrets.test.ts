@@ -59,10 +59,14 @@ describe('lab secrets', { skip, concurrency: false }, () => {
 
     for (const pid of labPids(l.state)) assert.ok(!cmdline(pid).includes(password), `pid ${pid}: ${cmdline(pid)}`);
     assert.deepEqual(processesShowing(password), [], 'no process on the machine shows the password');
-    // The agents do get it, in their environment (readable by root only).
-    const agentPid = l.state.hosts[0]!.agent!.pid;
-    assert.ok(readFileSync(`/proc/${agentPid}/environ`, 'utf8').split('\0').includes(`XE_PASSWORD=${password}`), 'the agent has it in its environment');
-    assert.equal(modeOf(`/proc/${agentPid}/environ`), '400');
+    // No agent holds it: each logs in with its own host credential, a 0600 file.
+    for (const h of l.state.hosts) {
+      const agentPid = h.agent!.pid;
+      assert.ok(!readFileSync(`/proc/${agentPid}/environ`, 'utf8').includes(password), `${h.name}'s agent has no password in its environment`);
+      const cred = join(dir, 'agents', `${h.name}.credential`);
+      assert.equal(modeOf(cred), '600', cred);
+      assert.ok(cmdline(agentPid).includes(cred), `${h.name}'s agent logs in with ${cred}`);
+    }
 
     // xe, pointed at the lab by `lab env`, logs in; an agent restarted by `lab restart-agent` too.
     assert.match(await l.xe('host-list', 'params=name-label', '--minimal'), /host1/);

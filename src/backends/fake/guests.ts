@@ -1,12 +1,17 @@
 // In-memory guest driver: a "running VM" is a set of host-side links `vif<domid>.<device>`
-// registered on the FakeHost, so switch ports for them come up without errors.
-import type { GuestDriver, GuestVif, GuestVm } from '../../agent/model.js';
-import type { FakeHost } from './host.js';
+// registered on the fake host (or in-memory switch), so ports for them come up without errors.
+import type { GuestDriver, GuestVif, GuestVm } from '../contract.js';
+
+/** Where the guests' host-side links appear: the fake host, or the in-memory OVS switch. */
+export interface LinkTable {
+  addLink(name: string, mac: string, mtu?: number): void;
+  removeLink(name: string): void;
+}
 
 export class FakeGuests implements GuestDriver {
   private readonly vms = new Map<string, { domid: number; vifs: Map<number, string> }>();
 
-  constructor(private readonly host: FakeHost) {}
+  constructor(private readonly host: LinkTable) {}
 
   keyOf(vmUuid: string): string { return vmUuid; }
 

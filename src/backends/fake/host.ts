@@ -1,12 +1,16 @@
-// An in-memory host: NICs eth0..eth{N-1}, a switch holding bridges/ports/interfaces with stable
-// uuids, kernel links with addresses, and a default route. It implements HostBackend exactly
-// like OVS+Linux would (same observed shape), so the agent's plan/apply/report cycle runs
-// against it in unit tests and in `xcpnet serve` outside the lab.
-import { createHash, randomUUID } from 'node:crypto';
-import {
-  actionOwner, bridgeInfos, type Action, type ApplyResult, type BridgeInfo, type HostBackend, type IfaceRow, type NicInfo,
-  type ObsIface, type ObsLink, type ObservedState, type ObsPort, type PortSpec, type StrMap,
-} from '../../agent/model.js';
+// The fake driver: an in-memory host that realises the contract itself, not any backend's
+// plumbing. Its host is a set of bridges in the contract's own terms (uplink, VLAN, tunnels,
+// guest ports, addresses) plus NICs with known facts and the guests' links. It refuses what a
+// real host would refuse (a missing NIC or guest link, a bridge someone else made), keeps
+// identities across passes, and writes nothing when nothing changes. `xcpnet serve` runs it as
+// the simulated local host; the scenario suite runs it on every commit.
+import { randomUUID } from 'node:crypto';
+import type {
+  HostDoc, HostDriver, HostState, Nic, ObservedBridge, RealiseResult, StrMap,
+} from '../contract.js';
+import { fakeMac, fakeNic } from './nics.js';
+
+export { fakeMac } from './nics.js';
 
 export interface FakeHostOptions {
   /** Number of NICs (default 2) or their names. */
@@ -15,24 +19,21 @@ export interface FakeHostOptions {
   seed?: string;
 }
 
-/** Deterministic locally administered MAC for NIC `index` of host `seed`. */
-export function fakeMac(seed: string, index: number): string {
-  const h = createHash('sha256').update(`${seed}/${index}`).digest();
-  const b = [0x02, h[0], h[1], h[2], h[3], index & 0xff];
-  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
-}
+type Bridge = Omit<ObservedBridge, 'interfaces'>;
 
 const clone = <T>(x: T): T => structuredClone(x);
 
-export class FakeHost implements HostBackend {
+export class FakeHost implements HostDriver {
   readonly kind = 'fake' as const;
-  readonly datapathType = '';
   private readonly seed: string;
-  private readonly state: ObservedState = { bridges: new Map(), ports: new Map(), links: new Map() };
-  private readonly nicNames: string[] = [];
+  private readonly nicList: Nic[] = [];
+  /** Links that exist outside any bridge: guest interfaces (vifD.N) plugged by the guest driver. */
+  private readonly links = new Map<string, { mac: string; mtu: number }>();
+  private readonly bridges = new Map<string, Bridge>();
+  private defaultRoute?: { dev: string; via: string };
   private readonly listeners = new Set<() => void>();
-  /** OVSDB-like write transactions performed (tests count them). */
-  transactions = 0;
+  /** Write passes performed (a pass that changed something counts one). */
+  writes = 0;
 
   constructor(opts: FakeHostOptions = {}) {
     this.seed = opts.seed ?? 'fake';
@@ -40,87 +41,117 @@ export class FakeHost implements HostBackend {
     for (const n of names) this.addNic(n);
   }
 
+  // ---- changes from outside the driver (tests, guests) ----
+
   /** Hot-adds a NIC (lab `add-nic` equivalent). */
-  addNic(name = `eth${this.nicNames.length}`): string {
-    this.nicNames.push(name);
-    this.state.links.set(name, { name, up: false, mtu: 1500, mac: fakeMac(this.seed, this.nicNames.length - 1), addrs: [] });
+  addNic(name = `eth${this.nicList.length}`): string {
+    this.nicList.push(fakeNic(name, this.nicList.length, fakeMac(this.seed, this.nicList.length), 1500));
+    this.emit();
     return name;
   }
-
-  // ---- test/guest hooks (changes from outside the agent) ----
+  /** Changes a NIC's observed facts (a cable pulled, a slower link…). */
+  setNic(name: string, facts: Partial<Omit<Nic, 'device'>>): void {
+    const n = this.nicList.find((x) => x.device === name);
+    if (!n) throw new Error(`no NIC ${name}`);
+    Object.assign(n, facts);
+    for (const b of this.bridges.values()) for (const m of b.uplink?.members ?? []) if (m.name === name) m.up = n.carrier;
+    this.emit();
+  }
   addLink(name: string, mac: string, mtu = 1500): void {
-    this.state.links.set(name, { name, up: false, mtu, mac, addrs: [] });
-    this.refreshErrors();
+    this.links.set(name, { mac, mtu });
     this.emit();
   }
   removeLink(name: string): void {
-    this.state.links.delete(name);
+    this.links.delete(name);
+    for (const b of this.bridges.values()) b.vifs = b.vifs.filter((v) => v !== name);
     this.emit();
   }
-  /** Like `ovs-vsctl del-port NAME`. */
+  /** Takes a guest port off its bridge, as an operator's command would. */
   removePortByHand(name: string): void {
-    const p = this.state.ports.get(name);
-    if (!p) return;
-    this.unlinkPort(p);
+    for (const b of this.bridges.values()) b.vifs = b.vifs.filter((v) => v !== name);
     this.emit();
   }
-  /** Like `ovs-vsctl del-br NAME`. */
+  /** Removes a bridge, as an operator's command would. */
   removeBridgeByHand(name: string): void {
-    if (this.state.bridges.has(name)) this.dropBridge(name);
+    this.bridges.delete(name);
     this.emit();
   }
-  /** Inserts a bridge or port not owned by anyone (a row the agent must leave alone). */
-  addForeign(bridge: string, port?: string): void {
-    if (!this.state.bridges.has(bridge)) {
-      this.state.bridges.set(bridge, { uuid: randomUUID(), name: bridge, datapath_type: '', fail_mode: null, other_config: {}, external_ids: {}, ports: [] });
-    }
-    if (port) {
-      const p: ObsPort = {
-        uuid: randomUUID(), name: port, bridge, tag: null, fake_bridge: false, protected: false, bond_mode: null, lacp: null, bond_updelay: 0,
-        bond_downdelay: 0, mac: null, other_config: {}, external_ids: {}, interfaces: [this.newIface({ name: port, type: 'internal', options: {}, mtu_request: null, mac: null, external_ids: {}, other_config: {} })],
-      };
-      this.state.ports.set(port, p);
-      this.state.bridges.get(bridge)!.ports.push(port);
-    }
+  /** A bridge made by someone else: the driver must leave it alone. */
+  addForeign(name: string): void {
+    this.bridges.set(name, { name, id: randomUUID(), ours: false, mtu: 1500, mac: null, up: true, addrs: [], tunnels: [], vifs: [] });
   }
 
-  // ---- HostBackend ----
-  async observe(): Promise<ObservedState> {
-    return clone(this.state);
-  }
+  // ---- HostDriver ----
 
-  async apply(actions: Action[]): Promise<ApplyResult> {
+  async realise(doc: HostDoc): Promise<RealiseResult> {
     const errors: StrMap = {};
-    let ovs = false;
-    for (const a of actions) {
-      try {
-        if (this.applyOne(a)) ovs = true;
-      } catch (e) {
-        const owner = actionOwner(a);
-        if (owner) errors[owner] ??= (e as Error).message;
-      }
+    const fail = (ref: string, m: string) => { errors[ref] ??= m; };
+    const want = new Map<string, Bridge>();
+    const nic = (d: string) => this.nicList.find((n) => n.device === d);
+    for (const b of doc.bridges) {
+      const have = this.bridges.get(b.name);
+      if (have && !have.ours) { fail(b.owner, `bridge ${b.name} exists and is not managed by xcpnet`); continue; }
+      if (b.vlan && !want.has(b.vlan.parent)) { fail(b.owner, `parent bridge ${b.vlan.parent} is not realised`); continue; }
+      const missing = b.uplink?.kind === 'nic' ? [b.uplink.device].filter((d) => !nic(d))
+        : b.uplink?.kind === 'bond' ? b.uplink.members.filter((d) => !nic(d)) : [];
+      if (missing.length) fail(b.owner, `interface ${missing[0]}: could not open network device (No such device)`);
+      const addrs = doc.addresses.find((a) => a.dev === b.name);
+      want.set(b.name, {
+        name: b.name, id: have?.id ?? randomUUID(), ours: true, mtu: b.mtu, mac: b.mac ?? fakeMac(this.seed, 1000 + want.size), up: true,
+        // DHCP: whatever the host has (nothing hands out addresses here).
+        addrs: addrs?.mode === 'Static' ? [...addrs.addrs] : addrs?.mode === 'DHCP' ? [...(have?.addrs ?? [])] : [],
+        ...(b.vlan ? { vlan: { ...b.vlan } } : {}),
+        ...(b.uplink ? {
+          uplink: b.uplink.kind === 'nic'
+            ? { kind: 'nic' as const, device: b.uplink.device, members: [] }
+            : { kind: 'bond' as const, device: b.uplink.device, mode: b.uplink.mode, members: b.uplink.members.map((m) => ({ name: m, up: nic(m)?.carrier ?? false })) },
+        } : {}),
+        tunnels: b.tunnels.map((t) => ({ name: t.name, protocol: t.protocol, remote: t.remote, key: t.key })),
+        vifs: [],
+      });
     }
-    if (ovs) this.transactions++;
-    this.refreshErrors();
-    return { errors, transactions: ovs ? 1 : 0 };
+    for (const v of doc.vifs) {
+      if (v.locking === 'disabled' || v.bridge === undefined) continue;
+      const b = want.get(v.bridge);
+      if (!b) { fail(v.owner, `bridge ${v.bridge} is not realised`); continue; }
+      if (!this.links.has(v.name)) { fail(v.owner, `interface ${v.name}: could not open network device (No such device)`); continue; }
+      b.vifs.push(v.name);
+    }
+    const route = doc.gateway && want.has(doc.gateway.dev) ? { dev: doc.gateway.dev, via: doc.gateway.via } : this.defaultRoute;
+
+    const changes = this.diff(want, route);
+    if (changes.length > 0) {
+      this.writes++;
+      for (const [name, b] of [...this.bridges]) if (b.ours) this.bridges.delete(name);
+      for (const [name, b] of want) this.bridges.set(name, b);
+      if (route) this.defaultRoute = route;
+    }
+    return { changes, errors, writes: changes.length > 0 ? 1 : 0, state: await this.observe() };
   }
 
-  async nics(): Promise<NicInfo[]> {
-    return this.nicNames.filter((n) => this.state.links.has(n)).map((n) => {
-      const l = this.state.links.get(n)!;
-      return {
-        device: n, MAC: l.mac, MTU: l.mtu, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4', vendor_name: 'xcpnet',
-        device_id: '0001', device_name: 'fake NIC', pci_bus_path: `0000:00:${String(this.nicNames.indexOf(n) + 3).padStart(2, '0')}.0`, driver: 'fake',
-      };
-    });
+  private diff(want: Map<string, Bridge>, route: { dev: string; via: string } | undefined): string[] {
+    const out: string[] = [];
+    for (const [name, b] of this.bridges) if (b.ours && !want.has(name)) out.push(`remove bridge ${name}`);
+    for (const [name, b] of want) {
+      const have = this.bridges.get(name);
+      if (!have) { out.push(`create bridge ${name}`); continue; }
+      const changed = (Object.keys(b) as (keyof Bridge)[]).filter((k) => JSON.stringify(b[k]) !== JSON.stringify(have[k]));
+      if (changed.length) out.push(`update bridge ${name} (${changed.join(',')})`);
+    }
+    if (route && (route.dev !== this.defaultRoute?.dev || route.via !== this.defaultRoute?.via)) out.push(`default route via ${route.via} dev ${route.dev}`);
+    return out;
   }
 
-  async bondLinksUp(_port: string, members: string[]): Promise<number> {
-    return members.filter((m) => this.state.links.get(m)?.up).length;
+  async observe(): Promise<HostState> {
+    const bridges = [...this.bridges.values()].map((b): ObservedBridge => ({
+      ...clone(b),
+      interfaces: [...(b.uplink?.kind === 'nic' ? [b.uplink.device] : b.uplink?.members.map((m) => m.name) ?? []), ...b.tunnels.map((t) => t.name), ...b.vifs],
+    })).sort((a, b) => a.name.localeCompare(b.name));
+    return { bridges, ...(this.defaultRoute ? { defaultRoute: { ...this.defaultRoute } } : {}) };
   }
 
-  async bridges(): Promise<BridgeInfo[]> {
-    return bridgeInfos(this.state);
+  async nics(): Promise<Nic[]> {
+    return this.nicList.map((n) => ({ ...n }));
   }
 
   onChange(cb: () => void): () => void {
@@ -130,96 +161,5 @@ export class FakeHost implements HostBackend {
 
   async close(): Promise<void> { this.listeners.clear(); }
 
-  // ---- internals ----
   private emit(): void { for (const l of this.listeners) l(); }
-
-  private newIface(row: IfaceRow): ObsIface {
-    return { ...clone(row), uuid: randomUUID(), ofport: null, error: null, mtu: null, link_state: null };
-  }
-
-  /** Interfaces get ofport/mtu/error as vswitchd would after cur_cfg. */
-  private refreshErrors(): void {
-    let ofport = 1;
-    for (const p of this.state.ports.values()) {
-      for (const i of p.interfaces) {
-        const link = this.state.links.get(i.name);
-        const netdev = i.type === '' || i.type === 'internal';
-        if (netdev && !link) { i.ofport = -1; i.error = `could not open network device ${i.name} (No such device)`; i.mtu = null; continue; }
-        i.ofport = ofport++;
-        i.error = null;
-        if (link && i.mtu_request !== null) link.mtu = i.mtu_request;
-        i.mtu = link ? link.mtu : null;
-        i.link_state = link ? (link.up ? 'up' : 'down') : 'up';
-      }
-    }
-  }
-
-  private unlinkPort(p: ObsPort): void {
-    this.state.ports.delete(p.name);
-    const b = this.state.bridges.get(p.bridge);
-    if (b) b.ports = b.ports.filter((n) => n !== p.name);
-    for (const i of p.interfaces) if (i.type === 'internal') this.state.links.delete(i.name);
-  }
-
-  private dropBridge(name: string): void {
-    const b = this.state.bridges.get(name)!;
-    for (const n of b.ports) { const p = this.state.ports.get(n); if (p) this.unlinkPort(p); }
-    this.state.bridges.delete(name);
-  }
-
-  private insertPort(spec: PortSpec): void {
-    const b = this.state.bridges.get(spec.bridge);
-    if (!b) throw new Error(`bridge ${spec.bridge} does not exist (port ${spec.name})`);
-    const taken = [spec.name, ...spec.interfaces.map((i) => i.name)].find((n) =>
-      this.state.ports.has(n) || [...this.state.ports.values()].some((p) => p.interfaces.some((i) => i.name === n)));
-    if (taken) throw new Error(`constraint violation: ${taken} already exists (port ${spec.name})`);
-    const { bridge, owner, role, interfaces, ...row } = spec;
-    void owner; void role;
-    this.state.ports.set(spec.name, {
-      ...clone(row), uuid: randomUUID(), bridge, external_ids: { ...row.external_ids }, interfaces: interfaces.map((i) => this.newIface(i)),
-    });
-    b.ports.push(spec.name);
-    for (const i of interfaces) {
-      if (i.type === 'internal') this.state.links.set(i.name, { name: i.name, up: false, mtu: i.mtu_request ?? 1500, mac: i.mac ?? fakeMac(this.seed, 1000 + this.state.links.size), addrs: [] });
-    }
-  }
-
-  /** Applies one action; true when it was a switch (OVSDB) write. */
-  private applyOne(a: Action): boolean {
-    const s = this.state;
-    switch (a.kind) {
-      case 'add-bridge': {
-        if (s.bridges.has(a.bridge.name)) throw new Error(`constraint violation: bridge ${a.bridge.name} exists`);
-        const { owner, ...row } = a.bridge;
-        void owner;
-        s.bridges.set(a.bridge.name, { ...clone(row), uuid: randomUUID(), ports: [] });
-        this.insertPort(a.port);
-        return true;
-      }
-      case 'update-bridge': Object.assign(s.bridges.get(a.name)!, clone(a.set)); return true;
-      case 'del-bridge': this.dropBridge(a.name); return true;
-      case 'add-port': this.insertPort(a.port); return true;
-      case 'update-port': Object.assign(s.ports.get(a.name)!, clone(a.set)); return true;
-      case 'update-iface': {
-        for (const p of s.ports.values()) for (const i of p.interfaces) if (i.name === a.name) Object.assign(i, clone(a.set));
-        return true;
-      }
-      case 'del-port': { const p = s.ports.get(a.name); if (p) this.unlinkPort(p); return true; }
-      case 'link-up': {
-        const l = s.links.get(a.dev);
-        if (!l) throw new Error(`link ${a.dev} does not exist`);
-        l.up = true;
-        return false;
-      }
-      case 'addr-add': this.link(a.dev).addrs.push(a.cidr); return false;
-      case 'addr-del': { const l = this.link(a.dev); l.addrs = l.addrs.filter((x) => x !== a.cidr); return false; }
-      case 'route-default': this.link(a.dev); s.defaultRoute = { dev: a.dev, via: a.via }; return false;
-    }
-  }
-
-  private link(dev: string): ObsLink {
-    const l = this.state.links.get(dev);
-    if (!l) throw new Error(`device ${dev} does not exist`);
-    return l;
-  }
 }

@@ -3,7 +3,7 @@
 // a veth whose host side `vif<domid>.<device>` lives in the host's namespace, where the agent
 // makes it an OVS port. State is found again after a restart: the namespace's `lo` alias
 // records the owning host and the domid, each guest side's alias its host-side name.
-import type { GuestDriver, GuestVif, GuestVm } from '../../agent/model.js';
+import type { GuestDriver, GuestVif, GuestVm } from '../contract.js';
 import { Ip, IpError, netns } from './ip.js';
 
 /** Name of a VM's namespace (exported for the lab's `exec`). */

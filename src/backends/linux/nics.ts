@@ -8,7 +8,7 @@
 // PCI data from sysfs of that namespace when present (0/'' otherwise).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { NicInfo } from '../../agent/model.js';
+import type { Nic } from '../contract.js';
 import type { Ip, IpLink } from './ip.js';
 
 const exec = promisify(execFile);
@@ -54,7 +54,7 @@ async function sysFacts(netnsName: string | undefined, devs: string[]): Promise<
   return out;
 }
 
-export async function discoverNics(ip: Ip): Promise<NicInfo[]> {
+export async function discoverNics(ip: Ip): Promise<Nic[]> {
   const links = (await ip.links()).filter(isPhysicalNic).sort((a, b) => byNicNumber(a.ifname, b.ifname));
   const facts = await sysFacts(ip.netns, links.map((l) => l.ifname));
   return links.map((l) => {

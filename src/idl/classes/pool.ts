@@ -2,6 +2,12 @@
 import type { ClassDef } from '../meta.js';
 import { field, msg, nameFields, otherConfig, p, stringMap, t, uniq, uuidField, NULL_REF, REALISE_ERRORS, VLAN_CREATE_ERRORS } from './_helpers.js';
 
+const JOIN_PARAMS = [p('master_address', t.string), p('master_username', t.string), p('master_password', t.string)];
+const JOIN_ERRORS = ['JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS', 'POOL_JOINING_HOST_CONNECTION_FAILED', 'SSL_VERIFY_ERROR', 'OPERATION_NOT_ALLOWED',
+  'POOL_JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS', 'POOL_JOINING_HOST_CANNOT_HAVE_RUNNING_VMS', 'POOL_JOINING_HOST_HAS_BONDS',
+  'POOL_JOINING_HOST_HAS_TUNNELS', 'POOL_JOINING_HOST_HAS_NON_MANAGEMENT_VLANS', 'POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION',
+  'SESSION_AUTHENTICATION_FAILED', 'HOST_IS_SLAVE'];
+
 export const poolClass: ClassDef = {
   name: 'pool',
   doc: 'The pool of hosts sharing one database.',
@@ -34,8 +40,26 @@ export const poolClass: ClassDef = {
       'Deprecated: create the VLAN on the PIF with this device on every host.'),
     msg('set_igmp_snooping_enabled', [p('self', t.ref('pool')), p('value', t.bool)], null, [], 'pool-operator',
       'Turn IGMP snooping on or off on every host.'),
-    msg('add_host', [p('name_label', t.string), p('address', t.string)], t.ref('host'), [], 'pool-admin',
-      'xcpnet extension: register a host that joins the pool (its agent then runs with --host <uuid>); returns it, or the existing host of that name.',
+    msg('dump_database', [], t.string, [], 'pool-admin',
+      'xcpnet extension (xapi: the HTTP handler behind xe pool-dump-database): a consistent snapshot of the pool database, as JSON text; no user accounts.',
+      { async: false, hidden: true }),
+    msg('restore_database_upload', [p('part', t.string), p('first', t.bool)], t.int, ['OPERATION_NOT_ALLOWED', 'RESTORE_DATABASE_INVALID'], 'pool-admin',
+      'xcpnet extension: append a part of a pool database dump to this session\'s upload (first=true starts one); returns the characters uploaded.',
+      { async: false, hidden: true }),
+    msg('restore_database', [p('dry_run', t.bool)], null, ['OPERATION_NOT_ALLOWED', 'RESTORE_INCOMPATIBLE_VERSION', 'RESTORE_DATABASE_INVALID'], 'pool-admin',
+      'xcpnet extension (xapi: the HTTP handler behind xe pool-restore-database): check the uploaded dump, then (unless dry_run) make the pool database hold exactly its objects.',
+      { async: false, hidden: true }),
+    msg('join', JOIN_PARAMS, null, JOIN_ERRORS, 'pool-operator',
+      'Run on a standalone host: make it a member of the pool whose master is at master_address.'),
+    msg('join_force', JOIN_PARAMS, null, JOIN_ERRORS, 'pool-operator',
+      'As join; the checks that hosts are alike are the same here (xcpnet hosts are all alike).'),
+    msg('eject', [p('host', t.ref('host'))], null, ['OPERATION_NOT_ALLOWED', 'HOST_IS_SLAVE'], 'pool-operator',
+      'Remove a member from the pool; it comes back as a standalone host with its management interface.'),
+    msg('rotate_secret', [], null, ['HOST_IS_SLAVE'], 'pool-admin',
+      'Replace every member\'s host credential; members fetch their new one with the old one.'),
+    msg('admit_host', [p('joiner', t.any, 'The joining host: uuid, names, address, API version, physical PIFs (src/server/impl/membership.ts).')],
+      t.any, JOIN_ERRORS, 'pool-operator',
+      'xcpnet extension: the master\'s half of pool.join (the joining host calls it); returns the host ref and its credential.',
       { async: false, hidden: true }),
   ],
 };

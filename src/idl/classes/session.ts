@@ -30,6 +30,10 @@ export const sessionClass: ClassDef = {
       p('version', t.string, 'Client API version.', '1.1'), p('originator', t.string, 'Client name.', ''),
     ], t.ref('session'), ['SESSION_AUTHENTICATION_FAILED', 'SESSION_AUTHORIZATION_FAILED', 'HOST_IS_SLAVE'], 'read-only',
     'Log in with a user name and password; returns the session reference.', { async: false, sessionless: true }),
+    msg('slave_login', [p('host', t.ref('host')), p('psecret', t.string)], t.ref('session'),
+      ['SESSION_AUTHENTICATION_FAILED', 'HOST_IS_SLAVE'], 'read-only',
+      'A pool member\'s agent logs in with its host credential (given at pool.join); the session may act only for that host.',
+      { async: false, sessionless: true, hidden: true }),
     msg('logout', [], null, [], 'read-only', 'End the session used for the call.', { async: false }),
     // session.get_this_host(session, self) is the implicit getter of this_host.
   ],

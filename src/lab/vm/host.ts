@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { XapiClient } from '../../client/index.js';
 import { assertIfName, switchPortColumns, SUBNETS, type SwitchPort } from '../plan.js';
-import { XCPNET_JS } from '../pool.js';
+import { XCPNET_JS, admitLabHost } from '../pool.js';
 import { CERT_FILE, fingerprintOf } from '../../server/certificate.js';
 import { findLink } from '../netns.js';
 import { vsctl } from '../ovs.js';
@@ -171,8 +171,9 @@ export async function startVmHost(state: LabState, master: VmMaster, o: VmHostOp
     await startGuestOvs(vm);
     const c = await master.client();
     let uuid: string;
+    const credential = join(state.dir, 'vm', name, 'agent.credential');
     try {
-      uuid = await c.call<string>('host.get_uuid', await c.call<string>('pool.add_host', name, mgmtIp));
+      uuid = await admitLabHost(c, name, mgmtIp, credential);
     } finally {
       await c.close();
     }
@@ -181,7 +182,7 @@ export async function startVmHost(state: LabState, master: VmMaster, o: VmHostOp
     const fingerprint = fingerprintOf(readFileSync(join(master.dir, CERT_FILE), 'utf8'));
     await vm.spawn([process.execPath, XCPNET_JS, 'agent', '--master', master.url, '--fingerprint', fingerprint, '--host', uuid,
       '--ovsdb', `unix:${GUEST_OVS}/db.sock`, '--manage-nics', '--datapath', 'system'], GUEST_AGENT_LOG,
-    { XE_USER: master.username, XE_PASSWORD: master.password });
+    { XCPNET_HOST_CREDENTIAL: readFileSync(credential, 'utf8') });
     progress(`${name}: Open vSwitch (kernel datapath) and the agent started; host uuid ${uuid}`);
     return {
       vm, name, uuid, mgmtIp, nics,

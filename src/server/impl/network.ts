@@ -130,8 +130,8 @@ async function networkAttach(ctx: CallContext, network: string, host: string): P
   const net = ctx.services.store.get('network', network);
   if (net.managed === false) {
     // Unmanaged: the bridge must already exist; the agent's last report says which do.
-    const bridges = (ctx.services.hub.lastReport(host)?.bridges ?? []) as Array<Record<string, Value>>;
-    assertOr(bridges.some((b) => b && b.name === net.bridge), 'BRIDGE_NOT_AVAILABLE', net.bridge);
+    const bridges = ctx.services.hub.lastReport(host)?.bridges ?? [];
+    assertOr(bridges.some((b) => b.name === net.bridge), 'BRIDGE_NOT_AVAILABLE', net.bridge);
     return;
   }
   await plugNetworkOn(ctx, network, host, true);

@@ -6,7 +6,7 @@ import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable, ServerServices } from '../context.js';
-import type { Nic } from '../realise.js';
+import { nicMetrics, type Nic } from '../realise.js';
 import {
   assertManagedPif, assertNoProtection, isBondMaster, isBondSlave, isIPv4, isIPv6, isIPv6Cidr, isMac, isRef,
   markPlugged, pifKind, plugPif, recomputeManagement, splitDns, syncHostAddress, unplugPif,
@@ -39,11 +39,7 @@ export async function freshNics(ctx: CallContext, host: string): Promise<Nic[]> 
   return hub.nics(host) ?? [];
 }
 
-const metricsOf = (nic: Nic): Rec => ({
-  carrier: !!nic.carrier, speed: nic.speed ?? 0, duplex: !!nic.duplex, vendor_id: nic.vendor_id ?? '',
-  vendor_name: nic.vendor_name ?? '', device_id: nic.device_id ?? '', device_name: nic.device_name ?? '',
-  pci_bus_path: nic.pci_bus_path ?? '', other_config: {},
-});
+const metricsOf = (nic: Nic): Rec => ({ ...nicMetrics(nic), other_config: {} });
 
 /** The introduce logic of §2.2.1 inside a transaction (checks done by the caller). */
 export function introducePif(tx: Tx, host: string, nic: Nic, managed: boolean): string {

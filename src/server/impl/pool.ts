@@ -4,6 +4,7 @@ import { assertOr } from '../../common/api-error.js';
 import type { CallContext, ImplTable } from '../context.js';
 import { findPifOn, getPool } from './common.js';
 import { assertManagementTarget } from './host.js';
+import { checkDump, dumpDatabase, restoreDump, stageUpload, takeUpload } from '../db-dump.js';
 
 /**
  * Every host must have a PIF on the network (first lacking host reported), all of one
@@ -30,4 +31,10 @@ async function managementReconfigure(ctx: CallContext, network: string): Promise
 
 export const poolRules: ImplTable = {
   'pool.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.network as string),
+  'pool.dump_database': (ctx) => JSON.stringify(dumpDatabase(ctx.services.store)),
+  'pool.restore_database_upload': (ctx, a) => stageUpload(ctx.services.store, ctx.session?.ref ?? '', a.part as string, a.first === true),
+  'pool.restore_database': (ctx, a) => {
+    const dump = checkDump(ctx.services.store, takeUpload(ctx.services.store, ctx.session?.ref ?? ''));
+    if (a.dry_run !== true) restoreDump(ctx.services.store, dump);
+  },
 };

@@ -52,7 +52,7 @@ export function assertVlanCreatable(ctx: CallContext, tx: Tx, taggedPif: string,
   assertOr(!dup, 'PIF_VLAN_EXISTS', parent.device);
   const kernelName = `${parent.device as string}.${tag}`;
   const bridges = ctx.services.hub.lastReport(host)?.bridges ?? [];
-  const inUse = bridges.some((b) => list((b as Rec | null)?.interfaces).includes(kernelName));
+  const inUse = bridges.some((b) => b.interfaces.includes(kernelName));
   assertOr(!inUse, 'VLAN_IN_USE', parent.device, tag);
   const trunked = refs(net.VIFs).some((v) => list(tx.find('VIF', v)?.trunks).length > 0);
   assertOr(!trunked, 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', network);

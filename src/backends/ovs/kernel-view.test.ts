@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { emptyObserved, type Action, type ObsPort, type PortSpec } from './model.js';
-import { parseKernelBatch } from './ovs-backend.js';
-import { touchesKernel } from './reconcile.js';
+import { parseKernelBatch } from '../linux/kernel.js';
+import { touchesKernel } from './driver.js';
 
 test('parseKernelBatch: links with IPv4 global addresses, kind, and the default route', () => {
   const addr = [

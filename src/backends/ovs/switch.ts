@@ -1,20 +1,23 @@
-// The real host backend: Open vSwitch through our OVSDB client (one session, a monitor
-// replica of Bridge/Port/Interface) for the switch, iproute2 for links, addresses and routes.
+// The real switch under the OVS driver: Open vSwitch through our OVSDB client (one session, a
+// monitor replica of Bridge/Port/Interface), iproute2 for links, addresses and routes, and
+// ovs-ofctl for the locking rules.
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
-import { Ip, ipv4Addrs, parseIpLink, type IpLink } from '../backends/linux/ip.js';
-import { discoverNics, isPhysicalNic } from '../backends/linux/nics.js';
-import { applyOvs } from './apply-ovs.js';
-import { IpBatch } from './ip-batch.js';
+import { OvsdbClient, type Monitor } from '../ovsdb/index.js';
+import { Ip, type IpLink } from '../linux/ip.js';
+import { discoverNics, isPhysicalNic } from '../linux/nics.js';
+import { IpBatch } from '../linux/ip-batch.js';
+import { parseKernelBatch, type KernelView } from '../linux/kernel.js';
+import { applyOvs } from './apply.js';
 import { countByInPort, lockFlows, LOCK_COOKIE } from './locking.js';
 import { cookieMatch, formatFlows } from './flows.js';
-import { isIfName } from '../common/net-syntax.js';
+import { isIfName } from '../../common/net-syntax.js';
+import type { Nic } from '../contract.js';
 import {
-  actionOwner, bridgeInfos, describeAction, isOvsAction, type Action, type ApplyResult, type BridgeInfo, type HostBackend,
-  type LockSpec, type NicInfo, type ObserveOptions, type ObsLink, type ObservedState, type OvsAction, type StrMap,
+  actionOwner, describeAction, isOvsAction, type Action, type ApplyResult, type OvsSwitch,
+  type LockSpec, type ObserveOptions, type ObservedState, type OvsAction, type StrMap,
 } from './model.js';
 import { MONITORED, observeOvs } from './observe.js';
 
@@ -35,28 +38,6 @@ export interface OvsBackendOptions {
 
 const execP = promisify(execFile);
 
-interface KernelView { links: Map<string, ObsLink>; defaultRoute?: { dev: string; via: string }; raw: IpLink[] }
-
-/**
- * Pure: the output of `ip -json -details -batch -` given `addr show` and `route show default`
- * (one JSON array per line, in that order) → links with their IPv4 global addresses, and the
- * IPv4 default route.
- */
-export function parseKernelBatch(out: string): KernelView {
-  const arrays = out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>[]);
-  if (arrays.length !== 2) throw new Error(`ip -batch: expected 2 JSON arrays, got ${arrays.length}`);
-  const [addrs, routes] = arrays as [Record<string, unknown>[], Record<string, unknown>[]];
-  const links = new Map<string, ObsLink>();
-  const raw: IpLink[] = [];
-  for (const l of addrs) {
-    const link = parseIpLink(l);
-    raw.push(link);
-    links.set(link.ifname, { name: link.ifname, up: link.flags.includes('UP'), mtu: link.mtu, mac: (link.address ?? '').toLowerCase(), addrs: ipv4Addrs(l) });
-  }
-  const r = routes.find((x) => typeof x.gateway === 'string' && typeof x.dev === 'string');
-  return { links, raw, ...(r ? { defaultRoute: { dev: String(r.dev), via: String(r.gateway) } } : {}) };
-}
-
 /** What identifies the NIC inventory: discovery runs again only when it changes. */
 const nicSignature = (raw: IpLink[]): string => JSON.stringify(raw.filter(isPhysicalNic)
   .map((l) => [l.ifname, l.address, l.mtu, l.kind, l.flags.includes('LOWER_UP'), l.flags.includes('UP')]));
@@ -67,8 +48,7 @@ export function detectDatapath(pref: OvsBackendOptions['datapath'] = 'auto'): st
   return existsSync('/sys/module/openvswitch') ? '' : 'netdev';
 }
 
-export class OvsBackend implements HostBackend {
-  readonly kind = 'openvswitch' as const;
+export class OvsSystemSwitch implements OvsSwitch {
   /** OVSDB write transactions performed by apply (tests count them). */
   transactions = 0;
   readonly ip: Ip;
@@ -83,11 +63,11 @@ export class OvsBackend implements HostBackend {
     this.ipBatch = new IpBatch(opts.netns);
   }
 
-  static async open(opts: OvsBackendOptions): Promise<OvsBackend> {
+  static async open(opts: OvsBackendOptions): Promise<OvsSystemSwitch> {
     const client = await OvsdbClient.connect(opts.ovsdb);
     try {
       const monitor = await client.monitor('Open_vSwitch', MONITORED);
-      return new OvsBackend(client, monitor, detectDatapath(opts.datapath), opts);
+      return new OvsSystemSwitch(client, monitor, detectDatapath(opts.datapath), opts);
     } catch (e) {
       client.close();
       throw e;
@@ -148,13 +128,13 @@ export class OvsBackend implements HostBackend {
     return { errors, transactions };
   }
 
-  private nicCache?: { sig: string; nics: NicInfo[] };
+  private nicCache?: { sig: string; nics: Nic[] };
 
   /**
    * The NICs, discovered again (with their sysfs facts) only when the NIC links of the last
    * observation differ from those of the last discovery: name, MAC, MTU, kind, up, carrier.
    */
-  async nics(): Promise<NicInfo[]> {
+  async nics(): Promise<Nic[]> {
     const sig = this.kernel ? nicSignature(this.kernel.raw) : undefined;
     if (sig === undefined || this.nicCache?.sig !== sig) {
       const nics = await discoverNics(this.ip);
@@ -162,16 +142,6 @@ export class OvsBackend implements HostBackend {
       return nics.map((n) => ({ ...n }));
     }
     return this.nicCache.nics.map((n) => ({ ...n }));
-  }
-
-  /** Members whose link is up (OVS keeps per-member enabled state out of the database; link_state is the best DB-side proxy). */
-  async bondLinksUp(_port: string, members: string[]): Promise<number> {
-    const ifs = this.tables().Interface;
-    return members.filter((m) => ifs.some((i) => i.name === m && i.link_state === 'up')).length;
-  }
-
-  async bridges(): Promise<BridgeInfo[]> {
-    return bridgeInfos(observeOvs(this.tables()));
   }
 
   private readonly lockCache = new Map<string, { bridge: string; ofport: number; key: string }>();

@@ -1,5 +1,5 @@
 // OVSDB replica rows (decoded) → the switch part of ObservedState. Pure.
-import type { PlainRow, PlainValue as Plain } from '../backends/ovsdb/index.js';
+import type { PlainRow, PlainValue as Plain } from '../ovsdb/index.js';
 import type { ObsBridge, ObsIface, ObservedState, ObsPort, StrMap } from './model.js';
 
 /** The columns the agent monitors, per table. */

@@ -4,7 +4,7 @@
 // (parent) bridge. Flows are not persistent in OVS, so they are re-checked every reconcile.
 // The rules are typed values (flows.ts): addresses and the MAC are parsed here, and whatever
 // does not parse is left out, which only narrows what passes (the compile step reports it).
-import { parseIPv4Net, parseIPv6Net, parseMac } from '../common/net-syntax.js';
+import { parseIPv4Net, parseIPv6Net, parseMac } from '../../common/net-syntax.js';
 import type { Flow, Net } from './flows.js';
 import type { LockSpec } from './model.js';
 

@@ -1,8 +1,12 @@
-// The agent's vocabulary: the desired host config (compiled from records), the observed
-// state (from a backend), and the actions that turn one into the other. Plain data, no I/O.
-// OVS columns are kept in a neutral, already-decoded form: `null` = optional column unset.
+// The Open vSwitch driver's vocabulary: the rows it wants (compiled from a host document), the
+// rows and kernel links it observes, and the actions that turn one into the other. Plain data,
+// no I/O. OVS columns are kept already decoded: `null` = optional column unset.
+import type { HostAddress, Nic, StrMap } from '../contract.js';
+import type { ObsLink } from '../linux/kernel.js';
 
-export type StrMap = Record<string, string>;
+export type { ObsLink } from '../linux/kernel.js';
+
+export type { StrMap } from '../contract.js';
 
 /** The marker every Bridge/Port/Interface the agent creates carries; rows without it are foreign. */
 export const OWNER_KEY = 'xcpnet-owner';
@@ -58,62 +62,18 @@ export interface BridgeSpec extends BridgeRow {
   owner: string;
 }
 
-export type IpMode = 'None' | 'DHCP' | 'Static';
-
-/** IPv4 configuration of a bridge device (addresses live on the bridge, never on the uplink). */
-export interface IpSpec {
-  dev: string;
-  owner: string;
-  mode: IpMode;
-  /** CIDR strings; only for Static. */
-  addrs: string[];
-}
-
-export type Locking = 'locked' | 'unlocked' | 'disabled';
-
-/** A guest interface wanted on this host. */
-export interface VifSpec {
-  ref: string;
-  uuid: string;
-  vmRef: string;
-  vmUuid: string;
-  networkUuid: string;
-  domid: number;
-  device: number;
-  mac: string;
-  mtu: number;
-  locking: Locking;
-  ipv4_allowed: string[];
-  ipv6_allowed: string[];
-  /** `vif<domid>.<device>`. */
-  hostDev: string;
-  /** Bridge (real) the port goes on and VLAN tag, absent when the network has no bridge here. */
-  bridge?: string;
-  tag?: number;
-}
-
-export interface PifReport {
-  ref: string;
-  /** The kernel/OVS device whose MTU is the PIF's effective MTU (its bridge or fake bridge). */
-  dev: string;
-  mtu: number;
-}
-
-export interface HostNetConfig {
+/** The rows one host should have, and its addresses, route and locked ports. */
+export interface OvsConfig {
   hostUuid: string;
   bridges: BridgeSpec[];
-  /** Every port the agent owns, including each bridge's own internal port. */
+  /** Every port the driver owns, including each bridge's own internal port. */
   ports: PortSpec[];
-  ips: IpSpec[];
+  ips: HostAddress[];
   /** Default route: device and gateway, owned by one PIF. */
   gateway?: { dev: string; via: string; owner: string };
-  dns?: { servers: string[]; search: string[]; owner: string };
-  vifs: VifSpec[];
-  /** VMs running on this host (guest driver state), with their domid. */
-  vms: { ref: string; uuid: string; domid: number }[];
-  pifs: PifReport[];
-  bonds: { ref: string; port: string; members: string[] }[];
-  /** Objects that cannot be realised as recorded (compile-time), ref → message. */
+  /** VIF ports whose guest may send only from its MAC and addresses. */
+  locks: LockSpec[];
+  /** Objects that cannot be realised as asked (e.g. a VIF on a VLAN of a missing parent). */
   errors: StrMap;
 }
 
@@ -138,15 +98,6 @@ export interface ObsBridge extends BridgeRow {
   uuid: string;
   /** Port names. */
   ports: string[];
-}
-
-export interface ObsLink {
-  name: string;
-  up: boolean;
-  mtu: number;
-  mac: string;
-  /** IPv4 global addresses, CIDR. */
-  addrs: string[];
 }
 
 export interface ObservedState {
@@ -216,45 +167,6 @@ export interface ApplyResult {
   transactions: number;
 }
 
-/** A NIC as the backend sees it (agent-protocol `nics`). */
-export interface NicInfo {
-  device: string;
-  MAC: string;
-  MTU: number;
-  carrier: boolean;
-  speed: number;
-  duplex: string;
-  vendor_id: string;
-  vendor_name: string;
-  device_id: string;
-  device_name: string;
-  pci_bus_path: string;
-  driver: string;
-}
-
-export interface BridgeInfo {
-  name: string;
-  id: string;
-  stp: boolean;
-  interfaces: string[];
-}
-
-/**
- * Pure: the bridges as `xcpnet bridges` lists them (report `bridges`): each real bridge with
- * its untagged ports' interfaces, and each fake bridge with the interfaces tagged like it.
- */
-export function bridgeInfos(o: Pick<ObservedState, 'bridges' | 'ports'>): BridgeInfo[] {
-  const out: BridgeInfo[] = [];
-  for (const b of o.bridges.values()) {
-    const ps = b.ports.map((n) => o.ports.get(n)).filter((p): p is ObsPort => p !== undefined);
-    out.push({ name: b.name, id: b.uuid, stp: false, interfaces: ps.filter((p) => p.tag === null && p.name !== b.name).flatMap((p) => p.interfaces.map((i) => i.name)) });
-    for (const f of ps.filter((p) => p.fake_bridge)) {
-      out.push({ name: f.name, id: f.uuid, stp: false, interfaces: ps.filter((p) => p.tag === f.tag && !p.fake_bridge).flatMap((p) => p.interfaces.map((i) => i.name)) });
-    }
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
-}
-
 export interface ObserveOptions {
   /**
    * false: the kernel part (links, addresses, routes) of the previous observation may be
@@ -263,23 +175,19 @@ export interface ObserveOptions {
   kernel?: boolean;
 }
 
-/** What realises the switch side on a host: OVS+Linux, or the in-memory fake. */
-export interface HostBackend {
-  readonly kind: 'openvswitch' | 'fake';
+/** What holds the rows and links: OVS + Linux, or the in-memory switch of the tests. */
+export interface OvsSwitch {
   /** '' (kernel) or 'netdev' (userspace); desired bridges are compiled with it. */
   readonly datapathType: string;
   observe(opts?: ObserveOptions): Promise<ObservedState>;
   apply(actions: Action[]): Promise<ApplyResult>;
-  nics(): Promise<NicInfo[]>;
-  /** Members of a bond port currently enabled. */
-  bondLinksUp(port: string, members: string[]): Promise<number>;
-  bridges(): Promise<BridgeInfo[]>;
+  nics(): Promise<Nic[]>;
   /**
    * Makes the locking rules of VIF ports match (idempotent; `locked` = only the listed
-   * addresses from the VIF's MAC pass, §2.4). Optional: the fake host has no flow table.
+   * addresses from the VIF's MAC pass). Optional: the in-memory switch has no flow table.
    */
   applyLocking?(locked: LockSpec[]): Promise<StrMap>;
-  /** Called when the switch state changes under the agent (drift); returns an unsubscribe. */
+  /** Called when the switch state changes under the driver (drift); returns an unsubscribe. */
   onChange(cb: () => void): () => void;
   close(): Promise<void>;
 }
@@ -292,33 +200,4 @@ export interface LockSpec {
   mac: string;
   ipv4: string[];
   ipv6: string[];
-}
-
-/** A VM's interface as the guest driver plumbs it. */
-export interface GuestVif {
-  device: number;
-  mac: string;
-  mtu: number;
-  /** `vif<domid>.<device>`, the host-side interface. */
-  hostDev: string;
-}
-
-export interface GuestVm {
-  uuid: string;
-  domid: number;
-}
-
-/**
- * Whatever owns VMs' interfaces on a host (netns in the lab, in-memory in the simulator).
- * VMs are identified by a driver key derived from the VM uuid, so that state found after a
- * restart (e.g. a namespace name) can be matched without the driver remembering anything.
- */
-export interface GuestDriver {
-  keyOf(vmUuid: string): string;
-  startVm(vm: GuestVm, vifs: GuestVif[]): Promise<void>;
-  plugVif(vm: GuestVm, vif: GuestVif): Promise<void>;
-  unplugVif(key: string, vif: Pick<GuestVif, 'device' | 'hostDev'>): Promise<void>;
-  stopVm(key: string): Promise<void>;
-  /** Running VMs the driver finds: key → domid and plugged devices. */
-  list(): Promise<Map<string, { domid: number; devices: number[] }>>;
 }

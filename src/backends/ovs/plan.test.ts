@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { FakeHost } from '../backends/fake/host.js';
-import { compileHostConfig } from './desired.js';
-import { emptyObserved, OWNER_KEY, type Action, type HostNetConfig } from './model.js';
+// The OVS planner on the in-memory switch: the minimal plan for each change (one transaction,
+// rows updated in place, foreign rows left alone). What the host ends up as is the scenario
+// suite's business (test/scenarios); this is about how the driver gets there.
+import { compileHost } from '../../agent/desired.js';
+import { PoolBuilder } from '../../agent/pool-builder.js';
+import type { PoolRecords } from '../../agent/records.js';
+import { hostState } from './driver.js';
+import { MemorySwitch } from './memory.js';
+import { emptyObserved, OWNER_KEY, type Action, type OvsConfig } from './model.js';
 import { findConflicts, planChanges } from './plan.js';
-import { PoolBuilder } from './pool-builder.js';
+import { ovsRows } from './rows.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
+const compileHostConfig = (records: PoolRecords, host: string): OvsConfig => ovsRows(compileHost(records, host).doc, '');
 const kinds = (as: Action[]) => as.map((a) => a.kind);
 const summary = (as: Action[]) => as.map((a) => {
   switch (a.kind) {
@@ -20,7 +27,7 @@ const summary = (as: Action[]) => as.map((a) => {
 });
 
 /** Applies the plan to a fake host and checks that the next plan is empty (convergence). */
-async function converge(fake: FakeHost, cfg: HostNetConfig): Promise<Action[]> {
+async function converge(fake: MemorySwitch, cfg: OvsConfig): Promise<Action[]> {
   const plan = planChanges(cfg, await fake.observe());
   const r = await fake.apply(plan);
   assert.deepEqual(r.errors, {});
@@ -43,7 +50,7 @@ test('empty desired vs empty observed: no action', () => {
 
 test('physical network: create bridge, add NIC, raise links, address, default route — then nothing', async () => {
   const { b, h } = mgmtPool();
-  const fake = new FakeHost({ nics: 2, seed: HU });
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
   const plan = await converge(fake, compileHostConfig(b.records, h));
   assert.deepEqual(summary(plan), [
     'add-bridge xenbr0', 'add-port xenbr0/eth0', 'link-up xenbr0', 'link-up eth0',
@@ -58,7 +65,7 @@ test('internal network bridge exists only while a VIF wants it', async () => {
   const ni = b.network('xapi2');
   const vm = b.vm(h, 3);
   const v = b.vif(vm, ni, 0, '02:00:00:00:03:00');
-  const fake = new FakeHost({ nics: 1, seed: HU });
+  const fake = new MemorySwitch({ nics: 1, seed: HU });
   fake.addLink('vif3.0', 'fe:ff:ff:ff:ff:ff');
   assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), [
     'add-bridge xapi2', 'add-port xapi2/vif3.0', 'link-up xapi2', 'link-up vif3.0',
@@ -69,7 +76,7 @@ test('internal network bridge exists only while a VIF wants it', async () => {
 
 test('VIF add/remove leaves the other ports alone; locking change is an update', async () => {
   const { b, h, n0 } = mgmtPool();
-  const fake = new FakeHost({ nics: 1, seed: HU });
+  const fake = new MemorySwitch({ nics: 1, seed: HU });
   await converge(fake, compileHostConfig(b.records, h));
   const vm = b.vm(h, 7);
   const v0 = b.vif(vm, n0, 0, '02:00:00:00:07:00');
@@ -87,7 +94,7 @@ test('VIF add/remove leaves the other ports alone; locking change is an update',
 
 test('MTU change updates interfaces in place; IP change swaps the address', async () => {
   const { b, h, n0, p0 } = mgmtPool();
-  const fake = new FakeHost({ nics: 1, seed: HU });
+  const fake = new MemorySwitch({ nics: 1, seed: HU });
   await converge(fake, compileHostConfig(b.records, h));
   const before = (await fake.observe()).ports.get('eth0')!.uuid;
   b.set('network', n0, { MTU: 9000 });
@@ -96,7 +103,8 @@ test('MTU change updates interfaces in place; IP change swaps the address', asyn
   assert.equal(obs.ports.get('eth0')!.uuid, before, 'the port was not re-created');
   assert.equal(obs.links.get('eth0')!.mtu, 9000);
   b.set('PIF', p0, { IP: '10.1.0.6' });
-  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['addr-del xenbr0 10.1.0.5/24', 'addr-add xenbr0 10.1.0.6/24']);
+  // Removing the old address removes the default route through it: it is put back.
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['addr-del xenbr0 10.1.0.5/24', 'addr-add xenbr0 10.1.0.6/24', 'route-default xenbr0 10.1.0.1']);
   b.set('PIF', p0, { ip_configuration_mode: 'None' });
   assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['addr-del xenbr0 10.1.0.6/24']);
 });
@@ -106,13 +114,13 @@ test('VLAN: fake bridge on the parent; removing it keeps the parent when attache
   const p0 = Object.keys(b.records.PIF)[0];
   const nv = b.network('xapi4');
   const v = b.vlan(h, p0, nv, 12);
-  const fake = new FakeHost({ nics: 1, seed: HU });
+  const fake = new MemorySwitch({ nics: 1, seed: HU });
   const plan = await converge(fake, compileHostConfig(b.records, h));
   assert.ok(summary(plan).includes('add-port xenbr0/xapi4'));
   const obs = await fake.observe();
   assert.equal(obs.ports.get('xapi4')!.tag, 12);
   assert.equal(obs.ports.get('xapi4')!.fake_bridge, true);
-  assert.deepEqual((await fake.bridges()).map((x) => x.name), ['xapi4', 'xenbr0']);
+  assert.deepEqual(hostState(HU, obs).bridges.map((x) => x.name), ['xapi4', 'xenbr0']);
   b.set('PIF', v, { currently_attached: false });
   assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['del-port xapi4']);
 });
@@ -123,7 +131,7 @@ test('bond: member NICs move from their own bridges into one bond port in one tr
     const h = b.host(HU);
     const s0 = b.physical(h, 'eth0', b.network('xenbr0'));
     const s1 = b.physical(h, 'eth1', b.network('xenbr1'));
-    const fake = new FakeHost({ nics: 2, seed: HU });
+    const fake = new MemorySwitch({ nics: 2, seed: HU });
     await converge(fake, compileHostConfig(b.records, h));
     const tx = fake.transactions;
     b.bond(h, b.network('xapi1'), [s0, s1], mode);
@@ -134,7 +142,7 @@ test('bond: member NICs move from their own bridges into one bond port in one tr
     assert.deepEqual(bond.interfaces.map((i) => i.name), ['eth0', 'eth1']);
     assert.equal(bond.bond_mode, mode === 'lacp' ? 'balance-tcp' : mode);
     assert.equal(bond.lacp, mode === 'lacp' ? 'active' : 'off');
-    assert.equal(await fake.bondLinksUp('bond0', ['eth0', 'eth1']), 2);
+    assert.deepEqual(hostState(HU, await fake.observe()).bridges[0]!.uplink?.members, [{ name: 'eth0', up: true }, { name: 'eth1', up: true }]);
   }
 });
 
@@ -146,7 +154,7 @@ test('tunnel mesh: adding and removing a peer touches only that peer\'s port', a
   const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '5' });
   const access = hosts.map((h, i) => b.tunnel(h, b.physical(h, 'eth1', nt, { mode: 'Static', IP: `10.9.0.${i + 1}`, netmask: '255.255.255.0' }), pn, 'gre'));
   b.set('PIF', access[2], { currently_attached: false });
-  const fake = new FakeHost({ nics: 2, seed: HU });
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
   await converge(fake, compileHostConfig(b.records, hosts[0]));
   const kept = [...(await fake.observe()).ports.values()].find((p) => p.interfaces[0].type === 'gre')!;
   assert.equal(kept.interfaces[0].options.remote_ip, '10.9.0.2');
@@ -164,7 +172,7 @@ test('tunnel mesh: adding and removing a peer touches only that peer\'s port', a
 
 test('foreign rows are left alone and block only the objects that need their names', async () => {
   const { b, h, p0 } = mgmtPool();
-  const fake = new FakeHost({ nics: 2, seed: HU });
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
   fake.addForeign('br-ext', 'br-ext');
   fake.addForeign('xenbr0');
   const cfg = compileHostConfig(b.records, h);
@@ -178,7 +186,7 @@ test('foreign rows are left alone and block only the objects that need their nam
 
 test('rows owned by us but removed by hand are re-created; rows we no longer want are removed', async () => {
   const { b, h } = mgmtPool();
-  const fake = new FakeHost({ nics: 1, seed: HU });
+  const fake = new MemorySwitch({ nics: 1, seed: HU });
   const cfg = compileHostConfig(b.records, h);
   await converge(fake, cfg);
   fake.removePortByHand('eth0');
@@ -198,8 +206,65 @@ test('port whose interface type changes is rebuilt', async () => {
   const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '5' });
   b.tunnel(h, b.physical(h, 'eth1', nt, { mode: 'Static', IP: '10.9.0.1', netmask: '255.255.255.0' }), pn, 'gre');
   b.tunnel(hb, b.physical(hb, 'eth1', nt, { mode: 'Static', IP: '10.9.0.2', netmask: '255.255.255.0' }), pn, 'gre');
-  const fake = new FakeHost({ nics: 2, seed: HU });
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
   await converge(fake, compileHostConfig(b.records, h));
   for (const t of Object.keys(b.records.tunnel)) b.set('tunnel', t, { protocol: 'vxlan' });
   assert.deepEqual(kinds(await converge(fake, compileHostConfig(b.records, h))), ['del-port', 'add-port']);
+});
+
+test('rows: a bond uplink as xcp-networkd lays it on OVS, per mode', () => {
+  for (const [mode, props, bondMode, lacp] of [
+    ['balance-slb', {}, 'balance-slb', 'off'],
+    ['active-backup', {}, 'active-backup', 'off'],
+    ['lacp', {}, 'balance-tcp', 'active'],
+    ['lacp', { hashing_algorithm: 'src_mac' }, 'balance-slb', 'active'],
+  ] as const) {
+    const b = new PoolBuilder();
+    const h = b.host(HU);
+    const s0 = b.physical(h, 'eth0', b.network('xenbr0'));
+    const s1 = b.physical(h, 'eth1', b.network('xenbr1'));
+    b.bond(h, b.network('xapi1'), [s0, s1], mode, props, { MAC: '02:00:00:00:00:aa', other_config: { 'bond-lacp-aggregation-key': '7' } });
+    const c = compileHostConfig(b.records, h);
+    const bond = c.ports.find((p) => p.role === 'bond')!;
+    assert.equal(bond.name, 'bond0');
+    assert.deepEqual(bond.interfaces.map((i) => [i.name, i.other_config]), [['eth0', { 'lacp-aggregation-key': '7' }], ['eth1', { 'lacp-aggregation-key': '7' }]]);
+    assert.equal(bond.bond_mode, bondMode);
+    assert.equal(bond.lacp, lacp);
+    assert.equal(bond.bond_updelay, 31000);
+    assert.equal(bond.bond_downdelay, 200);
+    assert.equal(bond.mac, '02:00:00:00:00:aa');
+    assert.equal(bond.other_config['bond-miimon-interval'], '100');
+    assert.equal(bond.other_config['bond-detect-mode'], 'carrier');
+    if (mode === 'lacp') {
+      assert.equal(bond.other_config['lacp-time'], 'slow');
+      assert.equal(bond.other_config['lacp-fallback-ab'], 'true');
+      assert.equal(bond.other_config['bond-rebalance-interval'], undefined);
+    } else {
+      assert.equal(bond.other_config['bond-rebalance-interval'], '1800000');
+    }
+  }
+});
+
+test('rows: bridges with the owner marker, VLANs as fake bridges, VIFs with XenServer external_ids', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const p1 = b.physical(h, 'eth1', b.network('xenbr1'), { MAC: '02:00:00:00:00:02' });
+  const nv = b.network('xapi5');
+  b.vlan(h, p1, nv, 30);
+  const vm = b.vm(h, 4);
+  const v = b.vif(vm, nv, 1, '02:aa:00:00:00:02', { locking_mode: 'locked', ipv4_allowed: ['10.0.0.9'] });
+  const c = ovsRows(compileHost(b.records, h).doc, 'netdev');
+  assert.deepEqual(c.bridges.map((x) => [x.name, x.datapath_type, x.fail_mode, x.other_config.hwaddr, x.external_ids[OWNER_KEY]]), [['xenbr1', 'netdev', 'standalone', '02:00:00:00:00:02', HU]]);
+  const fake = c.ports.find((p) => p.name === 'xapi5')!;
+  assert.deepEqual([fake.bridge, fake.tag, fake.fake_bridge, fake.interfaces[0]!.type], ['xenbr1', 30, true, 'internal']);
+  const pv = c.ports.find((p) => p.name === 'vif4.1')!;
+  assert.deepEqual([pv.bridge, pv.tag], ['xenbr1', 30], 'a VIF on a VLAN network sits on the parent bridge, tagged');
+  assert.deepEqual(pv.interfaces[0]!.external_ids, {
+    'xs-vif-uuid': b.records.VIF[v].uuid, 'xs-network-uuid': b.records.network[nv].uuid, 'xs-vm-uuid': b.records.VM[vm].uuid,
+    'attached-mac': '02:aa:00:00:00:02', [OWNER_KEY]: HU,
+  });
+  assert.equal(pv.external_ids['xcpnet-locking'], 'locked');
+  assert.equal(pv.external_ids['xcpnet-ipv4-allowed'], '10.0.0.9');
+  assert.deepEqual(c.locks, [{ owner: v, port: 'vif4.1', bridge: 'xenbr1', mac: '02:aa:00:00:00:02', ipv4: ['10.0.0.9'], ipv6: [] }]);
+  assert.ok(c.ports.every((p) => p.external_ids[OWNER_KEY] === HU && p.interfaces.every((i) => i.external_ids[OWNER_KEY] === HU)));
 });

@@ -3,7 +3,7 @@
 // to the observed one yields no action at all; a row whose identity changed (bridge, interface
 // set or type) is removed and re-added, everything else is updated column by column.
 import {
-  OWNER_KEY, type Action, type BridgeRow, type HostNetConfig, type IfaceRow, type ObsBridge, type ObservedState,
+  OWNER_KEY, type Action, type BridgeRow, type OvsConfig, type IfaceRow, type ObsBridge, type ObservedState,
   type ObsIface, type ObsPort, type PortRow, type PortSpec, type StrMap,
 } from './model.js';
 
@@ -40,7 +40,7 @@ function needsRebuild(want: PortSpec, have: ObsPort): boolean {
 }
 
 /** Objects that cannot be realised because a foreign row holds the name they need: ref → message. */
-export function findConflicts(d: HostNetConfig, o: ObservedState): StrMap {
+export function findConflicts(d: OvsConfig, o: ObservedState): StrMap {
   const out: StrMap = {};
   const ifaceOwner = observedIfaces(o);
   for (const b of d.bridges) {
@@ -64,7 +64,7 @@ function observedIfaces(o: ObservedState): Map<string, ObsPort> {
   return m;
 }
 
-export function planChanges(d: HostNetConfig, o: ObservedState): Action[] {
+export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
   const mine = (row: { external_ids: StrMap }) => ownedBy(d.hostUuid, row);
   const conflicts = findConflicts(d, o);
   const wantBridges = new Map(d.bridges.map((b) => [b.name, b]));
@@ -150,7 +150,9 @@ export function planChanges(d: HostNetConfig, o: ObservedState): Action[] {
     for (const a of want) if (!have.has(a)) addrAdd.push({ kind: 'addr-add', dev: ip.dev, cidr: a, owner: ip.owner });
   }
   const gw = d.gateway;
-  if (gw && !conflicts[gw.owner] && (o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
+  // Removing an address also removes the routes through it: the default route is put back then.
+  const readdressed = addrDel.some((a) => a.kind === 'addr-del' && a.dev === gw?.dev);
+  if (gw && !conflicts[gw.owner] && (readdressed || o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
     routes.push({ kind: 'route-default', dev: gw.dev, via: gw.via, owner: gw.owner });
   }
 
@@ -159,7 +161,7 @@ export function planChanges(d: HostNetConfig, o: ObservedState): Action[] {
 }
 
 /** Failures ovs-vswitchd reports on our interfaces after applying (Interface.error / ofport -1), by object. */
-export function realisationErrors(d: HostNetConfig, o: ObservedState): StrMap {
+export function realisationErrors(d: OvsConfig, o: ObservedState): StrMap {
   const out: StrMap = {};
   for (const p of d.ports) {
     const have = o.ports.get(p.name);

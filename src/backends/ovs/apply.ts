@@ -1,8 +1,8 @@
 // Switch actions → one OVSDB transaction (host-realisation §4.5 recipes), plus the executor
 // that runs it with the next_cfg/cur_cfg barrier and maps failures to the objects named.
-import { OvsdbError, type OvsdbClient } from '../backends/ovsdb/index.js';
-import * as ops from '../backends/ovsdb/ops.js';
-import type { Op } from '../backends/ovsdb/ops.js';
+import { OvsdbError, type OvsdbClient } from '../ovsdb/index.js';
+import * as ops from '../ovsdb/ops.js';
+import type { Op } from '../ovsdb/ops.js';
 import { actionOwner, describeAction, type IfaceRow, type OvsAction, type PortSpec, type StrMap } from './model.js';
 
 export interface BuiltTxn {

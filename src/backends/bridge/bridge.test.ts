@@ -1,0 +1,123 @@
+// The Linux-bridge driver's pure parts: the plan for each kind of network (against an empty
+// and a realised kernel), bond mode mapping, the argv of each operation, and the locking rules.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { compileHost } from '../../agent/desired.js';
+import { PoolBuilder } from '../../agent/pool-builder.js';
+import { IpError } from '../linux/ip.js';
+import { argvOf } from './cmd.js';
+import { lockTable, lockTransaction, portRules } from './locking.js';
+import { bondSettings, describeOp, markerOf, type KernelState, type KLink } from './model.js';
+import { planBridge } from './plan.js';
+
+const HU = '11111111-2222-3333-4444-555555555555';
+const nic = (name: string, extra: Partial<KLink> = {}): KLink => ({ name, kind: 'veth', up: true, carrier: true, mtu: 1500, mac: '02:00:00:00:00:01', alias: '', addrs: [], ...extra });
+const kernel = (...links: KLink[]): KernelState => ({ links: new Map(links.map((l) => [l.name, l])) });
+
+test('VLAN: the device <uplink>.<tag> in a bridge of its own, on the parent NIC', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const p0 = b.physical(h, 'eth0', b.network('xenbr0'), { MAC: '02:00:00:00:00:0a' });
+  b.vlan(h, p0, b.network('xapi1'), 20);
+  const plan = planBridge(compileHost(b.records, h).doc, kernel(nic('eth0')));
+  assert.deepEqual(plan.errors, {});
+  assert.deepEqual(plan.ops.map(describeOp), [
+    'create bridge xenbr0', 'mark xenbr0', 'create bridge xapi1', 'mark xapi1', 'create VLAN device eth0.20 (eth0 tag 20)', 'mark eth0.20',
+    'add eth0 to xenbr0', 'add eth0.20 to xapi1',
+    'set eth0.20 mtu 1500', 'set xenbr0 mtu 1500', 'set xapi1 mtu 1500',
+    'set xenbr0 address 02:00:00:00:00:0a', 'set xapi1 address 02:00:00:00:00:0a',
+    'up eth0', 'up eth0.20', 'up xenbr0', 'up xapi1',
+  ].map((x) => x.replace(/^up (.*)/, 'set $1 up')));
+  // The same host realised: nothing to do.
+  const mark = markerOf(HU);
+  const done = kernel(
+    nic('eth0', { master: 'xenbr0' }),
+    nic('eth0.20', { kind: 'vlan', lower: 'eth0', id: 20, master: 'xapi1', alias: mark }),
+    nic('xenbr0', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:0a' }),
+    nic('xapi1', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:0a' }),
+  );
+  assert.deepEqual(planBridge(compileHost(b.records, h).doc, done).ops, []);
+});
+
+test('foreign devices are left alone and block only the objects that need them', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const p0 = b.physical(h, 'eth0', b.network('xenbr0'));
+  const plan = planBridge(compileHost(b.records, h).doc, kernel(nic('eth0'), nic('xenbr0', { kind: 'bridge' }), nic('br-ext', { kind: 'bridge' })));
+  assert.match(plan.errors[p0]!, /xenbr0 exists and is not managed by xcpnet/);
+  assert.deepEqual(plan.ops, []);
+  // and nothing of ours is wanted: only our marked devices go
+  const none = compileHost(new PoolBuilder().records, 'OpaqueRef:none').doc;
+  const k = kernel(nic('br-ext', { kind: 'bridge' }), nic('xapi9', { kind: 'bridge', alias: markerOf(HU) }));
+  assert.deepEqual(planBridge({ ...none, host: HU }, k).ops.map(describeOp), ['remove xapi9']);
+});
+
+test('bond modes as XenServer\'s bridge backend maps them onto the bonding driver', () => {
+  assert.deepEqual(bondSettings({ mode: 'lacp', miimon: '100', updelay: '31000', downdelay: '200' }),
+    { mode: '802.3ad', miimon: 100, updelay: 31000, downdelay: 200, xmitHashPolicy: 'layer3+4', lacpRate: 'slow' });
+  assert.equal(bondSettings({ mode: 'lacp', 'hashing-algorithm': 'src_mac', 'lacp-time': 'fast' }).xmitHashPolicy, 'layer2');
+  assert.equal(bondSettings({ mode: 'active-backup' }).mode, 'active-backup');
+  assert.equal(bondSettings({ mode: 'balance-slb' }).mode, 'balance-tlb');
+  assert.equal(bondSettings({ mode: 'balance-slb', miimon: '150', updelay: '1000' }).updelay, 1050, 'a multiple of miimon');
+});
+
+test('every operation is checked argv: no value becomes an option, a second argument or a path', () => {
+  assert.deepEqual(argvOf({ op: 'add-vlan', name: 'eth0.20', lower: 'eth0', tag: 20 }), ['link', 'add', 'link', 'eth0', 'name', 'eth0.20', 'type', 'vlan', 'id', '20']);
+  assert.deepEqual(argvOf({ op: 'add-tunnel', name: 't1', protocol: 'vxlan', key: 77, remote: '10.0.0.2' }),
+    ['link', 'add', 'name', 't1', 'type', 'vxlan', 'id', '77', 'remote', '10.0.0.2', 'dstport', '4789']);
+  for (const bad of [
+    { op: 'master', name: '-f', master: 'xenbr0' }, { op: 'master', name: 'eth0', master: 'a b' }, { op: 'mtu', name: 'eth0', mtu: 1.5 },
+    { op: 'mac', name: 'eth0', mac: '02:00:00:00:00:01 up' }, { op: 'add-vlan', name: 'eth0.5000', lower: 'eth0', tag: 5000 },
+    { op: 'add-tunnel', name: 't1', protocol: 'gre', key: 0x1000000, remote: '10.0.0.2' }, { op: 'addr-add', name: 'xenbr0', cidr: '10.0.0.1/24 dev lo' },
+    { op: 'route-default', name: 'xenbr0', via: '-6' }, { op: 'mark', name: 'xenbr0', alias: 'xcpnet:x\ny' }, { op: 'del', name: '../x' },
+  ] as const) assert.throws(() => argvOf(bad as never), (e: unknown) => e instanceof IpError && /invalid/.test((e as Error).message), JSON.stringify(bad));
+});
+
+test('locking: rules from parsed values only; a bad MAC drops everything; one fingerprint for the table', () => {
+  const rules = portRules({ owner: 'o', port: 'vif1.0', mac: '02:AA:00:00:00:01', ipv4: ['10.0.0.9', '10.1.0.0/16', '10.0.0.1\n}'], ipv6: ['fd00::/64'] });
+  const text = JSON.stringify(rules);
+  assert.match(text, /"02:aa:00:00:00:01"/);
+  assert.match(text, /\{"prefix":\{"addr":"10.1.0.0","len":16\}\}/);
+  assert.match(text, /"addr":"fd00:0:0:0:0:0:0:0","len":64/);
+  assert.doesNotMatch(text, /10\.0\.0\.1\\n/);
+  assert.equal(rules.length, 6, 'MAC, DHCP, ARP, IPv4, IPv6, drop');
+  assert.deepEqual(portRules({ owner: 'o', port: 'vif1.0', mac: 'nope', ipv4: ['10.0.0.9'], ipv6: [] }).length, 1);
+  const t = lockTable([{ owner: 'o', port: 'vif1.0', mac: '02:00:00:00:00:01', ipv4: [], ipv6: [] }]);
+  const tx = lockTransaction(t) as { nftables: { add?: { rule?: { comment: string } } }[] };
+  assert.ok(tx.nftables.filter((c) => c.add?.rule).every((c) => c.add!.rule!.comment === `xcpnet ${t.fingerprint}`));
+});
+
+test('bond: member NICs leave their bridges for a kernel bond, a VLAN sits on the bond; realised, nothing to do', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const s2 = b.physical(h, 'eth2', b.network('xenbr2'));
+  const s3 = b.physical(h, 'eth3', b.network('xenbr3'));
+  const mark = markerOf(HU);
+  const before = kernel(nic('eth2', { master: 'xenbr2' }), nic('eth3', { master: 'xenbr3' }),
+    nic('xenbr2', { kind: 'bridge', alias: mark }), nic('xenbr3', { kind: 'bridge', alias: mark }));
+  assert.deepEqual(planBridge(compileHost(b.records, h).doc, { links: new Map([...before.links].map(([k, v]) => [k, { ...v, mac: k === 'xenbr2' || k === 'xenbr3' ? '02:00:00:00:00:01' : v.mac }])) }).ops
+    .filter((o) => o.op !== 'mac'), [], 'the NIC bridges as they are: nothing to do');
+  const { master } = b.bond(h, b.network('xapi2'), [s2, s3], 'lacp', {}, { MAC: '02:00:00:00:00:b0' });
+  b.vlan(h, master, b.network('xapi4'), 30);
+  const plan = planBridge(compileHost(b.records, h).doc, before);
+  assert.deepEqual(plan.errors, {});
+  assert.deepEqual(plan.ops.map(describeOp), [
+    'remove xenbr2', 'remove xenbr3',
+    'create bridge xapi2', 'mark xapi2', 'create bond bond0 (802.3ad)', 'mark bond0', 'create bridge xapi4', 'mark xapi4',
+    'create VLAN device bond0.30 (bond0 tag 30)', 'mark bond0.30',
+    'add bond0 to xapi2', 'set eth2 down', 'add eth2 to bond0', 'set eth3 down', 'add eth3 to bond0', 'add bond0.30 to xapi4',
+    'set bond0 mtu 1500', 'set bond0.30 mtu 1500', 'set bond0 address 02:00:00:00:00:b0',
+    'set xapi2 mtu 1500', 'set xapi4 mtu 1500', 'set xapi2 address 02:00:00:00:00:b0', 'set xapi4 address 02:00:00:00:00:b0',
+    'set bond0 up', 'set eth2 up', 'set eth3 up', 'set bond0.30 up', 'set xapi2 up', 'set xapi4 up',
+  ]);
+  assert.deepEqual(plan.ops.find((o) => o.op === 'add-bond'), {
+    op: 'add-bond', name: 'bond0', owner: master, mode: '802.3ad', miimon: 100, updelay: 31000, downdelay: 200, xmitHashPolicy: 'layer3+4', lacpRate: 'slow',
+  });
+  const after = kernel(
+    nic('eth2', { master: 'bond0' }), nic('eth3', { master: 'bond0' }),
+    nic('bond0', { kind: 'bond', bondMode: '802.3ad', master: 'xapi2', alias: mark, mac: '02:00:00:00:00:b0' }),
+    nic('bond0.30', { kind: 'vlan', lower: 'bond0', id: 30, master: 'xapi4', alias: mark }),
+    nic('xapi2', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:b0' }), nic('xapi4', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:b0' }),
+  );
+  assert.deepEqual(planBridge(compileHost(b.records, h).doc, after).ops, []);
+});

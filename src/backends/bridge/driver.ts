@@ -1,0 +1,125 @@
+// The Linux-bridge driver (XenServer's "bridge" network backend): plans with plan.ts against the
+// kernel's links (one `ip -json -details -batch` observation), applies each operation as one
+// iproute2 command (argv only, checked by cmd.ts), enforces VIF locking with nftables, and
+// observes the host in the contract's terms.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { HostDoc, HostDriver, HostState, Nic, RealiseResult, StrMap } from '../contract.js';
+import { Ip } from '../linux/ip.js';
+import { IpBatch } from '../linux/ip-batch.js';
+import { discoverNics } from '../linux/nics.js';
+import { argvOf } from './cmd.js';
+import { lockTable, lockTransaction, NFT_TABLE, observedTable, type LockedPort } from './locking.js';
+import { describeOp, hostState, parseKernel, type KernelState } from './model.js';
+import { planBridge } from './plan.js';
+
+const execP = promisify(execFile);
+
+export interface BridgeDriverOptions {
+  /** The host's network namespace (the lab); undefined: this process's. */
+  netns?: string;
+  /** This host's uuid: the marker on what the driver makes. */
+  host: string;
+}
+
+export class BridgeDriver implements HostDriver {
+  readonly kind = 'bridge' as const;
+  /** Commands run by realise (tests count them). */
+  commands = 0;
+  private readonly ip: Ip;
+  private readonly batch: IpBatch;
+  private monitor?: ChildProcess;
+  private readonly listeners = new Set<() => void>();
+
+  private constructor(private readonly opts: BridgeDriverOptions) {
+    this.ip = new Ip(opts.netns);
+    this.batch = new IpBatch(opts.netns);
+  }
+
+  static async open(opts: BridgeDriverOptions): Promise<BridgeDriver> {
+    const d = new BridgeDriver(opts);
+    await d.kernel(); // fails early when iproute2 or the namespace is missing
+    return d;
+  }
+
+  private async kernel(): Promise<KernelState> {
+    return parseKernel((await this.batch.run(['addr show', 'route show default'])).join('\n'));
+  }
+
+  async realise(doc: HostDoc): Promise<RealiseResult> {
+    const plan = planBridge(doc, await this.kernel());
+    const errors: StrMap = { ...plan.errors };
+    let writes = 0;
+    for (const o of plan.ops) {
+      try {
+        writes++;
+        await this.ip.run(...argvOf(o));
+      } catch (e) {
+        if (o.owner) errors[o.owner] ??= `${describeOp(o)}: ${(e as Error).message}`;
+      }
+    }
+    this.commands += writes;
+    const locked: LockedPort[] = doc.vifs.filter((v) => v.locking === 'locked' && v.bridge !== undefined)
+      .map((v) => ({ owner: v.owner, port: v.name, mac: v.mac, ipv4: v.ipv4_allowed, ipv6: v.ipv6_allowed }));
+    try {
+      if (await this.applyLocking(locked)) writes++;
+    } catch (e) {
+      // Fail closed is not possible without the table: every locked VIF is in error.
+      for (const l of locked) errors[l.owner] ??= `locking rules: ${(e as Error).message}`;
+    }
+    return { changes: plan.ops.map(describeOp), errors, writes, state: await this.observe() };
+  }
+
+  /** Replaces the nftables table when its rules are not the wanted ones; true when it wrote. */
+  private async applyLocking(locked: LockedPort[]): Promise<boolean> {
+    const want = lockTable(locked);
+    const have = await this.nft(['-j', 'list', 'table', 'bridge', NFT_TABLE]).then(observedTable, () => ({ fingerprints: new Set<string>(), count: 0 }));
+    const same = want.rules.length === have.count && (have.count === 0 || (have.fingerprints.size === 1 && have.fingerprints.has(`xcpnet ${want.fingerprint}`)));
+    if (same) return false;
+    // nft reads a file (it cannot open a socket as /dev/stdin): a private one, removed at once.
+    const dir = await mkdtemp(join(tmpdir(), 'xcpnet-nft-'));
+    try {
+      const file = join(dir, 'lock.json');
+      await writeFile(file, JSON.stringify(lockTransaction(want)), { mode: 0o600 });
+      await this.nft(['-j', '-f', file]);
+    } finally { await rm(dir, { recursive: true, force: true }); }
+    return true;
+  }
+
+  private async nft(args: string[]): Promise<string> {
+    const argv = this.opts.netns ? ['netns', 'exec', this.opts.netns, 'nft', ...args] : args;
+    try {
+      return (await execP(this.opts.netns ? 'ip' : 'nft', argv, { timeout: 15000 })).stdout;
+    } catch (e) {
+      throw new Error(`nft: ${((e as { stderr?: string }).stderr ?? (e as Error).message).trim()}`);
+    }
+  }
+
+  async observe(): Promise<HostState> { return hostState(this.opts.host, await this.kernel()); }
+
+  nics(): Promise<Nic[]> { return discoverNics(this.ip); }
+
+  /** Link and address changes in the namespace (`ip monitor`, our own process) wake the agent. */
+  onChange(cb: () => void): () => void {
+    this.listeners.add(cb);
+    if (!this.monitor) {
+      const argv = [...(this.opts.netns ? ['-n', this.opts.netns] : []), 'monitor', 'link', 'address'];
+      const p = this.monitor = spawn('ip', argv, { stdio: ['ignore', 'pipe', 'ignore'] });
+      p.stdout!.on('data', () => { for (const l of this.listeners) l(); });
+      p.on('error', () => { /* no change feed: the agent's periodic pass still repairs drift */ });
+      p.unref();
+      (p.stdout as unknown as { unref?: () => void }).unref?.();
+    }
+    return () => this.listeners.delete(cb);
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
+    this.batch.close();
+    this.monitor?.kill('SIGTERM');
+    this.monitor = undefined;
+  }
+}

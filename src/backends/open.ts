@@ -1,0 +1,62 @@
+// Opens the driver and guest driver of a host: what `xcpnet agent` and the simulated local
+// host of `xcpnet serve` run. The backend is chosen as on XCP (network.conf, see backend.ts);
+// outside a lab host or --manage-nics the host is the in-memory fake, which never touches the
+// machine's interfaces.
+import { BridgeDriver } from './bridge/driver.js';
+import type { GuestDriver, HostDriver } from './contract.js';
+import { FakeHost } from './fake/host.js';
+import { FakeGuests } from './fake/guests.js';
+import { NetnsGuests, guestPrefixFor } from './linux/guests.js';
+import { setSysctls, USERSPACE_TUNNEL_ARP } from './linux/sysctl.js';
+import { OvsDriver } from './ovs/driver.js';
+import { OvsSystemSwitch } from './ovs/switch.js';
+import { vswitchdCtl, watchOvs, type SwitchHealth } from './ovs/health.js';
+import { dirname } from 'node:path';
+
+import type { NetworkBackend } from './network-conf.js';
+
+export type { NetworkBackend } from './network-conf.js';
+
+export interface HostSideOptions {
+  /** This host's uuid (seeds the fake NICs' MACs; marks what the drivers make). */
+  hostUuid: string;
+  /** The real backend (default openvswitch). */
+  backend?: NetworkBackend;
+  /** OVSDB endpoint (default unix:/var/run/openvswitch/db.sock). */
+  ovsdb?: string;
+  /** The host's namespace (the lab): implies a real backend. */
+  netns?: string;
+  /** Manage this machine's own NICs (opt-in). */
+  manageNics?: boolean;
+  /** Prefix of VM namespaces (default: derived from a lab host namespace, else 'xcpnet-'). */
+  guestPrefix?: string;
+  /** NICs of the fake host (default 2). */
+  fakeNics?: number;
+  datapath?: 'auto' | 'system' | 'netdev';
+}
+
+/**
+ * `health` is there for the Open vSwitch backend: whether its daemons are up (see ovs/health.ts);
+ * the agent realises nothing while they are not.
+ */
+export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostDriver; guests: GuestDriver; health?: SwitchHealth }> {
+  if (o.netns || o.manageNics) {
+    const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
+    const guests = new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid });
+    if (o.backend === 'bridge') return { backend: await BridgeDriver.open({ netns: o.netns, host: o.hostUuid }), guests };
+    const ovsdb = o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock';
+    const sw = await OvsSystemSwitch.open({ ovsdb, netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
+    // ovs-vswitchd's run directory is the database socket's (as the switch's own default).
+    const rundir = ovsdb.startsWith('unix:') ? dirname(ovsdb.slice('unix:'.length)) : '/var/run/openvswitch';
+    const health = watchOvs({ db: sw.client.session, ctlPath: () => vswitchdCtl(rundir) });
+    await health.settled;
+    if (sw.datapathType === 'netdev') {
+      // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).
+      await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
+        .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
+    }
+    return { backend: new OvsDriver(sw, o.hostUuid), guests, health };
+  }
+  const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });
+  return { backend: fake, guests: new FakeGuests(fake) };
+}

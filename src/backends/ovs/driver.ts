@@ -1,0 +1,118 @@
+// The Open vSwitch driver: a host document → OVS rows (rows.ts) → the minimal plan against
+// the rows observed (plan.ts) → one OVSDB transaction and iproute2 for addresses and routes
+// (through an OvsSwitch: the real one, switch.ts, or the in-memory one of the tests) → the
+// host observed again, in the contract's terms.
+import type { BondMode, HostDoc, HostDriver, HostState, Nic, ObservedBridge, RealiseResult, StrMap } from '../contract.js';
+import { describeAction, OWNER_KEY, type Action, type ObservedState, type ObsPort, type OvsSwitch } from './model.js';
+import { findConflicts, planChanges, realisationErrors } from './plan.js';
+import { ovsRows } from './rows.js';
+
+export class OvsDriver implements HostDriver {
+  readonly kind = 'openvswitch' as const;
+  /** The uuid of the host whose rows are ours (set by the first document). */
+  private host = '';
+
+  constructor(readonly sw: OvsSwitch, host = '') { this.host = host; }
+
+  async realise(doc: HostDoc): Promise<RealiseResult> {
+    this.host = doc.host;
+    const cfg = ovsRows(doc, this.sw.datapathType);
+    const errors: StrMap = { ...cfg.errors };
+    const fail = (ref: string, m: string) => { if (ref) errors[ref] ??= m; };
+    let observed = await this.sw.observe();
+    for (const [ref, m] of Object.entries(findConflicts(cfg, observed))) fail(ref, m);
+    const actions = planChanges(cfg, observed);
+    let writes = 0;
+    if (actions.length > 0) {
+      const r = await this.sw.apply(actions);
+      writes = r.transactions;
+      for (const [ref, m] of Object.entries(r.errors)) fail(ref, m);
+      observed = await this.sw.observe({ kernel: actions.some((a) => touchesKernel(a, observed)) });
+    }
+    for (const [ref, m] of Object.entries(realisationErrors(cfg, observed))) fail(ref, m);
+    if (this.sw.applyLocking) {
+      // Every locked VIF whose port exists gets its rules, even one with an error: an error must
+      // never leave a locked port open (a port that was not made has no OpenFlow number: skipped).
+      for (const [ref, m] of Object.entries(await this.sw.applyLocking(cfg.locks))) fail(ref, m);
+    }
+    return { changes: actions.map(describeAction), errors, writes, state: hostState(this.host, observed) };
+  }
+
+  async observe(): Promise<HostState> { return hostState(this.host, await this.sw.observe()); }
+  nics(): Promise<Nic[]> { return this.sw.nics(); }
+  onChange(cb: () => void): () => void { return this.sw.onChange(cb); }
+  close(): Promise<void> { return this.sw.close(); }
+}
+
+/**
+ * Pure: can this action change the part of the kernel view a pass reads after applying (the
+ * bridges' own devices: their MTU, addresses; routes)? Ports whose interfaces are not internal
+ * (VIFs, NICs, bond members, tunnels) cannot; bridges, internal interfaces and the iproute2
+ * actions can. When no action can, the view read before applying is reused, not read again.
+ */
+export function touchesKernel(a: Action, before: ObservedState): boolean {
+  const internal = (types: string[]) => types.some((t) => t === 'internal');
+  switch (a.kind) {
+    case 'add-port': return internal(a.port.interfaces.map((i) => i.type));
+    case 'update-port': case 'del-port': {
+      const p = before.ports.get(a.name);
+      return !p || internal(p.interfaces.map((i) => i.type));
+    }
+    case 'update-iface': {
+      const i = [...before.ports.values()].flatMap((p) => p.interfaces).find((x) => x.name === a.name);
+      return !i || i.type === 'internal';
+    }
+    default: return true;
+  }
+}
+
+const isVif = (p: ObsPort) => p.interfaces.some((i) => i.external_ids['xs-vif-uuid'] !== undefined);
+const isTunnel = (p: ObsPort) => p.interfaces.some((i) => i.type === 'gre' || i.type === 'vxlan');
+
+function bondModeOf(p: ObsPort): BondMode {
+  if (p.lacp === 'active' || p.lacp === 'passive') return 'lacp';
+  return p.bond_mode === 'active-backup' ? 'active-backup' : 'balance-slb';
+}
+
+/** Pure: OVS rows and kernel links → the host in the contract's terms. */
+export function hostState(host: string, o: ObservedState): HostState {
+  const out: ObservedBridge[] = [];
+  const device = (name: string, own: ObsPort | undefined) => {
+    const l = o.links.get(name);
+    const i = own?.interfaces.find((x) => x.name === name);
+    return { mtu: l?.mtu ?? i?.mtu ?? null, mac: l?.mac ?? null, up: l?.up ?? false, addrs: [...(l?.addrs ?? [])] };
+  };
+  for (const b of o.bridges.values()) {
+    const ports = b.ports.map((n) => o.ports.get(n)).filter((p): p is ObsPort => p !== undefined);
+    const members = (tag: number | null) => ports.filter((p) => p.tag === tag && !p.fake_bridge && p.name !== b.name);
+    const br: ObservedBridge = {
+      name: b.name, id: b.uuid, ours: b.external_ids[OWNER_KEY] === host, ...device(b.name, o.ports.get(b.name)),
+      tunnels: [], vifs: [], interfaces: members(null).flatMap((p) => p.interfaces.map((i) => i.name)),
+    };
+    for (const p of members(null)) {
+      if (isVif(p)) br.vifs.push(p.name);
+      else if (isTunnel(p)) {
+        const i = p.interfaces[0]!;
+        br.tunnels.push({ name: p.name, protocol: i.type, remote: i.options.remote_ip ?? '', key: Number(i.options.key ?? 0) });
+      } else if (!br.uplink && (p.interfaces.length > 1 || p.bond_mode !== null)) {
+        br.uplink = {
+          kind: 'bond', device: p.name, mode: bondModeOf(p),
+          members: p.interfaces.map((i) => ({ name: i.name, up: i.link_state === 'up' })),
+        };
+      } else if (!br.uplink && p.interfaces.length === 1 && p.interfaces[0]!.type === '') {
+        br.uplink = { kind: 'nic', device: p.name, members: [] };
+      }
+    }
+    out.push(br);
+    for (const f of ports.filter((p) => p.fake_bridge && p.tag !== null)) {
+      const tagged = members(f.tag);
+      out.push({
+        name: f.name, id: f.uuid, ours: f.external_ids[OWNER_KEY] === host, ...device(f.name, f),
+        vlan: { parent: b.name, tag: f.tag! }, tunnels: [], vifs: tagged.filter(isVif).map((p) => p.name),
+        interfaces: tagged.flatMap((p) => p.interfaces.map((i) => i.name)),
+      });
+    }
+  }
+  out.sort((a, b) => a.name.localeCompare(b.name));
+  return { bridges: out, ...(o.defaultRoute ? { defaultRoute: { ...o.defaultRoute } } : {}) };
+}

@@ -1,0 +1,201 @@
+// A pool member's side of membership: the file that says this host belongs to a pool (its
+// master, its host ref and its credential, 0600 in the state directory), the one place a host
+// connects to its master, and the runtime of a member: its agent against the master, a watch
+// that collects a rotated credential, and the return to standalone when the master forgets it.
+
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { XapiClient } from '../client/xapi-client.js';
+import { UntrustedCertificate } from '../client/trust.js';
+import { ApiError } from '../common/api-error.js';
+import { writePrivateFile } from '../common/private-files.js';
+
+export const MEMBER_FILE = 'pool-member.json';
+
+/** What a member keeps: where its master is and how it proves who it is. */
+export interface MemberConfig {
+  /** The master's URL (http://ADDRESS[:PORT] until TLS, see masterTarget). */
+  master: string;
+  /** The master's address as HOST_IS_SLAVE names it. */
+  masterAddress: string;
+  host: string;
+  hostUuid: string;
+  secret: string;
+  /** The management interface as the pool last had it: kept when the host leaves the pool. */
+  management?: ManagementConfig;
+}
+
+export interface ManagementConfig {
+  device: string; ip_configuration_mode: string; IP: string; netmask: string; gateway: string; DNS: string;
+}
+
+export function readMemberConfig(stateDir: string): MemberConfig | undefined {
+  const file = join(stateDir, MEMBER_FILE);
+  if (!existsSync(file)) return undefined;
+  const c = JSON.parse(readFileSync(file, 'utf8')) as MemberConfig;
+  for (const k of ['master', 'masterAddress', 'host', 'hostUuid', 'secret'] as const) {
+    if (typeof c[k] !== 'string' || c[k] === '') throw new Error(`${file}: no ${k}; remove the file to make this host standalone`);
+  }
+  return c;
+}
+
+export function writeMemberConfig(stateDir: string, c: MemberConfig): void {
+  writePrivateFile(join(stateDir, MEMBER_FILE), `${JSON.stringify(c, null, 2)}\n`);
+}
+
+export function removeMemberConfig(stateDir: string): void { rmSync(join(stateDir, MEMBER_FILE), { force: true }); }
+
+/** How a host trusts its master's TLS certificate: a CA (PEM) or a pinned SHA-256 fingerprint. */
+export interface MasterTrust { ca?: string; fingerprint?: string }
+
+/** The URL of a master given as xe's master-address: ADDRESS, ADDRESS:PORT (HTTPS, as xapi) or a URL. */
+export function masterTarget(address: string): { url: string; hostname: string } {
+  let url: URL;
+  try {
+    url = new URL(address.includes('://') ? address : `https://${address}`);
+  } catch {
+    throw new ApiError('INVALID_VALUE', ['master_address', address]);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || (url.pathname !== '/' && url.pathname !== '')) {
+    throw new ApiError('INVALID_VALUE', ['master_address', address]);
+  }
+  return { url: `${url.protocol}//${url.host}`, hostname: url.hostname.replace(/^\[|\]$/g, '') };
+}
+
+/**
+ * The one place a host connects to its master, for joining (a user's name and password) and as a
+ * member (its host credential). A master that cannot be reached is POOL_JOINING_HOST_CONNECTION_FAILED;
+ * the master's own refusals (a wrong password…) come through as they are.
+ */
+export async function connectToMaster(url: string, trust: MasterTrust,
+  cred: { user: string; password: string } | { host: string; secret: string }): Promise<XapiClient> {
+  try {
+    return await XapiClient.connect('host' in cred
+      ? { target: url, user: '', password: '', hostCredential: cred, originator: 'xcpnet-member', trust }
+      : { target: url, user: cred.user, password: cred.password, originator: 'xcpnet-pool-join', trust });
+  } catch (e) {
+    if (ApiError.is(e)) throw e;
+    // The master's certificate is not trusted: say which one it presented, so it can be pinned.
+    if (e instanceof UntrustedCertificate) throw new ApiError('SSL_VERIFY_ERROR', [e.message]);
+    throw new ApiError('POOL_JOINING_HOST_CONNECTION_FAILED', []);
+  }
+}
+
+export interface MemberRuntimeOptions {
+  stateDir: string;
+  trust?: MasterTrust;
+  /** Starts the host's agent with a client of the master. */
+  startAgent(client: { call(method: string, ...params: unknown[]): Promise<unknown> }): Promise<{ stop(): Promise<void> }>;
+  /** The master no longer knows this host (pool.eject, host.destroy): become standalone. */
+  onEjected(cfg: MemberConfig): Promise<void>;
+  log(line: string): void;
+  /** event.from's wait (s); the watch wakes at least this often to look for a new credential. */
+  watchTimeoutS?: number;
+}
+
+/** Waits between attempts to reach the master: 1 s doubling to 30 s. */
+const RETRY_MS = { first: 1000, max: 30_000 };
+
+/** A member: its agent against the master, and the watch. */
+export class MemberRuntime {
+  private client: XapiClient | undefined;
+  private agent: { stop(): Promise<void> } | undefined;
+  private stopped = false;
+  private readonly done: Promise<void>;
+
+  constructor(private cfg: MemberConfig, private readonly o: MemberRuntimeOptions) {
+    this.done = this.run().catch((e: unknown) => o.log(`member: ${(e as Error)?.stack ?? e}`));
+  }
+
+  get config(): MemberConfig { return this.cfg; }
+
+  private async login(): Promise<XapiClient> {
+    return connectToMaster(this.cfg.master, this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
+  }
+
+  private async run(): Promise<void> {
+    let wait = RETRY_MS.first;
+    while (!this.stopped) {
+      try {
+        if (!this.client) {
+          this.client = await this.login();
+          wait = RETRY_MS.first;
+        }
+        if (!this.agent) {
+          // The agent goes through whichever session is current: a new login replaces it.
+          this.agent = await this.o.startAgent({ call: (m, ...p) => this.current().call(m, ...p) });
+        }
+        await this.watch();
+      } catch (e) {
+        if (this.stopped) return;
+        if (ApiError.is(e) && e.code === 'HANDLE_INVALID' && e.params[0] === 'host') {
+          this.o.log(`member: the master at ${this.cfg.masterAddress} no longer knows host ${this.cfg.hostUuid}; leaving the pool`);
+          await this.stopAgent();
+          await this.o.onEjected(this.cfg);
+          return;
+        }
+        const old = this.client;
+        this.client = undefined;
+        await old?.close().catch(() => {});
+        if (!(ApiError.is(e) && e.code === 'SESSION_INVALID')) {
+          this.o.log(`member: master ${this.cfg.master}: ${(e as Error).message ?? e}; retrying in ${wait / 1000} s`);
+          await sleep(wait);
+          wait = Math.min(wait * 2, RETRY_MS.max);
+        }
+      }
+    }
+  }
+
+  private current(): XapiClient {
+    if (!this.client) throw new Error('not connected to the master');
+    return this.client;
+  }
+
+  /** Follows this host's record and PIFs: keeps the management config, collects a new secret. */
+  private async watch(): Promise<void> {
+    let token = '';
+    while (!this.stopped) {
+      const c = this.current();
+      const res = await c.call<{ token: string }>('event.from', ['host', 'PIF'], token, token === '' ? 0 : (this.o.watchTimeoutS ?? 30));
+      token = res.token;
+      await c.call('host.get_uuid', this.cfg.host); // HANDLE_INVALID once the pool has forgotten this host
+      const pifs = await c.call<Record<string, Record<string, unknown>>>('PIF.get_all_records');
+      const mgmt = Object.values(pifs).find((p) => p.host === this.cfg.host && p.management === true);
+      let changed = false;
+      if (mgmt) {
+        const m: ManagementConfig = {
+          device: String(mgmt.device), ip_configuration_mode: String(mgmt.ip_configuration_mode), IP: String(mgmt.IP),
+          netmask: String(mgmt.netmask), gateway: String(mgmt.gateway), DNS: String(mgmt.DNS),
+        };
+        if (JSON.stringify(m) !== JSON.stringify(this.cfg.management)) { this.cfg = { ...this.cfg, management: m }; changed = true; }
+      }
+      const next = await c.call<string>('host.fetch_secret', this.cfg.host);
+      if (next) {
+        this.cfg = { ...this.cfg, secret: next };
+        changed = true;
+      }
+      if (changed) writeMemberConfig(this.o.stateDir, this.cfg);
+      if (next) {
+        // A login with the new secret retires the old one on the master; the old session stays.
+        const fresh = await this.login();
+        this.client = fresh;
+        await c.close().catch(() => {});
+        this.o.log('member: pool credential renewed');
+      }
+    }
+  }
+
+  private async stopAgent(): Promise<void> {
+    const a = this.agent;
+    this.agent = undefined;
+    await a?.stop().catch(() => {});
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.stopAgent();
+    await this.client?.close().catch(() => {});
+    this.client = undefined;
+  }
+}

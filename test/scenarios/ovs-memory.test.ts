@@ -1,0 +1,28 @@
+// The scenario suite against the Open vSwitch driver on the in-memory switch (no root): the
+// driver's rows, plan and observation, without ovsdb-server. test/system/scenarios-ovs.test.ts
+// runs the same suite on real Open vSwitch.
+import { FakeGuests } from '../../src/backends/fake/guests.js';
+import { fakeMac } from '../../src/backends/fake/host.js';
+import { OvsDriver } from '../../src/backends/ovs/driver.js';
+import { MemorySwitch } from '../../src/backends/ovs/memory.js';
+import { HOST_UUIDS } from './scenarios.js';
+import { scenarioSuite } from './suite.js';
+
+scenarioSuite({
+  name: 'openvswitch (in memory)',
+  lacks: async () => ({}),
+  async open(n) {
+    return HOST_UUIDS.slice(0, n).map((seed) => {
+      const sw = new MemorySwitch({ nics: 4, seed });
+      return { driver: new OvsDriver(sw, seed), guests: new FakeGuests(sw) };
+    });
+  },
+  async close(hosts) { for (const h of hosts) await h.driver.close(); },
+  async expectedNic(i, device) {
+    const k = Number(device.slice(3));
+    return {
+      device, MAC: fakeMac(HOST_UUIDS[i]!, k), MTU: 1500, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4',
+      vendor_name: 'xcpnet', device_id: '0001', device_name: 'fake NIC', pci_bus_path: `0000:00:0${k + 3}.0`, driver: 'fake',
+    };
+  },
+});
