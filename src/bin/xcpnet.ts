@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
@@ -21,7 +22,8 @@ commands:
         at first start in <state-dir>/server.pem, its key in server.key) and <run-dir>/xapi.sock
         (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var; local root,
         trusted without a password); --http serves plain HTTP instead, on a loopback address only;
-        --insecure-http serves plain HTTP on any address;
+        --insecure-http serves plain HTTP on any address; --master-ca-file FILE or --master-fingerprint SHA256:
+        how it trusts the master of a pool it joins (xe pool-join master-address=ADDRESS[:PORT] is HTTPS);
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
         After xe pool-join it is a pool member: it runs only its agent against the master.
         --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
@@ -69,6 +71,8 @@ async function serve(argv: string[]): Promise<void> {
     'fake-nics': { type: 'string', default: '4' },
     'no-agent': { type: 'boolean', default: false },
     'host-name': { type: 'string' },
+    'master-ca-file': { type: 'string' },
+    'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
@@ -85,6 +89,11 @@ async function serve(argv: string[]): Promise<void> {
     http: values['insecure-http'] ? 'insecure' : values.http ? 'loopback' : undefined,
     rootPassword,
     hostName: values['host-name'],
+    // How this host trusts a master it joins with xe pool-join (and then, as a member, logs in to).
+    masterTrust: {
+      ca: values['master-ca-file'] ? readFileSync(values['master-ca-file'], 'utf8') : undefined,
+      fingerprint: values['master-fingerprint'] || undefined,
+    },
     impls: RULES,
     localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
     agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
