@@ -35,7 +35,7 @@ export async function startServer(extra: string[] = []): Promise<Server> {
     const timer = setTimeout(() => rej(new Error(`xcpnet serve did not start:\n${log}`)), 15000);
     const onData = (d: Buffer): void => {
       log += d.toString();
-      const m = /serving XenAPI on http:\/\/[^:]+:(\d+)/.exec(log);
+      const m = /serving XenAPI on https?:\/\/[^:]+:(\d+)/.exec(log);
       if (m) { clearTimeout(timer); res(Number(m[1])); }
     };
     child.stdout!.on('data', onData);
