@@ -7,10 +7,10 @@
 // Usage: npx tsc -p . && node dist/bench/events.js [--watchers 50] [--writes 1000] [--rounds 3]
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuSeconds, rpcBody, spread, startServeProcess } from './support.js';
+import { cpuSeconds, post, rpcBody, spread, startServeProcess } from './support.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : dflt; };
@@ -21,18 +21,6 @@ const ROUNDS = Number(opt('--rounds', '3'));
 const cleanup: Array<() => void> = [];
 process.on('exit', () => { for (const f of cleanup.reverse()) f(); });
 
-function post(port: number, body: string, agent: Agent): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/jsonrpc', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => resolve(text));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 type Result = { events: Array<{ class: string; operation: string; snapshot?: { name_label?: string } }>; token: string };
 
