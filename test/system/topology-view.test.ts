@@ -166,6 +166,20 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
     await seen('bond', ['bond active-backup', '2/2 links up'], { state: 'ok' });
   });
 
+  // A NIC in no bridge: its carrier reaches the records only at the agent's next full pass, but
+  // the cable itself shows pulled at once, from the lab's wiring.
+  test('a pulled cable of a NIC in no bridge shows pulled within the bounded wait', async () => {
+    const cable = (dir: 'up' | 'down') => labCable({ name: l.name, stateDir: l.stateDir, progress: () => undefined, host: 'host1', device: 'eth3', state: dir });
+    const port = `${l.state.prefix}h1e3`;
+    const cableState = (want: string) => page.waitForFunction(([label]) =>
+      (window as unknown as { xcpnetTopology: { elements(): Drawn[] } }).xcpnetTopology.elements().some((e) => e.kind === 'cable' && e.label === label),
+    [want] as const, { timeout: LIVE_MS });
+    await cable('down');
+    await cableState(`${port} (pulled)`);
+    await cable('up');
+    await cableState(port);
+  });
+
   test('a new VLAN and a started VM show within the bounded wait', async () => {
     const v20 = await l.xe('network-create', 'name-label=vlan20');
     await l.xe('vlan-create', `pif-uuid=${await pifUuid(l, 'host2', 'eth1')}`, 'vlan=20', `network-uuid=${v20}`);

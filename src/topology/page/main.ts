@@ -211,22 +211,35 @@ function setStatus(text: string): void {
   statusLine.textContent = text;
 }
 
+/**
+ * How long one event.from may wait. A lab's cables change without any record changing (a NIC
+ * outside every bridge reports its carrier only at the agent's next full pass), so with a lab the
+ * page asks every second, and reads the wiring each time; otherwise it waits for records.
+ */
+const WAIT_S = { records: 30, lab: 1 };
+
 async function follow(me: string, abort: AbortController): Promise<void> {
   const records: Records = emptyRecords();
   let token = '';
   let failures = 0;
+  let lastWiring = '';
   while (!abort.signal.aborted) {
     try {
-      const got = await rpc('event.from', [me, [...TOPOLOGY_CLASSES], token, token === '' ? 0 : 30], abort.signal) as
+      const wait = token === '' ? 0 : noWiring ? WAIT_S.records : WAIT_S.lab;
+      const got = await rpc('event.from', [me, [...TOPOLOGY_CLASSES], token, wait], abort.signal) as
         { events?: TopologyEvent[]; token?: string };
       if (abort.signal.aborted) return;
-      if (token === '') for (const c of TOPOLOGY_CLASSES) records[c].clear();
-      applyEvents(records, got.events ?? []);
+      const fresh = token === '';
+      if (fresh) for (const c of TOPOLOGY_CLASSES) records[c].clear();
+      const changed = applyEvents(records, got.events ?? []) || fresh;
       token = String(got.token ?? token);
       const wiring = await fetchWiring(me).catch((e: Error) => { setStatus(`lab wiring not read: ${e.message}`); return undefined; });
+      const wiringText = JSON.stringify(wiring ?? null);
+      failures = 0;
+      if (!changed && wiringText === lastWiring) continue;
+      lastWiring = wiringText;
       render(buildTopology(records, wiring));
       updates++;
-      failures = 0;
       setStatus(`live: ${model.nodes.length} objects, updated ${new Date().toLocaleTimeString()}`);
     } catch (e) {
       if (abort.signal.aborted) return;
