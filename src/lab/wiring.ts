@@ -14,7 +14,8 @@ export function wiringPath(labDir: string): string {
 
 /** Pure: the wiring of a lab as its state records it. Hosts are named as the pool names them (host1…). */
 export function labWiring(state: LabState): LabWiring {
-  const plan = compileLabPlan({ name: state.name, hosts: state.hosts.length, nics: Math.max(1, state.nics) });
+  // The switch and upstream do not depend on the lab's size; the cables come from the state.
+  const plan = compileLabPlan({ name: state.name, hosts: 1, nics: 1 });
   return {
     version: 1,
     lab: state.name,

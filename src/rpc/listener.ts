@@ -74,6 +74,7 @@ export interface ListenerOptions {
   handle: (call: RpcCall) => Promise<RpcResult>;
   /**
    * Answers GET and HEAD outside the RPC routes on TCP (the topology view); undefined: 404.
+   * Other methods there stay 404.
    * It gets no body: a page request holds nothing beyond its headers.
    */
   pages?: (req: PageRequest) => Promise<PageReply | undefined> | PageReply | undefined;
@@ -359,9 +360,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     send(res, 200, 'xmlrpc', out);
   }
 
-  /** A page: the handler's reply with the page headers, or 404/405. */
+  /** A page (GET or HEAD): the handler's reply with the page headers, or 404. */
   async function servePage(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (req.method !== 'GET' && req.method !== 'HEAD') { send(res, 405, 'text', 'method not allowed\n', { Allow: 'GET, HEAD' }); return; }
     // A page request has no body: one that claims one is answered and dropped, never read.
     const length = req.headers['content-length'];
     if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
@@ -385,7 +385,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
 
   async function onRequest(req: IncomingMessage, res: ServerResponse, source: string, kind: 'tcp' | 'unix'): Promise<void> {
     const route = routeOf(req.url);
-    if (!route && opts.pages && kind === 'tcp') { await servePage(req, res); return; }
+    // Pages are read-only: any other method off the RPC routes is a 404, as it always was.
+    if (!route && opts.pages && kind === 'tcp' && (req.method === 'GET' || req.method === 'HEAD')) { await servePage(req, res); return; }
     if (!route) { send(res, 404, 'text', 'not found\n'); return; }
     // A CORS preflight is answered, and allows nothing: no Access-Control-Allow-* header, so
     // no page on another origin may call the API with what the user's browser holds.
