@@ -137,6 +137,9 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
     assert.match(tunnels[0]!.label, /^vxlan key \d+\nactive$/);
     assert.ok(edges.some((x) => x.kind === 'member' && x.label === 'member (primary)'), 'the bond names its primary member');
 
+    // Readable, not only inside the view: labels (11 graph units) drawn at 7 pixels or more.
+    const zoom = await page.evaluate(() => (window as unknown as { xcpnetTopology: { zoom(): number } }).xcpnetTopology.zoom());
+    assert.ok(11 * zoom >= 7, `labels drawn at ${(11 * zoom).toFixed(1)} px`);
     // The picture itself: the graph's canvases hold drawn pixels, and the screenshot is a real image.
     const inked = await page.evaluate(() => [...document.querySelectorAll('#graph canvas')].reduce((sum, c) => {
       const canvas = c as HTMLCanvasElement;

@@ -298,6 +298,8 @@ window.xcpnetTopology = {
   updates: () => updates,
   layouts: () => laidOut,
   settled: () => laying === undefined,
+  /** Pixels per graph unit: labels are drawn at 11 × zoom pixels. */
+  zoom: () => cy.zoom(),
   elements: () => {
     const box = $('graph').getBoundingClientRect();
     return cy.elements().map((el) => {
