@@ -131,6 +131,8 @@ const elk = new ELK();
 let laying: Promise<void> | undefined;
 let layoutAgain = false;
 let laidOut = 0;
+/** How long the last layout took (ms): shown in the status line, for a pool that grows large. */
+let lastLayoutMs = 0;
 
 /** ELK's layered layout of the current model; one at a time, the last request wins. */
 async function relayout(): Promise<void> {
@@ -164,11 +166,15 @@ async function layoutOnce(m: Topology): Promise<void> {
     layoutOptions: {
       'elk.algorithm': 'layered', 'elk.direction': 'RIGHT', 'elk.hierarchyHandling': 'INCLUDE_CHILDREN',
       'elk.layered.spacing.nodeNodeBetweenLayers': '70', 'elk.spacing.nodeNode': '18', 'elk.spacing.componentComponent': '40',
+      // Fewer crossing-minimisation sweeps than the default 7: a lab-sized pool looks the same
+      // and is laid out in about half the time, so a change reaches the picture sooner.
+      'elk.layered.thoroughness': '2',
     },
     children: children.get('') ?? [],
     // Tunnels join hosts side by side: they are drawn, but do not order the layers.
     edges: m.edges.filter((e) => e.kind !== 'tunnel').map((e) => ({ id: e.id, sources: [e.source], targets: [e.target] })),
   };
+  const started = performance.now();
   const out = await elk.layout(graph);
   const place = (n: ElkNode, x0: number, y0: number) => {
     const x = x0 + (n.x ?? 0);
@@ -179,6 +185,8 @@ async function layoutOnce(m: Topology): Promise<void> {
   cy.batch(() => { for (const c of out.children ?? []) place(c, 0, 0); });
   cy.fit(undefined, 20);
   laidOut++;
+  lastLayoutMs = Math.round(performance.now() - started);
+  if (liveText) setStatus(`${liveText}, laid out in ${lastLayoutMs} ms`);
 }
 
 // ---- selection ----
@@ -206,6 +214,9 @@ function showDetails(): void {
 let session: string | undefined;
 let stopLoop: AbortController | undefined;
 let updates = 0;
+
+/** The status line's last news from the event loop; the layout adds its time to it. */
+let liveText = '';
 
 function setStatus(text: string): void {
   statusLine.textContent = text;
@@ -240,7 +251,8 @@ async function follow(me: string, abort: AbortController): Promise<void> {
       lastWiring = wiringText;
       render(buildTopology(records, wiring));
       updates++;
-      setStatus(`live: ${model.nodes.length} objects, updated ${new Date().toLocaleTimeString()}`);
+      liveText = `live: ${model.nodes.length} objects, updated ${new Date().toLocaleTimeString()}`;
+      setStatus(liveText);
     } catch (e) {
       if (abort.signal.aborted) return;
       const desc = e instanceof ApiFailure ? e.description : [];
@@ -261,6 +273,7 @@ function logout(why: string): void {
   if (old) void rpc('session.logout', [old]).catch(() => undefined);
   cy.elements().remove();
   structure = '';
+  liveText = '';
   view.hidden = true;
   loginForm.hidden = false;
   $('logout').hidden = true;
@@ -297,6 +310,7 @@ declare global { interface Window { xcpnetTopology: unknown } }
 window.xcpnetTopology = {
   updates: () => updates,
   layouts: () => laidOut,
+  layoutMs: () => lastLayoutMs,
   settled: () => laying === undefined,
   /** Pixels per graph unit: labels are drawn at 11 × zoom pixels. */
   zoom: () => cy.zoom(),
