@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { labsOfThisFile, canRunLab, makeVm, pifUuid, type TestLab } from '../../src/lab/testkit.js';
 import { labCable } from '../../src/lab/index.js';
-import { XCPNET_JS } from '../../src/lab/pool.js';
+import { XCPNET_JS, waitFor } from '../../src/lab/pool.js';
 import { TOPOLOGY_CSP } from '../../src/server/topology-page.js';
 
 const skip = canRunLab();
@@ -29,6 +29,8 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
   let browser: Browser;
   let page: Page;
   let url: string;
+  /** The read-only user's session, as the master gave it to the page. */
+  let viewerSession = '';
   const problems: string[] = [];
 
   before(async () => {
@@ -109,7 +111,10 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
 
   test('a read-only user sees the whole known lab, every label inside the view', async () => {
     await page.fill('#password', 'viewer-pass');
+    const loggedIn = page.waitForResponse((r) => r.url().endsWith('/jsonrpc') && (r.request().postData() ?? '').includes('session.login_with_password'));
     await page.click('#login button[type=submit]');
+    viewerSession = (await (await loggedIn).json() as { result: string }).result;
+    assert.match(viewerSession, /^OpaqueRef:/);
     await page.waitForSelector('#graph', { state: 'visible', timeout: 10_000 });
     const t = { timeout: 20_000 };
     const port = (h: number, e: number) => `${l.state.prefix}h${h}e${e}`;
@@ -200,5 +205,17 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
     const forged = await page.evaluate(async () => (await fetch('lab.json', { headers: { 'X-XenAPI-Session': 'OpaqueRef:forged' } })).status);
     assert.equal(forged, 401);
     assert.deepEqual(await page.evaluate(() => (window as unknown as { cspViolations: string[] }).cspViolations), []);
+  });
+
+  test('logging out ends the session on the master and clears the picture', async () => {
+    const wiringWith = (session: string) => page.evaluate(async (s) => (await fetch('lab.json', { headers: { 'X-XenAPI-Session': s } })).status, session);
+    assert.equal(await wiringWith(viewerSession), 200);
+    await page.click('#logout');
+    await page.waitForSelector('#login', { state: 'visible', timeout: LIVE_MS });
+    assert.deepEqual(await drawn(), []);
+    assert.equal(await page.isVisible('#graph'), false);
+    assert.match(await page.textContent('#status') ?? '', /logged out/);
+    // The master no longer knows the session (the page's logout call may still be on its way).
+    await waitFor('the viewer session to end on the master', LIVE_MS, async () => (await wiringWith(viewerSession)) === 401 ? true : undefined);
   });
 });
