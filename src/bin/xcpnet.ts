@@ -27,6 +27,8 @@ commands:
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
         After xe pool-join it is a pool member: it runs only its agent against the master.
         --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
+        --lab-wiring FILE: a lab's switch, cables and upstream, shown by the topology view (xcpnet lab sets it)
+        The topology view: https://HOST:PORT/topology/ (log in with a XenAPI user; read-only is enough)
   cert-fingerprint [--state-dir DIR]
         print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
   agent ${AGENT_USAGE}
@@ -74,6 +76,7 @@ async function serve(argv: string[]): Promise<void> {
     'master-ca-file': { type: 'string' },
     'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
+    'lab-wiring': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -97,6 +100,7 @@ async function serve(argv: string[]): Promise<void> {
     impls: RULES,
     localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
     agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
+    labWiringFile: values['lab-wiring'] !== undefined ? resolve(values['lab-wiring']) : undefined,
   });
   const port = master.listener.tcpPort;
   const scheme = master.listener.tls ? 'https' : 'http';
