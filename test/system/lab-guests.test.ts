@@ -119,7 +119,8 @@ describe('guests of a real hypervisor', { skip, concurrency: false }, () => {
       await until('the VIF is detached', async () => (await param(l, 'vif', qvif, 'currently-attached')) === 'false');
       assert.equal(await param(l, 'vm', qvm, 'power-state'), 'halted');
       await until('the tap\'s port is gone', async () => !(await l.exec('host1', 'ovs-vsctl', 'list-ports', bridge)).stdout.split('\n').includes(tap));
-      assert.match(g.console(), /attached to VIF/, 'the script= ran through xcpnet');
+      assert.match(g.console(), new RegExp(`vif-hotplug: ${tap} attached to VIF ${qvif} on ${bridge}`), 'script= ran through xcpnet');
+      assert.match(g.console(), new RegExp(`vif-hotplug: ${tap} detached`), 'downscript= ran through xcpnet and detached the tap');
     } finally {
       await guest?.stop();
     }
