@@ -114,3 +114,21 @@ test('a foreign port naming a VIF is adopted (bound, marked to take over); one n
   b.set('VIF', v1, { currently_attached: true });
   assert.deepEqual(hv.shape(compileHost(b.records, host)).doc.vifs.map((v) => [v.name, v.adopt]), [['vnet1', true]]);
 });
+
+test('a foreign port whose VIF is created later is adopted then; an unknown port is listed once', async () => {
+  const { b, host, vm, net } = pool();
+  const { hv } = driver(['vnet3']);
+  let kicks = 0;
+  hv.attach({ records: () => b.records, hostRef: () => host, kick: () => { kicks++; } });
+  const later = '0f0e0d0c-0b0a-4900-8000-000000000003';
+  const pass = () => hv.afterPass(hv.shape(compileHost(b.records, host)), result({ state: { bridges: [], foreignGuestPorts: [{ name: 'vnet3', bridge: 'xenbr1', vifUuid: later }] } }));
+  await pass();
+  assert.deepEqual(hv.report().unknown, ['vnet3']);
+  const after1 = kicks;
+  await pass();
+  assert.equal(kicks, after1, 'nothing new: no further pass asked for');
+  const v = b.vif(vm, net, 2, '52:54:00:00:00:03');
+  b.set('VIF', v, { uuid: later });
+  await pass();
+  assert.deepEqual(hv.report(), { attached: { [v]: { device: 'vnet3', domid: -1 } }, stopped: [], unknown: [] });
+});

@@ -160,11 +160,13 @@ export class HypervisorGuests {
     return { attached, stopped, unknown: [...this.unknown].sort() };
   }
 
-  private addUnknown(device: string, why: string): void {
-    if (this.unknown.has(device)) return;
+  /** Lists a device as matching no VIF; false when it already was. */
+  private addUnknown(device: string, why: string): boolean {
+    if (this.unknown.has(device)) return false;
     this.log(`hypervisor device ${device} matches no VIF (${why}): not bridged, shown on the host as unknown`);
     this.unknown.add(device);
     while (this.unknown.size > MAX_UNKNOWN) this.unknown.delete(this.unknown.values().next().value!);
+    return true;
   }
 
   private bind(b: Binding): void {
@@ -260,7 +262,7 @@ export class HypervisorGuests {
     if (dirty) this.changed();
   }
 
-  /** Binds ports others made in OVSDB that name a VIF; true when a binding was added. */
+  /** Binds ports others made in OVSDB that name a VIF; true when a binding or an unknown device was added. */
   private adopt(pool: PoolRecords, ports: ForeignGuestPort[], links: Set<string>): boolean {
     let added = false;
     const present = new Set(ports.map((p) => p.name));
@@ -270,7 +272,8 @@ export class HypervisorGuests {
       if (have?.vifUuid === p.vifUuid.toLowerCase() || this.unbound.has(p.name)) continue;
       if (!links.has(p.name)) { this.unbound.add(p.name); this.log(`port ${p.name} on ${p.bridge} names VIF ${p.vifUuid} but has no network device: not adopted`); continue; }
       const found = /^[0-9a-f-]{36}$/i.test(p.vifUuid) ? findVif(pool, { vif: p.vifUuid.toLowerCase() }) : { error: `not a VIF uuid: ${JSON.stringify(p.vifUuid)}` };
-      if ('error' in found) { this.unbound.add(p.name); this.addUnknown(p.name, `port on ${p.bridge}: ${found.error}`); added = true; continue; }
+      // Looked up again at each pass: the VIF may be created after its port.
+      if ('error' in found) { added = this.addUnknown(p.name, `port on ${p.bridge}: ${found.error}`) || added; continue; }
       this.bind({ device: p.name, vifUuid: found.uuid, vmUuid: found.vmUuid, domid: -1, adopted: true });
       added = true;
     }

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { canRunLab, labsOfThisFile, makeVm, pifNetwork, pifUuid, startVm, type TestLab } from '../../src/lab/testkit.js';
+import { canRunLab, labsOfThisFile, makeVm, nextCfg, ovsRows, pifNetwork, pifUuid, startVm, type TestLab } from '../../src/lab/testkit.js';
+import { labRestartAgent } from '../../src/lab/index.js';
 import { startTinyGuest, type TinyGuest } from '../../src/lab/vm/tiny-guest.js';
 import { shq } from '../../src/lab/vm/initramfs.js';
 
@@ -87,9 +88,18 @@ describe('guests of a real hypervisor', { skip, concurrency: false }, () => {
       assert.equal(ids.stdout.trim(), `"${qvif}"`, `the tap is the VIF's port: ${ids.stderr}`);
       assert.equal((await l.exec('host1', 'ovs-vsctl', 'port-to-br', tap)).stdout.trim(), bridge);
 
-      // And the other way, counted.
-      const back = await l.exec(peer, 'ping', '-c', '3', '-W', '2', '-w', '15', '203.0.113.1');
-      assert.match(back.stdout, /3 packets transmitted, 3 received/, back.stdout);
+      // And the other way, counted, across a crash of host1's agent: the binding is kept on disk,
+      // so the restarted agent keeps the tap's port as it is (no row rewritten, no ping lost).
+      const rows = await ovsRows(l, 'host1');
+      const cfg = await nextCfg(l, 'host1');
+      const back = l.exec(peer, 'ping', '-c', '40', '-i', '0.2', '-W', '1', '-w', '30', '203.0.113.1');
+      await sleep(1000);
+      await labRestartAgent({ name: l.name, stateDir: l.stateDir, host: 'host1', progress: () => undefined });
+      await l.xe('pif-scan', `host-uuid=${host1.uuid}`); // answered once the new agent has reported
+      assert.match((await back).stdout, /40 packets transmitted, 40 received/, (await back).stdout);
+      assert.deepEqual(await ovsRows(l, 'host1'), rows, 'no OVSDB row removed or re-added by the restart');
+      assert.equal(await nextCfg(l, 'host1'), cfg, 'nothing written to OVSDB by the restart');
+      assert.equal(await param(l, 'vif', qvif, 'currently-attached'), 'true');
 
       // A port made by a raw ovs-vsctl with external_ids:iface-id (as libvirt's openvswitch
       // virtualport does) is adopted: bound to its VIF, the VM running on host1.
