@@ -35,7 +35,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** A VM's uuid or name-label: printable, at most 255 characters. */
-export const isVmName = (s: string): boolean => s.length >= 1 && s.length <= 255 && !/[\u0000-\u001f\u007f]/.test(s);
+export const isVmName = (s: string): boolean => s.length >= 1 && s.length <= 255 && ![...s].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const bad = (what: string, v: unknown): never => { throw new HotplugRequestError(`invalid ${what}: ${JSON.stringify(v)?.slice(0, 80)}`); };
