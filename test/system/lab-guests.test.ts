@@ -27,13 +27,14 @@ async function until(what: string, probe: () => Promise<boolean>, ms = 30_000, d
 }
 
 /** `xcpnet vif-hotplug ARGS` run in a host's namespace, as a hypervisor would. */
-function hotplug(l: TestLab, host: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+function hotplug(l: TestLab, host: string, args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
   const ns = l.state.hosts.find((h) => h.name === host)!.ns;
   return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', ns, process.execPath, XCPNET_JS, 'vif-hotplug', '--socket', socketOf(l, host), ...args],
-      { timeout: 120_000, env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => {
+    const child = execFile('ip', ['netns', 'exec', ns, process.execPath, XCPNET_JS, 'vif-hotplug', '--socket', socketOf(l, host), ...args],
+      { timeout: 120_000, env: { PATH: process.env.PATH } }, (err, stdout, stderr) => {
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) });
       });
+    child.stdin?.end(input);
   });
 }
 
@@ -113,6 +114,26 @@ describe('guests of a real hypervisor', { skip, concurrency: false }, () => {
       assert.equal(await param(l, 'vm', avm, 'resident-on'), host1.uuid);
       await until('the port carries xcpnet\'s marks', async () =>
         (await l.exec('host1', 'ovs-vsctl', 'get', 'Interface', adev, 'external_ids:xs-vif-uuid')).stdout.trim() === `"${avif}"`);
+
+      // libvirt's qemu hook: `started` with the domain XML attaches its interfaces (domid = the
+      // domain's id), `stopped` halts the VM.
+      const lvm = await l.xe('vm-create', 'name-label=libvirt-guest');
+      const lvif = await l.xe('vif-create', `vm-uuid=${lvm}`, `network-uuid=${net}`, 'device=0', 'mac=52:54:00:5e:00:03');
+      const ldev = `${l.state.prefix}lv0`;
+      assert.equal((await l.exec('host1', 'ip', 'tuntap', 'add', 'dev', ldev, 'mode', 'tap')).code, 0);
+      const xml = `<domain type='kvm' id='42'><name>libvirt-guest</name><uuid>${lvm}</uuid><devices>
+        <interface type='ethernet'><mac address='52:54:00:5e:00:03'/><target dev='${ldev}'/><model type='virtio'/></interface>
+        </devices></domain>`;
+      const started = await hotplug(l, 'host1', ['libvirt', 'libvirt-guest', 'started', 'begin', '-'], xml);
+      assert.equal(started.code, 0, started.stderr);
+      assert.equal(await param(l, 'vif', lvif, 'currently-attached'), 'true');
+      assert.equal(await param(l, 'vm', lvm, 'dom-id'), '42');
+      assert.equal((await l.exec('host1', 'ovs-vsctl', 'port-to-br', ldev)).stdout.trim(), bridge);
+      const stopped = await hotplug(l, 'host1', ['libvirt', 'libvirt-guest', 'stopped', 'end', '-'], xml);
+      assert.equal(stopped.code, 0, stopped.stderr);
+      await until('the libvirt guest is halted', async () => (await param(l, 'vm', lvm, 'power-state')) === 'halted');
+      assert.equal(await param(l, 'vif', lvif, 'currently-attached'), 'false');
+      await until('its port is gone', async () => (await l.exec('host1', 'ovs-vsctl', 'port-to-br', ldev)).code !== 0);
 
       // A device for no VIF: refused, reported on the host, never bridged.
       const udev = `${l.state.prefix}un0`;
