@@ -1,11 +1,10 @@
-// The agent's end of `xcpnet vif-hotplug`: a unix socket only root can reach (0600, in the
-// agent's 0700 state directory), one JSON request line in, one JSON reply line out
+// The agent's end of `xcpnet vif-hotplug`: a unix socket only root can reach (born 0600, in the
+// agent's 0700 directory), one JSON request line in, one JSON reply line out
 // (src/protocol/hotplug.ts). Whoever can connect is root on this host, as for the master's own
 // socket; what they send is still checked whole, bounded in size, time and number.
 import { createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { privateDir } from '../common/private-files.js';
 import { HOTPLUG_MAX_REQUEST, HotplugRequestError, parseHotplugRequest, type HotplugReply, type HotplugRequest } from '../protocol/hotplug.js';
 
 /** Connections served at once; more are refused (a hypervisor starts a handful of devices at a time). */
@@ -16,7 +15,8 @@ const REQUEST_TIMEOUT_MS = 10_000;
 export interface HotplugSocket { readonly path: string; close(): Promise<void> }
 
 export async function serveHotplug(path: string, handle: (r: HotplugRequest) => Promise<HotplugReply>, log: (m: string) => void = () => {}): Promise<HotplugSocket> {
-  privateDir(dirname(path));
+  // A missing directory is made 0700; an existing one (the operator's --hotplug-socket) is left as it is.
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   try { if (lstatSync(path).isSocket()) unlinkSync(path); } catch { /* none */ }
   let open = 0;
   const answer = (s: Socket, r: HotplugReply) => { if (!s.destroyed) s.end(`${JSON.stringify(r)}\n`); };

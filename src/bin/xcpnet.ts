@@ -33,7 +33,7 @@ commands:
         run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
         it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password;
         an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT);
-        guests of a real hypervisor are attached through vif-hotplug on <state-dir>/vif-hotplug.sock (docs/guests.md)
+        guests of a real hypervisor are attached through vif-hotplug on <state-dir>/agent/vif-hotplug.sock (docs/guests.md)
   vif-hotplug online|offline|add|remove | qemu-ifup|qemu-ifdown DEV | libvirt NAME OP SUBOP | stopped VM
               | add DEV [vif-uuid=U] [vm=VM device=N] [mac=M] [domid=D] | remove DEV   [--socket PATH]
         attach or detach a guest device the hypervisor made: as Xen's vif script (env vif, XENBUS_PATH),
@@ -222,7 +222,8 @@ async function openHypervisor(o: { netns?: string; hasInnerDriver: boolean; stat
     hasInnerDriver: o.hasInnerDriver, log: o.log, store: new FileHypervisorStore(join(o.stateDir, 'agent'), o.log),
     links: async () => new Set((await ip.json<{ ifname: string }[]>('link', 'show')).map((l) => l.ifname)),
   });
-  const path = o.socket !== undefined ? resolve(o.socket) : join(o.stateDir, HOTPLUG_SOCKET_NAME);
+  // By default in the agent's own 0700 directory, beside its copy of the host configuration.
+  const path = o.socket !== undefined ? resolve(o.socket) : join(o.stateDir, 'agent', HOTPLUG_SOCKET_NAME);
   const socket = await serveHotplug(path, (r) => guests.handle(r), o.log);
   o.log(`hotplug entry point (xcpnet vif-hotplug) on ${path}`);
   return { guests, socket };

@@ -48,13 +48,13 @@ export function networkConfPath(env: NodeJS.ProcessEnv = process.env, exists: (p
 export const HOTPLUG_SOCKET_NAME = 'vif-hotplug.sock';
 
 /**
- * The local agent's hotplug socket for `xcpnet vif-hotplug` (the agent makes it in its state
- * directory): $XCPNET_STATE_DIR's when set; else the installed agent's in /var/lib/xcpnet when
- * there is one; else ./var's. A hypervisor runs its scripts with an environment of its own, so
- * the installed place is found without one.
+ * The local agent's hotplug socket for `xcpnet vif-hotplug` (the agent makes it in its own
+ * directory, <state-dir>/agent): $XCPNET_STATE_DIR's when set; else the installed agent's under
+ * /var/lib/xcpnet when there is one; else ./var's. A hypervisor runs its scripts with an
+ * environment of its own, so the installed place is found without one.
  */
 export function hotplugSocket(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): string {
-  if (env.XCPNET_STATE_DIR) return join(resolve(env.XCPNET_STATE_DIR), HOTPLUG_SOCKET_NAME);
-  const installed = join(FHS.state, HOTPLUG_SOCKET_NAME);
-  return exists(installed) ? installed : join(resolve('var'), HOTPLUG_SOCKET_NAME);
+  if (env.XCPNET_STATE_DIR) return join(resolve(env.XCPNET_STATE_DIR), 'agent', HOTPLUG_SOCKET_NAME);
+  const installed = join(FHS.state, 'agent', HOTPLUG_SOCKET_NAME);
+  return exists(installed) ? installed : join(resolve('var'), 'agent', HOTPLUG_SOCKET_NAME);
 }

@@ -38,7 +38,7 @@ function hotplug(l: TestLab, host: string, args: string[], input = ''): Promise<
   });
 }
 
-const socketOf = (l: TestLab, host: string) => join(l.state.dir, 'agents', host, 'vif-hotplug.sock');
+const socketOf = (l: TestLab, host: string) => join(l.state.dir, 'agents', host, 'agent', 'vif-hotplug.sock');
 
 async function param(l: TestLab, cls: string, uuid: string, name: string): Promise<string> {
   return l.xe(`${cls}-param-get`, `uuid=${uuid}`, `param-name=${name}`);
