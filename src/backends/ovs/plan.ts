@@ -38,7 +38,7 @@ export const ownedBy = (hostUuid: string, row: { external_ids: StrMap }) => row.
 function managed(d: OvsConfig, p: ObsPort): boolean {
   if (ownedBy(d.hostUuid, p)) return true;
   const vif = d.adopt.get(p.name);
-  return vif !== undefined && guestIdOf(p) === vif;
+  return vif !== undefined && guestIdOf(p)?.toLowerCase() === vif.toLowerCase();
 }
 
 /** A port must be rebuilt (not updated) when its bridge, interface names or types changed. */
