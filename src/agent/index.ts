@@ -12,6 +12,7 @@ import { compileHost, type Desired } from './desired.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
 import type { HostCache } from './host-cache.js';
+import type { HypervisorGuests } from './hypervisor.js';
 import { codeOf } from './master-link.js';
 
 export type { GuestDriver, HostDriver } from '../backends/contract.js';
@@ -67,6 +68,8 @@ export interface AgentOptions {
   cache?: HostCache<Desired>;
   /** Whether the switch can realise anything now (Open vSwitch's daemons); absent: always. */
   health?: Pick<SwitchHealth, 'up' | 'reason' | 'onChange'>;
+  /** Guests of a real hypervisor (hotplug, adoption): see hypervisor.ts. */
+  hypervisor?: Pick<HypervisorGuests, 'attach' | 'shape' | 'report' | 'afterPass' | 'close'>;
 }
 
 /** The report; while the switch is down it carries `unrealised` (protocol/host-agent.ts). */
@@ -126,7 +129,7 @@ export function isDesired(v: unknown): v is Desired {
 export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? (() => {});
   const clock = opts.clock ?? REAL_CLOCK;
-  const { client, backend, guests, health } = opts;
+  const { client, backend, guests, health, hypervisor } = opts;
   if (!opts.hostRef && !opts.hostUuid) throw new Error('runAgent: hostRef or hostUuid is needed');
   let stopped = false;
   let hostRef = opts.hostRef ?? '';
@@ -196,7 +199,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     // compiled: they would tear down everything; the events loop resyncs under the new ref.
     if (pool && hostRef && !pool.host[hostRef]) return false;
     const fromRecords = pool !== undefined && hostRef !== '';
-    const cfg: Desired | undefined = fromRecords ? compileHost(pool!, hostRef) : cachedCfg;
+    const compiled = fromRecords ? compileHost(pool!, hostRef) : undefined;
+    const cfg: Desired | undefined = compiled && hypervisor ? hypervisor.shape(compiled) : compiled ?? cachedCfg;
     if (!cfg) return false;
     const gen = generation;
     const cfgText = JSON.stringify(cfg);
@@ -218,7 +222,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       const r = await reconcile(cfg, backend, guests, log);
       lastResult = r;
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
+      await hypervisor?.afterPass(cfg, r);
       state = buildReport(cfg, r.state, r.errors, backend.kind, await backend.nics());
+      if (hypervisor) state.guests = hypervisor.report();
       lastCfgText = cfgText;
       lastFullState = state;
       if (cfgText !== savedText) {
@@ -255,6 +261,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     return running;
   };
   const kickFull = (): Promise<void> => { fullPass = true; return kick(); };
+  hypervisor?.attach({ records: () => pool, hostRef: () => hostRef, kick: () => { void kickFull(); } });
   const haveConfig = (): boolean => pool !== undefined || cachedCfg !== undefined;
 
   const retry = opts.retry ?? MASTER_RETRY;
@@ -322,6 +329,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
     async stop() {
       stopped = true;
+      hypervisor?.close();
       clearInterval(timer);
       unsub();
       unsubHealth?.();

@@ -84,6 +84,12 @@ export interface VifPort {
   networkUuid: string;
   vmDomid: number;
   device: number;
+  /**
+   * The port was made by the hypervisor's own tooling (libvirt's openvswitch virtualport,
+   * xenopsd's vif script) and carries this VIF's uuid as external_ids:iface-id or
+   * :xs-vif-uuid: the driver takes it over instead of refusing a foreign port of that name.
+   */
+  adopt?: boolean;
 }
 
 export type IpMode = 'None' | 'DHCP' | 'Static';
@@ -142,9 +148,19 @@ export interface ObservedBridge {
   interfaces: string[];
 }
 
+/** A port the driver did not make that names a guest interface (external_ids iface-id / xs-vif-uuid). */
+export interface ForeignGuestPort {
+  name: string;
+  bridge: string;
+  /** The VIF uuid it names. */
+  vifUuid: string;
+}
+
 export interface HostState {
   bridges: ObservedBridge[];
   defaultRoute?: { dev: string; via: string };
+  /** Ports made by others that carry a VIF's uuid (OVS only): candidates for adoption. */
+  foreignGuestPorts?: ForeignGuestPort[];
 }
 
 export interface RealiseResult {

@@ -8,10 +8,10 @@ import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
 import { simulatedLocalAgent } from './local-agent.js';
-import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
+import { HOTPLUG_SOCKET_NAME, localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
 
-const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]';
+const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--hotplug-socket PATH]';
 
 const USAGE = `usage: xcpnet <command> [options]
 
@@ -34,7 +34,12 @@ commands:
   agent ${AGENT_USAGE}
         run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
         it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password;
-        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT)
+        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT);
+        guests of a real hypervisor are attached through vif-hotplug on <state-dir>/agent/vif-hotplug.sock (docs/guests.md)
+  vif-hotplug online|offline|add|remove | qemu-ifup|qemu-ifdown DEV | libvirt NAME OP SUBOP | stopped VM
+              | add DEV [vif-uuid=U] [vm=VM device=N] [mac=M] [domid=D] | remove DEV   [--socket PATH]
+        attach or detach a guest device the hypervisor made: as Xen's vif script (env vif, XENBUS_PATH),
+        QEMU's script=/downscript=, libvirt's qemu hook (domain XML on stdin), or by hand (docs/guests.md)
   switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
         choose the host's network backend (as xe-switch-network-backend); restart the agent after
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
@@ -160,7 +165,7 @@ async function agent(argv: string[]): Promise<void> {
     'ca-file': { type: 'string' }, fingerprint: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
     datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
-    'credential-file': { type: 'string' },
+    'credential-file': { type: 'string' }, 'hotplug-socket': { type: 'string' },
   } });
   if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
   const { XapiClient } = await import('../client/index.js');
@@ -195,12 +200,37 @@ async function agent(argv: string[]): Promise<void> {
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
   const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log);
-  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health });
+  // Guests of a real hypervisor (hotplug entry point, adoption) on a host of its own (the lab's or
+  // --manage-nics), beside the netns driver, which keeps the VMs started through the API.
+  const real = values.netns !== undefined || values['manage-nics'] === true;
+  const hv = real ? await openHypervisor({
+    netns: values.netns, hasInnerDriver: true, stateDir: stateDirOf(values['state-dir']), socket: values['hotplug-socket'], log,
+  }) : undefined;
+  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health, hypervisor: hv?.guests });
   log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
   await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
-  const stop = async (): Promise<void> => { await running.stop(); health?.close(); await link.close(); process.exit(0); };
+  const stop = async (): Promise<void> => { await hv?.socket.close(); await running.stop(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
+}
+
+/** The hypervisor guest driver and its hotplug socket (docs/guests.md). */
+async function openHypervisor(o: { netns?: string; hasInnerDriver: boolean; stateDir: string; socket?: string; log: (m: string) => void }) {
+  const { HypervisorGuests } = await import('../agent/hypervisor.js');
+  const { FileHypervisorStore } = await import('../agent/hypervisor-store.js');
+  const { serveHotplug } = await import('../agent/hotplug-socket.js');
+  const { Ip } = await import('../backends/linux/ip.js');
+  const { join } = await import('node:path');
+  const ip = new Ip(o.netns);
+  const guests = new HypervisorGuests({
+    hasInnerDriver: o.hasInnerDriver, log: o.log, store: new FileHypervisorStore(join(o.stateDir, 'agent'), o.log),
+    links: async () => new Set((await ip.json<{ ifname: string }[]>('link', 'show')).map((l) => l.ifname)),
+  });
+  // By default in the agent's own 0700 directory, beside its copy of the host configuration.
+  const path = o.socket !== undefined ? resolve(o.socket) : join(o.stateDir, 'agent', HOTPLUG_SOCKET_NAME);
+  const socket = await serveHotplug(path, (r) => guests.handle(r), o.log);
+  o.log(`hotplug entry point (xcpnet vif-hotplug) on ${path}`);
+  return { guests, socket };
 }
 
 async function lab(argv: string[]): Promise<void> {
@@ -265,6 +295,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   lab,
   'user-add': userAdd,
   'cert-fingerprint': certFingerprint,
+  'vif-hotplug': async (argv) => { const { vifHotplug } = await import('./vif-hotplug.js'); process.exitCode = await vifHotplug(argv); },
 };
 
 async function main(): Promise<void> {

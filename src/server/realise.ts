@@ -7,6 +7,7 @@ import { SYSTEM_CLOCK, type Clock } from '../common/clock.js';
 import type { Store, Tx } from '../db/store.js';
 import type { Rec, Value } from '../idl/meta.js';
 import { AGENT_CLASSES, type HostReport, type Nic } from '../protocol/host-agent.js';
+import { applyGuestsReport } from './impl/guest-devices.js';
 
 export type { HostReport, Nic } from '../protocol/host-agent.js';
 
@@ -174,6 +175,8 @@ export class RealisationHub {
       bridges: () => { /* kept with the report for host.get_bridges; nothing in the database */ },
       // Kept with the report: waiting calls fail on it; currently_attached (the wish) stays.
       unrealised: () => {},
+      // The hypervisor's word on its guests (impl/guest-devices.ts); absent: nothing to say.
+      guests: (g) => { if (g) applyGuestsReport(tx, host, g); },
     };
     for (const k of Object.keys(handlers) as (keyof HostReport)[]) (handlers[k] as (v: unknown) => void)(report[k]);
   }

@@ -11,6 +11,15 @@ export type { StrMap } from '../contract.js';
 /** The marker every Bridge/Port/Interface the agent creates carries; rows without it are foreign. */
 export const OWNER_KEY = 'xcpnet-owner';
 
+/** Interface external_ids keys by which others name the VIF of a port: libvirt / OVN's, xenopsd's. */
+export const GUEST_ID_KEYS = ['iface-id', 'xs-vif-uuid'] as const;
+
+/** The VIF uuid a port's interfaces name (iface-id first), or undefined. */
+export function guestIdOf(p: { interfaces: { external_ids: StrMap }[] }): string | undefined {
+  for (const k of GUEST_ID_KEYS) for (const i of p.interfaces) { const v = i.external_ids[k]; if (v) return v; }
+  return undefined;
+}
+
 /** The Interface columns the agent manages. */
 export interface IfaceRow {
   name: string;
@@ -75,6 +84,8 @@ export interface OvsConfig {
   locks: LockSpec[];
   /** Objects that cannot be realised as asked (e.g. a VIF on a VLAN of a missing parent). */
   errors: StrMap;
+  /** VIF ports to take over from the hypervisor's tooling: port name → the VIF uuid it must carry. */
+  adopt: Map<string, string>;
 }
 
 // ---- observed ----

@@ -271,3 +271,31 @@ test('rows: bridges with the owner marker, VLANs as fake bridges, VIFs with XenS
   assert.deepEqual(c.locks, [{ owner: v, port: 'vif4.1', bridge: 'xenbr1', mac: '02:aa:00:00:00:02', ipv4: ['10.0.0.9'], ipv6: [] }]);
   assert.ok(c.ports.every((p) => p.external_ids[OWNER_KEY] === HU && p.interfaces.every((i) => i.external_ids[OWNER_KEY] === HU)));
 });
+
+test('a guest port the hypervisor\'s tooling made is taken over only when it names the VIF being adopted', async () => {
+  const { b, h, n0 } = mgmtPool();
+  const vm = b.vm(h, 1);
+  b.vif(vm, n0, 0, '52:54:00:00:00:01');
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
+  const d = compileHost(b.records, h).doc;
+  await converge(fake, ovsRows({ ...d, vifs: [] }, ''));
+  const vifUuid = d.vifs[0]!.vifUuid;
+  // libvirt's openvswitch virtualport: a port vnet1 on xenbr0 with external_ids:iface-id.
+  const obs = await fake.observe();
+  const foreign = (id: string) => ({
+    uuid: 'p-vnet1', name: 'vnet1', bridge: 'xenbr0', tag: null, fake_bridge: false, protected: false, bond_mode: null, lacp: null,
+    bond_updelay: 0, bond_downdelay: 0, mac: null, other_config: {}, external_ids: {},
+    interfaces: [{ uuid: 'i-vnet1', name: 'vnet1', type: '', options: {}, mtu_request: null, mac: null, external_ids: { 'iface-id': id }, other_config: {}, ofport: 7, error: null, mtu: 1500, link_state: 'up' }],
+  });
+  obs.ports.set('vnet1', foreign(vifUuid));
+  obs.bridges.get('xenbr0')!.ports.push('vnet1');
+  const adopt = ovsRows({ ...d, vifs: [{ ...d.vifs[0]!, name: 'vnet1', adopt: true }] }, '');
+  assert.deepEqual(findConflicts(adopt, obs), {});
+  assert.deepEqual(summary(planChanges(adopt, obs)), ['update-port vnet1', 'update-iface vnet1']);
+  // Without the adopt flag, or naming another VIF: a foreign port, left alone and reported.
+  const plain = ovsRows({ ...d, vifs: [{ ...d.vifs[0]!, name: 'vnet1' }] }, '');
+  assert.match(defined(findConflicts(plain, obs)[d.vifs[0]!.owner], 'conflict'), /vnet1 exists and is not managed/);
+  obs.ports.set('vnet1', foreign('00000000-0000-4000-8000-000000000000'));
+  assert.match(defined(findConflicts(adopt, obs)[d.vifs[0]!.owner], 'conflict'), /vnet1 exists and is not managed/);
+  assert.deepEqual(planChanges(adopt, obs).filter((a) => 'name' in a && a.name === 'vnet1'), []);
+});

@@ -3,7 +3,7 @@
 // to the observed one yields no action at all; a row whose identity changed (bridge, interface
 // set or type) is removed and re-added, everything else is updated column by column.
 import {
-  OWNER_KEY, type Action, type BridgeRow, type OvsConfig, type IfaceRow, type ObsBridge, type ObservedState,
+  guestIdOf, OWNER_KEY, type Action, type BridgeRow, type OvsConfig, type IfaceRow, type ObsBridge, type ObservedState,
   type ObsIface, type ObsPort, type PortRow, type PortSpec, type StrMap,
 } from './model.js';
 
@@ -31,6 +31,16 @@ const nonEmpty = (o: object) => Object.keys(o).length > 0;
 /** Who owns an observed row, judged by its external_ids. */
 export const ownedBy = (hostUuid: string, row: { external_ids: StrMap }) => row.external_ids[OWNER_KEY] === hostUuid;
 
+/**
+ * Ours to manage: made by us, or a guest port the hypervisor's tooling made for a VIF we are told
+ * to adopt (its interfaces name that VIF). Updating it then writes our marker on it.
+ */
+function managed(d: OvsConfig, p: ObsPort): boolean {
+  if (ownedBy(d.hostUuid, p)) return true;
+  const vif = d.adopt.get(p.name);
+  return vif !== undefined && guestIdOf(p)?.toLowerCase() === vif.toLowerCase();
+}
+
 /** A port must be rebuilt (not updated) when its bridge, interface names or types changed. */
 function needsRebuild(want: PortSpec, have: ObsPort): boolean {
   if (want.bridge !== have.bridge || want.fake_bridge !== have.fake_bridge) return true;
@@ -52,7 +62,7 @@ export function findConflicts(d: OvsConfig, o: ObservedState): StrMap {
     if (br && !ownedBy(d.hostUuid, br)) out[p.owner] ??= `bridge ${p.bridge} exists and is not managed by xcpnet`;
     for (const n of new Set([p.name, ...p.interfaces.map((i) => i.name)])) {
       const holder = o.ports.get(n) ?? ifaceOwner.get(n);
-      if (holder && !ownedBy(d.hostUuid, holder)) out[p.owner] ??= `port ${n} exists and is not managed by xcpnet`;
+      if (holder && !managed(d, holder)) out[p.owner] ??= `port ${n} exists and is not managed by xcpnet`;
     }
   }
   return out;
@@ -89,7 +99,7 @@ export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
   const gonePorts = new Set<string>();
   for (const p of o.ports.values()) {
     if (goneBridges.has(p.bridge)) { gonePorts.add(p.name); continue; }
-    if (!mine(p)) continue;
+    if (!managed(d, p)) continue;
     const want = wantPorts.get(p.name);
     if (want && !conflicts[want.owner] && !needsRebuild(want, p)) continue;
     if (want && conflicts[want.owner]) continue; // leave it until the conflict is resolved
@@ -165,7 +175,7 @@ export function realisationErrors(d: OvsConfig, o: ObservedState): StrMap {
   const out: StrMap = {};
   for (const p of d.ports) {
     const have = o.ports.get(p.name);
-    if (!have || !ownedBy(d.hostUuid, have)) continue;
+    if (!have || !managed(d, have)) continue;
     for (const i of have.interfaces) {
       if (i.error || i.ofport === -1) out[p.owner] ??= `interface ${i.name}: ${i.error ?? 'could not be created'}`;
     }
