@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import { Ip, ipv4Addrs, parseIpLink, type IpLink } from '../backends/linux/ip.js';
 import { discoverNics, isPhysicalNic } from '../backends/linux/nics.js';
+import { planMove, readL3, runBatch, type L3State } from '../backends/linux/l3.js';
 import { applyOvs } from './apply-ovs.js';
 import { IpBatch } from './ip-batch.js';
 import { countByInPort, lockFlows, LOCK_COOKIE } from './locking.js';
@@ -31,6 +32,11 @@ export interface OvsBackendOptions {
   label?: string;
   /** ovs-vswitchd's run directory (bridge `.mgmt` sockets); default: the db socket's directory. */
   rundir?: string;
+  /**
+   * NICs that must not be taken over (the distribution's network configuration manages them):
+   * NIC → message. Asked before a NIC or bond port is added; its owner's actions are skipped.
+   */
+  refuseNics?: (nics: string[]) => Promise<Map<string, string>>;
 }
 
 const execP = promisify(execFile);
@@ -124,6 +130,15 @@ export class OvsBackend implements HostBackend {
   async apply(actions: Action[]): Promise<ApplyResult> {
     const errors: StrMap = {};
     let transactions = 0;
+    if (this.opts.refuseNics) {
+      // A NIC the distribution configures is left alone with everything of its owner (bridge,
+      // address, route): half of it would put the NIC's address on a second device.
+      const taking = actions.flatMap((a) => (a.kind === 'add-port' && (a.port.role === 'nic' || a.port.role === 'bond')
+        ? a.port.interfaces.map((i) => ({ nic: i.name, owner: a.port.owner })) : []));
+      const refused = taking.length ? await this.opts.refuseNics(taking.map((t) => t.nic)) : new Map<string, string>();
+      for (const t of taking) { const m = refused.get(t.nic); if (m) errors[t.owner] ??= m; }
+      actions = actions.filter((a) => !errors[actionOwner(a)]);
+    }
     const sw = actions.filter(isOvsAction) as OvsAction[];
     if (sw.length > 0) {
       const r = await applyOvs(this.client, sw, { comment: this.opts.label ?? 'xcpnet-agent', timeoutMs: this.opts.applyTimeoutMs ?? 15000 });
@@ -131,10 +146,12 @@ export class OvsBackend implements HostBackend {
       transactions += r.transactions;
       this.transactions += r.transactions;
     }
+    let l3: L3State | undefined;
     for (const a of actions) {
       if (isOvsAction(a)) continue;
       try {
         switch (a.kind) {
+          case 'move-l3': await runBatch(this.opts.netns, planMove(l3 ??= await readL3(this.opts.netns), a.from, a.to)); l3 = undefined; break;
           case 'link-up': await this.ip.setUp(a.dev); break;
           case 'addr-add': await this.ip.addAddr(a.dev, a.cidr); break;
           case 'addr-del': await this.ip.delAddr(a.dev, a.cidr); break;

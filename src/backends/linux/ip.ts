@@ -103,7 +103,8 @@ export class Ip {
   async setUp(d: string): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'up'); }
   async setDown(d: string): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'down'); }
   async setMtu(d: string, mtu: number): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'mtu', String(Math.trunc(mtu))); }
-  async addAddr(d: string, c: string): Promise<string> { return this.run('addr', 'add', cidr(c), 'broadcast', '+', 'dev', dev(d)); }
+  /** Adds (or keeps: `replace`) an address, e.g. one a NIC's move has put there already. */
+  async addAddr(d: string, c: string): Promise<string> { return this.run('addr', 'replace', cidr(c), 'broadcast', '+', 'dev', dev(d)); }
   async delAddr(d: string, c: string): Promise<string> { return this.run('addr', 'del', cidr(c), 'dev', dev(d)); }
   async replaceDefaultRoute(via: string, d: string): Promise<string> { return this.run('route', 'replace', 'default', 'via', ip(via), 'dev', dev(d)); }
   async delLink(d: string): Promise<string> { return this.run('link', 'del', 'dev', dev(d)); }
