@@ -12,6 +12,8 @@ import { FakeHost } from '../backends/fake/host.js';
 import { FakeGuests } from '../backends/fake/guests.js';
 import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
 import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
+import { claimMessage, distroClaims } from '../backends/linux/distro.js';
+import { guardedPass, ManagementGuard, type ConfirmHooks } from './confirm.js';
 
 export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
 
@@ -38,7 +40,10 @@ export interface HostSideOptions {
  */
 export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostBackend; guests: GuestDriver }> {
   if (o.netns || o.manageNics) {
-    const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
+    // The machine's own NICs (not a lab namespace): never take one the distribution configures.
+    const refuseNics = o.netns ? undefined : async (nics: string[]) =>
+      new Map([...await distroClaims(nics)].map(([nic, c]) => [nic, claimMessage(c)]));
+    const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}`, refuseNics });
     if (backend.datapathType === 'netdev') {
       // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).
       await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
@@ -69,6 +74,8 @@ export interface AgentOptions {
   eventTimeoutS?: number;
   /** Coalescing delay before a reconcile (default 20 ms). */
   debounceMs?: number;
+  /** Confirms management changes, rolling back one that cuts the host off (real hosts, the lab). */
+  confirm?: ConfirmHooks;
   /** Called after each report sent (tests, the in-process agent). */
   onReport?: (generation: number, state: ReturnType<typeof buildReport>) => void;
 }
@@ -131,6 +138,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let fullPass = true;
   let lastCfgText = '';
   let lastFullState: ReturnType<typeof buildReport> | undefined;
+  const guard = new ManagementGuard();
 
   /** One pass; false when it only reported (no observe, no apply). */
   const doReconcile = async (): Promise<boolean> => {
@@ -142,13 +150,16 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
-      const r = await reconcile(cfg, backend, guests, log);
+      const mgmtPifs = new Set(Object.entries(pool.PIF).filter(([, p]) => str(p.host) === hostRef && p.management === true).map(([ref]) => ref));
+      const g = await guardedPass({ cfg, mgmtPifs, guard, hooks: opts.confirm, run: (c) => reconcile(c, backend, guests, log), log });
+      const r = g.result;
       lastResult = r;
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
       const bondsUp: Record<string, number> = {};
-      for (const b of cfg.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
-      const pifModes = Object.fromEntries(cfg.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
-      state = buildReport(cfg, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
+      for (const b of g.applied.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
+      const pifModes = Object.fromEntries(g.applied.pifs.map((p) => [p.ref, str(pool!.PIF[p.ref]?.ip_configuration_mode)]));
+      state = buildReport(g.applied, r.observed, r.errors, { backend: backend.kind, nics: await backend.nics(), bondsUp, bridges: await backend.bridges() }, pifModes);
+      if (g.rollback) state.rollback = g.rollback;
       lastCfgText = cfgText;
       lastFullState = state;
     } else state = lastFullState!;

@@ -5,6 +5,7 @@ import type {
 } from './model.js';
 import { describeAction } from './model.js';
 import { findConflicts, planChanges, realisationErrors } from './plan.js';
+import type { Rollback } from './confirm.js';
 
 export interface GuestPlan {
   start: { vm: GuestVm; vifs: GuestVif[]; refs: string[] }[];
@@ -147,5 +148,7 @@ export function buildReport(cfg: HostNetConfig, observed: ObservedState, errors:
   }
   const Bonds: Record<string, { links_up: number }> = {};
   for (const b of cfg.bonds) Bonds[b.ref] = { links_up: extra.bondsUp[b.ref] ?? 0 };
-  return { backend: extra.backend, nics: extra.nics, errors, PIFs, Bonds, bridges: extra.bridges };
+  const report: { backend: typeof extra.backend; nics: unknown[]; errors: StrMap; PIFs: typeof PIFs; Bonds: typeof Bonds; bridges: unknown[]; rollback?: Rollback } =
+    { backend: extra.backend, nics: extra.nics, errors, PIFs, Bonds, bridges: extra.bridges };
+  return report;
 }

@@ -114,7 +114,10 @@ async function agent(argv: string[]): Promise<void> {
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
   const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
-  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log });
+  const { linuxManagementHooks } = await import('../backends/linux/management.js');
+  // Where the agent changes a real host's network, a management change must prove itself.
+  const confirm = values.netns || values['manage-nics'] ? linuxManagementHooks({ netns: values.netns, master: target }) : undefined;
+  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log, confirm });
   log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
   const stop = async (): Promise<void> => { await running.stop(); await client.close().catch(() => {}); process.exit(0); };
   process.on('SIGTERM', () => void stop());

@@ -30,6 +30,8 @@ export interface HostReport {
   PIFs?: Record<string, { MTU?: number; IP?: string; netmask?: string }>;
   Bonds?: Record<string, { links_up?: number }>;
   bridges?: Value[];
+  /** A management change the agent rolled back (it could not reach the master from it). */
+  rollback?: { PIFs?: string[]; reason?: string };
 }
 
 interface Waiter { gen: number; objects: string[]; resolve: () => void; reject: (e: unknown) => void; timer: NodeJS.Timeout }
@@ -60,7 +62,7 @@ export class RealisationHub {
    * an error the agent reports for one of `objects`, or a timeout (HOST_OFFLINE when no
    * agent ever reported, DEVICE_ATTACH_TIMEOUT otherwise).
    */
-  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(POOL_CLASSES)): Promise<void> {
+  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(POOL_CLASSES), timeoutMs = this.timeoutMs): Promise<void> {
     const s = this.state(host);
     if (s.realised >= gen) return this.failIfErrors(s.report, objects);
     return new Promise<void>((resolve, reject) => {
@@ -73,7 +75,7 @@ export class RealisationHub {
             const obj = objects[0] ?? host;
             reject(new ApiError('DEVICE_ATTACH_TIMEOUT', [this.store.classOf(obj) ?? 'host', obj]));
           }
-        }, this.timeoutMs),
+        }, timeoutMs),
       };
       w.timer.unref();
       s.waiters.add(w);
@@ -81,6 +83,9 @@ export class RealisationHub {
   }
 
   private failIfErrors(report: HostReport, objects: string[]): Promise<void> {
+    // A rolled-back management change fails the calls that made it, naming its PIF.
+    const rolledBack = objects.find((o) => report.rollback?.PIFs?.includes(o));
+    if (rolledBack) return Promise.reject(new ApiError('PIF_CONFIGURATION_ERROR', [rolledBack, String(report.rollback?.reason ?? 'management change rolled back')]));
     for (const o of objects) {
       const msg = report.errors?.[o];
       if (msg === undefined) continue;

@@ -13,6 +13,7 @@ import {
 } from './common.js';
 import { PIFClass } from '../../idl/classes/pif.js';
 import { checkCreate, checkEntry, checkMember, fieldOf } from '../field-rules.js';
+import { waitForManagement } from './host.js';
 
 const str = (v: Value | undefined): string => (typeof v === 'string' ? v : '');
 
@@ -148,9 +149,15 @@ async function reapply(ctx: CallContext, self: string, write: (tx: Tx) => void):
     if (pif.management === true) recomputeManagement(tx, pif.host as string);
   });
   if (pif.currently_attached !== true) return;
-  await hub.wait(pif.host as string, [self]);
-  if (pif.management === true) syncHostAddress(ctx, pif.host as string);
+  const host = pif.host as string;
+  if (pif.management !== true) { await hub.wait(host, [self]); return; }
+  // The management PIF: confirmed by its host, else its previous configuration comes back.
+  const before = Object.fromEntries(MANAGEMENT_FIELDS.map((f) => [f, pif[f]]));
+  await waitForManagement(ctx, host, [self], (tx) => { tx.update('PIF', self, before); recomputeManagement(tx, host); });
+  syncHostAddress(ctx, host);
 }
+
+const MANAGEMENT_FIELDS = ['ip_configuration_mode', 'IP', 'netmask', 'gateway', 'DNS', 'ipv6_configuration_mode', 'IPv6', 'ipv6_gateway', 'currently_attached'] as const;
 
 async function reconfigureIp(ctx: CallContext, a: Record<string, Value>): Promise<void> {
   const self = a.self as string;
