@@ -14,6 +14,7 @@ import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
 import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
 import { claimMessage, distroClaims } from '../backends/linux/distro.js';
 import { guardedPass, ManagementGuard, type ConfirmHooks } from './confirm.js';
+import { dhcpDevices, withLeases, type LeaseFacts } from './leases.js';
 
 export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
 
@@ -76,6 +77,16 @@ export interface AgentOptions {
   debounceMs?: number;
   /** Confirms management changes, rolling back one that cuts the host off (real hosts, the lab). */
   confirm?: ConfirmHooks;
+  /** DHCP clients for DHCP PIFs (real hosts, the lab). */
+  dhcp?: {
+    lease(dev: string): LeaseFacts | undefined;
+    ensure(devs: Iterable<string>): void;
+    retain(devs: Iterable<string>): Promise<void>;
+    onChange(cb: () => void): () => void;
+    close(): Promise<void>;
+  };
+  /** Where the management interface's DNS goes (the host's resolver file). */
+  resolver?: { write(dns: { servers: string[]; search: string[] } | undefined): boolean };
   /** Called after each report sent (tests, the in-process agent). */
   onReport?: (generation: number, state: ReturnType<typeof buildReport>) => void;
 }
@@ -144,16 +155,21 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const doReconcile = async (): Promise<boolean> => {
     if (!pool) return false;
     const gen = generation;
-    const cfg: HostNetConfig = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
+    const compiled: HostNetConfig = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
+    const cfg = opts.dhcp ? withLeases(compiled, (d) => opts.dhcp!.lease(d)) : compiled;
     const cfgText = JSON.stringify(cfg);
     let state: ReturnType<typeof buildReport>;
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
       const mgmtPifs = new Set(Object.entries(pool.PIF).filter(([, p]) => str(p.host) === hostRef && p.management === true).map(([ref]) => ref));
+      // Clients of interfaces this pass may remove release their lease while they still can.
+      await opts.dhcp?.retain(dhcpDevices(cfg));
       const g = await guardedPass({ cfg, mgmtPifs, guard, hooks: opts.confirm, run: (c) => reconcile(c, backend, guests, log), log });
       const r = g.result;
       lastResult = r;
+      opts.dhcp?.ensure(dhcpDevices(g.applied));
+      opts.resolver?.write(g.applied.dns);
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
       const bondsUp: Record<string, number> = {};
       for (const b of g.applied.bonds) bondsUp[b.ref] = await backend.bondLinksUp(b.port, b.members);
@@ -236,6 +252,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const eventsDone = events();
   const timer = setInterval(() => { if (pool) void kickFull(); }, opts.resyncMs ?? 30000);
   const unsub = backend.onChange(() => { if (pool) void kickFull(); });
+  const unsubDhcp = opts.dhcp?.onChange(() => { if (pool) void kickFull(); });
 
   return {
     hostRef,
@@ -250,6 +267,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       clearInterval(timer);
       unsub();
+      unsubDhcp?.();
       while (running) await running;
       void eventsDone; // a pending long poll ends on its own; its result is ignored
     },

@@ -108,6 +108,9 @@ export interface HostNetConfig {
   /** Default route: device and gateway, owned by one PIF. */
   gateway?: { dev: string; via: string; owner: string };
   dns?: { servers: string[]; search: string[]; owner: string };
+  /** The PIF whose DHCP lease gives the default route / DNS (then `gateway`/`dns` come from it). */
+  dhcpGateway?: { dev: string; owner: string };
+  dhcpDns?: { dev: string; owner: string; search: string[] };
   vifs: VifSpec[];
   /** VMs running on this host (guest driver state), with their domid. */
   vms: { ref: string; uuid: string; domid: number }[];

@@ -157,7 +157,10 @@ export function planChanges(d: HostNetConfig, o: ObservedState): Action[] {
     for (const a of want) if (!have.has(a)) addrAdd.push({ kind: 'addr-add', dev: ip.dev, cidr: a, owner: ip.owner });
   }
   const gw = d.gateway;
-  if (gw && !conflicts[gw.owner] && (o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
+  // Removing an address of the gateway's device takes the kernel's default route with it: set
+  // it again after the address work even when it is the one observed.
+  const gwAddrGone = gw !== undefined && addrDel.some((a) => a.kind === 'addr-del' && a.dev === gw.dev);
+  if (gw && !conflicts[gw.owner] && (gwAddrGone || o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
     routes.push({ kind: 'route-default', dev: gw.dev, via: gw.via, owner: gw.owner });
   }
 

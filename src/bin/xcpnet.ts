@@ -2,7 +2,7 @@
 // xcpnet: the pool master (`serve`), the host agent (`agent`), the lab (`lab …`) and helpers.
 
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
@@ -13,7 +13,7 @@ commands:
   serve [--listen HOST:PORT] [--state-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
         run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <state-dir>/xapi.sock;
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
-  agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]
+  agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]
         run the host agent that makes the records real on Open vSwitch and Linux
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
@@ -95,9 +95,9 @@ async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
-    datapath: { type: 'string' },
+    datapath: { type: 'string' }, 'state-dir': { type: 'string' },
   } });
-  if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics]');
+  if (!values.master || !values.host) throw new Error('usage: xcpnet agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]');
   const { XapiClient } = await import('../client/index.js');
   const { openHostSide, runAgent } = await import('../agent/index.js');
   const target = /^[a-z]+:/.test(values.master) ? values.master : `unix:${resolve(values.master)}`;
@@ -114,12 +114,19 @@ async function agent(argv: string[]): Promise<void> {
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
   const log = (m: string): void => { process.stdout.write(`${new Date().toISOString()} ${m}\n`); };
+  // Where the agent changes a real host's network (or a lab host's): management changes must
+  // prove themselves, DHCP PIFs get a client, the management DNS goes to the host's resolver.
+  const real = Boolean(values.netns || values['manage-nics']);
+  const stateDir = resolve(values['state-dir'] ?? join(stateDirOf(undefined), `agent-${values.host}`));
   const { linuxManagementHooks } = await import('../backends/linux/management.js');
-  // Where the agent changes a real host's network, a management change must prove itself.
-  const confirm = values.netns || values['manage-nics'] ? linuxManagementHooks({ netns: values.netns, master: target }) : undefined;
-  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log, confirm });
+  const { DhcpClients } = await import('../backends/linux/dhcp.js');
+  const { ResolverFile, resolverPath } = await import('../backends/linux/resolver.js');
+  const confirm = real ? linuxManagementHooks({ netns: values.netns, master: target }) : undefined;
+  const dhcp = real ? new DhcpClients({ dir: join(stateDir, 'dhcp'), netns: values.netns, log }) : undefined;
+  const resolver = real ? new ResolverFile(resolverPath(values.netns), log) : undefined;
+  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log, confirm, dhcp, resolver });
   log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
-  const stop = async (): Promise<void> => { await running.stop(); await client.close().catch(() => {}); process.exit(0); };
+  const stop = async (): Promise<void> => { await running.stop(); await dhcp?.close(); await client.close().catch(() => {}); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
 }

@@ -131,7 +131,8 @@ export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   const dir = join(ctx.state.dir, 'agents');
   privateDir(dir);
   const m = ctx.state.master;
-  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns],
+  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--ovsdb', h.ovs.dbSocket, '--netns', h.ns,
+    '--state-dir', join(dir, h.name)],
     join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, daemonEnv({ XE_USER: m.username, XE_PASSWORD: masterPassword(ctx.state) }));
   h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
   saveState(ctx.state);

@@ -6,7 +6,8 @@
 // under a unique lab prefix and removed in after(), the VM included, also when a test fails.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -243,5 +244,24 @@ describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false
     assert.match(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(`inet ${host.mgmtIp.replace(/\./g, '\\.')}/24`));
     assert.doesNotMatch(await host.vm.run(['ip', '-4', '-o', 'addr', 'show']), /203\.0\.113\.51/);
     await c.call('PIF.scan', hostRef); // the agent is back with the master
+  });
+
+  vmTest('DHCP: the VLAN 10 PIF leases an address from the lab upstream with udhcpc, and releases it when set back to static', 180_000, async () => {
+    const [vlanPif] = await pifOf('eth1', 10);
+    await c.call('PIF.reconfigure_ip', vlanPif, 'DHCP', '', '', '', '');
+    const leased = await until('a DHCP address on VLAN 10', 60_000, async () => {
+      const ip = await c.call<string>('PIF.get_IP', vlanPif);
+      return /^198\.51\.100\.1\d\d$/.test(ip) ? ip : undefined;
+    });
+    log(`DHCP: VLAN 10 PIF leased ${leased}`);
+    const bridge = await bridgeOf(vlanPif);
+    assert.match(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(`inet ${leased.replace(/\./g, '\\.')}/24`));
+    assert.match(await host.vm.run(['cat', `/run/xcpnet/agent/dhcp/${bridge}.lease`]), new RegExp(`^ip=${leased.replace(/\./g, '\\.')}$`, 'm'));
+    await reachable(leased);
+    assert.deepEqual(await ping(leased, 10), { sent: 10, received: 10 });
+    await c.call('PIF.reconfigure_ip', vlanPif, 'Static', '198.51.100.50', '255.255.255.0', '', '');
+    const dnsmasqLog = join(state.dir, 'dhcp-server', 'dnsmasq.log');
+    await until('the release at the server', 30_000, async () => (readFileSync(dnsmasqLog, 'utf8').includes(`DHCPRELEASE(vlan10) ${leased} `) ? true : undefined));
+    assert.doesNotMatch(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(leased.replace(/\./g, '\\.')));
   });
 });

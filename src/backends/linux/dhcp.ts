@@ -98,8 +98,6 @@ export interface DhcpOptions {
   netns?: string;
   busybox?: string;
   log?: (m: string) => void;
-  /** A lease came, changed or went: the agent passes again. */
-  onChange?: () => void;
   now?: () => number;
 }
 
@@ -109,6 +107,7 @@ export class DhcpClients {
   private readonly busybox: string;
   private watcher?: FSWatcher;
   private closed = false;
+  private readonly listeners = new Set<() => void>();
 
   constructor(private readonly o: DhcpOptions) {
     const bb = o.busybox ?? findBusybox();
@@ -123,12 +122,20 @@ export class DhcpClients {
       renameSync(`${hook}.tmp`, hook);
     }
     try {
-      this.watcher = watch(o.dir, (_ev, name) => { if (typeof name === 'string' && name.endsWith('.lease')) o.onChange?.(); });
+      this.watcher = watch(o.dir, (_ev, name) => {
+        if (typeof name === 'string' && name.endsWith('.lease')) for (const l of this.listeners) l();
+      });
       this.watcher.on('error', () => undefined);
     } catch { /* the agent's periodic pass still reads the leases */ }
   }
 
   private log(m: string): void { this.o.log?.(`dhcp: ${m}`); }
+
+  /** Called when a lease comes, changes or goes; returns an unsubscribe. */
+  onChange(cb: () => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
 
   /** The valid lease of `dev`, if any. */
   lease(dev: string): Lease | undefined {
@@ -145,7 +152,16 @@ export class DhcpClients {
     if (this.closed) return;
     const want = new Set([...devs].filter(isIfName));
     for (const d of want) if (!this.clients.has(d)) this.start(d);
-    for (const d of [...this.clients.keys()]) if (!want.has(d)) void this.stop(d, true);
+    void this.retain(want);
+  }
+
+  /**
+   * Stops, releasing their leases, the clients of devices not in `devs`: before a pass that may
+   * remove those devices, so that the release still leaves through them.
+   */
+  async retain(devs: Iterable<string>): Promise<void> {
+    const keep = new Set(devs);
+    await Promise.all([...this.clients.keys()].filter((d) => !keep.has(d)).map((d) => this.stop(d, true)));
   }
 
   /** Devices with a running (or restarting) client. */
