@@ -3,6 +3,7 @@
 // and reports what is real with host.report_network_state (docs/design/agent-protocol.md).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
+import { ApiError } from '../common/api-error.js';
 import { compileHostConfig } from './desired.js';
 import type { GuestDriver, HostBackend, HostNetConfig } from './model.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
@@ -13,8 +14,12 @@ import { FakeGuests } from '../backends/fake/guests.js';
 import { NetnsGuests, guestPrefixFor } from '../backends/linux/guests.js';
 import { setSysctls, USERSPACE_TUNNEL_ARP } from '../backends/linux/sysctl.js';
 import { claimMessage, distroClaims } from '../backends/linux/distro.js';
+import { NicOrder } from '../backends/linux/nic-order.js';
+import { join } from 'node:path';
 import { guardedPass, ManagementGuard, type ConfirmHooks } from './confirm.js';
 import { dhcpDevices, withLeases, type LeaseFacts } from './leases.js';
+import { EMERGENCY_AFTER_MS, overridePool, pifForReset, pifOfBridge, type Override } from './emergency.js';
+import type { LocalHost } from './local-api.js';
 
 export type { HostBackend, GuestDriver, HostNetConfig } from './model.js';
 
@@ -32,6 +37,8 @@ export interface HostSideOptions {
   /** NICs of the fake host (default 2). */
   fakeNics?: number;
   datapath?: 'auto' | 'system' | 'netdev';
+  /** The agent's state directory (the NIC order is kept there). */
+  stateDir?: string;
 }
 
 /**
@@ -44,7 +51,8 @@ export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostB
     // The machine's own NICs (not a lab namespace): never take one the distribution configures.
     const refuseNics = o.netns ? undefined : async (nics: string[]) =>
       new Map([...await distroClaims(nics)].map(([nic, c]) => [nic, claimMessage(c)]));
-    const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}`, refuseNics });
+    const backend = await OvsBackend.open({ ovsdb: o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock', netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}`, refuseNics,
+      nicOrder: o.stateDir ? new NicOrder(join(o.stateDir, 'nic-order.json')) : undefined });
     if (backend.datapathType === 'netdev') {
       // Tunnels on the userspace datapath need ARP answered by the bridge only (see sysctl.ts).
       await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
@@ -87,6 +95,8 @@ export interface AgentOptions {
   };
   /** Where the management interface's DNS goes (the host's resolver file). */
   resolver?: { write(dns: { servers: string[]; search: string[] } | undefined): boolean };
+  /** The master's address, as HOST_IS_SLAVE names it on the local API. */
+  masterAddress?: string;
   /** Called after each report sent (tests, the in-process agent). */
   onReport?: (generation: number, state: ReturnType<typeof buildReport>) => void;
 }
@@ -97,6 +107,8 @@ export interface RunningAgent {
   readonly generation: number;
   /** Runs a reconcile now (after the initial sync) and resolves with its result. */
   reconcileNow(): Promise<ReconcileResult | undefined>;
+  /** What the agent's local API (emergency mode, reset-networking) asks of it. */
+  readonly local: LocalHost;
   stop(): Promise<void>;
 }
 
@@ -150,22 +162,29 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let lastCfgText = '';
   let lastFullState: ReturnType<typeof buildReport> | undefined;
   const guard = new ManagementGuard();
+  // Emergency mode and reset-networking: a local override of the management configuration,
+  // kept until the master has recorded it (see emergency.ts).
+  let override: Override | undefined;
+  let failingSince: number | undefined;
+  let recording = false;
 
   /** One pass; false when it only reported (no observe, no apply). */
   const doReconcile = async (): Promise<boolean> => {
     if (!pool) return false;
     const gen = generation;
-    const compiled: HostNetConfig = compileHostConfig(pool, hostRef, { datapathType: backend.datapathType });
+    const view = override ? overridePool(pool, hostRef, override) : pool;
+    const compiled: HostNetConfig = compileHostConfig(view, hostRef, { datapathType: backend.datapathType });
     const cfg = opts.dhcp ? withLeases(compiled, (d) => opts.dhcp!.lease(d)) : compiled;
     const cfgText = JSON.stringify(cfg);
     let state: ReturnType<typeof buildReport>;
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
-      const mgmtPifs = new Set(Object.entries(pool.PIF).filter(([, p]) => str(p.host) === hostRef && p.management === true).map(([ref]) => ref));
+      const mgmtPifs = new Set(Object.entries(view.PIF).filter(([, p]) => str(p.host) === hostRef && p.management === true).map(([ref]) => ref));
       // Clients of interfaces this pass may remove release their lease while they still can.
       await opts.dhcp?.retain(dhcpDevices(cfg));
-      const g = await guardedPass({ cfg, mgmtPifs, guard, hooks: opts.confirm, run: (c) => reconcile(c, backend, guests, log), log });
+      // An override is the operator's, made because the master is out of reach: not confirmed.
+      const g = await guardedPass({ cfg, mgmtPifs, guard, hooks: override ? undefined : opts.confirm, run: (c) => reconcile(c, backend, guests, log), log });
       const r = g.result;
       lastResult = r;
       opts.dhcp?.ensure(dhcpDevices(g.applied));
@@ -228,6 +247,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
           { events?: EventRec[]; token?: string };
         if (stopped) return;
         failures = 0;
+        failingSince = undefined;
+        if (override && !recording) recordOverride();
         const evs = res.events ?? [];
         let changed: boolean;
         if (token === '') { pool = emptyPool(); applyEvents(pool, evs); changed = true; fullPass = true; }
@@ -243,11 +264,43 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       } catch (e) {
         if (stopped) return;
         failures++;
+        failingSince ??= Date.now();
         log(`event.from failed (${failures}): ${(e as Error).message}`);
         if (failures >= 3) token = ''; // start over with a full sync (the replica is replaced when it arrives)
         await sleep(Math.min(10000, 500 * 2 ** Math.min(failures, 5)));
       }
     }
+  };
+  // The master is back while an override is in force: it records the same management
+  // configuration (the calls wait for this agent's report, so they are not awaited here).
+  const recordOverride = (): void => {
+    const o = override!;
+    recording = true;
+    const calls = o.kind === 'reset'
+      ? client.call('PIF.reconfigure_ip', o.pif, o.cfg.mode, o.cfg.IP, o.cfg.netmask, o.cfg.gateway, o.cfg.DNS).then(() => client.call('host.management_reconfigure', o.pif))
+      : client.call('host.management_reconfigure', o.pif);
+    void calls.then(() => { log(`master reached: management recorded on ${o.pif}`); },
+      (e: Error) => { log(`master reached, but recording the local management configuration failed: ${e.message}`); })
+      .finally(() => { if (override === o) override = undefined; recording = false; void kickFull(); });
+  };
+  const setOverride = async (o: Override): Promise<void> => {
+    override = o;
+    log(`local override: management on ${o.pif} (${o.kind === 'bridge' ? `bridge ${o.bridge}` : `${o.cfg.device} ${o.cfg.mode}`}) until the master records it`);
+    await kickFull();
+    while (running) await running;
+    if (failingSince === undefined && !recording) recordOverride(); // the master is reachable: record it now
+  };
+  const local: LocalHost = {
+    inEmergency: () => failingSince !== undefined && Date.now() - failingSince >= EMERGENCY_AFTER_MS,
+    master: () => opts.masterAddress ?? '',
+    localManagement: async (bridge) => {
+      if (!pool) throw new ApiError('HOST_OFFLINE', [hostRef]);
+      await setOverride({ kind: 'bridge', bridge, pif: pifOfBridge(pool, hostRef, bridge) });
+    },
+    resetNetworking: async (cfg) => {
+      if (!pool) throw new ApiError('HOST_OFFLINE', [hostRef]);
+      await setOverride({ kind: 'reset', cfg, pif: pifForReset(pool, hostRef, cfg) });
+    },
   };
   const eventsDone = events();
   const timer = setInterval(() => { if (pool) void kickFull(); }, opts.resyncMs ?? 30000);
@@ -257,6 +310,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   return {
     hostRef,
     get generation() { return reportedGen < 0 ? 0 : reportedGen; },
+    local,
     async reconcileNow() {
       if (!pool) return undefined;
       await kickFull();

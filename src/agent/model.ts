@@ -225,6 +225,8 @@ export interface ApplyResult {
 /** A NIC as the backend sees it (agent-protocol `nics`). */
 export interface NicInfo {
   device: string;
+  /** Its stable position (xenbr<position>), from the host's NIC order. */
+  position?: number;
   MAC: string;
   MTU: number;
   carrier: boolean;

@@ -8,6 +8,7 @@ import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import { Ip, ipv4Addrs, parseIpLink, type IpLink } from '../backends/linux/ip.js';
 import { discoverNics, isPhysicalNic } from '../backends/linux/nics.js';
 import { planMove, readL3, runBatch, type L3State } from '../backends/linux/l3.js';
+import type { NicOrder } from '../backends/linux/nic-order.js';
 import { applyOvs } from './apply-ovs.js';
 import { IpBatch } from './ip-batch.js';
 import { countByInPort, lockFlows, LOCK_COOKIE } from './locking.js';
@@ -37,6 +38,8 @@ export interface OvsBackendOptions {
    * NIC → message. Asked before a NIC or bond port is added; its owner's actions are skipped.
    */
   refuseNics?: (nics: string[]) => Promise<Map<string, string>>;
+  /** The host's persisted NIC order (positions); without it NICs have none. */
+  nicOrder?: NicOrder;
 }
 
 const execP = promisify(execFile);
@@ -174,7 +177,7 @@ export class OvsBackend implements HostBackend {
   async nics(): Promise<NicInfo[]> {
     const sig = this.kernel ? nicSignature(this.kernel.raw) : undefined;
     if (sig === undefined || this.nicCache?.sig !== sig) {
-      const nics = await discoverNics(this.ip);
+      const nics = await discoverNics(this.ip, this.opts.nicOrder);
       this.nicCache = sig === undefined ? undefined : { sig, nics };
       return nics.map((n) => ({ ...n }));
     }

@@ -15,6 +15,8 @@ commands:
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start
   agent --master URL|SOCKET --host UUID [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]
         run the host agent that makes the records real on Open vSwitch and Linux
+  reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir DIR)
+        bring a host back to a management interface on NIC (through its running agent)
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
@@ -108,8 +110,9 @@ async function agent(argv: string[]): Promise<void> {
   // The commands the agent runs (ip, ovs tools) need no password in their environment.
   delete process.env.XE_PASSWORD;
   delete process.env.XCPNET_ROOT_PASSWORD;
+  const stateDir = resolve(values['state-dir'] ?? join(stateDirOf(undefined), `agent-${values.host}`));
   const { backend, guests } = await openHostSide({
-    hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+    hostUuid: values.host, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'], stateDir,
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
@@ -117,16 +120,21 @@ async function agent(argv: string[]): Promise<void> {
   // Where the agent changes a real host's network (or a lab host's): management changes must
   // prove themselves, DHCP PIFs get a client, the management DNS goes to the host's resolver.
   const real = Boolean(values.netns || values['manage-nics']);
-  const stateDir = resolve(values['state-dir'] ?? join(stateDirOf(undefined), `agent-${values.host}`));
   const { linuxManagementHooks } = await import('../backends/linux/management.js');
   const { DhcpClients } = await import('../backends/linux/dhcp.js');
   const { ResolverFile, resolverPath } = await import('../backends/linux/resolver.js');
   const confirm = real ? linuxManagementHooks({ netns: values.netns, master: target }) : undefined;
   const dhcp = real ? new DhcpClients({ dir: join(stateDir, 'dhcp'), netns: values.netns, log }) : undefined;
   const resolver = real ? new ResolverFile(resolverPath(values.netns), log) : undefined;
-  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log, confirm, dhcp, resolver });
-  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''})`);
-  const stop = async (): Promise<void> => { await running.stop(); await dhcp?.close(); await client.close().catch(() => {}); process.exit(0); };
+  const masterAddress = /^https?:/.test(target) ? new URL(target).hostname : '';
+  const running = await runAgent({ client, hostUuid: values.host, backend, guests, log, confirm, dhcp, resolver, masterAddress });
+  // The member's own XenAPI socket: emergency mode and reset-networking (xe with XE_SERVER=unix:<it>).
+  const { serveLocalApi } = await import('../agent/local-api.js');
+  const { privateDir } = await import('../common/private-files.js');
+  privateDir(stateDir);
+  const localApi = await serveLocalApi(join(stateDir, 'xapi.sock'), running.local, log);
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}); local API on unix:${join(stateDir, 'xapi.sock')}`);
+  const stop = async (): Promise<void> => { await localApi.close(); await running.stop(); await dhcp?.close(); await client.close().catch(() => {}); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
 }
@@ -158,7 +166,33 @@ async function bridges(argv: string[]): Promise<void> {
   } finally { await client.close().catch(() => {}); }
 }
 
+/**
+ * `xcpnet reset-networking`: XCP's xe-reset-networking for a host whose management configuration
+ * keeps it from its master: management on NIC `--device` with the given IP configuration, every
+ * other PIF down, done at once by the host's running agent (through its local API) and recorded
+ * on the master as soon as the agent reaches it.
+ */
+async function resetNetworking(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    device: { type: 'string' }, mode: { type: 'string' }, ip: { type: 'string' }, netmask: { type: 'string' },
+    gateway: { type: 'string' }, dns: { type: 'string' }, host: { type: 'string' }, 'state-dir': { type: 'string' },
+  } });
+  const mode = values.mode === 'dhcp' ? 'DHCP' : values.mode === 'static' ? 'Static' : undefined;
+  if (!values.device || !mode || (!values.host && !values['state-dir']) || (mode === 'Static' && (!values.ip || !values.netmask))) {
+    throw new Error('usage: xcpnet reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir AGENT_DIR)');
+  }
+  const dir = resolve(values['state-dir'] ?? join(stateDirOf(undefined), `agent-${values.host}`));
+  const { XapiClient } = await import('../client/index.js');
+  const c = await XapiClient.connect({ target: `unix:${join(dir, 'xapi.sock')}`, user: 'root', password: '', originator: 'xcpnet-reset-networking' })
+    .catch((e: Error) => { throw new Error(`no agent answers on ${join(dir, 'xapi.sock')} (${e.message}): start the host's agent first`); });
+  try {
+    await c.call('host.reset_networking_local', values.device, mode, values.ip ?? '', values.netmask ?? '', values.gateway ?? '', values.dns ?? '');
+  } finally { await c.close().catch(() => {}); }
+  console.log(`xcpnet: management on ${values.device} (${mode}); the agent records it on the master when it reaches it`);
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  'reset-networking': resetNetworking,
   serve,
   bridges,
   agent,

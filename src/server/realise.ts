@@ -10,6 +10,8 @@ import { POOL_CLASSES } from '../agent/records.js';
 
 export interface Nic {
   device: string;
+  /** Its stable position on the host (the agent's NIC order): xenbr<position>. */
+  position?: number;
   MAC: string;
   MTU: number;
   carrier?: boolean;

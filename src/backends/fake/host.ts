@@ -115,7 +115,7 @@ export class FakeHost implements HostBackend {
     return this.nicNames.filter((n) => this.state.links.has(n)).map((n) => {
       const l = this.state.links.get(n)!;
       return {
-        device: n, MAC: l.mac, MTU: l.mtu, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4', vendor_name: 'xcpnet',
+        device: n, position: this.nicNames.indexOf(n), MAC: l.mac, MTU: l.mtu, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4', vendor_name: 'xcpnet',
         device_id: '0001', device_name: 'fake NIC', pci_bus_path: `0000:00:${String(this.nicNames.indexOf(n) + 3).padStart(2, '0')}.0`, driver: 'fake',
       };
     });
