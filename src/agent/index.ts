@@ -133,6 +133,15 @@ export function applyEvents(pool: PoolRecords, events: EventRec[]): boolean {
   return changed;
 }
 
+/** A report the master does not answer within this time is given up (and sent again later). */
+const REPORT_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => { t = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms); })])
+    .finally(() => clearTimeout(t));
+}
+
 export const generationOf = (token: string): number => {
   const n = Number(token.split(',')[0]);
   return Number.isFinite(n) ? n : 0;
@@ -166,6 +175,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // kept until the master has recorded it (see emergency.ts).
   let override: Override | undefined;
   let failingSince: number | undefined;
+  let lastContact = Date.now();
   let recording = false;
 
   /** One pass; false when it only reported (no observe, no apply). */
@@ -202,18 +212,20 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     // Report what the master asked about (needReport), and anything observed that changed on its
     // own (a cable pulled: carrier, Bond.links_up) even without a new generation.
     if (reportUnsupported || (!needReport && text === lastState)) return full;
+    // Out of the master's reach: the report waits for it (a call would hang the passes).
+    if (local.inEmergency()) { needReport = true; return full; }
     // A touch that arrived while this pass ran is not answered by it (its generation is older
     // than the touch): keep the request for the next pass, which the touch has kicked.
     if (gen === generation) needReport = false;
     try {
-      await client.call('host.report_network_state', hostRef, gen, state);
+      await withTimeout(client.call('host.report_network_state', hostRef, gen, state), REPORT_TIMEOUT_MS, 'the master did not answer the report');
       reportedGen = gen;
       lastState = text;
       opts.onReport?.(gen, state);
     } catch (e) {
       const code = (e as { code?: string }).code ?? String(e);
       if (/MESSAGE_METHOD_UNKNOWN|UNKNOWN_METHOD/.test(code)) { reportUnsupported = true; log('master has no host.report_network_state; not reporting'); }
-      else log(`report failed: ${(e as Error).message}`);
+      else { needReport = true; log(`report failed: ${(e as Error).message}`); }
     }
     return full;
   };
@@ -248,6 +260,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         if (stopped) return;
         failures = 0;
         failingSince = undefined;
+        lastContact = Date.now();
         if (override && !recording) recordOverride();
         const evs = res.events ?? [];
         let changed: boolean;
@@ -279,19 +292,27 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const calls = o.kind === 'reset'
       ? client.call('PIF.reconfigure_ip', o.pif, o.cfg.mode, o.cfg.IP, o.cfg.netmask, o.cfg.gateway, o.cfg.DNS).then(() => client.call('host.management_reconfigure', o.pif))
       : client.call('host.management_reconfigure', o.pif);
-    void calls.then(() => { log(`master reached: management recorded on ${o.pif}`); },
-      (e: Error) => { log(`master reached, but recording the local management configuration failed: ${e.message}`); })
-      .finally(() => { if (override === o) override = undefined; recording = false; void kickFull(); });
+    void calls.then(() => {
+      log(`master reached: management recorded on ${o.pif}`);
+      if (override === o) override = undefined;
+    }, (e: Error) => {
+      // Refused by the master: its records stand. Not reached after all: tried again later.
+      log(`recording the local management configuration on the master failed: ${e.message}`);
+      if (e instanceof ApiError && override === o) override = undefined;
+    }).finally(() => { recording = false; void kickFull(); });
   };
   const setOverride = async (o: Override): Promise<void> => {
     override = o;
     log(`local override: management on ${o.pif} (${o.kind === 'bridge' ? `bridge ${o.bridge}` : `${o.cfg.device} ${o.cfg.mode}`}) until the master records it`);
     await kickFull();
     while (running) await running;
-    if (failingSince === undefined && !recording) recordOverride(); // the master is reachable: record it now
+    if (!local.inEmergency() && !recording) recordOverride(); // the master is reachable: record it now
   };
   const local: LocalHost = {
-    inEmergency: () => failingSince !== undefined && Date.now() - failingSince >= EMERGENCY_AFTER_MS,
+    // Calls to the master that fail for a while, or that hang (a master that does not answer):
+    // a long poll returns within its timeout, so no answer for that long and more is an outage.
+    inEmergency: () => (failingSince !== undefined && Date.now() - failingSince >= EMERGENCY_AFTER_MS)
+      || Date.now() - lastContact >= (opts.eventTimeoutS ?? 30) * 1000 + EMERGENCY_AFTER_MS,
     master: () => opts.masterAddress ?? '',
     localManagement: async (bridge) => {
       if (!pool) throw new ApiError('HOST_OFFLINE', [hostRef]);

@@ -128,7 +128,7 @@ async function agent(argv: string[]): Promise<void> {
   const resolver = real ? new ResolverFile(resolverPath(values.netns), log) : undefined;
   const masterAddress = /^https?:/.test(target) ? new URL(target).hostname : '';
   const running = await runAgent({ client, hostUuid: values.host, backend, guests, log, confirm, dhcp, resolver, masterAddress });
-  // The member's own XenAPI socket: emergency mode and reset-networking (xe with XE_SERVER=unix:<it>).
+  // The member's own XenAPI socket: emergency mode and reset-networking (xe with XCPNET_STATE_DIR=<state dir>).
   const { serveLocalApi } = await import('../agent/local-api.js');
   const { privateDir } = await import('../common/private-files.js');
   privateDir(stateDir);
