@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps)
+# busybox-static: the agent's DHCP client (udhcpc); dnsmasq-base: the lab upstream's DHCP server
+# (the binary only: no system service is installed or started).
+debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps busybox-static dnsmasq-base)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

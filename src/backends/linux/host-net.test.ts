@@ -67,7 +67,7 @@ test('resolv.conf: search then nameservers, at most 3; nothing when there is not
   } finally { rmSync(dir, { recursive: true, force: true }); }
 });
 
-test('ifupdown: stanzas that configure a NIC are claims; manual without commands and other NICs are not', () => {
+test('ifupdown: stanzas that configure a NIC are claims; manual without commands and other NICs are not', async () => {
   const p = parseInterfaces('auto lo\niface lo inet loopback\n\nallow-hotplug ens5\niface ens5 inet dhcp\n\niface ens6 inet manual\n\niface ens7 inet manual\n  up ip link set ens7 up\nsource /etc/network/interfaces.d/*\n', '/etc/network/interfaces');
   assert.deepEqual(p.stanzas.map((s) => [s.iface, s.method, s.hooks, s.line]), [['lo', 'loopback', false, 2], ['ens5', 'dhcp', false, 5], ['ens6', 'manual', false, 7], ['ens7', 'manual', true, 9]]);
   assert.deepEqual(p.sources, ['/etc/network/interfaces.d/*']);
@@ -76,6 +76,7 @@ test('ifupdown: stanzas that configure a NIC are claims; manual without commands
     mkdirSync(join(root, 'etc/network/interfaces.d'), { recursive: true });
     writeFileSync(join(root, 'etc/network/interfaces'), 'source /etc/network/interfaces.d/*\niface eth9 inet manual\n');
     writeFileSync(join(root, 'etc/network/interfaces.d/eth0'), '# the installer\nauto eth0\niface eth0 inet static\n  address 192.0.2.51/24\n');
+    assert.deepEqual([...(await distroClaims(['eth0', 'eth1'], root)).keys()], ['eth0']);
     const claims = ifupdownClaims(root, ['eth0', 'eth1', 'eth9']);
     assert.equal(claims.length, 1);
     assert.equal(claims[0]!.nic, 'eth0');

@@ -34,7 +34,7 @@ export async function managementReconfigure(ctx: CallContext, pifRef: string): P
   const host = pif.host as string;
   const bridge = store.get('network', pif.network as string).bridge as string;
   const h = store.get('host', host);
-  const before = { management_bridge: h.management_bridge, management_address_type: h.management_address_type };
+  const before = { management_bridge: h.management_bridge, management_address_type: h.management_address_type, address: h.address };
   store.transact((tx) => {
     if (pif.managed !== false) markPlugged(tx, pifRef);
     tx.update('host', host, {
