@@ -26,6 +26,8 @@ export interface IpLink {
   kind?: string;
   /** `master` device name, when enslaved. */
   master?: string;
+  /** Set when the link's peer (a veth's other end) lives in another namespace. */
+  peerNetnsId?: number;
 }
 
 export interface IpRoute { dst: string; gateway?: string; dev?: string }
@@ -37,6 +39,7 @@ export function parseIpLink(l: Record<string, unknown>): IpLink {
     ifname: String(l.ifname), ifindex: Number(l.ifindex), mtu: Number(l.mtu), address: l.address as string | undefined,
     flags: (l.flags as string[] | undefined) ?? [], operstate: l.operstate as string | undefined,
     kind: info?.info_kind, master: l.master as string | undefined,
+    ...(typeof l.link_netnsid === 'number' ? { peerNetnsId: l.link_netnsid } : {}),
   };
 }
 

@@ -1,8 +1,9 @@
 // Physical NIC discovery in a host's namespace.
 //
 // The rule: a link is a physical NIC, whatever its name (eth0, ens5, enp1s0f0…), when the kernel
-// gives it no link kind (a hardware NIC: virtio, e1000, mlx5…) or it is a veth (the lab cables
-// its hosts' NICs with veths), and it is neither the loopback nor a guest's backend interface
+// gives it no link kind (a hardware NIC: virtio, e1000, mlx5…) or it is a veth whose other end
+// is in another namespace (the lab cables its hosts' NICs so; a veth pair inside one namespace
+// is plumbing), and it is neither the loopback nor a guest's backend interface
 // (`vif<domid>.<n>`, `tap<domid>.<n>`). Every device some switch or stack made has a kind
 // (bridge, bond, vlan, openvswitch, tun, vxlan, gre, dummy…) and is excluded. Carrier comes
 // from LOWER_UP; speed, duplex, driver and PCI data from sysfs of that namespace when present
@@ -20,7 +21,7 @@ const GUEST_BACKEND = /^(vif|tap)\d+\.\d+$/;
 /** Pure: is this link a NIC by the rule above. */
 export function isPhysicalNic(l: IpLink): boolean {
   if (l.flags.includes('LOOPBACK') || GUEST_BACKEND.test(l.ifname)) return false;
-  return l.kind === undefined || l.kind === 'veth';
+  return l.kind === undefined || (l.kind === 'veth' && l.peerNetnsId !== undefined);
 }
 
 /** Orders names naturally: eth2 before eth10, ens5 before ens10. */
