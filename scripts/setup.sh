@@ -19,7 +19,9 @@ EOM
   exit 1
 fi
 
-debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables)
+# busybox-static: the agent's DHCP client (udhcpc); dnsmasq-base: the lab upstream's DHCP server
+# (the binary only: no system service is installed or started).
+debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables busybox-static dnsmasq-base)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

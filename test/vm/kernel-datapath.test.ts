@@ -6,7 +6,8 @@
 // under a unique lab prefix and removed in after(), the VM included, also when a test fails.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -199,27 +200,70 @@ describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false
     await until('links_up = 2 again', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 2 ? true : undefined));
   });
 
-  // Last: while the move is broken it cuts the VM host off, and nothing could run after it.
-  test('management moves onto eth0, which holds the address: at most 1 s of loss, none for the next 60 s', {
-    timeout: 240_000,
-    todo: 'issue 11 item 1: the NIC keeps its address next to the bridge and the host is cut off',
-  }, async () => {
+  vmTest('management moves onto eth0, which holds the address: at most 1 s of loss, none for the 60 s after', 240_000, async () => {
     const [eth0] = await pifOf('eth0');
     const interval = 0.2;
-    const count = 350; // 70 s
+    const count = 400; // 80 s
+    const pingStart = Date.now();
     const running = pingSeqs(host.mgmtIp, count, interval);
     await sleep(3000);
     await c.call('PIF.reconfigure_ip', eth0, 'Static', host.mgmtIp, '255.255.255.0', '192.0.2.1', '');
     await c.call('host.management_reconfigure', eth0);
+    // Returned: the move is done and confirmed by the agent (it reached the master from xenbr0).
+    const doneAt = (Date.now() - pingStart) / 1000;
     const answered = await running;
     const lost = Array.from({ length: count }, (_, i) => i + 1).filter((q) => !answered.has(q));
-    log(`management move: ${lost.length} of ${count} pings lost${lost.length ? ` (seq ${lost[0]}..${lost[lost.length - 1]})` : ''}`);
+    log(`management move: done ${doneAt.toFixed(1)} s in; ${lost.length} of ${count} pings lost${lost.length ? ` (seq ${lost[0]}..${lost[lost.length - 1]})` : ''}`);
+    assert.ok(doneAt <= count * interval - 60, `the move took ${doneAt.toFixed(1)} s: fewer than 60 s of pings were left`);
     assert.ok(lost.length <= 1 / interval, `at most 1 s of loss, lost ${lost.length} pings`);
-    assert.ok(lost.every((q) => q <= count - 60 / interval), 'no loss in the last 60 s');
+    assert.ok(lost.every((q) => q * interval <= doneAt + 1), 'no loss once the call returned');
     assert.equal((await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).trim(), '', 'eth0 keeps no address');
     const bridge = await bridgeOf(eth0);
     assert.match(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(`inet ${host.mgmtIp.replace(/\./g, '\\.')}/24`));
     assert.match(await host.vm.run(['ip', 'route', 'show', 'default']), new RegExp(`default via 192\\.0\\.2\\.1 dev ${bridge}`));
     await c.call('PIF.scan', hostRef); // needs the agent: HOST_OFFLINE if it lost the master
+  });
+
+  vmTest('a management change that cuts the host off is rolled back: the old address answers again, the agent is back, the records too', 240_000, async () => {
+    const [eth0] = await pifOf('eth0');
+    const bridge = await bridgeOf(eth0);
+    // A subnet the lab has nowhere (198.18.0.0/15, benchmarking): its gateway never answers ARP.
+    // (Not one of the lab's other subnets: upstream is one namespace holding all their gateways,
+    // and Linux answers ARP for any of its addresses on any interface.)
+    const started = Date.now();
+    const err = await c.call('PIF.reconfigure_ip', eth0, 'Static', '198.18.0.51', '255.255.255.0', '198.18.0.1', '')
+      .then(() => undefined, (e: { code?: string; params?: string[] }) => e);
+    const took = (Date.now() - started) / 1000;
+    log(`cut-off management change: failed after ${took.toFixed(1)} s with ${JSON.stringify(err)}`);
+    assert.equal(err?.code, 'PIF_CONFIGURATION_ERROR');
+    assert.equal(err?.params?.[0], eth0);
+    assert.match(err?.params?.[1] ?? '', /management change rolled back: the master at 192\.0\.2\.1:\d+ could not be reached from the new configuration within 2\d s/);
+    assert.ok(took < 60, `rolled back within a bounded time (${took.toFixed(1)} s)`);
+    // The records say what the host is: the previous address, attached, management.
+    const rec = await c.call<{ IP: string; gateway: string; currently_attached: boolean; management: boolean }>('PIF.get_record', eth0);
+    assert.deepEqual([rec.IP, rec.gateway, rec.currently_attached, rec.management], [host.mgmtIp, '192.0.2.1', true, true]);
+    assert.deepEqual(await ping(host.mgmtIp, 20), { sent: 20, received: 20 }, 'the old address answers');
+    assert.match(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(`inet ${host.mgmtIp.replace(/\./g, '\\.')}/24`));
+    assert.doesNotMatch(await host.vm.run(['ip', '-4', '-o', 'addr', 'show']), /198\.18\.0\.51/);
+    await c.call('PIF.scan', hostRef); // the agent is back with the master
+  });
+
+  vmTest('DHCP: the VLAN 10 PIF leases an address from the lab upstream with udhcpc, and releases it when set back to static', 180_000, async () => {
+    const [vlanPif] = await pifOf('eth1', 10);
+    await c.call('PIF.reconfigure_ip', vlanPif, 'DHCP', '', '', '', '');
+    const leased = await until('a DHCP address on VLAN 10', 60_000, async () => {
+      const ip = await c.call<string>('PIF.get_IP', vlanPif);
+      return /^198\.51\.100\.1\d\d$/.test(ip) ? ip : undefined;
+    });
+    log(`DHCP: VLAN 10 PIF leased ${leased}`);
+    const bridge = await bridgeOf(vlanPif);
+    assert.match(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(`inet ${leased.replace(/\./g, '\\.')}/24`));
+    assert.match(await host.vm.run(['cat', `/run/xcpnet/agent/dhcp/${bridge}.lease`]), new RegExp(`^ip=${leased.replace(/\./g, '\\.')}$`, 'm'));
+    await reachable(leased);
+    assert.deepEqual(await ping(leased, 10), { sent: 10, received: 10 });
+    await c.call('PIF.reconfigure_ip', vlanPif, 'Static', '198.51.100.50', '255.255.255.0', '', '');
+    const dnsmasqLog = join(state.dir, 'dhcp-server', 'dnsmasq.log');
+    await until('the release at the server', 30_000, async () => (readFileSync(dnsmasqLog, 'utf8').includes(`DHCPRELEASE(vlan10) ${leased} `) ? true : undefined));
+    assert.doesNotMatch(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(leased.replace(/\./g, '\\.')));
   });
 });

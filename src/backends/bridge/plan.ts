@@ -166,7 +166,9 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   }
 
   for (const a of doc.addresses) {
-    if (a.mode === 'DHCP' || skip.has(a.dev)) continue;
+    // DHCP: the lease's address once there is one (the agent fills addrs); until then whatever
+    // the bridge holds stays.
+    if ((a.mode === 'DHCP' && a.addrs.length === 0) || skip.has(a.dev)) continue;
     const have = new Set(present(a.dev) ? k.links.get(a.dev)!.addrs : []);
     const want = new Set(a.addrs);
     for (const c of have) if (!want.has(c)) addrs.push({ op: 'addr-del', name: a.dev, cidr: c, owner: a.owner });

@@ -7,6 +7,8 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../ovsdb/index.js';
 import { Ip, type IpLink } from '../linux/ip.js';
+import { planMove, readL3, runBatch, type L3State } from '../linux/l3.js';
+import type { NicOrder } from '../linux/nic-order.js';
 import { discoverNics, isPhysicalNic } from '../linux/nics.js';
 import { IpBatch } from '../linux/ip-batch.js';
 import { parseKernelBatch, type KernelView } from '../linux/kernel.js';
@@ -34,6 +36,13 @@ export interface OvsBackendOptions {
   label?: string;
   /** ovs-vswitchd's run directory (bridge `.mgmt` sockets); default: the db socket's directory. */
   rundir?: string;
+  /**
+   * NICs that must not be taken over (the distribution's network configuration manages them):
+   * NIC → message. Asked before a NIC or bond port is added; its owner's actions are skipped.
+   */
+  refuseNics?: (nics: string[]) => Promise<Map<string, string>>;
+  /** The host's persisted NIC order (positions); without it NICs have none. */
+  nicOrder?: NicOrder;
 }
 
 const execP = promisify(execFile);
@@ -104,6 +113,15 @@ export class OvsSystemSwitch implements OvsSwitch {
   async apply(actions: Action[]): Promise<ApplyResult> {
     const errors: StrMap = {};
     let transactions = 0;
+    if (this.opts.refuseNics) {
+      // A NIC the distribution configures is left alone with everything of its owner (bridge,
+      // address, route): half of it would put the NIC's address on a second device.
+      const taking = actions.flatMap((a) => (a.kind === 'add-port' && (a.port.role === 'nic' || a.port.role === 'bond')
+        ? a.port.interfaces.map((i) => ({ nic: i.name, owner: a.port.owner })) : []));
+      const refused = taking.length ? await this.opts.refuseNics(taking.map((t) => t.nic)) : new Map<string, string>();
+      for (const t of taking) { const m = refused.get(t.nic); if (m) errors[t.owner] ??= m; }
+      actions = actions.filter((a) => !errors[actionOwner(a)]);
+    }
     const sw = actions.filter(isOvsAction) as OvsAction[];
     if (sw.length > 0) {
       const r = await applyOvs(this.client, sw, { comment: this.opts.label ?? 'xcpnet-agent', timeoutMs: this.opts.applyTimeoutMs ?? 15000 });
@@ -111,10 +129,12 @@ export class OvsSystemSwitch implements OvsSwitch {
       transactions += r.transactions;
       this.transactions += r.transactions;
     }
+    let l3: L3State | undefined;
     for (const a of actions) {
       if (isOvsAction(a)) continue;
       try {
         switch (a.kind) {
+          case 'move-l3': await runBatch(this.opts.netns, planMove(l3 ??= await readL3(this.opts.netns), a.from, a.to)); l3 = undefined; break;
           case 'link-up': await this.ip.setUp(a.dev); break;
           case 'addr-add': await this.ip.addAddr(a.dev, a.cidr); break;
           case 'addr-del': await this.ip.delAddr(a.dev, a.cidr); break;
@@ -137,7 +157,7 @@ export class OvsSystemSwitch implements OvsSwitch {
   async nics(): Promise<Nic[]> {
     const sig = this.kernel ? nicSignature(this.kernel.raw) : undefined;
     if (sig === undefined || this.nicCache?.sig !== sig) {
-      const nics = await discoverNics(this.ip);
+      const nics = await discoverNics(this.ip, this.opts.nicOrder);
       this.nicCache = sig === undefined ? undefined : { sig, nics };
       return nics.map((n) => ({ ...n }));
     }
