@@ -12,7 +12,8 @@ export const XCPNET_JS = join(process.cwd(), 'dist/src/bin/xcpnet.js');
 
 export async function startServeProcess(extra: string[] = [], stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-bench-'))):
   Promise<{ child: ChildProcess; url: string; stateDir: string; port: number }> {
-  const child = spawn(process.execPath, [XCPNET_JS, 'serve', '--state-dir', stateDir, '--listen', '127.0.0.1:0', ...extra],
+  // Plain HTTP on loopback: the baselines are bare node:http servers.
+  const child = spawn(process.execPath, [XCPNET_JS, 'serve', '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--http', ...extra],
     { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, XCPNET_ROOT_PASSWORD: 'pw' } });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';

@@ -121,7 +121,7 @@ test('xcpnet serve under systemd tells it when the API is up', { skip: !canRecei
     { stdio: 'ignore', env: { ...process.env, NOTIFY_SOCKET: sock, XCPNET_ROOT_PASSWORD: 'pw' } });
   try {
     await ready;
-    assert.match(heard, /READY=1\\nSTATUS=serving XenAPI on http:\/\/127\.0\.0\.1:\d+ and unix:\S+\/xapi\.sock/);
+    assert.match(heard, /READY=1\\nSTATUS=serving XenAPI on https:\/\/127\.0\.0\.1:\d+ and unix:\S+\/xapi\.sock/);
   } finally {
     serve.kill('SIGKILL');
     receiver.kill('SIGKILL');

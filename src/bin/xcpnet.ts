@@ -3,6 +3,7 @@
 
 import { parseArgs } from 'node:util';
 import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
@@ -10,20 +11,28 @@ import { simulatedLocalAgent } from './local-agent.js';
 import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
 
-const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]';
+const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]';
 
 const USAGE = `usage: xcpnet <command> [options]
 
 commands:
-  serve [--listen HOST:PORT] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-] [--fake-nics N] [--no-agent]
-        run the pool master: XenAPI over HTTP (default 127.0.0.1:8080) and <run-dir>/xapi.sock
-        (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var);
+  serve [--listen HOST:PORT|none] [--http|--insecure-http] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-]
+        [--fake-nics N] [--no-agent]
+        run the pool master: XenAPI over HTTPS (default 0.0.0.0:443; a self-signed certificate is made
+        at first start in <state-dir>/server.pem, its key in server.key) and <run-dir>/xapi.sock
+        (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var; local root,
+        trusted without a password); --http serves plain HTTP instead, on a loopback address only;
+        --insecure-http serves plain HTTP on any address; --master-ca-file FILE or --master-fingerprint SHA256:
+        how it trusts the master of a pool it joins (xe pool-join master-address=ADDRESS[:PORT] is HTTPS);
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
         After xe pool-join it is a pool member: it runs only its agent against the master.
         --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
+  cert-fingerprint [--state-dir DIR]
+        print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
   agent ${AGENT_USAGE}
         run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
-        it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password
+        it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password;
+        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT)
   switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
         choose the host's network backend (as xe-switch-network-backend); restart the agent after
   reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir DIR)
@@ -59,7 +68,9 @@ function parseListen(v: string): { host: string; port: number } {
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
-    listen: { type: 'string', default: '127.0.0.1:8080' },
+    listen: { type: 'string', default: '0.0.0.0:443' },
+    http: { type: 'boolean', default: false },
+    'insecure-http': { type: 'boolean', default: false },
     'state-dir': { type: 'string' },
     'run-dir': { type: 'string' },
     'root-password': { type: 'string' },
@@ -67,6 +78,8 @@ async function serve(argv: string[]): Promise<void> {
     'fake-nics': { type: 'string', default: '4' },
     'no-agent': { type: 'boolean', default: false },
     'host-name': { type: 'string' },
+    'master-ca-file': { type: 'string' },
+    'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
@@ -80,19 +93,40 @@ async function serve(argv: string[]): Promise<void> {
   const master = await startMaster({
     stateDir, runDir: values['run-dir'] !== undefined ? resolve(values['run-dir']) : socketDir(stateDir),
     listen: values.listen === 'none' ? null : parseListen(values.listen!),
+    http: values['insecure-http'] ? 'insecure' : values.http ? 'loopback' : undefined,
     rootPassword,
     hostName: values['host-name'],
+    // How this host trusts a master it joins with xe pool-join (and then, as a member, logs in to).
+    masterTrust: {
+      ca: values['master-ca-file'] ? readFileSync(values['master-ca-file'], 'utf8') : undefined,
+      fingerprint: values['master-fingerprint'] || undefined,
+    },
     impls: RULES,
     localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
     agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
   });
   const port = master.listener.tcpPort;
-  const serving = `serving XenAPI on ${port !== undefined ? `http://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
-  console.log(`xcpnet: ${serving}`);
+  const scheme = master.listener.tls ? 'https' : 'http';
+  // One write: whoever waits for the serving line has the fingerprint with it.
+  const fingerprint = master.listener.tls ? `\nxcpnet: TLS certificate SHA-256 fingerprint ${master.fingerprint()}` : '';
+  const serving = `serving XenAPI on ${port !== undefined ? `${scheme}://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
+  console.log(`xcpnet: ${serving}${fingerprint}`);
   await notifyReady(serving).catch((e: Error) => console.error(`xcpnet: readiness not notified to systemd: ${e.message}`));
   const stop = async () => { await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/** `xcpnet cert-fingerprint`: what a client pins (also shown by `xe host-get-server-certificate`). */
+async function certFingerprint(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { 'state-dir': { type: 'string' } } });
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { CERT_FILE, fingerprintOf } = await import('../server/certificate.js');
+  const file = join(stateDirOf(values['state-dir']), CERT_FILE);
+  let pem: string;
+  try { pem = readFileSync(file, 'utf8'); } catch { throw new Error(`no certificate at ${file}: it is made when xcpnet serve first starts with HTTPS`); }
+  console.log(fingerprintOf(pem));
 }
 
 async function userAdd(argv: string[]): Promise<void> {
@@ -126,6 +160,7 @@ async function userAdd(argv: string[]): Promise<void> {
 async function agent(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
     master: { type: 'string' }, host: { type: 'string' }, ovsdb: { type: 'string' }, netns: { type: 'string' },
+    'ca-file': { type: 'string' }, fingerprint: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
     datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
     'credential-file': { type: 'string' },
@@ -153,7 +188,10 @@ async function agent(argv: string[]): Promise<void> {
   // The commands the agent runs (ip, ovs tools) need no secret in their environment; the link
   // keeps the credential to log in again after the master restarts.
   for (const k of ['XCPNET_HOST_CREDENTIAL', 'XE_PASSWORD', 'XCPNET_ROOT_PASSWORD']) delete process.env[k];
-  const link = new MasterLink(() => XapiClient.connect({ target, user: '', password: '', hostCredential, originator: 'xcpnet-agent' }));
+  const caFile = values['ca-file'] ?? process.env.XE_CA_FILE;
+  const pinned = values.fingerprint ?? process.env.XE_FINGERPRINT;
+  const trust = { ca: caFile ? readFileSync(caFile, 'utf8') : undefined, fingerprint: pinned || undefined };
+  const link = new MasterLink(() => XapiClient.connect({ target, user: '', password: '', hostCredential, originator: 'xcpnet-agent', trust }));
   // The agent's own files (NIC order, DHCP leases, its local XenAPI socket).
   const agentDir = agentDirOf(values['state-dir'], values.host);
   const { backend, guests, health } = await openHostSide({
@@ -272,6 +310,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   agent,
   lab,
   'user-add': userAdd,
+  'cert-fingerprint': certFingerprint,
 };
 
 async function main(): Promise<void> {

@@ -31,6 +31,12 @@ export interface Connection {
   user?: string;
   password?: string;
   passwordFile?: string;
+  /** --nossl: plain HTTP to -s (as the real xe's flag). */
+  nossl?: boolean;
+  /** xcpnet's: the CA or server certificate file an https server is checked against. */
+  caFile?: string;
+  /** xcpnet's: the server certificate's pinned SHA-256 fingerprint. */
+  fingerprint?: string;
 }
 
 export interface Argv {
@@ -43,13 +49,15 @@ export interface Argv {
 }
 
 /** Flags that take the next token as their value. */
-export const VALUE_FLAGS: Record<string, keyof Connection> = {
+export const VALUE_FLAGS: Record<string, Exclude<keyof Connection, 'nossl'>> = {
   '-s': 'server',
   '-h': 'server',
   '-p': 'port',
   '-u': 'user',
   '-pw': 'password',
   '-pwf': 'passwordFile',
+  '--ca-file': 'caFile',
+  '--fingerprint': 'fingerprint',
 };
 
 export function parseArgv(tokens: readonly string[]): Argv {
@@ -62,6 +70,8 @@ export function parseArgv(tokens: readonly string[]): Argv {
       if (v === undefined) throw new ArgError(`Missing value after ${tok}`);
       out.conn[flag] = v;
       i++;
+    } else if (tok === '--nossl') {
+      out.conn.nossl = true;
     } else if (tok.startsWith('--')) {
       out.params.set(tok.slice(2), 'true');
     } else if (tok.includes('=')) {

@@ -53,7 +53,7 @@ export async function complete(line: string, connect: (argv: ReturnType<typeof p
   const out = (cands: string[]): string[] => cands.filter((x) => x.startsWith(cur)).map((x) => forBash(cur, x));
 
   if (argv.command === undefined) {
-    if (cur.startsWith('-')) return out(['-s', '-p', '-u', '-pw', '-pwf']).map((x) => `${x} `);
+    if (cur.startsWith('-')) return out(['-s', '-p', '-u', '-pw', '-pwf', '--nossl', '--ca-file', '--fingerprint']).map((x) => `${x} `);
     return out((await allCommands()).filter((c) => !c.hidden).map((c) => `${c.name} `));
   }
   const cmd = await findCommand(argv.command);

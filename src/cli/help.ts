@@ -5,12 +5,16 @@ import { USAGE_HINT } from './errors.js';
 import { allCommands, findCommand, registerHelp } from './registry.js';
 
 export const USAGE = [
-  'Usage: xe [-s HOST] [-p PORT] [-u USER] [-pw PASSWORD | -pwf FILE] COMMAND [name=value ...] [--minimal] [--force]',
+  'Usage: xe [-s HOST] [-p PORT] [--nossl] [--ca-file FILE | --fingerprint SHA256] [-u USER] [-pw PASSWORD | -pwf FILE]',
+  '          COMMAND [name=value ...] [--minimal] [--force]',
   '',
   'Without -s, xe talks to the local xcpnet over the unix socket $XCPNET_STATE_DIR/xapi.sock (./var/xapi.sock',
-  'when XCPNET_STATE_DIR is unset and it exists, else the installed service\'s /run/xcpnet/xapi.sock).',
-  'With -s it uses HTTP on port -p (default 8080, as xcpnet serve).',
-  'Credentials: -pwf FILE (the user on its first line, the password on its second), else -u and -pw,',
+  'when XCPNET_STATE_DIR is unset and it exists, else the installed service\'s /run/xcpnet/xapi.sock), which',
+  'trusts its root-only caller without a password.',
+  'With -s it uses HTTPS on port -p (default 443), or plain HTTP with --nossl (default port 80). The',
+  "server's certificate must be signed by a CA of --ca-file FILE ($XE_CA_FILE; default: the system's CAs)",
+  'or have the SHA-256 fingerprint --fingerprint ($XE_FINGERPRINT; see xcpnet cert-fingerprint on the server).',
+  'Credentials (with -s): -pwf FILE (the user on its first line, the password on its second), else -u and -pw,',
   'else the environment variables XE_USER and XE_PASSWORD; the user defaults to root. -pw shows the',
   'password to every user of the machine (ps): prefer -pwf or XE_PASSWORD.',
   '',

@@ -3,6 +3,7 @@
 import { localSocket } from '../common/paths.js';
 import { readFileSync } from 'node:fs';
 import { XapiClient } from '../client/xapi-client.js';
+import { normalizeFingerprint, type Trust } from '../client/trust.js';
 import { parseArgv, UsageError, type Argv } from './args.js';
 import type { Env } from './command.js';
 import { errorLines, USAGE_HINT } from './errors.js';
@@ -16,17 +17,33 @@ export interface Io {
 }
 
 /** Where to connect, and as whom, from the flags and the environment. */
-export function connectionOf(argv: Argv, env: NodeJS.ProcessEnv): { target: string; user: string; password: string } {
+export function connectionOf(argv: Argv, env: NodeJS.ProcessEnv): { target: string; user: string; password: string; trust: Trust } {
   const { conn } = argv;
   let target: string;
   if (conn.server !== undefined) {
+    // As the real xe: TLS on port 443 unless --nossl (then plain HTTP, port 80).
     const host = conn.server.includes(':') && !conn.server.startsWith('[') ? `[${conn.server}]` : conn.server;
-    target = `http://${host}:${conn.port ?? '8080'}`;
+    target = conn.nossl ? `http://${host}:${conn.port ?? '80'}` : `https://${host}:${conn.port ?? '443'}`;
   } else {
+    // The local socket: no TLS, and (as xapi's) trusted without a password.
     target = `unix:${localSocket(env)}`;
   }
-  if (conn.passwordFile !== undefined) return { target, ...readPasswordFile(conn.passwordFile) };
-  return { target, user: conn.user ?? env.XE_USER ?? 'root', password: conn.password ?? env.XE_PASSWORD ?? '' };
+  const trust = trustOf(conn.caFile ?? env.XE_CA_FILE, conn.fingerprint ?? env.XE_FINGERPRINT);
+  if (conn.passwordFile !== undefined) return { target, trust, ...readPasswordFile(conn.passwordFile) };
+  return { target, trust, user: conn.user ?? env.XE_USER ?? 'root', password: conn.password ?? env.XE_PASSWORD ?? '' };
+}
+
+/** Whom to trust over TLS: a pinned fingerprint, else the certificates of a CA file, else the system's CAs. */
+function trustOf(caFile: string | undefined, fingerprint: string | undefined): Trust {
+  if (fingerprint) {
+    try { return { fingerprint: normalizeFingerprint(fingerprint) }; } catch (e) { throw new UsageError([`Error: ${(e as Error).message}`]); }
+  }
+  if (!caFile) return {};
+  try {
+    return { ca: readFileSync(caFile, 'utf8') };
+  } catch {
+    throw new UsageError([`Error opening CA file '${caFile}'`]);
+  }
 }
 
 /** xe's -pwf file, as the real xe reads it: the user on the first line, the password on the second; it wins over -u and -pw. */
@@ -46,9 +63,9 @@ function readPasswordFile(file: string): { user: string; password: string } {
 }
 
 export async function openClient(argv: Argv, env: NodeJS.ProcessEnv): Promise<XapiClient> {
-  const { target, user, password } = connectionOf(argv, env);
+  const { target, user, password, trust } = connectionOf(argv, env);
   if (user === '') throw new UsageError(['Username/password must be specified', USAGE_HINT]);
-  return XapiClient.connect({ target, user, password, originator: 'cli' });
+  return XapiClient.connect({ target, user, password, originator: 'cli', trust });
 }
 
 export async function main(args: string[], io: Io): Promise<number> {

@@ -10,8 +10,10 @@ import { XapiClient, decodeReply, parseTarget } from './xapi-client.js';
 
 test('targets: unix sockets and http', () => {
   assert.deepEqual(parseTarget('unix:/run/x.sock'), { socketPath: '/run/x.sock', path: '/jsonrpc' });
-  assert.deepEqual(parseTarget('http://127.0.0.1:8080'), { host: '127.0.0.1', port: 8080, path: '/jsonrpc' });
-  assert.deepEqual(parseTarget('localhost:81'), { host: 'localhost', port: 81, path: '/jsonrpc' });
+  assert.deepEqual(parseTarget('http://127.0.0.1:8080'), { tls: false, host: '127.0.0.1', port: 8080, path: '/jsonrpc' });
+  assert.deepEqual(parseTarget('https://[::1]'), { tls: true, host: '::1', port: 443, path: '/jsonrpc' });
+  assert.deepEqual(parseTarget('http://h'), { tls: false, host: 'h', port: 80, path: '/jsonrpc' });
+  assert.deepEqual(parseTarget('localhost:81'), { tls: false, host: 'localhost', port: 81, path: '/jsonrpc' });
 });
 
 test('replies: results, 2.0 and 1.0 XenAPI errors, protocol errors', () => {

@@ -1,12 +1,16 @@
-// A small XenAPI client: JSON-RPC 2.0 over HTTP or over the server's unix socket.
+// A small XenAPI client: JSON-RPC 2.0 over HTTPS, HTTP or the server's unix socket.
 // Used by `xe` and by the host agent. Kept free of heavy imports: `xe` start-up time is
 // dominated by what this module pulls in.
-import { Agent, request, type RequestOptions } from 'node:http';
+import { Agent, request, type AgentOptions, type RequestOptions } from 'node:http';
+import { request as requestTls } from 'node:https';
 import { ApiError } from '../common/api-error.js';
+import { TrustingAgent, UntrustedCertificate, type Trust } from './trust.js';
 
 export interface ConnectOptions {
-  /** `unix:/path/xapi.sock` or `http://host:port` (a bare path also means a unix socket). */
+  /** `unix:/path/xapi.sock`, `https://host[:port]` or `http://host:port` (a bare path also means a unix socket). */
   target: string;
+  /** For https: which server certificate to trust (default: one the system's CAs sign). */
+  trust?: Trust;
   user: string;
   password: string;
   /** A pool member's host credential: logs in with session.slave_login instead of user/password. */
@@ -25,17 +29,20 @@ interface Endpoint {
   host?: string;
   port?: number;
   path: string;
+  tls?: boolean;
 }
 
 export function parseTarget(target: string): Endpoint {
   if (target.startsWith('unix:')) return { socketPath: target.slice('unix:'.length), path: '/jsonrpc' };
   if (target.startsWith('/') || target.startsWith('.')) return { socketPath: target, path: '/jsonrpc' };
   const url = new URL(target.includes('://') ? target : `http://${target}`);
-  if (url.protocol !== 'http:') throw new Error(`unsupported target protocol: ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`unsupported target protocol: ${url.protocol}`);
+  const tls = url.protocol === 'https:';
   const base = url.pathname.replace(/\/$/, '');
   return {
+    tls,
     host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: url.port ? Number(url.port) : 80,
+    port: url.port ? Number(url.port) : tls ? 443 : 80,
     path: base === '' || base === '/' ? '/jsonrpc' : base,
   };
 }
@@ -53,13 +60,18 @@ export class XapiClient {
   private nextId = 1;
   private sessionRef: string | undefined;
 
-  private constructor(private readonly endpoint: Endpoint, maxSockets = DEFAULT_MAX_SOCKETS) {
-    this.agent = new Agent({ keepAlive: true, maxSockets });
+  private constructor(private readonly endpoint: Endpoint, private readonly trust: Trust = {}, maxSockets = DEFAULT_MAX_SOCKETS) {
+    this.agent = this.newAgent({ keepAlive: true, maxSockets });
+  }
+
+  /** Sockets for this endpoint; over TLS every one checks the server's certificate first. */
+  private newAgent(opts: AgentOptions): Agent {
+    return this.endpoint.tls ? new TrustingAgent(this.trust, opts) : new Agent(opts);
   }
 
   /** Opens a client and logs in; a failed login rejects with the server's ApiError. */
   static async connect(opts: ConnectOptions): Promise<XapiClient> {
-    const client = new XapiClient(parseTarget(opts.target), opts.maxSockets);
+    const client = new XapiClient(parseTarget(opts.target), opts.trust, opts.maxSockets);
     try {
       const hc = opts.hostCredential;
       client.sessionRef = hc
@@ -113,7 +125,7 @@ export class XapiClient {
 
   private post(opts: RequestOptions, body: Buffer, method: string, again: boolean): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      const req = request(opts, (res) => {
+      const req = (this.endpoint.tls ? requestTls : request)(opts, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
@@ -141,10 +153,10 @@ export class XapiClient {
         const code = (e as NodeJS.ErrnoException).code;
         const replied = readBefore < 0 || (req.socket?.bytesRead ?? 0) > readBefore;
         if (!again && req.reusedSocket && !replied && (code === 'ECONNRESET' || code === 'EPIPE')) {
-          this.post({ ...opts, agent: false }, body, method, true).then(resolve, reject);
+          this.post({ ...opts, agent: this.newAgent({ keepAlive: false }) }, body, method, true).then(resolve, reject);
           return;
         }
-        reject(new Error(`cannot reach the XenAPI server (${describe(this.endpoint)}): ${e.message}`));
+        reject(e instanceof UntrustedCertificate ? e : new Error(`cannot reach the XenAPI server (${describe(this.endpoint)}): ${e.message}`));
       });
       req.end(body);
     });
@@ -152,7 +164,7 @@ export class XapiClient {
 }
 
 function describe(ep: Endpoint): string {
-  return ep.socketPath !== undefined ? `unix:${ep.socketPath}` : `http://${ep.host}:${ep.port}`;
+  return ep.socketPath !== undefined ? `unix:${ep.socketPath}` : `${ep.tls ? 'https' : 'http'}://${ep.host}:${ep.port}`;
 }
 
 /** Decodes a JSON-RPC reply; XenAPI errors (2.0 object form or 1.0/array form) become ApiError. */

@@ -41,6 +41,15 @@ export const ERRORS: Record<string, ErrorDef> = {
 
   // --- sessions, roles, events
   SESSION_INVALID: e(['handle'], 'The session reference is unknown or has been logged out.'),
+  // --- the host's TLS certificate (host.install_server_certificate)
+  SERVER_CERTIFICATE_KEY_INVALID: e([], 'The provided key is not a PEM-encoded private key.'),
+  SERVER_CERTIFICATE_KEY_ALGORITHM_NOT_SUPPORTED: e(['algorithm_oid'], 'The provided key uses an unsupported algorithm (RSA, EC P-256 and P-384 are accepted); sent with the algorithm\'s name.'),
+  SERVER_CERTIFICATE_KEY_RSA_LENGTH_NOT_SUPPORTED: e(['length'], 'The provided RSA key does not have a length between 2048 and 4096.'),
+  SERVER_CERTIFICATE_INVALID: e([], 'The provided certificate is not one PEM-encoded X509 certificate.'),
+  SERVER_CERTIFICATE_KEY_MISMATCH: e([], "The provided key does not match the provided certificate's public key."),
+  SERVER_CERTIFICATE_NOT_VALID_YET: e(['now', 'not_before'], 'The provided certificate is not valid yet.'),
+  SERVER_CERTIFICATE_EXPIRED: e(['now', 'not_after'], 'The provided certificate has expired.'),
+  SERVER_CERTIFICATE_CHAIN_INVALID: e([], 'The provided intermediate certificates are not in a PEM-encoded X509 format.'),
   SESSION_AUTHENTICATION_FAILED: e([],
     'The user name or password is wrong; sent with the user name and a message.'),
   SESSION_AUTHORIZATION_FAILED: e(['username', 'msg'], 'The user is known but may not log in.'),
@@ -148,6 +157,7 @@ export const ERRORS: Record<string, ErrorDef> = {
   POOL_JOINING_HOST_HAS_BONDS: e([], 'A joining host may not have bonds.'),
   POOL_JOINING_HOST_HAS_TUNNELS: e([], 'A joining host may not have tunnels.'),
   POOL_JOINING_HOST_CONNECTION_FAILED: e([], 'The joining host could not reach the master.'),
+  SSL_VERIFY_ERROR: e(['reason'], "The remote system's TLS certificate failed to verify; the reason names the fingerprint it presented."),
   POOL_JOINING_HOST_CANNOT_BE_MASTER_OF_OTHER_HOSTS: e([], 'A host that is the master of other hosts cannot join another pool.'),
   POOL_JOINING_HOST_CANNOT_HAVE_RUNNING_VMS: e([], 'A joining host may not have running VMs.'),
   POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION: e(['host_api_version', 'master_api_version'], 'The joining host and the master speak different API versions.'),

@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 // The lab's public API: what `xcpnet lab …` calls.
 import { resolveStateDir } from './state.js';
 import { spawn } from 'node:child_process';
@@ -152,6 +153,8 @@ export function labEnv(opts: LabOpts = {}): string {
     // xe follows XCPNET_STATE_DIR to the master; lab commands need the lab's own base directory.
     `export XCPNET_LAB_STATE_DIR=${shellQuote(resolveStateDir(opts.stateDir))}`,
     `export XE_USER=${shellQuote(state.master.username)}`,
+    // For `xe -s`: the master's own certificate is the one to trust.
+    `export XE_CA_FILE=${shellQuote(join(state.master.dir, 'server.pem'))}`,
     // So `xe` and `xcpnet` resolve to this checkout's launchers.
     `export PATH=${shellQuote(REPO_BIN)}:"$PATH"`,
     // The password is read from its file when the line runs: it is never printed.

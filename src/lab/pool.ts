@@ -97,7 +97,7 @@ export async function ensureMaster(ctx: Ctx): Promise<void> {
   // The listening line names the port the kernel chose.
   const url = await waitFor('the master to listen', 20_000, () => {
     if (!isRecordedAlive(proc)) throw new Fatal(`xcpnet serve exited; see ${log}:\n${tail(log)}`);
-    const m = /serving XenAPI on (http:\/\/127\.0\.0\.1:\d+)/.exec(readFileSync(log, 'utf8'));
+    const m = /serving XenAPI on (https?:\/\/127\.0\.0\.1:\d+)/.exec(readFileSync(log, 'utf8'));
     return m?.[1];
   });
   state.master.url = url;

@@ -8,6 +8,7 @@
 // time; the bytes of bodies held at once are capped; every phase of a request has a deadline
 // (headers, body, sending the reply). Numbers and their reasons are at the defaults below.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { ApiError } from '../common/api-error.js';
@@ -28,6 +29,8 @@ export interface RpcCall {
 
 export interface ListenerOptions {
   tcp?: { host: string; port: number };
+  /** Serve TCP over TLS with this key and certificate (PEM; the certificate then its chain). */
+  tls?: { key: string; cert: string };
   socketPath?: string;
   /** Largest accepted request body; default 300 KiB (xapi's own limit). */
   maxBodyBytes?: number;
@@ -64,6 +67,10 @@ export interface Listener {
   /** The bound TCP port (useful with port 0). */
   tcpPort?: number;
   socketPath?: string;
+  /** Whether TCP is served over TLS. */
+  tls: boolean;
+  /** Replaces the TLS key and certificate: connections made from now on see the new ones. */
+  setCertificate(tls: { key: string; cert: string }): void;
 }
 
 // Requests are small (a get_all_records reply can be megabytes, its request is a few hundred
@@ -364,12 +371,13 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   }
 
   function makeServer(kind: 'tcp' | 'unix'): Server {
-    const server = createServer({
+    const httpOptions = {
       requestTimeout,
       headersTimeout,
       keepAliveTimeout: opts.keepAliveTimeoutMs ?? 5_000,
       connectionsCheckingInterval: opts.timeoutCheckIntervalMs ?? 5_000,
-    }, (req, res) => {
+    };
+    const onRequestEvent = (req: IncomingMessage, res: ServerResponse) => {
       const socket = req.socket;
       const source = kind === 'unix' ? 'unix' : socket.remoteAddress ?? 'unknown';
       // One request at a time per connection: a pipelined request is refused (no XenAPI client
@@ -386,7 +394,12 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
           sendError(res, 200, routeOf(req.url) ?? 'xmlrpc', ['INTERNAL_ERROR', clip(e instanceof Error ? e.message : String(e))]);
         } catch { res.destroy(); }
       }).finally(() => busy.delete(socket));
-    });
+    };
+    // TLS: the same server behind a handshake, which has the headers' deadline. The limits
+    // below count TCP connections, handshaken or not.
+    const server: Server = kind === 'tcp' && opts.tls
+      ? createTlsServer({ ...httpOptions, key: opts.tls.key, cert: opts.tls.cert, handshakeTimeout: headersTimeout }, onRequestEvent)
+      : createServer(httpOptions, onRequestEvent);
     server.on('connection', (s: Socket) => {
       const source = kind === 'unix' ? 'unix' : s.remoteAddress ?? 'unknown';
       const n = perSource.get(source) ?? 0;
@@ -414,6 +427,10 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   });
 
   const listener: Listener = {
+    tls: opts.tls !== undefined && opts.tcp !== undefined,
+    setCertificate(tls) {
+      for (const s of servers) if ('setSecureContext' in s) (s as TlsServer).setSecureContext({ key: tls.key, cert: tls.cert });
+    },
     async close() {
       if (closing) return;
       closing = true;

@@ -33,6 +33,8 @@ export interface CallContext {
   task?: string;
   /** The client's address as the listener saw it (absent on the unix socket and in-process). */
   remote?: string;
+  /** The call came over the local unix socket, which only the server's own user can open. */
+  local?: boolean;
 }
 
 /** An implementation of one message: named arguments in, a wire value (or nothing) out. */

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { XapiClient } from '../client/xapi-client.js';
+import { UntrustedCertificate } from '../client/trust.js';
 import { ApiError } from '../common/api-error.js';
 import { writePrivateFile } from '../common/private-files.js';
 
@@ -45,21 +46,18 @@ export function writeMemberConfig(stateDir: string, c: MemberConfig): void {
 
 export function removeMemberConfig(stateDir: string): void { rmSync(join(stateDir, MEMBER_FILE), { force: true }); }
 
-/**
- * How the joining host trusts the master. Empty until the server speaks TLS: then a CA file or a
- * pinned certificate fingerprint goes here and connectToMaster passes it to the client.
- */
+/** How a host trusts its master's TLS certificate: a CA (PEM) or a pinned SHA-256 fingerprint. */
 export interface MasterTrust { ca?: string; fingerprint?: string }
 
-/** The URL of a master given as xe's master-address: ADDRESS, ADDRESS:PORT or a URL. */
+/** The URL of a master given as xe's master-address: ADDRESS, ADDRESS:PORT (HTTPS, as xapi) or a URL. */
 export function masterTarget(address: string): { url: string; hostname: string } {
   let url: URL;
   try {
-    url = new URL(address.includes('://') ? address : `http://${address}`);
+    url = new URL(address.includes('://') ? address : `https://${address}`);
   } catch {
     throw new ApiError('INVALID_VALUE', ['master_address', address]);
   }
-  if (url.protocol !== 'http:' || url.username || url.password || (url.pathname !== '/' && url.pathname !== '')) {
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || (url.pathname !== '/' && url.pathname !== '')) {
     throw new ApiError('INVALID_VALUE', ['master_address', address]);
   }
   return { url: `${url.protocol}//${url.host}`, hostname: url.hostname.replace(/^\[|\]$/g, '') };
@@ -72,13 +70,14 @@ export function masterTarget(address: string): { url: string; hostname: string }
  */
 export async function connectToMaster(url: string, trust: MasterTrust,
   cred: { user: string; password: string } | { host: string; secret: string }): Promise<XapiClient> {
-  if (trust.ca !== undefined || trust.fingerprint !== undefined) throw new ApiError('NOT_IMPLEMENTED', ['TLS trust of the master']);
   try {
     return await XapiClient.connect('host' in cred
-      ? { target: url, user: '', password: '', hostCredential: cred, originator: 'xcpnet-member' }
-      : { target: url, user: cred.user, password: cred.password, originator: 'xcpnet-pool-join' });
+      ? { target: url, user: '', password: '', hostCredential: cred, originator: 'xcpnet-member', trust }
+      : { target: url, user: cred.user, password: cred.password, originator: 'xcpnet-pool-join', trust });
   } catch (e) {
     if (ApiError.is(e)) throw e;
+    // The master's certificate is not trusted: say which one it presented, so it can be pinned.
+    if (e instanceof UntrustedCertificate) throw new ApiError('SSL_VERIFY_ERROR', [e.message]);
     throw new ApiError('POOL_JOINING_HOST_CONNECTION_FAILED', []);
   }
 }

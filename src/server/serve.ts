@@ -1,9 +1,13 @@
 // `xcpnet serve`: the pool master. Opens the store, makes sure the pool exists, and serves
-// the API over HTTP and the unix socket `<state-dir>/xapi.sock`.
+// the API over HTTPS (plain HTTP on loopback, or when told it is insecure) and the unix socket
+// `<state-dir>/xapi.sock`.
 
 import { privateDir, writePrivateFile } from '../common/private-files.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostname, networkInterfaces } from 'node:os';
+import { isIP } from 'node:net';
+import { fingerprintOf, loadOrCreateCertificate, saveCertificate, validateCertificate, type ServerCertificate } from './certificate.js';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
 import { bootPool } from './boot.js';
@@ -24,6 +28,11 @@ export interface ServeOptions {
   /** Where the unix socket goes (default: the state directory); made 0700. */
   runDir?: string;
   listen?: { host: string; port: number } | null;
+  /**
+   * Serve TCP as plain HTTP rather than HTTPS: 'loopback' only on a loopback address (refused
+   * elsewhere), 'insecure' on any address. Default: HTTPS.
+   */
+  http?: 'loopback' | 'insecure';
   rootPassword?: string;
   hostName?: string;
   impls?: ImplTable[];
@@ -77,14 +86,26 @@ export interface Master {
   readonly member?: MemberConfig;
   /** The pool's tunnel controller (tests run a pass with sync()). */
   readonly controller: TunnelController;
+  /** The SHA-256 fingerprint of the TLS certificate served now. */
+  fingerprint(): string;
   close(): Promise<void>;
 }
 
 export async function startMaster(opts: ServeOptions): Promise<Master> {
   const log = opts.log ?? ((l: string) => console.error(l));
+  const listen = opts.listen ?? undefined;
+  if (listen && opts.http === 'loopback' && !isLoopback(listen.host)) {
+    throw new Error(`plain HTTP is served only on a loopback address, not on ${listen.host}: serve HTTPS, or say --insecure-http`);
+  }
   const was = privateDir(opts.stateDir);
   if (was !== undefined) log(`xcpnet: state directory ${opts.stateDir} was mode ${was.toString(8)}, now 700: it holds the database`);
-  const server = new XapiServer({ dbPath: join(opts.stateDir, 'xcpnet.db'), impls: opts.impls, log, changeLogSize: opts.changeLogSize, timers: opts.timers });
+  const names = [...new Set([opts.hostName, hostname(), 'localhost'].filter((n): n is string => !!n))];
+  const certificate = () => loadOrCreateCertificate(opts.stateDir, names, addressesOf(listen?.host));
+  let served: Listener | undefined;
+  const server = new XapiServer({
+    dbPath: join(opts.stateDir, 'xcpnet.db'), log, changeLogSize: opts.changeLogSize, timers: opts.timers,
+    impls: [...(opts.impls ?? []), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served)],
+  });
   const generated = await ensureRoot(server.users, opts.rootPassword);
   if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
@@ -94,15 +115,21 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   let member: MemberRuntime | undefined;
   let agent: LocalAgent | undefined;
   const listener = await startListener({
-    tcp: opts.listen ?? undefined, socketPath,
+    tcp: listen, socketPath,
+    tls: listen && opts.http === undefined ? certificate() : undefined,
     // A member answers every call with its master's address, as an XCP pool member does.
+    // The socket's peer is local and has no address: it is limited per user only, and trusted
+    // as xapi trusts its own socket (only the server's user can connect: the socket is 0600).
     handle: (call) => member
       ? Promise.resolve({ ok: false as const, error: ['HOST_IS_SLAVE', member.config.masterAddress] })
-      // The socket's peer is local and has no address: it is limited per user only.
-      : server.handle({ method: call.method, params: call.params, remote: call.source === 'unix' ? undefined : call.source }),
+      : server.handle({
+        method: call.method, params: call.params,
+        ...(call.source === 'unix' ? { local: true } : { remote: call.source }),
+      }),
     lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
+  served = listener;
   const controller = startTunnelController(server, opts.timers);
   const startStandalone = async (): Promise<void> => {
     agent = opts.localAgent ? await startLocalAgent(server, host, opts.localAgent, log) : undefined;
@@ -148,12 +175,43 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
     server, listener, host, socketPath, controller,
     get agent() { return agent; },
     get member() { return member?.config; },
+    fingerprint: () => fingerprintOf(certificate().cert),
     async close() {
       controller.stop();
       await member?.stop();
       await agent?.stop();
       await listener.close();
       server.close();
+    },
+  };
+}
+
+/** True for an address only this machine can reach. */
+function isLoopback(address: string): boolean {
+  return address === 'localhost' || address === '::1' || (isIP(address) === 4 && address.startsWith('127.'));
+}
+
+/** The addresses a certificate names: the listen address, or every local address when it is a wildcard. */
+function addressesOf(listenHost: string | undefined): string[] {
+  if (listenHost && isIP(listenHost) && listenHost !== '0.0.0.0' && listenHost !== '::') return [listenHost, '127.0.0.1', '::1'];
+  const all = Object.values(networkInterfaces()).flatMap((l) => l ?? []).map((a) => a.address.replace(/%.*$/, ''));
+  return [...new Set(['127.0.0.1', '::1', ...all])];
+}
+
+/** host.install_server_certificate and host.get_server_certificate, for the host this master runs on. */
+function certificateImpls(self: () => string, stateDir: string, current: () => ServerCertificate,
+  listener: () => Listener | undefined): ImplTable {
+  const mine = (host: unknown, method: string) => {
+    if (host !== self()) throw new ApiError('NOT_IMPLEMENTED', [`${method} for a host other than the one serving the call`]);
+  };
+  return {
+    'host.get_server_certificate': (_ctx, a) => { mine(a.host, 'host.get_server_certificate'); return current().cert; },
+    'host.install_server_certificate': (_ctx, a) => {
+      mine(a.host, 'host.install_server_certificate');
+      const next = validateCertificate(String(a.certificate), String(a.private_key), String(a.certificate_chain ?? ''));
+      saveCertificate(stateDir, next);
+      const l = listener();
+      if (l?.tls) l.setCertificate(next);
     },
   };
 }

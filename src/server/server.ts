@@ -40,7 +40,13 @@ export interface ServerOptions {
 }
 
 /** A call as a wire hands it over; `remote` is the client's address when there is one. */
-export interface ServerCall { method: string; params: Value[]; remote?: string }
+export interface ServerCall {
+  method: string;
+  params: Value[];
+  remote?: string;
+  /** The call came over the local unix socket (set by `xcpnet serve` only; see Sessions.login). */
+  local?: boolean;
+}
 
 export class XapiServer implements ServerServices {
   readonly store: Store;
@@ -124,7 +130,7 @@ export class XapiServer implements ServerServices {
 
   private builtins(): ImplTable {
     return {
-      'session.login_with_password': (ctx, a) => this.sessions.login(String(a.uname), String(a.pwd), String(a.originator ?? ''), ctx.remote),
+      'session.login_with_password': (ctx, a) => this.sessions.login(String(a.uname), String(a.pwd), String(a.originator ?? ''), ctx.remote, ctx.local === true),
       'session.logout': (ctx) => { this.sessions.logout(ctx.session!.ref); },
       'task.cancel': (_ctx, a) => this.tasks.cancel(String(a.task)),
       'task.create': (ctx, a) => this.tasks.create(ctx, String(a.label), String(a.description)),
@@ -174,7 +180,7 @@ export class XapiServer implements ServerServices {
     const caller: { session?: string; method?: Method } = {};
     let out: CallResult;
     try {
-      const { value, ty } = await this.dispatch(call.method, call.params, call.remote, caller);
+      const { value, ty } = await this.dispatch(call.method, call.params, { remote: call.remote, local: call.local === true }, caller);
       out = { ok: true, value, ty };
     } catch (e) {
       if (ApiError.is(e)) out = { ok: false, error: e.toDescription() };
@@ -205,7 +211,7 @@ export class XapiServer implements ServerServices {
     return out;
   }
 
-  private async dispatch(name: string, params: Value[], remote: string | undefined,
+  private async dispatch(name: string, params: Value[], from: { remote?: string; local: boolean },
     caller: { session?: string; method?: Method }): Promise<{ value: Value; ty: Ty | null }> {
     if (!Array.isArray(params)) params = [params];
     const isAsync = name.startsWith('Async.');
@@ -224,7 +230,7 @@ export class XapiServer implements ServerServices {
       this.sessions.authorise(session, m.role, m.name);
     }
     if (m.removed) throw new ApiError('MESSAGE_REMOVED', []);
-    const ctx: CallContext = { services: this, session, method: m.name, remote };
+    const ctx: CallContext = { services: this, session, method: m.name, remote: from.remote, local: from.local };
     // As in xapi, an Async call's references are read by the task, so a bad one fails the task.
     if (isAsync) {
       const checked = { ...m, run: (c: CallContext, a: Record<string, Value>) => { this.checkRefs(m.params, a); return m.run(c, a); } };

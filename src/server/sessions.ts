@@ -151,13 +151,19 @@ export class Sessions {
     this.now = opts.clock ?? Date.now;
   }
 
-  async login(user: string, password: string, originator: string, source?: string): Promise<string> {
+  /**
+   * A login over the local unix socket is trusted without its password, as xapi trusts its own
+   * socket (xapi_session.ml: a "preauth" login): the session is a local superuser's (pool-admin)
+   * under the name given. Any other login must give the user's password.
+   */
+  async login(user: string, password: string, originator: string, source?: string, local = false): Promise<string> {
+    if (local) return this.open(user, 'pool-admin', originator, undefined, true);
     const role = await this.users.authenticate(user, password, source);
     return this.open(user, role, originator);
   }
 
   /** A session for a trusted in-process client (the local agent), without a password. */
-  open(user: string, role: Role, originator: string, host?: string): string {
+  open(user: string, role: Role, originator: string, host?: string, localSuperuser = user === 'root'): string {
     const now = this.now();
     this.expire(now);
     // As xapi's session GC: root's sessions are grouped by the program that opened them, so
@@ -169,7 +175,7 @@ export class Sessions {
     const ref = `OpaqueRef:${randomUUID()}`;
     this.store.transact((tx) => tx.create('session', {
       this_host: this.hostRef(), this_user: user, auth_user_name: user, originator,
-      is_local_superuser: user === 'root', last_active: compactTime(now), pool: host !== undefined,
+      is_local_superuser: localSuperuser, last_active: compactTime(now), pool: host !== undefined,
       rbac_permissions: [],
     }, ref));
     const s: Live = { ref, user, role, group, lastActive: now, written: now, ...(host !== undefined ? { host } : {}) };

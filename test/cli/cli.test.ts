@@ -21,21 +21,24 @@ test('credentials: -u/-pw, -pwf, the environment; login failures', async () => {
   writeFileSync(oneLine, `${PASSWORD}\n`);
   const pwfFormat = 'Error: password file format: expecting username on the first line, password on the second line\n';
   const noCreds = { XE_USER: undefined, XE_PASSWORD: undefined };
+  // Over TLS to the master's port, its own certificate trusted: every login needs a password.
+  const tcp = `-s 127.0.0.1 -p ${server.port} --ca-file ${join(server.dir, 'server.pem')}`;
   await runTranscript(server, [
     { cmd: 'host-list --minimal', capture: 'host' },
-    { cmd: `-u root -pw ${PASSWORD} host-list --minimal`, env: noCreds, stdout: '{host}\n' },
-    { cmd: `host-list -pwf ${pwf} --minimal`, env: noCreds, stdout: '{host}\n' },
-    { cmd: `host-list -pwf ${unterminated} --minimal`, env: noCreds, stdout: '{host}\n' },
+    { cmd: `${tcp} -u root -pw ${PASSWORD} host-list --minimal`, env: noCreds, stdout: '{host}\n' },
+    { cmd: `${tcp} host-list -pwf ${pwf} --minimal`, env: noCreds, stdout: '{host}\n' },
+    { cmd: `${tcp} host-list -pwf ${unterminated} --minimal`, env: noCreds, stdout: '{host}\n' },
     // The file wins over -u/-pw and the environment, as in the real xe (it is read last).
-    { cmd: `-u nobody -pw wrong host-list -pwf ${pwf} --minimal`, env: { XE_USER: 'nobody', XE_PASSWORD: 'wrong' }, stdout: '{host}\n' },
+    { cmd: `${tcp} -u nobody -pw wrong host-list -pwf ${pwf} --minimal`, env: { XE_USER: 'nobody', XE_PASSWORD: 'wrong' }, stdout: '{host}\n' },
     { cmd: `host-list -pwf ${oneLine}`, env: noCreds, stderr: pwfFormat },
     { cmd: `host-list -pwf ${join(server.dir, 'absent')}`, stderr: `Error opening password file '${join(server.dir, 'absent')}'\n` },
-    { cmd: 'host-list --minimal', env: { XE_USER: undefined }, stdout: '{host}\n' },
-    { cmd: 'host-list -pw wrong', stderr: usage('Authentication failed') },
-    { cmd: 'host-list', env: noCreds, stderr: usage('Authentication failed') },
+    { cmd: `${tcp} host-list --minimal`, env: { XE_USER: undefined }, stdout: '{host}\n' },
+    { cmd: `${tcp} host-list -pw wrong`, stderr: usage('Authentication failed') },
+    { cmd: `${tcp} host-list`, env: noCreds, stderr: usage('Authentication failed') },
     { cmd: '', args: ['-u', '', 'host-list'], stderr: usage('Username/password must be specified') },
-    // Over HTTP with -s/-p instead of the unix socket.
-    { cmd: `-s 127.0.0.1 -p ${server.port} host-list --minimal`, env: { XCPNET_STATE_DIR: '/nonexistent' }, stdout: '{host}\n' },
+    // The local socket is trusted as xapi's: no password, or a wrong one, still logs in.
+    { cmd: 'host-list --minimal', env: noCreds, stdout: '{host}\n' },
+    { cmd: 'host-list -pw wrong --minimal', stdout: '{host}\n' },
     { cmd: 'host-list', env: { XCPNET_STATE_DIR: '/nonexistent' },
       stderr: 'Error: cannot reach the XenAPI server (unix:/nonexistent/xapi.sock): connect ENOENT /nonexistent/xapi.sock\n' },
   ]);
@@ -69,7 +72,7 @@ test('an error code missing from the registry is printed raw', async () => {
   await new Promise<void>((r) => stub.listen(0, '127.0.0.1', r));
   try {
     const port = (stub.address() as AddressInfo).port;
-    const r = await runXe(['-s', '127.0.0.1', '-p', String(port), 'network-list'], server.env);
+    const r = await runXe(['-s', '127.0.0.1', '-p', String(port), '--nossl', 'network-list'], server.env);
     assert.deepEqual(r, { stdout: '', stderr: 'Error code: SOMETHING_NEW\nError parameters: a, b\n', status: 1 });
   } finally {
     stub.close();

@@ -5,9 +5,10 @@
 // (or any token for `{?name:any}`) and captures it, `{*}` matches anything on one line.
 import { ERRORS } from '../../src/idl/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, request } from 'node:http';
+import { createServer } from 'node:http';
+import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,7 +36,7 @@ export async function startServer(extra: string[] = []): Promise<Server> {
     const timer = setTimeout(() => rej(new Error(`xcpnet serve did not start:\n${log}`)), 15000);
     const onData = (d: Buffer): void => {
       log += d.toString();
-      const m = /serving XenAPI on http:\/\/[^:]+:(\d+)/.exec(log);
+      const m = /serving XenAPI on https?:\/\/[^:]+:(\d+)/.exec(log);
       if (m) { clearTimeout(timer); res(Number(m[1])); }
     };
     child.stdout!.on('data', onData);
@@ -91,7 +92,10 @@ export async function startCallWatch(server: Server): Promise<CallWatch> {
       const call: WatchedCall = { method, params, answered: false };
       calls.push(call);
       for (const l of listeners) l();
-      const up = request({ host: '127.0.0.1', port: server.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+      // The master serves TLS with the certificate it made in its state directory; the proxy
+      // itself speaks plain HTTP on loopback, so xe reaches it with --nossl.
+      const ca = readFileSync(join(server.dir, 'server.pem'));
+      const up = request({ host: '127.0.0.1', port: server.port, path: req.url, method: req.method, headers: req.headers, ca }, (r) => {
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);
         r.on('end', () => { call.answered = true; });

@@ -129,7 +129,7 @@ test('vif-plug/-unplug/-move/-configure on a running VM, vm-vif-list, event-wait
   const watch = await startCallWatch(server);
   try {
     let exited = false;
-    const waiting = runXe(['-s', '127.0.0.1', '-p', String(watch.port),
+    const waiting = runXe(['-s', '127.0.0.1', '-p', String(watch.port), '--nossl',
       ...splitWords(fill('event-wait class=vif uuid={vif} currently-attached=true', vars))], server.env)
       .finally(() => { exited = true; });
     const parked = await Promise.race([

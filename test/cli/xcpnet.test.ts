@@ -38,7 +38,7 @@ function untilServing(child: ChildProcess): Promise<Serving> {
     const timer = setTimeout(() => { void stop(); reject(new Error(`no serving line:\n${output}`)); }, 15_000);
     const onData = (d: Buffer): void => {
       output += d.toString();
-      if (output.includes('serving XenAPI')) { clearTimeout(timer); resolve({ child, get output() { return output; }, stop }); }
+      if (/serving XenAPI[^\n]*\n/.test(output)) { clearTimeout(timer); resolve({ child, get output() { return output; }, stop }); }
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
@@ -46,16 +46,23 @@ function untilServing(child: ChildProcess): Promise<Serving> {
   });
 }
 
-function serve(dir: string, extra: string[] = [], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Serving> {
-  const child = spawn(XCPNET, ['serve', '--listen', 'none', '--no-agent', '--state-dir', dir, ...extra],
+/** The TCP port of the master serving each state directory. */
+const ports = new Map<string, number>();
+
+/** Serves plain HTTP on loopback: logins there check the password (the unix socket's do not). */
+async function serve(dir: string, extra: string[] = [], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): Promise<Serving> {
+  const child = spawn(XCPNET, ['serve', '--listen', '127.0.0.1:0', '--http', '--no-agent', '--state-dir', dir, ...extra],
     { env: cleanEnv(opts.env), stdio: ['pipe', 'pipe', 'pipe'] });
   child.stdin!.end(opts.input ?? '');
-  return untilServing(child);
+  const s = await untilServing(child);
+  ports.set(dir, Number(/serving XenAPI on http:\/\/127\.0\.0\.1:(\d+)/.exec(s.output)![1]));
+  return s;
 }
 
+/** Whether `user` logs in with `password` over TCP (where a password is always checked). */
 async function canLogIn(dir: string, user: string, password: string): Promise<boolean> {
   try {
-    const c = await XapiClient.connect({ target: `unix:${join(dir, 'xapi.sock')}`, user, password });
+    const c = await XapiClient.connect({ target: `http://127.0.0.1:${ports.get(dir)}`, user, password });
     await c.close();
     return true;
   } catch {
@@ -94,6 +101,7 @@ test('serve takes root\'s password from --root-password-file FILE, from standard
       const s = await serve(join(dir, 'state'), extra, opts);
       try {
         assert.ok(await canLogIn(join(dir, 'state'), 'root', password), password);
+        assert.ok(!await canLogIn(join(dir, 'state'), 'root', `${password}-wrong`), 'a wrong password fails');
         assert.ok(!readFileSync(`/proc/${s.child.pid}/cmdline`, 'utf8').includes(password), 'not in ps');
         assert.ok(!s.output.includes(password), 'not in the output');
       } finally {
@@ -135,9 +143,10 @@ test('serve on a terminal: the generated root password is shown there once, and 
   try {
     const state = join(dir, 'state');
     // script(1) gives serve a terminal; killing script hangs the terminal up, which ends serve.
-    const child = spawn('script', ['-qfec', `exec ${XCPNET} serve --listen none --no-agent --state-dir ${state}`, '/dev/null'],
+    const child = spawn('script', ['-qfec', `exec ${XCPNET} serve --listen 127.0.0.1:0 --http --no-agent --state-dir ${state}`, '/dev/null'],
       { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     const s = await untilServing(child);
+    ports.set(state, Number(/serving XenAPI on http:\/\/127\.0\.0\.1:(\d+)/.exec(s.output)![1]));
     try {
       const m = /xcpnet: created user root with password (\S+) \(shown once, stored nowhere\)/.exec(s.output);
       assert.ok(m, s.output);

@@ -148,7 +148,8 @@ test('xe pool-dump-database writes a 0600 file; pool-restore-database dry-run=tr
   const server: Server = await startServer();
   try {
     // Enough objects that the dump is far larger than one request may be (300 KiB).
-    const c = await XapiClient.connect({ target: `http://127.0.0.1:${server.port}`, user: 'root', password: server.env.XE_PASSWORD! });
+    const c = await XapiClient.connect({ target: `https://127.0.0.1:${server.port}`, user: 'root', password: server.env.XE_PASSWORD!,
+      trust: { ca: readFileSync(join(server.dir, 'server.pem'), 'utf8') } });
     try {
       for (let i = 0; i < 600; i++) await c.call('network.create', { name_label: `n${i}`, name_description: 'd'.repeat(512), other_config: {} });
     } finally { await c.close(); }

@@ -1,7 +1,8 @@
 // Test harness: a real `xcpnet serve` master in-process (temporary state directory, ephemeral
-// TCP port, the rule modules loaded) and a logged-in JSON-RPC client talking to it over HTTP.
+// TCP port, the rule modules loaded) and a logged-in JSON-RPC client talking to it over HTTP
+// on loopback, or over HTTPS (`tls: true`, the master's own certificate trusted).
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XapiClient } from '../../src/client/index.js';
@@ -21,25 +22,28 @@ export interface TestPool {
   stateDir: string;
   /** The master's own host, simulated (its NICs can be changed through it). */
   fakeHost: FakeHost;
+  /** With tls: the master's certificate (PEM), which the client trusts. */
+  cert?: string;
   /** Calls a method; the session is added. */
   call<T = unknown>(method: string, ...params: unknown[]): Promise<T>;
   close(): Promise<void>;
 }
 
-export async function startTestPool(opts: { fakeNics?: number; changeLogSize?: number } = {}): Promise<TestPool> {
+export async function startTestPool(opts: { fakeNics?: number; changeLogSize?: number; tls?: boolean } = {}): Promise<TestPool> {
   const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-test-'));
   let fakeHost: FakeHost | undefined;
   const master = await startMaster({
-    stateDir, listen: { host: '127.0.0.1', port: 0 }, rootPassword: ROOT_PASSWORD, impls: RULES,
+    stateDir, listen: { host: '127.0.0.1', port: 0 }, http: opts.tls ? undefined : 'loopback', rootPassword: ROOT_PASSWORD, impls: RULES,
     localAgent: simulatedLocalAgent(opts.fakeNics ?? 4, (h) => { fakeHost = h; }), changeLogSize: opts.changeLogSize, log: () => {},
   } as Parameters<typeof startMaster>[0]);
   // startMaster returns once the in-process agent has reported: the master's host never needs a
   // stand-in agent in a test.
   assert.ok(master.server.hub.hasAgent(master.host), 'the in-process agent has reported');
-  const url = `http://127.0.0.1:${master.listener.tcpPort}`;
-  const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD });
+  const url = `${opts.tls ? 'https' : 'http'}://127.0.0.1:${master.listener.tcpPort}`;
+  const cert = opts.tls ? readFileSync(join(stateDir, 'server.pem'), 'utf8') : undefined;
+  const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD, trust: { ca: cert } });
   return {
-    master, client, url, stateDir, fakeHost: fakeHost!,
+    master, client, url, stateDir, fakeHost: fakeHost!, cert,
     call: (method, ...params) => client.call(method, ...params),
     async close() {
       await client.close().catch(() => {});

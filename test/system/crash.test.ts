@@ -14,7 +14,7 @@ const dir = mkdtempSync(join(tmpdir(), 'xcpnet-crash-'));
 const started: ChildProcess[] = [];
 
 function startServe(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [XCPNET, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0'],
+  const child = spawn(process.execPath, [XCPNET, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0', '--http'],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XCPNET_ROOT_PASSWORD: 'pw' } });
   started.push(child);
   return new Promise((resolve, reject) => {

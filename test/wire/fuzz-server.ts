@@ -12,7 +12,7 @@ import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
 
 const stateDir = mkdtempSync(join(tmpdir(), 'xcpnet-fuzz-'));
 const master = await startMaster({
-  stateDir, listen: { host: '127.0.0.1', port: 0 }, rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2), log: () => {},
+  stateDir, listen: { host: '127.0.0.1', port: 0 }, http: 'loopback', rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2), log: () => {},
 });
 process.stdout.write(`${JSON.stringify({ port: master.listener.tcpPort, pid: process.pid })}\n`);
 process.stdin.resume();

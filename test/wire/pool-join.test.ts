@@ -25,7 +25,8 @@ const hosts: Host[] = [];
 async function startHost(name: string, ip: string, port = 0): Promise<Host> {
   const dir = mkdtempSync(join(tmpdir(), `xcpnet-join-${name}-`));
   const master = await startMaster({
-    stateDir: dir, listen: { host: ip, port }, rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
+    // Plain HTTP on loopback addresses (TLS is tested in tls.test.ts).
+    stateDir: dir, listen: { host: ip, port }, http: 'loopback', rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
     hostName: name, log: process.env.JOIN_LOG ? (l) => process.stderr.write(`[${name}] ${l}\n`) : () => {}, memberWatchS: 1,
   });
   const url = `http://${ip}:${master.listener.tcpPort}`;
@@ -72,7 +73,9 @@ after(async () => {
   }
 });
 
-const join_ = (h: Host, address: string, pw = ROOT_PASSWORD) => h.client.call('pool.join', address, 'root', pw);
+// These hosts serve plain HTTP (on loopback): a master-address without a scheme would mean HTTPS.
+const join_ = (h: Host, address: string, pw = ROOT_PASSWORD) =>
+  h.client.call('pool.join', address.includes('://') ? address : `http://${address}`, 'root', pw);
 
 describe('pool.join refusals change nothing', () => {
   test('a wrong password', async () => {

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { XapiClient } from '../../client/index.js';
 import { assertIfName, switchPortColumns, SUBNETS, type SwitchPort } from '../plan.js';
 import { XCPNET_JS, admitLabHost } from '../pool.js';
+import { CERT_FILE, fingerprintOf } from '../../server/certificate.js';
 import { findLink } from '../netns.js';
 import { vsctl } from '../ovs.js';
 import { ip } from '../sh.js';
@@ -19,8 +20,10 @@ import { startVm, type LabVm } from './launch.js';
 import type { QemuNic } from './qemu.js';
 
 export interface VmMaster {
-  /** http://<address>:<port>, reachable from the lab's management subnet only. */
+  /** https://<address>:<port>, reachable from the lab's management subnet only. */
   url: string;
+  /** Its state directory (its TLS certificate is there). */
+  dir: string;
   /** Its unix socket (the lab's own calls go there). */
   socket: string;
   username: string;
@@ -106,13 +109,13 @@ export async function startVmMaster(state: LabState, progress: (l: string) => vo
   while (!url) {
     if (!isRecordedAlive(proc)) throw new Error(`the VM master exited; see ${log}:\n${tail(log)}`);
     if (Date.now() > deadline) throw new Error(`the VM master did not listen within 30 s; see ${log}:\n${tail(log)}`);
-    url = /serving XenAPI on (http:\/\/[0-9.]+:\d+)/.exec(readFileSync(log, 'utf8'))?.[1];
+    url = /serving XenAPI on (https:\/\/[0-9.]+:\d+)/.exec(readFileSync(log, 'utf8'))?.[1];
     if (!url) await sleep(100);
   }
   const socket = join(dir, 'xapi.sock');
   const client = () => XapiClient.connect({ target: `unix:${socket}`, user: 'root', password, originator: 'xcpnet-lab-vm' });
   progress(`vm master: xcpnet serve (pid ${pid}) in ${ns} at ${url}`);
-  return { url, socket, username: 'root', password, proc, client };
+  return { url, dir, socket, username: 'root', password, proc, client };
 }
 
 /** The VM's NICs: a tap per NIC in the switch namespace, a port of the lab switch like a host's NIC. */
@@ -175,7 +178,9 @@ export async function startVmHost(state: LabState, master: VmMaster, o: VmHostOp
       await c.close();
     }
     await vm.run(['mkdir', '-p', '/run/xcpnet']);
-    await vm.spawn([process.execPath, XCPNET_JS, 'agent', '--master', master.url, '--host', uuid,
+    // Over TLS, trusting the master's own certificate by its fingerprint.
+    const fingerprint = fingerprintOf(readFileSync(join(master.dir, CERT_FILE), 'utf8'));
+    await vm.spawn([process.execPath, XCPNET_JS, 'agent', '--master', master.url, '--fingerprint', fingerprint, '--host', uuid,
       '--ovsdb', `unix:${GUEST_OVS}/db.sock`, '--manage-nics', '--datapath', 'system', '--state-dir', '/run/xcpnet/agent'], GUEST_AGENT_LOG,
     { XCPNET_HOST_CREDENTIAL: readFileSync(credential, 'utf8') });
     progress(`${name}: Open vSwitch (kernel datapath) and the agent started; host uuid ${uuid}`);
