@@ -9,11 +9,11 @@
 // Run: npx tsc -p . && node dist/bench/api.js [--rounds 3] [--agent]
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XapiClient } from '../src/client/index.js';
-import { background, load, prefillNetworks, rpcBody, spread, startServeProcess } from './support.js';
+import { background, load, post, prefillNetworks, rpcBody, spread, startServeProcess } from './support.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : dflt; };
@@ -39,19 +39,6 @@ async function bareServer(dir: string, answers: Array<{ marker: string; body: st
   return new Promise<number>((resolve) => child.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
 }
 
-/** One POST, its reply text. */
-function post(port: number, body: string, agent: Agent): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/jsonrpc', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => resolve(text));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 async function pool(networks: number): Promise<{ port: number; session: string; dir: string; nets: string[]; stop(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'xcpnet-bench-api-'));

@@ -32,7 +32,8 @@ function used(): number {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'xcpnet-bench-mem-'));
   try {
-    const master = await startMaster({ stateDir: dir, listen: { host: '127.0.0.1', port: 0 }, rootPassword: 'pw', impls: RULES, log: () => {} });
+    // Plain HTTP on loopback, as the other benches' masters.
+    const master = await startMaster({ stateDir: dir, listen: { host: '127.0.0.1', port: 0 }, http: 'loopback', rootPassword: 'pw', impls: RULES, log: () => {} });
     const url = `http://127.0.0.1:${master.listener.tcpPort}/jsonrpc`;
     // node:http, the reply's text only kept when asked for (the client's buffers must not be what is measured).
     const rpc = (method: string, params: unknown[], keep = true) => new Promise<string>((resolve, reject) => {

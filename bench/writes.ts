@@ -1,15 +1,19 @@
 // bench/writes: network.create through the API against raw durable commits, at 0, 10,000 and
 // 50,000 networks already in the pool. Baseline: better-sqlite3 (WAL, synchronous=FULL, as the
 // store opens its database) committing one fsync'd single-row transaction per write, each row
-// the size of a stored network, into a table prefilled with as many rows. xcpnet: `xcpnet
-// serve --no-agent` on a state directory prefilled with the networks, `network.create` over
-// JSON-RPC keep-alive, from 1 client (sequential) and from 16 concurrent clients. Rounds are
-// interleaved (raw, sequential, concurrent) so that the disk's mood hits all three alike;
-// ratio = xcpnet writes/s ÷ raw commits/s of the same round. Also the server's CPU per write.
-// Target: ≥ 0.5× at 10,000 networks.
+// the size of a stored network under a random ref as the store's, into a table prefilled with
+// as many rows. xcpnet: `xcpnet serve --no-agent` on a state directory prefilled with the
+// networks, `network.create` over JSON-RPC keep-alive, from 1 client (sequential) and from 16
+// concurrent clients. Rounds are interleaved (raw, sequential, concurrent) so that the disk's
+// mood hits all alike; ratio = xcpnet writes/s ÷ raw commits/s of the same round. A second
+// baseline, bench/bare-writer, is a bare node:http server making the raw commit for each request
+// (the HTTP round trip plus the commit, nothing else), from the same clients. Also the server's
+// CPU per write (all its threads). Target: ≥ 0.5× raw at 10,000 networks.
 // Usage: npx tsc -p . && node dist/bench/writes.js [--sizes 0,10000,50000] [--rounds 3] [--agent]
 import Database from 'better-sqlite3';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XapiClient } from '../src/client/index.js';
@@ -34,22 +38,31 @@ function rawDb(dir: string, n: number, row: string): { commitMany(k: number): nu
   db.pragma('synchronous = FULL');
   db.exec('CREATE TABLE objects (ref TEXT PRIMARY KEY, cls TEXT NOT NULL, data TEXT NOT NULL)');
   const put = db.prepare('INSERT INTO objects (ref, cls, data) VALUES (?, ?, ?)');
-  db.transaction(() => { for (let i = 0; i < n; i++) put.run(`OpaqueRef:prefill-${i}`, 'network', row); })();
-  let next = 0;
+  // Keys as the store's: random uuids, so each row lands where a new object's would.
+  db.transaction(() => { for (let i = 0; i < n; i++) put.run(`OpaqueRef:${randomUUID()}`, 'network', row); })();
   return {
     /** k single-row transactions, one after the other; returns commits per second. */
     commitMany(k: number): number {
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < k; i++) db.transaction(() => put.run(`OpaqueRef:w-${next++}`, 'network', row))();
+      for (let i = 0; i < k; i++) db.transaction(() => put.run(`OpaqueRef:${randomUUID()}`, 'network', row))();
       return k / (Number(process.hrtime.bigint() - t0) / 1e9);
     },
     close: () => db.close(),
   };
 }
 
+/** bench/bare-writer on a database prefilled with `n` rows; its port. */
+async function bareWriter(dir: string, n: number, row: string): Promise<number> {
+  const rowFile = join(dir, 'row.txt');
+  writeFileSync(rowFile, row);
+  const child = spawn(process.execPath, [join(process.cwd(), 'dist/bench/bare-writer.js'), join(dir, 'bare.db'), String(n), rowFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanup.push(() => child.kill('SIGKILL'));
+  return new Promise<number>((resolve) => child.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
+}
+
 async function main(): Promise<void> {
   console.log(`bench/writes: network.create vs raw fsync'd single-row SQLite transactions; ${ROUNDS} rounds, median (min–max)${WITH_AGENT ? '; with the in-process agent' : ''}`);
-  console.log('networks  writes  raw commits/s        1 client writes/s   ratio              16 clients writes/s  ratio              server CPU ms/write');
+  console.log('networks  clients  raw commits/s       bare http writes/s  xcpnet writes/s     xcpnet/raw         xcpnet/bare http   server CPU ms/write');
   for (const n of SIZES) {
     const dir = mkdtempSync(join(tmpdir(), 'xcpnet-bench-writes-'));
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -65,18 +78,26 @@ async function main(): Promise<void> {
     await load(master.port, '/jsonrpc', body, 1, 1, ok);
     // A stored network's row, for the baseline's rows.
     const sample = JSON.stringify(networkFields(n));
-    const raw = rawDb(dir, n, sample.padEnd(sample.length + 200, ' '));
+    const rowText = sample.padEnd(sample.length + 200, ' ');
+    const raw = rawDb(dir, n, rowText);
+    const bare = await bareWriter(dir, n, rowText);
     const k = writesFor(n);
-    const r = { raw: [] as number[], seq: [] as number[], conc: [] as number[], cpu: [] as number[] };
+    const r = { raw: [] as number[], bareSeq: [] as number[], bareConc: [] as number[], seq: [] as number[], conc: [] as number[], cpu: [] as number[] };
     for (let round = 0; round < ROUNDS; round++) {
       r.raw.push(raw.commitMany(k));
+      r.bareSeq.push(await load(bare, '/jsonrpc', body, k, 1, ok));
+      r.bareConc.push(await load(bare, '/jsonrpc', body, k, CONCURRENCY, ok));
       const cpu0 = cpuSeconds(master.child.pid!);
       r.seq.push(await load(master.port, '/jsonrpc', body, k, 1, ok));
       r.cpu.push(((cpuSeconds(master.child.pid!) - cpu0) / k) * 1000);
       r.conc.push(await load(master.port, '/jsonrpc', body, k, CONCURRENCY, ok));
     }
-    const ratio = (xs: number[]) => xs.map((x, i) => x / r.raw[i]!);
-    console.log(`${String(n).padStart(8)}  ${String(k).padStart(6)}  ${spread(r.raw, 0).padEnd(19)}  ${spread(r.seq, 0).padEnd(18)}  ${spread(ratio(r.seq)).padEnd(17)}  ${spread(r.conc, 0).padEnd(19)}  ${spread(ratio(r.conc)).padEnd(17)}  ${spread(r.cpu)}`);
+    const ratio = (xs: number[], to: number[]) => xs.map((x, i) => x / to[i]!);
+    const line = (clients: number, bareRate: number[], ours: number[], cpu: string) => console.log(
+      `${String(n).padStart(8)}  ${String(clients).padStart(7)}  ${spread(r.raw, 0).padEnd(18)}  ${spread(bareRate, 0).padEnd(18)}  ` +
+      `${spread(ours, 0).padEnd(18)}  ${spread(ratio(ours, r.raw)).padEnd(17)}  ${spread(ratio(ours, bareRate)).padEnd(17)}  ${cpu}`);
+    line(1, r.bareSeq, r.seq, spread(r.cpu));
+    line(CONCURRENCY, r.bareConc, r.conc, '');
     raw.close();
     await c.close();
     master.child.kill('SIGTERM');

@@ -54,7 +54,8 @@ function spawnDaemon(argv: string[], log: string, pidfile: string, ns: string | 
 /** A failure that retrying cannot cure (a process died): waitFor gives up at once. */
 class Fatal extends Error {}
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+/** Polls `probe` every 100 ms until it gives a value, or fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {

@@ -1,5 +1,6 @@
 // Helpers for the lab's end-to-end tests: a fresh lab per scenario with a unique name, `xe`
 // pointed at it, bounded pings in guests and hosts, and a teardown that always runs.
+import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { after } from 'node:test';
@@ -111,3 +112,20 @@ export async function pifNetwork(lab: TestLab, host: string, device: string): Pr
 export async function pifUuid(lab: TestLab, host: string, device: string, vlan = -1): Promise<string> {
   return lab.xe('pif-list', `host-name-label=${host}`, `device=${device}`, `VLAN=${vlan}`, 'params=uuid', '--minimal');
 }
+
+/** `_uuid name` of every row of Bridge, Port and Interface in a host's OVSDB, sorted. */
+export async function ovsRows(l: TestLab, host: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const table of ['Bridge', 'Port', 'Interface']) {
+    const r = await l.exec(host, 'ovs-vsctl', '--format=csv', '--no-headings', '--columns=_uuid,name', 'list', table);
+    assert.equal(r.code, 0, r.stderr);
+    out.push(...r.stdout.trim().split('\n').filter(Boolean).map((line) => `${table} ${line}`));
+  }
+  return out.sort();
+}
+
+/** Open_vSwitch.next_cfg: every agent transaction bumps it, so it counts writes. */
+export async function nextCfg(l: TestLab, host: string): Promise<string> {
+  return (await l.exec(host, 'ovs-vsctl', 'get', 'Open_vSwitch', '.', 'next_cfg')).stdout.trim();
+}
+

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
+import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab, ovsRows, nextCfg } from '../../src/lab/testkit.js';
 
 const XCPNET_JS = fileURLToPath(new URL('../../src/bin/xcpnet.js', import.meta.url));
 const skip = canRunLab();
@@ -21,22 +21,6 @@ function restartAgent(l: TestLab, host: string): Promise<string> {
         else resolve(String(stdout).trim());
       });
   });
-}
-
-/** `_uuid name` of every row of Bridge, Port and Interface in a host's OVSDB, sorted. */
-async function ovsRows(l: TestLab, host: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const table of ['Bridge', 'Port', 'Interface']) {
-    const r = await l.exec(host, 'ovs-vsctl', '--format=csv', '--no-headings', '--columns=_uuid,name', 'list', table);
-    assert.equal(r.code, 0, r.stderr);
-    out.push(...r.stdout.trim().split('\n').filter(Boolean).map((line) => `${table} ${line}`));
-  }
-  return out.sort();
-}
-
-/** Open_vSwitch.next_cfg: every agent transaction bumps it, so it counts writes. */
-async function nextCfg(l: TestLab, host: string): Promise<string> {
-  return (await l.exec(host, 'ovs-vsctl', 'get', 'Open_vSwitch', '.', 'next_cfg')).stdout.trim();
 }
 
 describe('lab restart-agent: hitless agent restarts', { skip, concurrency: false }, () => {

@@ -16,26 +16,10 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { labRestartMaster, labUp } from '../../src/lab/index.js';
 import { labDir, loadState } from '../../src/lab/state.js';
-import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
+import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab, ovsRows, nextCfg } from '../../src/lab/testkit.js';
 
 const skip = canRunLab();
 const lab = labsOfThisFile();
-
-/** `_uuid name` of every row of Bridge, Port and Interface in a host's OVSDB, sorted. */
-async function ovsRows(l: TestLab, host: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const table of ['Bridge', 'Port', 'Interface']) {
-    const r = await l.exec(host, 'ovs-vsctl', '--format=csv', '--no-headings', '--columns=_uuid,name', 'list', table);
-    assert.equal(r.code, 0, r.stderr);
-    out.push(...r.stdout.trim().split('\n').filter(Boolean).map((line) => `${table} ${line}`));
-  }
-  return out.sort();
-}
-
-/** Open_vSwitch.next_cfg: every agent transaction bumps it, so it counts writes. */
-async function nextCfg(l: TestLab, host: string): Promise<string> {
-  return (await l.exec(host, 'ovs-vsctl', 'get', 'Open_vSwitch', '.', 'next_cfg')).stdout.trim();
-}
 
 /** `count` pings 0.1 s apart from a guest, bounded by `count / 10 + 10` s; sent and received. */
 function pingRun(l: TestLab, from: string, to: string, count: number): Promise<{ sent: number; received: number; text: string }> {

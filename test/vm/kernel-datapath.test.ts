@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { XapiClient } from '../../src/client/index.js';
 import { labDown, labUp, type LabState } from '../../src/lab/index.js';
+import { waitFor } from '../../src/lab/pool.js';
 import { startVmHost, startVmMaster, type VmHost, type VmMaster } from '../../src/lab/vm/host.js';
 import { findGuestKernel, vmTierSkipReason } from '../../src/lab/vm/kernel.js';
 
@@ -36,19 +37,6 @@ function vmTest(name: string, timeout: number, fn: () => Promise<void>): void {
   });
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) { last = e; }
-    await sleep(250);
-  }
-  throw new Error(`timed out (${timeoutMs} ms) waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
 /** A bounded ping from the lab's upstream namespace: `count` packets `intervalS` apart. */
 async function ping(addr: string, count: number, intervalS = 0.2): Promise<{ sent: number; received: number }> {
   // Exactly `count` sent (no -w: with it ping keeps sending until `count` replies); the exec timeout bounds it.
@@ -68,7 +56,7 @@ async function pingSeqs(addr: string, count: number, intervalS: number): Promise
 
 /** Waits until one ping gets through (ARP, the agent's last step), bounded. */
 async function reachable(addr: string): Promise<void> {
-  await until(`a reply from ${addr}`, 30_000, async () => ((await ping(addr, 1)).received === 1 ? true : undefined));
+  await waitFor(`a reply from ${addr}`, 30_000, async () => ((await ping(addr, 1)).received === 1 ? true : undefined));
 }
 
 interface PifRec { uuid: string; host: string; device: string; VLAN: number; physical: boolean; network: string; currently_attached: boolean }
@@ -143,7 +131,7 @@ describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false
 
   vmTest('the agent in the VM realises a VLAN on eth1 with an address; upstream reaches it through the kernel datapath', 240_000, async () => {
     // PIF.scan asks the agent for its NICs: until it has reported them once, there is nothing to scan.
-    await until('PIFs for eth0..eth3', 90_000, async () => {
+    await waitFor('PIFs for eth0..eth3', 90_000, async () => {
       await c.call('PIF.scan', hostRef);
       const devs = Object.values(await c.call<Record<string, PifRec>>('PIF.get_all_records')).filter((p) => p.host === hostRef && p.physical).map((p) => p.device).sort();
       return devs.join(' ') === 'eth0 eth1 eth2 eth3' ? true : undefined;
@@ -180,7 +168,7 @@ describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false
     const bondBridge = await c.call<string>('network.get_bridge', bondNet);
     assert.equal((await host.vm.run(['ovs-vsctl', 'br-to-parent', bridge])).trim(), bondBridge);
     await reachable('203.0.113.50');
-    await until('both bond members up', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 2 ? true : undefined));
+    await waitFor('both bond members up', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 2 ? true : undefined));
     const show = await host.vm.run(['ovs-appctl', 'bond/show']);
     const active = /active (?:member|slave) mac: [0-9a-f:]+\((eth[23])\)/.exec(show)?.[1] ??
       /(?:member|slave) (eth[23]): enabled\s+active (?:member|slave)/.exec(show)?.[1];
@@ -195,9 +183,9 @@ describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false
     assert.equal(r.sent, 100);
     assert.ok(lost <= 10, `at most 10 of 100 pings lost to the failover, lost ${lost}`);
     assert.deepEqual(await ping('203.0.113.50', 10), { sent: 10, received: 10 }, 'no loss on the remaining member');
-    await until('links_up = 1', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 1 ? true : undefined));
+    await waitFor('links_up = 1', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 1 ? true : undefined));
     await host.setCable(active, true);
-    await until('links_up = 2 again', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 2 ? true : undefined));
+    await waitFor('links_up = 2 again', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 2 ? true : undefined));
   });
 
   vmTest('management moves onto eth0, which holds the address: at most 1 s of loss, none for the 60 s after', 240_000, async () => {
@@ -251,7 +239,7 @@ describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false
   vmTest('DHCP: the VLAN 10 PIF leases an address from the lab upstream with udhcpc, and releases it when set back to static', 180_000, async () => {
     const [vlanPif] = await pifOf('eth1', 10);
     await c.call('PIF.reconfigure_ip', vlanPif, 'DHCP', '', '', '', '');
-    const leased = await until('a DHCP address on VLAN 10', 60_000, async () => {
+    const leased = await waitFor('a DHCP address on VLAN 10', 60_000, async () => {
       const ip = await c.call<string>('PIF.get_IP', vlanPif);
       return /^198\.51\.100\.1\d\d$/.test(ip) ? ip : undefined;
     });
@@ -263,7 +251,7 @@ describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false
     assert.deepEqual(await ping(leased, 10), { sent: 10, received: 10 });
     await c.call('PIF.reconfigure_ip', vlanPif, 'Static', '198.51.100.50', '255.255.255.0', '', '');
     const dnsmasqLog = join(state.dir, 'dhcp-server', 'dnsmasq.log');
-    await until('the release at the server', 30_000, async () => (readFileSync(dnsmasqLog, 'utf8').includes(`DHCPRELEASE(vlan10) ${leased} `) ? true : undefined));
+    await waitFor('the release at the server', 30_000, async () => (readFileSync(dnsmasqLog, 'utf8').includes(`DHCPRELEASE(vlan10) ${leased} `) ? true : undefined));
     assert.doesNotMatch(await host.vm.run(['ip', '-4', '-o', 'addr', 'show', 'dev', bridge]), new RegExp(leased.replace(/\./g, '\\.')));
   });
 });
