@@ -97,8 +97,10 @@ test('guardedPass: a management change that cuts the host off is rolled back to 
   const guard = new ManagementGuard();
   const c = clock();
   const logs: string[] = [];
+  let resets = 0;
   const pass = (cfg = compileHost(b.records, h)) => guardedPass({
     cfg, mgmtPifs: new Set([p0]), guard, hooks, run: (x) => reconcile(x, fake, undefined), log: (m) => logs.push(m), now: c.now, sleep: c.sleep,
+    changed: () => { resets++; },
   });
   const first = await pass();
   assert.equal(first.rollback, undefined);
@@ -114,6 +116,7 @@ test('guardedPass: a management change that cuts the host off is rolled back to 
   assert.deepEqual((await fake.observe()).bridges.find((x) => x.name === 'xenbr0')?.addrs, ['192.0.2.51/24'], 'the previous address is back');
   assert.deepEqual((await fake.observe()).defaultRoute, { dev: 'xenbr0', via: '192.0.2.1' });
   assert.deepEqual(calls, ['snapshot', 'restore before '], 'no NIC was newly taken over: nothing to give back');
+  assert.equal(resets, 1, 'connections made before the change are dropped');
   // While the records still ask for it, the change is not tried again.
   const held = await pass();
   assert.deepEqual(held.rollback, r.rollback);
@@ -127,6 +130,7 @@ test('guardedPass: a management change that cuts the host off is rolled back to 
   assert.equal(ok.rollback, undefined);
   assert.deepEqual((await fake.observe()).defaultRoute, { dev: 'xenbr0', via: '192.0.2.254' });
   assert.ok(logs.some((l) => /management change confirmed/.test(l)));
+  assert.equal(resets, 2, 'and after a confirmed change');
 });
 
 test('guardedPass: management moved onto another NIC that cuts the host off: that NIC gets back what it held', async () => {

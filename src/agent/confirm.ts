@@ -136,6 +136,8 @@ export interface GuardedPass<R> {
   /** One reconcile pass of a configuration. */
   run: (cfg: Desired) => Promise<R>;
   log: (m: string) => void;
+  /** After a management change (confirmed or rolled back): connections made before may be dead. */
+  changed?: () => void;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
   windowMs?: number;
@@ -167,6 +169,7 @@ export async function guardedPass<R>(p: GuardedPass<R>): Promise<{ result: R; ap
   if (c.ok) {
     p.log(`management change confirmed: ${hooks.target(gateway)} reached after ${c.elapsedMs} ms`);
     p.guard.confirmed(key, p.cfg);
+    p.changed?.();
     return { result, applied: p.cfg };
   }
   const reason = `management change rolled back: ${hooks.target(gateway)} could not be reached from the new configuration within ${Math.round(c.elapsedMs / 1000)} s`;
@@ -180,5 +183,6 @@ export async function guardedPass<R>(p: GuardedPass<R>): Promise<{ result: R; ap
     : `rolled back, but ${hooks.target(d.previous.doc.gateway?.via)} is still unreachable`);
   const pifs = [...p.mgmtPifs].sort();
   p.guard.rolledBack(key, reason, pifs);
+  p.changed?.();
   return { result: back, applied: d.previous, rollback: { PIFs: pifs, reason } };
 }

@@ -23,6 +23,8 @@ export type { GuestDriver, HostDriver } from '../backends/contract.js';
 
 export interface AgentClient {
   call(method: string, ...params: unknown[]): Promise<unknown>;
+  /** Drops kept connections (after the host's management configuration changed). */
+  resetConnections?(): void;
 }
 
 /** Time as the agent's loop sees it: injectable, so tests never wait on the wall clock. */
@@ -190,8 +192,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const send = async (gen: number, state: AgentReport, always: boolean): Promise<void> => {
     const text = JSON.stringify(state);
     if (reportUnsupported || (!always && text === lastState)) return;
-    // Out of the master's reach: the report waits for it (a call would hang the passes).
-    if (local.inEmergency()) { needReport = true; return; }
+    // Calls to the master keep failing: the report waits until it answers again. (Not while it
+    // is merely silent: a long poll hung through a rolled-back management change must not stop
+    // the report that follows; a report not answered is given up after REPORT_TIMEOUT_MS.)
+    if (masterFailing()) { needReport = true; return; }
     // A touch that arrived while this pass ran is not answered by it (its generation is older
     // than the touch): keep the request for the next pass, which the touch has kicked.
     if (gen === generation) needReport = false;
@@ -227,9 +231,18 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let failingSince: number | undefined;
   let lastContact = clock.now();
   let recording = false;
+  const masterFailing = (): boolean => failingSince !== undefined && clock.now() - failingSince >= EMERGENCY_AFTER_MS;
+  /** Waiting for a pass that starts after them to be applied (its report may take longer). */
+  let passes = 0;
+  let realised: { after: number; done: () => void }[] = [];
+  const settle = (pass: number): void => {
+    for (const w of realised.filter((x) => x.after < pass)) w.done();
+    realised = realised.filter((x) => x.after >= pass);
+  };
 
   /** One pass; false when it only reported (no observe, no apply). */
   const doReconcile = async (): Promise<boolean> => {
+    const pass = ++passes;
     if (health && !health.up) { await reportUnavailable(); return false; }
     // Records without this host (restored from another dump, the host re-created) are never
     // compiled: they would tear down everything; the events loop resyncs under the new ref.
@@ -263,9 +276,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       // Clients of interfaces this pass may remove release their lease while they still can.
       await opts.dhcp?.retain(dhcpDevices(cfg));
       // An override is the operator's, made because the master is out of reach: not confirmed.
-      const g = await guardedPass({ cfg, mgmtPifs, guard, hooks: override ? undefined : opts.confirm, run: (c) => reconcile(c, backend, guests, log), log });
+      const g = await guardedPass({ cfg, mgmtPifs, guard, hooks: override ? undefined : opts.confirm,
+        run: (c) => reconcile(c, backend, guests, log), log, changed: () => client.resetConnections?.() });
       const r = g.result;
       lastResult = r;
+      settle(pass);
       opts.dhcp?.ensure(dhcpDevices(g.applied));
       opts.resolver?.write(g.applied.doc.dns);
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
@@ -301,6 +316,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       else await Promise.resolve();
       try { if (await doReconcile()) lastPassEnd = clock.now(); }
       catch (e) { lastPassEnd = clock.now(); log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
+      finally { settle(passes); } // a pass that applied nothing (failed, switch down) ends the wait too
     }
   };
   const kick = (): Promise<void> => {
@@ -381,14 +397,15 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const setOverride = async (o: Override): Promise<void> => {
     override = o;
     log(`local override: management on ${o.pif} (${o.kind === 'bridge' ? `bridge ${o.bridge}` : `${o.cfg.device} ${o.cfg.mode}`}) until the master records it`);
-    await kickFull();
-    while (running) await running;
+    const applied = new Promise<void>((r) => realised.push({ after: passes, done: r }));
+    void kickFull();
+    await applied;
     if (!local.inEmergency() && !recording) recordOverride(); // the master is reachable: record it now
   };
   const local: LocalHost = {
     // Calls to the master that fail for a while, or that hang (a master that does not answer):
     // a long poll returns within its timeout, so no answer for that long and more is an outage.
-    inEmergency: () => (failingSince !== undefined && clock.now() - failingSince >= EMERGENCY_AFTER_MS)
+    inEmergency: () => masterFailing()
       || clock.now() - lastContact >= (opts.eventTimeoutS ?? 30) * 1000 + EMERGENCY_AFTER_MS,
     master: () => opts.masterAddress ?? '',
     localManagement: async (bridge) => {

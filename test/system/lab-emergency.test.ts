@@ -39,6 +39,9 @@ describe('lab emergency mode and reset-networking', { skip, concurrency: false }
     const eth0 = await pifUuid(l, 'host1', 'eth0');
     const eth1 = await pifUuid(l, 'host1', 'eth1');
     await l.xe('pif-reconfigure-ip', `uuid=${eth1}`, 'mode=static', 'IP=192.0.2.71', 'netmask=255.255.255.0', 'gateway=192.0.2.1');
+    // Plugged and unplugged: both wait for the agent, which has then seen the configuration.
+    await l.xe('pif-plug', `uuid=${eth1}`);
+    await l.xe('pif-unplug', `uuid=${eth1}`);
     assert.deepEqual(await onHost(l, 'xe', 'host-is-in-emergency-mode'), { code: 0, out: 'false' });
     const refused = await onHost(l, 'xe', 'host-emergency-management-reconfigure', 'interface=xenbr1');
     assert.notEqual(refused.code, 0);
@@ -54,7 +57,8 @@ describe('lab emergency mode and reset-networking', { skip, concurrency: false }
       const r = await onHost(l, 'xe', 'host-emergency-management-reconfigure', 'interface=xenbr1');
       assert.equal(r.code, 0, r.out);
       // Done at once, on the host, with the configuration recorded for eth1's PIF.
-      assert.match((await l.exec('host1', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'xenbr1')).stdout, /inet 192\.0\.2\.71\/24/);
+      const agentLog = () => readFileSync(join(l.state.dir, 'agents', 'host1.log'), 'utf8').split('\n').slice(-25).join('\n');
+      assert.match((await l.exec('host1', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'xenbr1')).stdout, /inet 192\.0\.2\.71\/24/, agentLog());
       assert.match((await l.exec('host1', 'ip', 'route', 'show', 'default')).stdout, /default via 192\.0\.2\.1 dev xenbr1/);
       assert.equal((await l.exec('host1', 'ping', '-c', '1', '-W', '2', '-I', '192.0.2.71', '192.0.2.1')).code, 0);
     } finally {
