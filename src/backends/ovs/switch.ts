@@ -9,6 +9,7 @@ import { OvsdbClient, type Monitor } from '../ovsdb/index.js';
 import { Ip, type IpLink } from '../linux/ip.js';
 import { planMove, readL3, runBatch, type L3State } from '../linux/l3.js';
 import type { NicOrder } from '../linux/nic-order.js';
+import { withoutRefusedNics, type RefuseNics } from '../linux/takeover.js';
 import { discoverNics, isPhysicalNic } from '../linux/nics.js';
 import { IpBatch } from '../linux/ip-batch.js';
 import { parseKernelBatch, type KernelView } from '../linux/kernel.js';
@@ -40,7 +41,7 @@ export interface OvsBackendOptions {
    * NICs that must not be taken over (the distribution's network configuration manages them):
    * NIC → message. Asked before a NIC or bond port is added; its owner's actions are skipped.
    */
-  refuseNics?: (nics: string[]) => Promise<Map<string, string>>;
+  refuseNics?: RefuseNics;
   /** The host's persisted NIC order (positions); without it NICs have none. */
   nicOrder?: NicOrder;
 }
@@ -113,15 +114,12 @@ export class OvsSystemSwitch implements OvsSwitch {
   async apply(actions: Action[]): Promise<ApplyResult> {
     const errors: StrMap = {};
     let transactions = 0;
-    if (this.opts.refuseNics) {
-      // A NIC the distribution configures is left alone with everything of its owner (bridge,
-      // address, route): half of it would put the NIC's address on a second device.
-      const taking = actions.flatMap((a) => (a.kind === 'add-port' && (a.port.role === 'nic' || a.port.role === 'bond')
-        ? a.port.interfaces.map((i) => ({ nic: i.name, owner: a.port.owner })) : []));
-      const refused = taking.length ? await this.opts.refuseNics(taking.map((t) => t.nic)) : new Map<string, string>();
-      for (const t of taking) { const m = refused.get(t.nic); if (m) errors[t.owner] ??= m; }
-      actions = actions.filter((a) => !errors[actionOwner(a)]);
-    }
+    // A NIC the distribution configures is left alone with everything of its owner (takeover.ts).
+    const taking = actions.flatMap((a) => (a.kind === 'add-port' && (a.port.role === 'nic' || a.port.role === 'bond')
+      ? a.port.interfaces.map((i) => ({ nic: i.name, owner: a.port.owner })) : []));
+    const allowed = await withoutRefusedNics(actions, taking, this.opts.refuseNics, actionOwner);
+    Object.assign(errors, allowed.errors);
+    actions = allowed.actions;
     const sw = actions.filter(isOvsAction) as OvsAction[];
     if (sw.length > 0) {
       const r = await applyOvs(this.client, sw, { comment: this.opts.label ?? 'xcpnet-agent', timeoutMs: this.opts.applyTimeoutMs ?? 15000 });
