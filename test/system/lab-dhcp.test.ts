@@ -5,24 +5,14 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../src/lab/pool.js';
 import { canRunLab, labsOfThisFile, makeVm, pifNetwork, pifUuid, startVm, type TestLab } from '../../src/lab/testkit.js';
 
 const skip = canRunLab();
 const lab = labsOfThisFile();
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    await sleep(250);
-  }
-  throw new Error(`timed out (${timeoutMs} ms) waiting for ${what}`);
-}
-
 /** The PIF's IP once it is in the DHCP range of the subnet whose first three octets are `net`. */
-const leasedIp = (l: TestLab, pif: string, net: string) => until(`a DHCP address on ${net}.0/24`, 30_000, async () => {
+const leasedIp = (l: TestLab, pif: string, net: string) => waitFor(`a DHCP address on ${net}.0/24`, 30_000, async () => {
   const ip = await l.xe('pif-param-get', `uuid=${pif}`, 'param-name=IP');
   const m = new RegExp(`^${net.replace(/\./g, '\\.')}\\.(\\d+)$`).exec(ip);
   return m && Number(m[1]) >= 100 && Number(m[1]) <= 199 ? ip : undefined;
@@ -77,7 +67,7 @@ describe('lab DHCP', { skip, concurrency: false }, () => {
     const eth0 = await pifUuid(l, 'host1', 'eth0');
     await l.xe('pif-reconfigure-ip', `uuid=${eth0}`, 'mode=dhcp');
     const ip0 = await leasedIp(l, eth0, '192.0.2');
-    await until('the resolver file', 30_000, async () => {
+    await waitFor('the resolver file', 30_000, async () => {
       const r = await l.exec('host1', 'cat', '/etc/resolv.conf');
       return /^search lab\.test$/m.test(r.stdout) && /^nameserver 192\.0\.2\.1$/m.test(r.stdout) ? true : undefined;
     });
@@ -88,7 +78,7 @@ describe('lab DHCP', { skip, concurrency: false }, () => {
 
     // Unplugged: the client releases the lease before the bridge goes, and forgets it.
     await l.xe('pif-unplug', `uuid=${pif10}`);
-    await until('DHCPRELEASE of the VLAN 10 lease', 15_000, async () => (new RegExp(`DHCPRELEASE\\(vlan10\\) ${ip10.replace(/\./g, '\\.')} `).test(readFileSync(dnsmasqLog, 'utf8')) ? true : undefined));
+    await waitFor('DHCPRELEASE of the VLAN 10 lease', 15_000, async () => (new RegExp(`DHCPRELEASE\\(vlan10\\) ${ip10.replace(/\./g, '\\.')} `).test(readFileSync(dnsmasqLog, 'utf8')) ? true : undefined));
     const bridge10 = await l.xe('network-param-get', `uuid=${v10}`, 'param-name=bridge');
     assert.equal(existsSync(join(l.state.dir, 'agents', 'host1', 'dhcp', `${bridge10}.lease`)), false);
     await l.down();

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../../src/lab/pool.js';
 import { canRunLab, labsOfThisFile, pifUuid, type TestLab } from '../../src/lab/testkit.js';
 
 const skip = canRunLab();
@@ -21,16 +21,6 @@ function onHost(l: TestLab, cmd: 'xe' | 'xcpnet', ...args: string[]): Promise<{ 
     execFile(process.execPath, [BIN(cmd), ...args], { env: { PATH: process.env.PATH, XCPNET_STATE_DIR: join(l.state.dir, 'agents', 'host1') }, timeout: 120_000 },
       (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, out: `${stdout}${stderr}`.trim() }));
   });
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    await sleep(500);
-  }
-  throw new Error(`timed out (${timeoutMs} ms) waiting for ${what}`);
 }
 
 describe('lab emergency mode and reset-networking', { skip, concurrency: false }, () => {
@@ -53,7 +43,7 @@ describe('lab emergency mode and reset-networking', { skip, concurrency: false }
     const master = l.state.master!.proc!.pid;
     process.kill(master, 'SIGSTOP');
     try {
-      await until('emergency mode', 120_000, async () => ((await onHost(l, 'xe', 'host-is-in-emergency-mode')).out === 'true' ? true : undefined));
+      await waitFor('emergency mode', 120_000, async () => ((await onHost(l, 'xe', 'host-is-in-emergency-mode')).out === 'true' ? true : undefined));
       const r = await onHost(l, 'xe', 'host-emergency-management-reconfigure', 'interface=xenbr1');
       assert.equal(r.code, 0, r.out);
       // Done at once, on the host, with the configuration recorded for eth1's PIF.
@@ -64,7 +54,7 @@ describe('lab emergency mode and reset-networking', { skip, concurrency: false }
     } finally {
       process.kill(master, 'SIGCONT');
     }
-    await until('the master to record management on eth1', 90_000, async () =>
+    await waitFor('the master to record management on eth1', 90_000, async () =>
       ((await l.xe('pif-param-get', `uuid=${eth1}`, 'param-name=management')) === 'true' ? true : undefined))
       .catch((e: Error) => { throw new Error(`${e.message}\nagent log:\n${readFileSync(join(l.state.dir, 'agents', 'host1.log'), 'utf8').split('\n').slice(-30).join('\n')}`); });
     assert.equal(await l.xe('pif-param-get', `uuid=${eth0}`, 'param-name=management'), 'false');
@@ -74,7 +64,7 @@ describe('lab emergency mode and reset-networking', { skip, concurrency: false }
     const reset = await onHost(l, 'xcpnet', 'reset-networking', '--device', 'eth0', '--mode', 'static', '--ip', '192.0.2.11',
       '--netmask', '255.255.255.0', '--gateway', '192.0.2.1', '--state-dir', join(l.state.dir, 'agents', 'host1'));
     assert.equal(reset.code, 0, reset.out);
-    await until('the master to record management on eth0', 60_000, async () =>
+    await waitFor('the master to record management on eth0', 60_000, async () =>
       ((await l.xe('pif-param-get', `uuid=${eth0}`, 'param-name=management')) === 'true' ? true : undefined));
     assert.equal(await l.xe('pif-param-get', `uuid=${eth0}`, 'param-name=IP'), '192.0.2.11');
     assert.match((await l.exec('host1', 'ip', '-4', '-o', 'addr', 'show', 'dev', 'xenbr0')).stdout, /inet 192\.0\.2\.11\/24/);
