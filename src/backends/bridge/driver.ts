@@ -68,10 +68,12 @@ export class BridgeDriver implements HostDriver {
     const allowed = await withoutRefusedNics(plan.ops, taking, this.opts.refuseNics, (o) => o.owner);
     const errors: StrMap = { ...plan.errors, ...allowed.errors };
     let writes = 0;
+    // What a NIC holds is read before it goes into the bridge (from then on it is not reached).
+    let l3 = allowed.actions.some((o) => o.op === 'move-l3') ? await readL3(this.opts.netns) : undefined;
     for (const o of allowed.actions) {
       try {
         writes++;
-        if (o.op === 'move-l3') await runBatch(this.opts.netns, planMove(await readL3(this.opts.netns), o.name, o.to));
+        if (o.op === 'move-l3') { await runBatch(this.opts.netns, planMove(l3 ??= await readL3(this.opts.netns), o.name, o.to)); l3 = undefined; }
         else await this.ip.run(...argvOf(o));
       } catch (e) {
         if (o.owner) errors[o.owner] ??= `${describeOp(o)}: ${(e as Error).message}`;

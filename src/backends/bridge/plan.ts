@@ -158,7 +158,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
     if (isolated.has(name) && l?.isolated !== true) enslave.push({ op: 'isolated', name, on: true, owner: s.owner });
     if (!l?.up || l.master !== s.master) up.push({ op: 'up', name, owner: s.owner });
     // A NIC the bridge takes over keeps no address: what it holds moves to the bridge in one
-    // step once the NIC is in it, so the host's address never stops answering for long.
+    // step once the NIC is in it, so the host's address stops answering only between the two.
     const top = takenNics.get(name);
     if (top !== undefined && (l?.addrs.length ?? 0) > 0) moves.push({ op: 'move-l3', name, to: top, owner: s.owner });
   }
@@ -190,5 +190,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   }
   // Enslaving sets a port's MTU limits: bridges are sized after their ports.
   const ordered = [...attrs.filter((o) => !mtus.has(o.name)), ...attrs.filter((o) => mtus.has(o.name))];
-  return { ops: [...del, ...release, ...create, ...enslave, ...ordered, ...up, ...moves, ...addrs, ...routes], errors };
+  // A NIC in the bridge no longer answers for its addresses: they move right after (the move
+  // brings the bridge up itself).
+  return { ops: [...del, ...release, ...create, ...enslave, ...moves, ...ordered, ...up, ...addrs, ...routes], errors };
 }

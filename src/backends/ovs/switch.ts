@@ -120,6 +120,10 @@ export class OvsSystemSwitch implements OvsSwitch {
     const allowed = await withoutRefusedNics(actions, taking, this.opts.refuseNics, actionOwner);
     Object.assign(errors, allowed.errors);
     actions = allowed.actions;
+    // What a NIC holds is read before the switch takes it over: from then until the move the
+    // host's address is not reached, so the move follows the switch's work at once, first.
+    const moves = actions.filter((a) => a.kind === 'move-l3');
+    let l3: L3State | undefined = moves.length > 0 ? await readL3(this.opts.netns) : undefined;
     const sw = actions.filter(isOvsAction) as OvsAction[];
     if (sw.length > 0) {
       const r = await applyOvs(this.client, sw, { comment: this.opts.label ?? 'xcpnet-agent', timeoutMs: this.opts.applyTimeoutMs ?? 15000 });
@@ -127,9 +131,7 @@ export class OvsSystemSwitch implements OvsSwitch {
       transactions += r.transactions;
       this.transactions += r.transactions;
     }
-    let l3: L3State | undefined;
-    for (const a of actions) {
-      if (isOvsAction(a)) continue;
+    for (const a of [...moves, ...actions.filter((x) => !isOvsAction(x) && x.kind !== 'move-l3')]) {
       try {
         switch (a.kind) {
           case 'move-l3': await runBatch(this.opts.netns, planMove(l3 ??= await readL3(this.opts.netns), a.from, a.to)); l3 = undefined; break;
