@@ -113,6 +113,9 @@ export interface HostDoc {
   addresses: HostAddress[];
   gateway?: { dev: string; via: string; owner: string };
   dns?: { servers: string[]; search: string[]; owner: string };
+  /** The PIF whose DHCP lease gives the default route / DNS (then `gateway`/`dns` come from it). */
+  dhcpGateway?: { dev: string; owner: string };
+  dhcpDns?: { dev: string; owner: string; search: string[] };
 }
 
 // ---- what a driver observes ----

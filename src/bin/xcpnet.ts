@@ -2,7 +2,7 @@
 // xcpnet: the pool master (`serve`), the host agent (`agent`), the lab (`lab …`) and helpers.
 
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
@@ -42,6 +42,8 @@ commands:
         QEMU's script=/downscript=, libvirt's qemu hook (domain XML on stdin), or by hand (docs/guests.md)
   switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
         choose the host's network backend (as xe-switch-network-backend); restart the agent after
+  reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir DIR)
+        bring a host back to a management interface on NIC (through its running agent)
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
@@ -58,6 +60,11 @@ commands:
 
 function stateDirOf(v: string | undefined): string {
   return v !== undefined ? resolve(v) : stateDir();
+}
+
+/** An agent's own directory: --state-dir, else agent-<host> in the state directory (never the master's socket). */
+function agentDirOf(v: string | undefined, host: string | undefined): string {
+  return v !== undefined ? resolve(v) : join(stateDir(), `agent-${host ?? ''}`);
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -194,22 +201,38 @@ async function agent(argv: string[]): Promise<void> {
   const pinned = values.fingerprint ?? process.env.XE_FINGERPRINT;
   const trust = { ca: caFile ? readFileSync(caFile, 'utf8') : undefined, fingerprint: pinned || undefined };
   const link = new MasterLink(() => XapiClient.connect({ target, user: '', password: '', hostCredential, originator: 'xcpnet-agent', trust }));
+  // The agent's own files (NIC order, DHCP leases, its local XenAPI socket).
+  const agentDir = agentDirOf(values['state-dir'], values.host);
   const { backend, guests, health } = await openHostSide({
-    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'], stateDir: agentDir,
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
   const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log);
+  // Where the agent changes a real host's network (or a lab host's): management changes must
+  // prove themselves, DHCP PIFs get a client, the management DNS goes to the host's resolver.
+  const real = Boolean(values.netns || values['manage-nics']);
+  const { linuxManagementHooks } = await import('../backends/linux/management.js');
+  const { DhcpClients } = await import('../backends/linux/dhcp.js');
+  const { ResolverFile, resolverPath } = await import('../backends/linux/resolver.js');
+  const confirm = real ? linuxManagementHooks({ netns: values.netns, master: target }) : undefined;
+  const dhcp = real ? new DhcpClients({ dir: join(agentDir, 'dhcp'), netns: values.netns, log }) : undefined;
+  const resolver = real ? new ResolverFile(resolverPath(values.netns), log) : undefined;
+  const masterAddress = /^https?:/.test(target) ? new URL(target).hostname : '';
   // Guests of a real hypervisor (hotplug entry point, adoption) on a host of its own (the lab's or
   // --manage-nics), beside the netns driver, which keeps the VMs started through the API.
-  const real = values.netns !== undefined || values['manage-nics'] === true;
   const hv = real ? await openHypervisor({
     netns: values.netns, hasInnerDriver: true, stateDir: stateDirOf(values['state-dir']), socket: values['hotplug-socket'], log,
   }) : undefined;
-  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health, hypervisor: hv?.guests });
-  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
+  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health, confirm, dhcp, resolver, masterAddress, hypervisor: hv?.guests });
+  // The member's own XenAPI socket: emergency mode and reset-networking (xe with XCPNET_STATE_DIR=<agent dir>).
+  const { serveLocalApi } = await import('../agent/local-api.js');
+  const { privateDir } = await import('../common/private-files.js');
+  privateDir(agentDir);
+  const localApi = await serveLocalApi(join(agentDir, 'xapi.sock'), running.local, log);
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target}); local API on unix:${join(agentDir, 'xapi.sock')}`);
   await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
-  const stop = async (): Promise<void> => { await hv?.socket.close(); await running.stop(); health?.close(); await link.close(); process.exit(0); };
+  const stop = async (): Promise<void> => { await hv?.socket.close(); await localApi.close(); await running.stop(); await dhcp?.close(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
 }
@@ -285,7 +308,33 @@ async function removeServicesCmd(argv: string[]): Promise<void> {
   await removeServices({ root: values.root !== undefined ? resolve(values.root) : undefined, log: (l) => console.log(`xcpnet: ${l}`) });
 }
 
+/**
+ * `xcpnet reset-networking`: XCP's xe-reset-networking for a host whose management configuration
+ * keeps it from its master: management on NIC `--device` with the given IP configuration, every
+ * other PIF down, done at once by the host's running agent (through its local API) and recorded
+ * on the master as soon as the agent reaches it.
+ */
+async function resetNetworking(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    device: { type: 'string' }, mode: { type: 'string' }, ip: { type: 'string' }, netmask: { type: 'string' },
+    gateway: { type: 'string' }, dns: { type: 'string' }, host: { type: 'string' }, 'state-dir': { type: 'string' },
+  } });
+  const mode = values.mode === 'dhcp' ? 'DHCP' : values.mode === 'static' ? 'Static' : undefined;
+  if (!values.device || !mode || (!values.host && !values['state-dir']) || (mode === 'Static' && (!values.ip || !values.netmask))) {
+    throw new Error('usage: xcpnet reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir AGENT_DIR)');
+  }
+  const dir = agentDirOf(values['state-dir'], values.host);
+  const { XapiClient } = await import('../client/index.js');
+  const c = await XapiClient.connect({ target: `unix:${join(dir, 'xapi.sock')}`, user: 'root', password: '', originator: 'xcpnet-reset-networking' })
+    .catch((e: Error) => { throw new Error(`no agent answers on ${join(dir, 'xapi.sock')} (${e.message}): start the host's agent first`); });
+  try {
+    await c.call('host.reset_networking_local', values.device, mode, values.ip ?? '', values.netmask ?? '', values.gateway ?? '', values.dns ?? '');
+  } finally { await c.close().catch(() => {}); }
+  console.log(`xcpnet: management on ${values.device} (${mode}); the agent records it on the master when it reaches it`);
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  'reset-networking': resetNetworking,
   serve,
   'install-services': installServicesCmd,
   'remove-services': removeServicesCmd,

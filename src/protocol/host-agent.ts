@@ -24,6 +24,8 @@ export type Duplex = (typeof DUPLEX)[number];
 /** A physical NIC as the agent observes it (inventory: PIF.scan, PIF.introduce, PIF_metrics). */
 export interface Nic {
   device: string;
+  /** Its stable position (xenbr<position>), from the host's NIC order. */
+  position?: number;
   MAC: string;
   MTU: number;
   carrier: boolean;
@@ -66,6 +68,11 @@ export interface HostReport {
    * adopted from OVSDB; docs/guests.md). Absent: the agent has no hypervisor guests to tell of.
    */
   guests?: GuestsReport;
+  /**
+   * A management change the agent applied, could not confirm (it did not reach the master from
+   * it) and rolled back: the PIFs it concerned and why. The master fails the calls waiting on them.
+   */
+  rollback?: Rollback;
 }
 
 /** A VIF whose device the hypervisor made and the agent bound to it. */
@@ -90,6 +97,8 @@ export interface GuestsReport {
    */
   unknown: string[];
 }
+
+export interface Rollback { PIFs: string[]; reason: string }
 
 export function emptyReport(backend: BackendName): HostReport {
   return { backend, nics: [], errors: {}, PIFs: {}, Bonds: {}, bridges: [] };
@@ -159,7 +168,7 @@ function struct<T>(checks: { [K in keyof T]-?: Check<T[K]> }, optional: readonly
 const optional = <T>(c: Check<T>): Check<T> => c; // the key is listed in struct()'s optional list
 
 export const NIC_CHECKS: { [K in keyof Nic]-?: Check<Nic[K]> } = {
-  device: text, MAC: text, MTU: uint(65535), carrier: boolean, speed: uint(2 ** 31 - 1), duplex: oneOf(DUPLEX),
+  device: text, position: optional(uint(REPORT_LIMITS.nics)), MAC: text, MTU: uint(65535), carrier: boolean, speed: uint(2 ** 31 - 1), duplex: oneOf(DUPLEX),
   vendor_id: text, vendor_name: text, device_id: text, device_name: text, pci_bus_path: text, driver: text,
 };
 
@@ -187,16 +196,17 @@ const guestsReport = struct<GuestsReport>({
 
 export const REPORT_CHECKS: { [K in keyof HostReport]-?: Check<HostReport[K]> } = {
   backend: oneOf(BACKENDS),
-  nics: list(struct<Nic>(NIC_CHECKS), REPORT_LIMITS.nics),
+  nics: list(struct<Nic>(NIC_CHECKS, ['position']), REPORT_LIMITS.nics),
   errors: dict(text),
   PIFs: dict(struct<PifState>({ MTU: uint(65535), IP: optional(text), netmask: optional(text) }, ['IP', 'netmask'])),
   Bonds: dict(struct<BondState>({ links_up: uint(REPORT_LIMITS.nics) })),
   bridges: list(bridgeListing, REPORT_LIMITS.bridges),
   unrealised: optional(dict(text)),
   guests: optional(guestsReport),
+  rollback: optional(struct<Rollback>({ PIFs: list(text, REPORT_LIMITS.entries), reason: text })),
 };
 
 /** The report a wire value holds, or a ReportError naming the first field that is wrong. */
 export function parseReport(v: unknown): HostReport {
-  return struct<HostReport>(REPORT_CHECKS, ['unrealised', 'guests'])(v, 'state');
+  return struct<HostReport>(REPORT_CHECKS, ['unrealised', 'guests', 'rollback'])(v, 'state');
 }

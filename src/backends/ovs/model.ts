@@ -136,7 +136,9 @@ export type Action =
   | { kind: 'link-up'; dev: string; owner: string }
   | { kind: 'addr-add'; dev: string; cidr: string; owner: string }
   | { kind: 'addr-del'; dev: string; cidr: string; owner: string }
-  | { kind: 'route-default'; dev: string; via: string; owner: string };
+  | { kind: 'route-default'; dev: string; via: string; owner: string }
+  /** What NIC `from` holds (addresses, routes, neighbours) moves onto `to`, the bridge taking it over. */
+  | { kind: 'move-l3'; from: string; to: string; owner: string };
 
 export type OvsAction = Extract<Action, { kind: 'add-bridge' | 'update-bridge' | 'del-bridge' | 'add-port' | 'update-port' | 'update-iface' | 'del-port' }>;
 
@@ -168,6 +170,7 @@ export function describeAction(a: Action): string {
     case 'addr-add': return `add ${a.cidr} to ${a.dev}`;
     case 'addr-del': return `remove ${a.cidr} from ${a.dev}`;
     case 'route-default': return `default route via ${a.via} dev ${a.dev}`;
+    case 'move-l3': return `move the addresses, routes and neighbours of ${a.from} to ${a.to}`;
   }
 }
 

@@ -82,7 +82,7 @@ export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
 
   const delBridges: Action[] = [], delPorts: Action[] = [], addBridges: Action[] = [], updBridges: Action[] = [];
   const addPorts: Action[] = [], updPorts: Action[] = [], updIfaces: Action[] = [], links: Action[] = [];
-  const addrDel: Action[] = [], addrAdd: Action[] = [], routes: Action[] = [];
+  const addrDel: Action[] = [], addrAdd: Action[] = [], routes: Action[] = [], moves: Action[] = [];
 
   // Bridges to remove: ours and no longer wanted. One holding foreign ports is kept (its
   // foreign ports would be garbage-collected with it); our ports on it are removed below.
@@ -149,25 +149,33 @@ export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
       // netdevs only: tunnel interfaces have none; VIF/NIC links that do not exist cannot be raised.
       if (i.type === 'internal') wantUp(i.name, p.owner, created);
       else if (i.type === '' && linkExists(i.name)) wantUp(i.name, p.owner, false);
+      // A NIC (or bond member) the bridge takes over keeps no address: what it holds moves to
+      // the bridge device, in one step, so the host's address never stops answering.
+      if ((p.role === 'nic' || p.role === 'bond') && (o.links.get(i.name)?.addrs.length ?? 0) > 0) {
+        moves.push({ kind: 'move-l3', from: i.name, to: p.bridge, owner: p.owner });
+      }
     }
   }
 
   for (const ip of d.ips) {
-    if (ip.mode === 'DHCP' || conflicts[ip.owner]) continue;
+    // DHCP: the lease's address once there is one (the agent fills addrs); until then whatever
+    // the bridge holds stays (e.g. the address moved from the NIC it took over).
+    if ((ip.mode === 'DHCP' && ip.addrs.length === 0) || conflicts[ip.owner]) continue;
     const have = new Set(o.links.get(ip.dev)?.addrs ?? []);
     const want = new Set(ip.addrs);
     for (const a of have) if (!want.has(a)) addrDel.push({ kind: 'addr-del', dev: ip.dev, cidr: a, owner: ip.owner });
     for (const a of want) if (!have.has(a)) addrAdd.push({ kind: 'addr-add', dev: ip.dev, cidr: a, owner: ip.owner });
   }
   const gw = d.gateway;
-  // Removing an address also removes the routes through it: the default route is put back then.
-  const readdressed = addrDel.some((a) => a.kind === 'addr-del' && a.dev === gw?.dev);
-  if (gw && !conflicts[gw.owner] && (readdressed || o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
+  // Removing an address of the gateway's device takes the kernel's default route with it: set
+  // it again after the address work even when it is the one observed.
+  const gwAddrGone = gw !== undefined && addrDel.some((a) => a.kind === 'addr-del' && a.dev === gw.dev);
+  if (gw && !conflicts[gw.owner] && (gwAddrGone || o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
     routes.push({ kind: 'route-default', dev: gw.dev, via: gw.via, owner: gw.owner });
   }
 
   return [...delPorts, ...delBridges, ...addBridges, ...updBridges, ...addPorts, ...updPorts, ...updIfaces,
-    ...links, ...addrDel, ...addrAdd, ...routes];
+    ...links, ...moves, ...addrDel, ...addrAdd, ...routes];
 }
 
 /** Failures ovs-vswitchd reports on our interfaces after applying (Interface.error / ofport -1), by object. */
