@@ -10,44 +10,8 @@ import { RULES } from '../server/impl/index.js';
 import { simulatedLocalAgent } from './local-agent.js';
 import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
-
-const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]';
-
-const USAGE = `usage: xcpnet <command> [options]
-
-commands:
-  serve [--listen HOST:PORT|none] [--http|--insecure-http] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-]
-        [--fake-nics N] [--no-agent]
-        run the pool master: XenAPI over HTTPS (default 0.0.0.0:443; a self-signed certificate is made
-        at first start in <state-dir>/server.pem, its key in server.key) and <run-dir>/xapi.sock
-        (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var; local root,
-        trusted without a password); --http serves plain HTTP instead, on a loopback address only;
-        --insecure-http serves plain HTTP on any address; --master-ca-file FILE or --master-fingerprint SHA256:
-        how it trusts the master of a pool it joins (xe pool-join master-address=ADDRESS[:PORT] is HTTPS);
-        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
-        After xe pool-join it is a pool member: it runs only its agent against the master.
-        --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
-  cert-fingerprint [--state-dir DIR]
-        print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
-  agent ${AGENT_USAGE}
-        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
-        it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password;
-        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT)
-  switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
-        choose the host's network backend (as xe-switch-network-backend); restart the agent after
-  lab up|down|status|env|add-nic|cable|exec|restart-agent …
-        build a whole pool in network namespaces
-  bridges [--host H]
-        show each host's bridges in the layout of brctl show
-  install-services [--root DIR] [--master URL] [--host UUID]
-        install systemd units for the master and the agent (xcpnet-master, xcpnet-agent) running
-        this copy; settings in /etc/xcpnet, state in /var/lib/xcpnet, the socket in /run/xcpnet
-  remove-services [--root DIR]
-        stop, disable and remove those units (settings and state are kept)
-  user-add NAME ROLE [--password-file FILE|-] [--state-dir DIR]
-        create or replace a local user (roles: read-only … pool-admin); the password is the
-        file's first line (- reads standard input), else $XCPNET_PASSWORD
-`;
+import { asksHelp, commandHelp, findHelp, overview, version } from './help.js';
+import { closest } from '../common/suggest.js';
 
 function stateDirOf(v: string | undefined): string {
   return v !== undefined ? resolve(v) : stateDir();
@@ -158,7 +122,7 @@ async function agent(argv: string[]): Promise<void> {
     datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
     'credential-file': { type: 'string' },
   } });
-  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
+  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${findHelp('agent')!.args}`);
   const { XapiClient } = await import('../client/index.js');
   const { runAgent, isDesired } = await import('../agent/index.js');
   const { openHostSide } = await import('../backends/open.js');
@@ -267,13 +231,25 @@ async function main(): Promise<void> {
   // Whatever xcpnet creates (state, database, logs, the lab's files) is for its own user only.
   process.umask(0o077);
   const [cmd, ...rest] = process.argv.slice(2);
-  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { process.stdout.write(USAGE); return; }
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { process.stdout.write(overview()); return; }
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') { process.stdout.write(`xcpnet ${version()}\n`); return; }
   const run = commands[cmd];
-  if (!run) { process.stderr.write(`xcpnet: unknown command ${cmd}\n${USAGE}`); process.exit(2); }
+  if (!run) {
+    const near = closest(cmd, Object.keys(commands));
+    process.stderr.write(`xcpnet: unknown command ${cmd}${near ? `; did you mean xcpnet ${near}?` : ''}\n${overview()}`);
+    process.exit(2);
+  }
+  // `lab` has subcommands and prints their help itself.
+  if (cmd !== 'lab' && asksHelp(rest)) { process.stdout.write(commandHelp(findHelp(cmd)!)); return; }
   await run(rest);
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`xcpnet: ${(e as Error)?.message ?? e}\n`);
-  process.exit(1);
+  const code = (e as { code?: unknown })?.code;
+  // An option parseArgs does not know: show where the command's options are listed.
+  const [cmd, sub] = process.argv.slice(2);
+  const hint = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')
+    ? ` (xcpnet ${cmd === 'lab' && sub ? `lab ${sub}` : cmd} --help lists its options)` : '';
+  process.stderr.write(`xcpnet: ${(e as Error)?.message ?? e}${hint}\n`);
+  process.exit(code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? 2 : 1);
 });

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 // The lab's public API: what `xcpnet lab …` calls.
 import { resolveStateDir } from './state.js';
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { buildTopology, isTopologyHealthy, newLabState, addNic, setCable, findHo
 import { teardownLab, type DownReport } from './teardown.js';
 import { observeStatus, formatStatus, type LabStatus } from './status.js';
 import { ovsEnv } from '../backends/ovsdb/index.js';
-import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster } from './pool.js';
+import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster, recordMasterUrl } from './pool.js';
 import { isRecordedAlive } from './state.js';
 import { vmNamespaceName } from '../backends/linux/guests.js';
 
@@ -50,7 +50,7 @@ function resolveName(opts: LabOpts): string {
 function requireState(opts: LabOpts): LabState {
   const name = resolveName(opts);
   const state = loadState(labDir(opts.stateDir, name));
-  if (!state) throw new Error(`lab ${name} is not up (no state in ${labDir(opts.stateDir, name)}); run: xcpnet lab up --name ${name}`);
+  if (!state) throw new Error(`lab ${name} is not up (no state in ${labDir(opts.stateDir, name)}); run: ${xcpnetCommand('xcpnet')} lab up${name === DEFAULT_NAME ? '' : ` --name ${name}`}`);
   return state;
 }
 
@@ -66,10 +66,9 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   const dir = labDir(opts.stateDir, name);
   const existing = loadState(dir);
   const wantPool = opts.pool ?? existing?.pool ?? true;
+  if (existing) assertSameShape(existing, opts);
   if (existing && await isTopologyHealthy(existing) && (!wantPool || isPoolHealthy(existing))) {
-    const asked = (opts.hosts !== undefined && opts.hosts !== existing.hosts.length) || (opts.nics !== undefined && opts.nics !== existing.nics)
-      || (opts.backend !== undefined && opts.backend !== (existing.backend ?? 'openvswitch'));
-    progress(`lab ${name} is already up (${existing.hosts.length} hosts)${asked ? '; run lab down first to change its size' : ''}; nothing to do`);
+    progress(`lab ${name} is already up (${existing.hosts.length} hosts); nothing to do`);
     return existing;
   }
   const hosts = existing?.hosts.length ?? opts.hosts ?? 2;
@@ -102,6 +101,19 @@ async function buildPool(ctx: Ctx): Promise<void> {
   } finally {
     await c.close();
   }
+}
+
+/** A lab keeps the size and backend it was built with: asking for another is an error, not a no-op. */
+function assertSameShape(existing: LabState, opts: LabUpOpts): void {
+  const differs: string[] = [];
+  if (opts.hosts !== undefined && opts.hosts !== existing.hosts.length) differs.push(`${opts.hosts} hosts (it has ${existing.hosts.length})`);
+  if (opts.nics !== undefined && opts.nics !== existing.nics) differs.push(`${opts.nics} NICs per host (it has ${existing.nics})`);
+  const backend = existing.backend ?? 'openvswitch';
+  if (opts.backend !== undefined && opts.backend !== backend) differs.push(`the ${opts.backend} backend (it has ${backend})`);
+  if (differs.length === 0) return;
+  const nameOpt = existing.name === DEFAULT_NAME ? '' : ` --name ${existing.name}`;
+  throw new Error(`lab ${existing.name} exists; you asked for ${differs.join(' and ')}. ` +
+    `Run \`xcpnet lab down${nameOpt}\` first to build it anew, or \`xcpnet lab up${nameOpt}\` without size options to use it as it is`);
 }
 
 function isPoolHealthy(state: LabState): boolean {
@@ -144,6 +156,40 @@ async function nameGuests(state: LabState, status: LabStatus): Promise<void> {
 
 const REPO_BIN = fileURLToPath(new URL('../../../bin', import.meta.url));
 
+/**
+ * How to run this checkout's `xcpnet` or `xe` from the caller's shell: the bare name when bin/
+ * is on its PATH, `./bin/…` from the checkout, else the full path.
+ */
+export function xcpnetCommand(tool: 'xcpnet' | 'xe'): string {
+  if ((process.env.PATH ?? '').split(':').some((d) => d && resolve(d) === REPO_BIN)) return tool;
+  const rel = relative(process.cwd(), join(REPO_BIN, tool));
+  return rel === join('bin', tool) ? `./${rel}` : join(REPO_BIN, tool);
+}
+
+/** The eval line that points a fresh shell at a lab (it puts bin/ on PATH). */
+export function labEnvLine(state: LabState): string {
+  // A fresh shell has no XCPNET_LAB_STATE_DIR: name the lab's directory unless it is the default.
+  const base = dirname(dirname(state.dir));
+  const dirOpt = base === resolve('var') ? '' : ` --state-dir ${shellQuote(base)}`;
+  return `eval "$(${xcpnetCommand('xcpnet')} lab env${state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`}${dirOpt})"`;
+}
+
+/** What `lab up` says when it is interrupted: what it left, and how to go on; records the master's URL. */
+export function labInterrupted(opts: LabOpts): string {
+  const name = resolveName(opts);
+  const state = loadState(labDir(opts.stateDir, name));
+  const nameOpt = name === DEFAULT_NAME ? '' : ` --name ${name}`;
+  if (!state) return `xcpnet lab up: interrupted before lab ${name} was recorded; nothing was left\n`;
+  const url = state.master ? recordMasterUrl(state) : undefined;
+  return `xcpnet lab up: interrupted; lab ${name} is left half-built, its processes still running` +
+    `${url ? ` (master at ${url})` : ''}.\n  complete it:  ${xcpnetCommand('xcpnet')} lab up${nameOpt}\n  remove it:    ${xcpnetCommand('xcpnet')} lab down${nameOpt}\n`;
+}
+
+/** A lab host's uuid in the pool, when it has joined. */
+export function labHostUuid(opts: LabOpts, host: string): string | undefined {
+  return findHost(requireState(opts), host).uuid;
+}
+
 /** Shell `export` lines pointing xe at the lab's master (the password stays in its 0600 file). */
 export function labEnv(opts: LabOpts = {}): string {
   const state = requireState(opts);
@@ -167,7 +213,7 @@ export function labHint(state: LabState): string {
   const nameOpt = state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`;
   const lines = [''];
   if (state.master) {
-    lines.push(`Point xe at this lab:   eval "$(xcpnet lab env${nameOpt})"`, 'then try:               xe host-list; xe pif-list; xe network-list',
+    lines.push(`Point xe at this lab:   ${labEnvLine(state)}`, 'then try:               xe host-list; xe pif-list; xe network-list',
       `master: ${state.master.url} and unix:${state.master.socket}`,
       '', 'see packets flow between two guests on a private network:',
       '  N=$(xe network-create name-label=private)',
@@ -273,4 +319,4 @@ function shellQuote(s: string): string {
 }
 
 export { formatStatus as formatLabStatus };
-export { runLabCli, LAB_USAGE } from './cli.js';
+export { runLabCli } from './cli.js';
