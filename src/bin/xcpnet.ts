@@ -8,7 +8,7 @@ import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
 import { simulatedLocalAgent } from './local-agent.js';
-import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
+import { networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
 import { asksHelp, commandHelp, findHelp, overview, version } from './help.js';
 import { closest } from '../common/suggest.js';
@@ -168,23 +168,29 @@ async function lab(argv: string[]): Promise<void> {
   process.exitCode = await runLabCli(argv);
 }
 
+/** `xcpnet bridges`: brctl show's table per host, then what each bridge is (network, VLAN, bond, tunnels, VIFs). */
 async function bridges(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { host: { type: 'string' }, 'state-dir': { type: 'string' } } });
-  const { XapiClient } = await import('../client/index.js');
+  const { values } = parseArgs({ args: argv, options: { host: { type: 'string' }, name: { type: 'string' }, 'state-dir': { type: 'string' } } });
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { buildTopology, formatBridgeLabels } = await import('../lab/topology-model.js');
   const { formatBrctl } = await import('./bridges.js');
-  const client = await XapiClient.connect({
-    target: process.env.XE_SERVER ?? `unix:${values['state-dir'] !== undefined ? `${resolve(values['state-dir'])}/xapi.sock` : localSocket()}`,
-    user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
-  });
+  const { client, lab } = await connectToPool({ name: values.name, ...(values['state-dir'] !== undefined ? { socket: `${resolve(values['state-dir'])}/xapi.sock` } : {}) });
   try {
-    const hosts = await client.call<Record<string, { name_label: string; uuid: string }>>('host.get_all_records');
-    const chosen = Object.entries(hosts).filter(([ref, h]) => !values.host || [ref, h.name_label, h.uuid].includes(values.host))
-      .sort(([, a], [, b]) => a.name_label.localeCompare(b.name_label));
-    if (chosen.length === 0) throw new Error(`no host ${values.host}`);
+    const facts = await gatherFacts(client, lab);
+    const chosen = Object.entries(facts.records.host)
+      .filter(([ref, h]) => !values.host || [ref, h.name_label, h.uuid].includes(values.host))
+      .sort(([, a], [, b]) => String(a.name_label).localeCompare(String(b.name_label), 'en', { numeric: true }));
+    if (chosen.length === 0) {
+      throw new Error(`no host ${values.host}; hosts: ${Object.values(facts.records.host).map((h) => String(h.name_label)).sort().join(', ')}`);
+    }
+    const topo = buildTopology(facts);
     for (const [ref, h] of chosen) {
       const rows = await client.call<Parameters<typeof formatBrctl>[0]>('host.get_bridges', ref);
-      if (chosen.length > 1) process.stdout.write(`${h.name_label}:\n`);
+      if (chosen.length > 1) process.stdout.write(`${String(h.name_label)}:\n`);
       process.stdout.write(formatBrctl(rows));
+      const node = topo.hosts.find((x) => x.uuid === h.uuid);
+      if (node) process.stdout.write(`\n${formatBridgeLabels(node)}`);
       if (chosen.length > 1) process.stdout.write('\n');
     }
   } finally { await client.close().catch(() => {}); }

@@ -1,6 +1,6 @@
 // `xcpnet lab <subcommand> …`: argument parsing over the lab API. Returns the exit code.
 import { parseArgs } from 'node:util';
-import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, formatLabStatus, labHint, labInterrupted, labHostUuid, xcpnetCommand } from './index.js';
+import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, formatLabStatus, labHint, labInterrupted, labHostUuid, labGraph, xcpnetCommand } from './index.js';
 import { asksHelp, commandHelp, findHelp, labOverview, LAB_COMMANDS } from '../bin/help.js';
 import { closest } from '../common/suggest.js';
 
@@ -100,6 +100,12 @@ export async function runLabCli(argv: string[]): Promise<number> {
       const outage = values.outage === undefined ? 0 : Number(values.outage);
       if (!Number.isFinite(outage) || outage < 0 || outage > 3600) throw new Error(`--outage wants seconds (0..3600), got ${values.outage}`);
       await labRestartMaster({ ...common, outageMs: outage * 1000 });
+      return 0;
+    }
+    case 'graph': {
+      const format = values.format ?? 'text';
+      if (format !== 'text' && format !== 'dot' && format !== 'mermaid') throw new Error(`--format wants text, dot or mermaid, got ${format}`);
+      process.stdout.write(await labGraph(common, format));
       return 0;
     }
     default:

@@ -12,6 +12,10 @@ import { ovsEnv } from '../backends/ovsdb/index.js';
 import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster, recordMasterUrl } from './pool.js';
 import { isRecordedAlive } from './state.js';
 import { vmNamespaceName } from '../backends/linux/guests.js';
+import { XapiClient } from '../client/index.js';
+import { localSocket } from '../common/paths.js';
+import { gatherFacts } from './facts.js';
+import { buildTopology as buildTopologyModel, formatDot, formatMermaid, formatTreeText } from './topology-model.js';
 
 export { compileLabPlan, labPrefix } from './plan.js';
 export type { LabPlan } from './plan.js';
@@ -42,7 +46,8 @@ const DEFAULT_NAME = 'lab';
 const stdoutProgress: Progress = (l) => process.stdout.write(`${l}\n`);
 
 function resolveName(opts: LabOpts): string {
-  const name = opts.name ?? DEFAULT_NAME;
+  // $XCPNET_LAB: the lab `lab env` pointed this shell at.
+  const name = opts.name ?? (process.env.XCPNET_LAB || DEFAULT_NAME);
   assertLabName(name);
   return name;
 }
@@ -136,22 +141,46 @@ export async function labStatus(opts: LabOpts = {}): Promise<LabStatus> {
   return status;
 }
 
-/** Puts VM name-labels and hosts on the guest namespaces found. */
+/** Puts VM name-labels, hosts and VIFs (host device, bridge, network) on the guest namespaces found; sorts them by name. */
 async function nameGuests(state: LabState, status: LabStatus): Promise<void> {
   const c = await masterClient(state);
   try {
-    const vms = await c.call<Record<string, { uuid: string; name_label: string; resident_on: string; is_control_domain: boolean }>>('VM.get_all_records');
+    const vms = await c.call<Record<string, { uuid: string; name_label: string; resident_on: string; is_control_domain: boolean; domid: number; VIFs: string[] }>>('VM.get_all_records');
     const hosts = await c.call<Record<string, { name_label: string }>>('host.get_all_records');
+    const vifs = await c.call<Record<string, { device: string; network: string; currently_attached: boolean }>>('VIF.get_all_records');
+    const nets = await c.call<Record<string, { name_label: string; bridge: string }>>('network.get_all_records');
     for (const vm of Object.values(vms)) {
       const g = status.guests.find((x) => x.ns === vmNamespaceName(state.prefix, vm.uuid));
       if (!g || vm.is_control_domain) continue;
       g.name = vm.name_label;
       const h = hosts[vm.resident_on]?.name_label;
       if (h) g.host = h;
+      g.vifs = vm.VIFs.flatMap((r) => { const v = vifs[r]; return v?.currently_attached ? [v] : []; })
+        .map((v) => ({ device: `eth${v.device}`, hostDevice: `vif${vm.domid}.${v.device}`, bridge: nets[v.network]?.bridge ?? '', network: nets[v.network]?.name_label ?? '' }))
+        .sort((a, b) => a.device.localeCompare(b.device, 'en', { numeric: true }));
     }
+    status.guests.sort((a, b) => (a.name ?? a.ns).localeCompare(b.name ?? b.ns, 'en', { numeric: true }));
   } finally {
     await c.close();
   }
+}
+
+/**
+ * The master to ask and the lab to look into, for `xcpnet bridges`, `explain`, `trace` and
+ * `lab graph`: lab --name L (or $XCPNET_LAB, which `lab env` sets), else the local master alone.
+ */
+export async function connectToPool(opts: LabOpts & { socket?: string }): Promise<{ client: XapiClient; lab?: LabState }> {
+  const name = opts.name ?? process.env.XCPNET_LAB;
+  if (name !== undefined) {
+    const lab = requireState({ ...opts, name });
+    if (!lab.master) throw new Error(`lab ${name} has no pool master; run: ${xcpnetCommand('xcpnet')} lab up --name ${name}`);
+    return { client: await masterClient(lab), lab };
+  }
+  const client = await XapiClient.connect({
+    target: process.env.XE_SERVER ?? `unix:${opts.socket ?? localSocket()}`,
+    user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
+  });
+  return { client };
 }
 
 const REPO_BIN = fileURLToPath(new URL('../../../bin', import.meta.url));
@@ -199,6 +228,8 @@ export function labEnv(opts: LabOpts = {}): string {
     // xe follows XCPNET_STATE_DIR to the master; lab commands need the lab's own base directory.
     `export XCPNET_LAB_STATE_DIR=${shellQuote(resolveStateDir(opts.stateDir))}`,
     `export XE_USER=${shellQuote(state.master.username)}`,
+    // xcpnet bridges, explain, trace and lab graph look into this lab.
+    `export XCPNET_LAB=${shellQuote(state.name)}`,
     // For `xe -s`: the master's own certificate is the one to trust.
     `export XE_CA_FILE=${shellQuote(join(state.master.dir, 'server.pem'))}`,
     // So `xe` and `xcpnet` resolve to this checkout's launchers.
@@ -227,6 +258,17 @@ export function labHint(state: LabState): string {
     `inside a host:          xcpnet lab exec${nameOpt} host1 -- ${state.backend === 'bridge' ? 'brctl show' : 'ovs-vsctl show'}`,
     `tear it all down:       xcpnet lab down${nameOpt}`);
   return lines.join('\n') + '\n';
+}
+
+/** `lab graph`: the lab's topology as a text tree, DOT or Mermaid. */
+export async function labGraph(opts: LabOpts, format: 'text' | 'dot' | 'mermaid'): Promise<string> {
+  const { client, lab } = await connectToPool({ ...opts, name: resolveName(opts) });
+  try {
+    const t = buildTopologyModel(await gatherFacts(client, lab));
+    return format === 'dot' ? formatDot(t) : format === 'mermaid' ? formatMermaid(t) : formatTreeText(t);
+  } finally {
+    await client.close();
+  }
 }
 
 export async function labAddNic(opts: LabOpts & { host: string }): Promise<string> {
