@@ -112,10 +112,10 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
     options: [['--host H', 'only host H (name-label, uuid or ref)'], ['--name L', 'the master of lab L'], ...MASTER_CONNECTION],
   },
   {
-    name: 'explain', args: 'A B [--name L]',
+    name: 'explain', args: 'A B [--name L] [--json]',
     summary: 'whether A can reach B at layer 2 and, if not, every reason found, each with the command that fixes it',
-    details: ['A and B are VMs (name-label or uuid) or VIFs (uuid). It reads the records and what each host really has (its switch, links and cables in a lab).'],
-    options: [['--name L', 'the master of lab L'], ...MASTER_CONNECTION],
+    details: ['A and B are VMs (name-label or uuid) or VIFs (uuid). It reads the records and what each host really has (in a lab: its Open vSwitch, its NICs\' carrier, the switch ports, the guests\' interfaces). Exit status 0 when A reaches B, 1 when not.'],
+    options: [['--name L', 'the master of lab L (default: $XCPNET_LAB, set by lab env)'], ['--json', 'the answer as JSON: reachable, and the reasons with code, object, message and fix'], ...MASTER_CONNECTION],
     examples: ['xcpnet explain vm1 vm2'],
   },
   {

@@ -196,6 +196,21 @@ async function bridges(argv: string[]): Promise<void> {
   } finally { await client.close().catch(() => {}); }
 }
 
+/** `xcpnet explain A B`: whether A reaches B at layer 2; exit status 0 when it does, 1 when not. */
+async function explainCmd(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { name: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 2) throw new Error(`usage: xcpnet explain ${findHelp('explain')!.args} (VMs by name-label or uuid, or VIF uuids)`);
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { explain, formatExplanation } = await import('../lab/explain.js');
+  const { client, lab } = await connectToPool({ name: values.name, ...(values['state-dir'] !== undefined ? { socket: `${resolve(values['state-dir'])}/xapi.sock` } : {}) });
+  try {
+    const e = explain(await gatherFacts(client, lab), positionals[0]!, positionals[1]!);
+    process.stdout.write(values.json ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+    if (!e.reachable) process.exitCode = 1;
+  } finally { await client.close().catch(() => {}); }
+}
+
 /** `xcpnet switch-network-backend bridge|openvswitch`: as XCP's xe-switch-network-backend. */
 async function switchNetworkBackend(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
@@ -227,6 +242,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   'remove-services': removeServicesCmd,
   'switch-network-backend': switchNetworkBackend,
   bridges,
+  explain: explainCmd,
   agent,
   lab,
   'user-add': userAdd,
