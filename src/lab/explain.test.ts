@@ -82,6 +82,9 @@ test('the network absent on a host: the VLAN it needs there', () => {
   delete f.records.PIF[ref('h2v10')];
   const e = explain(f, 'a', 'b');
   assert.deepEqual(e.reasons.map((r) => r.code), ['network-absent']);
+  // A halted VM is checked where it would start (its affinity).
+  Object.assign(f.records.VM[ref('b')]!, { power_state: 'Halted', resident_on: 'OpaqueRef:NULL', affinity: ref('h2') });
+  assert.deepEqual(codes(f), ['vm-halted', 'network-absent']);
   assert.equal(e.reasons[0]!.fix, 'xe vlan-create pif-uuid=h2eth1-uuid vlan=10 network-uuid=v10-uuid');
 });
 
@@ -123,7 +126,7 @@ test('tunnel missing on a host, and inactive', () => {
   delete f.records.tunnel[ref('h2tunnel')];
   const e = explain(f, 'a', 'b');
   assert.deepEqual(e.reasons.map((r) => r.code), ['tunnel-missing']);
-  assert.equal(e.reasons[0]!.fix, 'xe tunnel-create pif-uuid=h2eth0-uuid network-uuid=tun-uuid');
+  assert.equal(e.reasons[0]!.fix, 'xe tunnel-create pif-uuid=h2eth0-uuid network-uuid=tun-uuid protocol=gre');
   const g = withVms(pool(), 'tun');
   (g.records.tunnel[ref('h2tunnel')]!.status as Rec).active = 'false';
   g.records.PIF[ref('h2eth0')]!.IP = '';

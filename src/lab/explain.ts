@@ -102,7 +102,7 @@ function pathReasons(f: Facts, net: string, hosts: string[]): Reason[] {
         const sample = r.PIF[str(tunnels[0]!.transport_PIF)];
         const transport = Object.entries(r.PIF).find(([, p]) => p.host === h && p.device === sample?.device && Number(p.VLAN) === Number(sample?.VLAN));
         out.push({ code: 'tunnel-missing', object: `host ${hn}`, message: `${netName(f, net)} is a cross-host private network with no tunnel on ${hn}`,
-          fix: `xe tunnel-create pif-uuid=${transport ? str(transport[1].uuid) : `<a PIF of ${hn} with an IP>`} network-uuid=${str(r.network[net]?.uuid)}` });
+          fix: `xe tunnel-create pif-uuid=${transport ? str(transport[1].uuid) : `<a PIF of ${hn} with an IP>`} network-uuid=${str(r.network[net]?.uuid)} protocol=${str(tunnels[0]!.protocol) || 'gre'}` });
       } else {
         const vlanPif = pifs.find(([, p]) => isRef(p.VLAN_master_of));
         const vlan = vlanPif && r.VLAN[str(vlanPif[1].VLAN_master_of)];
@@ -209,7 +209,10 @@ function pairReasons(f: Facts, va: string, vb: string): Reason[] {
     }
     return out;
   }
-  const hosts = [hostA, hostB].filter((h): h is string => !!h);
+  // A halted VM would start on its affinity host: the path is checked there too.
+  const placeA = hostA ?? (isRef(vmA.affinity) ? str(vmA.affinity) : undefined);
+  const placeB = hostB ?? (isRef(vmB.affinity) ? str(vmB.affinity) : undefined);
+  const hosts = [placeA, placeB].filter((h): h is string => !!h);
   out.push(...pathReasons(f, net, hosts));
   return out;
 }
