@@ -211,6 +211,22 @@ async function explainCmd(argv: string[]): Promise<void> {
   } finally { await client.close().catch(() => {}); }
 }
 
+/** `xcpnet trace A B`: one frame from A to B through a lab, hop by hop, with ofproto/trace. */
+async function traceCmd(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { name: { type: 'string' }, 'state-dir': { type: 'string' } } });
+  if (positionals.length !== 2) throw new Error(`usage: xcpnet trace ${findHelp('trace')!.args} (VMs by name-label or uuid, or VIF uuids)`);
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { walkFrame, formatHops } = await import('../lab/trace.js');
+  const name = values.name ?? process.env.XCPNET_LAB ?? 'lab';
+  const { client, lab } = await connectToPool({ name, stateDir: values['state-dir'] });
+  try {
+    if (!lab) throw new Error('xcpnet trace follows a frame through a lab\'s hosts: --name L');
+    const hops = await walkFrame(await gatherFacts(client, lab), lab, positionals[0]!, positionals[1]!);
+    process.stdout.write(formatHops(hops));
+  } finally { await client.close().catch(() => {}); }
+}
+
 /** `xcpnet switch-network-backend bridge|openvswitch`: as XCP's xe-switch-network-backend. */
 async function switchNetworkBackend(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
@@ -243,6 +259,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   'switch-network-backend': switchNetworkBackend,
   bridges,
   explain: explainCmd,
+  trace: traceCmd,
   agent,
   lab,
   'user-add': userAdd,

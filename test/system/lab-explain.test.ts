@@ -171,3 +171,35 @@ describe('xcpnet explain finds each planted fault', { skip, concurrency: false }
     assert.deepEqual(codesOf(await explain(l, 'k1', 'k2')), ['vm-halted', 'vif-unplugged']);
   });
 });
+
+describe('xcpnet trace walks a frame hop by hop with names', { skip, concurrency: false }, () => {
+  test('a VLAN 10 frame through host1, the switch trunk and host2; a tunnel frame through its outer hop', async () => {
+    const l = await lab('trc', { hosts: 2, nics: 2 });
+    const v10 = await l.xe('network-create', 'name-label=v10');
+    for (const h of ['host1', 'host2']) await l.xe('vlan-create', `pif-uuid=${await pifUuid(l, h, 'eth1')}`, 'vlan=10', `network-uuid=${v10}`);
+    await startVm(l, await makeVm(l, 'r1', v10), 'host1', '10.70.0.1/24');
+    await startVm(l, await makeVm(l, 'r2', v10), 'host2', '10.70.0.2/24');
+    assert.ok(await l.pingSoon('r1', '10.70.0.2'));
+    const trace = (a: string, b: string) => new Promise<string>((resolve, reject) => {
+      execFile(XCPNET, ['trace', a, b, '--name', l.name], { env: { ...process.env, XCPNET_LAB_STATE_DIR: l.stateDir }, timeout: 60_000 },
+        (err, stdout, stderr) => (err ? reject(new Error(`xcpnet trace: ${stderr}`)) : resolve(String(stdout))));
+    });
+    const vlan = await trace('r1', 'r2');
+    const sw1 = `${l.state.prefix.replace(/-$/, '')}-h1e1`;
+    const sw2 = `${l.state.prefix.replace(/-$/, '')}-h2e1`;
+    assert.match(vlan, /^1\. host1 bridge xenbr1: in vif\d+\.0 \(VM "r1"\)\n {5}out eth1 tagged VLAN 10 → switch port /m, vlan);
+    assert.match(vlan, new RegExp(`^2\\. switch sw0: in ${sw1} \\(host1 eth1\\) tagged VLAN 10\\n {5}out ${sw2} tagged VLAN 10 → host2 eth1$`, 'm'), vlan);
+    assert.match(vlan, /^3\. host2 bridge xenbr1: in eth1 from \S+ tagged VLAN 10\n {5}out vif\d+\.0 → VM "r2": delivered$/m, vlan);
+
+    const tun = await l.xe('network-create', 'name-label=tun', 'MTU=1400');
+    for (const h of ['host1', 'host2']) await l.xe('tunnel-create', `pif-uuid=${await pifUuid(l, h, 'eth0')}`, `network-uuid=${tun}`, 'protocol=gre');
+    await startVm(l, await makeVm(l, 'g1', tun), 'host1', '10.71.0.1/24');
+    await startVm(l, await makeVm(l, 'g2', tun), 'host2', '10.71.0.2/24');
+    assert.ok(await l.pingSoon('g1', '10.71.0.2', 10));
+    const g = await trace('g1', 'g2');
+    assert.match(g, /^1\. host1 bridge xapi\d+: in vif\d+\.0 \(VM "g1"\)\n {5}out tunnel gre key \d+ from 192\.0\.2\.11 to 192\.0\.2\.12 \(host2\), encapsulated\n {5}out eth0 \(the tunnel's outer frame\) → switch port /m, g);
+    assert.match(g, /^2\. switch sw0: in \S+ \(host1 eth0\), outer frame 192\.0\.2\.11 → 192\.0\.2\.12\n {5}out \S+ → host2 eth0 \(decapsulated there: next hop\)/m, g);
+    assert.match(g, /^3\. host2 bridge xapi\d+: in tunnel \S+ from host1 \(decapsulated\)\n {5}out vif\d+\.0 → VM "g2": delivered$/m, g);
+    await l.down();
+  });
+});
