@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 // The lab's public API: what `xcpnet lab …` calls.
 import { resolveStateDir } from './state.js';
@@ -55,7 +56,12 @@ function resolveName(opts: LabOpts): string {
 function requireState(opts: LabOpts): LabState {
   const name = resolveName(opts);
   const state = loadState(labDir(opts.stateDir, name));
-  if (!state) throw new Error(`lab ${name} is not up (no state in ${labDir(opts.stateDir, name)}); run: ${xcpnetCommand('xcpnet')} lab up${name === DEFAULT_NAME ? '' : ` --name ${name}`}`);
+  if (!state) {
+    const base = join(resolveStateDir(opts.stateDir), 'lab');
+    const others = existsSync(base) ? readdirSync(base).filter((d) => loadState(join(base, d)) !== undefined).sort() : [];
+    throw new Error(`lab ${name} is not up (no state in ${labDir(opts.stateDir, name)}); run: ${xcpnetCommand('xcpnet')} lab up${name === DEFAULT_NAME ? '' : ` --name ${name}`}` +
+      (others.length ? `; labs in ${base}: ${others.join(', ')} (--name L)` : '; a lab made elsewhere needs --state-dir DIR (or XCPNET_LAB_STATE_DIR)'));
+  }
   return state;
 }
 
@@ -176,11 +182,16 @@ export async function connectToPool(opts: LabOpts & { socket?: string }): Promis
     if (!lab.master) throw new Error(`lab ${name} has no pool master; run: ${xcpnetCommand('xcpnet')} lab up --name ${name}`);
     return { client: await masterClient(lab), lab };
   }
-  const client = await XapiClient.connect({
-    target: process.env.XE_SERVER ?? `unix:${opts.socket ?? localSocket()}`,
-    user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
-  });
-  return { client };
+  const target = process.env.XE_SERVER ?? `unix:${opts.socket ?? localSocket()}`;
+  try {
+    const client = await XapiClient.connect({
+      target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
+    });
+    return { client };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}. Is a master running there? Start one (xcpnet serve), give its --state-dir, ` +
+      `or point this shell at a lab: eval "$(${xcpnetCommand('xcpnet')} lab env)" (or --name L)`);
+  }
 }
 
 const REPO_BIN = fileURLToPath(new URL('../../../bin', import.meta.url));

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from './harness.js';
 import { LAB_COMMANDS, XCPNET_COMMANDS } from '../../src/bin/help.js';
@@ -47,4 +48,20 @@ test('a mistyped command or option says what was meant and where the options are
   const opt = run('explain', 'a', 'b', '--nmae', 'x');
   assert.equal(opt.status, 2);
   assert.match(opt.stderr, /Unknown option '--nmae'.*\(xcpnet explain --help lists its options\)/);
+});
+
+test('errors say the way forward: no master there, no such lab (and which labs there are)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xcpnet-help-'));
+  try {
+    const nomaster = run('bridges', '--state-dir', dir);
+    assert.equal(nomaster.status, 1);
+    assert.match(nomaster.stderr, /Is a master running there\? Start one \(xcpnet serve\), give its --state-dir, or point this shell at a lab: eval "\$\(.*xcpnet lab env\)"/);
+    mkdirSync(join(dir, 'lab', 'other'), { recursive: true });
+    writeFileSync(join(dir, 'lab', 'other', 'state.json'), JSON.stringify({ version: 1, name: 'other', hosts: [] }));
+    const nolab = run('lab', 'status', '--name', 'nosuch', '--state-dir', dir);
+    assert.equal(nolab.status, 1);
+    assert.match(nolab.stderr, /lab nosuch is not up .*; run: .*xcpnet lab up --name nosuch; labs in .*: other \(--name L\)/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
