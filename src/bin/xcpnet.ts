@@ -8,55 +8,10 @@ import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
 import { simulatedLocalAgent } from './local-agent.js';
-import { HOTPLUG_SOCKET_NAME, localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
+import { HOTPLUG_SOCKET_NAME, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
-
-const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--hotplug-socket PATH]';
-
-const USAGE = `usage: xcpnet <command> [options]
-
-commands:
-  serve [--listen HOST:PORT|none] [--http|--insecure-http] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-]
-        [--fake-nics N] [--no-agent]
-        run the pool master: XenAPI over HTTPS (default 0.0.0.0:443; a self-signed certificate is made
-        at first start in <state-dir>/server.pem, its key in server.key) and <run-dir>/xapi.sock
-        (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var; local root,
-        trusted without a password); --http serves plain HTTP instead, on a loopback address only;
-        --insecure-http serves plain HTTP on any address; --master-ca-file FILE or --master-fingerprint SHA256:
-        how it trusts the master of a pool it joins (xe pool-join master-address=ADDRESS[:PORT] is HTTPS);
-        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
-        After xe pool-join it is a pool member: it runs only its agent against the master.
-        --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
-        --lab-wiring FILE: a lab's switch, cables and upstream, shown by the topology view (xcpnet lab sets it)
-        The topology view: https://HOST:PORT/topology/ (log in with a XenAPI user; read-only is enough)
-  cert-fingerprint [--state-dir DIR]
-        print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
-  agent ${AGENT_USAGE}
-        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
-        it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password;
-        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT);
-        guests of a real hypervisor are attached through vif-hotplug on <state-dir>/agent/vif-hotplug.sock (docs/guests.md)
-  vif-hotplug online|offline|add|remove | qemu-ifup|qemu-ifdown DEV | libvirt NAME OP SUBOP | stopped VM
-              | add DEV [vif-uuid=U] [vm=VM device=N] [mac=M] [domid=D] | remove DEV   [--socket PATH]
-        attach or detach a guest device the hypervisor made: as Xen's vif script (env vif, XENBUS_PATH),
-        QEMU's script=/downscript=, libvirt's qemu hook (domain XML on stdin), or by hand (docs/guests.md)
-  switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
-        choose the host's network backend (as xe-switch-network-backend); restart the agent after
-  reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir DIR)
-        bring a host back to a management interface on NIC (through its running agent)
-  lab up|down|status|env|add-nic|cable|exec|restart-agent …
-        build a whole pool in network namespaces
-  bridges [--host H]
-        show each host's bridges in the layout of brctl show
-  install-services [--root DIR] [--master URL] [--host UUID]
-        install systemd units for the master and the agent (xcpnet-master, xcpnet-agent) running
-        this copy; settings in /etc/xcpnet, state in /var/lib/xcpnet, the socket in /run/xcpnet
-  remove-services [--root DIR]
-        stop, disable and remove those units (settings and state are kept)
-  user-add NAME ROLE [--password-file FILE|-] [--state-dir DIR]
-        create or replace a local user (roles: read-only … pool-admin); the password is the
-        file's first line (- reads standard input), else $XCPNET_PASSWORD
-`;
+import { asksHelp, commandHelp, findHelp, overview, version } from './help.js';
+import { closest } from '../common/suggest.js';
 
 function stateDirOf(v: string | undefined): string {
   return v !== undefined ? resolve(v) : stateDir();
@@ -174,7 +129,7 @@ async function agent(argv: string[]): Promise<void> {
     datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
     'credential-file': { type: 'string' }, 'hotplug-socket': { type: 'string' },
   } });
-  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
+  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${findHelp('agent')!.args}`);
   const { XapiClient } = await import('../client/index.js');
   const { runAgent, isDesired } = await import('../agent/index.js');
   const { openHostSide } = await import('../backends/open.js');
@@ -261,25 +216,62 @@ async function lab(argv: string[]): Promise<void> {
   process.exitCode = await runLabCli(argv);
 }
 
+/** `xcpnet bridges`: brctl show's table per host, then what each bridge is (network, VLAN, bond, tunnels, VIFs). */
 async function bridges(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { host: { type: 'string' }, 'state-dir': { type: 'string' } } });
-  const { XapiClient } = await import('../client/index.js');
+  const { values } = parseArgs({ args: argv, options: { host: { type: 'string' }, name: { type: 'string' }, 'state-dir': { type: 'string' } } });
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { buildTopology, formatBridgeLabels } = await import('../lab/topology-model.js');
   const { formatBrctl } = await import('./bridges.js');
-  const client = await XapiClient.connect({
-    target: process.env.XE_SERVER ?? `unix:${values['state-dir'] !== undefined ? `${resolve(values['state-dir'])}/xapi.sock` : localSocket()}`,
-    user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
-  });
+  const { client, lab } = await connectToPool({ name: values.name, ...(values['state-dir'] !== undefined ? { socket: `${resolve(values['state-dir'])}/xapi.sock` } : {}) });
   try {
-    const hosts = await client.call<Record<string, { name_label: string; uuid: string }>>('host.get_all_records');
-    const chosen = Object.entries(hosts).filter(([ref, h]) => !values.host || [ref, h.name_label, h.uuid].includes(values.host))
-      .sort(([, a], [, b]) => a.name_label.localeCompare(b.name_label));
-    if (chosen.length === 0) throw new Error(`no host ${values.host}`);
+    const facts = await gatherFacts(client, lab);
+    const chosen = Object.entries(facts.records.host)
+      .filter(([ref, h]) => !values.host || [ref, h.name_label, h.uuid].includes(values.host))
+      .sort(([, a], [, b]) => String(a.name_label).localeCompare(String(b.name_label), 'en', { numeric: true }));
+    if (chosen.length === 0) {
+      throw new Error(`no host ${values.host}; hosts: ${Object.values(facts.records.host).map((h) => String(h.name_label)).sort().join(', ')}`);
+    }
+    const topo = buildTopology(facts);
     for (const [ref, h] of chosen) {
       const rows = await client.call<Parameters<typeof formatBrctl>[0]>('host.get_bridges', ref);
-      if (chosen.length > 1) process.stdout.write(`${h.name_label}:\n`);
+      if (chosen.length > 1) process.stdout.write(`${String(h.name_label)}:\n`);
       process.stdout.write(formatBrctl(rows));
+      const node = topo.hosts.find((x) => x.uuid === h.uuid);
+      if (node) process.stdout.write(`\n${formatBridgeLabels(node)}`);
       if (chosen.length > 1) process.stdout.write('\n');
     }
+  } finally { await client.close().catch(() => {}); }
+}
+
+/** `xcpnet explain A B`: whether A reaches B at layer 2; exit status 0 when it does, 1 when not. */
+async function explainCmd(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { name: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 2) throw new Error(`usage: xcpnet explain ${findHelp('explain')!.args} (VMs by name-label or uuid, or VIF uuids)`);
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { explain, formatExplanation } = await import('../lab/explain.js');
+  const { client, lab } = await connectToPool({ name: values.name, ...(values['state-dir'] !== undefined ? { socket: `${resolve(values['state-dir'])}/xapi.sock` } : {}) });
+  try {
+    const e = explain(await gatherFacts(client, lab), positionals[0]!, positionals[1]!);
+    process.stdout.write(values.json ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+    if (!e.reachable) process.exitCode = 1;
+  } finally { await client.close().catch(() => {}); }
+}
+
+/** `xcpnet trace A B`: one frame from A to B through a lab, hop by hop, with ofproto/trace. */
+async function traceCmd(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { name: { type: 'string' }, 'state-dir': { type: 'string' } } });
+  if (positionals.length !== 2) throw new Error(`usage: xcpnet trace ${findHelp('trace')!.args} (VMs by name-label or uuid, or VIF uuids)`);
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { walkFrame, formatHops } = await import('../lab/trace.js');
+  const name = values.name ?? process.env.XCPNET_LAB ?? 'lab';
+  const { client, lab } = await connectToPool({ name, stateDir: values['state-dir'] });
+  try {
+    if (!lab) throw new Error('xcpnet trace follows a frame through a lab\'s hosts: --name L');
+    const hops = await walkFrame(await gatherFacts(client, lab), lab, positionals[0]!, positionals[1]!);
+    process.stdout.write(formatHops(hops));
   } finally { await client.close().catch(() => {}); }
 }
 
@@ -340,6 +332,8 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   'remove-services': removeServicesCmd,
   'switch-network-backend': switchNetworkBackend,
   bridges,
+  explain: explainCmd,
+  trace: traceCmd,
   agent,
   lab,
   'user-add': userAdd,
@@ -351,13 +345,25 @@ async function main(): Promise<void> {
   // Whatever xcpnet creates (state, database, logs, the lab's files) is for its own user only.
   process.umask(0o077);
   const [cmd, ...rest] = process.argv.slice(2);
-  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { process.stdout.write(USAGE); return; }
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { process.stdout.write(overview()); return; }
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') { process.stdout.write(`xcpnet ${version()}\n`); return; }
   const run = commands[cmd];
-  if (!run) { process.stderr.write(`xcpnet: unknown command ${cmd}\n${USAGE}`); process.exit(2); }
+  if (!run) {
+    const near = closest(cmd, Object.keys(commands));
+    process.stderr.write(`xcpnet: unknown command ${cmd}${near ? `; did you mean xcpnet ${near}?` : ''}\n${overview()}`);
+    process.exit(2);
+  }
+  // `lab` has subcommands and prints their help itself.
+  if (cmd !== 'lab' && asksHelp(rest)) { process.stdout.write(commandHelp(findHelp(cmd)!)); return; }
   await run(rest);
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`xcpnet: ${(e as Error)?.message ?? e}\n`);
-  process.exit(1);
+  const code = (e as { code?: unknown })?.code;
+  // An option parseArgs does not know: show where the command's options are listed.
+  const [cmd, sub] = process.argv.slice(2);
+  const hint = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')
+    ? ` (xcpnet ${cmd === 'lab' && sub ? `lab ${sub}` : cmd} --help lists its options)` : '';
+  process.stderr.write(`xcpnet: ${(e as Error)?.message ?? e}${hint}\n`);
+  process.exit(code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? 2 : 1);
 });
