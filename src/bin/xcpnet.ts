@@ -2,12 +2,14 @@
 // xcpnet: the pool master (`serve`), the host agent (`agent`), the lab (`lab …`) and helpers.
 
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
-import { simulatedLocalAgent } from './local-agent.js';
+import { hostAgent, simulatedLocalAgent } from './local-agent.js';
+import type { LocalAgentStarter } from '../server/serve.js';
+import { readNetworkConf } from '../backends/network-conf.js';
 import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
 
@@ -17,7 +19,7 @@ const USAGE = `usage: xcpnet <command> [options]
 
 commands:
   serve [--listen HOST:PORT|none] [--http|--insecure-http] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-]
-        [--fake-nics N] [--no-agent]
+        [--fake-nics N | --manage-nics | --netns NAME [--ovsdb unix:PATH]] [--network-conf PATH] [--no-agent]
         run the pool master: XenAPI over HTTPS (default 0.0.0.0:443; a self-signed certificate is made
         at first start in <state-dir>/server.pem, its key in server.key) and <run-dir>/xapi.sock
         (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var; local root,
@@ -25,6 +27,8 @@ commands:
         --insecure-http serves plain HTTP on any address; --master-ca-file FILE or --master-fingerprint SHA256:
         how it trusts the master of a pool it joins (xe pool-join master-address=ADDRESS[:PORT] is HTTPS);
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
+        Its own host's agent: simulated (--fake-nics N NICs, 4 by default), or the real one with --manage-nics
+        (this machine's NICs) or --netns NAME (a lab host's namespace), on the backend network.conf names.
         After xe pool-join it is a pool member: it runs only its agent against the master.
         --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
   cert-fingerprint [--state-dir DIR]
@@ -74,6 +78,10 @@ async function serve(argv: string[]): Promise<void> {
     'master-ca-file': { type: 'string' },
     'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
+    'manage-nics': { type: 'boolean', default: false },
+    netns: { type: 'string' },
+    ovsdb: { type: 'string' },
+    'network-conf': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -95,7 +103,7 @@ async function serve(argv: string[]): Promise<void> {
       fingerprint: values['master-fingerprint'] || undefined,
     },
     impls: RULES,
-    localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
+    ...serveAgents(values, stateDir),
     agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
   });
   const port = master.listener.tcpPort;
@@ -108,6 +116,23 @@ async function serve(argv: string[]): Promise<void> {
   const stop = async () => { await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/**
+ * The agent `serve` runs for its own host: the simulated one by default; the real one (its
+ * network.conf's backend) with --manage-nics or --netns. As a pool member the real agent keeps
+ * its copy of the host's configuration in <state-dir>/agent, so it can start while its master
+ * cannot be reached.
+ */
+function serveAgents(values: { 'no-agent'?: boolean; 'fake-nics'?: string; 'manage-nics'?: boolean; netns?: string; ovsdb?: string;
+  'network-conf'?: string }, stateDir: string): { localAgent?: LocalAgentStarter; memberAgent?: LocalAgentStarter; memberAgentCacheDir?: string } {
+  if (values['no-agent']) return {};
+  if (!values['manage-nics'] && values.netns === undefined) return { localAgent: simulatedLocalAgent(Number(values['fake-nics'])) };
+  const conf = values['network-conf'] !== undefined ? resolve(values['network-conf']) : networkConfPath({ ...process.env, XCPNET_STATE_DIR: stateDir });
+  const real = { backend: readNetworkConf(conf, (l) => console.error(`xcpnet: ${l}`)), ovsdb: values.ovsdb, netns: values.netns,
+    manageNics: values['manage-nics'] };
+  const cacheDir = join(stateDir, 'agent');
+  return { localAgent: hostAgent(real), memberAgent: hostAgent({ ...real, cacheDir }), memberAgentCacheDir: cacheDir };
 }
 
 /** `xcpnet cert-fingerprint`: what a client pins (also shown by `xe host-get-server-certificate`). */

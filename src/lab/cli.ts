@@ -1,18 +1,23 @@
 // `xcpnet lab <subcommand> …`: argument parsing over the lab API. Returns the exit code.
 import { parseArgs } from 'node:util';
-import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, formatLabStatus, labHint } from './index.js';
+import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, labJoin, labEject, formatLabStatus,
+  labHint } from './index.js';
 
 export const LAB_USAGE = `usage: xcpnet lab <command> [--name L] [--state-dir DIR]
 
-  up [--hosts N] [--nics M] [--backend openvswitch|bridge]
-                                build lab L (default: lab, 2 hosts, 4 NICs, Open vSwitch) in network namespaces
+  up [--hosts N] [--nics M] [--backend openvswitch|bridge] [--standalone]
+                                build lab L (default: lab, 2 hosts, 4 NICs, Open vSwitch) in network namespaces;
+                                each host runs its own xcpnet serve and host2… join host1's pool with xe pool-join
+                                (--standalone: they stay standalone, each a pool of one)
+  join HOST                     xe pool-join on HOST (a standalone host) to host1's pool
+  eject HOST                    xe pool-eject on the master: HOST leaves the pool, standalone again
   down                          remove everything lab L made, and nothing else
   status [--json]               hosts, NICs and cables, switch ports, running guests
   env                           shell export lines pointing xe at the lab: eval "$(xcpnet lab env)"
   add-nic HOST                  hot-add the next ethN to HOST, cabled to the switch
   cable HOST ethN up|down       plug or pull a cable
   exec VM|HOST -- CMD …         run CMD in a guest, or in a host with ovs-vsctl/ovs-appctl on its OVS
-  restart-agent HOST            SIGKILL the host's agent and start it again
+  restart-agent HOST            SIGKILL the host's agent (a member's: its serve, which runs it) and start it again
   restart-master [--outage S]   SIGKILL the pool master and start it again (after S seconds)
 `;
 
@@ -27,6 +32,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
       hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' },
+      standalone: { type: 'boolean', default: false },
     },
   });
   const common = { name: values.name, stateDir: values['state-dir'] };
@@ -42,7 +48,8 @@ export async function runLabCli(argv: string[]): Promise<number> {
       };
       const backend = values.backend;
       if (backend !== undefined && backend !== 'openvswitch' && backend !== 'bridge') throw new Error(`--backend wants openvswitch or bridge, got ${backend}`);
-      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend });
+      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend,
+        ...(values.standalone ? { standalone: true } : {}) });
       process.stdout.write(labHint(state));
       return 0;
     }
@@ -73,6 +80,14 @@ export async function runLabCli(argv: string[]): Promise<number> {
       const r = await labExec({ ...common, target: positionals[0]!, argv: positionals.slice(1) });
       return r.code;
     }
+    case 'join':
+      need(1, 'join HOST');
+      await labJoin({ ...common, host: positionals[0]! });
+      return 0;
+    case 'eject':
+      need(1, 'eject HOST');
+      await labEject({ ...common, host: positionals[0]! });
+      return 0;
     case 'restart-agent':
       need(1, 'restart-agent HOST');
       await labRestartAgent({ ...common, host: positionals[0]! });
