@@ -229,6 +229,12 @@ export async function prepareStandalone(ctx: Ctx, h: HostState, mgmtIp: string):
     h.uuid = Object.values(records)[0]!.uuid;
     saveState(ctx.state);
     await configureHost(ctx, c, h, mgmtIp, ctx.plan.subnets.mgmt.gateway);
+    // Every NIC up (xe pif-plug), each confirmed by the agent: the host joins with all of them attached.
+    const hostRef = await c.call<string>('host.get_by_uuid', h.uuid);
+    const pifs = await c.call<Record<string, PifRec & { currently_attached: boolean }>>('PIF.get_all_records');
+    for (const [ref, p] of Object.entries(pifs)) {
+      if (p.host === hostRef && p.physical && !p.currently_attached) await c.call('PIF.plug', ref);
+    }
   } finally {
     await c.close();
   }
