@@ -21,16 +21,22 @@ const LAB_COMMON: [string, string][] = [
 
 export const LAB_COMMANDS: CommandHelp[] = [
   {
-    name: 'lab up', args: '[--hosts N] [--nics M] [--backend openvswitch|bridge]',
+    name: 'lab up', args: '[--hosts N] [--nics M] [--backend openvswitch|bridge] [--standalone]',
     summary: 'build a lab pool in network namespaces, or complete one left half-built',
     details: [
       'Builds a physical switch (802.1Q trunks, native VLAN 1), an upstream router (192.0.2.1, VLAN 10 198.51.100.1, VLAN 20 203.0.113.1), N hosts with M NICs each cabled to the switch, a pool master and one agent per host. Defaults: 2 hosts, 4 NICs, Open vSwitch.',
       'A lab that is up is left as it is; asking it for another size or backend is an error (lab down first). Interrupted (Ctrl-C), it says what it left: running lab up again completes it, lab down removes it.',
     ],
     options: [['--hosts N', 'number of hosts (host1 is the master\'s own host)'], ['--nics M', 'NICs per host, eth0 … eth(M-1)'],
-      ['--backend B', 'openvswitch (default) or bridge (the Linux bridge, as XCP\'s bridge backend)'], ...LAB_COMMON],
+      ['--backend B', 'openvswitch (default) or bridge (the Linux bridge, as XCP\'s bridge backend)'],
+      ['--standalone', 'host2… stay standalone, each a pool of one (lab join HOST joins one)'], ...LAB_COMMON],
     examples: ['xcpnet lab up --hosts 3', 'eval "$(./bin/xcpnet lab env)"'],
   },
+  {
+    name: 'lab join', args: 'HOST', summary: 'join a standalone lab host to host1\'s pool: the real xe pool-join run on HOST against its own local socket, over TLS',
+    options: LAB_COMMON,
+  },
+  { name: 'lab eject', args: 'HOST', summary: 'xe pool-eject on the master: HOST leaves the pool and is standalone again with its management interface', options: LAB_COMMON },
   { name: 'lab down', args: '', summary: 'remove everything the lab made (namespaces, cables, processes, files), and nothing else', options: LAB_COMMON },
   {
     name: 'lab status', args: '[--json]', summary: 'hosts, NICs and cables, switch ports, the master, and the running guests with their VIFs, bridges and networks',
@@ -71,6 +77,7 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
     summary: 'run the pool master: the XenAPI server, its database, rules and event stream',
     details: [
       'XenAPI over HTTPS (a self-signed certificate is made at first start in <state-dir>/server.pem, its key in server.key) and over <run-dir>/xapi.sock (local root, trusted without a password).',
+      'Its own host\'s agent: simulated (--fake-nics), or the real one with --manage-nics (this machine\'s NICs) or --netns (a lab host\'s namespace), on the backend network.conf names.',
       'root\'s password: the file\'s first line, else $XCPNET_ROOT_PASSWORD, else generated at first start (shown once on a terminal, else written to <state-dir>/root-password). After xe pool-join it is a pool member: it runs only its agent against the master.',
     ],
     options: [
@@ -81,6 +88,10 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
       ['--run-dir DIR', 'where xapi.sock is made (default: $XCPNET_RUN_DIR, else the state directory)'],
       ['--root-password-file FILE', 'root\'s password from the file\'s first line (- reads standard input)'],
       ['--fake-nics N', 'NICs of the simulated local host (default 4)'],
+      ['--manage-nics', 'run the real agent for this machine\'s own NICs instead of a simulated host'],
+      ['--netns NAME', 'run the real agent for a lab host\'s namespace'],
+      ['--ovsdb unix:PATH', 'with --netns: the host\'s Open vSwitch database'],
+      ['--network-conf PATH', 'the backend choice of the real agent (default <state-dir>/network.conf)'],
       ['--no-agent', 'run no agent for the local host (one runs apart: xcpnet agent)'],
       ['--agent-credential-file FILE', 'with --no-agent: where to write the credential of this host\'s own agent'],
       ['--host-name NAME', 'the local host\'s name and a name in its certificate'],

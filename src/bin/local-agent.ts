@@ -3,6 +3,7 @@
 // The agent's modules are loaded only when it starts (not by `serve --no-agent`).
 import type { FakeHost } from '../backends/fake/host.js';
 import type { LocalAgentStarter } from '../server/serve.js';
+import type { NetworkBackend } from '../backends/network-conf.js';
 
 /**
  * The master's own host simulated by the fake driver, with `fakeNics` NICs; `onHost` gets the
@@ -14,5 +15,42 @@ export function simulatedLocalAgent(fakeNics = 4, onHost?: (h: FakeHost) => void
     const { backend, guests } = await openHostSide({ hostUuid: host.uuid, fakeNics });
     onHost?.(backend as FakeHost);
     return runAgent({ client, hostRef: host.ref, backend, guests, log });
+  };
+}
+
+export interface HostAgentOptions {
+  /** network.conf's choice. */
+  backend: NetworkBackend;
+  /** OVSDB endpoint (Open vSwitch backend). */
+  ovsdb?: string;
+  /** The host's network namespace (a lab host). */
+  netns?: string;
+  /** Manage this machine's own NICs. */
+  manageNics?: boolean;
+  /** Where the agent keeps its copy of the host's last configuration (absent: none). */
+  cacheDir?: string;
+}
+
+/**
+ * The host's real agent (Open vSwitch or the Linux bridge, in a lab namespace or on this
+ * machine's NICs) in the `serve` process: a standalone host's, against its own server, and a
+ * member's, against its master.
+ */
+export function hostAgent(o: HostAgentOptions): LocalAgentStarter {
+  return async (client, host, log) => {
+    const [{ runAgent, isDesired }, { openHostSide }, { FileHostCache }] = await Promise.all([
+      import('../agent/index.js'), import('../backends/open.js'), import('../agent/host-cache.js')]);
+    const { backend, guests, health } = await openHostSide({
+      hostUuid: host.uuid, backend: o.backend, ovsdb: o.ovsdb, netns: o.netns, manageNics: o.manageNics,
+    });
+    const cache = o.cacheDir !== undefined ? new FileHostCache(o.cacheDir, host.uuid, isDesired, log) : undefined;
+    const running = await runAgent({ client, hostRef: host.ref, backend, guests, log, cache, health });
+    return {
+      async stop() {
+        await running.stop();
+        health?.close();
+        await backend.close();
+      },
+    };
   };
 }

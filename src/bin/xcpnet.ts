@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
-import { simulatedLocalAgent } from './local-agent.js';
-import { HOTPLUG_SOCKET_NAME, networkConfPath, socketDir, stateDir } from '../common/paths.js';
+import { hostAgent, simulatedLocalAgent } from './local-agent.js';
+import type { LocalAgentStarter } from '../server/serve.js';
+import { readNetworkConf } from '../backends/network-conf.js';
+import { HOTPLUG_SOCKET_NAME, localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
 import { asksHelp, commandHelp, findHelp, overview, version } from './help.js';
 import { closest } from '../common/suggest.js';
@@ -44,6 +46,10 @@ async function serve(argv: string[]): Promise<void> {
     'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
     'lab-wiring': { type: 'string' },
+    'manage-nics': { type: 'boolean', default: false },
+    netns: { type: 'string' },
+    ovsdb: { type: 'string' },
+    'network-conf': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -65,7 +71,7 @@ async function serve(argv: string[]): Promise<void> {
       fingerprint: values['master-fingerprint'] || undefined,
     },
     impls: RULES,
-    localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
+    ...serveAgents(values, stateDir),
     agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
     labWiringFile: values['lab-wiring'] !== undefined ? resolve(values['lab-wiring']) : undefined,
   });
@@ -79,6 +85,23 @@ async function serve(argv: string[]): Promise<void> {
   const stop = async () => { await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+}
+
+/**
+ * The agent `serve` runs for its own host: the simulated one by default; the real one (its
+ * network.conf's backend) with --manage-nics or --netns. As a pool member the real agent keeps
+ * its copy of the host's configuration in <state-dir>/agent, so it can start while its master
+ * cannot be reached.
+ */
+function serveAgents(values: { 'no-agent'?: boolean; 'fake-nics'?: string; 'manage-nics'?: boolean; netns?: string; ovsdb?: string;
+  'network-conf'?: string }, stateDir: string): { localAgent?: LocalAgentStarter; memberAgent?: LocalAgentStarter; memberAgentCacheDir?: string } {
+  if (values['no-agent']) return {};
+  if (!values['manage-nics'] && values.netns === undefined) return { localAgent: simulatedLocalAgent(Number(values['fake-nics'])) };
+  const conf = values['network-conf'] !== undefined ? resolve(values['network-conf']) : networkConfPath({ ...process.env, XCPNET_STATE_DIR: stateDir });
+  const real = { backend: readNetworkConf(conf, (l) => console.error(`xcpnet: ${l}`)), ovsdb: values.ovsdb, netns: values.netns,
+    manageNics: values['manage-nics'] };
+  const cacheDir = join(stateDir, 'agent');
+  return { localAgent: hostAgent(real), memberAgent: hostAgent({ ...real, cacheDir }), memberAgentCacheDir: cacheDir };
 }
 
 /** `xcpnet cert-fingerprint`: what a client pins (also shown by `xe host-get-server-certificate`). */

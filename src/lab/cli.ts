@@ -1,6 +1,6 @@
 // `xcpnet lab <subcommand> …`: argument parsing over the lab API. Returns the exit code.
 import { parseArgs } from 'node:util';
-import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, formatLabStatus, labHint, labInterrupted, labHostUuid, labGraph, xcpnetCommand } from './index.js';
+import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, labJoin, labEject, formatLabStatus, labHint, labInterrupted, labHostUuid, labGraph, xcpnetCommand } from './index.js';
 import { asksHelp, commandHelp, findHelp, labOverview, LAB_COMMANDS } from '../bin/help.js';
 import { closest } from '../common/suggest.js';
 
@@ -25,6 +25,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
       hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' }, format: { type: 'string' },
+      standalone: { type: 'boolean', default: false },
     },
   });
   const common = { name: values.name, stateDir: values['state-dir'] };
@@ -50,7 +51,8 @@ export async function runLabCli(argv: string[]): Promise<number> {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend });
+        const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend,
+          ...(values.standalone ? { standalone: true } : {}) });
         process.stdout.write(labHint(state));
         return 0;
       } catch (e) {
@@ -92,6 +94,14 @@ export async function runLabCli(argv: string[]): Promise<number> {
       const r = await labExec({ ...common, target: positionals[0]!, argv: positionals.slice(1) });
       return r.code;
     }
+    case 'join':
+      need(1, 'join HOST');
+      await labJoin({ ...common, host: positionals[0]! });
+      return 0;
+    case 'eject':
+      need(1, 'eject HOST');
+      await labEject({ ...common, host: positionals[0]! });
+      return 0;
     case 'restart-agent':
       need(1, 'restart-agent HOST');
       await labRestartAgent({ ...common, host: positionals[0]! });

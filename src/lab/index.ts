@@ -10,7 +10,8 @@ import { buildTopology, isTopologyHealthy, newLabState, addNic, setCable, findHo
 import { teardownLab, type DownReport } from './teardown.js';
 import { observeStatus, formatStatus, type LabStatus } from './status.js';
 import { ovsEnv } from '../backends/ovsdb/index.js';
-import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster, recordMasterUrl } from './pool.js';
+import { ensureMaster, masterClient, findMasterHost, ensureAgent, configureHost, restartAgent, restartMaster, isMember, prepareStandalone,
+  joinHost, ejectHost } from './pool.js';
 import { isRecordedAlive } from './state.js';
 import { vmNamespaceName } from '../backends/linux/guests.js';
 import { XapiClient } from '../client/index.js';
@@ -41,6 +42,11 @@ export interface LabUpOpts extends LabOpts {
   backend?: 'openvswitch' | 'bridge';
   /** Also start the pool: master, one agent per host, PIF.scan, management (default true). */
   pool?: boolean;
+  /**
+   * Leave host2… standalone (each its own pool of one) instead of joining them to host1's pool;
+   * `lab join HOST` joins one later (fixed when the lab is first built).
+   */
+  standalone?: boolean;
 }
 
 const DEFAULT_NAME = 'lab';
@@ -91,6 +97,7 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   progress(`${existing ? 'completing' : 'building'} lab ${name}: ${hosts} host${hosts === 1 ? "" : "s"}, ${nics} NIC${nics === 1 ? "" : "s"} each, prefix ${plan.prefix}, state in ${dir}`);
   state.pool = wantPool;
   state.backend ??= opts.backend ?? 'openvswitch';
+  state.standalone ??= opts.standalone ?? false;
   const ctx: Ctx = { plan, state, progress };
   await buildTopology(ctx);
   if (wantPool) await buildPool(ctx);
@@ -100,15 +107,31 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   return state;
 }
 
+/**
+ * The pool, formed as an operator would: host1's serve is the master (its agent apart); every other
+ * host's serve starts standalone, gets its management address, and joins with xe pool-join
+ * (unless the lab is built standalone). A host already a member is only checked.
+ */
 async function buildPool(ctx: Ctx): Promise<void> {
+  const { state, plan } = ctx;
+  const gateway = plan.subnets.mgmt.gateway;
   await ensureMaster(ctx);
-  const c = await masterClient(ctx.state);
+  const c = await masterClient(state);
   try {
-    await ensurePoolHosts(ctx, c);
-    for (const h of ctx.state.hosts) {
-      if (await ensureAgent(ctx, h)) ctx.progress(`${h.name}: agent started (pid ${h.agent!.pid}) on ${ctx.state.backend === 'bridge' ? 'the Linux bridge backend' : 'its own OVS'}`);
-    }
-    await Promise.all(ctx.state.hosts.map((h, i) => configureHost(ctx, c, h, ctx.plan.hosts[i]!.mgmtIp, ctx.plan.subnets.mgmt.gateway)));
+    await findMasterHost(ctx, c);
+    const [h1, ...others] = state.hosts;
+    if (await ensureAgent(ctx, h1!)) ctx.progress(`${h1!.name}: agent started (pid ${h1!.agent!.pid}) on ${backendName(state)}`);
+    await configureHost(ctx, c, h1!, plan.hosts[0]!.mgmtIp, gateway);
+    await Promise.all(others.map(async (h, k) => {
+      const mgmtIp = plan.hosts[k + 1]!.mgmtIp;
+      if (await ensureAgent(ctx, h)) ctx.progress(`${h.name}: xcpnet serve started (pid ${h.agent!.pid}) with its agent on ${backendName(state)}`);
+      if (!isMember(state, h)) {
+        await prepareStandalone(ctx, h, mgmtIp);
+        if (state.standalone) return;
+        await joinHost(ctx, h);
+      }
+      await configureHost(ctx, c, h, mgmtIp, gateway);
+    }));
   } finally {
     await c.close();
   }
@@ -126,6 +149,8 @@ function assertSameShape(existing: LabState, opts: LabUpOpts): void {
   throw new Error(`lab ${existing.name} exists; you asked for ${differs.join(' and ')}. ` +
     `Run \`xcpnet lab down${nameOpt}\` first to build it anew, or \`xcpnet lab up${nameOpt}\` without size options to use it as it is`);
 }
+
+const backendName = (state: LabState): string => state.backend === 'bridge' ? 'the Linux bridge backend' : 'its own OVS';
 
 function isPoolHealthy(state: LabState): boolean {
   return !!state.master?.proc && isRecordedAlive(state.master.proc) && state.hosts.every((h) => !!h.agent && isRecordedAlive(h.agent));
@@ -214,13 +239,14 @@ export function labEnvLine(state: LabState): string {
   return `eval "$(${xcpnetCommand('xcpnet')} lab env${state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`}${dirOpt})"`;
 }
 
-/** What `lab up` says when it is interrupted: what it left, and how to go on; records the master's URL. */
+/** What `lab up` says when it is interrupted: what it left, how to go on, and where the master is. */
 export function labInterrupted(opts: LabOpts): string {
   const name = resolveName(opts);
   const state = loadState(labDir(opts.stateDir, name));
   const nameOpt = name === DEFAULT_NAME ? '' : ` --name ${name}`;
   if (!state) return `xcpnet lab up: interrupted before lab ${name} was recorded; nothing was left\n`;
-  const url = state.master ? recordMasterUrl(state) : undefined;
+  // The master's URL is recorded before it is started (host1's management address).
+  const url = state.master?.url;
   return `xcpnet lab up: interrupted; lab ${name} is left half-built, its processes still running` +
     `${url ? ` (master at ${url})` : ''}.\n  complete it:  ${xcpnetCommand('xcpnet')} lab up${nameOpt}\n  remove it:    ${xcpnetCommand('xcpnet')} lab down${nameOpt}\n`;
 }
@@ -347,6 +373,30 @@ export async function labExec(opts: LabOpts & { target: string; argv: string[]; 
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr }));
   });
+}
+
+/** Joins a standalone host to host1's pool: `xe pool-join` run on that host. */
+export async function labJoin(opts: LabOpts & { host: string }): Promise<void> {
+  const state = requireState(opts);
+  const ctx = ctxFor(state, opts);
+  const h = findHost(state, opts.host);
+  if (h === state.hosts[0]) throw new Error(`${h.name} is the pool master`);
+  if (isMember(state, h)) throw new Error(`${h.name} is already a member of the pool`);
+  await joinHost(ctx, h);
+  const c = await masterClient(state);
+  try {
+    await configureHost(ctx, c, h, ctx.plan.hosts[state.hosts.indexOf(h)]!.mgmtIp, ctx.plan.subnets.mgmt.gateway);
+  } finally {
+    await c.close();
+  }
+}
+
+/** Ejects a member from the pool: `xe pool-eject` run on the master; the host is standalone again. */
+export async function labEject(opts: LabOpts & { host: string }): Promise<void> {
+  const state = requireState(opts);
+  const h = findHost(state, opts.host);
+  if (!isMember(state, h)) throw new Error(`${h.name} is not a member of the pool`);
+  await ejectHost(ctxFor(state, opts), h);
 }
 
 /** Kills the host's agent with SIGKILL and starts it again. */

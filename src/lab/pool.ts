@@ -1,17 +1,24 @@
-// The lab's pool: the master (`xcpnet serve`) on loopback and its unix socket, and one
-// `xcpnet agent` per host namespace. Processes are started detached (they outlive `lab up`),
-// recorded in the state file, and given a pidfile under the lab dir for crash cleanup.
-// The master's root password lives in <lab>/master/root-password (0600): the master reads it with
-// --root-password-file; no command line carries it. No agent holds it: each logs in with its host
-// credential, a 0600 file under <lab>/agents (host1's written by the master, the others' given
-// by the master when the lab admits them).
+// The lab's pool, formed as an operator forms one: every host runs its own `xcpnet serve` in its
+// namespace (over TLS, with its own certificate), a standalone pool of one. host1 is the master:
+// its serve runs without an agent, and host1's agent runs beside it as its own process. Every
+// other host's serve runs the host's agent itself, and the host joins with `xe pool-join` run on
+// the host against its own local socket, trusting the master by its pinned fingerprint; from then
+// on that serve is a member and runs only its agent against the master, with its host credential.
+// Processes are started detached (they outlive `lab up`), recorded in the state file, and given a
+// pidfile under the lab dir for crash cleanup. The master's root password lives in
+// <lab>/master/root-password (0600): the master reads it with --root-password-file, xe pool-join
+// with master-password-file=; no command line carries it and no agent holds it.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { API_VERSION } from '../server/boot.js';
 import { XapiClient } from '../client/index.js';
+import { ApiError } from '../common/api-error.js';
+import { CERT_FILE, fingerprintOf } from '../server/certificate.js';
+import { MEMBER_FILE } from '../server/member.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { procRecord, isRecordedAlive, saveState, masterPassword, type HostState, type LabState } from './state.js';
 import { privateDir, writePrivateFile } from '../common/private-files.js';
@@ -22,6 +29,9 @@ import { wiringPath } from './wiring.js';
 
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
 export const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
+const XE_JS = fileURLToPath(new URL('../bin/xe.js', import.meta.url));
+/** Every host's serve listens on XenAPI's port, 443, inside its own namespace. */
+const SERVE_LISTEN = '0.0.0.0:443';
 interface Spawned {
   pid: number;
   log: string;
@@ -77,71 +87,70 @@ export function masterClient(state: LabState): Promise<XapiClient> {
   return XapiClient.connect({ target: `unix:${m.socket}`, user: m.username, password: masterPassword(state), originator: 'xcpnet-lab' });
 }
 
-/** Starts the pool master unless the recorded one is alive; host1 is the master's own host. */
+/** The pool master's host: host1. */
+const masterHost = (state: LabState): HostState => state.hosts[0]!;
+const isMasterHost = (state: LabState, h: HostState): boolean => h === masterHost(state);
+
+/**
+ * Starts the pool master unless the recorded one is alive: host1's `xcpnet serve`, in host1's
+ * namespace, listening on every address there (the hosts reach it on host1's management address).
+ * host1's own agent runs apart (ensureAgent).
+ */
 export async function ensureMaster(ctx: Ctx): Promise<void> {
   const { state } = ctx;
-  if (state.master?.proc && isRecordedAlive(state.master.proc)) {
-    // An earlier `lab up` may have been interrupted before the master printed where it listens.
-    if (!state.master.url) {
-      state.master.url = await waitFor('the master to listen', 20_000, () => recordMasterUrl(state));
-    }
-    return;
-  }
+  if (state.master?.proc && isRecordedAlive(state.master.proc)) return;
   const dir = join(state.dir, 'master');
   privateDir(dir);
   // Kept across restarts of the master, which sets root's password from it every time.
   const passwordFile = join(dir, 'root-password');
   if (!existsSync(passwordFile)) writePrivateFile(passwordFile, `${randomBytes(12).toString('base64url')}\n`);
   const log = join(dir, 'serve.log');
-  const logStart = existsSync(log) ? statSync(log).size : 0;
   const started = Date.now();
   privateDir(join(state.dir, 'agents'));
-  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0',
-    '--no-agent', '--host-name', 'host1', '--root-password-file', passwordFile,
-    '--agent-credential-file', credentialFile(state, 'host1'), '--lab-wiring', wiringPath(state.dir)], log, join(dir, 'serve.pid'), undefined, daemonEnv());
-  const proc = procRecord(sp.pid, 'master xcpnet-serve');
+  const h1 = masterHost(state);
+  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--run-dir', dir, '--listen', SERVE_LISTEN,
+    '--no-agent', '--host-name', h1.name, '--root-password-file', passwordFile,
+    '--agent-credential-file', credentialFile(state, h1.name), '--lab-wiring', wiringPath(state.dir)], log, join(dir, 'serve.pid'), h1.ns, daemonEnv());
+  const proc = procRecord(sp.pid, 'master xcpnet-serve', h1.ns);
   const socket = join(dir, 'xapi.sock');
-  state.master = { dir, url: '', socket, proc, username: 'root', passwordFile };
+  state.master = { dir, url: `https://${ctx.plan.hosts[0]!.mgmtIp}`, socket, proc, username: 'root', passwordFile };
   saveState(state);
-  // The listening line names the port the kernel chose.
-  const url = await waitFor('the master to listen', 20_000, () => {
+  const c = await waitFor('a session on the master', 20_000, () => {
     if (!isRecordedAlive(proc)) throw new Fatal(`xcpnet serve exited; see ${log}:\n${tail(log)}`);
-    // Only what this start printed: the log keeps the lines of earlier starts.
-    return recordMasterUrl(state, logStart);
+    return masterClient(state);
   });
-  const c = await waitFor('a session on the master', 10_000, () => masterClient(state));
   await c.close();
-  ctx.progress(`master: xcpnet serve (pid ${sp.pid}) at ${url} and unix:${socket}, started in ${Date.now() - started} ms`);
-}
-
-/**
- * Reads the master's URL from the last serving line of its log and records it in the state;
- * undefined while the master has not printed it yet. Also used when `lab up` is interrupted.
- */
-export function recordMasterUrl(state: LabState, fromOffset = 0): string | undefined {
-  const m = state.master;
-  if (!m) return undefined;
-  const log = join(m.dir, 'serve.log');
-  if (!existsSync(log)) return undefined;
-  const lines = [...readFileSync(log).subarray(fromOffset).toString('utf8').matchAll(/serving XenAPI on (https?:\/\/127\.0\.0\.1:\d+)/g)];
-  const url = lines.at(-1)?.[1];
-  if (url && url !== m.url) {
-    m.url = url;
-    saveState(state);
-  }
-  return url;
+  ctx.progress(`master: xcpnet serve (pid ${sp.pid}) in ${h1.ns}, ${state.master.url} and unix:${socket}, started in ${Date.now() - started} ms`);
 }
 
 function tail(file: string): string {
   return existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : '';
 }
 
-/** Where a lab host's agent credential is kept (0600 in the 0700 agents directory). */
+/** Where the master's own host's agent credential is kept (0600 in the 0700 agents directory). */
 export function credentialFile(state: LabState, host: string): string {
   return join(state.dir, 'agents', `${host}.credential`);
 }
 
-/** Admits a host to the pool by the master's half of pool.join; returns its uuid. The credential goes to `file`. */
+/** A host's own xcpnet state directory (its database, certificate, socket, pool-member.json). */
+export function hostDir(state: LabState, host: string): string {
+  return join(state.dir, 'hosts', host);
+}
+
+/** Whether a host's serve is a pool member (what its own state says). */
+export function isMember(state: LabState, h: HostState): boolean {
+  return !isMasterHost(state, h) && existsSync(join(hostDir(state, h.name), MEMBER_FILE));
+}
+
+/** The master's certificate fingerprint: how the hosts trust it. */
+function masterFingerprint(state: LabState): string {
+  return fingerprintOf(readFileSync(join(state.master!.dir, CERT_FILE), 'utf8'));
+}
+
+/**
+ * Admits a host by the master's half of pool.join, for the VM tier's hosts (an agent in a QEMU
+ * guest, with no serve of its own); returns its uuid. The credential goes to `file`.
+ */
 export async function admitLabHost(c: XapiClient, name: string, address: string, file: string): Promise<string> {
   const uuid = randomUUID();
   const got = await c.call<{ host: string; secret: string }>('pool.admit_host', {
@@ -151,48 +160,132 @@ export async function admitLabHost(c: XapiClient, name: string, address: string,
   return uuid;
 }
 
-/**
- * Joins every lab host to the pool: host1 is the master's own host (booted with that name), the
- * others are admitted with the master's half of pool.join (pool.admit_host), their NICs found by
- * PIF.scan once their agent runs. TODO(issue 10): each host a standalone `xcpnet serve` in its
- * namespace that runs `pool.join` itself, once the master is reachable from the host namespaces.
- */
-export async function ensurePoolHosts(ctx: Ctx, c: XapiClient): Promise<void> {
+/** host1's uuid, from the master. */
+export async function findMasterHost(ctx: Ctx, c: XapiClient): Promise<void> {
   const records = await c.call<Record<string, { uuid: string; name_label: string }>>('host.get_all_records');
-  const byName = new Map(Object.values(records).map((h) => [h.name_label, h.uuid]));
-  for (const [i, h] of ctx.state.hosts.entries()) {
-    let uuid = byName.get(h.name);
-    if (uuid && !existsSync(credentialFile(ctx.state, h.name))) {
-      throw new Error(`${h.name}: in the pool but its credential ${credentialFile(ctx.state, h.name)} is gone; lab down and up again`);
-    }
-    if (!uuid) {
-      uuid = await admitLabHost(c, h.name, ctx.plan.hosts[i]!.mgmtIp, credentialFile(ctx.state, h.name));
-      ctx.progress(`${h.name}: joined the pool (uuid ${uuid})`);
-    }
-    h.uuid = uuid;
-  }
+  const h1 = masterHost(ctx.state);
+  h1.uuid = Object.values(records).find((h) => h.name_label === h1.name)?.uuid;
+  if (!h1.uuid) throw new Error(`${h1.name}: not in the master's database`);
   saveState(ctx.state);
 }
 
-/** Starts the host's agent inside its namespace, against its own OVS and the master's socket. */
+/** Starts the host's process unless it runs: host1's agent, every other host's serve. */
 export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   if (h.agent && isRecordedAlive(h.agent)) return false;
   const bridge = ctx.state.backend === 'bridge';
-  if (!h.uuid || (!h.ovs && !bridge) || !ctx.state.master) throw new Error(`${h.name}: no uuid, OVS or master to start an agent with`);
+  if ((!h.ovs && !bridge) || !ctx.state.master) throw new Error(`${h.name}: no OVS or master to start an agent with`);
   const dir = join(ctx.state.dir, 'agents');
   privateDir(dir);
-  const m = ctx.state.master;
-  // The host's backend, chosen as on XCP: its network.conf, read by the agent when it starts.
+  // The host's backend, chosen as on XCP: its network.conf, read when the agent starts.
   const conf = join(dir, `${h.name}.network.conf`);
   writeNetworkConf(conf, bridge ? 'bridge' : 'openvswitch');
-  const sp = spawnDaemon([process.execPath, XCPNET_JS, 'agent', '--master', `unix:${m.socket}`, '--host', h.uuid, '--network-conf', conf,
-    '--credential-file', credentialFile(ctx.state, h.name), ...(h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : []), '--netns', h.ns,
-    // The agent keeps its copy of the host's configuration in agents/<host>/agent.
-    '--state-dir', join(dir, h.name)],
-    join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, daemonEnv());
-  h.agent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
+  const ovsdb = h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : [];
+  let argv: string[];
+  if (isMasterHost(ctx.state, h)) {
+    if (!h.uuid) throw new Error(`${h.name}: no uuid to start its agent with`);
+    argv = [process.execPath, XCPNET_JS, 'agent', '--master', `unix:${ctx.state.master.socket}`, '--host', h.uuid, '--network-conf', conf,
+      '--credential-file', credentialFile(ctx.state, h.name), ...ovsdb, '--netns', h.ns,
+      // The agent keeps its copy of the host's configuration in agents/<host>/agent.
+      '--state-dir', join(dir, h.name)];
+  } else {
+    const own = hostDir(ctx.state, h.name);
+    privateDir(own);
+    argv = [process.execPath, XCPNET_JS, 'serve', '--state-dir', own, '--run-dir', own, '--listen', SERVE_LISTEN, '--host-name', h.name,
+      '--netns', h.ns, ...ovsdb, '--network-conf', conf, '--master-fingerprint', masterFingerprint(ctx.state)];
+  }
+  const sp = spawnDaemon(argv, join(dir, `${h.name}.log`), join(dir, `${h.name}.pid`), h.ns, daemonEnv());
+  h.agent = procRecord(sp.pid, `${h.name} ${isMasterHost(ctx.state, h) ? 'xcpnet-agent' : 'xcpnet-serve'}`, h.ns);
   saveState(ctx.state);
+  if (!isMasterHost(ctx.state, h)) await waitForHostServe(ctx, h);
   return true;
+}
+
+/** A session on a standalone host's own serve, over its local socket (trusted without a password). */
+function hostClient(state: LabState, h: HostState): Promise<XapiClient> {
+  return XapiClient.connect({ target: `unix:${join(hostDir(state, h.name), 'xapi.sock')}`, user: 'root', password: '', originator: 'xcpnet-lab' });
+}
+
+/** Until the host's serve answers on its socket: a session (standalone) or HOST_IS_SLAVE (member). */
+async function waitForHostServe(ctx: Ctx, h: HostState): Promise<void> {
+  const log = join(ctx.state.dir, 'agents', `${h.name}.log`);
+  await waitFor(`${h.name}: its xcpnet serve to answer`, 20_000, async () => {
+    if (h.agent && !isRecordedAlive(h.agent)) throw new Fatal(`${h.name}: xcpnet serve exited; see ${log}:\n${tail(log)}`);
+    try {
+      await (await hostClient(ctx.state, h)).close();
+    } catch (e) {
+      if (!(ApiError.is(e) && e.code === 'HOST_IS_SLAVE')) throw e;
+    }
+    return true;
+  });
+}
+
+/**
+ * Readies a standalone host for the pool as its operator would: its management interface on eth0
+ * with the plan's static address, set through its own serve; records its uuid.
+ */
+export async function prepareStandalone(ctx: Ctx, h: HostState, mgmtIp: string): Promise<void> {
+  const c = await hostClient(ctx.state, h);
+  try {
+    const records = await c.call<Record<string, { uuid: string }>>('host.get_all_records');
+    h.uuid = Object.values(records)[0]!.uuid;
+    saveState(ctx.state);
+    await configureHost(ctx, c, h, mgmtIp, ctx.plan.subnets.mgmt.gateway);
+    // Every NIC up (xe pif-plug), each confirmed by the agent: the host joins with all of them attached.
+    const hostRef = await c.call<string>('host.get_by_uuid', h.uuid);
+    const pifs = await c.call<Record<string, PifRec & { currently_attached: boolean }>>('PIF.get_all_records');
+    for (const [ref, p] of Object.entries(pifs)) {
+      if (p.host === hostRef && p.physical && !p.currently_attached) await c.call('PIF.plug', ref);
+    }
+  } finally {
+    await c.close();
+  }
+}
+
+export interface XeResult { code: number; stdout: string; stderr: string }
+
+/** Runs the real `xe` on a host, in its namespace, against its own serve's local socket. */
+export function xeOnHost(state: LabState, h: HostState, args: string[]): Promise<XeResult> {
+  const dir = isMasterHost(state, h) ? state.master!.dir : hostDir(state, h.name);
+  return new Promise((resolve) => {
+    execFile('nsenter', [`--net=/run/netns/${h.ns}`, '--', process.execPath, XE_JS, ...args],
+      { env: daemonEnv({ XCPNET_STATE_DIR: dir, XCPNET_RUN_DIR: dir }), timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout: String(stdout), stderr: String(stderr) }));
+  });
+}
+
+/**
+ * `xe pool-join` on the host, against the master's management address, the password read by xe
+ * from the master's 0600 file. Retried while the master cannot be reached yet (the host's
+ * management bridge is new), for at most 30 s.
+ */
+export async function joinHost(ctx: Ctx, h: HostState): Promise<void> {
+  const m = ctx.state.master;
+  if (!m) throw new Error(`lab ${ctx.state.name} has no pool master to join`);
+  const address = ctx.plan.hosts[0]!.mgmtIp;
+  await waitFor(`${h.name}: xe pool-join master-address=${address}`, 30_000, async () => {
+    const r = await xeOnHost(ctx.state, h, ['pool-join', `master-address=${address}`, `master-username=${m.username}`,
+      `master-password-file=${m.passwordFile}`]);
+    if (r.code === 0) return true;
+    const said = `${r.stderr}${r.stdout}`.trim();
+    if (/could not reach the master/.test(said)) throw new Error(said);
+    throw new Fatal(`${h.name}: xe pool-join failed: ${said}`);
+  });
+  await waitForHostServe(ctx, h);
+  ctx.progress(`${h.name}: joined the pool with xe pool-join master-address=${address} (uuid ${h.uuid})`);
+}
+
+/** `xe pool-eject` on the master for a member; it comes back as a standalone host. */
+export async function ejectHost(ctx: Ctx, h: HostState): Promise<void> {
+  if (isMasterHost(ctx.state, h)) throw new Error(`${h.name} is the pool master: it cannot be ejected`);
+  const r = await xeOnHost(ctx.state, masterHost(ctx.state), ['pool-eject', `host-uuid=${h.uuid}`]);
+  if (r.code !== 0) throw new Error(`xe pool-eject host-uuid=${h.uuid}: ${`${r.stderr}${r.stdout}`.trim()}`);
+  // The member notices by itself that the master has forgotten it and becomes standalone.
+  await waitFor(`${h.name}: standalone again`, 30_000, async () => {
+    if (isMember(ctx.state, h)) return undefined;
+    await (await hostClient(ctx.state, h)).close();
+    return true;
+  });
+  ctx.progress(`${h.name}: ejected with xe pool-eject; standalone again`);
 }
 
 /** SIGKILL, as a crash would: the new agent must pick up without disturbing running flows. */
@@ -224,8 +317,9 @@ interface PifRec { uuid: string; host: string; device: string; VLAN: number; phy
   ip_configuration_mode: string; IP: string; netmask: string; gateway: string }
 
 /**
- * Per host: PIF.scan until the agent has reported eth0 and its PIF exists, then the management
- * interface on eth0 with the plan's static address. Calls are skipped when already so.
+ * Per host, on the server `c` that owns it (the master, or a standalone host's own): PIF.scan
+ * until the agent has reported eth0 and its PIF exists, then the management interface on eth0
+ * with the plan's static address. Calls are skipped when already so.
  */
 export async function configureHost(ctx: Ctx, c: XapiClient, h: HostState, mgmtIp: string, gateway: string): Promise<void> {
   const hostRef = await c.call<string>('host.get_by_uuid', h.uuid);
@@ -233,15 +327,12 @@ export async function configureHost(ctx: Ctx, c: XapiClient, h: HostState, mgmtI
   const assertAgent = (): void => {
     if (h.agent && !isRecordedAlive(h.agent)) throw new Fatal(`${h.name}: the agent exited; see ${agentLog}:\n${tail(agentLog)}`);
   };
-  await sleep(200);
+  // PIF.scan answers once the host's agent has reported: the host is live on that server.
   const eth0 = await waitFor(`${h.name}: PIF eth0 after PIF.scan`, 30_000, async () => {
     assertAgent();
-    const pifs = Object.entries(await c.call<Record<string, PifRec>>('PIF.get_all_records'));
-    const found = pifs.find(([, p]) => p.host === hostRef && p.device === 'eth0' && p.physical && Number(p.VLAN) === -1);
-    if (found) return found;
-    assertAgent();
     await c.call('PIF.scan', hostRef);
-    return undefined;
+    const pifs = Object.entries(await c.call<Record<string, PifRec>>('PIF.get_all_records'));
+    return pifs.find(([, p]) => p.host === hostRef && p.device === 'eth0' && p.physical && Number(p.VLAN) === -1);
   });
   const [ref, pif] = eth0;
   if (pif.ip_configuration_mode !== 'Static' || pif.IP !== mgmtIp || pif.gateway !== gateway) {

@@ -25,8 +25,9 @@ export interface HostState {
   ns: string;
   nics: NicState[];
   ovs?: OvsState;
-  /** Filled in when the pool master knows the host. */
+  /** The host's uuid (its own, kept when it joins the pool). */
   uuid?: string;
+  /** host1: its agent; every other host: its `xcpnet serve`, which runs its agent. */
   agent?: ProcRecord;
 }
 
@@ -43,6 +44,8 @@ export interface LabState {
   status: 'building' | 'up';
   /** Whether this lab runs a pool (master + agents) or only the physical layer. */
   pool?: boolean;
+  /** host2… left standalone by `lab up` (`lab join` joins them). */
+  standalone?: boolean;
   /** The hosts' network backend (absent: openvswitch); bridge hosts run no Open vSwitch. */
   backend?: 'openvswitch' | 'bridge';
   hosts: HostState[];

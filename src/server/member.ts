@@ -94,8 +94,8 @@ export interface MemberRuntimeOptions {
   watchTimeoutS?: number;
 }
 
-/** Waits between attempts to reach the master: 1 s doubling to 30 s. */
-const RETRY_MS = { first: 1000, max: 30_000 };
+/** Waits between attempts to reach the master: 1 s doubling to 5 s (as the agent's own retries). */
+const RETRY_MS = { first: 1000, max: 5000 };
 
 /** A member: its agent against the master, and the watch. */
 export class MemberRuntime {
@@ -118,13 +118,15 @@ export class MemberRuntime {
     let wait = RETRY_MS.first;
     while (!this.stopped) {
       try {
+        if (!this.agent) {
+          // Started before the master is reached: it realises its copy of the host's last
+          // configuration (the management interface the master may be reached by) and retries its
+          // calls until there is a session. It goes through whichever session is current.
+          this.agent = await this.o.startAgent({ call: (m, ...p) => this.current().call(m, ...p) });
+        }
         if (!this.client) {
           this.client = await this.login();
           wait = RETRY_MS.first;
-        }
-        if (!this.agent) {
-          // The agent goes through whichever session is current: a new login replaces it.
-          this.agent = await this.o.startAgent({ call: (m, ...p) => this.current().call(m, ...p) });
         }
         await this.watch();
       } catch (e) {

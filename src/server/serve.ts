@@ -3,7 +3,7 @@
 // `<state-dir>/xapi.sock`.
 
 import { privateDir, writePrivateFile } from '../common/private-files.js';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
@@ -49,6 +49,11 @@ export interface ServeOptions {
    * which takes any client). Without either, a member runs no agent.
    */
   memberAgent?: LocalAgentStarter;
+  /**
+   * Where memberAgent keeps its copy of the pool's configuration of this host: removed when the
+   * host leaves the pool, so that a later join does not start from a pool it no longer belongs to.
+   */
+  memberAgentCacheDir?: string;
   /** How this host trusts a master it joins (TLS: a CA or a pinned fingerprint). */
   masterTrust?: MasterTrust;
   /**
@@ -152,6 +157,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       onEjected: async (last) => {
         keepManagement(server, host, last.management);
         removeMemberConfig(opts.stateDir);
+        if (opts.memberAgentCacheDir !== undefined) rmSync(opts.memberAgentCacheDir, { recursive: true, force: true });
         member = undefined;
         await startStandalone();
         log('xcpnet: left the pool; standalone again');

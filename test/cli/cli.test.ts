@@ -56,6 +56,17 @@ test('error formats: unknown command, missing parameter, argument errors, API er
   ]);
 });
 
+test('pool-join: master-password or master-password-file, exactly one; an unreadable file is a CLI failure', async () => {
+  const file = join(server.dir, 'master-pw');
+  writeFileSync(file, 'secret\n');
+  const join_ = 'pool-join master-address=192.0.2.1 master-username=root';
+  await runTranscript(server, [
+    { cmd: join_, stderr: missingParam('master-password') },
+    { cmd: `${join_} master-password=x master-password-file=${file}`, stderr: internal('give master-password or master-password-file, not both') },
+    { cmd: `${join_} master-password-file=${file}.missing`, stderr: internal(`cannot read the file ${file}.missing given as master-password-file`) },
+  ]);
+});
+
 test('an error code missing from the registry is printed raw', async () => {
   // A stand-in server: logs in, then answers every call with an unregistered error code.
   const stub = createServer((req, res) => {

@@ -59,13 +59,29 @@ describe('lab secrets', { skip, concurrency: false }, () => {
 
     for (const pid of labPids(l.state)) assert.ok(!cmdline(pid).includes(password), `pid ${pid}: ${cmdline(pid)}`);
     assert.deepEqual(processesShowing(password), [], 'no process on the machine shows the password');
-    // No agent holds it: each logs in with its own host credential, a 0600 file.
+    // No agent holds it: each logs in with its own host credential, a 0600 file: host1's agent
+    // with the one its master wrote, a member's serve (which runs its agent) with the one the
+    // master gave it at pool.join, in its own 0700 state directory.
     for (const h of l.state.hosts) {
       const agentPid = h.agent!.pid;
       assert.ok(!readFileSync(`/proc/${agentPid}/environ`, 'utf8').includes(password), `${h.name}'s agent has no password in its environment`);
-      const cred = join(dir, 'agents', `${h.name}.credential`);
-      assert.equal(modeOf(cred), '600', cred);
-      assert.ok(cmdline(agentPid).includes(cred), `${h.name}'s agent logs in with ${cred}`);
+      if (h.name === 'host1') {
+        const cred = join(dir, 'agents', `${h.name}.credential`);
+        assert.equal(modeOf(cred), '600', cred);
+        assert.ok(cmdline(agentPid).includes(cred), `${h.name}'s agent logs in with ${cred}`);
+        continue;
+      }
+      const own = join(dir, 'hosts', h.name);
+      assert.equal(modeOf(own), '700', own);
+      const member = join(own, 'pool-member.json');
+      assert.equal(modeOf(member), '600', member);
+      const cfg = JSON.parse(readFileSync(member, 'utf8')) as { secret: string; host: string };
+      assert.ok(cfg.secret.length >= 16 && !cfg.secret.includes(password), `${h.name} holds a host credential, not the password`);
+      assert.ok(cmdline(agentPid).includes(`serve --state-dir ${own}`), `${h.name}'s serve runs its agent: ${cmdline(agentPid)}`);
+      for (const f of readdirSync(own)) {
+        const p = join(own, f);
+        if (statSync(p).isFile()) assert.ok(!readFileSync(p).includes(password), `${p} does not hold the password`);
+      }
     }
 
     // xe, pointed at the lab by `lab env`, logs in; an agent restarted by `lab restart-agent` too.

@@ -50,7 +50,9 @@ const memberFile = (h: Host): string => join(h.dir, MEMBER_FILE);
 const memberCfg = (h: Host): MemberConfig => JSON.parse(readFileSync(memberFile(h), 'utf8')) as MemberConfig;
 const store = (h: Host) => h.master.server.store;
 const hostCount = (h: Host): number => [...store(h).all('host')].length;
-const dbSnapshot = (h: Host): string => JSON.stringify(['host', 'PIF', 'network', 'VM', 'PIF_metrics'].map((c) => [...store(h).all(c)].length));
+/** Every record of the classes a join, an eject or a member's credential could touch: "nothing changed" is this, equal. */
+const DB_CLASSES = ['pool', 'host', 'network', 'PIF', 'PIF_metrics', 'VM', 'VIF', 'VLAN', 'Bond', 'tunnel'];
+const dbSnapshot = (h: Host): string => JSON.stringify(DB_CLASSES.map((c) => [...store(h).all(c)].sort(([a], [b]) => a.localeCompare(b))));
 const hostRefOf = (h: Host, uuid: string): string | undefined => [...store(h).all('host')].find(([, r]) => r.uuid === uuid)?.[0];
 const ownUuid = (h: Host): string => String(store(h).get('host', h.master.host).uuid);
 
@@ -85,7 +87,9 @@ describe('pool.join refusals change nothing', () => {
     assert.equal(existsSync(memberFile(B)), false);
   });
   test('an unreachable master', async () => {
+    const before = [dbSnapshot(A), dbSnapshot(B)];
     await assertApiError(join_(B, '127.0.0.1:1'), 'POOL_JOINING_HOST_CONNECTION_FAILED', []);
+    assert.deepEqual([dbSnapshot(A), dbSnapshot(B)], before);
     assert.equal(existsSync(memberFile(B)), false);
   });
   test('a master address that is no address', async () => {
@@ -139,9 +143,15 @@ describe('a member', () => {
     await assertApiError(B.client.call('network.get_all'), 'HOST_IS_SLAVE', ['127.0.0.1']);
   });
 
-  test('cannot join again, nor join another pool', async () => {
+  test('cannot join again, nor join another pool; the master refuses a host it already has', async () => {
+    const before = [dbSnapshot(A), dbSnapshot(B), dbSnapshot(C), readFileSync(memberFile(B), 'utf8')];
     await assertApiError(join_(B, `127.0.0.1:${port}`), 'HOST_IS_SLAVE', ['127.0.0.1']);
     await assertApiError(join_(B, `127.0.0.3:${port}`), 'HOST_IS_SLAVE', ['127.0.0.1']);
+    // The same host joining twice (its admission asked again): refused by the master.
+    const again = { uuid: ownUuid(B), name_label: 'hostB', hostname: 'hostB', address: '', API_version_major: 2, API_version_minor: 23, PIFs: [] };
+    await assertApiError(A.client.call('pool.admit_host', again), 'OPERATION_NOT_ALLOWED',
+      [`A host with uuid ${ownUuid(B)} is already a member of this pool`]);
+    assert.deepEqual([dbSnapshot(A), dbSnapshot(B), dbSnapshot(C), readFileSync(memberFile(B), 'utf8')], before);
   });
 
   test('a master of other hosts cannot join another pool', async () => {

@@ -1,17 +1,36 @@
 // Pool membership commands, as the real xe spells them.
-import { parseBool } from '../args.js';
-import { opt, req, type Command } from '../command.js';
+import { readFileSync } from 'node:fs';
+import { CliFailure, UsageError, parseBool } from '../args.js';
+import { USAGE_HINT } from '../errors.js';
+import { opt, req, type Command, type Env } from '../command.js';
 import { refParam } from './net.js';
+
+/** master-password, or the first line of master-password-file (exactly one of them). */
+function masterPassword(env: Env): string {
+  const file = env.params.get('master-password-file');
+  if (file === undefined) {
+    if (!env.params.has('master-password')) throw new UsageError(['Required parameter not found: master-password', USAGE_HINT]);
+    return req(env, 'master-password');
+  }
+  if (env.params.has('master-password')) throw new CliFailure('give master-password or master-password-file, not both');
+  try {
+    return readFileSync(file, 'utf8').split('\n')[0]!;
+  } catch {
+    throw new CliFailure(`cannot read the file ${file} given as master-password-file`);
+  }
+}
 
 export const POOL_COMMANDS: Command[] = [
   {
-    name: 'pool-join', reqd: ['master-address', 'master-username', 'master-password'], optn: ['force'],
+    name: 'pool-join', reqd: ['master-address', 'master-username'], optn: ['master-password', 'master-password-file', 'force'],
     help: 'Run on a standalone host: join the pool whose master is at master-address (ADDRESS[:PORT]); '
-      + 'from then on this host runs only its agent and answers HOST_IS_SLAVE.',
+      + 'from then on this host runs only its agent and answers HOST_IS_SLAVE. master-password-file=FILE '
+      + '(its first line) instead of master-password keeps the password out of the command line (ps).',
     run: async (env) => {
       const force = parseBool('force', opt(env, 'force', 'false'));
+      const password = masterPassword(env);
       const c = await env.client();
-      await c.call(force ? 'pool.join_force' : 'pool.join', req(env, 'master-address'), req(env, 'master-username'), req(env, 'master-password'));
+      await c.call(force ? 'pool.join_force' : 'pool.join', req(env, 'master-address'), req(env, 'master-username'), password);
     },
   },
   {
