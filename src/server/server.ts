@@ -85,13 +85,13 @@ export class XapiServer implements ServerServices {
     return pool ? (pool[1].master as string) : NULL_REF;
   }
 
+  /**
+   * system.listMethods: every message by its synchronous name, as xapi lists them (its
+   * generated dispatcher, ocaml/idl/ocaml_backend/gen_server.ml): no Async. variants and not
+   * system.listMethods itself.
+   */
   methodNames(): string[] {
-    const names: string[] = [];
-    for (const m of this.methods.values()) {
-      names.push(m.name);
-      if (m.async) names.push(`Async.${m.name}`);
-    }
-    return names.sort();
+    return [...this.methods.keys()].filter((n) => n !== 'system.listMethods').sort();
   }
 
   findMethod(name: string): Method | undefined { return this.methods.get(name); }
@@ -218,11 +218,13 @@ export class XapiServer implements ServerServices {
     const m = this.methods.get(isAsync ? name.slice(6) : name) ?? this.methods.get(name.replace(/^([A-Za-z]+)_/, '$1.'));
     if (!m) throw new ApiError('MESSAGE_METHOD_UNKNOWN', [name]);
     caller.method = m;
-    if (isAsync && !m.async) throw new ApiError('Fault', [`No async mode for this operation (rpc: ${name})`]);
     const given = m.sessionless ? params : params.slice(1);
     this.checkArity(m, given.length);
     const args: Record<string, Value> = {};
     m.params.forEach((p, i) => { args[p.name] = i < given.length ? decodeValue(given[i], p.ty, p.name, findClass) : p.default!; });
+    // As xapi (Server_helpers.do_dispatch): after the parameters are read, before the session is
+    // checked, naming the message without its Async. prefix.
+    if (isAsync && !m.async) throw new ApiError('Fault', [`No async mode for this operation (rpc: ${m.name})`]);
     let session: Session | null = null;
     if (!m.sessionless) {
       session = this.sessions.check(params[0]);
