@@ -100,7 +100,7 @@ test('pif-param-get/-set/-add/-remove/-clear', async () => {
     { cmd: 'pif-param-set uuid={eth1} device=eth9', stderr: internal("Field 'device' is read-only.") },
     { cmd: 'pif-param-add uuid={eth1} param-name=other-config a=1 b=2' },
     { cmd: 'pif-param-get uuid={eth1} param-name=other-config', stdout: 'mtu: 9000; a: 1; b: 2\n' },
-    { cmd: 'pif-param-add uuid={eth1} param-name=properties x=y', stderr: internal("Field 'properties' cannot be added to.") },
+    { cmd: 'pif-param-add uuid={eth1} param-name=properties x=y', stderr: internal('Parameter is read-only') },
     { cmd: 'pif-param-remove uuid={eth1} param-name=other-config param-key=a' },
     { cmd: 'pif-param-clear uuid={eth1} param-name=other-config' },
     { cmd: 'pif-param-get uuid={eth1} param-name=other-config', stdout: '\n' },
