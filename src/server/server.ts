@@ -19,6 +19,14 @@ import { TaskRunner } from './tasks.js';
 import { decodeValue } from './values.js';
 import type { Clock } from '../common/clock.js';
 
+/**
+ * Constructor structs whose references xapi reads in another order than the class declares
+ * them, so that the first bad one is the one it names: VIF.create reads the VM (its power
+ * state) before the network (ocaml/xapi/xapi_vif.ml, xapi_vif_helpers.ml).
+ */
+const FIRST_READ: Record<string, string[]> = { VIF: ['VM'] };
+const rank = (first: string[], name: string): number => (first.includes(name) ? first.indexOf(name) : first.length);
+
 export type CallResult = { ok: true; value: Value; ty: Ty | null } | { ok: false; error: string[] };
 
 export interface ServerOptions {
@@ -259,7 +267,10 @@ export class XapiServer implements ServerServices {
       else if (p.ty.kind === 'set' && p.ty.of.kind === 'ref' && Array.isArray(v)) for (const x of v) this.checkRef(p.ty.of.cls, x);
       else if (p.ty.kind === 'record' && v && typeof v === 'object') {
         const cls = findClass(p.ty.cls);
-        for (const f of cls?.fields ?? []) if (f.ty.kind === 'ref' && f.name in (v as Rec)) this.checkRef(f.ty.cls, (v as Rec)[f.name]);
+        const refs = (cls?.fields ?? []).filter((f) => f.ty.kind === 'ref' && f.name in (v as Rec));
+        const first = FIRST_READ[p.ty.cls] ?? [];
+        refs.sort((a, b) => rank(first, a.name) - rank(first, b.name));
+        for (const f of refs) this.checkRef((f.ty as { cls: string }).cls, (v as Rec)[f.name]);
       }
     }
   }

@@ -107,3 +107,14 @@ test('MAP_DUPLICATE_KEY names the database column of a namespaced map', async ()
   await assertApiError(pool.call('VIF.add_to_qos_algorithm_params', vif, 'kbps', '100'), 'MAP_DUPLICATE_KEY', ['VIF', 'qos__algorithm_params', vif, 'kbps']);
   assert.deepEqual(await pool.call('VIF.get_all_where', `field "qos__algorithm_params" = "(('kbps' '100'))"`), [vif]);
 });
+
+test('VIF.create reads the VM before the network, as xapi: the first bad reference is the VM', async () => {
+  const net = await newNet('vifref');
+  const vm = await pool.call<string>('VM.create', { name_label: 'vm2', other_config: { mac_seed: 'seed2' } });
+  const args = (VM: string, network: string) => ({
+    device: '0', network, VM, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {},
+  });
+  await assertApiError(pool.call('VIF.create', args('OpaqueRef:badvm', 'OpaqueRef:badnet')), 'HANDLE_INVALID', ['VM', 'OpaqueRef:badvm']);
+  await assertApiError(pool.call('VIF.create', args(vm, 'OpaqueRef:badnet')), 'HANDLE_INVALID', ['network', 'OpaqueRef:badnet']);
+  assert.match(await pool.call<string>('VIF.create', args(vm, net)), /^OpaqueRef:/);
+});
