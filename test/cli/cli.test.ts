@@ -119,8 +119,9 @@ test('help: the command list, one command, --all, as the real xe lays them out',
     { cmd: 'help vif-unplug', stdout: lines(
       'command name            : vif-unplug',
       '        reqd params     : uuid',
-      '        optional params : --force',
+      '        optional params : force',
       '        description     : Hot-unplug a VIF from its running VM (--force does not wait for the guest).', '', '') },
+    { cmd: 'help vm-shutdown', stdoutRe: /optional params : force, <vm-selectors>\n {8}description {5}: Shut the selected VM down .*--multiple/ },
     // A command it does not know is said so on stdout, and the help still succeeds.
     { cmd: 'help nothing-like-this', stdout: "Unknown command 'nothing-like-this'\n" },
     { cmd: 'help nothing-like-this vlan-destroy --minimal', stdout: "Unknown command 'nothing-like-this',vlan-destroy\n" },
@@ -145,6 +146,8 @@ test('bash completion: the script, commands, parameters, uuids of the right clas
     { cmd: '', args: ['--complete', 'xe network-param-get param-name=na'], stdout: 'name-label \nname-description \n' },
     { cmd: '', args: ['--complete', 'xe event-wait class=p'], stdout: 'pif \npool \n' },
     { cmd: '', args: ['--complete', 'xe vif-plug --'], stdout: '--minimal \n' },
+    { cmd: '', args: ['--complete', 'xe vm-shutdown --'], stdout: '--force \n--multiple \n--minimal \n' },
+    { cmd: '', args: ['--complete', 'xe vm-start na'], stdout: 'name-label=\n' },
   ]);
   const uuids = await runXe(['--complete', 'xe network-param-list uuid='], server.env);
   const n = (await runXe(['network-list', 'name-label=c1', '--minimal'], server.env)).stdout.trim();
