@@ -46,10 +46,16 @@ export interface Argv {
   params: Map<string, string>;
   /** Bare words after the command (only `help` uses them). */
   words: string[];
+  /**
+   * What the real xe would refuse before running anything: `usage` (--help, no command, a bad
+   * port: the usage text on stderr, exit status 0), or `syntax` (a switch xe does not know or
+   * without its value, a first argument that is a name=value: "Syntax error: ", status 1).
+   */
+  problem?: { kind: 'usage'; message?: string } | { kind: 'syntax' };
 }
 
 /** Flags that take the next token as their value. */
-export const VALUE_FLAGS: Record<string, Exclude<keyof Connection, 'nossl'>> = {
+export const VALUE_FLAGS: Record<string, Exclude<keyof Connection, 'nossl'> | 'ignored'> = {
   '-s': 'server',
   '-h': 'server',
   '-p': 'port',
@@ -58,31 +64,85 @@ export const VALUE_FLAGS: Record<string, Exclude<keyof Connection, 'nossl'>> = {
   '-pwf': 'passwordFile',
   '--ca-file': 'caFile',
   '--fingerprint': 'fingerprint',
+  // The real xe's tracing context: accepted, and not used.
+  '--traceparent': 'ignored',
 };
 
-export function parseArgv(tokens: readonly string[]): Argv {
-  const out: Argv = { conn: {}, params: new Map(), words: [] };
-  for (let i = 0; i < tokens.length; i++) {
-    const tok = tokens[i]!;
-    const flag = VALUE_FLAGS[tok];
-    if (flag !== undefined) {
-      const v = tokens[i + 1];
-      if (v === undefined) throw new ArgError(`Missing value after ${tok}`);
-      out.conn[flag] = v;
+/** Flags of the real xe that take no value; xcpnet's xe has no debug output, so only --nossl acts. */
+const SWITCHES = new Set(['--nossl', '--debug', '--debug-on-fail']);
+
+/** `name=value` arguments the real xe takes as connection settings rather than parameters. */
+const KEYWORDS: Record<string, keyof Connection | 'ignored'> = {
+  server: 'server', port: 'port', username: 'user', password: 'password', passwordfile: 'passwordFile',
+  nossl: 'nossl', debug: 'ignored', debugonfail: 'ignored', traceparent: 'ignored',
+};
+
+/**
+ * The real xe's reading of XE_EXTRA_ARGS (ocaml/xe-cli/newcli.ml): arguments separated by commas,
+ * a comma escaped by a backslash staying in its argument; backslashes are then dropped.
+ */
+export function splitExtraArgs(text: string): string[] {
+  const out: string[] = [];
+  let pos = 0;
+  let i = 0;
+  while (pos < text.length) {
+    if (text[pos] === ',') { pos++; i = pos; } else if (i >= text.length || (text[i] === ',' && text[i - 1] !== '\\')) {
+      out.push(text.slice(pos, i).replace(/\\/g, ''));
       i++;
-    } else if (tok === '--nossl') {
-      out.conn.nossl = true;
-    } else if (tok.startsWith('--')) {
-      out.params.set(tok.slice(2), 'true');
-    } else if (tok.includes('=')) {
-      const at = tok.indexOf('=');
-      setParam(out.params, tok.slice(0, at), tok.slice(at + 1));
-    } else if (out.command === undefined) {
-      out.command = tok;
-    } else {
-      out.words.push(tok);
-    }
+      pos = i;
+    } else i++;
   }
+  return out;
+}
+
+/**
+ * Classifies the arguments as the real xe does: first its own flags and `name=value`
+ * connection settings (anywhere on the line), then what is left: the command, then its
+ * parameters (`name=value`, `--switch`). `extra` (XE_EXTRA_ARGS) is read before the line, so
+ * the line's settings win; its parameters apply when the line does not give them.
+ */
+export function parseArgv(tokens: readonly string[], extra: readonly string[] = []): Argv {
+  const out: Argv = { conn: {}, params: new Map(), words: [] };
+  const usage = (message?: string) => { out.problem ??= message === undefined ? { kind: 'usage' } : { kind: 'usage', message }; };
+  const setConn = (key: keyof Connection | 'ignored', v: string) => {
+    if (key === 'ignored') return;
+    if (key === 'nossl') { out.conn.nossl = v === 'true' || v === ''; return; }
+    if (key === 'port' && !(/^\d+$/.test(v) && Number(v) <= 65535)) usage('Port number must be an integer (0-65535)');
+    out.conn[key] = v;
+  };
+  // The client's own arguments, anywhere; the rest in order.
+  const own = (list: readonly string[]): string[] => {
+    const rest: string[] = [];
+    for (let i = 0; i < list.length; i++) {
+      const tok = list[i]!;
+      const flag = VALUE_FLAGS[tok];
+      if (flag !== undefined && i + 1 < list.length) { setConn(flag, list[++i]!); continue; }
+      if (SWITCHES.has(tok)) { if (tok === '--nossl') out.conn.nossl = true; continue; }
+      if (tok === '--help' || tok === '-help') { usage(); continue; }
+      const at = tok.indexOf('=');
+      const key = at > 0 ? KEYWORDS[tok.slice(0, at)] : undefined;
+      if (key !== undefined) { setConn(key, tok.slice(at + 1)); continue; }
+      rest.push(tok);
+    }
+    return rest;
+  };
+  const extraRest = own(extra);
+  const rest = own(tokens);
+  const [command, ...args] = rest;
+  if (command === undefined) { usage(); return out; }
+  if (command.includes('=')) out.problem ??= { kind: 'syntax' };
+  out.command = command;
+  const add = (tok: string, fromExtra: boolean) => {
+    if (tok.startsWith('--')) { if (!fromExtra || !out.params.has(tok.slice(2))) out.params.set(tok.slice(2), 'true'); return; }
+    // A single-dash switch left here is one xe does not know, or one without its value.
+    if (tok.startsWith('-')) { out.problem ??= { kind: 'syntax' }; return; }
+    const at = tok.indexOf('=');
+    if (at < 0) { if (!fromExtra) out.words.push(tok); return; }
+    if (fromExtra && out.params.has(tok.slice(0, at))) return;
+    setParam(out.params, tok.slice(0, at), tok.slice(at + 1));
+  };
+  for (const tok of args) add(tok, false);
+  for (const tok of extraRest) add(tok, true);
   return out;
 }
 
@@ -129,11 +189,15 @@ export function getCaseless(params: Map<string, string>, name: string): string |
   return undefined;
 }
 
-/** `map:key=value` parameters of one map, e.g. `properties:lacp-time=fast`. */
+/**
+ * `map:key=value` parameters of one map, e.g. `properties:lacp-time=fast`, and the legacy
+ * `map-key=value` form the real xe still reads (`properties-lacp-time=fast`).
+ */
 export function mapParams(params: Map<string, string>, map: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const prefix = `${map}:`;
-  for (const [k, v] of params) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  for (const [k, v] of params) {
+    if (k.length > map.length + 1 && k.startsWith(map) && (k[map.length] === ':' || k[map.length] === '-')) out[k.slice(map.length + 1)] = v;
+  }
   return out;
 }
 

@@ -60,11 +60,14 @@ export async function complete(line: string, connect: (argv: ReturnType<typeof p
   if (cmd === undefined) return [];
   if (cmd.name === 'help') return out((await allCommands()).map((c) => `${c.name} `));
   if (cur.startsWith('-')) {
-    return out([...cmd.optn.filter((o) => o.startsWith('--')), '--minimal'].map((x) => `${x} `));
+    // Switches: the --name forms of the command's boolean parameters, --multiple for VM selectors.
+    const switches = cmd.optn.flatMap((o) => (o === '<vm-selectors>' ? ['--multiple'] : o === 'force' ? ['--force'] : o.startsWith('--') ? [o] : []));
+    return out([...switches, '--minimal'].map((x) => `${x} `));
   }
   const eq = cur.indexOf('=');
   if (eq < 0) {
-    const names = [...cmd.reqd, ...cmd.optn].filter((n) => !n.startsWith('-') && !n.startsWith('<'));
+    const optn = cmd.optn.flatMap((n) => (n === '<vm-selectors>' ? ['uuid', 'vm', 'name-label'] : [n]));
+    const names = [...cmd.reqd, ...optn].filter((n) => !n.startsWith('-') && !n.startsWith('<'));
     return out(names.filter((n) => !argv.params.has(n)).map((n) => (n.endsWith(':') ? n : `${n}=`)));
   }
   const name = cur.slice(0, eq);

@@ -4,10 +4,10 @@ import { localSocket } from '../common/paths.js';
 import { readFileSync } from 'node:fs';
 import { XapiClient } from '../client/xapi-client.js';
 import { normalizeFingerprint, type Trust } from '../client/trust.js';
-import { parseArgv, UsageError, type Argv } from './args.js';
+import { parseArgv, splitExtraArgs, UsageError, type Argv } from './args.js';
 import type { Env } from './command.js';
 import { errorLines, USAGE_HINT } from './errors.js';
-import './help.js';
+import { USAGE } from './help.js';
 import { findCommand } from './registry.js';
 
 export interface Io {
@@ -83,7 +83,14 @@ export async function main(args: string[], io: Io): Promise<number> {
       stdout = (await import('./completion.js')).BASH_COMPLETION;
       return 0;
     }
-    const argv = parseArgv(args);
+    const argv = parseArgv(args, splitExtraArgs(io.env.XE_EXTRA_ARGS ?? ''));
+    // As the real xe: --help, no command or a bad port print the usage on stderr (status 0);
+    // a switch it does not know, or a name=value where the command belongs, is a syntax error.
+    if (argv.problem?.kind === 'usage') {
+      io.stderr([...(argv.problem.message === undefined ? [] : [argv.problem.message]), ...USAGE, ''].join('\n'));
+      return 0;
+    }
+    if (argv.problem?.kind === 'syntax') throw new UsageError(['Syntax error: ', USAGE_HINT]);
     const name = argv.command ?? 'help';
     // Log in while the command and the IDL load: the login round trip is most of xe's run
     // time. A login failure only surfaces when the command asks for the client.

@@ -1,7 +1,8 @@
 // event.from (and the legacy register/next/unregister) over the store's change log.
 // A token is "<generation>,<message generation>", both 20-digit zero-padded, so tokens
 // compare as strings too. Only classes declared with `events` are ever streamed or counted
-// (as xapi's gen_events): a subscription may name another class (session) and gets nothing.
+// (as xapi's gen_events): a subscription may name another class (session), or one that does
+// not exist at all, and gets nothing.
 
 import { ApiError } from '../common/api-error.js';
 import type { Store } from '../db/store.js';
@@ -41,11 +42,12 @@ export class EventHub {
     for (const item of Array.isArray(list) ? list : []) {
       const s = String(item);
       if (s === '*') { sub.classes = 'all'; continue; }
-      const [name, ref, extra] = s.split('/');
-      const cls = this.byLowerName.get(name!.toLowerCase());
-      if (!cls || extra !== undefined) throw new ApiError('EVENT_SUBSCRIPTION_PARSE_FAILURE', [s]);
-      if (!cls.events) continue;
-      if (ref !== undefined) sub.refs.add(`${cls.name}/${ref}`);
+      // As xapi's Subscription.of_string: "class" or "class/ref" split at the first slash; a
+      // class that does not exist (or has no events) matches nothing rather than failing.
+      const slash = s.indexOf('/');
+      const cls = this.byLowerName.get((slash < 0 ? s : s.slice(0, slash)).toLowerCase());
+      if (!cls?.events) continue;
+      if (slash >= 0) sub.refs.add(`${cls.name}/${s.slice(slash + 1)}`);
       else if (sub.classes !== 'all') sub.classes.add(cls.name);
     }
     return sub;

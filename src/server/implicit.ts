@@ -7,7 +7,7 @@ import { type ClassDef, type Field, type Param, type Rec, type Role, type Value,
 import type { CallContext, Impl, Method } from './context.js';
 import { visibleFields } from '../rpc/shape.js';
 import { markWholeClass } from '../rpc/jsonrpc.js';
-import { matchesWhere, parseWhere } from './where.js';
+import { columnOf, matchesWhere, parseWhere } from './where.js';
 import { checkCreate, checkEntry, checkKeyRoles, checkMember, checkValue } from './field-rules.js';
 
 // Stored records are frozen and replaced on every write, so a record's identity is its
@@ -81,16 +81,13 @@ export function implicitMethods(cls: ClassDef): Method[] {
   const whereParam: Param = { name: 'expr', ty: t.string };
   out.push(method(cls, 'get_all_where', [whereParam], t.set(t.ref(C)), 'read-only', (ctx, a) => {
     const expr = parseWhere(a.expr as string);
-    return [...store(ctx).all(C)].filter(([, rec]) => matchesWhere(expr, clientRecord(cls, rec))).map(([ref]) => ref);
+    return [...store(ctx).all(C)].filter(([ref, rec]) => matchesWhere(expr, cls, ref, rec)).map(([ref]) => ref);
   }));
   out.push(method(cls, 'get_all_records_where', [whereParam], t.map(t.ref(C), t.record(C)), 'read-only', (ctx, a) => {
     const expr = parseWhere(a.expr as string);
     const map: Record<string, Value> = {};
-    // Matched against what the client sees: internal fields answer no question.
-    for (const [ref, rec] of store(ctx).all(C)) {
-      const view = clientRecord(cls, rec);
-      if (matchesWhere(expr, view)) map[ref] = view;
-    }
+    // Internal fields are no columns: they answer no question (where.ts).
+    for (const [ref, rec] of store(ctx).all(C)) if (matchesWhere(expr, cls, ref, rec)) map[ref] = clientRecord(cls, rec);
     return map;
   }));
 
@@ -137,7 +134,8 @@ function fieldMethods(cls: ClassDef, f: Field, role: Role): Method[] {
         if (key === '') throw new ApiError('INVALID_VALUE', ['key', key]);
         checkKeyRoles(ctx, cls, f, {}, { [key]: a.value! }, `add_to_${f.name}`);
         checkEntry(f, key, a.value!);
-        if (Object.hasOwn(map, key)) throw new ApiError('MAP_DUPLICATE_KEY', [C, f.name, a.self, key]);
+        // xapi's parameters: table, database column, reference, key.
+        if (Object.hasOwn(map, key)) throw new ApiError('MAP_DUPLICATE_KEY', [C, columnOf(f.name), a.self, key]);
         return { ...map, [key]: a.value! };
       })));
     out.push(method(cls, `remove_from_${f.name}`, [self(cls), { name: 'key', ty: f.ty.key }], null, role,

@@ -19,6 +19,14 @@ import { TaskRunner } from './tasks.js';
 import { decodeValue } from './values.js';
 import type { Clock } from '../common/clock.js';
 
+/**
+ * Constructor structs whose references xapi reads in another order than the class declares
+ * them, so that the first bad one is the one it names: VIF.create reads the VM (its power
+ * state) before the network (ocaml/xapi/xapi_vif.ml, xapi_vif_helpers.ml).
+ */
+const FIRST_READ: Record<string, string[]> = { VIF: ['VM'] };
+const rank = (first: string[], name: string): number => (first.includes(name) ? first.indexOf(name) : first.length);
+
 export type CallResult = { ok: true; value: Value; ty: Ty | null } | { ok: false; error: string[] };
 
 export interface ServerOptions {
@@ -85,13 +93,13 @@ export class XapiServer implements ServerServices {
     return pool ? (pool[1].master as string) : NULL_REF;
   }
 
+  /**
+   * system.listMethods: every message by its synchronous name, as xapi lists them (its
+   * generated dispatcher, ocaml/idl/ocaml_backend/gen_server.ml): no Async. variants and not
+   * system.listMethods itself.
+   */
   methodNames(): string[] {
-    const names: string[] = [];
-    for (const m of this.methods.values()) {
-      names.push(m.name);
-      if (m.async) names.push(`Async.${m.name}`);
-    }
-    return names.sort();
+    return [...this.methods.keys()].filter((n) => n !== 'system.listMethods').sort();
   }
 
   findMethod(name: string): Method | undefined { return this.methods.get(name); }
@@ -218,11 +226,13 @@ export class XapiServer implements ServerServices {
     const m = this.methods.get(isAsync ? name.slice(6) : name) ?? this.methods.get(name.replace(/^([A-Za-z]+)_/, '$1.'));
     if (!m) throw new ApiError('MESSAGE_METHOD_UNKNOWN', [name]);
     caller.method = m;
-    if (isAsync && !m.async) throw new ApiError('Fault', [`No async mode for this operation (rpc: ${name})`]);
     const given = m.sessionless ? params : params.slice(1);
     this.checkArity(m, given.length);
     const args: Record<string, Value> = {};
     m.params.forEach((p, i) => { args[p.name] = i < given.length ? decodeValue(given[i], p.ty, p.name, findClass) : p.default!; });
+    // As xapi (Server_helpers.do_dispatch): after the parameters are read, before the session is
+    // checked, naming the message without its Async. prefix.
+    if (isAsync && !m.async) throw new ApiError('Fault', [`No async mode for this operation (rpc: ${m.name})`]);
     let session: Session | null = null;
     if (!m.sessionless) {
       session = this.sessions.check(params[0]);
@@ -262,7 +272,10 @@ export class XapiServer implements ServerServices {
       else if (p.ty.kind === 'set' && p.ty.of.kind === 'ref' && Array.isArray(v)) for (const x of v) this.checkRef(p.ty.of.cls, x);
       else if (p.ty.kind === 'record' && v && typeof v === 'object') {
         const cls = findClass(p.ty.cls);
-        for (const f of cls?.fields ?? []) if (f.ty.kind === 'ref' && f.name in (v as Rec)) this.checkRef(f.ty.cls, (v as Rec)[f.name]);
+        const refs = (cls?.fields ?? []).filter((f) => f.ty.kind === 'ref' && f.name in (v as Rec));
+        const first = FIRST_READ[p.ty.cls] ?? [];
+        refs.sort((a, b) => rank(first, a.name) - rank(first, b.name));
+        for (const f of refs) this.checkRef((f.ty as { cls: string }).cls, (v as Rec)[f.name]);
       }
     }
   }

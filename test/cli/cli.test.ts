@@ -48,7 +48,7 @@ test('error formats: unknown command, missing parameter, argument errors, API er
   await runTranscript(server, [
     { cmd: 'network-frobnicate', stderr: unknownCommand('network-frobnicate') },
     { cmd: 'vlan-create pif-uuid=x', stderr: missingParam('vlan') },
-    { cmd: 'vm-list -u', stderr: 'Error: Missing value after -u\n' },
+    { cmd: 'vm-list -u', stderr: usage('Syntax error: ') },
     { cmd: 'pif-reconfigure-ip uuid=x mode=sometimes', stderr: "Error: Expected one of 'None', 'DHCP', 'Static', got sometimes\n" },
     { cmd: 'network-param-list uuid=nope', stderr: lines(doc('UUID_INVALID'), 'type: network', 'uuid: nope') },
     { cmd: 'network-list colour=red', stderr: "Error: Unknown field 'colour'.\n" },
@@ -91,27 +91,56 @@ test('an error code missing from the registry is printed raw', async () => {
   }
 });
 
-test('help: the command list, one command, --all', async () => {
+test('help: the command list, one command, --all, as the real xe lays them out', async () => {
   const list = await runXe(['help'], server.env);
   assert.equal(list.status, 0);
   assert.match(list.stdout, /^Usage: xe /);
-  assert.match(list.stdout, /network-create,/);
-  assert.doesNotMatch(list.stdout, /pif-db-forget/);
+  assert.match(list.stdout, /\nCommon command list\n-------------------\n\n {4}\S/);
+  const names = (text: string) => text.split('\n').filter((l) => l.startsWith('    ')).flatMap((l) => l.trim().split(', ')).filter((n) => n !== '');
+  const common = list.stdout.split('\n-------------------\n\n')[1]!;
+  assert.ok(names(common).includes('network-create'));
+  assert.ok(!names(common).includes('pif-db-forget'));
+  // A line is broken before a name that would take it past 74 characters.
+  const listLines = list.stdout.split('\n-------------------\n\n')[1]!.split('\n').filter((l) => l !== '');
+  for (const [i, l] of listLines.entries()) {
+    const next = listLines[i + 1]?.trim().split(', ')[0];
+    if (next !== undefined) assert.ok(`${l}, ${next}`.length - 2 > 74, `${l} | ${next}`);
+    assert.ok(!l.includes(', ') || l.length - l.split(', ').at(-1)!.length - 2 <= 74, l);
+  }
   const all = await runXe(['help', '--all'], server.env);
-  assert.match(all.stdout, /pif-db-forget,/);
-  assert.match(all.stdout, /network-attach,/);
+  assert.match(all.stdout, /\nFull command list\n-----------------\n\n {4}host-/);
+  // Hosts' commands, a line of four spaces, the VMs', the same, then the others.
+  const sections = all.stdout.split('\nFull command list\n-----------------\n\n')[1]!.split('\n    \n');
+  assert.equal(sections.length, 3);
+  assert.ok(names(sections[0]!).every((n) => n.startsWith('host-')));
+  assert.ok(names(sections[1]!).every((n) => n.startsWith('vm-')));
+  assert.ok(names(sections[2]!).includes('pif-db-forget') && names(sections[2]!).includes('network-attach'));
+  // What bash completion reads: every command, comma-separated, sorted, on one line.
+  const minimal = await runXe(['help', '--minimal', '--all'], server.env);
+  assert.equal(minimal.status, 0);
+  const listed = minimal.stdout.trimEnd().split(',');
+  assert.match(minimal.stdout, /^[a-z0-9-]+(,[a-z0-9-]+)+\n$/);
+  assert.deepEqual(listed, [...listed].sort());
+  assert.deepEqual(listed, [...names(sections[0]!), ...names(sections[1]!), ...names(sections[2]!)].sort());
   await runTranscript(server, [
     { cmd: 'help vlan-create', stdout: lines(
       'command name            : vlan-create',
       '        reqd params     : pif-uuid, vlan, network-uuid',
       '        optional params : ',
-      '        description     : Create a VLAN on a PIF, joining the given network; prints the uuid of the new VLAN PIF.') },
+      '        description     : Create a VLAN on a PIF, joining the given network; prints the uuid of the new VLAN PIF.', '', '') },
     { cmd: 'help vif-unplug', stdout: lines(
       'command name            : vif-unplug',
       '        reqd params     : uuid',
-      '        optional params : --force',
-      '        description     : Hot-unplug a VIF from its running VM (--force does not wait for the guest).') },
-    { cmd: 'help nothing-like-this', stderr: unknownCommand('nothing-like-this') },
+      '        optional params : force',
+      '        description     : Hot-unplug a VIF from its running VM (--force does not wait for the guest).', '', '') },
+    { cmd: 'help vm-shutdown', stdoutRe: /optional params : force, <vm-selectors>\n {8}description {5}: Shut the selected VM down .*--multiple/ },
+    // A command it does not know is said so on stdout, and the help still succeeds.
+    { cmd: 'help nothing-like-this', stdout: "Unknown command 'nothing-like-this'\n" },
+    { cmd: 'help nothing-like-this vlan-destroy --minimal', stdout: "Unknown command 'nothing-like-this',vlan-destroy\n" },
+    // The generated commands list the parameters they take.
+    { cmd: 'help network-param-set', stdoutRe: /optional params : name-label, name-description, MTU, .*other-config:\n/ },
+    { cmd: 'help network-list', stdoutRe: /optional params : params, uuid, name-label, .*, tags:contains/ },
+    { cmd: 'help network-param-get', stdoutRe: /reqd params {5}: uuid, param-name\n {8}optional params : param-key\n/ },
   ]);
 });
 
@@ -129,6 +158,8 @@ test('bash completion: the script, commands, parameters, uuids of the right clas
     { cmd: '', args: ['--complete', 'xe network-param-get param-name=na'], stdout: 'name-label \nname-description \n' },
     { cmd: '', args: ['--complete', 'xe event-wait class=p'], stdout: 'pif \npool \n' },
     { cmd: '', args: ['--complete', 'xe vif-plug --'], stdout: '--minimal \n' },
+    { cmd: '', args: ['--complete', 'xe vm-shutdown --'], stdout: '--force \n--multiple \n--minimal \n' },
+    { cmd: '', args: ['--complete', 'xe vm-start na'], stdout: 'name-label=\n' },
   ]);
   const uuids = await runXe(['--complete', 'xe network-param-list uuid='], server.env);
   const n = (await runXe(['network-list', 'name-label=c1', '--minimal'], server.env)).stdout.trim();

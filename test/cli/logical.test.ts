@@ -92,7 +92,7 @@ test('bond-create, bond-list, bond-param-*, bond-set-mode, bond-destroy', async 
     { cmd: 'bond-param-get uuid={bond} param-name=properties param-key=lacp-time', stdout: 'slow\n' },
     { cmd: 'bond-param-set uuid={bond} properties:lacp-time=sometimes', stderr: lines(doc('INVALID_VALUE'), 'field: properties', 'value: lacp-time = sometimes') },
     { cmd: 'bond-param-set uuid={bond} mode=active-backup', stderr: internal("Field 'mode' is read-only.") },
-    { cmd: 'bond-param-clear uuid={bond} param-name=properties', stderr: internal("Field 'properties' cannot be cleared.") },
+    { cmd: 'bond-param-clear uuid={bond} param-name=properties', stderr: internal('Can only clear RW parameters') },
     { cmd: 'bond-param-add uuid={bond} param-name=properties a=b', stderr: unknownCommand('bond-param-add') },
     { cmd: 'bond-param-remove uuid={bond} param-name=properties param-key=a', stderr: unknownCommand('bond-param-remove') },
     { cmd: 'bond-set-mode uuid={bond} mode=active-backup' },

@@ -59,7 +59,7 @@ test('network-param-get/-set/-add/-remove/-clear', async () => {
     { cmd: 'network-param-get uuid={n} param-name=MTU', stdout: '1400\n' },
     { cmd: 'network-param-get uuid={n} param-name=other-config param-key=folder', stdout: '/lab\n' },
     { cmd: 'network-param-get uuid={n} param-name=other-config param-key=nope', stderr: internal('Key nope not found in map') },
-    { cmd: 'network-param-get uuid={n} param-name=colour', stderr: "Error: Unknown field 'colour'.\n" },
+    { cmd: 'network-param-get uuid={n} param-name=colour', stderr: lines('Error code: Missing parameter', 'Error parameters: colour') },
     { cmd: 'network-param-set uuid={n} name-lable=x', stderr: "Error: Unknown field 'name-lable'. Did you mean 'name-label'?\n" },
     // map:key=value replaces an existing key.
     { cmd: 'network-param-set uuid={n} other-config:folder=/other' },
@@ -70,7 +70,7 @@ test('network-param-get/-set/-add/-remove/-clear', async () => {
     { cmd: 'network-param-add uuid={n} param-name=other-config folder=/again',
       stderr: lines(doc('MAP_DUPLICATE_KEY'), 'type: network', 'param_name: other_config', 'uuid: {n} (edited)', 'key: folder') },
     { cmd: 'network-param-remove uuid={n} param-name=other-config param-key=folder' },
-    { cmd: 'network-param-remove uuid={n} param-name=other-config param-key=folder', stderr: internal('Key folder not found in map') },
+    { cmd: 'network-param-remove uuid={n} param-name=other-config param-key=folder', stderr: internal('Key folder is not in map') },
     // Sets: tags (joined with ", ") and purpose.
     { cmd: 'network-param-add uuid={n} param-name=tags param-key=lab' },
     { cmd: 'network-param-add uuid={n} param-name=tags param-key=vlan' },
@@ -87,8 +87,8 @@ test('network-param-get/-set/-add/-remove/-clear', async () => {
     { cmd: 'network-param-clear uuid={n} param-name=name-description' },
     // Read-only fields and sets without a setter are refused.
     { cmd: 'network-param-set uuid={n} bridge=xyz', stderr: internal("Field 'bridge' is read-only.") },
-    { cmd: 'network-param-set uuid={n} tags=a', stderr: internal("Field 'tags' is a map or set: use param-add/param-remove, or tags:key=value for a map.") },
-    { cmd: 'network-param-clear uuid={n} param-name=bridge', stderr: internal("Field 'bridge' is read-only.") },
+    { cmd: 'network-param-set uuid={n} tags=a', stderr: internal("Field 'tags' is read-only.") },
+    { cmd: 'network-param-clear uuid={n} param-name=bridge', stderr: internal('Can only clear RW parameters') },
     { cmd: 'network-param-set uuid={n} default-locking-mode=DISABLED' },
     { cmd: 'network-param-get uuid={n} param-name=default-locking-mode', stdout: 'disabled\n' },
     { cmd: 'network-param-set uuid={n} default-locking-mode=half',

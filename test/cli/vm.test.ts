@@ -159,7 +159,7 @@ test('vif-param-* on sets, maps and setters', async () => {
     { cmd: 'vif-param-get uuid={vif1} param-name=ipv4-allowed', stdout: '10.0.0.1; 10.0.0.2; 10.0.0.3\n' },
     { cmd: 'vif-list ipv4-allowed:contains=10.0.0.3 --minimal', stdout: '{vif1}\n' },
     { cmd: 'vif-param-remove uuid={vif1} param-name=ipv4-allowed param-key=10.0.0.1' },
-    { cmd: 'vif-param-remove uuid={vif1} param-name=ipv4-allowed param-key=10.0.0.9', stderr: internal('Key 10.0.0.9 not found in set') },
+    { cmd: 'vif-param-remove uuid={vif1} param-name=ipv4-allowed param-key=10.0.0.9', stderr: internal('Key 10.0.0.9 is not in the set') },
     { cmd: 'vif-param-clear uuid={vif1} param-name=ipv4-allowed' },
     { cmd: 'vif-param-get uuid={vif1} param-name=ipv4-allowed', stdout: '\n' },
     { cmd: 'vif-param-set uuid={vif1} ipv6-allowed=fd00::1', stdout: '' },

@@ -141,9 +141,8 @@ test('PIF.scan: NICs of any name join xenbr<position>; a renamed NIC keeps its P
 
 test('PIF.introduce: MAC_INVALID, DUPLICATE_PIF_DEVICE_NAME, device/MAC not found; MAC "" from the inventory', async () => {
   await assertApiError(pool.call('PIF.introduce', host, 'zz:00', 'eth0'), 'MAC_INVALID', ['zz:00']);
-  // An empty MAC asks for the device's own; a device the host lacks is then simply not found.
-  await assertApiError(pool.call('PIF.introduce', host, '', 'eth77'),
-    'COULD_NOT_FIND_NETWORK_INTERFACE_WITH_SPECIFIED_DEVICE_NAME_AND_MAC_ADDRESS', ['eth77', '']);
+  // An empty MAC asks for the device's own; for a device the host lacks it stays empty: no MAC.
+  await assertApiError(pool.call('PIF.introduce', host, '', 'eth77'), 'MAC_INVALID', ['']);
   const mac0 = (await rec('PIF', pifOf('eth0'))).MAC;
   await assertApiError(pool.call('PIF.introduce', host, mac0.toUpperCase(), 'eth0'), 'DUPLICATE_PIF_DEVICE_NAME', ['eth0']);
   await assertApiError(pool.call('PIF.introduce', host, '02:00:00:00:99:99', 'eth77'),
@@ -159,6 +158,30 @@ test('PIF.introduce: MAC_INVALID, DUPLICATE_PIF_DEVICE_NAME, device/MAC not foun
   assert.deepEqual([r.MAC, r.network, r.managed, r.currently_attached, r.physical], [old.MAC, old.network, true, false, true]);
   assert.notEqual(r.metrics, old.metrics);
   assert.equal(store().count('network'), nets, 'xenbr3 is reused');
+});
+
+test('PIF.introduce managed=false: a network without a bridge, shared only while it is the one such network', async () => {
+  const forgetAll = async (device: string) => { for (const [ref, p] of store().all('PIF')) if (p.host === host && p.device === device) await pool.call('PIF.forget', ref); };
+  await forgetAll('eth3');
+  const unbridged = () => [...store().all('network')].filter(([, n]) => n.bridge === '').map(([ref]) => ref);
+  assert.deepEqual(unbridged(), []);
+  const pif = await pool.call<string>('PIF.introduce', host, '', 'eth3', false);
+  const r = await rec('PIF', pif);
+  const net = await rec('network', r.network);
+  assert.deepEqual([r.managed, r.currently_attached, r.management, net.bridge, net.managed, net.name_label, net.MTU],
+    [false, false, false, '', false, 'Pool-wide network 3', 1500]);
+  // Forgotten and introduced again: the one network without a bridge is taken again.
+  await pool.call('PIF.forget', pif);
+  const again = await pool.call<string>('PIF.introduce', host, '', 'eth3', false);
+  assert.equal((await rec('PIF', again)).network, r.network);
+  // With two such networks, neither is taken: a new one is made.
+  store().transact((tx) => tx.create('network', { name_label: 'other', name_description: '', MTU: 1500, other_config: {}, bridge: '', managed: false }));
+  await pool.call('PIF.forget', again);
+  const third = await pool.call<string>('PIF.introduce', host, '', 'eth3', false);
+  assert.equal(unbridged().length, 3);
+  assert.ok(!unbridged().slice(0, 2).includes((await rec('PIF', third)).network));
+  await pool.call('PIF.forget', third);
+  await pool.call('PIF.introduce', host, '', 'eth3', true);
 });
 
 test('PIF.forget: every check in order; metrics go, the network stays (seed: network.destroy needs the PIF gone)', async () => {

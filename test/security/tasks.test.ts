@@ -85,9 +85,11 @@ test('the owner is not shown to clients, nor matched by a where expression', asy
   const rec = await call<Record<string, unknown>>(server, s.viewer!, 'task.get_record', task);
   assert.deepEqual(Object.keys(rec).filter((k) => /owner|session/.test(k)), []);
   assert.ok(!JSON.stringify(rec).includes('root'));
-  for (const column of ['owner', 'session']) {
+  // Not a column: refused exactly as a column that does not exist at all.
+  for (const column of ['owner', 'session', 'no_such_column']) {
     for (const value of ['root', s.root!]) {
-      assert.deepEqual(await call(server, s.viewer!, 'task.get_all_where', `field "${column}" = "${value}"`), []);
+      const reply = await server.handle({ method: 'task.get_all_where', params: [s.viewer!, `field "${column}" = "${value}"`] });
+      assert.deepEqual(reply, { ok: false, error: ['INTERNAL_ERROR', 'missing field', column, ''] });
     }
   }
   await call(server, s.root!, 'task.destroy', task);

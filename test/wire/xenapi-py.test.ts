@@ -30,6 +30,12 @@ try:
     s.xenapi.network.get_record("OpaqueRef:bogus")
 except XenAPI.Failure as f:
     out["failure"] = f.details
+# Classes of the whole datamodel, some of which xcpnet lacks: they match nothing, nothing fails.
+batch = s.xenapi.event_from(["network", "VM_metrics", "SR", "message"], "", 0.0)
+out["event_classes"] = sorted(set(e["class"] for e in batch["events"]))
+out["where"] = s.xenapi.network.get_all_records_where('"from-python" = field "name__label" and field "MTU" = "9000"')
+s.xenapi.event.register(["SR"])
+s.xenapi.event.unregister(["SR"])
 s.xenapi.session.logout()
 print(json.dumps(out))
 `;
@@ -50,4 +56,6 @@ test('XenAPI.py logs in, reads the pool and versions, creates a network and gets
   assert.equal(out.mtu, '9000', 'int64 travels as a string over XML-RPC');
   assert.deepEqual(out.other_config, { k: 'v' });
   assert.deepEqual(out.failure, ['HANDLE_INVALID', 'network', 'OpaqueRef:bogus']);
+  assert.deepEqual(out.event_classes, ['network']);
+  assert.deepEqual(Object.values(out.where).map((r: any) => r.name_label), ['from-python']);
 });

@@ -47,9 +47,14 @@ async function hostRef(c: Caller, which: string): Promise<string> {
   return hit[0];
 }
 
+/** What the help of a command on selected VMs adds, as the real xe's <vm-selectors>. */
+export const VM_SELECTORS = '<vm-selectors>';
+const SELECTORS_HELP = ' VMs are selected by the values of any of their fields (field=value; vm= matches the uuid or the'
+  + ' name-label); when several match, --multiple acts on all of them.';
+
 function vmOp(name: string, help: string, body: (c: Caller, env: Env, vm: string) => Promise<void>, optn: string[] = []): Command {
   return {
-    name, reqd: [], optn: ['uuid', 'vm', 'name-label', '--multiple', ...optn], help,
+    name, reqd: [], optn: [...optn, VM_SELECTORS], help: help + SELECTORS_HELP,
     run: async (env) => {
       const c = await env.client();
       for (const [ref] of await selectVMs(c, env, false)) await body(c, env, ref);
@@ -127,7 +132,7 @@ export const VM_COMMANDS: Command[] = [
   simple('vif-destroy', 'VIF', 'destroy', 'Destroy a VIF (refused while it is attached to a running VM).'),
   simple('vif-plug', 'VIF', 'plug', 'Hot-plug a VIF into its running VM.'),
   {
-    name: 'vif-unplug', reqd: ['uuid'], optn: ['--force'],
+    name: 'vif-unplug', reqd: ['uuid'], optn: ['force'],
     help: 'Hot-unplug a VIF from its running VM (--force does not wait for the guest).',
     run: async (env) => {
       const c = await env.client();
@@ -181,7 +186,7 @@ export const VM_COMMANDS: Command[] = [
   }, ['on']),
   vmOp('vm-shutdown', 'Shut the selected VM down (--force: at once).', async (c, env, vm) => {
     await c.call(env.params.get('force') === 'true' ? 'VM.hard_shutdown' : 'VM.clean_shutdown', vm);
-  }, ['--force']),
+  }, ['force']),
   vmOp('vm-destroy', 'Destroy the selected (halted) VM and its VIFs.', async (c, _env, vm) => {
     await c.call('VM.destroy', vm);
   }),

@@ -10,8 +10,8 @@ export const eventClass: ClassDef = {
   persistent: false,
   fields: [],
   messages: [
-    msg('register', [classes], null, [], 'read-only', 'Legacy: subscribe the session to classes.', { async: false }),
-    msg('unregister', [classes], null, [], 'read-only', 'Legacy: unsubscribe the session from classes.', { async: false }),
+    msg('register', [classes], null, [], 'read-only', 'Legacy: subscribe the session to classes.'),
+    msg('unregister', [classes], null, [], 'read-only', 'Legacy: unsubscribe the session from classes.'),
     msg('next', [], t.any, ['SESSION_NOT_REGISTERED', 'EVENTS_LOST'], 'read-only',
       'Legacy: block until events for the subscribed classes exist and return them.', { async: false }),
     msg('from', [classes, p('token', t.string, '"" or the token of the previous call.'), p('timeout', t.float, 'Seconds to wait.')],

@@ -35,7 +35,7 @@ export const hostClass: ClassDef = {
     msg('management_disable', [], null, ['HA_IS_ENABLED', 'SLAVE_REQUIRES_MANAGEMENT_INTERFACE'], 'pool-operator',
       'Turn off the management interface of the host serving the call.', { async: false }),
     msg('get_management_interface', [p('host', t.ref('host'))], t.ref('PIF'), ['INTERNAL_ERROR'], 'read-only',
-      'Return the host\'s management PIF.', { async: false }),
+      'Return the host\'s management PIF.'),
     msg('local_management_reconfigure', [p('interface', t.string)], null, ['NOT_IN_EMERGENCY_MODE'], 'pool-operator',
       'Emergency mode only: set the management bridge directly.', { async: false }),
     msg('report_network_state', [
@@ -53,7 +53,7 @@ export const hostClass: ClassDef = {
       'SERVER_CERTIFICATE_NOT_VALID_YET', 'SERVER_CERTIFICATE_EXPIRED', 'SERVER_CERTIFICATE_CHAIN_INVALID'], 'pool-admin',
     'Install the TLS server certificate and key of the host; new connections use it at once, no restart.'),
     msg('get_server_certificate', [p('host', t.ref('host'))], t.string, [], 'read-only',
-      'The TLS server certificate the host presents (PEM).', { async: false }),
+      'The TLS server certificate the host presents (PEM).'),
     msg('destroy', [p('self', t.ref('host'))], null, ['HOST_IS_LIVE', 'HOST_HAS_RESIDENT_VMS', 'HOST_IS_SLAVE'], 'pool-operator',
       'Forget a dead member: its records leave the pool database.'),
     msg('fetch_secret', [p('host', t.ref('host'))], t.string, ['RBAC_PERMISSION_DENIED'], 'read-only',

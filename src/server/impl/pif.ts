@@ -50,8 +50,13 @@ const metricsOf = (nic: Nic): Rec => ({ ...nicMetrics(nic), other_config: {} });
 /** The introduce logic of §2.2.1 inside a transaction (checks done by the caller). */
 export function introducePif(tx: Tx, host: string, nic: Nic, managed: boolean): string {
   const h = tx.get('host', host);
-  const { bridge, name } = nicNetwork(nic.device, nic.position);
-  let network: string | undefined = tx.lookup('network', 'bridge', bridge)[0];
+  // As xapi's introduce_internal: an unmanaged PIF's network has no bridge; an existing network
+  // is taken when it is the only one with that bridge (so the one unmanaged network there is,
+  // if there is exactly one), else a new one is made.
+  const { bridge: managedBridge, name } = nicNetwork(nic.device, nic.position);
+  const bridge = managed ? managedBridge : '';
+  const same = tx.lookup('network', 'bridge', bridge);
+  let network: string | undefined = same.length === 1 ? same[0] : undefined;
   if (!network) {
     network = tx.create('network', {
       name_label: name, name_description: '', MTU: 1500, other_config: {}, bridge, managed,
@@ -128,10 +133,10 @@ async function introduce(ctx: CallContext, a: Record<string, Value>): Promise<st
   const device = String(a.device);
   let mac = String(a.MAC).toLowerCase();
   const inventory = await freshNics(ctx, host);
-  // An empty MAC means "the device's own": a device the host does not have is then not found.
-  const lookedUp = mac === '';
-  if (lookedUp) mac = inventory.find((n) => n.device === device)?.MAC.toLowerCase() ?? '';
-  assertOr(isMac(mac) || (lookedUp && mac === ''), 'MAC_INVALID', mac);
+  // An empty MAC means "the device's own": for a device the host does not have it stays empty,
+  // and is refused as a MAC (xapi_pif.ml's introduce).
+  if (mac === '') mac = inventory.find((n) => n.device === device)?.MAC.toLowerCase() ?? '';
+  assertOr(isMac(mac), 'MAC_INVALID', mac);
   assertOr(!physicalPifByDevice(ctx.services.store, host, device), 'DUPLICATE_PIF_DEVICE_NAME', device);
   const nic = inventory.find((n) => n.device === device && n.MAC.toLowerCase() === mac);
   assertOr(nic, 'COULD_NOT_FIND_NETWORK_INTERFACE_WITH_SPECIFIED_DEVICE_NAME_AND_MAC_ADDRESS', device, mac);
