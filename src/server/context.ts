@@ -58,6 +58,8 @@ export interface Method {
    * class's last commit to be on disk, not for writes elsewhere (XapiServer.handle).
    */
   classRead?: boolean;
+  /** Declared, but no rule implements it: it answers NOT_IMPLEMENTED [name] (docs/differences.md). */
+  unimplemented?: boolean;
   /** The implementation: a registered rule, else the implicit one derived from the IDL. */
   run: Impl;
 }
