@@ -142,7 +142,7 @@ test('visible DynamicRO fields have defaults that fit their type', () => {
   }
 });
 
-test('constructor classes have exactly the mandatory members of the reference', () => {
+test('constructor classes have exactly the mandatory members they have in xapi', () => {
   const network = findClass('network');
   const vif = findClass('VIF');
   const vm = findClass('VM');
@@ -168,7 +168,7 @@ test('internal and removed fields are marked', () => {
   }
 });
 
-test('messages: optional params trail, roles are valid, flags match the reference', () => {
+test('messages: optional params trail, roles are valid, flags match xapi', () => {
   for (const c of CLASSES) {
     for (const m of c.messages) {
       const where = `${c.name}.${m.name}`;

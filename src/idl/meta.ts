@@ -187,7 +187,7 @@ export interface Relation {
   many: { cls: string; field: string };
 }
 
-/** Shorthands used by the class files, so a field table reads like the reference's. */
+/** Shorthands used by the class files, so a field table reads like xapi's datamodel (ocaml/idl). */
 export function field(name: string, ty: Ty, qual: Qualifier, doc: string, extra: Partial<Field> = {}): Field {
   return { name, ty, qual, doc, ...extra };
 }

@@ -1,4 +1,4 @@
-// The implicit messages every class gets from its field list (reference §3): getters,
+// The implicit messages every class gets from its field list (xapi generates them from its datamodel, ocaml/idl): getters,
 // setters of RW fields, map and set editors, lookups, and the implicit constructor and
 // destructor. Derived from the IDL, never written per class.
 

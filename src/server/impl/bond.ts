@@ -1,4 +1,4 @@
-// Bond rules (reference §2.7): Bond.create / destroy / set_mode / set_property.
+// Bond rules (xen-api: ocaml/xapi/xapi_bond.ml): Bond.create / destroy / set_mode / set_property.
 // Create and destroy rewrite the host's interfaces in ONE transaction (master, members, IP
 // configuration, management, VLANs, tunnels, VIFs), so the agent never sees a half-moved
 // state (e.g. VLAN PIFs still on a member whose bridge is gone), then wait for the agent.
@@ -70,7 +70,7 @@ function networkUsableOn(tx: Tx, network: string, host: string): boolean {
 
 /**
  * VIFs on `networks` that belong to this host: their VM runs here, or is halted and could
- * start only here or nowhere (reference §2.7 side effect 7).
+ * start only here or nowhere (as xapi_bond.ml).
  */
 function localVifs(tx: Tx, host: string, networks: Set<string>): string[] {
   const hosts = tx.all('host').map(([r]) => r);
@@ -107,7 +107,7 @@ function assertMembersBondable(tx: Tx, network: string, members: string[], mac: 
   const recs = members.map((m) => tx.get('PIF', m));
   const host = recs[0]!.host as string;
   assertNetworkFreeOn(tx, network, host);
-  // SR-IOV networks cannot be created here; kept for the reference's order.
+  // SR-IOV networks cannot be created here; kept for xapi's order.
   assertOr(!refs(net.PIFs).some((p) => isSriovLogical(tx.find('PIF', p))), 'NETWORK_INCOMPATIBLE_WITH_BOND', network);
   checkMember(fieldOf('PIF', 'MAC'), mac); // the master's MAC: "" (the primary member's) or a MAC
   const properties = validateProperties(mode, props);
@@ -120,7 +120,7 @@ function assertMembersBondable(tx: Tx, network: string, members: string[], mac: 
   for (const [i, p] of recs.entries()) {
     const ref = members[i]!;
     assertOr(p.managed !== false, 'PIF_UNMANAGED', ref);
-    // A bond master as a member (nested bond) is refused too (reference §8.31).
+    // A bond master as a member (nested bond) is refused too (as xapi_bond.ml).
     assertOr(!isBondSlave(tx, p) && refs(p.bond_master_of).length === 0, 'PIF_ALREADY_BONDED', ref);
     const kind = pifKind(tx, p);
     assertOr(kind !== 'vlan', 'PIF_VLAN_EXISTS', (p.device_name as string) || p.device);

@@ -1,6 +1,6 @@
 // Rule helpers shared by the PIF, host, pool, VLAN, Bond, tunnel, network and VIF modules:
-// PIF kinds and topology (reference §1.1), common checks, address validators, and the
-// plug/unplug semantics of PIFs (§2.2.1, §7.4) so every module plugs the same way.
+// PIF kinds and topology (xen-api: ocaml/xapi/xapi_pif.ml), common checks, address validators, and the
+// plug/unplug semantics of PIFs (xapi_pif.ml, nm.ml) so every module plugs the same way.
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import { isIPv4, isIPv6 } from '../../common/net-syntax.js';
@@ -25,7 +25,7 @@ export const refs = (v: unknown): string[] => (Array.isArray(v) ? v.filter(isRef
 
 export type PifKind = 'tunnel_access' | 'vlan' | 'sriov_logical' | 'bond_master' | 'physical' | 'unknown';
 
-/** The kind of a PIF, by the first matching rule of §1.1. */
+/** The kind of a PIF, by the first matching rule (a PIF is a VLAN, tunnel access, bond master or physical PIF). */
 export function pifKind(_r: Reader | null, pif: Rec): PifKind {
   if (refs(pif.tunnel_access_PIF_of).length) return 'tunnel_access';
   if (isRef(pif.VLAN_master_of)) return 'vlan';
@@ -128,7 +128,7 @@ export function findVifInUse(r: Reader, network: string, host: string): string |
   return undefined;
 }
 
-/** The checks of PIF.unplug, in the reference's order (also run by VLAN/tunnel destroy). */
+/** The checks of PIF.unplug, in xapi's order (also run by VLAN/tunnel destroy). */
 export function assertCanUnplug(r: Reader, pifRef: string): void {
   const pif = r.get('PIF', pifRef);
   assertManagedPif(pifRef, pif);

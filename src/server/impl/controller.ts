@@ -1,4 +1,4 @@
-// The pool-level tunnel controller (host-realisation §3): the master's replacement for the
+// The pool-level tunnel controller (in xapi: an SDN controller, SDN_controller): the master's replacement for the
 // SDN controller. It gives every network that has tunnel access PIFs a key, kept in
 // network.other_config["xcpnet-tunnel-key"] (the agents build a full mesh of GRE/VXLAN
 // ports with it), and maintains tunnel.status.active.

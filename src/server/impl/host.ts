@@ -1,4 +1,4 @@
-// host rules, networking subset (reference §2.9, §7.5): the management interface follows the
+// host rules, networking subset (xen-api: ocaml/xapi/xapi_host.ml, xapi_mgmt_iface.ml): the management interface follows the
 // host's management bridge (the internal field host.management_bridge).
 
 import { ApiError, assertOr } from '../../common/api-error.js';

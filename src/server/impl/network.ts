@@ -1,4 +1,4 @@
-// network rules (reference §2.1, §7.1): create with bridge naming and validation, destroy with
+// network rules (xen-api: ocaml/xapi/xapi_network.ml): create with bridge naming and validation, destroy with
 // its three refusals, attach, locking mode and purposes; plus the network facts the VIF and VM
 // rules share (which PIF a network has on a host, whether it is usable there, on-demand plugs).
 
@@ -28,7 +28,7 @@ export function bondSlavePifOn(r: Reader, network: string, host: string): string
 }
 
 /**
- * §2.10: a network is usable on a host when it has a PIF there, or when it has no PIF at all
+ * As xapi_network_attach_helpers.ml: a network is usable on a host when it has a PIF there, or when it has no PIF at all
  * and is shared by declaration, unmanaged, or not pinned elsewhere by a running VM (other than
  * `exceptVm`) that uses it.
  */
@@ -65,7 +65,7 @@ export async function plugNetworkOn(ctx: CallContext, network: string, host: str
 // ---------------------------------------------------------------- bridge names
 
 const BRIDGE_PREFIXES = ['xen', 'xapi', 'vif', 'tap', 'eth'];
-/** xapi<N> counter: process-local per store, monotonic, skips used names (reference §7.1, §8.29). */
+/** xapi<N> counter: process-local per store, monotonic, skips used names (as xapi_network.ml). */
 const bridgeCounters = new WeakMap<Store, number>();
 
 /** Whether a network has the bridge name: asked of the store's index of network.bridge, not a scan. */
@@ -117,7 +117,7 @@ function networkDestroy(ctx: CallContext, self: string): void {
     const pifs = (net.PIFs ?? []) as string[];
     if (pifs.length > 0) throw new ApiError('NETWORK_CONTAINS_PIF', pifs);
     assertOr(!isTrueString(otherConfigOf(net).is_host_internal_management_network), 'CANNOT_DESTROY_SYSTEM_NETWORK', self);
-    // Detached VIFs go with the network (reference §8.11), each with its metrics row.
+    // Detached VIFs go with the network (as xapi_network.ml), each with its metrics row.
     for (const v of vifs) {
       const metrics = tx.get('VIF', v).metrics as string;
       if (isRef(metrics) && tx.find('VIF_metrics', metrics)) tx.destroy('VIF_metrics', metrics);

@@ -1,4 +1,4 @@
-// PIF rules (reference §2.2, §2.3, §7.1, §7.3): scan/introduce from the host's NIC inventory,
+// PIF rules (xen-api: ocaml/xapi/xapi_pif.ml): scan/introduce from the host's NIC inventory,
 // forget, plug/unplug, IP configuration, properties, the deprecated VLAN calls and the
 // database-only introduce/forget. PIF_metrics rows are made here too.
 
@@ -22,7 +22,7 @@ export function nicPosition(device: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** The conventional bridge and network name of a NIC (§7.1). */
+/** The conventional bridge and network name of a NIC (xenbr<N>, as xapi_pif.ml). */
 export function nicNetwork(device: string): { bridge: string; name: string } {
   const pos = nicPosition(device);
   return pos === undefined
@@ -41,7 +41,7 @@ export async function freshNics(ctx: CallContext, host: string): Promise<Nic[]> 
 
 const metricsOf = (nic: Nic): Rec => ({ ...nicMetrics(nic), other_config: {} });
 
-/** The introduce logic of §2.2.1 inside a transaction (checks done by the caller). */
+/** The introduce logic of xapi_pif.ml inside a transaction (checks done by the caller). */
 export function introducePif(tx: Tx, host: string, nic: Nic, managed: boolean): string {
   const h = tx.get('host', host);
   const { bridge, name } = nicNetwork(nic.device);
@@ -115,7 +115,7 @@ async function forget(ctx: CallContext, self: string): Promise<void> {
     'PIF_TUNNEL_STILL_EXISTS', self);
   const host = pif.host as string;
   const isMember = host !== ctx.services.masterHost();
-  // check 5 of the reference; check 1 already covers it here (management flags are exact)
+  // check 5 of xapi's; check 1 already covers it here (management flags are exact)
   assertOr(!(isMember && mgmt && pif.currently_attached === true), 'PIF_IS_MANAGEMENT_INTERFACE', self);
   if (pif.currently_attached === true) assertNoProtection(store);
   assertOr(!(pif.sriov_logical_PIF_of as Value[]).length, 'CANNOT_FORGET_SRIOV_LOGICAL', self);
@@ -282,7 +282,7 @@ export const pifRules: ImplTable = {
 };
 
 /**
- * Start-up networking of a host (§7.4, §7.5): scan its NICs, bring up (best effort) every managed,
+ * Start-up networking of a host (as xapi's dbsync_slave.ml and xapi_mgmt_iface.ml): scan its NICs, bring up (best effort) every managed,
  * non-member PIF that is physical, a bond master or IP-configured, and — on a host with no
  * management PIF yet — make eth0 (else the first NIC) the management interface in DHCP mode.
  */

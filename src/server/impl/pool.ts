@@ -1,4 +1,4 @@
-// pool rules, management subset (reference §2.9, §2.11). pool.create_VLAN* live with VLAN.
+// pool rules, management subset (xen-api: ocaml/xapi/xapi_pool.ml). pool.create_VLAN* live with VLAN.
 
 import { assertOr } from '../../common/api-error.js';
 import type { CallContext, ImplTable } from '../context.js';

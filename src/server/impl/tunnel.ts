@@ -1,4 +1,4 @@
-// tunnel rules (reference §2.8): tunnel.create / tunnel.destroy, and the record-level helper
+// tunnel rules (xen-api: ocaml/xapi/xapi_tunnel.ml): tunnel.create / tunnel.destroy, and the record-level helper
 // Bond uses to re-create a tunnel over another transport PIF. The mesh itself (keys, status)
 // is the pool controller's (controller.ts).
 
@@ -43,7 +43,7 @@ function assertTunnelCreatable(tx: Tx, transport: string, network: string): void
     const parent = tx.find('PIF', tx.find('VLAN', tp.VLAN_master_of as string)?.tagged_PIF as string);
     assertOr(!isSriovLogical(parent), 'CANNOT_ADD_TUNNEL_TO_VLAN_ON_SRIOV_LOGICAL', transport);
   }
-  // SR-IOV networks cannot be created here; kept for the reference's order.
+  // SR-IOV networks cannot be created here; kept for xapi's order.
   const sriovNet = refs(net.PIFs).some((p) => isSriovLogical(tx.find('PIF', p)));
   assertOr(!sriovNet, 'NETWORK_INCOMPATIBLE_WITH_TUNNEL', network);
   const allOvs = tx.all('host').every(([, h]) => (h.software_version as Rec | undefined)?.network_backend === 'openvswitch');

@@ -1,4 +1,4 @@
-// VIF rules (reference §2.4, §2.5, §7.6): create with device and MAC rules, the
+// VIF rules (xen-api: ocaml/xapi/xapi_vif.ml, xapi_vif_helpers.ml): create with device and MAC rules, the
 // allowed-operations table that orders the plug/unplug errors, hot-plug through the host's
 // agent, move, locking, allowed addresses, guest IP configuration and trunks.
 
@@ -21,7 +21,7 @@ type Failure = [string, ...string[]];
 export const deviceNumber = (d: Value | undefined): number => (typeof d === 'string' && /^\d+$/.test(d) ? Number(d) : NaN);
 
 /**
- * §7.6: MD5 of the seed, re-hashed 2×device times (H), then H2 = MD5(H); bytes H[0..3], H2[1..2];
+ * As xapi_vif_helpers.ml: MD5 of the seed, re-hashed 2×device times (H), then H2 = MD5(H); bytes H[0..3], H2[1..2];
  * locally administered, unicast.
  */
 export function macFromSeed(seed: string, device: number): string {
@@ -36,7 +36,7 @@ export function macFromSeed(seed: string, device: number): string {
 /** Beyond this, deriving a MAC would cost millions of hashes: refused as MAC_INVALID (see differences.md). */
 const MAX_SEEDED_DEVICE = 65535;
 
-// ---------------------------------------------------------------- allowed operations (§2.4.2)
+// ---------------------------------------------------------------- allowed operations (xapi_vif_helpers.ml)
 
 /** The first error of each operation, by the table's rules in order; null = allowed. */
 export function vifOperationErrors(r: Reader, vifRef: string): Record<Op, Failure | null> {
@@ -194,7 +194,7 @@ async function vifMove(ctx: CallContext, self: string, network: string): Promise
   const vm = store.get('VM', vif.VM as string);
   const active = vif.currently_attached === true && vm.power_state !== 'Suspended' && isRef(vm.resident_on);
   const host = vm.resident_on as string;
-  // Usable there (§2.10: a PIF on the host, or an internal network not pinned elsewhere), and
+  // Usable there (a PIF on the host, or an internal network not pinned elsewhere), and
   // not through a bond member.
   if (active) {
     const usable = networkUsableOn(store, network, host, vif.VM as string) && !bondSlavePifOn(store, network, host);

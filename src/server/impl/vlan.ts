@@ -1,4 +1,4 @@
-// VLAN rules (reference §2.6): VLAN.create / VLAN.destroy and the pool-wide helpers
+// VLAN rules (xen-api: ocaml/xapi/xapi_vlan.ml): VLAN.create / VLAN.destroy and the pool-wide helpers
 // pool.create_VLAN_from_PIF / pool.create_VLAN. Also the record-level helper Bond uses to
 // re-create a VLAN on another parent (bond create/destroy).
 
@@ -16,7 +16,7 @@ export const VLAN_PIF_MAC = 'fe:ff:ff:ff:ff:ff';
 const list = (v: Value | undefined): Value[] => (Array.isArray(v) ? v : []);
 
 
-/** The SR-IOV checks (reference §2.6 check 5). SR-IOV objects cannot be created here, so these never fire in practice. */
+/** The SR-IOV checks (xapi_vlan.ml, check 5). SR-IOV objects cannot be created here, so these never fire in practice. */
 function assertSriovCompatible(tx: Tx, parent: Rec, network: string): void {
   const sriovBased = (p: Rec | undefined): boolean => {
     if (!p) return false;
@@ -33,7 +33,7 @@ function assertSriovCompatible(tx: Tx, parent: Rec, network: string): void {
 }
 
 /**
- * The nine checks of VLAN.create, in the reference's order. VLAN_IN_USE can only be seen
+ * The nine checks of VLAN.create, in xapi's order. VLAN_IN_USE can only be seen
  * when the host's agent reports an interface `<device>.<tag>` on one of its bridges (the
  * agent does not report kernel VLAN devices outside bridges).
  */
@@ -113,7 +113,7 @@ async function vlanCreate(ctx: CallContext, args: Record<string, Value>): Promis
     assertVlanCreatable(ctx, tx, taggedPif, tag, network);
     return createVlanRecords(tx, taggedPif, tag, network);
   });
-  // Plugged at once; a failed plug leaves both rows in place (reference §8.8).
+  // Plugged at once; a failed plug leaves both rows in place (as xapi_vlan.ml).
   await plugPif(ctx, made.pif);
   return made.vlan;
 }
@@ -127,7 +127,7 @@ async function vlanDestroy(ctx: CallContext, args: Record<string, Value>): Promi
     const pifRef = vlan.untagged_PIF as string;
     assertOr(!isRef(untagged.bond_slave_of) && refs(untagged.bond_master_of).length === 0, 'PIF_ALREADY_BONDED', pifRef);
     // Only a pool member's attached management PIF is refused here; the master's is refused by
-    // the unplug checks below, after HA_IS_ENABLED (reference §2.6).
+    // the unplug checks below, after HA_IS_ENABLED (xen-api: ocaml/xapi/xapi_vlan.ml).
     const member = untagged.host !== ctx.services.masterHost();
     assertOr(!(member && untagged.management === true && untagged.currently_attached === true), 'PIF_IS_MANAGEMENT_INTERFACE', pifRef);
     if (untagged.currently_attached === true) assertNoProtection(store);

@@ -1,4 +1,4 @@
-// VM rules, as much lifecycle as networking needs (reference §2.10, §7.4): create with a MAC
+// VM rules, as much lifecycle as networking needs (xen-api: ocaml/xapi/xapi_vm.ml): create with a MAC
 // seed, start / start_on on a host where every VIF's network is usable (plugging what is needed
 // there), shutdown unplugging the VIFs, destroy with the VIFs, and the free VIF device slots.
 
