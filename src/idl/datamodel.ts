@@ -7,14 +7,17 @@ import { NULL_REF, ROLES, t, zeroOf, type ClassDef, type Field, type Message, ty
 export type Lifecycle = 'published' | 'deprecated' | 'removed' | 'prototype';
 /** [name, type, qualifier, lifecycle, default?], as xapi's datamodel spells them. */
 export type DatamodelField = readonly [string, string, 'RW' | 'RO/constructor' | 'RO/runtime', Lifecycle, string?];
-/** [name, params ([name, type], no session), result, weakest role ('' = none), implicit, lifecycle, sessionless?]. */
-export type DatamodelMessage = readonly [string, readonly (readonly [string, string])[], string, Role | '', boolean, Lifecycle, boolean?];
+/** An explicit message: [name, params ([name, type], no session), result, weakest role ('' = none), lifecycle, sessionless?]. */
+export type DatamodelMessage = readonly [string, readonly (readonly [string, string])[], string, Role | '', Lifecycle, boolean?];
+/** An implicit message: [name, weakest role, lifecycle]; its signature follows from its field or class. */
+export type DatamodelImplicit = readonly [string, Role | '', Lifecycle];
 export interface DatamodelClass {
   name: string;
   lifecycle: Lifecycle;
   enums: Readonly<Record<string, readonly string[]>>;
   fields: readonly DatamodelField[];
   messages: readonly DatamodelMessage[];
+  implicit: readonly DatamodelImplicit[];
 }
 
 /** The one error every explicit message xcpnet does not implement answers: [Class.message]. */
@@ -53,6 +56,17 @@ function splitArrow(s: string): [string, string] {
  * `<class> record` (event.snapshot) is any record.
  */
 export function parseType(s: string, enums: ReadonlyMap<string, readonly string[]>): Ty {
+  // A few hundred distinct spellings among thousands of fields and parameters: parse each once
+  // (types are never mutated, so fields share them).
+  let cache = parsed.get(enums);
+  if (!cache) parsed.set(enums, cache = new Map());
+  let ty = cache.get(s);
+  if (!ty) cache.set(s, ty = parseTypeOnce(s, enums));
+  return ty;
+}
+const parsed = new WeakMap<ReadonlyMap<string, readonly string[]>, Map<string, Ty>>();
+
+function parseTypeOnce(s: string, enums: ReadonlyMap<string, readonly string[]>): Ty {
   const suffix = (x: string) => s.endsWith(` ${x}`) ? s.slice(0, -x.length - 1) : undefined;
   let inner: string | undefined;
   if (s === 'an event batch') return t.any;
@@ -118,14 +132,22 @@ export function parseDefault(s: string, ty: Ty): Value {
   }
 }
 
+// One string each, shared by thousands of fields and messages.
+const DATA_ONLY_FIELD = 'From xapi\'s datamodel; data only in xcpnet.';
+const UNIMPLEMENTED_DOC = `Published by xapi, not implemented by xcpnet: answers ${UNIMPLEMENTED}.`;
+
 /** What the datamodel says about one class, indexed for the builders below. */
 class ClassFacts {
   readonly messages = new Map<string, DatamodelMessage>();
+  readonly implicit = new Map<string, DatamodelImplicit>();
   constructor(readonly c: DatamodelClass, readonly enums: ReadonlyMap<string, readonly string[]>) {
     for (const m of c.messages) this.messages.set(m[0], m);
+    for (const m of c.implicit) this.implicit.set(m[0], m);
   }
 
   role(message: string): Role | undefined {
+    const i = this.implicit.get(message);
+    if (i) return roleOf(i[1]);
     const m = this.messages.get(message);
     return m && roleOf(m[3]);
   }
@@ -133,7 +155,7 @@ class ClassFacts {
   field(f: DatamodelField, filled: boolean): Field {
     const [name, type, qual, lifecycle, dflt] = f;
     const ty = parseType(type, this.enums);
-    const out: Field = { name, ty, qual: QUALIFIERS[qual], doc: `xapi's ${this.c.name}.${name} (data only in xcpnet).`, dataOnly: true };
+    const out: Field = { name, ty, qual: QUALIFIERS[qual], doc: DATA_ONLY_FIELD, dataOnly: true };
     // A class modelled by hand keeps its constructors' mandatory members: the fields it adds
     // from the datamodel take the type's zero when xapi gives no default (docs/differences.md).
     // A DynamicRO field starts at the type's zero: no constructor sets it.
@@ -146,7 +168,7 @@ class ClassFacts {
   }
 
   message(m: DatamodelMessage): Message {
-    const [name, params, result, role, , lifecycle, sessionless] = m;
+    const [name, params, result, role, lifecycle, sessionless] = m;
     const out: Message = {
       name,
       params: params.map(([n, ty]) => ({ name: n, ty: parseType(ty, this.enums) })),
@@ -155,7 +177,7 @@ class ClassFacts {
       role: roleOf(role),
       // Nothing to wait for: the call fails at once.
       async: false,
-      doc: `xapi's ${this.c.name}.${name}: not implemented by xcpnet (${UNIMPLEMENTED}).`,
+      doc: UNIMPLEMENTED_DOC,
       unimplemented: true,
     };
     if (lifecycle === 'removed') out.removed = true;
@@ -167,8 +189,8 @@ class ClassFacts {
 /** A class xcpnet does not model by hand: its records and implicit messages, nothing more. */
 export function dataOnlyClass(c: DatamodelClass, enums: ReadonlyMap<string, readonly string[]>): ClassDef {
   const facts = new ClassFacts(c, enums);
-  const has = (m: string) => facts.messages.has(m);
-  const implicit = (m: string) => facts.messages.get(m)?.[4] === true;
+  const has = (m: string) => facts.messages.has(m) || facts.implicit.has(m);
+  const implicit = (m: string) => facts.implicit.has(m);
   const writeRole = facts.role('create') ?? facts.role('destroy') ?? 'pool-admin';
   const readRole = facts.role('get_record') ?? 'read-only';
   const fields = c.fields.map((f) => {
@@ -186,7 +208,7 @@ export function dataOnlyClass(c: DatamodelClass, enums: ReadonlyMap<string, read
     writeRole,
     fields,
     // Explicit class-level messages that the implicit ones provide (message.get_record) are theirs.
-    messages: c.messages.filter((m) => !m[4] && !IMPLICIT_SERVED.includes(m[0])).map((m) => facts.message(m)),
+    messages: c.messages.filter((m) => !IMPLICIT_SERVED.includes(m[0])).map((m) => facts.message(m)),
     dataOnly: true,
   };
   if (has('get_by_name_label')) out.nameLabel = true;
@@ -195,7 +217,7 @@ export function dataOnlyClass(c: DatamodelClass, enums: ReadonlyMap<string, read
   if (!has('get_all')) out.unlisted = true;
   if (!has('get_record')) out.recordOnly = true;
   // xapi's message class is read through its own calls, not per-field getters.
-  if (c.fields.length > 0 && !c.fields.some((f) => facts.messages.get(`get_${f[0]}`)?.[4])) out.noFieldAccessors = true;
+  if (c.fields.length > 0 && !c.fields.some((f) => facts.implicit.has(`get_${f[0]}`))) out.noFieldAccessors = true;
   if (readRole !== 'read-only') out.readRole = readRole;
   // A removed class (VMPP) keeps the messages the datamodel still publishes: removal is per message.
   setRemovedImplicit(out, c);
@@ -212,11 +234,11 @@ export function completeClass(cls: ClassDef, c: DatamodelClass, enums: ReadonlyM
   const declared = new Set(cls.fields.map((f) => f.name));
   for (const f of c.fields) if (!declared.has(f[0]) && !cls.omittedFields?.includes(f[0])) cls.fields.push(facts.field(f, true));
   const messages = new Set(cls.messages.map((m) => m.name));
-  for (const m of c.messages) if (!m[4] && !messages.has(m[0])) cls.messages.push(facts.message(m));
+  for (const m of c.messages) if (!messages.has(m[0])) cls.messages.push(facts.message(m));
   setRemovedImplicit(cls, c);
 }
 
 function setRemovedImplicit(cls: ClassDef, c: DatamodelClass): void {
-  const removed = c.messages.filter((m) => m[4] && m[5] === 'removed').map((m) => m[0]);
+  const removed = c.implicit.filter((m) => m[2] === 'removed').map((m) => m[0]);
   if (removed.length > 0) cls.removedImplicit = removed;
 }

@@ -85,9 +85,46 @@ function compareFields(c: DatamodelClass, cls: ClassDef, add: Add): void {
   for (const f of cls.fields) if (!f.internal && !theirs.has(f.name)) add('extra-field', c.name, f.name, tyKey(f.ty));
 }
 
+/**
+ * The signature of an implicit message, as xapi derives it from its class or field
+ * (xen-api: ocaml/idl/datamodel_utils.ml): [params, result], in the datamodel's spelling.
+ */
+function implicitSignature(c: DatamodelClass, name: string): [Array<[string, string]>, string] {
+  const C = c.name;
+  const self: [string, string] = ['self', `${C} ref`];
+  switch (name) {
+    case 'get_record': return [[self], `${C} record`];
+    case 'get_by_uuid': return [[['uuid', 'string']], `${C} ref`];
+    case 'get_by_name_label': return [[['label', 'string']], `${C} ref set`];
+    case 'get_all': return [[], `${C} ref set`];
+    case 'get_all_records': return [[], `(${C} ref -> ${C} record) map`];
+    case 'create': return [[['args', `${C} record`]], `${C} ref`];
+    case 'destroy': return [[self], 'void'];
+  }
+  const m = /^(get|set|add_to|remove_from|add|remove)_(.+)$/.exec(name);
+  const f = m && c.fields.find((x) => x[0] === m[2]);
+  assert.ok(m && f, `${C}.${name} is an implicit message of a field`);
+  const ty = f[1];
+  const map = /^\((.+) -> (.+)\) map$/.exec(ty);
+  switch (m[1]) {
+    case 'get': return [[self], ty];
+    case 'set': return [[self, ['value', ty]], 'void'];
+    case 'add_to': return [[self, ['key', map![1]!], ['value', map![2]!]], 'void'];
+    case 'remove_from': return [[self, ['key', map![1]!]], 'void'];
+    default: return [[self, ['value', ty.replace(/ set$/, '')]], 'void'];
+  }
+}
+
 function compareMessages(c: DatamodelClass, cls: ClassDef, add: Add): void {
-  const theirs = new Set(c.messages.map((m) => m[0]));
-  for (const [name, params, result, role, , lifecycle] of c.messages) {
+  const all = [
+    ...c.messages.map(([name, params, result, role, lifecycle]) => ({ name, params, result, role, lifecycle })),
+    ...c.implicit.map(([name, role, lifecycle]) => {
+      const [params, result] = implicitSignature(c, name);
+      return { name, params, result, role, lifecycle };
+    }),
+  ];
+  const theirs = new Set(all.map((m) => m.name));
+  for (const { name, params, result, role, lifecycle } of all) {
     const m = server.findMethod(`${c.name}.${name}`);
     if (!m) { add('missing-message', c.name, name, 'not in the dispatch table'); continue; }
     const want = params.map(([n, ty]) => `${n}: ${tyKey(parseType(ty, enums))}`).join(', ');
@@ -246,7 +283,7 @@ test('every implicit message works, and the explicit ones xcpnet lacks answer NO
 test('removed messages answer MESSAGE_REMOVED', async () => {
   let n = 0;
   for (const c of XAPI_DATAMODEL) {
-    for (const [name, , , , , lifecycle] of c.messages) {
+    for (const [name, lifecycle] of [...c.messages.map((m) => [m[0], m[4]]), ...c.implicit.map((m) => [m[0], m[2]])]) {
       if (lifecycle !== 'removed') continue;
       const m = server.findMethod(`${c.name}.${name}`)!;
       const r = await server.handle({ method: m.name, params: [root, ...m.params.map((p) => sample(p.ty))] });
