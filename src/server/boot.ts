@@ -55,7 +55,7 @@ export function bootPool(server: XapiServer, opts: { hostName?: string; address?
     const existing = tx.all('pool')[0];
     if (existing) {
       ensureHimn(tx);
-      return existing[1].master as string;
+      return existing[1].master;
     }
     const name = opts.hostName ?? osHostname();
     const host = createHost(tx, name, opts.address ?? '127.0.0.1', name);

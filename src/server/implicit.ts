@@ -32,7 +32,7 @@ export function clientRecord(cls: ClassDef, rec: Rec): Rec {
 function method(cls: ClassDef, name: string, params: Param[], result: Method['result'], role: Role, run: Impl,
   extra: Partial<Method> = {}): Method {
   // Getters and lookups read nothing but the class's own objects.
-  const classRead = /^get_/.test(name);
+  const classRead = name.startsWith('get_');
   const removed = !!cls.removed || !!cls.removedImplicit?.includes(name);
   return { name: `${cls.name}.${name}`, cls, params, result, role, async: false, sessionless: false, removed, run, classRead, ...extra };
 }

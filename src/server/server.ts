@@ -82,7 +82,7 @@ export class XapiServer implements ServerServices {
 
   masterHost(): string {
     const pool = this.store.all('pool').next().value;
-    return pool ? (pool[1].master as string) : NULL_REF;
+    return pool ? (pool[1].master) : NULL_REF;
   }
 
   methodNames(): string[] {

@@ -190,9 +190,9 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
   const refreshTunnel = (ref: string): void => {
     const old = tunnels.get(ref);
     const tun = store.find('tunnel', ref);
-    const access = tun && isRef(tun.access_PIF) ? (tun.access_PIF as string) : undefined;
+    const access = tun && isRef(tun.access_PIF) ? (tun.access_PIF) : undefined;
     const pif = access ? store.find('PIF', access) : undefined;
-    const net = pif && isRef(pif.network) ? (pif.network as string) : undefined;
+    const net = pif && isRef(pif.network) ? (pif.network) : undefined;
     if (old?.access !== access || !tun) { removeFrom(tunnelsOfPif, old?.access, ref); if (tun) addTo(tunnelsOfPif, access, ref); }
     if (old?.net !== net || !tun) {
       removeFrom(tunnelsOfNet, old?.net, ref);

@@ -2,7 +2,7 @@
 // host's management bridge (the internal field host.management_bridge).
 
 import { ApiError, assertOr } from '../../common/api-error.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { CallContext, Rules } from '../context.js';
 import type { Reader } from './common.js';
 import { getPool, isBondSlave, markPlugged, recomputeManagement, syncHostAddress } from './common.js';
 
@@ -30,8 +30,8 @@ export async function managementReconfigure(ctx: CallContext, pifRef: string): P
   assertManagementTarget(store, pifRef);
   const pif = store.get('PIF', pifRef);
   if (pif.management === true) return;
-  const host = pif.host as string;
-  const bridge = store.get('network', pif.network as string).bridge as string;
+  const host = pif.host;
+  const bridge = store.get('network', pif.network).bridge;
   store.transact((tx) => {
     if (pif.managed !== false) markPlugged(tx, pifRef);
     tx.update('host', host, {
@@ -56,8 +56,8 @@ function managementDisable(ctx: CallContext): void {
   });
 }
 
-export const hostRules: ImplTable = {
-  'host.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.pif as string),
+export const hostRules: Rules = {
+  'host.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.pif),
   'host.management_disable': (ctx) => managementDisable(ctx),
   'host.get_management_interface': (ctx, a) => {
     for (const [ref, pif] of ctx.services.store.all('PIF')) {

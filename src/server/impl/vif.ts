@@ -6,7 +6,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import type { Rec, Value } from '../../idl/meta.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { Args, VIFRecord } from '../../idl/types.gen.js';
+import type { CallContext, Rules } from '../context.js';
 import { compactNow } from '../sessions.js';
 import { isIPv4, isIPv4Cidr, isIPv6, isIPv6Cidr, isMac, isRef, type Reader } from './common.js';
 import { VIFClass } from '../../idl/classes/vif.js';
@@ -41,7 +42,7 @@ const MAX_SEEDED_DEVICE = 65535;
 /** The first error of each operation, by the table's rules in order; null = allowed. */
 export function vifOperationErrors(r: Reader, vifRef: string): Record<Op, Failure | null> {
   const vif = r.get('VIF', vifRef);
-  const vm = r.find('VM', vif.VM as string) ?? {};
+  const vm: Rec = r.find('VM', vif.VM) ?? {};
   const out: Record<Op, Failure | null> = { attach: null, plug: null, unplug: null };
   const set = (ops: Op[], err: Failure) => { for (const o of ops) if (!out[o]) out[o] = err; };
   const current = Object.entries((vif.current_operations ?? {}) as Record<string, string>);
@@ -55,11 +56,11 @@ export function vifOperationErrors(r: Reader, vifRef: string): Record<Op, Failur
     if (vif.currently_attached === true || vif.reserved === true) set(['plug'], ['DEVICE_ALREADY_ATTACHED', vifRef]);
     else set(['unplug'], ['DEVICE_ALREADY_DETACHED', vifRef]);
   } else {
-    set(['plug', 'unplug'], ['VM_BAD_POWER_STATE', vif.VM as string, 'running', power.toLowerCase()]);
+    set(['plug', 'unplug'], ['VM_BAD_POWER_STATE', vif.VM, 'running', power.toLowerCase()]);
   }
   const vmOps = Object.values((vm.current_operations ?? {}) as Record<string, string>);
   const blocking = vmOps.find((o) => ['clean_shutdown', 'hard_shutdown', 'suspend', 'pause'].includes(o));
-  if (blocking) set(['plug', 'unplug'], ['OPERATION_NOT_ALLOWED', `Current operation on VM:${vif.VM as string} is ${blocking}`]);
+  if (blocking) set(['plug', 'unplug'], ['OPERATION_NOT_ALLOWED', `Current operation on VM:${vif.VM} is ${blocking}`]);
   return out;
 }
 
@@ -80,7 +81,7 @@ export function destroyVifRow(tx: Tx, vifRef: string): void {
 }
 
 /** The host where the VIF is live (attached, VM running there), if it is. */
-export function liveHost(r: Reader, vif: Rec): string | undefined {
+export function liveHost(r: Reader, vif: VIFRecord): string | undefined {
   const vm = r.find('VM', vif.VM as string);
   if (vif.currently_attached !== true || !vm || vm.power_state !== 'Running' || !isRef(vm.resident_on)) return undefined;
   return vm.resident_on as string;
@@ -138,7 +139,7 @@ function vifCreate(ctx: CallContext, args: Rec): string {
 function vifDestroy(ctx: CallContext, self: string): void {
   ctx.services.store.transact((tx) => {
     const vif = tx.get('VIF', self);
-    const vm = tx.find('VM', vif.VM as string);
+    const vm = tx.find('VM', vif.VM);
     assertOr(!(vm && vm.domid !== -1 && vif.currently_attached === true), 'OPERATION_NOT_ALLOWED', 'VIF currently attached to a running VM');
     destroyVifRow(tx, self);
   });
@@ -161,7 +162,7 @@ async function plugOrUnplug(ctx: CallContext, self: string, attach: boolean): Pr
     const vif = tx.get('VIF', self);
     tx.update('VIF', self, { current_operations: { ...(vif.current_operations as Rec), [task]: op } });
     refreshAllowedOps(tx, self);
-    return { host: tx.get('VM', vif.VM as string).resident_on as string, network: vif.network as string };
+    return { host: tx.get('VM', vif.VM).resident_on, network: vif.network };
   });
   try {
     if (attach) await plugNetworkOn(ctx, network, host, false);
@@ -191,13 +192,13 @@ async function vifMove(ctx: CallContext, self: string, network: string): Promise
   const store = ctx.services.store;
   const vif = store.get('VIF', self);
   store.get('network', network); // HANDLE_INVALID for OpaqueRef:NULL too: a VIF never leaves its network for none
-  const vm = store.get('VM', vif.VM as string);
+  const vm = store.get('VM', vif.VM);
   const active = vif.currently_attached === true && vm.power_state !== 'Suspended' && isRef(vm.resident_on);
-  const host = vm.resident_on as string;
+  const host = vm.resident_on;
   // Usable there (a PIF on the host, or an internal network not pinned elsewhere), and
   // not through a bond member.
   if (active) {
-    const usable = networkUsableOn(store, network, host, vif.VM as string) && !bondSlavePifOn(store, network, host);
+    const usable = networkUsableOn(store, network, host, vif.VM) && !bondSlavePifOn(store, network, host);
     assertOr(usable, 'HOST_CANNOT_ATTACH_NETWORK', host, network);
   }
   assertOr(((vif.trunks ?? []) as number[]).length === 0 || !hasVlanPif(store, network), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', network);
@@ -221,24 +222,24 @@ function checkAllowed(f: Family, values: string[]): void {
   for (const v of values) checkMember(fieldOf('VIF', allowedField(f)), v);
 }
 
-const setAllowed = (f: Family) => (ctx: CallContext, a: Record<string, Value>) => {
-  ctx.services.store.get('VIF', a.self as string); // the VIF is read (to forward the call) before the value
+const setAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.set_ipv4_allowed']) => {
+  ctx.services.store.get('VIF', a.self); // the VIF is read (to forward the call) before the value
   const values = [...new Set(a.value as string[])];
   checkAllowed(f, values);
-  return update(ctx, a.self as string, () => ({ [allowedField(f)]: values }));
+  return update(ctx, a.self, () => ({ [allowedField(f)]: values }));
 };
-const addAllowed = (f: Family) => (ctx: CallContext, a: Record<string, Value>) => {
-  ctx.services.store.get('VIF', a.self as string);
-  checkAllowed(f, [a.value as string]);
-  return update(ctx, a.self as string, (vif) => {
+const addAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.add_ipv4_allowed']) => {
+  ctx.services.store.get('VIF', a.self);
+  checkAllowed(f, [a.value]);
+  return update(ctx, a.self, (vif) => {
     const cur = (vif[allowedField(f)] ?? []) as string[];
-    return cur.includes(a.value as string) ? undefined : { [allowedField(f)]: [...cur, a.value as string] };
+    return cur.includes(a.value) ? undefined : { [allowedField(f)]: [...cur, a.value] };
   });
 };
-const removeAllowed = (f: Family) => (ctx: CallContext, a: Record<string, Value>) =>
-  update(ctx, a.self as string, (vif) => {
+const removeAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.remove_ipv4_allowed']) =>
+  update(ctx, a.self, (vif) => {
     const cur = (vif[allowedField(f)] ?? []) as string[];
-    return cur.includes(a.value as string) ? { [allowedField(f)]: cur.filter((x) => x !== a.value) } : undefined;
+    return cur.includes(a.value) ? { [allowedField(f)]: cur.filter((x) => x !== a.value) } : undefined;
   });
 
 /** Is the (prefix-less) address allowed by one of the entries (an address or a CIDR)? */
@@ -258,11 +259,11 @@ function addressAllowed(f: Family, ip: string, entries: string[]): boolean {
  * configure_ipv4/6. The guest's "feature-static-ip-setting" normally comes from its guest
  * metrics; xcpnet has no guest agent, so the VM's other_config key of that name stands in.
  */
-const configureIp = (f: Family) => async (ctx: CallContext, a: Record<string, Value>) => {
-  const self = a.self as string;
-  const mode = a.mode as string;
-  const address = a.address as string;
-  const gateway = a.gateway as string;
+const configureIp = (f: Family) => async (ctx: CallContext, a: Args['VIF.configure_ipv4'] | Args['VIF.configure_ipv6']) => {
+  const self = a.self;
+  const mode = a.mode;
+  const address = a.address;
+  const gateway = a.gateway;
   ctx.services.store.transact((tx) => {
     const vif = tx.get('VIF', self);
     if (mode === 'Static') {
@@ -273,7 +274,7 @@ const configureIp = (f: Family) => async (ctx: CallContext, a: Record<string, Va
       }
       if (gateway !== '') assertOr(f === 4 ? isIPv4(gateway) : isIPv6(gateway), 'INVALID_IP_ADDRESS_SPECIFIED', 'gateway');
     }
-    const vm = tx.get('VM', vif.VM as string);
+    const vm = tx.get('VM', vif.VM);
     const feature = ((vm.other_config ?? {}) as Record<string, Value>)['feature-static-ip-setting'];
     assertOr(feature === '1', 'VM_LACKS_FEATURE', vif.VM);
     tx.update('VIF', self, f === 4
@@ -301,17 +302,17 @@ async function setTrunks(ctx: CallContext, self: string, value: number[]): Promi
   });
 }
 
-export const vifRules: ImplTable = {
+export const vifRules: Rules = {
   'VIF.create': (ctx, a) => vifCreate(ctx, a.args as Rec),
-  'VIF.destroy': (ctx, a) => vifDestroy(ctx, a.self as string),
-  'VIF.plug': (ctx, a) => plugOrUnplug(ctx, a.self as string, true),
-  'VIF.unplug': (ctx, a) => plugOrUnplug(ctx, a.self as string, false),
+  'VIF.destroy': (ctx, a) => vifDestroy(ctx, a.self),
+  'VIF.plug': (ctx, a) => plugOrUnplug(ctx, a.self, true),
+  'VIF.unplug': (ctx, a) => plugOrUnplug(ctx, a.self, false),
   // No guest here to cooperate: the forced variant is the same unplug.
-  'VIF.unplug_force': (ctx, a) => plugOrUnplug(ctx, a.self as string, false),
-  'VIF.move': (ctx, a) => vifMove(ctx, a.self as string, a.network as string),
+  'VIF.unplug_force': (ctx, a) => plugOrUnplug(ctx, a.self, false),
+  'VIF.move': (ctx, a) => vifMove(ctx, a.self, a.network),
   // The effective mode can be `locked`, but no SDN controller exists and there is no licensing,
   // so neither OPERATION_NOT_ALLOWED nor LICENCE_RESTRICTION can arise.
-  'VIF.set_locking_mode': (ctx, a) => update(ctx, a.self as string, () => ({ locking_mode: a.value! })),
+  'VIF.set_locking_mode': (ctx, a) => update(ctx, a.self, () => ({ locking_mode: a.value! })),
   'VIF.set_ipv4_allowed': setAllowed(4),
   'VIF.add_ipv4_allowed': addAllowed(4),
   'VIF.remove_ipv4_allowed': removeAllowed(4),
@@ -320,10 +321,10 @@ export const vifRules: ImplTable = {
   'VIF.remove_ipv6_allowed': removeAllowed(6),
   'VIF.configure_ipv4': configureIp(4),
   'VIF.configure_ipv6': configureIp(6),
-  'VIF.add_trunks': (ctx, a) => addTrunk(ctx, a.self as string, a.value as number),
-  'VIF.remove_trunks': (ctx, a) => update(ctx, a.self as string, (vif) => {
+  'VIF.add_trunks': (ctx, a) => addTrunk(ctx, a.self, a.value),
+  'VIF.remove_trunks': (ctx, a) => update(ctx, a.self, (vif) => {
     const cur = (vif.trunks ?? []) as number[];
-    return cur.includes(a.value as number) ? { trunks: cur.filter((t) => t !== a.value) } : undefined;
+    return cur.includes(a.value) ? { trunks: cur.filter((t) => t !== a.value) } : undefined;
   }),
-  'VIF.set_trunks': (ctx, a) => setTrunks(ctx, a.self as string, a.value as number[]),
+  'VIF.set_trunks': (ctx, a) => setTrunks(ctx, a.self, a.value),
 };
