@@ -234,7 +234,7 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
     for (const ref of dirty) {
       const tun = store.find('tunnel', ref);
       if (!tun) continue;
-      const accessRef = tun.access_PIF as string;
+      const accessRef = tun.access_PIF;
       const access = isRef(accessRef) ? store.find('PIF', accessRef) : undefined;
       const key = access ? keyOf(access.network as string) : undefined;
       const host = access?.host as string;

@@ -82,9 +82,9 @@ export function destroyVifRow(tx: Tx, vifRef: string): void {
 
 /** The host where the VIF is live (attached, VM running there), if it is. */
 export function liveHost(r: Reader, vif: VIFRecord): string | undefined {
-  const vm = r.find('VM', vif.VM as string);
+  const vm = r.find('VM', vif.VM);
   if (vif.currently_attached !== true || !vm || vm.power_state !== 'Running' || !isRef(vm.resident_on)) return undefined;
-  return vm.resident_on as string;
+  return vm.resident_on;
 }
 
 // ---------------------------------------------------------------- create / destroy
@@ -119,7 +119,7 @@ function vifCreate(ctx: CallContext, args: Rec): string {
     assertOr(isMac(mac), 'MAC_INVALID', mac);
     const trunks = opt('trunks') as number[];
     assertOr(trunks.length === 0 || !hasVlanPif(tx, netRef), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', netRef);
-    for (const other of (vm.VIFs ?? []) as string[]) {
+    for (const other of (vm.VIFs ?? [])) {
       assertOr(deviceNumber(tx.find('VIF', other)?.device) !== Number(device), 'DEVICE_ALREADY_EXISTS', device);
     }
     const metrics = tx.create('VIF_metrics', { io_read_kbs: 0, io_write_kbs: 0, last_updated: compactNow(), other_config: {} });
@@ -224,7 +224,7 @@ function checkAllowed(f: Family, values: string[]): void {
 
 const setAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.set_ipv4_allowed']) => {
   ctx.services.store.get('VIF', a.self); // the VIF is read (to forward the call) before the value
-  const values = [...new Set(a.value as string[])];
+  const values = [...new Set(a.value)];
   checkAllowed(f, values);
   return update(ctx, a.self, () => ({ [allowedField(f)]: values }));
 };

@@ -96,7 +96,7 @@ export function copyIpConfig(p: Rec): Rec {
 export function moveVlan(tx: Tx, vlanRef: string, newParent: string): { vlan: string; pif: string; attached: boolean } {
   const old = tx.get('VLAN', vlanRef);
   const oldPif = isRef(old.untagged_PIF) ? tx.find('PIF', old.untagged_PIF) : undefined;
-  const network = (oldPif?.network as string | undefined) ?? NULL_REF;
+  const network = (oldPif?.network) ?? NULL_REF;
   // Delete first, so the network is free on this host for the new PIF.
   if (oldPif) tx.destroy('PIF', old.untagged_PIF);
   tx.destroy('VLAN', vlanRef);
