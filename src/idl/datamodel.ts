@@ -25,7 +25,6 @@ export const UNIMPLEMENTED = 'NOT_IMPLEMENTED';
 
 const QUALIFIERS: Record<DatamodelField[2], Qualifier> = { RW: 'RW', 'RO/constructor': 'StaticRO', 'RO/runtime': 'DynamicRO' };
 
-/** The implicit messages that are not per field. */
 /** Class-level lookups the implicit generator serves even where xapi declares them explicitly (message). */
 const IMPLICIT_SERVED = ['get_record', 'get_by_uuid', 'get_by_name_label', 'get_all', 'get_all_records', 'get_all_records_where'];
 
