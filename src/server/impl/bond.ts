@@ -6,7 +6,7 @@
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, stored, storedFields, type Rec, type Value } from '../../idl/meta.js';
-import type { Args } from '../../idl/types.gen.js';
+import type { Args, BondRecord } from '../../idl/types.gen.js';
 import type { CallContext, Rules } from '../context.js';
 import { getPool, isBondSlave, isMac, isRef, markPlugged, pifKind, recomputeManagement, syncHostAddress, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 import { moveTunnel } from './tunnel.js';
@@ -267,7 +267,7 @@ async function bondDestroy(ctx: CallContext, args: Args['Bond.destroy']): Promis
 // ---------------------------------------------------------------- mode and properties
 
 /** Writes the bond's mode/properties and waits for the agent to re-apply the master, if it is up. */
-async function rewriteBond(ctx: CallContext, self: string, patch: (bond: Rec) => Rec): Promise<void> {
+async function rewriteBond(ctx: CallContext, self: string, patch: (bond: BondRecord) => Rec): Promise<void> {
   const store = ctx.services.store;
   const done = store.transact((tx) => {
     const bond = tx.get('Bond', self);
@@ -285,7 +285,7 @@ async function bondSetMode(ctx: CallContext, args: Args['Bond.set_mode']): Promi
   const mode = args.value;
   await rewriteBond(ctx, args.self, (bond) => {
     const kept: Record<string, string> = {};
-    for (const [k, v] of Object.entries((bond.properties ?? {}) as Record<string, string>)) if (validProperty(mode, k, v)) kept[k] = v;
+    for (const [k, v] of Object.entries(bond.properties)) if (validProperty(mode, k, v)) kept[k] = v;
     return { mode, properties: mode === 'lacp' ? { ...LACP_DEFAULTS, ...kept } : {} };
   });
 }
@@ -294,8 +294,8 @@ async function bondSetProperty(ctx: CallContext, args: Args['Bond.set_property']
   const name = args.name;
   const value = args.value;
   await rewriteBond(ctx, args.self, (bond) => {
-    if (!validProperty(bond.mode as string, name, value)) throw new ApiError('INVALID_VALUE', ['properties', `${name} = ${value}`]);
-    return { properties: { ...(bond.properties as Rec), [name]: value } };
+    if (!validProperty(bond.mode, name, value)) throw new ApiError('INVALID_VALUE', ['properties', `${name} = ${value}`]);
+    return { properties: { ...bond.properties, [name]: value } };
   });
 }
 

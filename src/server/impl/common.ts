@@ -6,7 +6,7 @@ import { ApiError, assertOr } from '../../common/api-error.js';
 import { isIPv4, isIPv6 } from '../../common/net-syntax.js';
 import type { RecordOf, Tx } from '../../db/store.js';
 import { NULL_REF, type Rec } from '../../idl/meta.js';
-import type { PIFRecord } from '../../idl/types.gen.js';
+import type { PIFRecord, poolRecord } from '../../idl/types.gen.js';
 import type { CallContext } from '../context.js';
 
 /** Read access shared by the Store and a transaction (Tx). */
@@ -80,7 +80,7 @@ export function findPifOn(r: Reader, network: string, host: string): string | un
 }
 
 /** The pool record (there is exactly one). */
-export function getPool(r: Reader): [string, Rec] {
+export function getPool(r: Reader): [string, poolRecord] {
   for (const e of r.all('pool')) return e;
   throw new ApiError('INTERNAL_ERROR', ['no pool record']);
 }

@@ -236,7 +236,7 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
       if (!tun) continue;
       const accessRef = tun.access_PIF;
       const access = isRef(accessRef) ? store.find('PIF', accessRef) : undefined;
-      const key = access ? keyOf(access.network as string) : undefined;
+      const key = access ? keyOf(access.network) : undefined;
       const host = access?.host as string;
       let active = false;
       if (access && access.currently_attached === true && key !== undefined) {

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
-import type { VMRecord } from '../../idl/types.gen.js';
+import type { VIFRecord, VMRecord } from '../../idl/types.gen.js';
 import type { CallContext, Rules } from '../context.js';
 import { getPool, isRef, type Reader } from './common.js';
 import { bondSlavePifOn, networkUsableOn, plugNetworkOn } from './network.js';
@@ -33,8 +33,8 @@ function updateVm(tx: Tx, vm: string, patch: Rec): void {
 }
 
 /** The VM's VIFs in device order (so errors name the lowest device's network first). */
-function vifsOf(r: Reader, vm: string): Array<[string, Rec]> {
-  const out: Array<[string, Rec]> = [];
+function vifsOf(r: Reader, vm: string): Array<[string, VIFRecord]> {
+  const out: Array<[string, VIFRecord]> = [];
   for (const ref of (r.get('VM', vm).VIFs ?? [])) {
     const vif = r.find('VIF', ref);
     if (vif) out.push([ref, vif]);
@@ -42,7 +42,7 @@ function vifsOf(r: Reader, vm: string): Array<[string, Rec]> {
   return out.sort(([, a], [, b]) => deviceNumber(a.device) - deviceNumber(b.device));
 }
 
-const networksOf = (vifs: Array<[string, Rec]>): string[] => [...new Set(vifs.map(([, v]) => v.network as string))];
+const networksOf = (vifs: Array<[string, VIFRecord]>): string[] => [...new Set(vifs.map(([, v]) => v.network))];
 
 // ---------------------------------------------------------------- create
 
@@ -77,7 +77,7 @@ function hostProblem(r: Reader, vm: string, networks: string[], host: string): A
 /** VM.start's host: the affinity host, then the master, then the others; the first that fits. */
 function chooseHost(r: Reader, vm: string, networks: string[]): string {
   const rec = r.get('VM', vm);
-  const master = getPool(r)[1].master as string;
+  const master = getPool(r)[1].master;
   const hosts = [...r.all('host')].filter(([, h]) => h.enabled !== false).map(([ref]) => ref);
   const order = [...new Set([rec.affinity as string, master, ...hosts])].filter((h) => hosts.includes(h));
   const problems: ApiError[] = [];
