@@ -207,7 +207,7 @@ async function vifMove(ctx: CallContext, self: string, network: string): Promise
   if (active) await ctx.services.hub.wait(host, [self]);
 }
 
-async function update(ctx: CallContext, self: string, fn: (vif: Rec, tx: Tx) => Rec | undefined): Promise<void> {
+async function update(ctx: CallContext, self: string, fn: (vif: VIFRecord, tx: Tx) => Rec | undefined): Promise<void> {
   ctx.services.store.transact((tx) => {
     const patch = fn(tx.get('VIF', self), tx);
     if (patch) tx.update('VIF', self, patch);
@@ -232,13 +232,13 @@ const addAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.add_ipv4_allow
   ctx.services.store.get('VIF', a.self);
   checkAllowed(f, [a.value]);
   return update(ctx, a.self, (vif) => {
-    const cur = (vif[allowedField(f)] ?? []) as string[];
+    const cur = vif[allowedField(f)];
     return cur.includes(a.value) ? undefined : { [allowedField(f)]: [...cur, a.value] };
   });
 };
 const removeAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.remove_ipv4_allowed']) =>
   update(ctx, a.self, (vif) => {
-    const cur = (vif[allowedField(f)] ?? []) as string[];
+    const cur = vif[allowedField(f)];
     return cur.includes(a.value) ? { [allowedField(f)]: cur.filter((x) => x !== a.value) } : undefined;
   });
 
@@ -270,7 +270,7 @@ const configureIp = (f: Family) => async (ctx: CallContext, a: Args['VIF.configu
       // LICENCE_RESTRICTION for Guest_ip_setting is never raised (no licensing).
       assertOr(f === 4 ? isIPv4Cidr(address) : isIPv6Cidr(address), 'INVALID_CIDR_ADDRESS_SPECIFIED', 'address');
       if (vif.locking_mode === 'locked') {
-        assertOr(addressAllowed(f, address.split('/')[0]!, (vif[allowedField(f)] ?? []) as string[]), 'ADDRESS_VIOLATES_LOCKING_CONSTRAINT', address);
+        assertOr(addressAllowed(f, address.split('/')[0]!, vif[allowedField(f)]), 'ADDRESS_VIOLATES_LOCKING_CONSTRAINT', address);
       }
       if (gateway !== '') assertOr(f === 4 ? isIPv4(gateway) : isIPv6(gateway), 'INVALID_IP_ADDRESS_SPECIFIED', 'gateway');
     }
@@ -287,7 +287,7 @@ async function addTrunk(ctx: CallContext, self: string, value: number): Promise<
   ctx.services.store.get('VIF', self);
   checkMember(fieldOf('VIF', 'trunks'), value);
   await update(ctx, self, (vif, tx) => {
-    assertOr(!hasVlanPif(tx, vif.network as string), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
+    assertOr(!hasVlanPif(tx, vif.network), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
     const cur = (vif.trunks ?? []) as number[];
     return cur.includes(value) ? undefined : { trunks: [...cur, value] };
   });
@@ -295,7 +295,7 @@ async function addTrunk(ctx: CallContext, self: string, value: number): Promise<
 
 async function setTrunks(ctx: CallContext, self: string, value: number[]): Promise<void> {
   await update(ctx, self, (vif, tx) => {
-    if (value.length > 0) assertOr(!hasVlanPif(tx, vif.network as string), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
+    if (value.length > 0) assertOr(!hasVlanPif(tx, vif.network), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
     const tags = [...new Set(value)];
     for (const t of tags) checkMember(fieldOf('VIF', 'trunks'), t);
     return { trunks: tags };

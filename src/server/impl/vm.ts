@@ -79,7 +79,7 @@ function chooseHost(r: Reader, vm: string, networks: string[]): string {
   const rec = r.get('VM', vm);
   const master = getPool(r)[1].master;
   const hosts = [...r.all('host')].filter(([, h]) => h.enabled !== false).map(([ref]) => ref);
-  const order = [...new Set([rec.affinity as string, master, ...hosts])].filter((h) => hosts.includes(h));
+  const order = [...new Set([rec.affinity, master, ...hosts])].filter((h) => hosts.includes(h));
   const problems: ApiError[] = [];
   for (const h of order) {
     const p = hostProblem(r, vm, networks, h);
