@@ -5,6 +5,7 @@
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Store, Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
+import type { networkRecord } from '../../idl/types.gen.js';
 import type { CallContext, Rules } from '../context.js';
 import { findPifOn, isBondSlave, isRef, plugPif, type Reader } from './common.js';
 import { networkClass } from '../../idl/classes/network.js';
@@ -148,25 +149,26 @@ function setDefaultLockingMode(ctx: CallContext, network: string, value: string)
   });
 }
 
-const CONFLICTING_PURPOSE: Record<string, string> = { nbd: 'insecure_nbd', insecure_nbd: 'nbd' };
+type Purpose = networkRecord['purpose'][number];
+const CONFLICTING_PURPOSE: Record<Purpose, Purpose> = { nbd: 'insecure_nbd', insecure_nbd: 'nbd' };
 
-function addPurpose(ctx: CallContext, self: string, value: string): void {
+function addPurpose(ctx: CallContext, self: string, value: Purpose): void {
   ctx.services.store.transact((tx) => {
     const net = tx.get('network', self);
     assertOr(net.managed !== false, 'NETWORK_UNMANAGED', self);
-    const current = (net.purpose ?? []) as string[];
+    const current = net.purpose;
     if (current.includes(value)) return;
     const bad = CONFLICTING_PURPOSE[value];
     for (const [, other] of tx.all('network')) {
-      assertOr(!bad || !((other.purpose ?? []) as string[]).includes(bad), 'NETWORK_INCOMPATIBLE_PURPOSES', value, bad);
+      assertOr(!other.purpose.includes(bad), 'NETWORK_INCOMPATIBLE_PURPOSES', value, bad);
     }
     tx.update('network', self, { purpose: [...current, value] });
   });
 }
 
-function removePurpose(ctx: CallContext, self: string, value: string): void {
+function removePurpose(ctx: CallContext, self: string, value: Purpose): void {
   ctx.services.store.transact((tx) => {
-    const current = (tx.get('network', self).purpose ?? []) as string[];
+    const current = tx.get('network', self).purpose;
     if (current.includes(value)) tx.update('network', self, { purpose: current.filter((p) => p !== value) });
   });
 }
