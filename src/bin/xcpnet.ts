@@ -2,55 +2,24 @@
 // xcpnet: the pool master (`serve`), the host agent (`agent`), the lab (`lab …`) and helpers.
 
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
 import { simulatedLocalAgent } from './local-agent.js';
-import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
+import { HOTPLUG_SOCKET_NAME, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
-
-const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]';
-
-const USAGE = `usage: xcpnet <command> [options]
-
-commands:
-  serve [--listen HOST:PORT|none] [--http|--insecure-http] [--state-dir DIR] [--run-dir DIR] [--root-password-file FILE|-]
-        [--fake-nics N] [--no-agent]
-        run the pool master: XenAPI over HTTPS (default 0.0.0.0:443; a self-signed certificate is made
-        at first start in <state-dir>/server.pem, its key in server.key) and <run-dir>/xapi.sock
-        (run-dir: $XCPNET_RUN_DIR, else the state directory: $XCPNET_STATE_DIR, else ./var; local root,
-        trusted without a password); --http serves plain HTTP instead, on a loopback address only;
-        --insecure-http serves plain HTTP on any address; --master-ca-file FILE or --master-fingerprint SHA256:
-        how it trusts the master of a pool it joins (xe pool-join master-address=ADDRESS[:PORT] is HTTPS);
-        root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
-        After xe pool-join it is a pool member: it runs only its agent against the master.
-        --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
-  cert-fingerprint [--state-dir DIR]
-        print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
-  agent ${AGENT_USAGE}
-        run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
-        it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password;
-        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT)
-  switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
-        choose the host's network backend (as xe-switch-network-backend); restart the agent after
-  lab up|down|status|env|add-nic|cable|exec|restart-agent …
-        build a whole pool in network namespaces
-  bridges [--host H]
-        show each host's bridges in the layout of brctl show
-  install-services [--root DIR] [--master URL] [--host UUID]
-        install systemd units for the master and the agent (xcpnet-master, xcpnet-agent) running
-        this copy; settings in /etc/xcpnet, state in /var/lib/xcpnet, the socket in /run/xcpnet
-  remove-services [--root DIR]
-        stop, disable and remove those units (settings and state are kept)
-  user-add NAME ROLE [--password-file FILE|-] [--state-dir DIR]
-        create or replace a local user (roles: read-only … pool-admin); the password is the
-        file's first line (- reads standard input), else $XCPNET_PASSWORD
-`;
+import { asksHelp, commandHelp, findHelp, overview, version } from './help.js';
+import { closest } from '../common/suggest.js';
 
 function stateDirOf(v: string | undefined): string {
   return v !== undefined ? resolve(v) : stateDir();
+}
+
+/** An agent's own directory: --state-dir, else agent-<host> in the state directory (never the master's socket). */
+function agentDirOf(v: string | undefined, host: string | undefined): string {
+  return v !== undefined ? resolve(v) : join(stateDir(), `agent-${host ?? ''}`);
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -74,6 +43,7 @@ async function serve(argv: string[]): Promise<void> {
     'master-ca-file': { type: 'string' },
     'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
+    'lab-wiring': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -97,6 +67,7 @@ async function serve(argv: string[]): Promise<void> {
     impls: RULES,
     localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
     agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
+    labWiringFile: values['lab-wiring'] !== undefined ? resolve(values['lab-wiring']) : undefined,
   });
   const port = master.listener.tcpPort;
   const scheme = master.listener.tls ? 'https' : 'http';
@@ -156,9 +127,9 @@ async function agent(argv: string[]): Promise<void> {
     'ca-file': { type: 'string' }, fingerprint: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
     datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
-    'credential-file': { type: 'string' },
+    'credential-file': { type: 'string' }, 'hotplug-socket': { type: 'string' },
   } });
-  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
+  if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${findHelp('agent')!.args}`);
   const { XapiClient } = await import('../client/index.js');
   const { runAgent, isDesired } = await import('../agent/index.js');
   const { openHostSide } = await import('../backends/open.js');
@@ -185,18 +156,59 @@ async function agent(argv: string[]): Promise<void> {
   const pinned = values.fingerprint ?? process.env.XE_FINGERPRINT;
   const trust = { ca: caFile ? readFileSync(caFile, 'utf8') : undefined, fingerprint: pinned || undefined };
   const link = new MasterLink(() => XapiClient.connect({ target, user: '', password: '', hostCredential, originator: 'xcpnet-agent', trust }));
+  // The agent's own files (NIC order, DHCP leases, its local XenAPI socket).
+  const agentDir = agentDirOf(values['state-dir'], values.host);
   const { backend, guests, health } = await openHostSide({
-    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'], stateDir: agentDir,
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
   const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log);
-  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health });
-  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
+  // Where the agent changes a real host's network (or a lab host's): management changes must
+  // prove themselves, DHCP PIFs get a client, the management DNS goes to the host's resolver.
+  const real = Boolean(values.netns || values['manage-nics']);
+  const { linuxManagementHooks } = await import('../backends/linux/management.js');
+  const { DhcpClients } = await import('../backends/linux/dhcp.js');
+  const { ResolverFile, resolverPath } = await import('../backends/linux/resolver.js');
+  const confirm = real ? linuxManagementHooks({ netns: values.netns, master: target }) : undefined;
+  const dhcp = real ? new DhcpClients({ dir: join(agentDir, 'dhcp'), netns: values.netns, log }) : undefined;
+  const resolver = real ? new ResolverFile(resolverPath(values.netns), log) : undefined;
+  const masterAddress = /^https?:/.test(target) ? new URL(target).hostname : '';
+  // Guests of a real hypervisor (hotplug entry point, adoption) on a host of its own (the lab's or
+  // --manage-nics), beside the netns driver, which keeps the VMs started through the API.
+  const hv = real ? await openHypervisor({
+    netns: values.netns, hasInnerDriver: true, stateDir: stateDirOf(values['state-dir']), socket: values['hotplug-socket'], log,
+  }) : undefined;
+  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health, confirm, dhcp, resolver, masterAddress, hypervisor: hv?.guests });
+  // The member's own XenAPI socket: emergency mode and reset-networking (xe with XCPNET_STATE_DIR=<agent dir>).
+  const { serveLocalApi } = await import('../agent/local-api.js');
+  const { privateDir } = await import('../common/private-files.js');
+  privateDir(agentDir);
+  const localApi = await serveLocalApi(join(agentDir, 'xapi.sock'), running.local, log);
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target}); local API on unix:${join(agentDir, 'xapi.sock')}`);
   await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
-  const stop = async (): Promise<void> => { await running.stop(); health?.close(); await link.close(); process.exit(0); };
+  const stop = async (): Promise<void> => { await hv?.socket.close(); await localApi.close(); await running.stop(); await dhcp?.close(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
+}
+
+/** The hypervisor guest driver and its hotplug socket (docs/guests.md). */
+async function openHypervisor(o: { netns?: string; hasInnerDriver: boolean; stateDir: string; socket?: string; log: (m: string) => void }) {
+  const { HypervisorGuests } = await import('../agent/hypervisor.js');
+  const { FileHypervisorStore } = await import('../agent/hypervisor-store.js');
+  const { serveHotplug } = await import('../agent/hotplug-socket.js');
+  const { Ip } = await import('../backends/linux/ip.js');
+  const { join } = await import('node:path');
+  const ip = new Ip(o.netns);
+  const guests = new HypervisorGuests({
+    hasInnerDriver: o.hasInnerDriver, log: o.log, store: new FileHypervisorStore(join(o.stateDir, 'agent'), o.log),
+    links: async () => new Set((await ip.json<{ ifname: string }[]>('link', 'show')).map((l) => l.ifname)),
+  });
+  // By default in the agent's own 0700 directory, beside its copy of the host configuration.
+  const path = o.socket !== undefined ? resolve(o.socket) : join(o.stateDir, 'agent', HOTPLUG_SOCKET_NAME);
+  const socket = await serveHotplug(path, (r) => guests.handle(r), o.log);
+  o.log(`hotplug entry point (xcpnet vif-hotplug) on ${path}`);
+  return { guests, socket };
 }
 
 async function lab(argv: string[]): Promise<void> {
@@ -204,25 +216,62 @@ async function lab(argv: string[]): Promise<void> {
   process.exitCode = await runLabCli(argv);
 }
 
+/** `xcpnet bridges`: brctl show's table per host, then what each bridge is (network, VLAN, bond, tunnels, VIFs). */
 async function bridges(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { host: { type: 'string' }, 'state-dir': { type: 'string' } } });
-  const { XapiClient } = await import('../client/index.js');
+  const { values } = parseArgs({ args: argv, options: { host: { type: 'string' }, name: { type: 'string' }, 'state-dir': { type: 'string' } } });
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { buildTopology, formatBridgeLabels } = await import('../lab/topology-model.js');
   const { formatBrctl } = await import('./bridges.js');
-  const client = await XapiClient.connect({
-    target: process.env.XE_SERVER ?? `unix:${values['state-dir'] !== undefined ? `${resolve(values['state-dir'])}/xapi.sock` : localSocket()}`,
-    user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
-  });
+  const { client, lab } = await connectToPool({ name: values.name, ...(values['state-dir'] !== undefined ? { socket: `${resolve(values['state-dir'])}/xapi.sock` } : {}) });
   try {
-    const hosts = await client.call<Record<string, { name_label: string; uuid: string }>>('host.get_all_records');
-    const chosen = Object.entries(hosts).filter(([ref, h]) => !values.host || [ref, h.name_label, h.uuid].includes(values.host))
-      .sort(([, a], [, b]) => a.name_label.localeCompare(b.name_label));
-    if (chosen.length === 0) throw new Error(`no host ${values.host}`);
+    const facts = await gatherFacts(client, lab);
+    const chosen = Object.entries(facts.records.host)
+      .filter(([ref, h]) => !values.host || [ref, h.name_label, h.uuid].includes(values.host))
+      .sort(([, a], [, b]) => String(a.name_label).localeCompare(String(b.name_label), 'en', { numeric: true }));
+    if (chosen.length === 0) {
+      throw new Error(`no host ${values.host}; hosts: ${Object.values(facts.records.host).map((h) => String(h.name_label)).sort().join(', ')}`);
+    }
+    const topo = buildTopology(facts);
     for (const [ref, h] of chosen) {
       const rows = await client.call<Parameters<typeof formatBrctl>[0]>('host.get_bridges', ref);
-      if (chosen.length > 1) process.stdout.write(`${h.name_label}:\n`);
+      if (chosen.length > 1) process.stdout.write(`${String(h.name_label)}:\n`);
       process.stdout.write(formatBrctl(rows));
+      const node = topo.hosts.find((x) => x.uuid === h.uuid);
+      if (node) process.stdout.write(`\n${formatBridgeLabels(node)}`);
       if (chosen.length > 1) process.stdout.write('\n');
     }
+  } finally { await client.close().catch(() => {}); }
+}
+
+/** `xcpnet explain A B`: whether A reaches B at layer 2; exit status 0 when it does, 1 when not. */
+async function explainCmd(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { name: { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean', default: false } } });
+  if (positionals.length !== 2) throw new Error(`usage: xcpnet explain ${findHelp('explain')!.args} (VMs by name-label or uuid, or VIF uuids)`);
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { explain, formatExplanation } = await import('../lab/explain.js');
+  const { client, lab } = await connectToPool({ name: values.name, ...(values['state-dir'] !== undefined ? { socket: `${resolve(values['state-dir'])}/xapi.sock` } : {}) });
+  try {
+    const e = explain(await gatherFacts(client, lab), positionals[0]!, positionals[1]!);
+    process.stdout.write(values.json ? `${JSON.stringify(e, null, 2)}\n` : formatExplanation(e));
+    if (!e.reachable) process.exitCode = 1;
+  } finally { await client.close().catch(() => {}); }
+}
+
+/** `xcpnet trace A B`: one frame from A to B through a lab, hop by hop, with ofproto/trace. */
+async function traceCmd(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { name: { type: 'string' }, 'state-dir': { type: 'string' } } });
+  if (positionals.length !== 2) throw new Error(`usage: xcpnet trace ${findHelp('trace')!.args} (VMs by name-label or uuid, or VIF uuids)`);
+  const { connectToPool } = await import('../lab/index.js');
+  const { gatherFacts } = await import('../lab/facts.js');
+  const { walkFrame, formatHops } = await import('../lab/trace.js');
+  const name = values.name ?? process.env.XCPNET_LAB ?? 'lab';
+  const { client, lab } = await connectToPool({ name, stateDir: values['state-dir'] });
+  try {
+    if (!lab) throw new Error('xcpnet trace follows a frame through a lab\'s hosts: --name L');
+    const hops = await walkFrame(await gatherFacts(client, lab), lab, positionals[0]!, positionals[1]!);
+    process.stdout.write(formatHops(hops));
   } finally { await client.close().catch(() => {}); }
 }
 
@@ -251,29 +300,70 @@ async function removeServicesCmd(argv: string[]): Promise<void> {
   await removeServices({ root: values.root !== undefined ? resolve(values.root) : undefined, log: (l) => console.log(`xcpnet: ${l}`) });
 }
 
+/**
+ * `xcpnet reset-networking`: XCP's xe-reset-networking for a host whose management configuration
+ * keeps it from its master: management on NIC `--device` with the given IP configuration, every
+ * other PIF down, done at once by the host's running agent (through its local API) and recorded
+ * on the master as soon as the agent reaches it.
+ */
+async function resetNetworking(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    device: { type: 'string' }, mode: { type: 'string' }, ip: { type: 'string' }, netmask: { type: 'string' },
+    gateway: { type: 'string' }, dns: { type: 'string' }, host: { type: 'string' }, 'state-dir': { type: 'string' },
+  } });
+  const mode = values.mode === 'dhcp' ? 'DHCP' : values.mode === 'static' ? 'Static' : undefined;
+  if (!values.device || !mode || (!values.host && !values['state-dir']) || (mode === 'Static' && (!values.ip || !values.netmask))) {
+    throw new Error('usage: xcpnet reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir AGENT_DIR)');
+  }
+  const dir = agentDirOf(values['state-dir'], values.host);
+  const { XapiClient } = await import('../client/index.js');
+  const c = await XapiClient.connect({ target: `unix:${join(dir, 'xapi.sock')}`, user: 'root', password: '', originator: 'xcpnet-reset-networking' })
+    .catch((e: Error) => { throw new Error(`no agent answers on ${join(dir, 'xapi.sock')} (${e.message}): start the host's agent first`); });
+  try {
+    await c.call('host.reset_networking_local', values.device, mode, values.ip ?? '', values.netmask ?? '', values.gateway ?? '', values.dns ?? '');
+  } finally { await c.close().catch(() => {}); }
+  console.log(`xcpnet: management on ${values.device} (${mode}); the agent records it on the master when it reaches it`);
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  'reset-networking': resetNetworking,
   serve,
   'install-services': installServicesCmd,
   'remove-services': removeServicesCmd,
   'switch-network-backend': switchNetworkBackend,
   bridges,
+  explain: explainCmd,
+  trace: traceCmd,
   agent,
   lab,
   'user-add': userAdd,
   'cert-fingerprint': certFingerprint,
+  'vif-hotplug': async (argv) => { const { vifHotplug } = await import('./vif-hotplug.js'); process.exitCode = await vifHotplug(argv); },
 };
 
 async function main(): Promise<void> {
   // Whatever xcpnet creates (state, database, logs, the lab's files) is for its own user only.
   process.umask(0o077);
   const [cmd, ...rest] = process.argv.slice(2);
-  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { process.stdout.write(USAGE); return; }
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { process.stdout.write(overview()); return; }
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') { process.stdout.write(`xcpnet ${version()}\n`); return; }
   const run = commands[cmd];
-  if (!run) { process.stderr.write(`xcpnet: unknown command ${cmd}\n${USAGE}`); process.exit(2); }
+  if (!run) {
+    const near = closest(cmd, Object.keys(commands));
+    process.stderr.write(`xcpnet: unknown command ${cmd}${near ? `; did you mean xcpnet ${near}?` : ''}\n${overview()}`);
+    process.exit(2);
+  }
+  // `lab` has subcommands and prints their help itself.
+  if (cmd !== 'lab' && asksHelp(rest)) { process.stdout.write(commandHelp(findHelp(cmd)!)); return; }
   await run(rest);
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`xcpnet: ${(e as Error)?.message ?? e}\n`);
-  process.exit(1);
+  const code = (e as { code?: unknown })?.code;
+  // An option parseArgs does not know: show where the command's options are listed.
+  const [cmd, sub] = process.argv.slice(2);
+  const hint = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')
+    ? ` (xcpnet ${cmd === 'lab' && sub ? `lab ${sub}` : cmd} --help lists its options)` : '';
+  process.stderr.write(`xcpnet: ${(e as Error)?.message ?? e}${hint}\n`);
+  process.exit(code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' || code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' ? 2 : 1);
 });

@@ -2,8 +2,9 @@
 // come from the IDL; the CLI's own names, order, markers and special setters come from the
 // per-class tables in tables.ts (xen-api: ocaml/xapi-cli-server/records.ml), which the IDL cannot express.
 import type { ClassDef, Field as IdlField, Rec, Ty, Value } from '../idl/meta.js';
-import { CliFailure, parseBool, parseEnum, parseFloatParam, parseIntParam, splitList } from './args.js';
+import { ArgError, CliFailure, parseBool, parseEnum, parseFloatParam, parseIntParam, splitList } from './args.js';
 import { formatFloat, formatMap, type Marker } from './layout.js';
+import { closest } from '../common/suggest.js';
 
 export const NOT_IN_DB = '<not in database>';
 
@@ -200,7 +201,15 @@ export function buildField(cls: ClassDef, spec: Spec): CliField {
   return out;
 }
 
-/** Raised for a field name no table knows. */
-export function unknownField(name: string): CliFailure {
-  return new CliFailure(`Unknown field '${name}'`);
+/** Names people type for another parameter: `host=` where the command takes `on=`. */
+const SYNONYMS: Record<string, string[]> = { host: ['on', 'host-uuid'], 'host-name': ['host-name-label'], name: ['name-label'] };
+
+/**
+ * Raised for a field or parameter name no table knows: a user's error (exit 1, never the
+ * server's INTERNAL_ERROR form), with the closest known name when it looks like a typo.
+ */
+export function unknownField(name: string, known: Iterable<string> = []): ArgError {
+  const names = [...known];
+  const near = SYNONYMS[name]?.find((s) => names.includes(s)) ?? closest(name, names);
+  return new ArgError(`Unknown field '${name}'.${near ? ` Did you mean '${near}'?` : ''}`);
 }

@@ -73,7 +73,7 @@ export function parseFilters(fields: CliField[], params: Map<string, string>, sk
     if (colon > 0) {
       const field = findField(fields, name.slice(0, colon));
       const key = name.slice(colon + 1);
-      if (field === undefined) throw unknownField(name.slice(0, colon));
+      if (field === undefined) throw unknownField(name.slice(0, colon), fields.map((f) => f.name));
       if (field.kind === 'set' && key === 'contains') {
         out.push({ field, test: (r, v) => (field.getSet?.(r, v) ?? []).includes(want) });
       } else {
@@ -93,7 +93,7 @@ export function parseFilters(fields: CliField[], params: Map<string, string>, sk
     // Legacy `other-config-key=value`: the longest map field name that prefixes it.
     const map = fields.filter((f) => f.kind === 'map' && name.startsWith(`${f.name}-`))
       .sort((a, b) => b.name.length - a.name.length)[0];
-    if (map === undefined) throw unknownField(name);
+    if (map === undefined) throw unknownField(name, [...fields.map((f) => f.name), ...skip]);
     const key = name.slice(map.name.length + 1);
     out.push({ field: map, test: (r, v) => map.getMap?.(r, v)[key] === want });
   }
@@ -155,7 +155,7 @@ export async function refOf(c: Caller, cls: string, uuid: string): Promise<strin
 
 export function requireField(fields: CliField[], name: string): CliField {
   const f = findField(fields, name);
-  if (f === undefined) throw unknownField(name);
+  if (f === undefined) throw unknownField(name, fields.map((x) => x.name));
   return f;
 }
 

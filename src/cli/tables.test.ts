@@ -121,7 +121,8 @@ test('filters: printed value, map:key=value, legacy map-key=value, set:contains,
   assert.equal(ok('tags:contains', 'vlan'), true);
   assert.equal(ok('VIF-uuids:contains', 'vif-2'), true);
   assert.equal(ok('params', 'whatever'), true);
-  assert.throws(() => ok('colour', 'red'), { message: "Unknown field 'colour'" });
+  assert.throws(() => ok('colour', 'red'), { message: "Unknown field 'colour'." });
+  assert.throws(() => ok('name-lable', 'red'), { message: "Unknown field 'name-lable'. Did you mean 'name-label'?" });
 });
 
 test('MAC filters ignore case', async () => {

@@ -1,37 +1,35 @@
 // `xcpnet lab <subcommand> …`: argument parsing over the lab API. Returns the exit code.
 import { parseArgs } from 'node:util';
-import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, formatLabStatus, labHint } from './index.js';
-
-export const LAB_USAGE = `usage: xcpnet lab <command> [--name L] [--state-dir DIR]
-
-  up [--hosts N] [--nics M] [--backend openvswitch|bridge]
-                                build lab L (default: lab, 2 hosts, 4 NICs, Open vSwitch) in network namespaces
-  down                          remove everything lab L made, and nothing else
-  status [--json]               hosts, NICs and cables, switch ports, running guests
-  env                           shell export lines pointing xe at the lab: eval "$(xcpnet lab env)"
-  add-nic HOST                  hot-add the next ethN to HOST, cabled to the switch
-  cable HOST ethN up|down       plug or pull a cable
-  exec VM|HOST -- CMD …         run CMD in a guest, or in a host with ovs-vsctl/ovs-appctl on its OVS
-  restart-agent HOST            SIGKILL the host's agent and start it again
-  restart-master [--outage S]   SIGKILL the pool master and start it again (after S seconds)
-`;
+import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRestartAgent, labRestartMaster, formatLabStatus, labHint, labInterrupted, labHostUuid, labGraph, xcpnetCommand } from './index.js';
+import { asksHelp, commandHelp, findHelp, labOverview, LAB_COMMANDS } from '../bin/help.js';
+import { closest } from '../common/suggest.js';
 
 export async function runLabCli(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   if (!sub || sub === 'help' || sub === '--help' || sub === '-h') {
-    process.stdout.write(LAB_USAGE);
+    (sub ? process.stdout : process.stderr).write(labOverview());
     return sub ? 0 : 2;
+  }
+  const help = findHelp(`lab ${sub}`);
+  if (!help) {
+    const near = closest(sub, LAB_COMMANDS.map((c) => c.name.slice(4)));
+    process.stderr.write(`xcpnet lab: unknown command ${sub}${near ? `; did you mean xcpnet lab ${near}?` : ''}\n${labOverview()}`);
+    return 2;
+  }
+  if (asksHelp(rest)) {
+    process.stdout.write(commandHelp(help));
+    return 0;
   }
   const { values, positionals } = parseArgs({
     args: rest, allowPositionals: true,
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
-      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' },
+      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' }, format: { type: 'string' },
     },
   });
   const common = { name: values.name, stateDir: values['state-dir'] };
   const need = (n: number, usage: string): void => {
-    if (positionals.length < n) throw new Error(`usage: xcpnet lab ${usage}`);
+    if (positionals.length < n) throw new Error(`usage: xcpnet lab ${usage} (xcpnet lab ${sub} --help says more)`);
   };
   switch (sub) {
     case 'up': {
@@ -42,9 +40,28 @@ export async function runLabCli(argv: string[]): Promise<number> {
       };
       const backend = values.backend;
       if (backend !== undefined && backend !== 'openvswitch' && backend !== 'bridge') throw new Error(`--backend wants openvswitch or bridge, got ${backend}`);
-      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend });
-      process.stdout.write(labHint(state));
-      return 0;
+      // Ctrl-C: the daemons started so far are detached and recorded; say what is left and how to go on.
+      let interrupted = false;
+      const onSignal = (): void => {
+        interrupted = true;
+        process.stderr.write(`\n${labInterrupted(common)}`);
+        process.exit(130);
+      };
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend });
+        process.stdout.write(labHint(state));
+        return 0;
+      } catch (e) {
+        // A command killed by the same Ctrl-C may fail first: let the signal's handler speak.
+        await new Promise((r) => setImmediate(r));
+        if (interrupted) return 130;
+        throw e;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
     }
     case 'down':
       await labDown(common);
@@ -59,7 +76,9 @@ export async function runLabCli(argv: string[]): Promise<number> {
       return 0;
     case 'add-nic':
       need(1, 'add-nic HOST');
-      await labAddNic({ ...common, host: positionals[0]! });
+      const device = await labAddNic({ ...common, host: positionals[0]! });
+      const hostUuid = labHostUuid(common, positionals[0]!);
+      if (hostUuid) process.stdout.write(`the pool sees ${device} once it looks for new NICs: ${xcpnetCommand('xe')} pif-scan host-uuid=${hostUuid}\n`);
       return 0;
     case 'cable': {
       need(3, 'cable HOST ethN up|down');
@@ -83,8 +102,14 @@ export async function runLabCli(argv: string[]): Promise<number> {
       await labRestartMaster({ ...common, outageMs: outage * 1000 });
       return 0;
     }
+    case 'graph': {
+      const format = values.format ?? 'text';
+      if (format !== 'text' && format !== 'dot' && format !== 'mermaid') throw new Error(`--format wants text, dot or mermaid, got ${format}`);
+      process.stdout.write(await labGraph(common, format));
+      return 0;
+    }
     default:
-      process.stderr.write(`xcpnet lab: unknown command ${sub}\n${LAB_USAGE}`);
+      process.stderr.write(`xcpnet lab: unknown command ${sub}\n${labOverview()}`);
       return 2;
   }
 }

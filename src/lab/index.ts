@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 // The lab's public API: what `xcpnet lab …` calls.
 import { resolveStateDir } from './state.js';
 import { spawn } from 'node:child_process';
@@ -9,9 +10,13 @@ import { buildTopology, isTopologyHealthy, newLabState, addNic, setCable, findHo
 import { teardownLab, type DownReport } from './teardown.js';
 import { observeStatus, formatStatus, type LabStatus } from './status.js';
 import { ovsEnv } from '../backends/ovsdb/index.js';
-import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster } from './pool.js';
+import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster, recordMasterUrl } from './pool.js';
 import { isRecordedAlive } from './state.js';
 import { vmNamespaceName } from '../backends/linux/guests.js';
+import { XapiClient } from '../client/index.js';
+import { localSocket } from '../common/paths.js';
+import { gatherFacts } from './facts.js';
+import { buildTopology as buildTopologyModel, formatDot, formatMermaid, formatTreeText } from './topology-model.js';
 
 export { compileLabPlan, labPrefix } from './plan.js';
 export type { LabPlan } from './plan.js';
@@ -42,7 +47,8 @@ const DEFAULT_NAME = 'lab';
 const stdoutProgress: Progress = (l) => process.stdout.write(`${l}\n`);
 
 function resolveName(opts: LabOpts): string {
-  const name = opts.name ?? DEFAULT_NAME;
+  // $XCPNET_LAB: the lab `lab env` pointed this shell at.
+  const name = opts.name ?? (process.env.XCPNET_LAB || DEFAULT_NAME);
   assertLabName(name);
   return name;
 }
@@ -50,7 +56,12 @@ function resolveName(opts: LabOpts): string {
 function requireState(opts: LabOpts): LabState {
   const name = resolveName(opts);
   const state = loadState(labDir(opts.stateDir, name));
-  if (!state) throw new Error(`lab ${name} is not up (no state in ${labDir(opts.stateDir, name)}); run: xcpnet lab up --name ${name}`);
+  if (!state) {
+    const base = join(resolveStateDir(opts.stateDir), 'lab');
+    const others = existsSync(base) ? readdirSync(base).filter((d) => loadState(join(base, d)) !== undefined).sort() : [];
+    throw new Error(`lab ${name} is not up (no state in ${labDir(opts.stateDir, name)}); run: ${xcpnetCommand('xcpnet')} lab up${name === DEFAULT_NAME ? '' : ` --name ${name}`}` +
+      (others.length ? `; labs in ${base}: ${others.join(', ')} (--name L)` : '; a lab made elsewhere needs --state-dir DIR (or XCPNET_LAB_STATE_DIR)'));
+  }
   return state;
 }
 
@@ -66,10 +77,9 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   const dir = labDir(opts.stateDir, name);
   const existing = loadState(dir);
   const wantPool = opts.pool ?? existing?.pool ?? true;
+  if (existing) assertSameShape(existing, opts);
   if (existing && await isTopologyHealthy(existing) && (!wantPool || isPoolHealthy(existing))) {
-    const asked = (opts.hosts !== undefined && opts.hosts !== existing.hosts.length) || (opts.nics !== undefined && opts.nics !== existing.nics)
-      || (opts.backend !== undefined && opts.backend !== (existing.backend ?? 'openvswitch'));
-    progress(`lab ${name} is already up (${existing.hosts.length} hosts)${asked ? '; run lab down first to change its size' : ''}; nothing to do`);
+    progress(`lab ${name} is already up (${existing.hosts.length} hosts); nothing to do`);
     return existing;
   }
   const hosts = existing?.hosts.length ?? opts.hosts ?? 2;
@@ -104,6 +114,19 @@ async function buildPool(ctx: Ctx): Promise<void> {
   }
 }
 
+/** A lab keeps the size and backend it was built with: asking for another is an error, not a no-op. */
+function assertSameShape(existing: LabState, opts: LabUpOpts): void {
+  const differs: string[] = [];
+  if (opts.hosts !== undefined && opts.hosts !== existing.hosts.length) differs.push(`${opts.hosts} hosts (it has ${existing.hosts.length})`);
+  if (opts.nics !== undefined && opts.nics !== existing.nics) differs.push(`${opts.nics} NICs per host (it has ${existing.nics})`);
+  const backend = existing.backend ?? 'openvswitch';
+  if (opts.backend !== undefined && opts.backend !== backend) differs.push(`the ${opts.backend} backend (it has ${backend})`);
+  if (differs.length === 0) return;
+  const nameOpt = existing.name === DEFAULT_NAME ? '' : ` --name ${existing.name}`;
+  throw new Error(`lab ${existing.name} exists; you asked for ${differs.join(' and ')}. ` +
+    `Run \`xcpnet lab down${nameOpt}\` first to build it anew, or \`xcpnet lab up${nameOpt}\` without size options to use it as it is`);
+}
+
 function isPoolHealthy(state: LabState): boolean {
   return !!state.master?.proc && isRecordedAlive(state.master.proc) && state.hosts.every((h) => !!h.agent && isRecordedAlive(h.agent));
 }
@@ -124,25 +147,88 @@ export async function labStatus(opts: LabOpts = {}): Promise<LabStatus> {
   return status;
 }
 
-/** Puts VM name-labels and hosts on the guest namespaces found. */
+/** Puts VM name-labels, hosts and VIFs (host device, bridge, network) on the guest namespaces found; sorts them by name. */
 async function nameGuests(state: LabState, status: LabStatus): Promise<void> {
   const c = await masterClient(state);
   try {
-    const vms = await c.call<Record<string, { uuid: string; name_label: string; resident_on: string; is_control_domain: boolean }>>('VM.get_all_records');
+    const vms = await c.call<Record<string, { uuid: string; name_label: string; resident_on: string; is_control_domain: boolean; domid: number; VIFs: string[] }>>('VM.get_all_records');
     const hosts = await c.call<Record<string, { name_label: string }>>('host.get_all_records');
+    const vifs = await c.call<Record<string, { device: string; network: string; currently_attached: boolean }>>('VIF.get_all_records');
+    const nets = await c.call<Record<string, { name_label: string; bridge: string }>>('network.get_all_records');
     for (const vm of Object.values(vms)) {
       const g = status.guests.find((x) => x.ns === vmNamespaceName(state.prefix, vm.uuid));
       if (!g || vm.is_control_domain) continue;
       g.name = vm.name_label;
       const h = hosts[vm.resident_on]?.name_label;
       if (h) g.host = h;
+      g.vifs = vm.VIFs.flatMap((r) => { const v = vifs[r]; return v?.currently_attached ? [v] : []; })
+        .map((v) => ({ device: `eth${v.device}`, hostDevice: `vif${vm.domid}.${v.device}`, bridge: nets[v.network]?.bridge ?? '', network: nets[v.network]?.name_label ?? '' }))
+        .sort((a, b) => a.device.localeCompare(b.device, 'en', { numeric: true }));
     }
+    status.guests.sort((a, b) => (a.name ?? a.ns).localeCompare(b.name ?? b.ns, 'en', { numeric: true }));
   } finally {
     await c.close();
   }
 }
 
+/**
+ * The master to ask and the lab to look into, for `xcpnet bridges`, `explain`, `trace` and
+ * `lab graph`: lab --name L (or $XCPNET_LAB, which `lab env` sets), else the local master alone.
+ */
+export async function connectToPool(opts: LabOpts & { socket?: string }): Promise<{ client: XapiClient; lab?: LabState }> {
+  const name = opts.name ?? process.env.XCPNET_LAB;
+  if (name !== undefined) {
+    const lab = requireState({ ...opts, name });
+    if (!lab.master) throw new Error(`lab ${name} has no pool master; run: ${xcpnetCommand('xcpnet')} lab up --name ${name}`);
+    return { client: await masterClient(lab), lab };
+  }
+  const target = process.env.XE_SERVER ?? `unix:${opts.socket ?? localSocket()}`;
+  try {
+    const client = await XapiClient.connect({
+      target, user: process.env.XE_USER ?? 'root', password: process.env.XE_PASSWORD ?? process.env.XCPNET_ROOT_PASSWORD ?? '',
+    });
+    return { client };
+  } catch (e) {
+    throw new Error(`${(e as Error).message}. Is a master running there? Start one (xcpnet serve), give its --state-dir, ` +
+      `or point this shell at a lab: eval "$(${xcpnetCommand('xcpnet')} lab env)" (or --name L)`);
+  }
+}
+
 const REPO_BIN = fileURLToPath(new URL('../../../bin', import.meta.url));
+
+/**
+ * How to run this checkout's `xcpnet` or `xe` from the caller's shell: the bare name when bin/
+ * is on its PATH, `./bin/…` from the checkout, else the full path.
+ */
+export function xcpnetCommand(tool: 'xcpnet' | 'xe'): string {
+  if ((process.env.PATH ?? '').split(':').some((d) => d && resolve(d) === REPO_BIN)) return tool;
+  const rel = relative(process.cwd(), join(REPO_BIN, tool));
+  return rel === join('bin', tool) ? `./${rel}` : join(REPO_BIN, tool);
+}
+
+/** The eval line that points a fresh shell at a lab (it puts bin/ on PATH). */
+export function labEnvLine(state: LabState): string {
+  // A fresh shell has no XCPNET_LAB_STATE_DIR: name the lab's directory unless it is the default.
+  const base = dirname(dirname(state.dir));
+  const dirOpt = base === resolve('var') ? '' : ` --state-dir ${shellQuote(base)}`;
+  return `eval "$(${xcpnetCommand('xcpnet')} lab env${state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`}${dirOpt})"`;
+}
+
+/** What `lab up` says when it is interrupted: what it left, and how to go on; records the master's URL. */
+export function labInterrupted(opts: LabOpts): string {
+  const name = resolveName(opts);
+  const state = loadState(labDir(opts.stateDir, name));
+  const nameOpt = name === DEFAULT_NAME ? '' : ` --name ${name}`;
+  if (!state) return `xcpnet lab up: interrupted before lab ${name} was recorded; nothing was left\n`;
+  const url = state.master ? recordMasterUrl(state) : undefined;
+  return `xcpnet lab up: interrupted; lab ${name} is left half-built, its processes still running` +
+    `${url ? ` (master at ${url})` : ''}.\n  complete it:  ${xcpnetCommand('xcpnet')} lab up${nameOpt}\n  remove it:    ${xcpnetCommand('xcpnet')} lab down${nameOpt}\n`;
+}
+
+/** A lab host's uuid in the pool, when it has joined. */
+export function labHostUuid(opts: LabOpts, host: string): string | undefined {
+  return findHost(requireState(opts), host).uuid;
+}
 
 /** Shell `export` lines pointing xe at the lab's master (the password stays in its 0600 file). */
 export function labEnv(opts: LabOpts = {}): string {
@@ -153,6 +239,8 @@ export function labEnv(opts: LabOpts = {}): string {
     // xe follows XCPNET_STATE_DIR to the master; lab commands need the lab's own base directory.
     `export XCPNET_LAB_STATE_DIR=${shellQuote(resolveStateDir(opts.stateDir))}`,
     `export XE_USER=${shellQuote(state.master.username)}`,
+    // xcpnet bridges, explain, trace and lab graph look into this lab.
+    `export XCPNET_LAB=${shellQuote(state.name)}`,
     // For `xe -s`: the master's own certificate is the one to trust.
     `export XE_CA_FILE=${shellQuote(join(state.master.dir, 'server.pem'))}`,
     // So `xe` and `xcpnet` resolve to this checkout's launchers.
@@ -167,8 +255,9 @@ export function labHint(state: LabState): string {
   const nameOpt = state.name === DEFAULT_NAME ? '' : ` --name ${state.name}`;
   const lines = [''];
   if (state.master) {
-    lines.push(`Point xe at this lab:   eval "$(xcpnet lab env${nameOpt})"`, 'then try:               xe host-list; xe pif-list; xe network-list',
+    lines.push(`Point xe at this lab:   ${labEnvLine(state)}`, 'then try:               xe host-list; xe pif-list; xe network-list',
       `master: ${state.master.url} and unix:${state.master.socket}`,
+      `topology view: ${state.master.url}/topology/ (user root, password in ${state.master.passwordFile}; docs/topology-view.md)`,
       '', 'see packets flow between two guests on a private network:',
       '  N=$(xe network-create name-label=private)',
       '  for vm in vm1 vm2; do V=$(xe vm-create name-label=$vm); xe vif-create vm-uuid=$V network-uuid=$N device=0; xe vm-start uuid=$V on=host1; done',
@@ -181,6 +270,17 @@ export function labHint(state: LabState): string {
     `inside a host:          xcpnet lab exec${nameOpt} host1 -- ${state.backend === 'bridge' ? 'brctl show' : 'ovs-vsctl show'}`,
     `tear it all down:       xcpnet lab down${nameOpt}`);
   return lines.join('\n') + '\n';
+}
+
+/** `lab graph`: the lab's topology as a text tree, DOT or Mermaid. */
+export async function labGraph(opts: LabOpts, format: 'text' | 'dot' | 'mermaid'): Promise<string> {
+  const { client, lab } = await connectToPool({ ...opts, name: resolveName(opts) });
+  try {
+    const t = buildTopologyModel(await gatherFacts(client, lab));
+    return format === 'dot' ? formatDot(t) : format === 'mermaid' ? formatMermaid(t) : formatTreeText(t);
+  } finally {
+    await client.close();
+  }
 }
 
 export async function labAddNic(opts: LabOpts & { host: string }): Promise<string> {
@@ -273,4 +373,4 @@ function shellQuote(s: string): string {
 }
 
 export { formatStatus as formatLabStatus };
-export { runLabCli, LAB_USAGE } from './cli.js';
+export { runLabCli } from './cli.js';

@@ -2,7 +2,7 @@
 // linux backend's Ip and netns). Every function here is idempotent: running it again on what
 // already exists changes nothing.
 import { Ip, netns, type IpLink } from '../backends/linux/ip.js';
-import { ip } from './sh.js';
+import { ip, run } from './sh.js';
 
 /** Creates the namespace with its loopback up, unless it exists. */
 export async function ensureNamespace(ns: string): Promise<void> {
@@ -49,4 +49,23 @@ export function isAdminUp(l: IpLink): boolean {
 /** Carrier as the host sees it: LOWER_UP is set only when the peer end is up. */
 export function hasCarrier(l: IpLink): boolean {
   return l.flags.includes('LOWER_UP');
+}
+
+/** The nftables table (netdev family) holding one ingress chain per host NIC that OVS owns. */
+const NIC_TABLE = 'xcpnet_lab_nics';
+
+/**
+ * Keeps the host's kernel stack off a NIC that the host's Open vSwitch owns. The userspace
+ * datapath reads a NIC through a packet socket, which leaves the kernel a copy of every frame:
+ * the kernel would answer ARP and pings for the management address on `eth0` itself and again
+ * through `xenbr0` (every reply twice, `DUP!`). The kernel datapath takes the frames away from
+ * the stack; here an ingress hook drops the kernel's copy, after packet sockets have had theirs.
+ */
+export async function keepKernelOffNic(ns: string, dev: string): Promise<void> {
+  if (!/^eth\d+$/.test(dev)) throw new Error(`not a lab NIC name: ${dev}`);
+  await run('nft', ['add', 'table', 'netdev', NIC_TABLE], { ns });
+  // A chain is bound to its device: a remade NIC needs its chain again.
+  const has = await run('nft', ['list', 'chain', 'netdev', NIC_TABLE, dev], { ns, allowFail: true });
+  if (has.code === 0) return;
+  await run('nft', ['add', 'chain', 'netdev', NIC_TABLE, dev, `{ type filter hook ingress device ${dev} priority 0 ; policy drop ; }`], { ns });
 }

@@ -6,7 +6,7 @@
 // credential, a 0600 file under <lab>/agents (host1's written by the master, the others' given
 // by the master when the lab admits them).
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -18,6 +18,7 @@ import { privateDir, writePrivateFile } from '../common/private-files.js';
 import { killProcesses } from './ovs.js';
 import { writeNetworkConf } from '../backends/network-conf.js';
 import type { Ctx } from './topology.js';
+import { wiringPath } from './wiring.js';
 
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
 export const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
@@ -79,18 +80,25 @@ export function masterClient(state: LabState): Promise<XapiClient> {
 /** Starts the pool master unless the recorded one is alive; host1 is the master's own host. */
 export async function ensureMaster(ctx: Ctx): Promise<void> {
   const { state } = ctx;
-  if (state.master?.proc && isRecordedAlive(state.master.proc)) return;
+  if (state.master?.proc && isRecordedAlive(state.master.proc)) {
+    // An earlier `lab up` may have been interrupted before the master printed where it listens.
+    if (!state.master.url) {
+      state.master.url = await waitFor('the master to listen', 20_000, () => recordMasterUrl(state));
+    }
+    return;
+  }
   const dir = join(state.dir, 'master');
   privateDir(dir);
   // Kept across restarts of the master, which sets root's password from it every time.
   const passwordFile = join(dir, 'root-password');
   if (!existsSync(passwordFile)) writePrivateFile(passwordFile, `${randomBytes(12).toString('base64url')}\n`);
   const log = join(dir, 'serve.log');
+  const logStart = existsSync(log) ? statSync(log).size : 0;
   const started = Date.now();
   privateDir(join(state.dir, 'agents'));
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0',
     '--no-agent', '--host-name', 'host1', '--root-password-file', passwordFile,
-    '--agent-credential-file', credentialFile(state, 'host1')], log, join(dir, 'serve.pid'), undefined, daemonEnv());
+    '--agent-credential-file', credentialFile(state, 'host1'), '--lab-wiring', wiringPath(state.dir)], log, join(dir, 'serve.pid'), undefined, daemonEnv());
   const proc = procRecord(sp.pid, 'master xcpnet-serve');
   const socket = join(dir, 'xapi.sock');
   state.master = { dir, url: '', socket, proc, username: 'root', passwordFile };
@@ -98,14 +106,30 @@ export async function ensureMaster(ctx: Ctx): Promise<void> {
   // The listening line names the port the kernel chose.
   const url = await waitFor('the master to listen', 20_000, () => {
     if (!isRecordedAlive(proc)) throw new Fatal(`xcpnet serve exited; see ${log}:\n${tail(log)}`);
-    const m = /serving XenAPI on (https?:\/\/127\.0\.0\.1:\d+)/.exec(readFileSync(log, 'utf8'));
-    return m?.[1];
+    // Only what this start printed: the log keeps the lines of earlier starts.
+    return recordMasterUrl(state, logStart);
   });
-  state.master.url = url;
-  saveState(state);
   const c = await waitFor('a session on the master', 10_000, () => masterClient(state));
   await c.close();
   ctx.progress(`master: xcpnet serve (pid ${sp.pid}) at ${url} and unix:${socket}, started in ${Date.now() - started} ms`);
+}
+
+/**
+ * Reads the master's URL from the last serving line of its log and records it in the state;
+ * undefined while the master has not printed it yet. Also used when `lab up` is interrupted.
+ */
+export function recordMasterUrl(state: LabState, fromOffset = 0): string | undefined {
+  const m = state.master;
+  if (!m) return undefined;
+  const log = join(m.dir, 'serve.log');
+  if (!existsSync(log)) return undefined;
+  const lines = [...readFileSync(log).subarray(fromOffset).toString('utf8').matchAll(/serving XenAPI on (https?:\/\/127\.0\.0\.1:\d+)/g)];
+  const url = lines.at(-1)?.[1];
+  if (url && url !== m.url) {
+    m.url = url;
+    saveState(state);
+  }
+  return url;
 }
 
 function tail(file: string): string {
@@ -223,6 +247,14 @@ export async function configureHost(ctx: Ctx, c: XapiClient, h: HostState, mgmtI
   if (pif.ip_configuration_mode !== 'Static' || pif.IP !== mgmtIp || pif.gateway !== gateway) {
     await c.call('PIF.reconfigure_ip', ref, 'Static', mgmtIp, '255.255.255.0', gateway, '');
   }
-  if (!pif.management) await c.call('host.management_reconfigure', ref);
-  ctx.progress(`${h.name}: PIFs scanned; management on eth0 ${mgmtIp}/24 via ${gateway}`);
+  if (!pif.management) {
+    await c.call('host.management_reconfigure', ref);
+    // A fresh host plugs every NIC's PIF, as `xcpnet serve` (and XCP's first boot) does; later
+    // runs of `lab up` leave alone what the user unplugged since.
+    const pifs = await c.call<Record<string, PifRec & { currently_attached: boolean; bond_slave_of: string }>>('PIF.get_all_records');
+    for (const [r, p] of Object.entries(pifs)) {
+      if (p.host === hostRef && p.physical && !p.currently_attached && p.bond_slave_of === 'OpaqueRef:NULL') await c.call('PIF.plug', r);
+    }
+  }
+  ctx.progress(`${h.name}: PIFs scanned and plugged; management on eth0 ${mgmtIp}/24 via ${gateway}`);
 }

@@ -42,6 +42,8 @@ export interface GuestStatus {
   name?: string;
   host?: string;
   addresses: { device: string; addresses: string[] }[];
+  /** Its plugged VIFs: the guest's device, the host's vifN.M, its bridge and network. */
+  vifs?: { device: string; hostDevice: string; bridge: string; network: string }[];
 }
 
 export interface LabStatus {
@@ -148,6 +150,7 @@ export function formatStatus(s: LabStatus): string {
     for (const g of s.guests) {
       const addrs = g.addresses.map((a) => `${a.device} ${a.addresses.join(' ')}`).join(', ') || 'no addresses';
       out.push(`  ${g.name ?? g.ns}${g.host ? ` on ${g.host}` : ''}: ${addrs}`);
+      for (const v of g.vifs ?? []) out.push(`    ${v.device} = ${v.hostDevice} on bridge ${v.bridge} (network "${v.network}")`);
     }
   }
   return out.join('\n');

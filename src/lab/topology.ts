@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { type LabPlan, type NicPlan, type SwitchPort, nicPlan, parseHostName, switchPortColumns } from './plan.js';
 import { netns } from '../backends/linux/ip.js';
-import { ensureNamespace, ensureVeth, setLinkUp, addAddress, findLink } from './netns.js';
-import { startOvsInstance, vsctl, killProcesses } from './ovs.js';
-import { ip } from './sh.js';
+import { ensureNamespace, ensureVeth, setLinkUp, addAddress, findLink, keepKernelOffNic } from './netns.js';
+import { startOvsInstance, vsctl, vsctlList, killProcesses } from './ovs.js';
+import { ip, ipJson } from './sh.js';
+import { ensureDhcpServer } from './dhcp-server.js';
 import { isRecordedAlive, saveState, type LabState, type OvsState, type HostState, type NicState } from './state.js';
 
 export type Progress = (line: string) => void;
@@ -69,6 +70,8 @@ async function ensureNic(ctx: Ctx, nic: NicPlan, cableUp: boolean): Promise<void
     { ns: nic.cable.peerNs, name: nic.device, tmpName: nic.tmpName },
     { ns: ctx.plan.switch.ns, name: nic.cable.port });
   await ensureSwitchPort(ctx, nic.cable, fresh, cableUp);
+  // A pool host on Open vSwitch gives its NICs to OVS alone, as the kernel datapath would.
+  if (ctx.state.pool !== false && ctx.state.backend !== 'bridge') await keepKernelOffNic(nic.cable.peerNs, nic.device);
 }
 
 async function buildSwitch(ctx: Ctx): Promise<void> {
@@ -106,6 +109,7 @@ async function buildUpstream(ctx: Ctx): Promise<void> {
     await setLinkUp(up.ns, i.device, true);
     await addAddress(up.ns, i.device, `${i.address}/${i.prefixLen}`);
   }
+  await ensureDhcpServer(state, up, ctx.progress);
   ctx.progress(`upstream: namespace ${up.ns}, trunk to ${plan.switch.bridge}; gateways ` +
     up.ifaces.map((i) => `${i.address} (VLAN ${i.vlan}${i.vlan === 1 ? ', native' : ''})`).join(', '));
 }
@@ -177,4 +181,27 @@ export async function setCable(ctx: Ctx, host: string, device: string, up: boole
   n.cable = up ? 'up' : 'down';
   saveState(ctx.state);
   ctx.progress(`${host} ${device}: cable ${up ? 'plugged in' : 'pulled'} (switch port ${n.port})`);
+  const bond = up ? await bondOfNic(findHost(ctx.state, host), device).catch(() => undefined) : undefined;
+  if (bond && bond.updelayMs > 0) {
+    ctx.progress(`${host} ${device}: a member of bond ${bond.bond}: it carries traffic again only after the bond's updelay of ` +
+      `${bond.updelayMs / 1000} s (ovs-appctl bond/show, or xe bond-param-list, shows when it is enabled)`);
+  }
+}
+
+/** The bond a host NIC belongs to, with its updelay, as the host's switch has it (OVS or the Linux bonding driver). */
+export async function bondOfNic(h: HostState, device: string): Promise<{ bond: string; updelayMs: number } | undefined> {
+  if (h.ovs) {
+    const ifaces = await vsctlList(h.ovs.dbSocket, 'Interface', ['_uuid', 'name']);
+    const id = ifaces.find((i) => i.name === device)?._uuid;
+    if (id === undefined) return undefined;
+    const ports = await vsctlList(h.ovs.dbSocket, 'Port', ['name', 'interfaces', 'bond_updelay']);
+    const port = ports.find((p) => ([] as unknown[]).concat(p.interfaces).includes(id) && ([] as unknown[]).concat(p.interfaces).length > 1);
+    return port ? { bond: String(port.name), updelayMs: Number(port.bond_updelay) || 0 } : undefined;
+  }
+  interface Link { ifname: string; master?: string; linkinfo?: { info_kind?: string; info_data?: { updelay?: number } } }
+  const [nic] = await ipJson<Link>(h.ns, ['-details', 'link', 'show', 'dev', device]);
+  if (!nic?.master) return undefined;
+  const [master] = await ipJson<Link>(h.ns, ['-details', 'link', 'show', 'dev', nic.master]);
+  if (master?.linkinfo?.info_kind !== 'bond') return undefined;
+  return { bond: master.ifname, updelayMs: master.linkinfo.info_data?.updelay ?? 0 };
 }

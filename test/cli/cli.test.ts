@@ -51,7 +51,8 @@ test('error formats: unknown command, missing parameter, argument errors, API er
     { cmd: 'vm-list -u', stderr: 'Error: Missing value after -u\n' },
     { cmd: 'pif-reconfigure-ip uuid=x mode=sometimes', stderr: "Error: Expected one of 'None', 'DHCP', 'Static', got sometimes\n" },
     { cmd: 'network-param-list uuid=nope', stderr: lines(doc('UUID_INVALID'), 'type: network', 'uuid: nope') },
-    { cmd: 'network-list colour=red', stderr: internal("Unknown field 'colour'") },
+    { cmd: 'network-list colour=red', stderr: "Error: Unknown field 'colour'.\n" },
+    { cmd: 'network-list name-lable=x', stderr: "Error: Unknown field 'name-lable'. Did you mean 'name-label'?\n" },
   ]);
 });
 

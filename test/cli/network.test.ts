@@ -30,7 +30,8 @@ test('network-create, -list (default columns, filters, params, --minimal), -para
     { cmd: 'network-list bridge=labbr0 params=name-label --minimal', stdout: 'a\\,b\\\\c\n' },
     { cmd: 'network-list MTU=9000 --minimal', stdout: '{n1}\n' },
     { cmd: 'network-list name-label=nothing-matches --minimal', stdout: '\n' },
-    { cmd: 'network-list colour=red', stderr: internal("Unknown field 'colour'") },
+    { cmd: 'network-list colour=red', stderr: "Error: Unknown field 'colour'.\n" },
+    { cmd: 'network-list name-lable=x', stderr: "Error: Unknown field 'name-lable'. Did you mean 'name-label'?\n" },
     { cmd: 'network-param-list uuid={n1}', stdout: record([
       ['uuid ( RO)', '{n1}'],
       ['name-label ( RW)', 'lab'],
@@ -58,7 +59,8 @@ test('network-param-get/-set/-add/-remove/-clear', async () => {
     { cmd: 'network-param-get uuid={n} param-name=MTU', stdout: '1400\n' },
     { cmd: 'network-param-get uuid={n} param-name=other-config param-key=folder', stdout: '/lab\n' },
     { cmd: 'network-param-get uuid={n} param-name=other-config param-key=nope', stderr: internal('Key nope not found in map') },
-    { cmd: 'network-param-get uuid={n} param-name=colour', stderr: internal("Unknown field 'colour'") },
+    { cmd: 'network-param-get uuid={n} param-name=colour', stderr: "Error: Unknown field 'colour'.\n" },
+    { cmd: 'network-param-set uuid={n} name-lable=x', stderr: "Error: Unknown field 'name-lable'. Did you mean 'name-label'?\n" },
     // map:key=value replaces an existing key.
     { cmd: 'network-param-set uuid={n} other-config:folder=/other' },
     { cmd: 'network-param-add uuid={n} param-name=other-config static-routes=10.9.0.0/16/10.20.0.1' },

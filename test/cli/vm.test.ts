@@ -50,6 +50,7 @@ test('vm-list, vm-param-* and the VM life cycle', async () => {
     { cmd: 'vm-start uuid={vm2}', stderr: lines(doc('VM_BAD_POWER_STATE'), 'vm: {vm2} (scratch)', 'expected: halted', 'actual: running') },
     { cmd: 'vm-shutdown uuid={vm2} --force' },
     { cmd: 'vm-param-get uuid={vm2} param-name=power-state', stdout: 'halted\n' },
+    { cmd: 'vm-start uuid={vm2} host={host}', stderr: "Error: Unknown field 'host'. Did you mean 'on'?\n" },
     { cmd: 'vm-start uuid={vm2} on={host}' },
     { cmd: 'vm-shutdown name-label=scratch' },
     { cmd: 'vm-destroy uuid={vm2}' },
