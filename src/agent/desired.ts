@@ -162,7 +162,7 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
       if (parent.vlan) { fail(ref, 'VLAN on a VLAN is not supported'); return null; }
       if (!isIfName(bridge)) { fail(ref, `invalid bridge name ${JSON.stringify(bridge)}`); return null; }
       if (!Number.isInteger(tag) || tag < 0 || tag > 4094) { fail(ref, `invalid VLAN tag ${JSON.stringify(tag)}`); return null; }
-      // A VLAN cannot carry more than its parent's NIC does (§1.12.3).
+      // A VLAN cannot carry more than its parent's NIC does (as xcp-networkd: ocaml/networkd/bin/network_server.ml).
       const eff = Math.min(mtu, parent.mtu);
       const b = ensureBridge(bridge, ref, eff, netUuid, str(pool.PIF[parentRef]!.MAC), { vlan: { parent: parent.bridge, tag } });
       if (!b || !b.vlan) { if (b) fail(ref, `bridge ${bridge} is already used by ${b.owner}`); return null; }
@@ -244,7 +244,7 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     doc.addresses.push(spec);
     if (spec.mode !== 'None') ipPifs.push({ ref, pif, dev: r.bridge });
   }
-  // Gateway and DNS: other_config defaultroute/peerdns, else the management PIF, else the first (§1.6).
+  // Gateway and DNS: other_config defaultroute/peerdns, else the management PIF, else the first (as xcp-networkd chooses them).
   const pick = (flag: string) => ipPifs.find((x) => strMap(x.pif.other_config)[flag] === 'true')
     ?? ipPifs.find((x) => bool(x.pif.management)) ?? ipPifs[0];
   const gw = pick('defaultroute');

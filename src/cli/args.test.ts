@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mapParams, parseArgv, splitExtraArgs, parseBool, parseEnum, parseIntParam, splitList, getCaseless } from './args.js';
 
-test('tokens are classified as §6.1 says', () => {
+test('tokens are classified as the real xe does', () => {
   const a = parseArgv(['-s', 'h1', '-p', '8080', '-u', 'root', '-pw', 'x=y', 'network-create', 'name-label=a=b', '--minimal', 'other-config:mtu=9000']);
   assert.deepEqual(a.conn, { server: 'h1', port: '8080', user: 'root', password: 'x=y' });
   assert.equal(a.command, 'network-create');

@@ -1,4 +1,4 @@
-// Command-line classification (§6.1): connection flags, the command, `name=value` parameters
+// Command-line classification, as the real xe's: connection flags, the command, `name=value` parameters
 // and `--switch` flags. Pure: no I/O.
 
 export class UsageError extends Error {
@@ -17,7 +17,7 @@ export class ArgError extends Error {
   }
 }
 
-/** A failure raised inside the CLI itself; printed in the INTERNAL_ERROR form (§6.7). */
+/** A failure raised inside the CLI itself; printed in the INTERNAL_ERROR form, as the real xe prints it. */
 export class CliFailure extends Error {
   constructor(message: string) {
     super(message);
@@ -175,7 +175,7 @@ export function parseFloatParam(name: string, v: string): number {
   return n;
 }
 
-/** Case-insensitive enum match; the error lists the API spellings (§6.7). */
+/** Case-insensitive enum match; the error lists the API spellings. */
 export function parseEnum(values: readonly string[], v: string): string {
   const hit = values.find((x) => x.toLowerCase() === v.toLowerCase());
   if (hit === undefined) throw new ArgError(`Expected one of ${values.map((x) => `'${x}'`).join(', ')}, got ${v}`);

@@ -1,4 +1,4 @@
-// Error output (§6.7). Everything goes to stderr with exit status 1; never a stack trace.
+// Error output, as the real xe prints it. Everything goes to stderr with exit status 1; never a stack trace.
 import { ApiError } from '../common/api-error.js';
 import { ArgError, CliFailure, UsageError } from './args.js';
 import type { Caller } from './fields.js';

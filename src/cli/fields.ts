@@ -1,6 +1,6 @@
 // CLI fields: what a record of a class looks like to xe. Types, qualifiers and map/set kinds
 // come from the IDL; the CLI's own names, order, markers and special setters come from the
-// per-class tables in tables.ts (§6.4), which the IDL cannot express.
+// per-class tables in tables.ts (xen-api: ocaml/xapi-cli-server/records.ml), which the IDL cannot express.
 import type { ClassDef, Field as IdlField, Rec, Ty, Value } from '../idl/meta.js';
 import { ArgError, CliFailure, parseBool, parseEnum, parseFloatParam, parseIntParam, splitList } from './args.js';
 import { formatFloat, formatMap, type Marker } from './layout.js';
@@ -191,7 +191,7 @@ export function buildField(cls: ClassDef, spec: Spec): CliField {
     const remover = m(`remove_from_${api}`);
     out.add = async (c, ref, k, v) => { await c.call(adder, ref, k, v ?? ''); };
     out.remove = async (c, ref, k) => { await c.call(remover, ref, k); };
-    // §6.2: param-set map:key=value removes the key, then adds it.
+    // As xe: param-set map:key=value removes the key, then adds it.
     out.setKey = async (c, ref, k, v) => { await c.call(remover, ref, k); await c.call(adder, ref, k, v); };
   }
   if (kind === 'map' && spec.keySetter !== undefined) {

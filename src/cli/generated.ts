@@ -1,4 +1,4 @@
-// Generated commands per class (§6.2): -list, -param-list, -param-get, -param-set,
+// Generated commands per class, as xe's (ocaml/xapi-cli-server/cli_frontend.ml): -list, -param-list, -param-get, -param-set,
 // -param-add, -param-remove, -param-clear; each exists only when a field of its kind does.
 import { ApiError } from '../common/api-error.js';
 import type { Rec } from '../idl/meta.js';

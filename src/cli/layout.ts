@@ -1,4 +1,4 @@
-// Record layout (§6.3) and --minimal output (§6.2). Pure string building.
+// Record layout and --minimal output, as xe prints them. Pure string building.
 
 export type Marker = '( RO)' | '( RW)' | '(SRO)' | '(SRW)' | '(MRO)' | '(MRW)';
 

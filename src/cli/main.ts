@@ -1,5 +1,5 @@
 // xe's entry point: parse, find the command, check required parameters, connect lazily, run,
-// and turn every failure into §6.7 output with exit status 1 (never a stack trace).
+// and turn every failure into xe's error output with exit status 1 (never a stack trace).
 import { localSocket } from '../common/paths.js';
 import { readFileSync } from 'node:fs';
 import { XapiClient } from '../client/xapi-client.js';

@@ -1,4 +1,4 @@
-// Fetching records for printing, filtering them (§6.2) and laying them out (§6.3).
+// Fetching records for printing, filtering them and laying them out as xe does.
 import type { Rec } from '../idl/meta.js';
 import { CONTROL_PARAMS } from './args.js';
 import { buildField, unknownField, type Caller, type CliField, type View } from './fields.js';

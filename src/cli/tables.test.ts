@@ -9,7 +9,7 @@ import type { View } from './fields.js';
 
 const labels = async (cc: CliClass): Promise<string[]> => (await fieldsOf(cc)).map((f) => `${f.name} ${f.marker}`);
 
-// §6.4, verbatim order and markers.
+// xe's (ocaml/xapi-cli-server/records.ml), verbatim order and markers.
 test('network fields, order and markers', async () => {
   assert.deepEqual(await labels(NETWORK), [
     'uuid ( RO)', 'name-label ( RW)', 'name-description ( RW)', 'VIF-uuids (SRO)', 'PIF-uuids (SRO)', 'MTU ( RW)',
@@ -50,7 +50,7 @@ test('vlan, bond and tunnel fields', async () => {
     'other-config (MRW)', 'protocol ( RO)']);
 });
 
-test('generated commands exist exactly where §6.2 says', async () => {
+test('generated commands exist exactly where xe has them', async () => {
   const kinds: Record<string, string[]> = {};
   for (const cc of CLI_CLASSES) kinds[cc.prefix] = commandKinds(await fieldsOf(cc));
   const all = ['list', 'param-list', 'param-get', 'param-set', 'param-add', 'param-remove', 'param-clear'];

@@ -1,4 +1,4 @@
-// The CLI's view of each class (§6.4 names, order and markers; §6.5 default columns).
+// The CLI's view of each class (xe's names, order and markers, ocaml/xapi-cli-server/records.ml; its default columns).
 // Rows name the IDL field they show; everything else (type, qualifier, setters) is derived
 // from the IDL in fields.ts. Only what the IDL cannot say is written here.
 import type { Rec } from '../idl/meta.js';

@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { privateFile, tighten } from '../common/private-files.js';
 import { ApiError } from '../common/api-error.js';
 import { type ClassDef, type Rec, type Relation, type Value, NULL_REF, zeroOf } from '../idl/meta.js';
+import type { Records } from '../idl/types.gen.js';
 import { ChangeLog, type ChangeKind } from './change-log.js';
 import { InlineDurability, WorkerDurability, type Durability, type Row } from './durable.js';
 import { migrate } from './migrations.js';
@@ -49,6 +50,12 @@ function canon(v: Value): Value {
   }
   return v;
 }
+
+/**
+ * The record type of a class named by a literal (`PIF`: PIFRecord, generated from the IDL in
+ * src/idl/types.gen.ts); a plain Rec when the name is only known at run time.
+ */
+export type RecordOf<C extends string> = C extends keyof Records ? Records[C] : Rec;
 
 /** One object written by a commit: its record before (absent if created) and after (absent if deleted). */
 export interface CommitChange { ref: string; cls: string; kind: ChangeKind; before?: Rec; after?: Rec }
@@ -172,10 +179,11 @@ export class Store {
   /** Called after each commit (in memory), with its generation and what it wrote. */
   onCommit(fn: (gen: number, changes: readonly CommitChange[]) => void): void { this.commitListeners.push(fn); }
 
-  find(cls: string, ref: string): Rec | undefined { return this.tables.get(cls)?.get(ref); }
+  // The store fills every field of a class (load, create), so its records are of its type.
+  find<C extends string>(cls: C, ref: string): RecordOf<C> | undefined { return this.tables.get(cls)?.get(ref) as RecordOf<C> | undefined; }
 
   /** The record, or HANDLE_INVALID [cls, ref]. */
-  get(cls: string, ref: string): Rec {
+  get<C extends string>(cls: C, ref: string): RecordOf<C> {
     const r = this.find(cls, ref);
     if (!r) throw new ApiError('HANDLE_INVALID', [cls, ref]);
     return r;
@@ -186,7 +194,9 @@ export class Store {
     const ref = this.refOfUuid.get(uuid);
     return ref && this.classOfRef.get(ref) === cls ? ref : undefined;
   }
-  all(cls: string): IterableIterator<[string, Rec]> { return (this.tables.get(cls) ?? new Map()).entries(); }
+  all<C extends string>(cls: C): IterableIterator<[string, RecordOf<C>]> {
+    return ((this.tables.get(cls) ?? new Map()) as Map<string, RecordOf<C>>).entries();
+  }
   count(cls: string): number { return this.tables.get(cls)?.size ?? 0; }
 
   /** The refs of the objects of `cls` whose indexed `field` holds `value` (a string). */
@@ -311,14 +321,14 @@ export class Tx {
 
   constructor(readonly store: Store) {}
 
-  find(cls: string, ref: string): Rec | undefined {
+  find<C extends string>(cls: C, ref: string): RecordOf<C> | undefined {
     if (this.deleted.has(ref)) return undefined;
     const own = this.overlay.get(ref);
-    if (own) return this.touched.get(ref)!.cls === cls ? own : undefined;
+    if (own) return this.touched.get(ref)!.cls === cls ? own as RecordOf<C> : undefined;
     return this.store.find(cls, ref);
   }
 
-  get(cls: string, ref: string): Rec {
+  get<C extends string>(cls: C, ref: string): RecordOf<C> {
     const r = this.find(cls, ref);
     if (!r) throw new ApiError('HANDLE_INVALID', [cls, ref]);
     return r;
@@ -330,10 +340,10 @@ export class Tx {
   }
 
   /** Every live record of a class, this transaction's writes included. */
-  all(cls: string): Array<[string, Rec]> {
-    const out: Array<[string, Rec]> = [];
+  all<C extends string>(cls: C): Array<[string, RecordOf<C>]> {
+    const out: Array<[string, RecordOf<C>]> = [];
     for (const [ref, rec] of this.store.all(cls)) if (!this.deleted.has(ref) && !this.overlay.has(ref)) out.push([ref, rec]);
-    for (const [ref, rec] of this.overlay) if (this.touched.get(ref)!.cls === cls && !this.deleted.has(ref)) out.push([ref, rec]);
+    for (const [ref, rec] of this.overlay) if (this.touched.get(ref)!.cls === cls && !this.deleted.has(ref)) out.push([ref, rec as RecordOf<C>]);
     return out;
   }
 

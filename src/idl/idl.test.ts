@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  CLASSES, ERRORS, EXTERNAL_CLASSES, RELATIONS, ROLES, findClass, findClassInsensitive,
+  CLASSES, ERRORS, RELATIONS, ROLES, findClass, findClassInsensitive,
   type ClassDef, type Field, type Ty,
 } from './index.js';
 
@@ -51,18 +51,12 @@ test('class names are unique and findable', () => {
   assert.equal(findClassInsensitive('nonesuch'), undefined);
 });
 
-test('every ref/record type names a known or external class', () => {
-  const known = new Set([...CLASSES.map((c) => c.name), ...EXTERNAL_CLASSES]);
+test('every ref/record type names a class of the model', () => {
+  const known = new Set(CLASSES.map((c) => c.name));
   for (const c of CLASSES) {
     for (const { where, ty } of allTypes(c)) {
       for (const cls of classesIn(ty)) assert.ok(known.has(cls), `${where} refers to unknown class ${cls}`);
     }
-  }
-  // external classes really are external and really used
-  const used = new Set(CLASSES.flatMap((c) => allTypes(c).flatMap((x) => classesIn(x.ty))));
-  for (const x of EXTERNAL_CLASSES) {
-    assert.equal(findClass(x), undefined, `${x} is external but modelled`);
-    assert.ok(used.has(x), `${x} is listed as external but never referenced`);
   }
 });
 
@@ -113,9 +107,9 @@ test('field and message names are unique per class', () => {
   }
 });
 
-test('every class with fields has a DynamicRO uuid; event has none', () => {
+test('every class with objects has a DynamicRO uuid; event is a record type only', () => {
   for (const c of CLASSES) {
-    if (c.name === 'event') continue;
+    if (c.recordOnly) continue;
     const u = c.fields.find((f) => f.name === 'uuid');
     assert.ok(u, `${c.name} has uuid`);
     assert.equal(u.qual, 'DynamicRO');
@@ -123,7 +117,7 @@ test('every class with fields has a DynamicRO uuid; event has none', () => {
   }
   const ev = findClass('event');
   assert.ok(ev);
-  assert.equal(ev.fields.length, 0);
+  assert.equal(ev.recordOnly, true);
   assert.equal(ev.persistent, false);
 });
 
@@ -148,7 +142,7 @@ test('visible DynamicRO fields have defaults that fit their type', () => {
   }
 });
 
-test('constructor classes have exactly the mandatory members of the reference', () => {
+test('constructor classes have exactly the mandatory members they have in xapi', () => {
   const network = findClass('network');
   const vif = findClass('VIF');
   const vm = findClass('VM');
@@ -157,8 +151,8 @@ test('constructor classes have exactly the mandatory members of the reference', 
   assert.deepEqual(mandatoryMembers(network), ['other_config']);
   assert.deepEqual(mandatoryMembers(vif), ['MAC', 'MTU', 'VM', 'device', 'network', 'other_config', 'qos_algorithm_params', 'qos_algorithm_type'].sort());
   assert.deepEqual(mandatoryMembers(vm), []);
-  // only these three have implicit constructors
-  assert.deepEqual(CLASSES.filter((c) => c.create).map((c) => c.name).sort(), ['VIF', 'VM', 'network']);
+  // only these three of the modelled classes have implicit constructors
+  assert.deepEqual(CLASSES.filter((c) => c.create && !c.dataOnly).map((c) => c.name).sort(), ['VIF', 'VM', 'network']);
 });
 
 test('internal and removed fields are marked', () => {
@@ -174,7 +168,7 @@ test('internal and removed fields are marked', () => {
   }
 });
 
-test('messages: optional params trail, roles are valid, flags match the reference', () => {
+test('messages: optional params trail, roles are valid, flags match xapi', () => {
   for (const c of CLASSES) {
     for (const m of c.messages) {
       const where = `${c.name}.${m.name}`;
@@ -216,8 +210,8 @@ test('messages: optional params trail, roles are valid, flags match the referenc
   }
 });
 
-test('name namespaces: network, host, VM only', () => {
-  assert.deepEqual(CLASSES.filter((c) => c.nameLabel).map((c) => c.name).sort(), ['VM', 'host', 'network']);
+test('name namespaces of the modelled classes: network, host, VM, task', () => {
+  assert.deepEqual(CLASSES.filter((c) => c.nameLabel && !c.dataOnly).map((c) => c.name).sort(), ['VM', 'host', 'network', 'task']);
   assert.ok(findClass('pool')?.fields.some((f) => f.name === 'name_label'));
   for (const c of CLASSES) assert.equal(c.persistent, !['session', 'task', 'event'].includes(c.name), c.name);
 });
@@ -242,11 +236,11 @@ test('custom messages do not collide with implicit ones', () => {
 
 test('credentials stay out of listings and events; every class with rows says whether it is streamed', () => {
   for (const c of CLASSES) {
-    if (c.fields.length > 0) assert.equal(typeof c.events, 'boolean', `${c.name} declares events`);
+    if (!c.recordOnly) assert.equal(typeof c.events, 'boolean', `${c.name} declares events`);
     if (c.credential) assert.ok(c.unlisted && !c.events, `${c.name} is a credential class`);
   }
   // As xapi's datamodel: session is gen_events:false, everything else modelled here streams.
-  assert.deepEqual(CLASSES.filter((c) => c.fields.length > 0 && !c.events).map((c) => c.name), ['session']);
+  assert.deepEqual(CLASSES.filter((c) => !c.recordOnly && !c.events).map((c) => c.name), ['session']);
   assert.deepEqual(CLASSES.filter((c) => c.credential).map((c) => c.name), ['session']);
   // No record field can hold a credential.
   for (const c of CLASSES) {

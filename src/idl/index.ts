@@ -14,6 +14,8 @@ import { tunnelClass } from './classes/tunnel.js';
 import { sessionClass } from './classes/session.js';
 import { taskClass } from './classes/task.js';
 import { eventClass } from './classes/event.js';
+import { completeClass, dataOnlyClass, enumsOf } from './datamodel.js';
+import { XAPI_DATAMODEL } from './datamodel-facts.js';
 
 export * from './meta.js';
 export { RELATIONS } from './relations.js';
@@ -23,13 +25,28 @@ export {
   VMClass, VLANClass, BondClass, tunnelClass, sessionClass, taskClass, eventClass,
 };
 
-export const CLASSES: ClassDef[] = [
+/** The classes modelled by hand: their rules live in src/server/impl. */
+export const MODELLED_CLASSES: readonly ClassDef[] = [
   sessionClass, taskClass, eventClass, poolClass, hostClass, networkClass, PIFClass, PIF_metricsClass,
   VIFClass, VIF_metricsClass, VMClass, VLANClass, BondClass, tunnelClass,
 ];
 
-/** Classes that fields refer to but that are not modelled here (refs to them stay opaque). */
-export const EXTERNAL_CLASSES: string[] = ['SR', 'PCI', 'blob', 'network_sriov'];
+/**
+ * Every class of xapi's datamodel: the modelled ones, completed with what the datamodel publishes
+ * and they do not declare, then the rest as data-only classes, in the datamodel's order.
+ */
+export const CLASSES: ClassDef[] = (() => {
+  const enums = enumsOf(XAPI_DATAMODEL);
+  const modelled = new Map(MODELLED_CLASSES.map((c) => [c.name, c]));
+  const out: ClassDef[] = [];
+  for (const c of XAPI_DATAMODEL) {
+    const own = modelled.get(c.name);
+    if (own) completeClass(own, c, enums);
+    out.push(own ?? dataOnlyClass(c, enums));
+    modelled.delete(c.name);
+  }
+  return [...out, ...modelled.values()];
+})();
 
 const byName = new Map(CLASSES.map((c) => [c.name, c]));
 const byLower = new Map(CLASSES.map((c) => [c.name.toLowerCase(), c]));

@@ -76,6 +76,10 @@ export interface Field {
   removed?: boolean;
   /** Role needed for the implicit writers, when stronger than the class default. */
   writeRole?: Role;
+  /** Role needed by the getter, when not the class's read role (secret.get_other_config). */
+  readRole?: Role;
+  /** Taken from xapi's datamodel as it stands (datamodel.ts): data only, no rule reads it. */
+  dataOnly?: boolean;
   /**
    * Checks a value written to the field (a scalar, or each member of a set), on every path that
    * writes it: the constructors, set_<field>, add_<field> and the class's explicit setters.
@@ -122,6 +126,10 @@ export interface Message {
   /** Callable without a session (login). */
   sessionless?: boolean;
   hidden?: boolean;
+  /** The lifecycle says Removed: the call answers MESSAGE_REMOVED. */
+  removed?: boolean;
+  /** Published by xapi, not implemented here: answers NOT_IMPLEMENTED (docs/differences.md). */
+  unimplemented?: boolean;
   doc: string;
 }
 
@@ -156,6 +164,21 @@ export interface ClassDef {
   persistent: boolean;
   /** Whole class marked Removed: every message answers MESSAGE_REMOVED. */
   removed?: boolean;
+  /**
+   * Built from xapi's datamodel (datamodel.ts), not modelled by hand: records and implicit
+   * messages only; its explicit messages answer NOT_IMPLEMENTED.
+   */
+  dataOnly?: boolean;
+  /** A record type with no objects (event, sr_stat, data_source…): no implicit messages. */
+  recordOnly?: boolean;
+  /** No per-field getters or setters (xapi's message class is read through its own calls). */
+  noFieldAccessors?: boolean;
+  /** Role needed by the getters and lookups, when stronger than read-only (secret). */
+  readRole?: Role;
+  /** Fields of xapi's datamodel deliberately left out (docs/differences.md). */
+  omittedFields?: readonly string[];
+  /** Implicit messages whose lifecycle says Removed: they answer MESSAGE_REMOVED. */
+  removedImplicit?: readonly string[];
 }
 
 /** A one-to-many relation: `one.field` (a ref) is the writer; `many.field` (a set) is its inverse. */
@@ -164,7 +187,7 @@ export interface Relation {
   many: { cls: string; field: string };
 }
 
-/** Shorthands used by the class files, so a field table reads like the reference's. */
+/** Shorthands used by the class files, so a field table reads like xapi's datamodel (ocaml/idl). */
 export function field(name: string, ty: Ty, qual: Qualifier, doc: string, extra: Partial<Field> = {}): Field {
   return { name, ty, qual, doc, ...extra };
 }

@@ -1,4 +1,4 @@
-// JSON-RPC 1.0 / 2.0 codec, shaped as XAPI answers (reference xapi-networking §4.2, §5.4) and
+// JSON-RPC 1.0 / 2.0 codec, shaped as XAPI answers (xen-api: ocaml/xapi/api_server.ml) and
 // as xen-api's json-rpc-protocol parser insists: a 2.0 success has no `error` key at all,
 // a 1.0 success has `error: null`.
 import { zeroOf, type Ty, type Value } from '../idl/meta.js';

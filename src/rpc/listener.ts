@@ -1,7 +1,7 @@
 // The HTTP listener: XML-RPC and JSON-RPC over TCP and/or a unix socket. No business logic: it
 // reads a bounded body, decodes it, hands the call to `handle`, encodes whatever comes back.
 // Every failure a client can provoke becomes a XenAPI-shaped error reply, never a 500 and never
-// a crash (reference: xenapi-clients §1, xapi-networking §5.1).
+// a crash (what the npm xen-api client and XenAPI.py expect).
 //
 // No client can hold the server: bodies are small and parsed in one bounded pass (limits.ts);
 // connections are capped in total and per client address; each connection runs one request at a

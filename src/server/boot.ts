@@ -1,5 +1,5 @@
 // First start and every start: the pool, the master host, its control domain and the
-// host-internal management network exist (reference §2.1.4, §5.5a).
+// host-internal management network exist (xen-api: ocaml/xapi/create_networks.ml).
 
 import { randomUUID } from 'node:crypto';
 import { hostname as osHostname } from 'node:os';
@@ -9,7 +9,7 @@ import type { XapiServer } from './server.js';
 
 export const API_VERSION = { major: 2, minor: 23 };
 export const XCPNET_VERSION = '0.1.0';
-/** The xapi release whose API this server follows (reference: v26.17), for software_version.xapi. */
+/** The xapi release whose API this server follows (v26.17), for software_version.xapi. */
 export const XAPI_COMPAT_VERSION = '26.17';
 
 export const HIMN_OTHER_CONFIG: Rec = {
@@ -55,7 +55,7 @@ export function bootPool(server: XapiServer, opts: { hostName?: string; address?
     const existing = tx.all('pool')[0];
     if (existing) {
       ensureHimn(tx);
-      return existing[1].master as string;
+      return existing[1].master;
     }
     const name = opts.hostName ?? osHostname();
     const host = createHost(tx, name, opts.address ?? '127.0.0.1', name);

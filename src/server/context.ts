@@ -2,6 +2,7 @@
 
 import type { Store } from '../db/store.js';
 import type { ClassDef, Param, Role, Ty, Value } from '../idl/meta.js';
+import type { Args } from '../idl/types.gen.js';
 import type { RealisationHub } from './realise.js';
 
 export interface Session {
@@ -43,6 +44,18 @@ export type Impl = (ctx: CallContext, args: Record<string, Value>) => Value | vo
 /** A module's implementations, keyed by full method name (`VLAN.create`). */
 export type ImplTable = Record<string, Impl>;
 
+/**
+ * A rule module: implementations of the modelled classes' messages, each with its arguments
+ * typed from the IDL (Args in src/idl/types.gen.ts).
+ */
+export type Rules = { [M in keyof Args]?: (ctx: CallContext, args: Args[M]) => Value | void | Promise<Value | void> };
+
+/**
+ * The dispatch table's view of a rule module. The one cast: the server decodes every argument by
+ * its IDL type before it calls an implementation, so the arguments are what Args says.
+ */
+export const implsOf = (rules: Rules): ImplTable => rules as unknown as ImplTable;
+
 export interface Method {
   /** `Class.message` */
   name: string;
@@ -58,6 +71,8 @@ export interface Method {
    * class's last commit to be on disk, not for writes elsewhere (XapiServer.handle).
    */
   classRead?: boolean;
+  /** Declared, but no rule implements it: it answers NOT_IMPLEMENTED [name] (docs/differences.md). */
+  unimplemented?: boolean;
   /** The implementation: a registered rule, else the implicit one derived from the IDL. */
   run: Impl;
 }

@@ -1,4 +1,4 @@
-// The implicit messages every class gets from its field list (reference §3): getters,
+// The implicit messages every class gets from its field list (xapi generates them from its datamodel, ocaml/idl): getters,
 // setters of RW fields, map and set editors, lookups, and the implicit constructor and
 // destructor. Derived from the IDL, never written per class.
 
@@ -32,14 +32,17 @@ export function clientRecord(cls: ClassDef, rec: Rec): Rec {
 function method(cls: ClassDef, name: string, params: Param[], result: Method['result'], role: Role, run: Impl,
   extra: Partial<Method> = {}): Method {
   // Getters and lookups read nothing but the class's own objects.
-  const classRead = role === 'read-only' && /^get_/.test(name);
-  return { name: `${cls.name}.${name}`, cls, params, result, role, async: false, sessionless: false, removed: !!cls.removed, run, classRead, ...extra };
+  const classRead = name.startsWith('get_');
+  const removed = !!cls.removed || !!cls.removedImplicit?.includes(name);
+  return { name: `${cls.name}.${name}`, cls, params, result, role, async: false, sessionless: false, removed, run, classRead, ...extra };
 }
 
 const self = (cls: ClassDef): Param => ({ name: 'self', ty: t.ref(cls.name) });
 
 export function implicitMethods(cls: ClassDef): Method[] {
   const out: Method[] = [];
+  if (cls.recordOnly) return out;
+  const readRole: Role = cls.readRole ?? 'read-only';
   const C = cls.name;
   const writeRole = (f?: Field): Role => f?.writeRole ?? cls.writeRole ?? 'pool-operator';
   const store = (ctx: CallContext) => ctx.services.store;
@@ -57,41 +60,38 @@ export function implicitMethods(cls: ClassDef): Method[] {
     return cached.map;
   };
 
-  out.push(method(cls, 'get_record', [self(cls)], t.record(C), 'read-only',
+  out.push(method(cls, 'get_record', [self(cls)], t.record(C), readRole,
     (ctx, a) => clientRecord(cls, store(ctx).get(C, a.self as string))));
-  out.push(method(cls, 'get_by_uuid', [{ name: 'uuid', ty: t.string }], t.ref(C), 'read-only', (ctx, a) => {
+  out.push(method(cls, 'get_by_uuid', [{ name: 'uuid', ty: t.string }], t.ref(C), readRole, (ctx, a) => {
     const ref = store(ctx).refOfUuidIn(C, a.uuid as string);
     // A credential's uuid resolves only for its own holder.
     if (!ref || (cls.credential && ref !== ctx.session?.ref)) throw new ApiError('UUID_INVALID', [C, a.uuid]);
     return ref;
   }));
   if (cls.nameLabel) {
-    out.push(method(cls, 'get_by_name_label', [{ name: 'label', ty: t.string }], t.set(t.ref(C)), 'read-only', (ctx, a) => {
+    out.push(method(cls, 'get_by_name_label', [{ name: 'label', ty: t.string }], t.set(t.ref(C)), readRole, (ctx, a) => {
       const refs: string[] = [];
       for (const [ref, rec] of store(ctx).all(C)) if (rec.name_label === a.label) refs.push(ref);
       return refs;
     }));
   }
-  if (cls.unlisted) {
-    for (const f of visibleFields(cls)) out.push(...fieldMethods(cls, f, writeRole(f)));
-    return out;
+  if (!cls.unlisted) {
+    out.push(method(cls, 'get_all', [], t.set(t.ref(C)), readRole, (ctx) => [...store(ctx).all(C)].map(([ref]) => ref)));
+    out.push(method(cls, 'get_all_records', [], t.map(t.ref(C), t.record(C)), readRole, (ctx) => allRecords(ctx)));
+    const whereParam: Param = { name: 'expr', ty: t.string };
+    out.push(method(cls, 'get_all_where', [whereParam], t.set(t.ref(C)), readRole, (ctx, a) => {
+      const expr = parseWhere(a.expr as string);
+      return [...store(ctx).all(C)].filter(([ref, rec]) => matchesWhere(expr, cls, ref, rec)).map(([ref]) => ref);
+    }));
+    out.push(method(cls, 'get_all_records_where', [whereParam], t.map(t.ref(C), t.record(C)), readRole, (ctx, a) => {
+      const expr = parseWhere(a.expr as string);
+      const map: Record<string, Value> = {};
+      // Internal fields are no columns: they answer no question (where.ts).
+      for (const [ref, rec] of store(ctx).all(C)) if (matchesWhere(expr, cls, ref, rec)) map[ref] = clientRecord(cls, rec);
+      return map;
+    }));
   }
-  out.push(method(cls, 'get_all', [], t.set(t.ref(C)), 'read-only', (ctx) => [...store(ctx).all(C)].map(([ref]) => ref)));
-  out.push(method(cls, 'get_all_records', [], t.map(t.ref(C), t.record(C)), 'read-only', (ctx) => allRecords(ctx)));
-  const whereParam: Param = { name: 'expr', ty: t.string };
-  out.push(method(cls, 'get_all_where', [whereParam], t.set(t.ref(C)), 'read-only', (ctx, a) => {
-    const expr = parseWhere(a.expr as string);
-    return [...store(ctx).all(C)].filter(([ref, rec]) => matchesWhere(expr, cls, ref, rec)).map(([ref]) => ref);
-  }));
-  out.push(method(cls, 'get_all_records_where', [whereParam], t.map(t.ref(C), t.record(C)), 'read-only', (ctx, a) => {
-    const expr = parseWhere(a.expr as string);
-    const map: Record<string, Value> = {};
-    // Internal fields are no columns: they answer no question (where.ts).
-    for (const [ref, rec] of store(ctx).all(C)) if (matchesWhere(expr, cls, ref, rec)) map[ref] = clientRecord(cls, rec);
-    return map;
-  }));
-
-  for (const f of visibleFields(cls)) out.push(...fieldMethods(cls, f, writeRole(f)));
+  if (!cls.noFieldAccessors) for (const f of visibleFields(cls)) out.push(...fieldMethods(cls, f, readRole, writeRole(f)));
 
   if (cls.create) {
     out.push(method(cls, 'create', [{ name: 'args', ty: t.record(C) }], t.ref(C), writeRole(), (ctx, a) =>
@@ -105,13 +105,17 @@ export function implicitMethods(cls: ClassDef): Method[] {
   return out;
 }
 
-function fieldMethods(cls: ClassDef, f: Field, role: Role): Method[] {
+function fieldMethods(cls: ClassDef, f: Field, readRole: Role, role: Role): Method[] {
+  const out = fieldMethodsOf(cls, f, readRole, role);
+  // A removed field stays in records; its accessors answer MESSAGE_REMOVED.
+  return f.removed ? out.map((m) => ({ ...m, removed: true })) : out;
+}
+
+function fieldMethodsOf(cls: ClassDef, f: Field, readRole: Role, role: Role): Method[] {
   const C = cls.name;
   const out: Method[] = [];
-  const getter = method(cls, `get_${f.name}`, [self(cls)], f.ty, 'read-only', (ctx, a) => {
-    if (f.removed) throw new ApiError('MESSAGE_REMOVED', []);
-    return ctx.services.store.get(C, a.self as string)[f.name] ?? null;
-  });
+  const getter = method(cls, `get_${f.name}`, [self(cls)], f.ty, f.readRole ?? readRole,
+    (ctx, a) => ctx.services.store.get(C, a.self as string)[f.name] ?? null);
   out.push(getter);
   if (f.qual !== 'RW') return out;
   const write = (ctx: CallContext, ref: string, fn: (cur: Value) => Value) =>

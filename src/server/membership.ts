@@ -158,12 +158,12 @@ export function admit(tx: Tx, j: Joiner): string {
 /** Removes a host and everything that exists only on it from the pool database. */
 export function removeHost(tx: Tx, host: string): void {
   const pifs = new Set(tx.all('PIF').filter(([, p]) => p.host === host).map(([ref]) => ref));
-  for (const [ref, t] of tx.all('tunnel')) if (pifs.has(t.access_PIF as string) || pifs.has(t.transport_PIF as string)) tx.destroy('tunnel', ref);
-  for (const [ref, v] of tx.all('VLAN')) if (pifs.has(v.tagged_PIF as string) || pifs.has(v.untagged_PIF as string)) tx.destroy('VLAN', ref);
-  for (const [ref, b] of tx.all('Bond')) if (pifs.has(b.master as string)) tx.destroy('Bond', ref);
+  for (const [ref, t] of tx.all('tunnel')) if (pifs.has(t.access_PIF) || pifs.has(t.transport_PIF)) tx.destroy('tunnel', ref);
+  for (const [ref, v] of tx.all('VLAN')) if (pifs.has(v.tagged_PIF) || pifs.has(v.untagged_PIF)) tx.destroy('VLAN', ref);
+  for (const [ref, b] of tx.all('Bond')) if (pifs.has(b.master)) tx.destroy('Bond', ref);
   const metrics = new Set<string>();
   for (const ref of pifs) {
-    const m = tx.get('PIF', ref).metrics as string;
+    const m = tx.get('PIF', ref).metrics;
     if (m && m !== NULL_REF) metrics.add(m);
     tx.destroy('PIF', ref);
   }

@@ -163,8 +163,8 @@ export class RealisationHub {
         for (const ref of tx.lookup('PIF', 'host', host)) {
           const pif = tx.get('PIF', ref);
           if (!pif.physical) continue;
-          const nic = nics.get(pif.device as string);
-          const metrics = pif.metrics as string;
+          const nic = nics.get(pif.device);
+          const metrics = pif.metrics;
           if (!nic || !tx.find('PIF_metrics', metrics)) continue;
           setIfChanged('PIF_metrics', metrics, nicMetrics(nic));
         }

@@ -119,7 +119,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const host = bootPool(server, { hostName: opts.hostName });
   if (opts.runDir !== undefined && opts.runDir !== opts.stateDir) privateDir(opts.runDir);
   const socketPath = join(opts.runDir ?? opts.stateDir, 'xapi.sock');
-  const hostUuid = server.store.get('host', host).uuid as string;
+  const hostUuid = server.store.get('host', host).uuid;
   let member: MemberRuntime | undefined;
   let agent: LocalAgent | undefined;
   const listener = await startListener({
@@ -253,7 +253,7 @@ function tellRootPassword(password: string, stateDir: string, tty: boolean, log:
 
 /** The master's own host's agent, driven through the public API like any other. */
 async function startLocalAgent(server: XapiServer, host: string, start: LocalAgentStarter, log: (l: string) => void): Promise<LocalAgent> {
-  const uuid = server.store.get('host', host).uuid as string;
+  const uuid = server.store.get('host', host).uuid;
   const client = LoopbackClient.open(server, 'xcpnet-local-agent');
   const agent = await start(client, { ref: host, uuid }, (m) => log(`agent: ${m}`));
   await server.hub.wait(host, [], 0);
@@ -303,7 +303,7 @@ function keepManagement(server: XapiServer, host: string, m: ManagementConfig | 
       if (mine) {
         tx.update('PIF', ref, { management: true, currently_attached: true, ip_configuration_mode: m.ip_configuration_mode,
           IP: m.IP, netmask: m.netmask, gateway: m.gateway, DNS: m.DNS });
-        tx.update('host', host, { management_bridge: tx.get('network', p.network as string).bridge! });
+        tx.update('host', host, { management_bridge: tx.get('network', p.network).bridge! });
       } else if (p.management === true) tx.update('PIF', ref, { management: false });
     }
   });

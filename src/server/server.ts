@@ -90,7 +90,7 @@ export class XapiServer implements ServerServices {
 
   masterHost(): string {
     const pool = this.store.all('pool').next().value;
-    return pool ? (pool[1].master as string) : NULL_REF;
+    return pool ? (pool[1].master) : NULL_REF;
   }
 
   /**
@@ -110,10 +110,11 @@ export class XapiServer implements ServerServices {
       for (const msg of cls.messages) {
         const name = `${cls.name}.${msg.name}`;
         const implicit = this.methods.get(name);
-        const run = impls[name] ?? implicit?.run ?? (() => { throw new ApiError('NOT_IMPLEMENTED', [name]); });
+        const own = impls[name] ?? implicit?.run;
+        const run = own ?? (() => { throw new ApiError('NOT_IMPLEMENTED', [name]); });
         this.methods.set(name, {
           name, cls, params: msg.params, result: msg.result, role: msg.role, async: msg.async ?? !msg.sessionless,
-          sessionless: !!msg.sessionless, removed: !!cls.removed, run,
+          sessionless: !!msg.sessionless, removed: !!cls.removed || !!msg.removed, run, unimplemented: !own,
         });
       }
     }

@@ -1,4 +1,4 @@
-// Connection flags and credentials, every error format of §6.7, help and bash completion.
+// Connection flags and credentials, every error format of xe, help and bash completion.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';

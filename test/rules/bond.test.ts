@@ -1,4 +1,4 @@
-// Bond rules over JSON-RPC (reference §2.7, §4, §8.9-8.10, §8.31): Bond.create (twelve checks in
+// Bond rules over JSON-RPC (xen-api: ocaml/xapi/xapi_bond.ml): Bond.create (twelve checks in
 // order, every side effect in order: master, IP, management, VLANs, tunnels, VIFs,
 // disallow_unplug, task progress), Bond.destroy (everything back), set_mode, set_property.
 import { after, before, test } from 'node:test';
@@ -215,7 +215,7 @@ test('Bond.create: the twelve checks with their parameters, in order', async () 
   assert.deepEqual((await rec('network', net)).PIFs, [], 'refused calls wrote nothing');
   assert.deepEqual(await call('Bond.get_all'), []);
 
-  // already bonded: a member of another bond, and a bond master (§8.31)
+  // already bonded: a member of another bond, and a bond master
   const one = await call<string>('Bond.create', net, [eth3], '', 'lacp', { 'lacp-aggregation-key': '7' });
   const b = await rec('Bond', one);
   assert.deepEqual(b.slaves, [eth3], 'one member is accepted');

@@ -1,4 +1,4 @@
-// host management rules over JSON-RPC (reference §2.9, §7.5): management follows the host's
+// host management rules over JSON-RPC (xen-api: ocaml/xapi/xapi_host.ml, xapi_mgmt_iface.ml): management follows the host's
 // management bridge; get_management_interface; management_disable; local_management_reconfigure.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// PIF rules over JSON-RPC (reference §2.2, §2.3, §7.1, §7.3): scan/introduce/forget, plug/unplug,
+// PIF rules over JSON-RPC (xen-api: ocaml/xapi/xapi_pif.ml): scan/introduce/forget, plug/unplug,
 // IP configuration, properties, the deprecated VLAN calls, db_introduce/db_forget, events.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

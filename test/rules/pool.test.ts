@@ -1,4 +1,4 @@
-// pool.management_reconfigure over JSON-RPC (reference §2.9, §2.11): every host needs a PIF on
+// pool.management_reconfigure over JSON-RPC (xen-api: ocaml/xapi/xapi_pool.ml): every host needs a PIF on
 // the network, one address type, the per-PIF checks; members switch first, the master last.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
-// tunnel rules over JSON-RPC (reference §2.8, §4, §8.32) and the pool tunnel controller
-// (host-realisation §3): access PIF, checks in order, rows kept when the plug fails, destroy,
+// tunnel rules over JSON-RPC (xen-api: ocaml/xapi/xapi_tunnel.ml) and the pool tunnel controller
+// : access PIF, checks in order, rows kept when the plug fails, destroy,
 // per-network keys in network.other_config, tunnel.status.active.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -35,7 +35,7 @@ async function vlanNetwork(pool: TestPool): Promise<string> {
 const poke = (pool: TestPool, cls: string, ref: string, patch: R) =>
   pool.master.server.store.transact((tx) => tx.update(cls, ref, patch as never));
 
-/** §7.6, written independently of the server's code. */
+/** xapi's MAC derivation (xapi_vif_helpers.ml), written independently of the server's code. */
 function expectedMac(seed: string, device: number): string {
   let h = createHash('md5').update(seed, 'utf8').digest();
   for (let i = 0; i < device * 2; i++) h = createHash('md5').update(h).digest();
@@ -68,7 +68,7 @@ describe('VIF rules', () => {
     for (const d of ['x1', '-1', '', '1.5']) await assertApiError(vif(pool, m, n, { device: d, MAC: 'bad' }), 'INVALID_DEVICE', [d]);
   });
 
-  test('create: MAC derived from mac_seed (§7.6), deterministic per device; given MACs kept verbatim', async () => {
+  test('create: MAC derived from mac_seed, deterministic per device; given MACs kept verbatim', async () => {
     const n = await net(pool);
     const m = await vm(pool);
     const seed = ((await rec(pool, 'VM', m)).other_config as R).mac_seed as string;

@@ -1,4 +1,4 @@
-// VLAN rules over JSON-RPC (reference §2.6, §4, §8.6-8.8): VLAN.create (nine checks in order,
+// VLAN rules over JSON-RPC (xen-api: ocaml/xapi/xapi_vlan.ml): VLAN.create (nine checks in order,
 // the VLAN PIF, plug at once without rollback), VLAN.destroy, the pool helpers, events, and the
 // seed scenario's VLAN part (network.destroy refuses while a VLAN PIF sits on the network).
 import { after, before, test } from 'node:test';
@@ -28,7 +28,7 @@ before(async () => {
 });
 after(async () => { await pool.close(); });
 
-test('VLAN.create: VLAN row and VLAN PIF as the reference says, plugged at once; events', async () => {
+test('VLAN.create: VLAN row and VLAN PIF as xapi makes them, plugged at once; events', async () => {
   const eth1 = pifOf('eth1');
   const parent = await rec('PIF', eth1);
   const net = await newNet('vlan 10');

@@ -1,5 +1,5 @@
 // The real npm `xen-api` client (Xen Orchestra's), unchanged, against a real xcpnet master,
-// over each of its transports. Reference: shared/reference/xenapi-clients.md §3.
+// over each of its transports. The client: npm xen-api (vatesfr/xen-orchestra, packages/xen-api).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from 'xen-api';

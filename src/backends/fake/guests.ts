@@ -25,7 +25,7 @@ export class FakeGuests implements GuestDriver {
     if (!e) { e = { domid: vm.domid, vifs: new Map() }; this.vms.set(vm.uuid, e); }
     if (e.vifs.has(vif.device)) return;
     e.vifs.set(vif.device, vif.hostDev);
-    // The backend MAC of a Xen vif is fe:ff:ff:ff:ff:ff (§2.2); the guest sees vif.mac.
+    // The backend MAC of a Xen vif is fe:ff:ff:ff:ff:ff (Xen's netback); the guest sees vif.mac.
     this.host.addLink(vif.hostDev, 'fe:ff:ff:ff:ff:ff', vif.mtu);
   }
 

@@ -1,4 +1,4 @@
-// Switch actions → one OVSDB transaction (host-realisation §4.5 recipes), plus the executor
+// Switch actions → one OVSDB transaction (the ovs-vsctl recipes of xcp-networkd, ocaml/networkd/lib/network_utils.ml), plus the executor
 // that runs it with the next_cfg/cur_cfg barrier and maps failures to the objects named.
 import { OvsdbError, type OvsdbClient } from '../ovsdb/index.js';
 import * as ops from '../ovsdb/ops.js';

@@ -1,4 +1,4 @@
-// Locking mode enforced with OpenFlow rules (host-realisation §2.4): for a `locked` VIF only
+// Locking mode enforced with OpenFlow rules (as xen-api's ocaml/xenopsd/scripts/setup-vif-rules): for a `locked` VIF only
 // DHCP, ARP for its addresses and IP from its MAC and addresses pass; everything else from
 // its port is dropped. Rules carry cookie 0x1 (XAPI's), match in_port, and live on the real
 // (parent) bridge. Flows are not persistent in OVS, so they are re-checked every reconcile.

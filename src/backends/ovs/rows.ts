@@ -1,5 +1,5 @@
 // A host document → the Open vSwitch rows that realise it, as xcp-networkd's OVS backend lays
-// them out (host-realisation §1.6, §1.8, §2.3, §3.3). Pure.
+// them out (as xcp-networkd's ocaml/networkd/lib/network_utils.ml writes them). Pure.
 //  bridge with a NIC uplink   → Bridge <name> + its internal port + port <nic>
 //  bridge with a bond uplink  → Bridge <name> + its internal port + bond port <bondN> of the NICs
 //  VLAN bridge (parent, tag)  → fake-bridge port <name> with that tag on the parent's Bridge

@@ -106,7 +106,7 @@ export function mDelete(column: string, value: unknown): Mutation {
   return [column, 'delete', value];
 }
 
-/** Sets one map key whatever it held before: delete the key, then insert the pair (§4.3). */
+/** Sets one map key whatever it held before: delete the key, then insert the pair (RFC 7047 §5.2.6 mutate). */
 export function mSetKey(column: string, key: string, value: string): Mutation[] {
   return [[column, 'delete', [key]], [column, 'insert', { [key]: value }]];
 }

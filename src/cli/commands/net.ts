@@ -1,4 +1,4 @@
-// Dedicated commands for networks, PIFs, VLANs, bonds and tunnels (§6.6).
+// Dedicated commands for networks, PIFs, VLANs, bonds and tunnels (xen-api: ocaml/xapi-cli-server/cli_operations.ml).
 import { getCaseless, mapParams, parseBool, parseEnum, parseIntParam, splitList } from '../args.js';
 import { opt, req, type Command, type Env } from '../command.js';
 import type { Caller } from '../fields.js';

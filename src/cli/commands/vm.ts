@@ -1,4 +1,4 @@
-// Dedicated commands for VIFs, VMs (as far as networking needs them) and event-wait (§6.6).
+// Dedicated commands for VIFs, VMs (as far as networking needs them) and event-wait (xen-api: ocaml/xapi-cli-server/cli_operations.ml).
 import type { Rec } from '../../idl/meta.js';
 import { ArgError, CliFailure, CONTROL_PARAMS, parseEnum } from '../args.js';
 import { opt, req, type Command, type Env } from '../command.js';

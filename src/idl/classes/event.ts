@@ -8,6 +8,8 @@ export const eventClass: ClassDef = {
   name: 'event',
   doc: 'Change notification: the event.from stream and the legacy register/next interface.',
   persistent: false,
+  // A record type only: events are made by the stream, never stored (its fields come from the datamodel).
+  recordOnly: true,
   fields: [],
   messages: [
     msg('register', [classes], null, [], 'read-only', 'Legacy: subscribe the session to classes.'),

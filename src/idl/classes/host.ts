@@ -34,7 +34,7 @@ export const hostClass: ClassDef = {
       'pool-operator', 'Make the PIF the management interface of its host (the old one stays plugged).'),
     msg('management_disable', [], null, ['HA_IS_ENABLED', 'SLAVE_REQUIRES_MANAGEMENT_INTERFACE'], 'pool-operator',
       'Turn off the management interface of the host serving the call.', { async: false }),
-    msg('get_management_interface', [p('host', t.ref('host'))], t.ref('PIF'), ['INTERNAL_ERROR'], 'read-only',
+    msg('get_management_interface', [p('host', t.ref('host'))], t.ref('PIF'), ['INTERNAL_ERROR'], 'pool-operator',
       'Return the host\'s management PIF.'),
     msg('local_management_reconfigure', [p('interface', t.string)], null, ['NOT_IN_EMERGENCY_MODE'], 'pool-operator',
       'Emergency mode only: set the management bridge directly.', { async: false }),

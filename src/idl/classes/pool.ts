@@ -13,7 +13,7 @@ export const poolClass: ClassDef = {
   doc: 'The pool of hosts sharing one database.',
   persistent: true,
   events: true,
-  writeRole: 'pool-admin',
+  writeRole: 'pool-operator',
   fields: [
     uuidField(),
     // plain fields: pool has no name namespace, hence no get_by_name_label

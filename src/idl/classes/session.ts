@@ -11,6 +11,8 @@ export const sessionClass: ClassDef = {
   unlisted: true,
   events: false,
   credential: true,
+  // A session ref in a record would hand one session's credential to whoever reads another.
+  omittedFields: ['parent'],
   writeRole: 'pool-admin',
   fields: [
     uuidField(),
@@ -22,7 +24,7 @@ export const sessionClass: ClassDef = {
     field('is_local_superuser', t.bool, 'DynamicRO', 'True when logged in as the local root account.', { default: false }),
     field('auth_user_name', t.string, 'DynamicRO', 'Name the user logged in with.', { default: '' }),
     field('originator', t.string, 'DynamicRO', 'Client-chosen name of the program that logged in.', { default: '' }),
-    field('rbac_permissions', t.set(t.string), 'DynamicRO', 'Permissions granted to the session.', { default: [] }),
+    field('rbac_permissions', t.set(t.string), 'StaticRO', 'Permissions granted to the session.', { default: [] }),
   ],
   messages: [
     msg('login_with_password', [

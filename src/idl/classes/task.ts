@@ -10,6 +10,7 @@ export const taskClass: ClassDef = {
   doc: 'A long-running operation started through Async.* or task.create.',
   persistent: false,
   events: true,
+  nameLabel: true,
   writeRole: 'read-only',
   fields: [
     uuidField(),
@@ -32,7 +33,7 @@ export const taskClass: ClassDef = {
     otherConfig(),
     field('subtask_of', t.ref('task'), 'DynamicRO', 'Parent task, if any.', { default: NULL_REF }),
     field('subtasks', t.set(t.ref('task')), 'DynamicRO', 'Child tasks.', { default: [] }),
-    field('backtrace', t.string, 'DynamicRO', 'Server-side trace of a failure.', { default: '' }),
+    field('backtrace', t.string, 'DynamicRO', 'Server-side trace of a failure.', { default: '()' }),
   ],
   messages: [
     msg('create', [p('label', t.string), p('description', t.string)], t.ref('task'), ['TOO_MANY_PENDING_TASKS'], 'read-only',

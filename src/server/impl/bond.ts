@@ -1,4 +1,4 @@
-// Bond rules (reference §2.7): Bond.create / destroy / set_mode / set_property.
+// Bond rules (xen-api: ocaml/xapi/xapi_bond.ml): Bond.create / destroy / set_mode / set_property.
 // Create and destroy rewrite the host's interfaces in ONE transaction (master, members, IP
 // configuration, management, VLANs, tunnels, VIFs), so the agent never sees a half-moved
 // state (e.g. VLAN PIFs still on a member whose bridge is gone), then wait for the agent.
@@ -7,7 +7,8 @@ import { MANAGEMENT_WAIT_MS } from './host.js';
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, stored, storedFields, type Rec, type Value } from '../../idl/meta.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { Args, BondRecord } from '../../idl/types.gen.js';
+import type { CallContext, Rules } from '../context.js';
 import { getPool, isBondSlave, isMac, isRef, markPlugged, pifKind, recomputeManagement, syncHostAddress, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 import { moveTunnel } from './tunnel.js';
 import { BOND_OVERRIDES } from '../../idl/checks.js';
@@ -71,18 +72,18 @@ function networkUsableOn(tx: Tx, network: string, host: string): boolean {
 
 /**
  * VIFs on `networks` that belong to this host: their VM runs here, or is halted and could
- * start only here or nowhere (reference §2.7 side effect 7).
+ * start only here or nowhere (as xapi_bond.ml).
  */
 function localVifs(tx: Tx, host: string, networks: Set<string>): string[] {
   const hosts = tx.all('host').map(([r]) => r);
   const out: string[] = [];
   for (const [ref, vif] of tx.all('VIF')) {
-    if (!networks.has(vif.network as string)) continue;
-    const vm = tx.find('VM', vif.VM as string);
+    if (!networks.has(vif.network)) continue;
+    const vm = tx.find('VM', vif.VM);
     if (!vm) continue;
     if (vm.resident_on === host) { out.push(ref); continue; }
     if (isRef(vm.resident_on)) continue;
-    const nets = refs(vm.VIFs).map((v) => tx.find('VIF', v)?.network as string).filter(isRef);
+    const nets = refs(vm.VIFs).map((v) => tx.find('VIF', v)?.network).filter(isRef);
     const possible = hosts.filter((h) => nets.every((n) => networkUsableOn(tx, n, h)));
     if (possible.length === 0 || (possible.length === 1 && possible[0] === host)) out.push(ref);
   }
@@ -107,9 +108,9 @@ function assertMembersBondable(tx: Tx, network: string, members: string[], mac: 
   assertOr(members.length > 0, 'PIF_BOND_NEEDS_MORE_MEMBERS');
   const net = tx.get('network', network);
   const recs = members.map((m) => tx.get('PIF', m));
-  const host = recs[0]!.host as string;
+  const host = recs[0]!.host;
   assertNetworkFreeOn(tx, network, host);
-  // SR-IOV networks cannot be created here; kept for the reference's order.
+  // SR-IOV networks cannot be created here; kept for xapi's order.
   assertOr(!refs(net.PIFs).some((p) => isSriovLogical(tx.find('PIF', p))), 'NETWORK_INCOMPATIBLE_WITH_BOND', network);
   checkMember(fieldOf('PIF', 'MAC'), mac); // the master's MAC: "" (the primary member's) or a MAC
   const properties = validateProperties(mode, props);
@@ -122,10 +123,10 @@ function assertMembersBondable(tx: Tx, network: string, members: string[], mac: 
   for (const [i, p] of recs.entries()) {
     const ref = members[i]!;
     assertOr(p.managed !== false, 'PIF_UNMANAGED', ref);
-    // A bond master as a member (nested bond) is refused too (reference §8.31).
+    // A bond master as a member (nested bond) is refused too (as xapi_bond.ml).
     assertOr(!isBondSlave(tx, p) && refs(p.bond_master_of).length === 0, 'PIF_ALREADY_BONDED', ref);
     const kind = pifKind(tx, p);
-    assertOr(kind !== 'vlan', 'PIF_VLAN_EXISTS', (p.device_name as string) || p.device);
+    assertOr(kind !== 'vlan', 'PIF_VLAN_EXISTS', (p.device_name) || p.device);
     assertOr(kind !== 'tunnel_access', 'IS_TUNNEL_ACCESS_PIF', ref);
     assertOr(kind !== 'sriov_logical', 'PIF_IS_SRIOV_LOGICAL', ref);
     assertOr(!(pool.ha_enabled === true && p.management === true), 'HA_CANNOT_CHANGE_BOND_STATUS_OF_MGMT_IFACE');
@@ -136,11 +137,11 @@ function assertMembersBondable(tx: Tx, network: string, members: string[], mac: 
   return { host, primary, properties };
 }
 
-async function bondCreate(ctx: CallContext, args: Record<string, Value>): Promise<string> {
-  const network = args.network as string;
-  const members = [...new Set(args.members as string[])];
-  const mac = args.MAC as string;
-  const mode = (args.mode as string) || 'balance-slb';
+async function bondCreate(ctx: CallContext, args: Args['Bond.create']): Promise<string> {
+  const network = args.network;
+  const members = [...new Set(args.members)];
+  const mac = args.MAC;
+  const mode = (args.mode) || 'balance-slb';
   const props = (args.properties ?? {}) as Record<string, string>;
   const store = ctx.services.store;
 
@@ -148,7 +149,7 @@ async function bondCreate(ctx: CallContext, args: Record<string, Value>): Promis
     const { host, primary, properties } = assertMembersBondable(tx, network, members, mac, mode, props);
     const recs = members.map((m) => tx.get('PIF', m));
     const primaryRec = tx.get('PIF', primary);
-    const memberNets = new Set(recs.map((p) => p.network as string));
+    const memberNets = new Set(recs.map((p) => p.network));
     const vifs = localVifs(tx, host, memberNets); // decided on the state before the bond
     const net = tx.get('network', network);
 
@@ -212,12 +213,12 @@ async function bondCreate(ctx: CallContext, args: Record<string, Value>): Promis
 
 // ---------------------------------------------------------------- Bond.destroy
 
-async function bondDestroy(ctx: CallContext, args: Record<string, Value>): Promise<void> {
-  const self = args.self as string;
+async function bondDestroy(ctx: CallContext, args: Args['Bond.destroy']): Promise<void> {
+  const self = args.self;
   const store = ctx.services.store;
   const done = store.transact((tx) => {
     const bond = tx.get('Bond', self);
-    const masterRef = bond.master as string;
+    const masterRef = bond.master;
     const master = tx.find('PIF', masterRef);
     const members = refs(bond.slaves).filter((m) => tx.find('PIF', m));
     const [, pool] = getPool(tx);
@@ -225,11 +226,11 @@ async function bondDestroy(ctx: CallContext, args: Record<string, Value>): Promi
     for (const m of members) tx.update('PIF', m, { bond_slave_of: NULL_REF });
     if (!master) {
       tx.destroy('Bond', self);
-      return { host: undefined, wait: [] as string[], management: false };
+      return { host: undefined, wait: [], management: false };
     }
-    const host = master.host as string;
-    const primary = members.includes(bond.primary_slave as string) ? (bond.primary_slave as string) : members[0];
-    const vifs = localVifs(tx, host, new Set([master.network as string]));
+    const host = master.host;
+    const primary = members.includes(bond.primary_slave) ? (bond.primary_slave) : members[0];
+    const vifs = localVifs(tx, host, new Set([master.network]));
     const wait: string[] = [];
     if (primary) {
       const primaryRec = tx.get('PIF', primary);
@@ -237,7 +238,7 @@ async function bondDestroy(ctx: CallContext, args: Record<string, Value>): Promi
       tx.update('PIF', primary, ipv4Of(master));
       // 2. Management back to the primary member; members come up if the master was up.
       if (master.management === true) {
-        tx.update('host', host, { management_bridge: stored(tx.get('network', primaryRec.network as string), 'bridge') });
+        tx.update('host', host, { management_bridge: stored(tx.get('network', primaryRec.network), 'bridge') });
       }
       if (master.management === true || master.currently_attached === true) {
         for (const m of members) { markPlugged(tx, m); wait.push(m); }
@@ -268,38 +269,39 @@ async function bondDestroy(ctx: CallContext, args: Record<string, Value>): Promi
 // ---------------------------------------------------------------- mode and properties
 
 /** Writes the bond's mode/properties and waits for the agent to re-apply the master, if it is up. */
-async function rewriteBond(ctx: CallContext, self: string, patch: (bond: Rec) => Rec): Promise<void> {
+async function rewriteBond(ctx: CallContext, self: string, patch: (bond: BondRecord) => Rec): Promise<void> {
   const store = ctx.services.store;
   const done = store.transact((tx) => {
     const bond = tx.get('Bond', self);
+    const before: Rec = bond;
     const next = patch(bond);
-    const changed = Object.entries(next).filter(([k, v]) => JSON.stringify(bond[k]) !== JSON.stringify(v));
+    const changed = Object.entries(next).filter(([k, v]) => JSON.stringify(before[k]) !== JSON.stringify(v));
     if (changed.length) tx.update('Bond', self, Object.fromEntries(changed));
-    const master = tx.find('PIF', bond.master as string);
-    return master?.currently_attached === true ? { host: master.host as string, master: bond.master as string } : undefined;
+    const master = tx.find('PIF', bond.master);
+    return master?.currently_attached === true ? { host: master.host, master: bond.master } : undefined;
   });
   if (done) await ctx.services.hub.wait(done.host, [done.master]);
 }
 
-async function bondSetMode(ctx: CallContext, args: Record<string, Value>): Promise<void> {
-  const mode = args.value as string;
-  await rewriteBond(ctx, args.self as string, (bond) => {
+async function bondSetMode(ctx: CallContext, args: Args['Bond.set_mode']): Promise<void> {
+  const mode = args.value;
+  await rewriteBond(ctx, args.self, (bond) => {
     const kept: Record<string, string> = {};
-    for (const [k, v] of Object.entries((bond.properties ?? {}) as Record<string, string>)) if (validProperty(mode, k, v)) kept[k] = v;
+    for (const [k, v] of Object.entries(bond.properties)) if (validProperty(mode, k, v)) kept[k] = v;
     return { mode, properties: mode === 'lacp' ? { ...LACP_DEFAULTS, ...kept } : {} };
   });
 }
 
-async function bondSetProperty(ctx: CallContext, args: Record<string, Value>): Promise<void> {
-  const name = args.name as string;
-  const value = args.value as string;
-  await rewriteBond(ctx, args.self as string, (bond) => {
-    if (!validProperty(bond.mode as string, name, value)) throw new ApiError('INVALID_VALUE', ['properties', `${name} = ${value}`]);
-    return { properties: { ...(bond.properties as Rec), [name]: value } };
+async function bondSetProperty(ctx: CallContext, args: Args['Bond.set_property']): Promise<void> {
+  const name = args.name;
+  const value = args.value;
+  await rewriteBond(ctx, args.self, (bond) => {
+    if (!validProperty(bond.mode, name, value)) throw new ApiError('INVALID_VALUE', ['properties', `${name} = ${value}`]);
+    return { properties: { ...bond.properties, [name]: value } };
   });
 }
 
-export const bondRules: ImplTable = {
+export const bondRules: Rules = {
   'Bond.create': bondCreate,
   'Bond.destroy': bondDestroy,
   'Bond.set_mode': bondSetMode,

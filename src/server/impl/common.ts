@@ -1,18 +1,19 @@
 // Rule helpers shared by the PIF, host, pool, VLAN, Bond, tunnel, network and VIF modules:
-// PIF kinds and topology (reference §1.1), common checks, address validators, and the
-// plug/unplug semantics of PIFs (§2.2.1, §7.4) so every module plugs the same way.
+// PIF kinds and topology (xen-api: ocaml/xapi/xapi_pif.ml), common checks, address validators, and the
+// plug/unplug semantics of PIFs (xapi_pif.ml, nm.ml) so every module plugs the same way.
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import { isIPv4, isIPv6 } from '../../common/net-syntax.js';
-import type { Tx } from '../../db/store.js';
+import type { RecordOf, Tx } from '../../db/store.js';
 import { NULL_REF, type Rec } from '../../idl/meta.js';
+import type { PIFRecord, poolRecord } from '../../idl/types.gen.js';
 import type { CallContext } from '../context.js';
 
 /** Read access shared by the Store and a transaction (Tx). */
 export interface Reader {
-  find(cls: string, ref: string): Rec | undefined;
-  get(cls: string, ref: string): Rec;
-  all(cls: string): Iterable<[string, Rec]>;
+  find<C extends string>(cls: C, ref: string): RecordOf<C> | undefined;
+  get<C extends string>(cls: C, ref: string): RecordOf<C>;
+  all<C extends string>(cls: C): Iterable<[string, RecordOf<C>]>;
   /** The objects whose indexed field holds the value (fields marked `indexed` in the IDL). */
   lookup(cls: string, field: string, value: string): readonly string[];
 }
@@ -25,8 +26,8 @@ export const refs = (v: unknown): string[] => (Array.isArray(v) ? v.filter(isRef
 
 export type PifKind = 'tunnel_access' | 'vlan' | 'sriov_logical' | 'bond_master' | 'physical' | 'unknown';
 
-/** The kind of a PIF, by the first matching rule of §1.1. */
-export function pifKind(_r: Reader | null, pif: Rec): PifKind {
+/** The kind of a PIF, by the first matching rule (a PIF is a VLAN, tunnel access, bond master or physical PIF). */
+export function pifKind(_r: Reader | null, pif: PIFRecord): PifKind {
   if (refs(pif.tunnel_access_PIF_of).length) return 'tunnel_access';
   if (isRef(pif.VLAN_master_of)) return 'vlan';
   if (refs(pif.sriov_logical_PIF_of).length) return 'sriov_logical';
@@ -36,22 +37,22 @@ export function pifKind(_r: Reader | null, pif: Rec): PifKind {
 }
 
 /** True for a bond member (its bond still exists). */
-export function isBondSlave(r: Reader, pif: Rec): boolean {
-  return isRef(pif.bond_slave_of) && !!r.find('Bond', pif.bond_slave_of as string);
+export function isBondSlave(r: Reader, pif: PIFRecord): boolean {
+  return isRef(pif.bond_slave_of) && !!r.find('Bond', pif.bond_slave_of);
 }
 
-export const isBondMaster = (pif: Rec): boolean => refs(pif.bond_master_of).length > 0;
+export const isBondMaster = (pif: PIFRecord): boolean => refs(pif.bond_master_of).length > 0;
 
 /** The PIF one step down the topology chain (tunnel → transport, VLAN → tagged PIF), if any. */
-export function pifParent(r: Reader, pif: Rec): string | undefined {
+export function pifParent(r: Reader, pif: PIFRecord): string | undefined {
   switch (pifKind(r, pif)) {
     case 'tunnel_access': {
       const tun = r.find('tunnel', refs(pif.tunnel_access_PIF_of)[0]!);
-      return tun && isRef(tun.transport_PIF) ? (tun.transport_PIF as string) : undefined;
+      return tun && isRef(tun.transport_PIF) ? (tun.transport_PIF) : undefined;
     }
     case 'vlan': {
-      const vlan = r.find('VLAN', pif.VLAN_master_of as string);
-      return vlan && isRef(vlan.tagged_PIF) ? (vlan.tagged_PIF as string) : undefined;
+      const vlan = r.find('VLAN', pif.VLAN_master_of);
+      return vlan && isRef(vlan.tagged_PIF) ? (vlan.tagged_PIF) : undefined;
     }
     default:
       return undefined;
@@ -79,7 +80,7 @@ export function findPifOn(r: Reader, network: string, host: string): string | un
 }
 
 /** The pool record (there is exactly one). */
-export function getPool(r: Reader): [string, Rec] {
+export function getPool(r: Reader): [string, poolRecord] {
   for (const e of r.all('pool')) return e;
   throw new ApiError('INTERNAL_ERROR', ['no pool record']);
 }
@@ -97,9 +98,9 @@ export function assertNetworkFreeOn(r: Reader, network: string, host: string): v
 }
 
 /** True for an SR-IOV logical PIF. */
-export const isSriovLogical = (p: Rec | undefined): boolean => refs(p?.sriov_logical_PIF_of).length > 0;
+export const isSriovLogical = (p: PIFRecord | undefined): boolean => refs(p?.sriov_logical_PIF_of).length > 0;
 
-export function assertManagedPif(pifRef: string, pif: Rec): void {
+export function assertManagedPif(pifRef: string, pif: PIFRecord): void {
   assertOr(pif.managed !== false, 'PIF_UNMANAGED', pifRef);
 }
 
@@ -118,7 +119,7 @@ export function assertNoProtection(r: Reader): void {
 export function findVifInUse(r: Reader, network: string, host: string): string | undefined {
   for (const ref of r.lookup('VIF', 'network', network)) {
     const vif = r.get('VIF', ref);
-    const vm = r.find('VM', vif.VM as string);
+    const vm = r.find('VM', vif.VM);
     if (!vm || vm.resident_on !== host) continue;
     const attaching = Object.values((vif.current_operations ?? {}) as Rec).includes('attach');
     // resident here means live: Running or Paused (a paused domain keeps its backends)
@@ -128,13 +129,13 @@ export function findVifInUse(r: Reader, network: string, host: string): string |
   return undefined;
 }
 
-/** The checks of PIF.unplug, in the reference's order (also run by VLAN/tunnel destroy). */
+/** The checks of PIF.unplug, in xapi's order (also run by VLAN/tunnel destroy). */
 export function assertCanUnplug(r: Reader, pifRef: string): void {
   const pif = r.get('PIF', pifRef);
   assertManagedPif(pifRef, pif);
   if (pif.currently_attached === true) assertNoProtection(r);
   assertOr(pif.management !== true, 'PIF_IS_MANAGEMENT_INTERFACE', pifRef);
-  const vif = findVifInUse(r, pif.network as string, pif.host as string);
+  const vif = findVifInUse(r, pif.network, pif.host);
   assertOr(vif === undefined, 'VIF_IN_USE', pif.network, vif);
   assertOr(pif.disallow_unplug !== true, 'PIF_DOES_NOT_ALLOW_UNPLUG', pifRef);
 }
@@ -153,7 +154,7 @@ export function splitDns(dns: string): { v4: string[]; v6: string[] } {
 // ---------------------------------------------------------------- management
 
 /** The address a PIF gives its host: its primary-family address, without prefix. */
-export function pifAddress(pif: Rec): string {
+export function pifAddress(pif: PIFRecord): string {
   if (pif.primary_address_type === 'IPv6') {
     const first = refsOrStrings(pif.IPv6).find((x) => x !== '') ?? '';
     return first.split('/')[0]!;
@@ -172,7 +173,7 @@ export function recomputeManagement(tx: Tx, host: string): void {
   let address: string | undefined;
   for (const ref of tx.lookup('PIF', 'host', host)) {
     const pif = tx.get('PIF', ref);
-    const net = tx.find('network', pif.network as string);
+    const net = tx.find('network', pif.network);
     const mgmt = bridge !== '' && net?.bridge === bridge;
     if (pif.management !== mgmt) tx.update('PIF', ref, { management: mgmt });
     if (mgmt && address === undefined) address = pifAddress(pif);
@@ -235,8 +236,8 @@ export async function plugPif(ctx: CallContext, pifRef: string): Promise<void> {
     await plugPif(ctx, transport);
   }
   store.transact((tx) => markPlugged(tx, pifRef));
-  await ctx.services.hub.wait(pif.host as string, [pifRef]);
-  if (pif.management === true) syncHostAddress(ctx, pif.host as string);
+  await ctx.services.hub.wait(pif.host, [pifRef]);
+  if (pif.management === true) syncHostAddress(ctx, pif.host);
 }
 
 /**
@@ -249,7 +250,7 @@ export async function unplugPif(ctx: CallContext, pifRef: string): Promise<void>
   const pif = store.get('PIF', pifRef);
   if (isBondSlave(store, pif)) return;
   store.transact((tx) => markUnplugged(tx, pifRef));
-  await ctx.services.hub.wait(pif.host as string, [pifRef]);
+  await ctx.services.hub.wait(pif.host, [pifRef]);
 }
 
 /** currently_attached := false on the PIF and, first, on the tunnel access PIFs over it. */

@@ -1,4 +1,4 @@
-// The pool-level tunnel controller (host-realisation §3): the master's replacement for the
+// The pool-level tunnel controller (in xapi: an SDN controller, SDN_controller): the master's replacement for the
 // SDN controller. It gives every network that has tunnel access PIFs a key, kept in
 // network.other_config["xcpnet-tunnel-key"] (the agents build a full mesh of GRE/VXLAN
 // ports with it), and maintains tunnel.status.active.
@@ -190,9 +190,9 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
   const refreshTunnel = (ref: string): void => {
     const old = tunnels.get(ref);
     const tun = store.find('tunnel', ref);
-    const access = tun && isRef(tun.access_PIF) ? (tun.access_PIF as string) : undefined;
+    const access = tun && isRef(tun.access_PIF) ? (tun.access_PIF) : undefined;
     const pif = access ? store.find('PIF', access) : undefined;
-    const net = pif && isRef(pif.network) ? (pif.network as string) : undefined;
+    const net = pif && isRef(pif.network) ? (pif.network) : undefined;
     if (old?.access !== access || !tun) { removeFrom(tunnelsOfPif, old?.access, ref); if (tun) addTo(tunnelsOfPif, access, ref); }
     if (old?.net !== net || !tun) {
       removeFrom(tunnelsOfNet, old?.net, ref);
@@ -234,9 +234,9 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
     for (const ref of dirty) {
       const tun = store.find('tunnel', ref);
       if (!tun) continue;
-      const accessRef = tun.access_PIF as string;
+      const accessRef = tun.access_PIF;
       const access = isRef(accessRef) ? store.find('PIF', accessRef) : undefined;
-      const key = access ? keyOf(access.network as string) : undefined;
+      const key = access ? keyOf(access.network) : undefined;
       const host = access?.host as string;
       let active = false;
       if (access && access.currently_attached === true && key !== undefined) {

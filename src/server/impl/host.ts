@@ -1,8 +1,8 @@
-// host rules, networking subset (reference §2.9, §7.5): the management interface follows the
+// host rules, networking subset (xen-api: ocaml/xapi/xapi_host.ml, xapi_mgmt_iface.ml): the management interface follows the
 // host's management bridge (the internal field host.management_bridge).
 
 import { ApiError, assertOr } from '../../common/api-error.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { CallContext, Rules } from '../context.js';
 import type { Tx } from '../../db/store.js';
 import { storedFields } from '../../idl/meta.js';
 import type { Reader } from './common.js';
@@ -32,8 +32,8 @@ export async function managementReconfigure(ctx: CallContext, pifRef: string): P
   assertManagementTarget(store, pifRef);
   const pif = store.get('PIF', pifRef);
   if (pif.management === true) return;
-  const host = pif.host as string;
-  const bridge = store.get('network', pif.network as string).bridge as string;
+  const host = pif.host;
+  const bridge = store.get('network', pif.network).bridge;
   const h = store.get('host', host);
   const before = storedFields(h, ['management_bridge', 'management_address_type', 'address']);
   store.transact((tx) => {
@@ -87,8 +87,8 @@ function managementDisable(ctx: CallContext): void {
   });
 }
 
-export const hostRules: ImplTable = {
-  'host.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.pif as string),
+export const hostRules: Rules = {
+  'host.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.pif),
   'host.management_disable': (ctx) => managementDisable(ctx),
   'host.get_management_interface': (ctx, a) => {
     for (const [ref, pif] of ctx.services.store.all('PIF')) {

@@ -1,5 +1,5 @@
-// The rule modules, one per class. Each exports an ImplTable keyed by method name.
-import type { ImplTable } from '../context.js';
+// The rule modules, one per class. Each exports its Rules, keyed by method name.
+import { implsOf, type ImplTable } from '../context.js';
 import { hostRules } from './host.js';
 import { networkRules } from './network.js';
 import { pifRules } from './pif.js';
@@ -20,4 +20,4 @@ export const RULES: ImplTable[] = [
   vlanRules,
   bondRules,
   tunnelRules,
-];
+].map(implsOf);

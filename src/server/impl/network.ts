@@ -1,11 +1,12 @@
-// network rules (reference §2.1, §7.1): create with bridge naming and validation, destroy with
+// network rules (xen-api: ocaml/xapi/xapi_network.ml): create with bridge naming and validation, destroy with
 // its three refusals, attach, locking mode and purposes; plus the network facts the VIF and VM
 // rules share (which PIF a network has on a host, whether it is usable there, on-demand plugs).
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Store, Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { networkRecord } from '../../idl/types.gen.js';
+import type { CallContext, Rules } from '../context.js';
 import { findPifOn, isBondSlave, isRef, plugPif, type Reader } from './common.js';
 import { networkClass } from '../../idl/classes/network.js';
 import { checkCreate } from '../field-rules.js';
@@ -28,19 +29,19 @@ export function bondSlavePifOn(r: Reader, network: string, host: string): string
 }
 
 /**
- * §2.10: a network is usable on a host when it has a PIF there, or when it has no PIF at all
+ * As xapi_network_attach_helpers.ml: a network is usable on a host when it has a PIF there, or when it has no PIF at all
  * and is shared by declaration, unmanaged, or not pinned elsewhere by a running VM (other than
  * `exceptVm`) that uses it.
  */
 export function networkUsableOn(r: Reader, network: string, host: string, exceptVm = NULL_REF): boolean {
   const net = r.get('network', network);
-  const pifs = (net.PIFs ?? []) as string[];
+  const pifs = (net.PIFs ?? []);
   if (pifs.length > 0) return findPifOn(r, network, host) !== undefined;
   if (isTrueString(otherConfigOf(net).assume_network_is_shared) || net.managed === false) return true;
-  for (const vifRef of (net.VIFs ?? []) as string[]) {
+  for (const vifRef of (net.VIFs ?? [])) {
     const vif = r.find('VIF', vifRef);
     if (!vif || vif.VM === exceptVm) continue;
-    const vm = r.find('VM', vif.VM as string);
+    const vm = r.find('VM', vif.VM);
     if (!vm || (vm.power_state !== 'Running' && vm.power_state !== 'Paused')) continue;
     if (isRef(vm.resident_on) && vm.resident_on !== host) return false;
   }
@@ -65,7 +66,7 @@ export async function plugNetworkOn(ctx: CallContext, network: string, host: str
 // ---------------------------------------------------------------- bridge names
 
 const BRIDGE_PREFIXES = ['xen', 'xapi', 'vif', 'tap', 'eth'];
-/** xapi<N> counter: process-local per store, monotonic, skips used names (reference §7.1, §8.29). */
+/** xapi<N> counter: process-local per store, monotonic, skips used names (as xapi_network.ml). */
 const bridgeCounters = new WeakMap<Store, number>();
 
 /** Whether a network has the bridge name: asked of the store's index of network.bridge, not a scan. */
@@ -111,15 +112,15 @@ function networkCreate(ctx: CallContext, args: Rec): string {
 function networkDestroy(ctx: CallContext, self: string): void {
   ctx.services.store.transact((tx) => {
     const net = tx.get('network', self);
-    const vifs = ((net.VIFs ?? []) as string[]).filter((v) => tx.find('VIF', v));
+    const vifs = ((net.VIFs ?? [])).filter((v) => tx.find('VIF', v));
     const live = vifs.filter((v) => { const r = tx.get('VIF', v); return r.currently_attached === true || r.reserved === true; });
     if (live.length > 0) throw new ApiError('NETWORK_CONTAINS_VIF', live);
-    const pifs = (net.PIFs ?? []) as string[];
+    const pifs = (net.PIFs ?? []);
     if (pifs.length > 0) throw new ApiError('NETWORK_CONTAINS_PIF', pifs);
     assertOr(!isTrueString(otherConfigOf(net).is_host_internal_management_network), 'CANNOT_DESTROY_SYSTEM_NETWORK', self);
-    // Detached VIFs go with the network (reference §8.11), each with its metrics row.
+    // Detached VIFs go with the network (as xapi_network.ml), each with its metrics row.
     for (const v of vifs) {
-      const metrics = tx.get('VIF', v).metrics as string;
+      const metrics = tx.get('VIF', v).metrics;
       if (isRef(metrics) && tx.find('VIF_metrics', metrics)) tx.destroy('VIF_metrics', metrics);
       tx.destroy('VIF', v);
     }
@@ -142,38 +143,39 @@ async function networkAttach(ctx: CallContext, network: string, host: string): P
 function setDefaultLockingMode(ctx: CallContext, network: string, value: string): void {
   ctx.services.store.transact((tx) => {
     const net = tx.get('network', network);
-    const attached = ((net.VIFs ?? []) as string[]).find((v) => tx.find('VIF', v)?.currently_attached === true);
+    const attached = ((net.VIFs ?? [])).find((v) => tx.find('VIF', v)?.currently_attached === true);
     assertOr(attached === undefined, 'VIF_IN_USE', network, attached);
     tx.update('network', network, { default_locking_mode: value });
   });
 }
 
-const CONFLICTING_PURPOSE: Record<string, string> = { nbd: 'insecure_nbd', insecure_nbd: 'nbd' };
+type Purpose = networkRecord['purpose'][number];
+const CONFLICTING_PURPOSE: Record<Purpose, Purpose> = { nbd: 'insecure_nbd', insecure_nbd: 'nbd' };
 
-function addPurpose(ctx: CallContext, self: string, value: string): void {
+function addPurpose(ctx: CallContext, self: string, value: Purpose): void {
   ctx.services.store.transact((tx) => {
     const net = tx.get('network', self);
     assertOr(net.managed !== false, 'NETWORK_UNMANAGED', self);
-    const current = (net.purpose ?? []) as string[];
+    const current = net.purpose;
     if (current.includes(value)) return;
     const bad = CONFLICTING_PURPOSE[value];
     for (const [, other] of tx.all('network')) {
-      assertOr(!bad || !((other.purpose ?? []) as string[]).includes(bad), 'NETWORK_INCOMPATIBLE_PURPOSES', value, bad);
+      assertOr(!other.purpose.includes(bad), 'NETWORK_INCOMPATIBLE_PURPOSES', value, bad);
     }
     tx.update('network', self, { purpose: [...current, value] });
   });
 }
 
-function removePurpose(ctx: CallContext, self: string, value: string): void {
+function removePurpose(ctx: CallContext, self: string, value: Purpose): void {
   ctx.services.store.transact((tx) => {
-    const current = (tx.get('network', self).purpose ?? []) as string[];
+    const current = tx.get('network', self).purpose;
     if (current.includes(value)) tx.update('network', self, { purpose: current.filter((p) => p !== value) });
   });
 }
 
-export const networkRules: ImplTable = {
+export const networkRules: Rules = {
   'network.create': (ctx, a) => networkCreate(ctx, a.args as Rec),
-  'network.destroy': (ctx, a) => networkDestroy(ctx, a.self as string),
+  'network.destroy': (ctx, a) => networkDestroy(ctx, a.self),
   // Pool join: the record verbatim, no bridge checks (so it may take a name the counter would give).
   'network.pool_introduce': (ctx, a) => {
     const fields: Rec = {
@@ -183,8 +185,8 @@ export const networkRules: ImplTable = {
     checkCreate(ctx, networkClass, fields);
     return ctx.services.store.transact((tx) => tx.create('network', fields));
   },
-  'network.attach': (ctx, a) => networkAttach(ctx, a.network as string, a.host as string),
-  'network.set_default_locking_mode': (ctx, a) => setDefaultLockingMode(ctx, a.network as string, a.value as string),
-  'network.add_purpose': (ctx, a) => addPurpose(ctx, a.self as string, a.value as string),
-  'network.remove_purpose': (ctx, a) => removePurpose(ctx, a.self as string, a.value as string),
+  'network.attach': (ctx, a) => networkAttach(ctx, a.network, a.host),
+  'network.set_default_locking_mode': (ctx, a) => setDefaultLockingMode(ctx, a.network, a.value),
+  'network.add_purpose': (ctx, a) => addPurpose(ctx, a.self, a.value),
+  'network.remove_purpose': (ctx, a) => removePurpose(ctx, a.self, a.value),
 };

@@ -1,11 +1,12 @@
-// PIF rules (reference §2.2, §2.3, §7.1, §7.3): scan/introduce from the host's NIC inventory,
+// PIF rules (xen-api: ocaml/xapi/xapi_pif.ml): scan/introduce from the host's NIC inventory,
 // forget, plug/unplug, IP configuration, properties, the deprecated VLAN calls and the
 // database-only introduce/forget. PIF_metrics rows are made here too.
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, storedFields, type Rec, type Value } from '../../idl/meta.js';
-import type { CallContext, ImplTable, ServerServices } from '../context.js';
+import type { Args, PIFRecord } from '../../idl/types.gen.js';
+import type { CallContext, Rules, ServerServices } from '../context.js';
 import { nicMetrics, type Nic } from '../realise.js';
 import {
   assertManagedPif, assertNoProtection, isBondMaster, isBondSlave, isIPv4, isIPv6, isIPv6Cidr, isMac, isRef,
@@ -28,7 +29,7 @@ export function nicPosition(device: string, position?: number): number | undefin
   return m ? Number(m[1]) : undefined;
 }
 
-/** The conventional bridge and network name of a NIC (§7.1). */
+/** The conventional bridge and network name of a NIC (xenbr<N>, as xapi_pif.ml). */
 export function nicNetwork(device: string, position?: number): { bridge: string; name: string } {
   const pos = nicPosition(device, position);
   return pos === undefined
@@ -47,7 +48,7 @@ export async function freshNics(ctx: CallContext, host: string): Promise<Nic[]> 
 
 const metricsOf = (nic: Nic): Rec => ({ ...nicMetrics(nic), other_config: {} });
 
-/** The introduce logic of §2.2.1 inside a transaction (checks done by the caller). */
+/** The introduce logic of xapi_pif.ml inside a transaction (checks done by the caller). */
 export function introducePif(tx: Tx, host: string, nic: Nic, managed: boolean): string {
   const h = tx.get('host', host);
   // As xapi's introduce_internal: an unmanaged PIF's network has no bridge; an existing network
@@ -128,8 +129,8 @@ export function renamedPifs(r: { all(cls: string): Iterable<[string, Rec]> }, ho
   return out;
 }
 
-async function introduce(ctx: CallContext, a: Record<string, Value>): Promise<string> {
-  const host = a.host as string;
+async function introduce(ctx: CallContext, a: Args['PIF.introduce']): Promise<string> {
+  const host = a.host;
   const device = String(a.device);
   let mac = String(a.MAC).toLowerCase();
   const inventory = await freshNics(ctx, host);
@@ -152,15 +153,15 @@ async function forget(ctx: CallContext, self: string): Promise<void> {
   assertOr(!isRef(pif.VLAN_master_of) && pif.VLAN === -1 && !(pif.VLAN_slave_of as Value[]).length, 'PIF_VLAN_STILL_EXISTS', self);
   assertOr(!(pif.tunnel_access_PIF_of as Value[]).length && !(pif.tunnel_transport_PIF_of as Value[]).length,
     'PIF_TUNNEL_STILL_EXISTS', self);
-  const host = pif.host as string;
+  const host = pif.host;
   const isMember = host !== ctx.services.masterHost();
-  // check 5 of the reference; check 1 already covers it here (management flags are exact)
+  // check 5 of xapi's; check 1 already covers it here (management flags are exact)
   assertOr(!(isMember && mgmt && pif.currently_attached === true), 'PIF_IS_MANAGEMENT_INTERFACE', self);
   if (pif.currently_attached === true) assertNoProtection(store);
   assertOr(!(pif.sriov_logical_PIF_of as Value[]).length, 'CANNOT_FORGET_SRIOV_LOGICAL', self);
   assertOr(!(pif.sriov_physical_PIF_of as Value[]).length, 'PIF_SRIOV_STILL_EXISTS', self);
   store.transact((tx) => {
-    const metrics = pif.metrics as string;
+    const metrics = pif.metrics;
     // VLAN/tunnel PIFs share their parent's metrics; only an owner takes its row along
     if (isRef(metrics) && tx.find('PIF_metrics', metrics)) tx.destroy('PIF_metrics', metrics);
     tx.destroy('PIF', self);
@@ -170,7 +171,7 @@ async function forget(ctx: CallContext, self: string): Promise<void> {
 }
 
 /** The HA/clustering gate of reconfigure_ip(v6): skipped for a DNS-only Static → Static change. */
-function gateReconfigure(ctx: CallContext, pif: Rec, dnsOnly: boolean): void {
+function gateReconfigure(ctx: CallContext, pif: PIFRecord, dnsOnly: boolean): void {
   if (!dnsOnly && pif.currently_attached === true) assertNoProtection(ctx.services.store);
 }
 
@@ -181,10 +182,10 @@ async function reapply(ctx: CallContext, self: string, write: (tx: Tx) => void):
   store.transact((tx) => {
     write(tx);
     if (pif.currently_attached === true) markPlugged(tx, self);
-    if (pif.management === true) recomputeManagement(tx, pif.host as string);
+    if (pif.management === true) recomputeManagement(tx, pif.host);
   });
   if (pif.currently_attached !== true) return;
-  const host = pif.host as string;
+  const host = pif.host;
   if (pif.management !== true) { await hub.wait(host, [self]); return; }
   // The management PIF: confirmed by its host, else its previous configuration comes back.
   const before = storedFields(pif, MANAGEMENT_FIELDS);
@@ -194,8 +195,8 @@ async function reapply(ctx: CallContext, self: string, write: (tx: Tx) => void):
 
 const MANAGEMENT_FIELDS = ['ip_configuration_mode', 'IP', 'netmask', 'gateway', 'DNS', 'ipv6_configuration_mode', 'IPv6', 'ipv6_gateway', 'currently_attached'] as const;
 
-async function reconfigureIp(ctx: CallContext, a: Record<string, Value>): Promise<void> {
-  const self = a.self as string;
+async function reconfigureIp(ctx: CallContext, a: Args['PIF.reconfigure_ip']): Promise<void> {
+  const self = a.self;
   const pif = ctx.services.store.get('PIF', self);
   const [mode, IP, netmask, gateway, DNS] = [String(a.mode), String(a.IP), String(a.netmask), String(a.gateway), String(a.DNS)];
   assertManagedPif(self, pif);
@@ -214,8 +215,8 @@ async function reconfigureIp(ctx: CallContext, a: Record<string, Value>): Promis
   await reapply(ctx, self, (tx) => tx.update('PIF', self, { ip_configuration_mode: mode, IP, netmask, gateway, DNS: dns }));
 }
 
-async function reconfigureIpv6(ctx: CallContext, a: Record<string, Value>): Promise<void> {
-  const self = a.self as string;
+async function reconfigureIpv6(ctx: CallContext, a: Args['PIF.reconfigure_ipv6']): Promise<void> {
+  const self = a.self;
   const pif = ctx.services.store.get('PIF', self);
   const [mode, IPv6, gateway, DNS] = [String(a.mode), String(a.IPv6), String(a.gateway), String(a.DNS)];
   assertManagedPif(self, pif);
@@ -232,9 +233,9 @@ async function reconfigureIpv6(ctx: CallContext, a: Record<string, Value>): Prom
   }));
 }
 
-async function setProperty(ctx: CallContext, a: Record<string, Value>): Promise<void> {
+async function setProperty(ctx: CallContext, a: Args['PIF.set_property']): Promise<void> {
   const { store, hub } = ctx.services;
-  const self = a.self as string;
+  const self = a.self;
   const [name, value] = [String(a.name), String(a.value)];
   const pif = store.get('PIF', self);
   checkEntry(fieldOf('PIF', 'properties'), name, value); // only gro=on|off
@@ -243,34 +244,35 @@ async function setProperty(ctx: CallContext, a: Record<string, Value>): Promise<
   const properties = { ...(pif.properties as Rec), [name]: value };
   store.transact((tx) => {
     tx.update('PIF', self, { properties });
-    for (const bond of pif.bond_master_of as string[]) {
+    for (const bond of pif.bond_master_of) {
       for (const [ref, m] of tx.all('PIF')) if (m.bond_slave_of === bond) tx.update('PIF', ref, { properties });
     }
     if (pif.currently_attached !== true) return;
     markPlugged(tx, self);
-    for (const vlan of pif.VLAN_slave_of as string[]) {
+    for (const vlan of pif.VLAN_slave_of) {
       const untagged = tx.find('VLAN', vlan)?.untagged_PIF;
       const vp = isRef(untagged) ? tx.find('PIF', untagged) : undefined;
       if (vp?.currently_attached === true) markPlugged(tx, untagged as string);
     }
   });
-  if (pif.currently_attached === true) await hub.wait(pif.host as string, [self]);
+  if (pif.currently_attached === true) await hub.wait(pif.host, [self]);
 }
 
-function dbIntroduce(ctx: CallContext, a: Record<string, Value>): string {
+function dbIntroduce(ctx: CallContext, a: Args['PIF.db_introduce']): string {
   const { store } = ctx.services;
   // A PIF always sits on a host and a network: OpaqueRef:NULL is refused (see differences.md).
-  store.get('network', a.network as string);
-  store.get('host', a.host as string);
+  store.get('network', a.network);
+  store.get('host', a.host);
   if (Number(a.VLAN) !== -1) {
     for (const [, vif] of store.all('VIF')) {
       assertOr(!(vif.network === a.network && (vif.trunks as Value[] | undefined)?.length), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', a.network);
     }
   }
   const fields: Rec = {};
+  const given: Rec = a;
   for (const k of ['device', 'network', 'host', 'MAC', 'MTU', 'VLAN', 'physical', 'ip_configuration_mode', 'IP', 'netmask',
     'gateway', 'DNS', 'VLAN_master_of', 'management', 'other_config', 'disallow_unplug', 'ipv6_configuration_mode',
-    'IPv6', 'ipv6_gateway', 'primary_address_type', 'managed', 'properties']) fields[k] = a[k]!;
+    'IPv6', 'ipv6_gateway', 'primary_address_type', 'managed', 'properties']) fields[k] = given[k]!;
   // Stored as given, but every value that reaches the host's agent follows its field's rule.
   checkCreate(ctx, PIFClass, fields, { dynamic: true });
   return store.transact((tx) => {
@@ -282,17 +284,17 @@ function dbIntroduce(ctx: CallContext, a: Record<string, Value>): string {
   });
 }
 
-export const pifRules: ImplTable = {
-  'PIF.scan': (ctx, a) => scan(ctx, a.host as string),
+export const pifRules: Rules = {
+  'PIF.scan': (ctx, a) => scan(ctx, a.host),
   'PIF.introduce': (ctx, a) => introduce(ctx, a),
-  'PIF.forget': (ctx, a) => forget(ctx, a.self as string),
-  'PIF.plug': (ctx, a) => plugPif(ctx, a.self as string),
-  'PIF.unplug': (ctx, a) => unplugPif(ctx, a.self as string),
+  'PIF.forget': (ctx, a) => forget(ctx, a.self),
+  'PIF.plug': (ctx, a) => plugPif(ctx, a.self),
+  'PIF.unplug': (ctx, a) => unplugPif(ctx, a.self),
   'PIF.reconfigure_ip': (ctx, a) => reconfigureIp(ctx, a),
   'PIF.reconfigure_ipv6': (ctx, a) => reconfigureIpv6(ctx, a),
   'PIF.set_primary_address_type': (ctx, a) => {
     const { store } = ctx.services;
-    const self = a.self as string;
+    const self = a.self;
     const pif = store.get('PIF', self);
     if (pif.currently_attached === true) assertNoProtection(store);
     assertOr(pif.management !== true, 'PIF_IS_MANAGEMENT_INTERFACE', self);
@@ -301,13 +303,13 @@ export const pifRules: ImplTable = {
   'PIF.set_property': (ctx, a) => setProperty(ctx, a),
   'PIF.set_disallow_unplug': (ctx, a) => {
     const { store } = ctx.services;
-    const pif = store.get('PIF', a.self as string);
+    const pif = store.get('PIF', a.self);
     if (pif.disallow_unplug === a.value) return;
-    store.transact((tx) => tx.update('PIF', a.self as string, { disallow_unplug: a.value === true }));
+    store.transact((tx) => tx.update('PIF', a.self, { disallow_unplug: a.value === true }));
   },
   'PIF.create_VLAN': async (ctx, a) => {
     const { store } = ctx.services;
-    store.get('host', a.host as string); // forwarded to the host first
+    store.get('host', a.host); // forwarded to the host first
     let tagged: string | undefined;
     for (const [ref, pif] of store.all('PIF')) if (pif.host === a.host && pif.device === a.device && pif.VLAN === -1) { tagged = ref; break; }
     assertOr(tagged, 'INVALID_VALUE', 'device', a.device);
@@ -315,19 +317,19 @@ export const pifRules: ImplTable = {
     return store.get('VLAN', vlan as string).untagged_PIF as string;
   },
   'PIF.destroy': async (ctx, a) => {
-    const pif = ctx.services.store.get('PIF', a.self as string);
+    const pif = ctx.services.store.get('PIF', a.self);
     if (Number(pif.VLAN) < 0) throw new ApiError('PIF_IS_PHYSICAL', []);
     await ctx.services.invoke(ctx, 'VLAN.destroy', { self: pif.VLAN_master_of! });
   },
   'PIF.db_introduce': (ctx, a) => dbIntroduce(ctx, a),
   'PIF.pool_introduce': (ctx, a) => dbIntroduce(ctx, a),
   'PIF.db_forget': (ctx, a) => {
-    ctx.services.store.transact((tx) => { tx.get('PIF', a.self as string); tx.destroy('PIF', a.self as string); });
+    ctx.services.store.transact((tx) => { tx.get('PIF', a.self); tx.destroy('PIF', a.self); });
   },
 };
 
 /**
- * Start-up networking of a host (§7.4, §7.5): scan its NICs, bring up (best effort) every managed,
+ * Start-up networking of a host (as xapi's dbsync_slave.ml and xapi_mgmt_iface.ml): scan its NICs, bring up (best effort) every managed,
  * non-member PIF that is physical, a bond master or IP-configured, and — on a host with no
  * management PIF yet — make eth0 (else the first NIC) the management interface in DHCP mode.
  */
@@ -345,7 +347,7 @@ export async function initialHostNetworking(services: ServerServices, host: stri
       const pick = phys.find(([, p]) => tx.find('network', p.network as string)?.bridge === 'xenbr0') ?? phys.find(([, p]) => p.device === 'eth0') ?? phys[0];
       if (pick) {
         const [ref, pif] = pick;
-        const net = tx.get('network', pif.network as string);
+        const net = tx.get('network', pif.network);
         if (pif.ip_configuration_mode === 'None') tx.update('PIF', ref, { ip_configuration_mode: 'DHCP' });
         tx.update('host', host, { management_bridge: net.bridge!, management_address_type: 'ipv4' });
         recomputeManagement(tx, host);

@@ -1,7 +1,7 @@
-// pool rules, management subset (reference §2.9, §2.11). pool.create_VLAN* live with VLAN.
+// pool rules, management subset (xen-api: ocaml/xapi/xapi_pool.ml). pool.create_VLAN* live with VLAN.
 
 import { assertOr } from '../../common/api-error.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { CallContext, Rules } from '../context.js';
 import { findPifOn, getPool } from './common.js';
 import { assertManagementTarget } from './host.js';
 import { checkDump, dumpDatabase, restoreDump, stageUpload, takeUpload } from '../db-dump.js';
@@ -24,15 +24,15 @@ async function managementReconfigure(ctx: CallContext, network: string): Promise
   const odd = pifs.find((_, i) => types[i] !== types[0]);
   assertOr(!odd, 'PIF_INCOMPATIBLE_PRIMARY_ADDRESS_TYPE', odd?.[1]);
   for (const [, pif] of pifs) assertManagementTarget(store, pif);
-  const master = pool.master as string;
+  const master = pool.master;
   const ordered = [...pifs.filter(([h]) => h !== master), ...pifs.filter(([h]) => h === master)];
   for (const [, pif] of ordered) await ctx.services.invoke(ctx, 'host.management_reconfigure', { pif });
 }
 
-export const poolRules: ImplTable = {
-  'pool.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.network as string),
+export const poolRules: Rules = {
+  'pool.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.network),
   'pool.dump_database': (ctx) => JSON.stringify(dumpDatabase(ctx.services.store)),
-  'pool.restore_database_upload': (ctx, a) => stageUpload(ctx.services.store, ctx.session?.ref ?? '', a.part as string, a.first === true),
+  'pool.restore_database_upload': (ctx, a) => stageUpload(ctx.services.store, ctx.session?.ref ?? '', a.part, a.first === true),
   'pool.restore_database': (ctx, a) => {
     const dump = checkDump(ctx.services.store, takeUpload(ctx.services.store, ctx.session?.ref ?? ''));
     if (a.dry_run !== true) restoreDump(ctx.services.store, dump);

@@ -1,12 +1,13 @@
-// tunnel rules (reference §2.8): tunnel.create / tunnel.destroy, and the record-level helper
+// tunnel rules (xen-api: ocaml/xapi/xapi_tunnel.ml): tunnel.create / tunnel.destroy, and the record-level helper
 // Bond uses to re-create a tunnel over another transport PIF. The mesh itself (keys, status)
 // is the pool controller's (controller.ts).
 
 import { randomBytes } from 'node:crypto';
 import { assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
-import { stored, type Rec, type Value } from '../../idl/meta.js';
-import type { CallContext, ImplTable } from '../context.js';
+import { stored, type Rec } from '../../idl/meta.js';
+import type { Args } from '../../idl/types.gen.js';
+import type { CallContext, Rules } from '../context.js';
 import { copyIpConfig } from './vlan.js';
 import { isBondSlave, isRef, pifKind, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 
@@ -22,7 +23,7 @@ export function randomLocalMac(): string {
 function nextTunnelDevice(tx: Tx, host: string): string {
   const used = new Set<string>();
   for (const [, p] of tx.all('PIF')) {
-    if (p.host === host && refs(p.tunnel_access_PIF_of).length > 0) used.add(p.device as string);
+    if (p.host === host && refs(p.tunnel_access_PIF_of).length > 0) used.add(p.device);
   }
   let n = 0;
   while (used.has(`tunnel${n}`)) n++;
@@ -32,7 +33,7 @@ function nextTunnelDevice(tx: Tx, host: string): string {
 function assertTunnelCreatable(tx: Tx, transport: string, network: string): void {
   const net = tx.get('network', network);
   const tp = tx.get('PIF', transport);
-  const host = tp.host as string;
+  const host = tp.host;
   assertNetworkFreeOn(tx, network, host);
   assertOr(tp.managed !== false, 'PIF_UNMANAGED', transport);
   assertOr(!isBondSlave(tx, tp), 'CANNOT_ADD_TUNNEL_TO_BOND_SLAVE', transport);
@@ -43,7 +44,7 @@ function assertTunnelCreatable(tx: Tx, transport: string, network: string): void
     const parent = tx.find('PIF', tx.find('VLAN', tp.VLAN_master_of as string)?.tagged_PIF as string);
     assertOr(!isSriovLogical(parent), 'CANNOT_ADD_TUNNEL_TO_VLAN_ON_SRIOV_LOGICAL', transport);
   }
-  // SR-IOV networks cannot be created here; kept for the reference's order.
+  // SR-IOV networks cannot be created here; kept for xapi's order.
   const sriovNet = refs(net.PIFs).some((p) => isSriovLogical(tx.find('PIF', p)));
   assertOr(!sriovNet, 'NETWORK_INCOMPATIBLE_WITH_TUNNEL', network);
   const allOvs = tx.all('host').every(([, h]) => (h.software_version as Rec | undefined)?.network_backend === 'openvswitch');
@@ -54,7 +55,7 @@ function assertTunnelCreatable(tx: Tx, transport: string, network: string): void
 export function createTunnelRecords(tx: Tx, transport: string, network: string, protocol: string, from?: Rec, otherConfig: Rec = {}):
 { tunnel: string; pif: string } {
   const tp = tx.get('PIF', transport);
-  const host = tp.host as string;
+  const host = tp.host;
   const device = nextTunnelDevice(tx, host);
   const pif = tx.create('PIF', {
     device, device_name: device, network, host, MAC: randomLocalMac(), MTU: -1, VLAN: -1, metrics: stored(tp, 'metrics'),
@@ -80,8 +81,8 @@ export function moveTunnel(tx: Tx, tunnelRef: string, newTransport: string): { t
   const oldPif = isRef(old.access_PIF) ? tx.find('PIF', old.access_PIF) : undefined;
   const network = oldPif?.network as string;
   // The new access PIF is numbered while the old one still exists, as the real server does.
-  const device = nextTunnelDevice(tx, tx.get('PIF', newTransport).host as string);
-  if (oldPif) tx.destroy('PIF', old.access_PIF as string);
+  const device = nextTunnelDevice(tx, tx.get('PIF', newTransport).host);
+  if (oldPif) tx.destroy('PIF', old.access_PIF);
   tx.destroy('tunnel', tunnelRef);
   const made = createTunnelRecords(tx, newTransport, network, old.protocol as string, oldPif, old.other_config as Rec);
   const attached = oldPif?.currently_attached === true;
@@ -89,20 +90,20 @@ export function moveTunnel(tx: Tx, tunnelRef: string, newTransport: string): { t
   return { ...made, attached };
 }
 
-async function tunnelCreate(ctx: CallContext, args: Record<string, Value>): Promise<string> {
-  const transport = args.transport_PIF as string;
-  const network = args.network as string;
+async function tunnelCreate(ctx: CallContext, args: Args['tunnel.create']): Promise<string> {
+  const transport = args.transport_PIF;
+  const network = args.network;
   const made = ctx.services.store.transact((tx) => {
     assertTunnelCreatable(tx, transport, network);
-    return createTunnelRecords(tx, transport, network, (args.protocol as string) || 'gre');
+    return createTunnelRecords(tx, transport, network, (args.protocol) || 'gre');
   });
   // PIF.plug: TRANSPORT_PIF_NOT_CONFIGURED (or an agent failure) leaves the rows in place.
   await plugPif(ctx, made.pif);
   return made.tunnel;
 }
 
-async function tunnelDestroy(ctx: CallContext, args: Record<string, Value>): Promise<void> {
-  const self = args.self as string;
+async function tunnelDestroy(ctx: CallContext, args: Args['tunnel.destroy']): Promise<void> {
+  const self = args.self;
   const store = ctx.services.store;
   const tun = store.get('tunnel', self);
   if (isRef(tun.access_PIF) && store.find('PIF', tun.access_PIF)) await unplugPif(ctx, tun.access_PIF);
@@ -115,7 +116,7 @@ async function tunnelDestroy(ctx: CallContext, args: Record<string, Value>): Pro
   });
 }
 
-export const tunnelRules: ImplTable = {
+export const tunnelRules: Rules = {
   'tunnel.create': tunnelCreate,
   'tunnel.destroy': tunnelDestroy,
 };

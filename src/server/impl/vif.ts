@@ -1,4 +1,4 @@
-// VIF rules (reference §2.4, §2.5, §7.6): create with device and MAC rules, the
+// VIF rules (xen-api: ocaml/xapi/xapi_vif.ml, xapi_vif_helpers.ml): create with device and MAC rules, the
 // allowed-operations table that orders the plug/unplug errors, hot-plug through the host's
 // agent, move, locking, allowed addresses, guest IP configuration and trunks.
 
@@ -6,7 +6,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import type { Rec, Value } from '../../idl/meta.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { Args, VIFRecord } from '../../idl/types.gen.js';
+import type { CallContext, Rules } from '../context.js';
 import { compactNow } from '../sessions.js';
 import { isIPv4, isIPv4Cidr, isIPv6, isIPv6Cidr, isMac, isRef, type Reader } from './common.js';
 import { VIFClass } from '../../idl/classes/vif.js';
@@ -21,7 +22,7 @@ type Failure = [string, ...string[]];
 export const deviceNumber = (d: Value | undefined): number => (typeof d === 'string' && /^\d+$/.test(d) ? Number(d) : NaN);
 
 /**
- * §7.6: MD5 of the seed, re-hashed 2×device times (H), then H2 = MD5(H); bytes H[0..3], H2[1..2];
+ * As xapi_vif_helpers.ml: MD5 of the seed, re-hashed 2×device times (H), then H2 = MD5(H); bytes H[0..3], H2[1..2];
  * locally administered, unicast.
  */
 export function macFromSeed(seed: string, device: number): string {
@@ -36,12 +37,12 @@ export function macFromSeed(seed: string, device: number): string {
 /** Beyond this, deriving a MAC would cost millions of hashes: refused as MAC_INVALID (see differences.md). */
 const MAX_SEEDED_DEVICE = 65535;
 
-// ---------------------------------------------------------------- allowed operations (§2.4.2)
+// ---------------------------------------------------------------- allowed operations (xapi_vif_helpers.ml)
 
 /** The first error of each operation, by the table's rules in order; null = allowed. */
 export function vifOperationErrors(r: Reader, vifRef: string): Record<Op, Failure | null> {
   const vif = r.get('VIF', vifRef);
-  const vm = r.find('VM', vif.VM as string) ?? {};
+  const vm: Rec = r.find('VM', vif.VM) ?? {};
   const out: Record<Op, Failure | null> = { attach: null, plug: null, unplug: null };
   const set = (ops: Op[], err: Failure) => { for (const o of ops) if (!out[o]) out[o] = err; };
   const current = Object.entries((vif.current_operations ?? {}) as Record<string, string>);
@@ -55,11 +56,11 @@ export function vifOperationErrors(r: Reader, vifRef: string): Record<Op, Failur
     if (vif.currently_attached === true || vif.reserved === true) set(['plug'], ['DEVICE_ALREADY_ATTACHED', vifRef]);
     else set(['unplug'], ['DEVICE_ALREADY_DETACHED', vifRef]);
   } else {
-    set(['plug', 'unplug'], ['VM_BAD_POWER_STATE', vif.VM as string, 'running', power.toLowerCase()]);
+    set(['plug', 'unplug'], ['VM_BAD_POWER_STATE', vif.VM, 'running', power.toLowerCase()]);
   }
   const vmOps = Object.values((vm.current_operations ?? {}) as Record<string, string>);
   const blocking = vmOps.find((o) => ['clean_shutdown', 'hard_shutdown', 'suspend', 'pause'].includes(o));
-  if (blocking) set(['plug', 'unplug'], ['OPERATION_NOT_ALLOWED', `Current operation on VM:${vif.VM as string} is ${blocking}`]);
+  if (blocking) set(['plug', 'unplug'], ['OPERATION_NOT_ALLOWED', `Current operation on VM:${vif.VM} is ${blocking}`]);
   return out;
 }
 
@@ -80,10 +81,10 @@ export function destroyVifRow(tx: Tx, vifRef: string): void {
 }
 
 /** The host where the VIF is live (attached, VM running there), if it is. */
-export function liveHost(r: Reader, vif: Rec): string | undefined {
-  const vm = r.find('VM', vif.VM as string);
+export function liveHost(r: Reader, vif: VIFRecord): string | undefined {
+  const vm = r.find('VM', vif.VM);
   if (vif.currently_attached !== true || !vm || vm.power_state !== 'Running' || !isRef(vm.resident_on)) return undefined;
-  return vm.resident_on as string;
+  return vm.resident_on;
 }
 
 // ---------------------------------------------------------------- create / destroy
@@ -118,7 +119,7 @@ function vifCreate(ctx: CallContext, args: Rec): string {
     assertOr(isMac(mac), 'MAC_INVALID', mac);
     const trunks = opt('trunks') as number[];
     assertOr(trunks.length === 0 || !hasVlanPif(tx, netRef), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', netRef);
-    for (const other of (vm.VIFs ?? []) as string[]) {
+    for (const other of (vm.VIFs ?? [])) {
       assertOr(deviceNumber(tx.find('VIF', other)?.device) !== Number(device), 'DEVICE_ALREADY_EXISTS', device);
     }
     const metrics = tx.create('VIF_metrics', { io_read_kbs: 0, io_write_kbs: 0, last_updated: compactNow(), other_config: {} });
@@ -138,7 +139,7 @@ function vifCreate(ctx: CallContext, args: Rec): string {
 function vifDestroy(ctx: CallContext, self: string): void {
   ctx.services.store.transact((tx) => {
     const vif = tx.get('VIF', self);
-    const vm = tx.find('VM', vif.VM as string);
+    const vm = tx.find('VM', vif.VM);
     assertOr(!(vm && vm.domid !== -1 && vif.currently_attached === true), 'OPERATION_NOT_ALLOWED', 'VIF currently attached to a running VM');
     destroyVifRow(tx, self);
   });
@@ -161,7 +162,7 @@ async function plugOrUnplug(ctx: CallContext, self: string, attach: boolean): Pr
     const vif = tx.get('VIF', self);
     tx.update('VIF', self, { current_operations: { ...(vif.current_operations as Rec), [task]: op } });
     refreshAllowedOps(tx, self);
-    return { host: tx.get('VM', vif.VM as string).resident_on as string, network: vif.network as string };
+    return { host: tx.get('VM', vif.VM).resident_on, network: vif.network };
   });
   try {
     if (attach) await plugNetworkOn(ctx, network, host, false);
@@ -191,13 +192,13 @@ async function vifMove(ctx: CallContext, self: string, network: string): Promise
   const store = ctx.services.store;
   const vif = store.get('VIF', self);
   store.get('network', network); // HANDLE_INVALID for OpaqueRef:NULL too: a VIF never leaves its network for none
-  const vm = store.get('VM', vif.VM as string);
+  const vm = store.get('VM', vif.VM);
   const active = vif.currently_attached === true && vm.power_state !== 'Suspended' && isRef(vm.resident_on);
-  const host = vm.resident_on as string;
-  // Usable there (§2.10: a PIF on the host, or an internal network not pinned elsewhere), and
+  const host = vm.resident_on;
+  // Usable there (a PIF on the host, or an internal network not pinned elsewhere), and
   // not through a bond member.
   if (active) {
-    const usable = networkUsableOn(store, network, host, vif.VM as string) && !bondSlavePifOn(store, network, host);
+    const usable = networkUsableOn(store, network, host, vif.VM) && !bondSlavePifOn(store, network, host);
     assertOr(usable, 'HOST_CANNOT_ATTACH_NETWORK', host, network);
   }
   assertOr(((vif.trunks ?? []) as number[]).length === 0 || !hasVlanPif(store, network), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', network);
@@ -206,7 +207,7 @@ async function vifMove(ctx: CallContext, self: string, network: string): Promise
   if (active) await ctx.services.hub.wait(host, [self]);
 }
 
-async function update(ctx: CallContext, self: string, fn: (vif: Rec, tx: Tx) => Rec | undefined): Promise<void> {
+async function update(ctx: CallContext, self: string, fn: (vif: VIFRecord, tx: Tx) => Rec | undefined): Promise<void> {
   ctx.services.store.transact((tx) => {
     const patch = fn(tx.get('VIF', self), tx);
     if (patch) tx.update('VIF', self, patch);
@@ -221,24 +222,24 @@ function checkAllowed(f: Family, values: string[]): void {
   for (const v of values) checkMember(fieldOf('VIF', allowedField(f)), v);
 }
 
-const setAllowed = (f: Family) => (ctx: CallContext, a: Record<string, Value>) => {
-  ctx.services.store.get('VIF', a.self as string); // the VIF is read (to forward the call) before the value
-  const values = [...new Set(a.value as string[])];
+const setAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.set_ipv4_allowed']) => {
+  ctx.services.store.get('VIF', a.self); // the VIF is read (to forward the call) before the value
+  const values = [...new Set(a.value)];
   checkAllowed(f, values);
-  return update(ctx, a.self as string, () => ({ [allowedField(f)]: values }));
+  return update(ctx, a.self, () => ({ [allowedField(f)]: values }));
 };
-const addAllowed = (f: Family) => (ctx: CallContext, a: Record<string, Value>) => {
-  ctx.services.store.get('VIF', a.self as string);
-  checkAllowed(f, [a.value as string]);
-  return update(ctx, a.self as string, (vif) => {
-    const cur = (vif[allowedField(f)] ?? []) as string[];
-    return cur.includes(a.value as string) ? undefined : { [allowedField(f)]: [...cur, a.value as string] };
+const addAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.add_ipv4_allowed']) => {
+  ctx.services.store.get('VIF', a.self);
+  checkAllowed(f, [a.value]);
+  return update(ctx, a.self, (vif) => {
+    const cur = vif[allowedField(f)];
+    return cur.includes(a.value) ? undefined : { [allowedField(f)]: [...cur, a.value] };
   });
 };
-const removeAllowed = (f: Family) => (ctx: CallContext, a: Record<string, Value>) =>
-  update(ctx, a.self as string, (vif) => {
-    const cur = (vif[allowedField(f)] ?? []) as string[];
-    return cur.includes(a.value as string) ? { [allowedField(f)]: cur.filter((x) => x !== a.value) } : undefined;
+const removeAllowed = (f: Family) => (ctx: CallContext, a: Args['VIF.remove_ipv4_allowed']) =>
+  update(ctx, a.self, (vif) => {
+    const cur = vif[allowedField(f)];
+    return cur.includes(a.value) ? { [allowedField(f)]: cur.filter((x) => x !== a.value) } : undefined;
   });
 
 /** Is the (prefix-less) address allowed by one of the entries (an address or a CIDR)? */
@@ -258,22 +259,22 @@ function addressAllowed(f: Family, ip: string, entries: string[]): boolean {
  * configure_ipv4/6. The guest's "feature-static-ip-setting" normally comes from its guest
  * metrics; xcpnet has no guest agent, so the VM's other_config key of that name stands in.
  */
-const configureIp = (f: Family) => async (ctx: CallContext, a: Record<string, Value>) => {
-  const self = a.self as string;
-  const mode = a.mode as string;
-  const address = a.address as string;
-  const gateway = a.gateway as string;
+const configureIp = (f: Family) => async (ctx: CallContext, a: Args['VIF.configure_ipv4'] | Args['VIF.configure_ipv6']) => {
+  const self = a.self;
+  const mode = a.mode;
+  const address = a.address;
+  const gateway = a.gateway;
   ctx.services.store.transact((tx) => {
     const vif = tx.get('VIF', self);
     if (mode === 'Static') {
       // LICENCE_RESTRICTION for Guest_ip_setting is never raised (no licensing).
       assertOr(f === 4 ? isIPv4Cidr(address) : isIPv6Cidr(address), 'INVALID_CIDR_ADDRESS_SPECIFIED', 'address');
       if (vif.locking_mode === 'locked') {
-        assertOr(addressAllowed(f, address.split('/')[0]!, (vif[allowedField(f)] ?? []) as string[]), 'ADDRESS_VIOLATES_LOCKING_CONSTRAINT', address);
+        assertOr(addressAllowed(f, address.split('/')[0]!, vif[allowedField(f)]), 'ADDRESS_VIOLATES_LOCKING_CONSTRAINT', address);
       }
       if (gateway !== '') assertOr(f === 4 ? isIPv4(gateway) : isIPv6(gateway), 'INVALID_IP_ADDRESS_SPECIFIED', 'gateway');
     }
-    const vm = tx.get('VM', vif.VM as string);
+    const vm = tx.get('VM', vif.VM);
     const feature = ((vm.other_config ?? {}) as Record<string, Value>)['feature-static-ip-setting'];
     assertOr(feature === '1', 'VM_LACKS_FEATURE', vif.VM);
     tx.update('VIF', self, f === 4
@@ -286,7 +287,7 @@ async function addTrunk(ctx: CallContext, self: string, value: number): Promise<
   ctx.services.store.get('VIF', self);
   checkMember(fieldOf('VIF', 'trunks'), value);
   await update(ctx, self, (vif, tx) => {
-    assertOr(!hasVlanPif(tx, vif.network as string), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
+    assertOr(!hasVlanPif(tx, vif.network), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
     const cur = (vif.trunks ?? []) as number[];
     return cur.includes(value) ? undefined : { trunks: [...cur, value] };
   });
@@ -294,24 +295,24 @@ async function addTrunk(ctx: CallContext, self: string, value: number): Promise<
 
 async function setTrunks(ctx: CallContext, self: string, value: number[]): Promise<void> {
   await update(ctx, self, (vif, tx) => {
-    if (value.length > 0) assertOr(!hasVlanPif(tx, vif.network as string), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
+    if (value.length > 0) assertOr(!hasVlanPif(tx, vif.network), 'NETWORK_INCOMPATIBLE_WITH_TRUNKS', vif.network);
     const tags = [...new Set(value)];
     for (const t of tags) checkMember(fieldOf('VIF', 'trunks'), t);
     return { trunks: tags };
   });
 }
 
-export const vifRules: ImplTable = {
+export const vifRules: Rules = {
   'VIF.create': (ctx, a) => vifCreate(ctx, a.args as Rec),
-  'VIF.destroy': (ctx, a) => vifDestroy(ctx, a.self as string),
-  'VIF.plug': (ctx, a) => plugOrUnplug(ctx, a.self as string, true),
-  'VIF.unplug': (ctx, a) => plugOrUnplug(ctx, a.self as string, false),
+  'VIF.destroy': (ctx, a) => vifDestroy(ctx, a.self),
+  'VIF.plug': (ctx, a) => plugOrUnplug(ctx, a.self, true),
+  'VIF.unplug': (ctx, a) => plugOrUnplug(ctx, a.self, false),
   // No guest here to cooperate: the forced variant is the same unplug.
-  'VIF.unplug_force': (ctx, a) => plugOrUnplug(ctx, a.self as string, false),
-  'VIF.move': (ctx, a) => vifMove(ctx, a.self as string, a.network as string),
+  'VIF.unplug_force': (ctx, a) => plugOrUnplug(ctx, a.self, false),
+  'VIF.move': (ctx, a) => vifMove(ctx, a.self, a.network),
   // The effective mode can be `locked`, but no SDN controller exists and there is no licensing,
   // so neither OPERATION_NOT_ALLOWED nor LICENCE_RESTRICTION can arise.
-  'VIF.set_locking_mode': (ctx, a) => update(ctx, a.self as string, () => ({ locking_mode: a.value! })),
+  'VIF.set_locking_mode': (ctx, a) => update(ctx, a.self, () => ({ locking_mode: a.value! })),
   'VIF.set_ipv4_allowed': setAllowed(4),
   'VIF.add_ipv4_allowed': addAllowed(4),
   'VIF.remove_ipv4_allowed': removeAllowed(4),
@@ -320,10 +321,10 @@ export const vifRules: ImplTable = {
   'VIF.remove_ipv6_allowed': removeAllowed(6),
   'VIF.configure_ipv4': configureIp(4),
   'VIF.configure_ipv6': configureIp(6),
-  'VIF.add_trunks': (ctx, a) => addTrunk(ctx, a.self as string, a.value as number),
-  'VIF.remove_trunks': (ctx, a) => update(ctx, a.self as string, (vif) => {
+  'VIF.add_trunks': (ctx, a) => addTrunk(ctx, a.self, a.value),
+  'VIF.remove_trunks': (ctx, a) => update(ctx, a.self, (vif) => {
     const cur = (vif.trunks ?? []) as number[];
-    return cur.includes(a.value as number) ? { trunks: cur.filter((t) => t !== a.value) } : undefined;
+    return cur.includes(a.value) ? { trunks: cur.filter((t) => t !== a.value) } : undefined;
   }),
-  'VIF.set_trunks': (ctx, a) => setTrunks(ctx, a.self as string, a.value as number[]),
+  'VIF.set_trunks': (ctx, a) => setTrunks(ctx, a.self, a.value),
 };

@@ -1,11 +1,12 @@
-// VLAN rules (reference §2.6): VLAN.create / VLAN.destroy and the pool-wide helpers
+// VLAN rules (xen-api: ocaml/xapi/xapi_vlan.ml): VLAN.create / VLAN.destroy and the pool-wide helpers
 // pool.create_VLAN_from_PIF / pool.create_VLAN. Also the record-level helper Bond uses to
 // re-create a VLAN on another parent (bond create/destroy).
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, stored, storedFields, type Rec, type Value } from '../../idl/meta.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { Args, PIFRecord } from '../../idl/types.gen.js';
+import type { CallContext, Rules } from '../context.js';
 import { assertNoProtection, isBondSlave, isRef, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 import { VLANClass } from '../../idl/classes/vlan.js';
 import { checkCreate, checkMember, fieldOf } from '../field-rules.js';
@@ -16,13 +17,13 @@ export const VLAN_PIF_MAC = 'fe:ff:ff:ff:ff:ff';
 const list = (v: Value | undefined): Value[] => (Array.isArray(v) ? v : []);
 
 
-/** The SR-IOV checks (reference §2.6 check 5). SR-IOV objects cannot be created here, so these never fire in practice. */
-function assertSriovCompatible(tx: Tx, parent: Rec, network: string): void {
-  const sriovBased = (p: Rec | undefined): boolean => {
+/** The SR-IOV checks (xapi_vlan.ml, check 5). SR-IOV objects cannot be created here, so these never fire in practice. */
+function assertSriovCompatible(tx: Tx, parent: PIFRecord, network: string): void {
+  const sriovBased = (p: PIFRecord | undefined): boolean => {
     if (!p) return false;
     if (isSriovLogical(p)) return true;
     const vlan = isRef(p.VLAN_master_of) ? tx.find('VLAN', p.VLAN_master_of) : undefined;
-    return !!vlan && isSriovLogical(tx.find('PIF', vlan.tagged_PIF as string));
+    return !!vlan && isSriovLogical(tx.find('PIF', vlan.tagged_PIF));
   };
   const existing = refs(tx.find('network', network)?.PIFs).map((r) => tx.find('PIF', r));
   if (isSriovLogical(parent)) {
@@ -33,14 +34,14 @@ function assertSriovCompatible(tx: Tx, parent: Rec, network: string): void {
 }
 
 /**
- * The nine checks of VLAN.create, in the reference's order. VLAN_IN_USE can only be seen
+ * The nine checks of VLAN.create, in xapi's order. VLAN_IN_USE can only be seen
  * when the host's agent reports an interface `<device>.<tag>` on one of its bridges (the
  * agent does not report kernel VLAN devices outside bridges).
  */
 export function assertVlanCreatable(ctx: CallContext, tx: Tx, taggedPif: string, tag: number, network: string): void {
   const net = tx.get('network', network);
   const parent = tx.get('PIF', taggedPif);
-  const host = parent.host as string;
+  const host = parent.host;
   assertNetworkFreeOn(tx, network, host);
   assertOr(parent.managed !== false, 'PIF_UNMANAGED', taggedPif);
   assertOr(!isBondSlave(tx, parent), 'CANNOT_ADD_VLAN_TO_BOND_SLAVE', taggedPif);
@@ -50,7 +51,7 @@ export function assertVlanCreatable(ctx: CallContext, tx: Tx, taggedPif: string,
   checkMember(fieldOf('VLAN', 'tag'), tag); // VLAN_TAG_INVALID outside 0..4094
   const dup = refs(parent.VLAN_slave_of).some((v) => tx.find('VLAN', v)?.tag === tag);
   assertOr(!dup, 'PIF_VLAN_EXISTS', parent.device);
-  const kernelName = `${parent.device as string}.${tag}`;
+  const kernelName = `${parent.device}.${tag}`;
   const bridges = ctx.services.hub.lastReport(host)?.bridges ?? [];
   const inUse = bridges.some((b) => b.interfaces.includes(kernelName));
   assertOr(!inUse, 'VLAN_IN_USE', parent.device, tag);
@@ -95,43 +96,43 @@ export function copyIpConfig(p: Rec): Rec {
 export function moveVlan(tx: Tx, vlanRef: string, newParent: string): { vlan: string; pif: string; attached: boolean } {
   const old = tx.get('VLAN', vlanRef);
   const oldPif = isRef(old.untagged_PIF) ? tx.find('PIF', old.untagged_PIF) : undefined;
-  const network = (oldPif?.network as string | undefined) ?? NULL_REF;
+  const network = (oldPif?.network) ?? NULL_REF;
   // Delete first, so the network is free on this host for the new PIF.
-  if (oldPif) tx.destroy('PIF', old.untagged_PIF as string);
+  if (oldPif) tx.destroy('PIF', old.untagged_PIF);
   tx.destroy('VLAN', vlanRef);
-  const made = createVlanRecords(tx, newParent, old.tag as number, network, oldPif, old.other_config as Rec);
+  const made = createVlanRecords(tx, newParent, old.tag, network, oldPif, old.other_config as Rec);
   const attached = oldPif?.currently_attached === true;
   if (attached) tx.update('PIF', made.pif, { currently_attached: true });
   return { ...made, attached };
 }
 
-async function vlanCreate(ctx: CallContext, args: Record<string, Value>): Promise<string> {
-  const taggedPif = args.tagged_PIF as string;
-  const tag = args.tag as number;
-  const network = args.network as string;
+async function vlanCreate(ctx: CallContext, args: Args['VLAN.create']): Promise<string> {
+  const taggedPif = args.tagged_PIF;
+  const tag = args.tag;
+  const network = args.network;
   const made = ctx.services.store.transact((tx) => {
     assertVlanCreatable(ctx, tx, taggedPif, tag, network);
     return createVlanRecords(tx, taggedPif, tag, network);
   });
-  // Plugged at once; a failed plug leaves both rows in place (reference §8.8).
+  // Plugged at once; a failed plug leaves both rows in place (as xapi_vlan.ml).
   await plugPif(ctx, made.pif);
   return made.vlan;
 }
 
-async function vlanDestroy(ctx: CallContext, args: Record<string, Value>): Promise<void> {
-  const self = args.self as string;
+async function vlanDestroy(ctx: CallContext, args: Args['VLAN.destroy']): Promise<void> {
+  const self = args.self;
   const store = ctx.services.store;
   const vlan = store.get('VLAN', self);
   const untagged = isRef(vlan.untagged_PIF) ? store.find('PIF', vlan.untagged_PIF) : undefined;
   if (untagged) {
-    const pifRef = vlan.untagged_PIF as string;
+    const pifRef = vlan.untagged_PIF;
     assertOr(!isRef(untagged.bond_slave_of) && refs(untagged.bond_master_of).length === 0, 'PIF_ALREADY_BONDED', pifRef);
     // Only a pool member's attached management PIF is refused here; the master's is refused by
-    // the unplug checks below, after HA_IS_ENABLED (reference §2.6).
+    // the unplug checks below, after HA_IS_ENABLED (xen-api: ocaml/xapi/xapi_vlan.ml).
     const member = untagged.host !== ctx.services.masterHost();
     assertOr(!(member && untagged.management === true && untagged.currently_attached === true), 'PIF_IS_MANAGEMENT_INTERFACE', pifRef);
     if (untagged.currently_attached === true) assertNoProtection(store);
-    assertOr((untagged.VLAN as number) >= 0, 'PIF_IS_PHYSICAL');
+    assertOr((untagged.VLAN) >= 0, 'PIF_IS_PHYSICAL');
     await unplugPif(ctx, pifRef);
   }
   store.transact((tx) => {
@@ -167,42 +168,42 @@ function sortedByHost(tx: Tx, pifs: string[]): string[] {
   return [...pifs].sort((a, b) => hostName(a).localeCompare(hostName(b)) || a.localeCompare(b));
 }
 
-async function createVlanFromPif(ctx: CallContext, args: Record<string, Value>): Promise<string[]> {
+async function createVlanFromPif(ctx: CallContext, args: Args['pool.create_VLAN_from_PIF']): Promise<string[]> {
   const store = ctx.services.store;
   const parents = store.transact((tx) => {
-    const pif = tx.get('PIF', args.pif as string);
-    const siblings = refs(tx.find('network', pif.network as string)?.PIFs)
+    const pif = tx.get('PIF', args.pif);
+    const siblings = refs(tx.find('network', pif.network)?.PIFs)
       .filter((p) => isLiveHost(tx, tx.find('PIF', p)?.host as string));
     return sortedByHost(tx, siblings);
   });
-  return createOnParents(ctx, parents, args.network as string, args.VLAN as number);
+  return createOnParents(ctx, parents, args.network, args.VLAN);
 }
 
-async function poolCreateVlan(ctx: CallContext, args: Record<string, Value>): Promise<string[]> {
-  const device = args.device as string;
+async function poolCreateVlan(ctx: CallContext, args: Args['pool.create_VLAN']): Promise<string[]> {
+  const device = args.device;
   const parents = ctx.services.store.transact((tx) => sortedByHost(tx, tx.all('PIF')
-    .filter(([, p]) => p.device === device && p.VLAN === -1 && isLiveHost(tx, p.host as string))
+    .filter(([, p]) => p.device === device && p.VLAN === -1 && isLiveHost(tx, p.host))
     .map(([r]) => r)));
   if (parents.length === 0) throw new ApiError('INVALID_VALUE', ['device', device]);
-  return createOnParents(ctx, parents, args.network as string, args.VLAN as number);
+  return createOnParents(ctx, parents, args.network, args.VLAN);
 }
 
 /** Hidden (pool join): a VLAN row for existing PIFs; the untagged PIF takes the parent's metrics. */
-function vlanPoolIntroduce(ctx: CallContext, args: Record<string, Value>): string {
+function vlanPoolIntroduce(ctx: CallContext, args: Args['VLAN.pool_introduce']): string {
   checkCreate(ctx, VLANClass, { tag: args.tag!, other_config: args.other_config! });
   return ctx.services.store.transact((tx) => {
-    const tagged = tx.get('PIF', args.tagged_PIF as string);
-    const untaggedRef = args.untagged_PIF as string;
+    const tagged = tx.get('PIF', args.tagged_PIF);
+    const untaggedRef = args.untagged_PIF;
     const untagged = tx.get('PIF', untaggedRef);
     const vlan = tx.create('VLAN', { tagged_PIF: stored(args, 'tagged_PIF'), untagged_PIF: untaggedRef, tag: stored(args, 'tag'), other_config: stored(args, 'other_config') });
-    const oldMetrics = untagged.metrics as string;
+    const oldMetrics = untagged.metrics;
     tx.update('PIF', untaggedRef, { VLAN_master_of: vlan, metrics: stored(tagged, 'metrics') });
     if (isRef(oldMetrics) && oldMetrics !== tagged.metrics && tx.find('PIF_metrics', oldMetrics)) tx.destroy('PIF_metrics', oldMetrics);
     return vlan;
   });
 }
 
-export const vlanRules: ImplTable = {
+export const vlanRules: Rules = {
   'VLAN.create': vlanCreate,
   'VLAN.destroy': vlanDestroy,
   'VLAN.pool_introduce': vlanPoolIntroduce,

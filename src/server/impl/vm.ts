@@ -1,4 +1,4 @@
-// VM rules, as much lifecycle as networking needs (reference §2.10, §7.4): create with a MAC
+// VM rules, as much lifecycle as networking needs (xen-api: ocaml/xapi/xapi_vm.ml): create with a MAC
 // seed, start / start_on on a host where every VIF's network is usable (plugging what is needed
 // there), shutdown unplugging the VIFs, destroy with the VIFs, and the free VIF device slots.
 
@@ -6,7 +6,8 @@ import { randomUUID } from 'node:crypto';
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
-import type { CallContext, ImplTable } from '../context.js';
+import type { VIFRecord, VMRecord } from '../../idl/types.gen.js';
+import type { CallContext, Rules } from '../context.js';
 import { getPool, isRef, type Reader } from './common.js';
 import { bondSlavePifOn, networkUsableOn, plugNetworkOn } from './network.js';
 import { destroyVifRow, deviceNumber, refreshAllowedOps } from './vif.js';
@@ -16,7 +17,7 @@ import { checkCreate } from '../field-rules.js';
 const lower = (v: Value | undefined) => String(v ?? '').toLowerCase();
 
 /** VM allowed_operations for the operations xcpnet implements. */
-function vmAllowedOps(vm: Rec): string[] {
+function vmAllowedOps(vm: Pick<VMRecord, 'power_state'> & Partial<Pick<VMRecord, 'is_control_domain'>>): string[] {
   if (vm.is_control_domain === true) return [];
   switch (vm.power_state) {
     case 'Halted': return ['start', 'start_on', 'destroy'];
@@ -32,16 +33,16 @@ export function updateVm(tx: Tx, vm: string, patch: Rec): void {
 }
 
 /** The VM's VIFs in device order (so errors name the lowest device's network first). */
-function vifsOf(r: Reader, vm: string): Array<[string, Rec]> {
-  const out: Array<[string, Rec]> = [];
-  for (const ref of (r.get('VM', vm).VIFs ?? []) as string[]) {
+function vifsOf(r: Reader, vm: string): Array<[string, VIFRecord]> {
+  const out: Array<[string, VIFRecord]> = [];
+  for (const ref of (r.get('VM', vm).VIFs ?? [])) {
     const vif = r.find('VIF', ref);
     if (vif) out.push([ref, vif]);
   }
   return out.sort(([, a], [, b]) => deviceNumber(a.device) - deviceNumber(b.device));
 }
 
-const networksOf = (vifs: Array<[string, Rec]>): string[] => [...new Set(vifs.map(([, v]) => v.network as string))];
+const networksOf = (vifs: Array<[string, VIFRecord]>): string[] => [...new Set(vifs.map(([, v]) => v.network))];
 
 // ---------------------------------------------------------------- create
 
@@ -76,9 +77,9 @@ function hostProblem(r: Reader, vm: string, networks: string[], host: string): A
 /** VM.start's host: the affinity host, then the master, then the others; the first that fits. */
 function chooseHost(r: Reader, vm: string, networks: string[]): string {
   const rec = r.get('VM', vm);
-  const master = getPool(r)[1].master as string;
+  const master = getPool(r)[1].master;
   const hosts = [...r.all('host')].filter(([, h]) => h.enabled !== false).map(([ref]) => ref);
-  const order = [...new Set([rec.affinity as string, master, ...hosts])].filter((h) => hosts.includes(h));
+  const order = [...new Set([rec.affinity, master, ...hosts])].filter((h) => hosts.includes(h));
   const problems: ApiError[] = [];
   for (const h of order) {
     const p = hostProblem(r, vm, networks, h);
@@ -167,14 +168,14 @@ async function vmShutdown(ctx: CallContext, vm: string, op: 'clean_shutdown' | '
   const from = SHUTDOWN_FROM[op]!;
   const { host, vifs } = store.transact((tx) => {
     const rec = tx.get('VM', vm);
-    assertOr(from.includes(rec.power_state as string), 'VM_BAD_POWER_STATE', vm, from.map(lower).join(', '), lower(rec.power_state));
+    assertOr(from.includes(rec.power_state), 'VM_BAD_POWER_STATE', vm, from.map(lower).join(', '), lower(rec.power_state));
     updateVm(tx, vm, { current_operations: { ...((rec.current_operations ?? {}) as Rec), [task]: op } });
     const refs = vifsOf(tx, vm).map(([ref]) => ref);
     for (const ref of refs) {
       tx.update('VIF', ref, { currently_attached: false });
       refreshAllowedOps(tx, ref);
     }
-    return { host: rec.resident_on as string, vifs: refs };
+    return { host: rec.resident_on, vifs: refs };
   });
   let failure: unknown;
   try {
@@ -189,7 +190,7 @@ function vmDestroy(ctx: CallContext, vm: string): void {
   ctx.services.store.transact((tx) => {
     const rec = tx.get('VM', vm);
     const from = ['Halted', 'Suspended'];
-    assertOr(from.includes(rec.power_state as string), 'VM_BAD_POWER_STATE', vm, from.map(lower).join(', '), lower(rec.power_state));
+    assertOr(from.includes(rec.power_state), 'VM_BAD_POWER_STATE', vm, from.map(lower).join(', '), lower(rec.power_state));
     for (const [ref] of vifsOf(tx, vm)) destroyVifRow(tx, ref);
     tx.destroy('VM', vm);
   });
@@ -200,12 +201,12 @@ function allowedVifDevices(ctx: CallContext, vm: string): string[] {
   return Array.from({ length: 16 }, (_, i) => i).filter((d) => !used.has(d)).map(String);
 }
 
-export const vmRules: ImplTable = {
+export const vmRules: Rules = {
   'VM.create': (ctx, a) => vmCreate(ctx, a.args as Rec),
-  'VM.start': (ctx, a) => vmStart(ctx, a.vm as string),
-  'VM.start_on': (ctx, a) => vmStart(ctx, a.vm as string, a.host as string),
-  'VM.clean_shutdown': (ctx, a) => vmShutdown(ctx, a.vm as string, 'clean_shutdown'),
-  'VM.hard_shutdown': (ctx, a) => vmShutdown(ctx, a.vm as string, 'hard_shutdown'),
-  'VM.destroy': (ctx, a) => vmDestroy(ctx, a.self as string),
-  'VM.get_allowed_VIF_devices': (ctx, a) => allowedVifDevices(ctx, a.vm as string),
+  'VM.start': (ctx, a) => vmStart(ctx, a.vm),
+  'VM.start_on': (ctx, a) => vmStart(ctx, a.vm, a.host),
+  'VM.clean_shutdown': (ctx, a) => vmShutdown(ctx, a.vm, 'clean_shutdown'),
+  'VM.hard_shutdown': (ctx, a) => vmShutdown(ctx, a.vm, 'hard_shutdown'),
+  'VM.destroy': (ctx, a) => vmDestroy(ctx, a.self),
+  'VM.get_allowed_VIF_devices': (ctx, a) => allowedVifDevices(ctx, a.vm),
 };
