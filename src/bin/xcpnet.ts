@@ -2,7 +2,7 @@
 // xcpnet: the pool master (`serve`), the host agent (`agent`), the lab (`lab …`) and helpers.
 
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
@@ -27,6 +27,8 @@ commands:
         root's password: the file's first line, else $XCPNET_ROOT_PASSWORD, else generated at first start.
         After xe pool-join it is a pool member: it runs only its agent against the master.
         --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
+        --ovn-sb-listen IP:PORT: where hosts elsewhere reach the OVN southbound database (OVN pools:
+        xe pool-param-set uuid=… other-config:xcpnet-sdn=ovn); without it, its unix socket in <state-dir>/ovn
   cert-fingerprint [--state-dir DIR]
         print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
   agent ${AGENT_USAGE}
@@ -74,6 +76,7 @@ async function serve(argv: string[]): Promise<void> {
     'master-ca-file': { type: 'string' },
     'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
+    'ovn-sb-listen': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -105,7 +108,15 @@ async function serve(argv: string[]): Promise<void> {
   const serving = `serving XenAPI on ${port !== undefined ? `${scheme}://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
   console.log(`xcpnet: ${serving}${fingerprint}`);
   await notifyReady(serving).catch((e: Error) => console.error(`xcpnet: readiness not notified to systemd: ${e.message}`));
-  const stop = async () => { await master.close(); process.exit(0); };
+  // The pool's OVN central (idle until pool.other_config:xcpnet-sdn says ovn); a member runs none.
+  const { startOvnCentral } = await import('../sdn/ovn-central.js');
+  const { isOvnRemote } = await import('../idl/checks.js');
+  const sbListen = values['ovn-sb-listen'];
+  if (sbListen !== undefined && !isOvnRemote(`tcp:${sbListen}`)) throw new Error(`--ovn-sb-listen ${sbListen}: give IPv4:PORT`);
+  const ovn = master.member ? undefined : startOvnCentral(master.server.store, {
+    dir: join(stateDir, 'ovn'), sbListen, log: (l) => console.error(`xcpnet: ${l}`),
+  });
+  const stop = async () => { await ovn?.stop(); await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
