@@ -11,11 +11,11 @@
 // again here, and an object whose values do not pass is left out (or its value ignored) and
 // reported against its ref.
 import type { Rec } from '../idl/meta.js';
-import type { BondMode, HostAddress, HostBridge, HostDoc, Locking, StrMap, Uplink, VifPort } from '../backends/contract.js';
+import type { BondMode, OvnChassis, HostAddress, HostBridge, HostDoc, Locking, StrMap, Uplink, VifPort } from '../backends/contract.js';
 import { bondProperties } from './bond.js';
 import { bool, int, isIPv4, isRef, prefixOf, refs, str, strMap, type PoolRecords } from './records.js';
 import { isDnsName, isIfName, isIPv6, isMac, isMtu, isUuid, parseIPv4Net, parseIPv6Net, parseUint } from '../common/net-syntax.js';
-import { MAX_TUNNEL_KEY, TUNNEL_KEY } from '../idl/checks.js';
+import { MAX_TUNNEL_KEY, OVN_REMOTE_KEY, SDN_KEY, TUNNEL_KEY, isOvnRemote } from '../idl/checks.js';
 
 /** A compiled host: the driver's document and the agent's own bookkeeping. */
 export interface Desired {
@@ -35,6 +35,9 @@ export function tunnelPortName(remoteHostUuid: string, networkUuid: string): str
   const hex = (u: string) => u.replace(/-/g, '').slice(0, 6);
   return `t${hex(remoteHostUuid)}.${hex(networkUuid)}`;
 }
+
+/** OVN's integration bridge on every chassis (one per host: ovn-controller drives one bridge). */
+export const OVN_BRIDGE = 'br-int';
 
 export const vifDevName = (domid: number, device: number): string => `vif${domid}.${device}`;
 
@@ -104,6 +107,12 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     doc.bridges.push(b);
     return b;
   };
+
+  // On an OVN pool, cross-server private networks are OVN logical switches: no mesh ports; the
+  // host is a chassis whose encapsulation comes from its tunnels, and their VIFs go on br-int.
+  const poolConfig = strMap(Object.values(pool.pool)[0]?.other_config);
+  const ovnPool = poolConfig[SDN_KEY] === 'ovn';
+  const chassisTunnels: { ref: string; protocol: string; ip: string }[] = [];
 
   const myPifs = Object.entries(pool.PIF)
     .filter(([, p]) => str(p.host) === hostRef && p.managed !== false)
@@ -206,6 +215,10 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     const netRef = str(pif.network);
     const keyText = strMap(pool.network[netRef]?.other_config)[TUNNEL_KEY] ?? '';
     const protocol = str(tunnel.protocol) === 'vxlan' ? 'vxlan' : 'gre';
+    if (ovnPool) {
+      chassisTunnels.push({ ref, protocol, ip: str(pool.PIF[transport]?.IP) });
+      return r;
+    }
     // No key yet: a host-local network until the controller allocates one.
     if (keyText === '') return r;
     const key = parseUint(keyText, 1, MAX_TUNNEL_KEY);
@@ -228,6 +241,21 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   for (const [ref] of myPifs) {
     if (needed.has(ref) && !slavesOfWantedBonds.has(ref)) realise(ref);
   }
+
+  if (ovnPool && chassisTunnels.length > 0) {
+    const first = chassisTunnels[0]!;
+    const remote = poolConfig[OVN_REMOTE_KEY] ?? '';
+    if (!isOvnRemote(remote)) fail(first.ref, `the pool has no valid OVN southbound address (pool other_config:${OVN_REMOTE_KEY} ${JSON.stringify(remote)})`);
+    else if (!isIPv4(first.ip)) fail(first.ref, `transport PIF has no IPv4 address for OVN's encapsulation`);
+    else if (ensureBridge(OVN_BRIDGE, first.ref, 1500, '', '', { integration: true })) {
+      for (const t of chassisTunnels) if (t.ip !== first.ip) fail(t.ref, `an OVN chassis has one encapsulation address: ${first.ip}, not ${t.ip}`);
+      // OVN has no GRE: a gre tunnel is carried by Geneve.
+      const encapTypes = [...new Set(chassisTunnels.map((t) => (t.protocol === 'vxlan' ? 'vxlan' : 'geneve') as OvnChassis['encapTypes'][number]))].sort();
+      doc.ovn = { systemId: doc.host, remote, encapTypes, encapIp: first.ip, bridge: OVN_BRIDGE };
+    }
+  }
+  const ovnNets = new Set<string>();
+  if (ovnPool) for (const t of Object.values(pool.tunnel)) ovnNets.add(str(pool.PIF[str(t.access_PIF)]?.network));
 
   // IPv4 configuration of attached PIFs, on their bridge device.
   const ipPifs: { ref: string; pif: Rec; dev: string }[] = [];
@@ -300,6 +328,12 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     };
     doc.vifs.push(spec);
     if (!claim(ref, name)) continue;
+    if (ovnNets.has(netRef)) {
+      if (!doc.ovn) { fail(ref, `network ${str(net.uuid)} is on OVN and this host is not an OVN chassis (no tunnel access PIF realised here)`); continue; }
+      spec.bridge = doc.ovn.bridge;
+      spec.ifaceId = ids.VIF;
+      continue;
+    }
     const pifRef = pifOnNet(netRef);
     if (pifRef) {
       const where = done.get(pifRef);

@@ -4,7 +4,7 @@ import { labUp, labDown, labStatus, labEnv, labAddNic, labCable, labExec, labRes
 
 export const LAB_USAGE = `usage: xcpnet lab <command> [--name L] [--state-dir DIR]
 
-  up [--hosts N] [--nics M] [--backend openvswitch|bridge]
+  up [--hosts N] [--nics M] [--backend openvswitch|bridge] [--sdn mesh|ovn]
                                 build lab L (default: lab, 2 hosts, 4 NICs, Open vSwitch) in network namespaces
   down                          remove everything lab L made, and nothing else
   status [--json]               hosts, NICs and cables, switch ports, running guests
@@ -26,7 +26,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     args: rest, allowPositionals: true,
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
-      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' },
+      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, sdn: { type: 'string' }, outage: { type: 'string' },
     },
   });
   const common = { name: values.name, stateDir: values['state-dir'] };
@@ -42,7 +42,10 @@ export async function runLabCli(argv: string[]): Promise<number> {
       };
       const backend = values.backend;
       if (backend !== undefined && backend !== 'openvswitch' && backend !== 'bridge') throw new Error(`--backend wants openvswitch or bridge, got ${backend}`);
-      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend });
+      const sdn = values.sdn;
+      if (sdn !== undefined && sdn !== 'mesh' && sdn !== 'ovn') throw new Error(`--sdn wants mesh or ovn, got ${sdn}`);
+      if (sdn === 'ovn' && backend === 'bridge') throw new Error('--sdn ovn needs Open vSwitch hosts, not --backend bridge');
+      const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend, sdn });
       process.stdout.write(labHint(state));
       return 0;
     }

@@ -11,6 +11,7 @@ import { observeStatus, formatStatus, type LabStatus } from './status.js';
 import { ovsEnv } from '../backends/ovsdb/index.js';
 import { ensureMaster, masterClient, ensurePoolHosts, ensureAgent, configureHost, restartAgent, restartMaster } from './pool.js';
 import { isRecordedAlive } from './state.js';
+import type { XapiClient } from '../client/index.js';
 import { vmNamespaceName } from '../backends/linux/guests.js';
 
 export { compileLabPlan, labPrefix } from './plan.js';
@@ -34,6 +35,8 @@ export interface LabUpOpts extends LabOpts {
   nics?: number;
   /** The hosts' network backend (default openvswitch; fixed when the lab is first built). */
   backend?: 'openvswitch' | 'bridge';
+  /** What carries cross-server private networks (default mesh; fixed when the lab is first built). */
+  sdn?: 'mesh' | 'ovn';
   /** Also start the pool: master, one agent per host, PIF.scan, management (default true). */
   pool?: boolean;
 }
@@ -81,6 +84,7 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   progress(`${existing ? 'completing' : 'building'} lab ${name}: ${hosts} host${hosts === 1 ? "" : "s"}, ${nics} NIC${nics === 1 ? "" : "s"} each, prefix ${plan.prefix}, state in ${dir}`);
   state.pool = wantPool;
   state.backend ??= opts.backend ?? 'openvswitch';
+  state.sdn ??= opts.sdn ?? 'mesh';
   const ctx: Ctx = { plan, state, progress };
   await buildTopology(ctx);
   if (wantPool) await buildPool(ctx);
@@ -99,9 +103,19 @@ async function buildPool(ctx: Ctx): Promise<void> {
       if (await ensureAgent(ctx, h)) ctx.progress(`${h.name}: agent started (pid ${h.agent!.pid}) on ${ctx.state.backend === 'bridge' ? 'the Linux bridge backend' : 'its own OVS'}`);
     }
     await Promise.all(ctx.state.hosts.map((h, i) => configureHost(ctx, c, h, ctx.plan.hosts[i]!.mgmtIp, ctx.plan.subnets.mgmt.gateway)));
+    if (ctx.state.sdn === 'ovn') await useOvn(ctx, c);
   } finally {
     await c.close();
   }
+}
+
+/** The pool's cross-server private networks on OVN: one pool setting, as an operator would. */
+async function useOvn(ctx: Ctx, c: XapiClient): Promise<void> {
+  const [pool] = Object.entries(await c.call<Record<string, { other_config: Record<string, string> }>>('pool.get_all_records'));
+  if (!pool || pool[1].other_config['xcpnet-sdn'] === 'ovn') return;
+  if (pool[1].other_config['xcpnet-sdn'] !== undefined) await c.call('pool.remove_from_other_config', pool[0], 'xcpnet-sdn');
+  await c.call('pool.add_to_other_config', pool[0], 'xcpnet-sdn', 'ovn');
+  ctx.progress('pool: cross-server private networks on OVN (other_config:xcpnet-sdn=ovn)');
 }
 
 function isPoolHealthy(state: LabState): boolean {

@@ -31,13 +31,13 @@ export function canRunLab(): string | false {
   return false;
 }
 
-export async function freshLab(tag: string, size: { hosts?: number; nics?: number; backend?: 'openvswitch' | 'bridge' } = {}): Promise<TestLab> {
+export async function freshLab(tag: string, size: { hosts?: number; nics?: number; backend?: 'openvswitch' | 'bridge'; sdn?: 'mesh' | 'ovn' } = {}): Promise<TestLab> {
   const name = `${tag}${process.pid % 100000}${counter++}`;
   const stateDir = mkdtempSync('/tmp/xcpt-lab-');
   const opts = { name, stateDir, progress: () => undefined };
   let state: LabState;
   try {
-    state = await labUp({ ...opts, hosts: size.hosts ?? 2, nics: size.nics ?? 4, backend: size.backend });
+    state = await labUp({ ...opts, hosts: size.hosts ?? 2, nics: size.nics ?? 4, backend: size.backend, sdn: size.sdn });
   } catch (e) {
     await labDown(opts).catch(() => undefined);
     rmSync(stateDir, { recursive: true, force: true });
@@ -78,7 +78,7 @@ export async function freshLab(tag: string, size: { hosts?: number; nics?: numbe
  * `after` hook that takes every recorded lab down, also those of tests that failed midway.
  * Call it at the top level of the file.
  */
-export function labsOfThisFile(): (tag: string, size?: { hosts?: number; nics?: number; backend?: 'openvswitch' | 'bridge' }) => Promise<TestLab> {
+export function labsOfThisFile(): (tag: string, size?: { hosts?: number; nics?: number; backend?: 'openvswitch' | 'bridge'; sdn?: 'mesh' | 'ovn' }) => Promise<TestLab> {
   const labs: TestLab[] = [];
   after(async () => { for (const l of labs) await l.down(); });
   return async (tag, size) => {
