@@ -197,3 +197,42 @@ test('prefixOf', () => {
   assert.equal(prefixOf('0.0.0.0'), 0);
   assert.equal(prefixOf('255.0.255.0'), undefined);
 });
+
+test('OVN pool: no mesh ports; the host is a chassis of its tunnels and VIFs of OVN networks go on br-int with their iface-id', () => {
+  const b = new PoolBuilder();
+  const hosts = ['aaaaaaaa-0000-0000-0000-000000000001', 'aaaaaaaa-0000-0000-0000-000000000002'].map((u) => b.host(u));
+  const nt = b.network('xenbr1');
+  const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '42' });
+  const local = b.network('xapi3');
+  const transports = hosts.map((h, i) => b.physical(h, 'eth1', nt, { mode: 'Static', IP: `10.9.0.${i + 1}`, netmask: '255.255.255.0' }));
+  const access = hosts.map((h, i) => b.tunnel(h, transports[i]!, pn, 'gre'));
+  const vm = b.vm(hosts[0]!, 3);
+  const v = b.vif(vm, pn, 0, '02:00:00:00:00:aa');
+  const lv = b.vif(vm, local, 1, '02:00:00:00:00:bb');
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'tcp:10.9.0.254:6642' } };
+  const c = compileHost(b.records, hosts[0]!);
+  assert.deepEqual(c.errors, {});
+  assert.deepEqual(c.doc.ovn, { systemId: hosts.map((h) => b.rec('host', h).uuid)[0], remote: 'tcp:10.9.0.254:6642', encapTypes: ['geneve'], encapIp: '10.9.0.1', bridge: 'br-int' });
+  assert.deepEqual(c.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels, [], 'no mesh port');
+  assert.equal(c.doc.bridges.find((x) => x.name === 'br-int')?.integration, true);
+  const vifs = Object.fromEntries(c.doc.vifs.map((x) => [x.owner, x]));
+  assert.equal(vifs[v]!.bridge, 'br-int');
+  assert.equal(vifs[v]!.ifaceId, b.rec('VIF', v).uuid);
+  // a network without tunnels stays a bridge of its own
+  assert.equal(vifs[lv]!.bridge, 'xapi3');
+  assert.equal(vifs[lv]!.ifaceId, undefined);
+  // vxlan is vxlan to OVN
+  b.set('tunnel', (b.rec('PIF', access[0]!).tunnel_access_PIF_of as string[])[0]!, { protocol: 'vxlan' });
+  assert.deepEqual(compileHost(b.records, hosts[0]!).doc.ovn?.encapTypes, ['vxlan']);
+  // without a valid southbound address: an error on the access PIF, and the VIF is not plugged anywhere
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'tcp:nonsense' } };
+  const bad = compileHost(b.records, hosts[0]!);
+  assert.match(bad.errors[access[0]!]!, /OVN southbound address/);
+  assert.match(bad.errors[v]!, /not an OVN chassis/);
+  // back to the mesh: the tunnel port is there again
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'mesh' } };
+  const mesh = compileHost(b.records, hosts[0]!);
+  assert.equal(mesh.doc.ovn, undefined);
+  assert.equal(mesh.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels.length, 1);
+  assert.equal(mesh.doc.vifs.find((x) => x.owner === v)!.bridge, 'xapi9');
+});
