@@ -31,7 +31,7 @@ async function answered(l: TestLab, from: string, to: string, count: number): Pr
   return Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
 }
 
-test('OVN pool: guests on four hosts, isolation, port security, a new chassis, ovn-controller killed, master restarted, lab down', { skip, timeout: 600_000 }, async (t) => {
+test('OVN pool: guests on four hosts, isolation, port security, a new chassis, ovn-controller killed, master restarted, mesh and back, lab down', { skip, timeout: 600_000 }, async (t) => {
   const l = await lab('ovn', { hosts: 4, nics: 1, sdn: 'ovn' });
   assert.equal(await l.xe('pool-param-get', `uuid=${await l.xe('pool-list', '--minimal')}`, 'param-name=other-config', 'param-key=xcpnet-sdn'), 'ovn');
   const net = await l.xe('network-create', 'name-label=csp');
@@ -104,6 +104,18 @@ test('OVN pool: guests on four hosts, isolation, port security, a new chassis, o
   await waitFor('the change in the northbound', 10_000, () => nbRows(l).some((r) => r.includes('10.77.0.5')) || undefined);
   assert.deepEqual(nbRows(l).map((r) => r.replaceAll(' 10.77.0.5', '')), before, 'the restart changed no row: same uuids, same values');
   assert.ok(await l.pingSoon('c1', '10.77.0.3'), 'traffic after the master restart');
+
+  // Switching the pool to the mesh and back moves its networks across, guests and all.
+  const poolUuid = await l.xe('pool-list', '--minimal');
+  await l.xe('pool-param-set', `uuid=${poolUuid}`, 'other-config:xcpnet-sdn=mesh');
+  await waitFor('host1 without br-int', 20_000, async () => !(await l.exec('host1', 'ovs-vsctl', 'br-exists', 'br-int')).code ? undefined : true);
+  assert.ok(await l.pingSoon('c1', '10.77.0.3', 10), 'on the mesh: host1 guest -> host3 guest');
+  assert.ok(await l.pingSoon('c4', '10.77.0.2', 10), 'on the mesh: host4 guest -> host2 guest');
+  assert.match((await l.exec('host1', 'ovs-vsctl', 'show')).stdout, /Port t[0-9a-f]+\./, 'mesh ports are back');
+  assert.equal(await l.ping('o2', '10.77.0.1'), false, 'still isolated on the mesh');
+  await l.xe('pool-param-set', `uuid=${poolUuid}`, 'other-config:xcpnet-sdn=ovn');
+  await waitFor('host1 with br-int again', 20_000, async () => (await l.exec('host1', 'ovs-vsctl', 'br-exists', 'br-int')).code === 0 || undefined);
+  assert.ok(await l.pingSoon('c1', '10.77.0.4', 10), 'on OVN again: host1 guest -> host4 guest');
 
   // lab down leaves nothing: no process naming the lab's directory, no namespace of the lab.
   await labDown({ name: l.name, stateDir: l.stateDir, progress: () => undefined });

@@ -21,6 +21,9 @@ export class OvsDriver implements HostDriver {
     const cfg = ovsRows(doc, this.sw.datapathType);
     const errors: StrMap = { ...cfg.errors };
     const fail = (ref: string, m: string) => { if (ref) errors[ref] ??= m; };
+    // No longer a chassis: ovn-controller leaves first, taking its ports off br-int while the
+    // bridge is whole, so that this pass can remove the bridge.
+    if (this.chassis && !doc.ovn) await this.chassis.apply(undefined);
     let observed = await this.sw.observe();
     for (const [ref, m] of Object.entries(findConflicts(cfg, observed))) fail(ref, m);
     const actions = planChanges(cfg, observed);
@@ -33,7 +36,7 @@ export class OvsDriver implements HostDriver {
     }
     for (const [ref, m] of Object.entries(realisationErrors(cfg, observed))) fail(ref, m);
     // After the integration bridge exists: ovn-controller would otherwise make its own.
-    if (this.chassis) {
+    if (this.chassis && doc.ovn) {
       const e = await this.chassis.apply(doc.ovn);
       const owner = doc.bridges.find((b) => b.integration)?.owner;
       if (e && owner) fail(owner, e);

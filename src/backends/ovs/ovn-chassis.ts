@@ -88,10 +88,21 @@ export class OvnChassisRunner {
     return this.starting;
   }
 
+  /**
+   * No longer a chassis: `exit` makes ovn-controller remove what it made (its tunnel and patch
+   * ports on the integration bridge, its chassis in the southbound database), so the driver can
+   * then remove the bridge; SIGTERM if it does not answer.
+   */
   private async stopDaemon(): Promise<void> {
     if (this.timer) { clearInterval(this.timer); this.timer = undefined; }
     const pid = alivePid(this.pidfile, this.rundir);
-    if (pid) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
+    if (!pid) return;
+    try {
+      await run('ovn-appctl', ['-t', join(this.rundir, `ovn-controller.${pid}.ctl`), 'exit'], { timeout: 10_000 });
+    } catch (e) {
+      this.log(`ovn-controller did not exit when asked (${(e as Error).message.split('\n')[0]}): SIGTERM`);
+      try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+    }
   }
 
   /** The agent stops; ovn-controller keeps running (its flows with it), as Open vSwitch does. */
