@@ -111,7 +111,9 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   // On an OVN pool, cross-server private networks are OVN logical switches: no mesh ports; the
   // host is a chassis whose encapsulation comes from its tunnels, and their VIFs go on br-int.
   const poolConfig = strMap(Object.values(pool.pool)[0]?.other_config);
-  const ovnPool = poolConfig[SDN_KEY] === 'ovn';
+  // Until the master has published its southbound address the networks stay on the mesh.
+  const ovnRemote = poolConfig[OVN_REMOTE_KEY] ?? '';
+  const ovnPool = poolConfig[SDN_KEY] === 'ovn' && isOvnRemote(ovnRemote);
   const chassisTunnels: { ref: string; protocol: string; ip: string }[] = [];
 
   const myPifs = Object.entries(pool.PIF)
@@ -244,9 +246,8 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
 
   if (ovnPool && chassisTunnels.length > 0) {
     const first = chassisTunnels[0]!;
-    const remote = poolConfig[OVN_REMOTE_KEY] ?? '';
-    if (!isOvnRemote(remote)) fail(first.ref, `the pool has no valid OVN southbound address (pool other_config:${OVN_REMOTE_KEY} ${JSON.stringify(remote)})`);
-    else if (!isIPv4(first.ip)) fail(first.ref, `transport PIF has no IPv4 address for OVN's encapsulation`);
+    const remote = ovnRemote;
+    if (!isIPv4(first.ip)) fail(first.ref, `transport PIF has no IPv4 address for OVN's encapsulation`);
     else if (ensureBridge(OVN_BRIDGE, first.ref, 1500, '', '', { integration: true })) {
       for (const t of chassisTunnels) if (t.ip !== first.ip) fail(t.ref, `an OVN chassis has one encapsulation address: ${first.ip}, not ${t.ip}`);
       // OVN has no GRE: a gre tunnel is carried by Geneve.
