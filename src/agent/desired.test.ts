@@ -237,3 +237,30 @@ test('OVN pool: no mesh ports; the host is a chassis of its tunnels and VIFs of 
   assert.equal(mesh.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels.length, 1);
   assert.equal(mesh.doc.vifs.find((x) => x.owner === v)!.bridge, 'xapi9');
 });
+
+test('tunnel MTU: the network is clamped to the transport minus the encapsulation, an explicit larger MTU is an error', () => {
+  const b = new PoolBuilder();
+  const [h1, h2] = [b.host('aaaaaaaa-0000-0000-0000-000000000001'), b.host('aaaaaaaa-0000-0000-0000-000000000002')];
+  const nt = b.network('xenbr1', 1500);
+  const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '42' });
+  const t1 = b.physical(h1, 'eth1', nt, { mode: 'Static', IP: '10.9.0.1', netmask: '255.255.255.0' });
+  const a1 = b.tunnel(h1, t1, pn, 'vxlan');
+  b.tunnel(h2, b.physical(h2, 'eth1', nt, { mode: 'Static', IP: '10.9.0.2', netmask: '255.255.255.0' }), pn, 'vxlan');
+  const vm = b.vm(h1, 4);
+  const v = b.vif(vm, pn, 0, '02:00:00:00:00:cc');
+  const c = compileHost(b.records, h1);
+  assert.deepEqual(c.errors, {});
+  assert.equal(c.doc.bridges.find((x) => x.name === 'xapi9')!.mtu, 1450);
+  assert.equal(c.pifs.find((p) => p.ref === a1)!.mtu, 1450, 'the access PIF reports what guests get');
+  assert.equal(c.doc.vifs.find((x) => x.owner === v)!.mtu, 1450);
+  // gre on the mesh: 42 bytes
+  b.set('tunnel', (b.rec('PIF', a1).tunnel_access_PIF_of as string[])[0]!, { protocol: 'gre' });
+  assert.equal(compileHost(b.records, h1).doc.bridges.find((x) => x.name === 'xapi9')!.mtu, 1458);
+  // asked explicitly: an error naming the limit
+  b.set('PIF', a1, { other_config: { mtu: '1500' } });
+  assert.match(compileHost(b.records, h1).errors[a1]!, /other_config:mtu 1500 does not fit the transport's MTU 1500 minus 42 bytes of gre: at most 1458/);
+  // a jumbo transport carries a 1500 network
+  b.set('PIF', a1, { other_config: {} });
+  b.set('network', nt, { MTU: 9000 });
+  assert.equal(compileHost(b.records, h1).doc.bridges.find((x) => x.name === 'xapi9')!.mtu, 1500);
+});

@@ -15,6 +15,7 @@ import type { BondMode, OvnChassis, HostAddress, HostBridge, HostDoc, Locking, S
 import { bondProperties } from './bond.js';
 import { bool, int, isIPv4, isRef, prefixOf, refs, str, strMap, type PoolRecords } from './records.js';
 import { isDnsName, isIfName, isIPv6, isMac, isMtu, isUuid, parseIPv4Net, parseIPv6Net, parseUint } from '../common/net-syntax.js';
+import { ENCAP_OVERHEAD, encapOf, tunnelMtuFit } from '../common/encap.js';
 import { MAX_TUNNEL_KEY, OVN_REMOTE_KEY, SDN_KEY, TUNNEL_KEY, isOvnRemote } from '../idl/checks.js';
 
 /** A compiled host: the driver's document and the agent's own bookkeeping. */
@@ -210,13 +211,26 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     const tunnel = pool.tunnel[tunnelRef];
     if (!tunnel) { fail(ref, 'tunnel record missing'); return null; }
     const transport = str(tunnel.transport_PIF);
-    if (pool.PIF[transport] && !realise(transport)) { fail(ref, `transport PIF ${transport} could not be realised`); return null; }
+    const carrier = pool.PIF[transport] ? realise(transport) : null;
+    if (pool.PIF[transport] && !carrier) { fail(ref, `transport PIF ${transport} could not be realised`); return null; }
+    const protocol = str(tunnel.protocol) === 'vxlan' ? 'vxlan' : 'gre';
+    // A frame larger than the transport carries once encapsulated would vanish: the network's
+    // MTU here is clamped to what fits, and an explicit other_config:mtu that does not fit is an error.
+    if (carrier) {
+      const encap = encapOf(protocol, ovnPool ? 'ovn' : 'mesh');
+      const fit = tunnelMtuFit(carrier.mtu, encap);
+      if (mtu > fit) {
+        if (strMap(pif.other_config).mtu !== undefined) {
+          fail(ref, `other_config:mtu ${mtu} does not fit the transport's MTU ${carrier.mtu} minus ${ENCAP_OVERHEAD[encap]} bytes of ${encap}: at most ${fit}`);
+        }
+        mtu = fit;
+      }
+    }
     const b = ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC));
     if (!b) return null;
     const r = { bridge, mtu, vlan: false };
     const netRef = str(pif.network);
     const keyText = strMap(pool.network[netRef]?.other_config)[TUNNEL_KEY] ?? '';
-    const protocol = str(tunnel.protocol) === 'vxlan' ? 'vxlan' : 'gre';
     if (ovnPool) {
       chassisTunnels.push({ ref, protocol, ip: str(pool.PIF[transport]?.IP) });
       return r;
@@ -329,6 +343,12 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     };
     doc.vifs.push(spec);
     if (!claim(ref, name)) continue;
+    // On a tunnel network the guest gets no more than the tunnel carries.
+    const carried = done.get(pifOnNet(netRef) ?? '');
+    if (carried && refs(pool.PIF[pifOnNet(netRef)!]?.tunnel_access_PIF_of).length > 0 && spec.mtu > carried.mtu) {
+      if (strMap(vif.other_config).mtu !== undefined) fail(ref, `other_config:mtu ${spec.mtu} does not fit the tunnel network's ${carried.mtu}: clamped`);
+      spec.mtu = carried.mtu;
+    }
     if (ovnNets.has(netRef)) {
       if (!doc.ovn) { fail(ref, `network ${str(net.uuid)} is on OVN and this host is not an OVN chassis (no tunnel access PIF realised here)`); continue; }
       spec.bridge = doc.ovn.bridge;
