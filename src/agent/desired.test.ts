@@ -123,8 +123,8 @@ test('tunnel: a bridge with no uplink and one tunnel per remote host with an att
   assert.equal(tb.uplink, undefined);
   assert.equal(tb.mac, '02:00:00:00:09:00');
   assert.deepEqual(tb.tunnels, [
-    { name: tunnelPortName('aaaaaaaa-0000-0000-0000-000000000002', netUuid), protocol: 'vxlan', remote: '10.9.0.2', key: 42, remoteHost: 'aaaaaaaa-0000-0000-0000-000000000002' },
-    { name: tunnelPortName('bbbbbbbb-0000-0000-0000-000000000003', netUuid), protocol: 'vxlan', remote: '10.9.0.3', key: 42, remoteHost: 'bbbbbbbb-0000-0000-0000-000000000003' },
+    { name: tunnelPortName('10.9.0.2', 42), protocol: 'vxlan', remote: '10.9.0.2', key: 42, remoteHost: 'aaaaaaaa-0000-0000-0000-000000000002' },
+    { name: tunnelPortName('10.9.0.3', 42), protocol: 'vxlan', remote: '10.9.0.3', key: 42, remoteHost: 'bbbbbbbb-0000-0000-0000-000000000003' },
   ]);
   assert.ok(tb.tunnels.every((t) => t.name.length <= 15));
   // a host whose access PIF is unplugged leaves the mesh
@@ -263,4 +263,20 @@ test('tunnel MTU: the network is clamped to the transport minus the encapsulatio
   b.set('PIF', a1, { other_config: {} });
   b.set('network', nt, { MTU: 9000 });
   assert.equal(compileHost(b.records, h1).doc.bridges.find((x) => x.name === 'xapi9')!.mtu, 1500);
+});
+
+test('tunnel port names are unique whatever the host uuids (two peers sharing a uuid prefix both get their port)', () => {
+  const b = new PoolBuilder();
+  const hosts = ['aaaaaaaa-0000-0000-0000-000000000001', 'abcdef12-0000-0000-0000-000000000002', 'abcdef12-9999-0000-0000-000000000003'].map((u) => b.host(u));
+  const nt = b.network('xenbr1');
+  const pns = [b.network('xapi8', 1400, { 'xcpnet-tunnel-key': '7' }), b.network('xapi9', 1400, { 'xcpnet-tunnel-key': '8' })];
+  hosts.forEach((h, i) => {
+    const t = b.physical(h, 'eth1', nt, { mode: 'Static', IP: `10.9.0.${i + 1}`, netmask: '255.255.255.0' });
+    for (const pn of pns) b.tunnel(h, t, pn, 'vxlan');
+  });
+  const c = compileHost(b.records, hosts[0]!);
+  assert.deepEqual(c.errors, {});
+  const names = c.doc.bridges.flatMap((x) => x.tunnels.map((t) => t.name));
+  assert.deepEqual(names.sort(), ['t0a090002000007', 't0a090002000008', 't0a090003000007', 't0a090003000008']);
+  assert.ok(names.every((n) => n.length <= 15));
 });

@@ -31,10 +31,15 @@ export interface Desired {
   errors: StrMap;
 }
 
-/** Port/interface name of a tunnel to a remote host (≤ 15 chars, stable per network and peer). */
-export function tunnelPortName(remoteHostUuid: string, networkUuid: string): string {
-  const hex = (u: string) => u.replace(/-/g, '').slice(0, 6);
-  return `t${hex(remoteHostUuid)}.${hex(networkUuid)}`;
+/**
+ * Port/interface name of a tunnel to a peer: `t` + the peer's transport IPv4 address (8 hex
+ * digits) + the network's tunnel key (6 hex digits), 15 characters. Unique on a host for any
+ * pool: the controller gives every network its own key, and one peer address is one peer
+ * (prefixes of host uuids were not: two hosts could share one and a port was lost).
+ */
+export function tunnelPortName(remoteIp: string, key: number): string {
+  const ip = remoteIp.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('');
+  return `t${ip}${key.toString(16).padStart(6, '0')}`;
 }
 
 /** OVN's integration bridge on every chassis (one per host: ovn-controller drives one bridge). */
@@ -248,7 +253,7 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
       return isIPv4(ip) && isUuid(remoteHost) ? [{ ip, remoteHost }] : [];
     }).sort((a, c) => a.remoteHost.localeCompare(c.remoteHost));
     for (const peer of peers) {
-      const name = tunnelPortName(peer.remoteHost, netUuid);
+      const name = tunnelPortName(peer.ip, key);
       if (claim(ref, name)) b.tunnels.push({ name, protocol, remote: peer.ip, key, remoteHost: peer.remoteHost });
     }
     return r;

@@ -168,9 +168,9 @@ test('tunnel mesh: adding and removing a peer touches only that peer\'s port', a
   b.set('PIF', a1, { currently_attached: false });
   const del = await converge(fake, compileHostConfig(b.records, h0));
   assert.deepEqual(summary(del), [`del-port ${kept.name}`]);
-  // remote transport IP change: the port's options are updated in place
+  // remote transport IP change: that peer's port is replaced (its name carries the address), no other
   b.set('PIF', Object.keys(b.records.PIF).find((r) => b.rec('PIF', r).host === h2 && b.rec('PIF', r).device === 'eth1')!, { IP: '10.9.0.33' });
-  assert.deepEqual(kinds(await converge(fake, compileHostConfig(b.records, h0))), ['update-iface']);
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h0))), ['del-port t0a090003000005', 'add-port xapi9/t0a090021000005']);
 });
 
 test('foreign rows are left alone and block only the objects that need their names', async () => {
