@@ -115,7 +115,6 @@ test('tunnel: a bridge with no uplink and one tunnel per remote host with an att
     const t = b.physical(h, 'eth1', nt, { mode: 'Static', IP: ips[i], netmask: '255.255.255.0' });
     return b.tunnel(h, t, pn, 'vxlan', { MAC: `02:00:00:00:09:0${i}` });
   });
-  const netUuid = b.rec('network', pn).uuid as string;
   let c = compileHost(b.records, hosts[0]!);
   assert.deepEqual(c.errors, {});
   assert.deepEqual(c.doc.bridges.map((x) => x.name).sort(), ['xapi9', 'xenbr1']);

@@ -245,9 +245,12 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     const key = parseUint(keyText, 1, MAX_TUNNEL_KEY);
     if (key === undefined) { fail(ref, `invalid tunnel key ${JSON.stringify(keyText)}`); return r; }
     if (!isUuid(netUuid)) { fail(ref, `invalid network uuid ${JSON.stringify(netUuid)}`); return r; }
-    const peers = Object.entries(pool.tunnel).flatMap(([, t]) => {
-      const access = pool.PIF[str(t.access_PIF)];
-      if (!access || str(access.network) !== netRef || str(access.host) === hostRef || !bool(access.currently_attached)) return [];
+    // The network's own PIFs (its inverse relation), not every tunnel of the pool: a compile costs
+    // what this host's ports are, however many other networks the pool has.
+    const peers = refs(pool.network[netRef]?.PIFs).flatMap((accessRef) => {
+      const access = pool.PIF[accessRef];
+      const t = pool.tunnel[refs(access?.tunnel_access_PIF_of)[0] ?? ''];
+      if (!access || !t || str(t.access_PIF) !== accessRef || str(access.network) !== netRef || str(access.host) === hostRef || !bool(access.currently_attached)) return [];
       const ip = str(pool.PIF[str(t.transport_PIF)]?.IP);
       const remoteHost = str(pool.host[str(access.host)]?.uuid);
       return isIPv4(ip) && isUuid(remoteHost) ? [{ ip, remoteHost }] : [];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PoolBuilder } from '../agent/pool-builder.js';
-import { desiredNb, planNb, NB_NETWORK_KEY, NB_VIF_KEY, type CurrentNb, type DesiredNb, type NbRow } from './ovn-nb.js';
-import type { Op } from '../backends/ovsdb/ops.js';
+import { desiredNb, planNb, NB_NETWORK_KEY, NB_VIF_KEY, type DesiredNb, type NbRow } from './ovn-nb.js';
+import { applyNbPlan } from './nb-memory.js';
 
 /** Two hosts, a tunnel network with a VIF on each, and a network without a tunnel. */
 function pool() {
@@ -22,44 +22,6 @@ function pool() {
   const v2 = b.vif(vm2, priv, 0, '02:00:00:00:00:02');
   const v3 = b.vif(vm2, local, 1, '02:00:00:00:00:03');
   return { b, priv, local, v1, v2, v3 };
-}
-
-/** Applies a plan to an in-memory NB the way ovsdb-server would (enough for these ops). */
-function applyPlan(cur: CurrentNb, planOps: Op[]): CurrentNb {
-  const switches = cur.switches.map((r) => ({ ...r }));
-  let ports = cur.ports.map((r) => ({ ...r }));
-  const named = new Map<string, string>();
-  let seq = 0;
-  const fresh = () => `00000000-0000-0000-0000-${String(++seq).padStart(12, '0')}`;
-  const target = (where: unknown): string => ((where as [string, string, [string, string]][])[0]![2][1]);
-  const resolve = (v: unknown): string => (Array.isArray(v) && v[0] === 'named-uuid' ? named.get(v[1] as string)! : String(v));
-  for (const op of planOps) {
-    const o = op as unknown as Record<string, unknown>;
-    const row = (o.row ?? {}) as Record<string, unknown>;
-    if (o.op === 'insert' && o.table === 'Logical_Switch_Port') {
-      const u = fresh(); named.set(o['uuid-name'] as string, u);
-      ports.push({ _uuid: u, ...row } as NbRow);
-    } else if (o.op === 'insert' && o.table === 'Logical_Switch') {
-      switches.push({ _uuid: fresh(), ...row, ports: (row.ports as unknown[]).map(resolve) } as NbRow);
-    } else if (o.op === 'delete') {
-      const u = target(o.where);
-      const gone = switches.find((s) => s._uuid === u);
-      switches.splice(switches.indexOf(gone!), 1);
-    } else if (o.op === 'update') {
-      const u = target(o.where);
-      const r = (o.table === 'Logical_Switch' ? switches : ports).find((x) => x._uuid === u)!;
-      Object.assign(r, row);
-    } else if (o.op === 'mutate') {
-      const s = switches.find((x) => x._uuid === target(o.where))!;
-      const [, how, value] = (o.mutations as [string, string, unknown][])[0]!;
-      const list = (s.ports as string[]).slice();
-      s.ports = how === 'insert' ? [...list, resolve(value)] : list.filter((p) => p !== value);
-    }
-  }
-  // Ports no switch holds are garbage-collected.
-  const held = new Set(switches.flatMap((s) => s.ports as string[]));
-  ports = ports.filter((p) => held.has(p._uuid));
-  return { switches, ports };
 }
 
 test('records → NB rows: one switch per tunnel network, one port per VIF on it, port security from locking', () => {
@@ -93,7 +55,7 @@ test('the diff: an empty NB gets everything in one go; the same records again wr
   const first = planNb(want, { switches: [], ports: [] });
   assert.equal(first.changes.filter((c) => c.startsWith('create logical switch')).length, 1);
   assert.equal(first.changes.filter((c) => c.startsWith('create logical port')).length, 2);
-  const nb = applyPlan({ switches: [], ports: [] }, first.ops);
+  const nb = applyNbPlan({ switches: [], ports: [] }, first.ops);
   assert.equal(nb.ports.length, 2);
   assert.deepEqual(planNb(desiredNb(b.records), nb), { ops: [], changes: [] });
 });
@@ -102,36 +64,36 @@ test('the diff writes only what changed, and never touches rows that are not xcp
   const { b, v1, v2, priv } = pool();
   const foreignPort: NbRow = { _uuid: 'f0000000-0000-0000-0000-000000000001', name: 'theirs', addresses: ['unknown'], port_security: [], enabled: [], external_ids: {} };
   const foreign: NbRow = { _uuid: 'f0000000-0000-0000-0000-000000000002', name: 'other', ports: [foreignPort._uuid], external_ids: { owner: 'someone' } };
-  let nb = applyPlan({ switches: [foreign], ports: [foreignPort] }, planNb(desiredNb(b.records), { switches: [foreign], ports: [foreignPort] }).ops);
+  let nb = applyNbPlan({ switches: [foreign], ports: [foreignPort] }, planNb(desiredNb(b.records), { switches: [foreign], ports: [foreignPort] }).ops);
   const u1 = b.rec('VIF', v1).uuid as string;
   // One VIF's mode changes: one update of that port, of the columns that differ.
   b.set('VIF', v1, { locking_mode: 'unlocked' });
   const p = planNb(desiredNb(b.records), nb);
   assert.deepEqual(p.changes, [`update logical port ${u1} (addresses,port_security)`]);
-  nb = applyPlan(nb, p.ops);
+  nb = applyNbPlan(nb, p.ops);
   // A VIF goes: its port leaves its switch.
   const u2 = b.rec('VIF', v2).uuid as string;
   delete b.records.VIF[v2];
   const gone = planNb(desiredNb(b.records), nb);
   assert.deepEqual(gone.changes, [`delete logical port ${u2}`]);
-  nb = applyPlan(nb, gone.ops);
+  nb = applyNbPlan(nb, gone.ops);
   // The network loses its tunnels: its switch goes, with its ports; the foreign rows stay.
   for (const [r, t] of Object.entries(b.records.tunnel)) { delete b.records.PIF[t.access_PIF as string]; delete b.records.tunnel[r]; }
   const all = planNb(desiredNb(b.records), nb);
   assert.deepEqual(all.changes, [`delete logical switch xcpnet-${b.rec('network', priv).uuid as string}`]);
-  nb = applyPlan(nb, all.ops);
+  nb = applyNbPlan(nb, all.ops);
   assert.deepEqual(nb, { switches: [foreign], ports: [foreignPort] });
 });
 
 test('the diff puts a new VIF on an existing switch, and a port xcpnet lost track of is corrected', () => {
   const { b, priv } = pool();
-  let nb = applyPlan({ switches: [], ports: [] }, planNb(desiredNb(b.records), { switches: [], ports: [] }).ops);
+  let nb = applyNbPlan({ switches: [], ports: [] }, planNb(desiredNb(b.records), { switches: [], ports: [] }).ops);
   const vm = b.vm(Object.keys(b.records.host)[0]!, 2);
   const v = b.vif(vm, priv, 0, '02:00:00:00:00:09');
   const p = planNb(desiredNb(b.records), nb);
   assert.deepEqual(p.changes, [`create logical port ${b.rec('VIF', v).uuid as string}`]);
   assert.deepEqual(p.ops.map((o) => `${o.op} ${'table' in o ? o.table : ''}`), ['insert Logical_Switch_Port', 'mutate Logical_Switch']);
-  nb = applyPlan(nb, p.ops);
+  nb = applyNbPlan(nb, p.ops);
   // Someone disabled a port by hand: put back.
   const want: DesiredNb = desiredNb(b.records);
   nb.ports[0]!.enabled = false;

@@ -160,7 +160,7 @@ export function planNb(want: DesiredNb, cur: CurrentNb): NbPlan {
     }
   }
   // Ports gone, or on another switch now: out of their old switch (a port in no switch is collected).
-  for (const [vif, p] of [...curPorts]) {
+  for (const [vif, p] of curPorts) {
     const w = want.ports.get(vif);
     const parent = switchOfPort.get(p._uuid);
     const target = w ? curSwitches.get(w.network)?._uuid : undefined;
