@@ -77,6 +77,13 @@ test('OVN pool: guests on four hosts, isolation, port security, a new chassis, o
   await startVm(l, await makeVm(l, 'c4', net), 'host4', '10.77.0.4/24');
   assert.ok(await l.pingSoon('c4', '10.77.0.1', 10), 'host4 guest -> host1 guest');
   assert.ok(await l.pingSoon('c3', '10.77.0.4'), 'host3 guest -> host4 guest');
+  // One tunnel per other chassis, whatever the networks: host1 carries two networks to three
+  // hosts with three tunnel ports (the mesh would have four: three for csp, one for other).
+  const tunnels: string[] = [];
+  for (const type of ['geneve', 'vxlan']) {
+    tunnels.push(...(await l.exec('host1', 'ovs-vsctl', '--bare', '--columns=name', 'find', 'Interface', `type=${type}`)).stdout.split('\n').filter(Boolean));
+  }
+  assert.equal(tunnels.length, 3, `host1's tunnel ports: ${tunnels.join(' ')}`);
 
   // ovn-controller killed on host1: the agent starts it again; the flows stay meanwhile.
   const pidfile = join(l.state.dir, 'ovs', 'host1', 'ovn-controller.pid');
