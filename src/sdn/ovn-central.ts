@@ -86,7 +86,7 @@ export async function stopCentralDaemons(dir: string): Promise<void> {
   }
 }
 
-const CLASSES = new Set(['network', 'VIF', 'PIF', 'tunnel', 'pool']);
+const CLASSES = new Set(['network', 'VIF', 'VM', 'PIF', 'tunnel', 'pool']);
 
 export interface OvnCentral {
   /** Runs a pass now and resolves when it has written (tests, benches). */
@@ -125,7 +125,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
       Logical_Switch: ['name', 'ports', 'external_ids'],
       Logical_Switch_Port: ['name', 'addresses', 'port_security', 'enabled', 'external_ids'],
     });
-    sbMon = await sbClient.monitor('OVN_Southbound', { Chassis: ['name', 'encaps'], Encap: ['ip', 'type'] });
+    sbMon = await sbClient.monitor('OVN_Southbound', { Chassis: ['name', 'encaps'], Encap: ['ip', 'type'], Port_Binding: ['logical_port', 'chassis'] });
     sbMon.onChange(() => schedule());
     nbMon.onChange(() => schedule());
     const remote = o.sbRemote ?? (o.sbListen ? `tcp:${o.sbListen}` : d.sb);
@@ -155,24 +155,36 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     return { changes: plan.changes };
   };
 
-  /** tunnel.status.active: the host's chassis is registered with the tunnel's transport address. */
+  /**
+   * tunnel.status.active: the host's chassis is up (registered with the tunnel's transport
+   * address) and bound (every running VIF of that host on the network is bound to it).
+   */
   const writeTunnelStatus = (): void => {
     const sb = sbMon!.replica;
-    const encapIps = new Map<string, Set<string>>();
+    const encapIp = new Map<string, string>();
+    for (const e of sb.rows('Encap')) encapIp.set(String(e._uuid), String(e.ip));
+    const chassis = new Map<string, { uuid: string; ips: Set<string> }>();
     for (const ch of sb.rows('Chassis')) {
-      const ips = new Set<string>();
       const encaps = Array.isArray(ch.encaps) ? ch.encaps : [ch.encaps];
-      for (const e of encaps) { const row = sb.rows('Encap').find((x) => x._uuid === e); if (row) ips.add(String(row.ip)); }
-      encapIps.set(String(ch.name), ips);
+      chassis.set(String(ch.name), { uuid: String(ch._uuid), ips: new Set(encaps.map((e) => encapIp.get(String(e)) ?? '')) });
     }
+    const boundTo = new Map<string, string>();
+    for (const pb of sb.rows('Port_Binding')) if (typeof pb.chassis === 'string') boundTo.set(String(pb.logical_port), pb.chassis);
     const differ: [string, string][] = [];
     for (const [ref, t] of store.all('tunnel')) {
       const access = store.find('PIF', t.access_PIF as string);
       const transport = store.find('PIF', t.transport_PIF as string);
       const host = store.find('host', access?.host as string);
-      const up = !!access && access.currently_attached === true && !!transport
-        && (encapIps.get(String(host?.uuid))?.has(String(transport.IP)) ?? false);
-      const active = up ? 'true' : 'false';
+      const ch = chassis.get(String(host?.uuid));
+      const up = !!access && access.currently_attached === true && !!transport && !!ch && ch.ips.has(String(transport.IP));
+      const net = store.find('network', access?.network as string);
+      const bound = up && ((net?.VIFs ?? []) as string[]).every((v) => {
+        const vif = store.find('VIF', v);
+        const vm = store.find('VM', vif?.VM as string);
+        const here = vif?.currently_attached === true && vm?.power_state === 'Running' && vm.resident_on === access!.host;
+        return !here || boundTo.get(String(vif!.uuid)) === ch!.uuid;
+      });
+      const active = bound ? 'true' : 'false';
       if ((t.status as Rec | undefined)?.active !== active) differ.push([ref, active]);
     }
     if (differ.length) {

@@ -59,6 +59,9 @@ test('OVN pool: guests on four hosts, isolation, port security, a new chassis, o
   assert.ok(await l.pingSoon('c2', '10.77.0.3'), 'host2 guest -> host3 guest');
   assert.ok(await l.pingSoon('c3', '10.77.0.1'), 'host3 guest -> host1 guest');
   assert.equal(await l.ping('o2', '10.77.0.1'), false, 'a guest on the other network cannot reach them');
+  // With guests running: active means the chassis is up and their ports are bound to it.
+  await waitFor('every tunnel active with its guests bound', 20_000, async () =>
+    (await l.xe('tunnel-list', 'params=status', '--minimal')).split(',').every((s) => s.includes('active: true')) || undefined);
   assert.equal(await l.ping('o2', '10.77.0.2'), false, 'not even on its own host');
 
   // Port security: c2 sends from a second address; unlocked it passes, locked it is dropped.
