@@ -21,7 +21,11 @@ fi
 
 # ovn-central and ovn-host: OVN pools (the master runs ovn-northd and its databases, each agent
 # an ovn-controller), started by xcpnet itself, never as the packages' services.
-debs=(openvswitch-switch ovn-central ovn-host iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables)
+# chromium and a font: the topology view's system test drives Debian's browser headless
+# (playwright-core, which downloads no browser of its own). busybox-static: the agent's DHCP
+# client (udhcpc); dnsmasq-base: the lab upstream's DHCP server (the binary only: no system
+# service is installed or started).
+debs=(openvswitch-switch ovn-central ovn-host iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables chromium fonts-dejavu-core busybox-static dnsmasq-base)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -53,3 +57,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 echo "setup: building"
 npx tsc -p .
+# The topology view's browser assets (dist/web/topology), served by the master.
+npx tsc -p src/topology/page
+node scripts/build-web.mjs

@@ -29,6 +29,8 @@ const step = (title, cmd, args) => {
 // Tier 1, no root. A fresh dist/: tsc never removes the output of a source that moved away.
 rmSync('dist', { recursive: true, force: true });
 step('type-check and build (tsc)', 'npx', ['tsc', '-p', '.']);
+step('type-check the topology page (tsc, DOM)', 'npx', ['tsc', '-p', 'src/topology/page']);
+step('build the topology page (esbuild)', 'node', ['scripts/build-web.mjs']);
 step('lint: import layers (oxlint)', 'npx', ['oxlint', '-c', '.oxlintrc.json', '--quiet', 'src', 'test', 'bench']);
 
 function findTests(dir, out = []) {

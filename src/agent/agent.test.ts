@@ -85,7 +85,7 @@ test('agent converges, reports generation/NICs/MTU/bridges, follows events, repa
     assert.equal(r0.gen, 1);
     assert.equal(r0.state.backend, 'fake');
     assert.deepEqual(r0.state.nics, [0, 1].map((i) => ({
-      device: `eth${i}`, MAC: fakeMac(HU, i), MTU: 1500, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4',
+      device: `eth${i}`, position: i, MAC: fakeMac(HU, i), MTU: 1500, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4',
       vendor_name: 'xcpnet', device_id: '0001', device_name: 'fake NIC', pci_bus_path: `0000:00:0${i + 3}.0`, driver: 'fake',
     })));
     assert.deepEqual(r0.state.errors, {});

@@ -302,14 +302,18 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   if (gw && str(gw.pif.ip_configuration_mode) === 'Static' && isIPv4(str(gw.pif.gateway))) {
     doc.gateway = { dev: gw.dev, via: str(gw.pif.gateway), owner: gw.ref };
   }
+  // A DHCP PIF's gateway and DNS come from its lease (the agent fills them in, see leases.ts).
+  if (gw && str(gw.pif.ip_configuration_mode) === 'DHCP') doc.dhcpGateway = { dev: gw.dev, owner: gw.ref };
   const dns = pick('peerdns');
+  const split = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
+  const domains = (pif: Rec) => split(strMap(pif.other_config).domain ?? '').filter(isDnsName);
   if (dns && str(dns.pif.ip_configuration_mode) === 'Static') {
-    const split = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
     doc.dns = {
       servers: split(str(dns.pif.DNS)).filter((x) => isIPv4(x) || isIPv6(x)),
-      search: split(strMap(dns.pif.other_config).domain ?? '').filter(isDnsName), owner: dns.ref,
+      search: domains(dns.pif), owner: dns.ref,
     };
   }
+  if (dns && str(dns.pif.ip_configuration_mode) === 'DHCP') doc.dhcpDns = { dev: dns.dev, owner: dns.ref, search: domains(dns.pif) };
 
   // Guests: running VMs resident here, and their wanted interfaces. The control domain is the
   // host itself, never a guest to create.

@@ -12,12 +12,20 @@ import { compileHost, type Desired } from './desired.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
 import type { HostCache } from './host-cache.js';
+import type { HypervisorGuests } from './hypervisor.js';
 import { codeOf } from './master-link.js';
+import { ApiError } from '../common/api-error.js';
+import { guardedPass, ManagementGuard, type ConfirmHooks } from './confirm.js';
+import { dhcpDevices, withLeases, type LeaseFacts } from './leases.js';
+import { EMERGENCY_AFTER_MS, overridePool, pifForReset, pifOfBridge, type Override } from './emergency.js';
+import type { LocalHost } from './local-api.js';
 
 export type { GuestDriver, HostDriver } from '../backends/contract.js';
 
 export interface AgentClient {
   call(method: string, ...params: unknown[]): Promise<unknown>;
+  /** Drops kept connections (after the host's management configuration changed). */
+  resetConnections?(): void;
 }
 
 /** Time as the agent's loop sees it: injectable, so tests never wait on the wall clock. */
@@ -54,6 +62,20 @@ export interface AgentOptions {
   eventTimeoutS?: number;
   /** Coalescing delay before a reconcile (default 20 ms). */
   debounceMs?: number;
+  /** Confirms management changes, rolling back one that cuts the host off (real hosts, the lab). */
+  confirm?: ConfirmHooks;
+  /** DHCP clients for DHCP PIFs (real hosts, the lab). */
+  dhcp?: {
+    lease(dev: string): LeaseFacts | undefined;
+    ensure(devs: Iterable<string>): void;
+    retain(devs: Iterable<string>): Promise<void>;
+    onChange(cb: () => void): () => void;
+    close(): Promise<void>;
+  };
+  /** Where the management interface's DNS goes (the host's resolver file). */
+  resolver?: { write(dns: { servers: string[]; search: string[] } | undefined): boolean };
+  /** The master's address, as HOST_IS_SLAVE names it on the local API. */
+  masterAddress?: string;
   /** Called after each report sent (tests, the in-process agent). */
   onReport?: (generation: number, state: AgentReport) => void;
   clock?: AgentClock;
@@ -67,6 +89,8 @@ export interface AgentOptions {
   cache?: HostCache<Desired>;
   /** Whether the switch can realise anything now (Open vSwitch's daemons); absent: always. */
   health?: Pick<SwitchHealth, 'up' | 'reason' | 'onChange'>;
+  /** Guests of a real hypervisor (hotplug, adoption): see hypervisor.ts. */
+  hypervisor?: Pick<HypervisorGuests, 'attach' | 'shape' | 'report' | 'afterPass' | 'close'>;
 }
 
 /** The report; while the switch is down it carries `unrealised` (protocol/host-agent.ts). */
@@ -79,6 +103,8 @@ export interface RunningAgent {
   readonly generation: number;
   /** Runs a reconcile now (after the initial sync, or from the local copy) and resolves with its result. */
   reconcileNow(): Promise<ReconcileResult | undefined>;
+  /** What the agent's local API (emergency mode, reset-networking) asks of it. */
+  readonly local: LocalHost;
   stop(): Promise<void>;
 }
 
@@ -101,6 +127,15 @@ export function applyEvents(pool: PoolRecords, events: EventRec[]): boolean {
     }
   }
   return changed;
+}
+
+/** A report the master does not answer within this time is given up (and sent again later). */
+const REPORT_TIMEOUT_MS = 30_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<T>((_, reject) => { t = setTimeout(() => reject(new Error(`${what} within ${ms / 1000} s`)), ms); })])
+    .finally(() => clearTimeout(t));
 }
 
 export const generationOf = (token: string): number => {
@@ -126,7 +161,7 @@ export function isDesired(v: unknown): v is Desired {
 export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? (() => {});
   const clock = opts.clock ?? REAL_CLOCK;
-  const { client, backend, guests, health } = opts;
+  const { client, backend, guests, health, hypervisor } = opts;
   if (!opts.hostRef && !opts.hostUuid) throw new Error('runAgent: hostRef or hostUuid is needed');
   let stopped = false;
   let hostRef = opts.hostRef ?? '';
@@ -160,18 +195,22 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const send = async (gen: number, state: AgentReport, always: boolean): Promise<void> => {
     const text = JSON.stringify(state);
     if (reportUnsupported || (!always && text === lastState)) return;
+    // Calls to the master keep failing: the report waits until it answers again. (Not while it
+    // is merely silent: a long poll hung through a rolled-back management change must not stop
+    // the report that follows; a report not answered is given up after REPORT_TIMEOUT_MS.)
+    if (masterFailing()) { needReport = true; return; }
     // A touch that arrived while this pass ran is not answered by it (its generation is older
     // than the touch): keep the request for the next pass, which the touch has kicked.
     if (gen === generation) needReport = false;
     try {
-      await client.call(REPORT_METHOD, hostRef, gen, state);
+      await withTimeout(client.call(REPORT_METHOD, hostRef, gen, state), REPORT_TIMEOUT_MS, 'the master did not answer the report');
       reportedGen = Math.max(reportedGen, gen);
       lastState = text;
       opts.onReport?.(gen, state);
     } catch (e) {
       const code = codeOf(e) ?? String(e);
       if (/MESSAGE_METHOD_UNKNOWN|UNKNOWN_METHOD/.test(code)) { reportUnsupported = true; log('master has no host.report_network_state; not reporting'); }
-      else log(`report failed: ${(e as Error).message}`);
+      else { needReport = true; log(`report failed: ${(e as Error).message}`); }
     }
   };
 
@@ -188,15 +227,36 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     await send(Math.max(0, reportedGen), { ...base, unrealised }, false);
     fullPass = true; // whatever was realised may be gone: check everything when the switch is back
   };
+  const guard = new ManagementGuard();
+  // Emergency mode and reset-networking: a local override of the management configuration,
+  // kept until the master has recorded it (see emergency.ts).
+  let override: Override | undefined;
+  let failingSince: number | undefined;
+  let lastContact = clock.now();
+  let recording = false;
+  const masterFailing = (): boolean => failingSince !== undefined && clock.now() - failingSince >= EMERGENCY_AFTER_MS;
+  /** Waiting for a pass that starts after them to be applied (its report may take longer). */
+  let passes = 0;
+  let realised: { after: number; done: () => void }[] = [];
+  const settle = (pass: number): void => {
+    for (const w of realised.filter((x) => x.after < pass)) w.done();
+    realised = realised.filter((x) => x.after >= pass);
+  };
 
   /** One pass; false when it only reported (no observe, no apply). */
   const doReconcile = async (): Promise<boolean> => {
+    const pass = ++passes;
     if (health && !health.up) { await reportUnavailable(); return false; }
     // Records without this host (restored from another dump, the host re-created) are never
     // compiled: they would tear down everything; the events loop resyncs under the new ref.
     if (pool && hostRef && !pool.host[hostRef]) return false;
     const fromRecords = pool !== undefined && hostRef !== '';
-    const cfg: Desired | undefined = fromRecords ? compileHost(pool!, hostRef) : cachedCfg;
+    // An override (emergency mode, reset-networking) is realised instead of the records' management.
+    const view = pool && override ? overridePool(pool, hostRef, override) : pool;
+    const fromView: Desired | undefined = view && hostRef !== '' ? compileHost(view, hostRef) : undefined;
+    const compiled = fromView && hypervisor ? hypervisor.shape(fromView) : fromView ?? cachedCfg;
+    const dhcp = opts.dhcp;
+    const cfg = compiled && dhcp ? withLeases(compiled, (d) => dhcp.lease(d)) : compiled;
     if (!cfg) return false;
     const gen = generation;
     const cfgText = JSON.stringify(cfg);
@@ -206,6 +266,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       fullPass = false;
       const r = await reconcile(cfg, backend, guests, log);
       lastResult = r;
+      dhcp?.ensure(dhcpDevices(cfg));
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
       if (!cacheRealised) log('realised the local copy of the host configuration (the master is not reached yet)');
       cacheRealised = true;
@@ -215,19 +276,33 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
-      const r = await reconcile(cfg, backend, guests, log);
+      const mgmtPifs = new Set(Object.entries(view?.PIF ?? {}).filter(([, p]) => str(p.host) === hostRef && p.management === true).map(([ref]) => ref));
+      // Clients of interfaces this pass may remove release their lease while they still can.
+      await opts.dhcp?.retain(dhcpDevices(cfg));
+      // An override is the operator's, made because the master is out of reach: not confirmed.
+      const g = await guardedPass({ cfg, mgmtPifs, guard, hooks: override ? undefined : opts.confirm,
+        run: (c) => reconcile(c, backend, guests, log), log, changed: () => client.resetConnections?.() });
+      const r = g.result;
       lastResult = r;
+      settle(pass);
+      opts.dhcp?.ensure(dhcpDevices(g.applied));
+      opts.resolver?.write(g.applied.doc.dns);
       for (const [ref, m] of Object.entries(r.errors)) log(`error ${ref}: ${m}`);
-      state = buildReport(cfg, r.state, r.errors, backend.kind, await backend.nics());
+      await hypervisor?.afterPass(cfg, r);
+      state = buildReport(g.applied, r.state, r.errors, backend.kind, await backend.nics());
+      if (hypervisor) state.guests = hypervisor.report();
+      if (g.rollback) state.rollback = g.rollback;
       lastCfgText = cfgText;
       lastFullState = state;
-      if (cfgText !== savedText) {
+      // The copy kept is what is in force: after a rollback, the previous configuration.
+      const appliedText = g.applied === cfg ? cfgText : JSON.stringify(g.applied);
+      if (appliedText !== savedText) {
         try {
-          opts.cache?.save({ hostUuid: cfg.doc.host, hostRef, generation: gen, config: cfg });
-          savedText = cfgText;
+          opts.cache?.save({ hostUuid: g.applied.doc.host, hostRef, generation: gen, config: g.applied });
+          savedText = appliedText;
         } catch (e) { log(`local copy of the host configuration not saved: ${(e as Error).message}`); }
       }
-      cachedCfg = cfg;
+      cachedCfg = g.applied;
     } else state = lastFullState!;
     // Report what the master asked about (needReport), and anything observed that changed on its
     // own (a cable pulled: carrier, Bond.links_up) even without a new generation.
@@ -247,6 +322,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       else await Promise.resolve();
       try { if (await doReconcile()) lastPassEnd = clock.now(); }
       catch (e) { lastPassEnd = clock.now(); log(`reconcile failed: ${(e as Error).stack ?? String(e)}`); }
+      finally { settle(passes); } // a pass that applied nothing (failed, switch down) ends the wait too
     }
   };
   const kick = (): Promise<void> => {
@@ -255,6 +331,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     return running;
   };
   const kickFull = (): Promise<void> => { fullPass = true; return kick(); };
+  hypervisor?.attach({ records: () => pool, hostRef: () => hostRef, kick: () => { void kickFull(); } });
   const haveConfig = (): boolean => pool !== undefined || cachedCfg !== undefined;
 
   const retry = opts.retry ?? MASTER_RETRY;
@@ -269,6 +346,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         if (stopped) return;
         if (failures > 0) log(`master reached again after ${failures} failed call${failures === 1 ? '' : 's'}`);
         failures = 0;
+        failingSince = undefined;
+        lastContact = clock.now();
+        if (override && !recording) recordOverride();
         const evs = res.events ?? [];
         let changed: boolean;
         if (token === '') { pool = emptyPool(); applyEvents(pool, evs); changed = true; fullPass = true; }
@@ -289,6 +369,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       } catch (e) {
         if (stopped) return;
         failures++;
+        failingSince ??= clock.now();
         const code = codeOf(e);
         // A restarted master knows neither the session nor the token: log in again (the link does
         // it on the next call) and start over with a full sync. The replica is kept, and replaced
@@ -303,9 +384,50 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   };
   if (health && !health.up) log(`Open vSwitch is down (${health.reason}): not realising until it is back`);
   if (cachedCfg) void kick();
+  // The master is back while an override is in force: it records the same management
+  // configuration (the calls wait for this agent's report, so they are not awaited here).
+  const recordOverride = (): void => {
+    const o = override!;
+    recording = true;
+    const calls = o.kind === 'reset'
+      ? client.call('PIF.reconfigure_ip', o.pif, o.cfg.mode, o.cfg.IP, o.cfg.netmask, o.cfg.gateway, o.cfg.DNS).then(() => client.call('host.management_reconfigure', o.pif))
+      : client.call('host.management_reconfigure', o.pif);
+    void calls.then(() => {
+      log(`master reached: management recorded on ${o.pif}`);
+      if (override === o) override = undefined;
+    }, (e: Error) => {
+      // Refused by the master: its records stand. Not reached after all: tried again later.
+      log(`recording the local management configuration on the master failed: ${e.message}`);
+      if (e instanceof ApiError && override === o) override = undefined;
+    }).finally(() => { recording = false; void kickFull(); });
+  };
+  const setOverride = async (o: Override): Promise<void> => {
+    override = o;
+    log(`local override: management on ${o.pif} (${o.kind === 'bridge' ? `bridge ${o.bridge}` : `${o.cfg.device} ${o.cfg.mode}`}) until the master records it`);
+    const applied = new Promise<void>((r) => realised.push({ after: passes, done: r }));
+    void kickFull();
+    await applied;
+    if (!local.inEmergency() && !recording) recordOverride(); // the master is reachable: record it now
+  };
+  const local: LocalHost = {
+    // Calls to the master that fail for a while, or that hang (a master that does not answer):
+    // a long poll returns within its timeout, so no answer for that long and more is an outage.
+    inEmergency: () => masterFailing()
+      || clock.now() - lastContact >= (opts.eventTimeoutS ?? 30) * 1000 + EMERGENCY_AFTER_MS,
+    master: () => opts.masterAddress ?? '',
+    localManagement: async (bridge) => {
+      if (!pool) throw new ApiError('HOST_OFFLINE', [hostRef]);
+      await setOverride({ kind: 'bridge', bridge, pif: pifOfBridge(pool, hostRef, bridge) });
+    },
+    resetNetworking: async (cfg) => {
+      if (!pool) throw new ApiError('HOST_OFFLINE', [hostRef]);
+      await setOverride({ kind: 'reset', cfg, pif: pifForReset(pool, hostRef, cfg) });
+    },
+  };
   const eventsDone = events();
   const timer = setInterval(() => { if (haveConfig()) void kickFull(); }, opts.resyncMs ?? 30000);
   const unsub = backend.onChange(() => { if (haveConfig()) void kickFull(); });
+  const unsubDhcp = opts.dhcp?.onChange(() => { if (haveConfig()) void kickFull(); });
   const unsubHealth = health?.onChange((up) => {
     log(up ? 'Open vSwitch is back: checking everything' : `Open vSwitch is down (${health.reason}): not realising until it is back`);
     if (haveConfig()) void kickFull();
@@ -314,6 +436,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   return {
     get hostRef() { return hostRef; },
     get generation() { return reportedGen < 0 ? 0 : reportedGen; },
+    local,
     async reconcileNow() {
       if (!haveConfig()) return undefined;
       await kickFull();
@@ -322,9 +445,11 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
     async stop() {
       stopped = true;
+      hypervisor?.close();
       clearInterval(timer);
       unsub();
       unsubHealth?.();
+      unsubDhcp?.();
       while (running) await running;
       void eventsDone; // a pending long poll ends on its own; its result is ignored
     },

@@ -8,6 +8,8 @@
 export interface MasterSession {
   call(method: string, ...params: unknown[]): Promise<unknown>;
   close(): Promise<void>;
+  /** Drops kept connections (the session stays). */
+  resetConnections?(): void;
 }
 
 export const codeOf = (e: unknown): string | undefined => {
@@ -49,6 +51,11 @@ export class MasterLink {
       }
       throw e;
     }
+  }
+
+  /** Drops the session's kept connections: after the host's management configuration changed. */
+  resetConnections(): void {
+    void this.current?.then((s) => s.resetConnections?.(), () => undefined);
   }
 
   async close(): Promise<void> {

@@ -105,6 +105,12 @@ export interface VifPort {
   device: number;
   /** On an OVN network: external_ids:iface-id, the logical port (the VIF's uuid). */
   ifaceId?: string;
+  /**
+   * The port was made by the hypervisor's own tooling (libvirt's openvswitch virtualport,
+   * xenopsd's vif script) and carries this VIF's uuid as external_ids:iface-id or
+   * :xs-vif-uuid: the driver takes it over instead of refusing a foreign port of that name.
+   */
+  adopt?: boolean;
 }
 
 export type IpMode = 'None' | 'DHCP' | 'Static';
@@ -130,6 +136,9 @@ export interface HostDoc {
   dns?: { servers: string[]; search: string[]; owner: string };
   /** Set when the host is an OVN chassis. */
   ovn?: OvnChassis;
+  /** The PIF whose DHCP lease gives the default route / DNS (then `gateway`/`dns` come from it). */
+  dhcpGateway?: { dev: string; owner: string };
+  dhcpDns?: { dev: string; owner: string; search: string[] };
 }
 
 // ---- what a driver observes ----
@@ -165,9 +174,19 @@ export interface ObservedBridge {
   interfaces: string[];
 }
 
+/** A port the driver did not make that names a guest interface (external_ids iface-id / xs-vif-uuid). */
+export interface ForeignGuestPort {
+  name: string;
+  bridge: string;
+  /** The VIF uuid it names. */
+  vifUuid: string;
+}
+
 export interface HostState {
   bridges: ObservedBridge[];
   defaultRoute?: { dev: string; via: string };
+  /** Ports made by others that carry a VIF's uuid (OVS only): candidates for adoption. */
+  foreignGuestPorts?: ForeignGuestPort[];
 }
 
 export interface RealiseResult {

@@ -12,7 +12,9 @@ import { OvsDriver } from './ovs/driver.js';
 import { OvsSystemSwitch } from './ovs/switch.js';
 import { OvnChassisRunner } from './ovs/ovn-chassis.js';
 import { vswitchdCtl, watchOvs, type SwitchHealth } from './ovs/health.js';
-import { dirname } from 'node:path';
+import { refuseDistroNics } from './linux/takeover.js';
+import { NicOrder } from './linux/nic-order.js';
+import { dirname, join } from 'node:path';
 
 import type { NetworkBackend } from './network-conf.js';
 
@@ -34,6 +36,8 @@ export interface HostSideOptions {
   /** NICs of the fake host (default 2). */
   fakeNics?: number;
   datapath?: 'auto' | 'system' | 'netdev';
+  /** The agent's state directory (the NIC order is kept there). */
+  stateDir?: string;
 }
 
 /**
@@ -42,11 +46,14 @@ export interface HostSideOptions {
  */
 export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostDriver; guests: GuestDriver; health?: SwitchHealth }> {
   if (o.netns || o.manageNics) {
+    const nicOrder = o.stateDir !== undefined ? new NicOrder(join(o.stateDir, 'nic-order.json')) : undefined;
     const prefix = o.guestPrefix ?? guestPrefixFor(o.netns) ?? 'xcpnet-';
     const guests = new NetnsGuests({ prefix, hostNetns: o.netns, owner: o.hostUuid });
-    if (o.backend === 'bridge') return { backend: await BridgeDriver.open({ netns: o.netns, host: o.hostUuid }), guests };
+    // The machine's own NICs (not a lab namespace): never take one the distribution configures.
+    const refuseNics = o.netns !== undefined ? undefined : refuseDistroNics;
+    if (o.backend === 'bridge') return { backend: await BridgeDriver.open({ netns: o.netns, host: o.hostUuid, refuseNics, nicOrder }), guests };
     const ovsdb = o.ovsdb ?? 'unix:/var/run/openvswitch/db.sock';
-    const sw = await OvsSystemSwitch.open({ ovsdb, netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}` });
+    const sw = await OvsSystemSwitch.open({ ovsdb, netns: o.netns, datapath: o.datapath, label: `xcpnet-agent ${o.hostUuid}`, refuseNics, nicOrder });
     // ovs-vswitchd's run directory is the database socket's (as the switch's own default).
     const rundir = ovsdb.startsWith('unix:') ? dirname(ovsdb.slice('unix:'.length)) : '/var/run/openvswitch';
     const health = watchOvs({ db: sw.client.session, ctlPath: () => vswitchdCtl(rundir) });

@@ -8,10 +8,10 @@ import { startMaster } from '../server/serve.js';
 import { notOnCommandLine, readPasswordFile } from './password.js';
 import { RULES } from '../server/impl/index.js';
 import { simulatedLocalAgent } from './local-agent.js';
-import { localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
+import { HOTPLUG_SOCKET_NAME, localSocket, networkConfPath, socketDir, stateDir } from '../common/paths.js';
 import { notifyReady, underJournal } from '../common/sd-notify.js';
 
-const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR]';
+const AGENT_USAGE = '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--hotplug-socket PATH]';
 
 const USAGE = `usage: xcpnet <command> [options]
 
@@ -29,14 +29,23 @@ commands:
         --agent-credential-file FILE (with --no-agent): the credential of this host's own agent, run apart
         --ovn-sb-listen IP:PORT: where hosts elsewhere reach the OVN southbound database (OVN pools:
         xe pool-param-set uuid=… other-config:xcpnet-sdn=ovn); without it, its unix socket in <state-dir>/ovn
+        --lab-wiring FILE: a lab's switch, cables and upstream, shown by the topology view (xcpnet lab sets it)
+        The topology view: https://HOST:PORT/topology/ (log in with a XenAPI user; read-only is enough)
   cert-fingerprint [--state-dir DIR]
         print the SHA-256 fingerprint of the master's TLS certificate (what clients pin)
   agent ${AGENT_USAGE}
         run the host agent that makes the records real (Open vSwitch or Linux bridge, as network.conf says);
         it logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password;
-        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT)
+        an https master's certificate is checked against --ca-file FILE or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT);
+        guests of a real hypervisor are attached through vif-hotplug on <state-dir>/agent/vif-hotplug.sock (docs/guests.md)
+  vif-hotplug online|offline|add|remove | qemu-ifup|qemu-ifdown DEV | libvirt NAME OP SUBOP | stopped VM
+              | add DEV [vif-uuid=U] [vm=VM device=N] [mac=M] [domid=D] | remove DEV   [--socket PATH]
+        attach or detach a guest device the hypervisor made: as Xen's vif script (env vif, XENBUS_PATH),
+        QEMU's script=/downscript=, libvirt's qemu hook (domain XML on stdin), or by hand (docs/guests.md)
   switch-network-backend bridge|openvswitch [--network-conf PATH] [--state-dir DIR]
         choose the host's network backend (as xe-switch-network-backend); restart the agent after
+  reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir DIR)
+        bring a host back to a management interface on NIC (through its running agent)
   lab up|down|status|env|add-nic|cable|exec|restart-agent …
         build a whole pool in network namespaces
   bridges [--host H]
@@ -53,6 +62,11 @@ commands:
 
 function stateDirOf(v: string | undefined): string {
   return v !== undefined ? resolve(v) : stateDir();
+}
+
+/** An agent's own directory: --state-dir, else agent-<host> in the state directory (never the master's socket). */
+function agentDirOf(v: string | undefined, host: string | undefined): string {
+  return v !== undefined ? resolve(v) : join(stateDir(), `agent-${host ?? ''}`);
 }
 
 function parseListen(v: string): { host: string; port: number } {
@@ -77,6 +91,7 @@ async function serve(argv: string[]): Promise<void> {
     'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
     'ovn-sb-listen': { type: 'string' },
+    'lab-wiring': { type: 'string' },
   } });
   if (values['root-password'] !== undefined) {
     throw new Error(notOnCommandLine('--root-password', 'use --root-password-file FILE (- for standard input) or XCPNET_ROOT_PASSWORD'));
@@ -100,6 +115,7 @@ async function serve(argv: string[]): Promise<void> {
     impls: RULES,
     localAgent: values['no-agent'] ? undefined : simulatedLocalAgent(Number(values['fake-nics'])),
     agentCredentialFile: values['agent-credential-file'] !== undefined ? resolve(values['agent-credential-file']) : undefined,
+    labWiringFile: values['lab-wiring'] !== undefined ? resolve(values['lab-wiring']) : undefined,
   });
   const port = master.listener.tcpPort;
   const scheme = master.listener.tls ? 'https' : 'http';
@@ -167,7 +183,7 @@ async function agent(argv: string[]): Promise<void> {
     'ca-file': { type: 'string' }, fingerprint: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
     datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
-    'credential-file': { type: 'string' },
+    'credential-file': { type: 'string' }, 'hotplug-socket': { type: 'string' },
   } });
   if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${AGENT_USAGE}`);
   const { XapiClient } = await import('../client/index.js');
@@ -196,18 +212,59 @@ async function agent(argv: string[]): Promise<void> {
   const pinned = values.fingerprint ?? process.env.XE_FINGERPRINT;
   const trust = { ca: caFile ? readFileSync(caFile, 'utf8') : undefined, fingerprint: pinned || undefined };
   const link = new MasterLink(() => XapiClient.connect({ target, user: '', password: '', hostCredential, originator: 'xcpnet-agent', trust }));
+  // The agent's own files (NIC order, DHCP leases, its local XenAPI socket).
+  const agentDir = agentDirOf(values['state-dir'], values.host);
   const { backend, guests, health } = await openHostSide({
-    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'],
+    hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'], stateDir: agentDir,
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
   const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log);
-  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health });
-  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target})`);
+  // Where the agent changes a real host's network (or a lab host's): management changes must
+  // prove themselves, DHCP PIFs get a client, the management DNS goes to the host's resolver.
+  const real = Boolean(values.netns || values['manage-nics']);
+  const { linuxManagementHooks } = await import('../backends/linux/management.js');
+  const { DhcpClients } = await import('../backends/linux/dhcp.js');
+  const { ResolverFile, resolverPath } = await import('../backends/linux/resolver.js');
+  const confirm = real ? linuxManagementHooks({ netns: values.netns, master: target }) : undefined;
+  const dhcp = real ? new DhcpClients({ dir: join(agentDir, 'dhcp'), netns: values.netns, log }) : undefined;
+  const resolver = real ? new ResolverFile(resolverPath(values.netns), log) : undefined;
+  const masterAddress = /^https?:/.test(target) ? new URL(target).hostname : '';
+  // Guests of a real hypervisor (hotplug entry point, adoption) on a host of its own (the lab's or
+  // --manage-nics), beside the netns driver, which keeps the VMs started through the API.
+  const hv = real ? await openHypervisor({
+    netns: values.netns, hasInnerDriver: true, stateDir: stateDirOf(values['state-dir']), socket: values['hotplug-socket'], log,
+  }) : undefined;
+  const running = await runAgent({ client: link, hostUuid: values.host, backend, guests, log, cache, health, confirm, dhcp, resolver, masterAddress, hypervisor: hv?.guests });
+  // The member's own XenAPI socket: emergency mode and reset-networking (xe with XCPNET_STATE_DIR=<agent dir>).
+  const { serveLocalApi } = await import('../agent/local-api.js');
+  const { privateDir } = await import('../common/private-files.js');
+  privateDir(agentDir);
+  const localApi = await serveLocalApi(join(agentDir, 'xapi.sock'), running.local, log);
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target}); local API on unix:${join(agentDir, 'xapi.sock')}`);
   await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
-  const stop = async (): Promise<void> => { await running.stop(); health?.close(); await link.close(); process.exit(0); };
+  const stop = async (): Promise<void> => { await hv?.socket.close(); await localApi.close(); await running.stop(); await dhcp?.close(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
+}
+
+/** The hypervisor guest driver and its hotplug socket (docs/guests.md). */
+async function openHypervisor(o: { netns?: string; hasInnerDriver: boolean; stateDir: string; socket?: string; log: (m: string) => void }) {
+  const { HypervisorGuests } = await import('../agent/hypervisor.js');
+  const { FileHypervisorStore } = await import('../agent/hypervisor-store.js');
+  const { serveHotplug } = await import('../agent/hotplug-socket.js');
+  const { Ip } = await import('../backends/linux/ip.js');
+  const { join } = await import('node:path');
+  const ip = new Ip(o.netns);
+  const guests = new HypervisorGuests({
+    hasInnerDriver: o.hasInnerDriver, log: o.log, store: new FileHypervisorStore(join(o.stateDir, 'agent'), o.log),
+    links: async () => new Set((await ip.json<{ ifname: string }[]>('link', 'show')).map((l) => l.ifname)),
+  });
+  // By default in the agent's own 0700 directory, beside its copy of the host configuration.
+  const path = o.socket !== undefined ? resolve(o.socket) : join(o.stateDir, 'agent', HOTPLUG_SOCKET_NAME);
+  const socket = await serveHotplug(path, (r) => guests.handle(r), o.log);
+  o.log(`hotplug entry point (xcpnet vif-hotplug) on ${path}`);
+  return { guests, socket };
 }
 
 async function lab(argv: string[]): Promise<void> {
@@ -262,7 +319,33 @@ async function removeServicesCmd(argv: string[]): Promise<void> {
   await removeServices({ root: values.root !== undefined ? resolve(values.root) : undefined, log: (l) => console.log(`xcpnet: ${l}`) });
 }
 
+/**
+ * `xcpnet reset-networking`: XCP's xe-reset-networking for a host whose management configuration
+ * keeps it from its master: management on NIC `--device` with the given IP configuration, every
+ * other PIF down, done at once by the host's running agent (through its local API) and recorded
+ * on the master as soon as the agent reaches it.
+ */
+async function resetNetworking(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    device: { type: 'string' }, mode: { type: 'string' }, ip: { type: 'string' }, netmask: { type: 'string' },
+    gateway: { type: 'string' }, dns: { type: 'string' }, host: { type: 'string' }, 'state-dir': { type: 'string' },
+  } });
+  const mode = values.mode === 'dhcp' ? 'DHCP' : values.mode === 'static' ? 'Static' : undefined;
+  if (!values.device || !mode || (!values.host && !values['state-dir']) || (mode === 'Static' && (!values.ip || !values.netmask))) {
+    throw new Error('usage: xcpnet reset-networking --device NIC --mode dhcp|static [--ip A --netmask M [--gateway G]] [--dns A,B] (--host UUID | --state-dir AGENT_DIR)');
+  }
+  const dir = agentDirOf(values['state-dir'], values.host);
+  const { XapiClient } = await import('../client/index.js');
+  const c = await XapiClient.connect({ target: `unix:${join(dir, 'xapi.sock')}`, user: 'root', password: '', originator: 'xcpnet-reset-networking' })
+    .catch((e: Error) => { throw new Error(`no agent answers on ${join(dir, 'xapi.sock')} (${e.message}): start the host's agent first`); });
+  try {
+    await c.call('host.reset_networking_local', values.device, mode, values.ip ?? '', values.netmask ?? '', values.gateway ?? '', values.dns ?? '');
+  } finally { await c.close().catch(() => {}); }
+  console.log(`xcpnet: management on ${values.device} (${mode}); the agent records it on the master when it reaches it`);
+}
+
 const commands: Record<string, (argv: string[]) => Promise<void>> = {
+  'reset-networking': resetNetworking,
   serve,
   'install-services': installServicesCmd,
   'remove-services': removeServicesCmd,
@@ -272,6 +355,7 @@ const commands: Record<string, (argv: string[]) => Promise<void>> = {
   lab,
   'user-add': userAdd,
   'cert-fingerprint': certFingerprint,
+  'vif-hotplug': async (argv) => { const { vifHotplug } = await import('./vif-hotplug.js'); process.exitCode = await vifHotplug(argv); },
 };
 
 async function main(): Promise<void> {

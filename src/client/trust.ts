@@ -33,6 +33,8 @@ export class UntrustedCertificate extends Error {
 /** An https agent that checks each new connection against `trust`. */
 export class TrustingAgent extends HttpsAgent {
   private readonly pinned: string | undefined;
+  /** Sockets still in their handshake: not yet the agent's, so its destroy() would miss them. */
+  private readonly handshaking = new Set<TLSSocket>();
 
   constructor(private readonly trust: Trust, opts: AgentOptions = {}) {
     super(opts);
@@ -43,19 +45,32 @@ export class TrustingAgent extends HttpsAgent {
     // The verdict is ours: node's is read from the socket, not acted on by tls.connect.
     const socket: TLSSocket = connect({ ...options, ca: this.trust.ca ?? options.ca, rejectUnauthorized: false });
     const server = `${options.host ?? 'the server'}:${options.port ?? 443}`;
-    const fail = (e: Error) => { socket.destroy(); done(e); };
-    socket.once('error', fail);
+    this.handshaking.add(socket);
+    const settle = (e: Error | null): void => {
+      socket.off('error', settle);
+      socket.off('close', closed);
+      this.handshaking.delete(socket);
+      if (e) { socket.destroy(); done(e); } else done(null, socket);
+    };
+    const closed = (): void => settle(new Error(`the connection to ${server} closed before its TLS handshake ended`));
+    socket.once('error', settle);
+    socket.once('close', closed);
     socket.once('secureConnect', () => {
-      socket.off('error', fail);
       const fp = socket.getPeerCertificate().fingerprint256 ?? '';
       if (this.pinned !== undefined) {
-        if (fp === this.pinned) { done(null, socket); return; }
-        fail(new UntrustedCertificate(fp, `it is not the pinned ${this.pinned}`, server));
+        if (fp === this.pinned) { settle(null); return; }
+        settle(new UntrustedCertificate(fp, `it is not the pinned ${this.pinned}`, server));
         return;
       }
-      if (socket.authorized) { done(null, socket); return; }
-      fail(new UntrustedCertificate(fp, String(socket.authorizationError ?? 'unverified'), server));
+      if (socket.authorized) { settle(null); return; }
+      settle(new UntrustedCertificate(fp, String(socket.authorizationError ?? 'unverified'), server));
     });
     return undefined;
+  }
+
+  /** Also ends the connections still in their handshake (their requests fail). */
+  override destroy(): void {
+    for (const s of [...this.handshaking]) s.destroy();
+    super.destroy();
   }
 }

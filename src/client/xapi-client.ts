@@ -56,11 +56,11 @@ function isSessionless(method: string): boolean {
 export const DEFAULT_MAX_SOCKETS = 64;
 
 export class XapiClient {
-  private readonly agent: Agent;
+  private agent: Agent;
   private nextId = 1;
   private sessionRef: string | undefined;
 
-  private constructor(private readonly endpoint: Endpoint, private readonly trust: Trust = {}, maxSockets = DEFAULT_MAX_SOCKETS) {
+  private constructor(private readonly endpoint: Endpoint, private readonly trust: Trust = {}, private readonly maxSockets = DEFAULT_MAX_SOCKETS) {
     this.agent = this.newAgent({ keepAlive: true, maxSockets });
   }
 
@@ -92,6 +92,16 @@ export class XapiClient {
   call<T = unknown>(method: string, ...params: unknown[]): Promise<T> {
     const args = isSessionless(method) ? params : [this.sessionRef ?? '', ...params];
     return this.send(method, args) as Promise<T>;
+  }
+
+  /**
+   * Drops every kept connection (calls in flight on them fail): after the caller's own addresses
+   * or routes changed, a kept connection may be dead without knowing it and would hang its calls.
+   */
+  resetConnections(): void {
+    const old = this.agent;
+    this.agent = this.newAgent({ keepAlive: true, maxSockets: this.maxSockets });
+    old.destroy();
   }
 
   /** Logs out (best effort) and releases sockets. */

@@ -44,3 +44,17 @@ export function networkConfPath(env: NodeJS.ProcessEnv = process.env, exists: (p
   if (exists(join(FHS.conf, 'agent.conf'))) return join(FHS.conf, 'network.conf');
   return join(resolve('var'), 'network.conf');
 }
+
+export const HOTPLUG_SOCKET_NAME = 'vif-hotplug.sock';
+
+/**
+ * The local agent's hotplug socket for `xcpnet vif-hotplug` (the agent makes it in its own
+ * directory, <state-dir>/agent): $XCPNET_STATE_DIR's when set; else the installed agent's under
+ * /var/lib/xcpnet when there is one; else ./var's. A hypervisor runs its scripts with an
+ * environment of its own, so the installed place is found without one.
+ */
+export function hotplugSocket(env: NodeJS.ProcessEnv = process.env, exists: (p: string) => boolean = existsSync): string {
+  if (env.XCPNET_STATE_DIR) return join(resolve(env.XCPNET_STATE_DIR), 'agent', HOTPLUG_SOCKET_NAME);
+  const installed = join(FHS.state, 'agent', HOTPLUG_SOCKET_NAME);
+  return exists(installed) ? installed : join(resolve('var'), 'agent', HOTPLUG_SOCKET_NAME);
+}

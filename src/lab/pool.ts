@@ -18,6 +18,7 @@ import { privateDir, writePrivateFile } from '../common/private-files.js';
 import { killProcesses } from './ovs.js';
 import { writeNetworkConf } from '../backends/network-conf.js';
 import type { Ctx } from './topology.js';
+import { wiringPath } from './wiring.js';
 
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
 export const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
@@ -90,7 +91,7 @@ export async function ensureMaster(ctx: Ctx): Promise<void> {
   privateDir(join(state.dir, 'agents'));
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--listen', '127.0.0.1:0',
     '--no-agent', '--host-name', 'host1', '--root-password-file', passwordFile,
-    '--agent-credential-file', credentialFile(state, 'host1')], log, join(dir, 'serve.pid'), undefined, daemonEnv());
+    '--agent-credential-file', credentialFile(state, 'host1'), '--lab-wiring', wiringPath(state.dir)], log, join(dir, 'serve.pid'), undefined, daemonEnv());
   const proc = procRecord(sp.pid, 'master xcpnet-serve');
   const socket = join(dir, 'xapi.sock');
   state.master = { dir, url: '', socket, proc, username: 'root', passwordFile };

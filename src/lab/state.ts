@@ -4,6 +4,7 @@
 import { readFileSync, renameSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { privateDir, writePrivateFile } from '../common/private-files.js';
+import { saveWiring } from './wiring.js';
 
 export interface ProcRecord {
   pid: number;
@@ -82,6 +83,8 @@ export function saveState(state: LabState): void {
   const tmp = `${p}.${process.pid}.tmp`;
   writePrivateFile(tmp, JSON.stringify(state, null, 2) + '\n');
   renameSync(tmp, p);
+  // What the topology view shows of the lab (cables pulled, NICs added) follows the state.
+  saveWiring(state);
 }
 
 /** The lab master's root password, from its file. */

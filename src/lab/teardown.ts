@@ -1,6 +1,7 @@
 // `lab down`: remove exactly what a lab made. The state file names it; after a crash that left
 // no state file, the lab's unique prefix and the pidfiles under its directory name it instead.
-import { rmSync, existsSync } from 'node:fs';
+import { rmSync, existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ip, netns } from '../backends/linux/ip.js';
 import { ip } from './sh.js';
 import { killProcesses } from './ovs.js';
@@ -46,7 +47,13 @@ export async function teardownLab(dir: string, prefix: string, progress: (l: str
   for (const l of links) await ip(undefined, ['link', 'del', l], { allowFail: true });
   if (links.length) progress(`removed links ${links.join(' ')}`);
 
-  // 4. The lab's directory (state, OVS databases, logs).
+  // 4. The per-namespace resolver files agents wrote (/etc/netns/<namespace>/resolv.conf).
+  let netnsEtc: string[] = [];
+  try { netnsEtc = readdirSync('/etc/netns').filter((n) => hasLabPrefix(prefix, n)); } catch { /* none */ }
+  for (const n of netnsEtc) rmSync(join('/etc/netns', n), { recursive: true, force: true });
+  if (netnsEtc.length) progress(`removed /etc/netns/{${netnsEtc.join(',')}}`);
+
+  // 5. The lab's directory (state, OVS databases, logs).
   const dirRemoved = existsSync(dir);
   rmSync(dir, { recursive: true, force: true });
   return { pids: alive.map((p) => p.pid), namespaces, links, dirRemoved };

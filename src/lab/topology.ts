@@ -7,6 +7,7 @@ import { netns } from '../backends/linux/ip.js';
 import { ensureNamespace, ensureVeth, setLinkUp, addAddress, findLink } from './netns.js';
 import { startOvsInstance, vsctl, killProcesses } from './ovs.js';
 import { ip } from './sh.js';
+import { ensureDhcpServer } from './dhcp-server.js';
 import { isRecordedAlive, saveState, type LabState, type OvsState, type HostState, type NicState } from './state.js';
 
 export type Progress = (line: string) => void;
@@ -106,6 +107,7 @@ async function buildUpstream(ctx: Ctx): Promise<void> {
     await setLinkUp(up.ns, i.device, true);
     await addAddress(up.ns, i.device, `${i.address}/${i.prefixLen}`);
   }
+  await ensureDhcpServer(state, up, ctx.progress);
   ctx.progress(`upstream: namespace ${up.ns}, trunk to ${plan.switch.bridge}; gateways ` +
     up.ifaces.map((i) => `${i.address} (VLAN ${i.vlan}${i.vlan === 1 ? ', native' : ''})`).join(', '));
 }

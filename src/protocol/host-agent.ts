@@ -24,6 +24,8 @@ export type Duplex = (typeof DUPLEX)[number];
 /** A physical NIC as the agent observes it (inventory: PIF.scan, PIF.introduce, PIF_metrics). */
 export interface Nic {
   device: string;
+  /** Its stable position (xenbr<position>), from the host's NIC order. */
+  position?: number;
   MAC: string;
   MTU: number;
   carrier: boolean;
@@ -61,7 +63,42 @@ export interface HostReport {
    * the wish stands, and the agent repairs when the switch is back.
    */
   unrealised?: Record<string, string>;
+  /**
+   * Guests a hypervisor runs on this host (its devices attached by the hotplug entry point or
+   * adopted from OVSDB; docs/guests.md). Absent: the agent has no hypervisor guests to tell of.
+   */
+  guests?: GuestsReport;
+  /**
+   * A management change the agent applied, could not confirm (it did not reach the master from
+   * it) and rolled back: the PIFs it concerned and why. The master fails the calls waiting on them.
+   */
+  rollback?: Rollback;
 }
+
+/** A VIF whose device the hypervisor made and the agent bound to it. */
+export interface HypervisorVif {
+  /** The host-side device (`vif5.0`, `tap0`, `vnet3`). */
+  device: string;
+  /** The domain id the hypervisor gave (Xen's, libvirt's), or -1 when it gave none (QEMU's script=). */
+  domid: number;
+}
+
+export interface GuestsReport {
+  /**
+   * Every VIF the hypervisor has a device for here, VIF ref → its device. The master makes them
+   * currently_attached and their VMs Running here (with that domid when one is given).
+   */
+  attached: Record<string, HypervisorVif>;
+  /** VMs the hypervisor said have stopped here (refs): the master halts them. */
+  stopped: string[];
+  /**
+   * Devices the hypervisor made that match no VIF: not bridged by the agent, shown on the
+   * host as other_config:xcpnet-unknown-guest-devices.
+   */
+  unknown: string[];
+}
+
+export interface Rollback { PIFs: string[]; reason: string }
 
 export function emptyReport(backend: BackendName): HostReport {
   return { backend, nics: [], errors: {}, PIFs: {}, Bonds: {}, bridges: [] };
@@ -70,7 +107,7 @@ export function emptyReport(backend: BackendName): HostReport {
 // ---- checks (the master's side: a report is input like any other) ----
 
 /** Bounds on a report, so one agent cannot make the master hold or write without limit. */
-export const REPORT_LIMITS = { nics: 1024, entries: 65536, bridges: 4096, interfaces: 65536, text: 1024 } as const;
+export const REPORT_LIMITS = { nics: 1024, entries: 65536, bridges: 4096, interfaces: 65536, text: 1024, unknownDevices: 64 } as const;
 
 export class ReportError extends Error {
   constructor(readonly field: string, readonly value: unknown) {
@@ -131,7 +168,7 @@ function struct<T>(checks: { [K in keyof T]-?: Check<T[K]> }, optional: readonly
 const optional = <T>(c: Check<T>): Check<T> => c; // the key is listed in struct()'s optional list
 
 export const NIC_CHECKS: { [K in keyof Nic]-?: Check<Nic[K]> } = {
-  device: text, MAC: text, MTU: uint(65535), carrier: boolean, speed: uint(2 ** 31 - 1), duplex: oneOf(DUPLEX),
+  device: text, position: optional(uint(REPORT_LIMITS.nics)), MAC: text, MTU: uint(65535), carrier: boolean, speed: uint(2 ** 31 - 1), duplex: oneOf(DUPLEX),
   vendor_id: text, vendor_name: text, device_id: text, device_name: text, pci_bus_path: text, driver: text,
 };
 
@@ -139,17 +176,37 @@ const bridgeListing = struct<BridgeListing>({
   name: text, id: text, stp: boolean, interfaces: list(text, REPORT_LIMITS.interfaces),
 });
 
+/** A Linux interface name as a hypervisor makes one (at most 15 bytes of a plain alphabet). */
+export const isGuestDeviceName = (s: string): boolean => /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,14}$/.test(s);
+
+const deviceName: Check<string> = (v, at) => {
+  if (typeof v !== 'string' || !isGuestDeviceName(v)) throw new ReportError(at, v);
+  return v;
+};
+const domid: Check<number> = (v, at) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < -1 || v > 2 ** 31 - 1) throw new ReportError(at, v);
+  return v;
+};
+
+const guestsReport = struct<GuestsReport>({
+  attached: dict(struct<HypervisorVif>({ device: deviceName, domid })),
+  stopped: list(text, REPORT_LIMITS.entries),
+  unknown: list(deviceName, REPORT_LIMITS.unknownDevices),
+});
+
 export const REPORT_CHECKS: { [K in keyof HostReport]-?: Check<HostReport[K]> } = {
   backend: oneOf(BACKENDS),
-  nics: list(struct<Nic>(NIC_CHECKS), REPORT_LIMITS.nics),
+  nics: list(struct<Nic>(NIC_CHECKS, ['position']), REPORT_LIMITS.nics),
   errors: dict(text),
   PIFs: dict(struct<PifState>({ MTU: uint(65535), IP: optional(text), netmask: optional(text) }, ['IP', 'netmask'])),
   Bonds: dict(struct<BondState>({ links_up: uint(REPORT_LIMITS.nics) })),
   bridges: list(bridgeListing, REPORT_LIMITS.bridges),
   unrealised: optional(dict(text)),
+  guests: optional(guestsReport),
+  rollback: optional(struct<Rollback>({ PIFs: list(text, REPORT_LIMITS.entries), reason: text })),
 };
 
 /** The report a wire value holds, or a ReportError naming the first field that is wrong. */
 export function parseReport(v: unknown): HostReport {
-  return struct<HostReport>(REPORT_CHECKS, ['unrealised'])(v, 'state');
+  return struct<HostReport>(REPORT_CHECKS, ['unrealised', 'guests', 'rollback'])(v, 'state');
 }

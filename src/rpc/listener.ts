@@ -7,7 +7,7 @@
 // connections are capped in total and per client address; each connection runs one request at a
 // time; the bytes of bodies held at once are capped; every phase of a request has a deadline
 // (headers, body, sending the reply). Numbers and their reasons are at the defaults below.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:https';
 import { connect, type Socket } from 'node:net';
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
@@ -25,6 +25,21 @@ export interface RpcCall {
   protocol: RpcProtocol;
   /** Who sent it: the client's IP address, or 'unix' for the local socket. */
   source?: string;
+}
+
+/** A GET or HEAD request outside the RPC routes (on TCP only), for `pages`. */
+export interface PageRequest {
+  /** The URL's path, without its query string. */
+  path: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** What `pages` answers; the listener adds the security headers every page reply carries. */
+export interface PageReply {
+  status: number;
+  type: string;
+  body: string | Buffer;
+  headers?: Record<string, string>;
 }
 
 export interface ListenerOptions {
@@ -57,6 +72,12 @@ export interface ListenerOptions {
   /** On close(), how long in-flight requests may finish before their sockets are destroyed; default 1 s. */
   closeGraceMs?: number;
   handle: (call: RpcCall) => Promise<RpcResult>;
+  /**
+   * Answers GET and HEAD outside the RPC routes on TCP (the topology view); undefined: 404.
+   * Other methods there stay 404.
+   * It gets no body: a page request holds nothing beyond its headers.
+   */
+  pages?: (req: PageRequest) => Promise<PageReply | undefined> | PageReply | undefined;
   lookupClass: LookupClass;
   /** Told about handler exceptions and other unexpected failures (logging). */
   onError?: (err: unknown, context: string) => void;
@@ -186,6 +207,19 @@ function readBody(req: IncomingMessage, max: number, budget: BodyBudget, holding
     req.on('close', () => finish({ kind: 'gone' }));
   });
 }
+
+// Every page reply carries these: no sniffing of types, no framing, no caching of what a session
+// read, no referrer, nothing loaded by other origins; a page sets its own Content-Security-Policy
+// (the default allows nothing at all).
+const PAGE_HEADERS: Record<string, string> = {
+  'X-Content-Type-Options': 'nosniff',
+  'X-Frame-Options': 'DENY',
+  'Cache-Control': 'no-store',
+  'Referrer-Policy': 'no-referrer',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Content-Security-Policy': "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+};
 
 // Media types a web page on another origin may POST without asking first (a CORS "simple
 // request"): refusing them means no browser can make a call on a user's behalf.
@@ -326,8 +360,33 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     send(res, 200, 'xmlrpc', out);
   }
 
-  async function onRequest(req: IncomingMessage, res: ServerResponse, source: string): Promise<void> {
+  /** A page (GET or HEAD): the handler's reply with the page headers, or 404. */
+  async function servePage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // A page request has no body: one that claims one is answered and dropped, never read.
+    const length = req.headers['content-length'];
+    if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
+      res.once('finish', () => req.socket.destroy());
+      send(res, 400, 'text', 'a GET request has no body\n', { Connection: 'close' });
+      return;
+    }
+    const reply = await opts.pages!({ path: (req.url ?? '/').split('?', 1)[0]!, headers: req.headers });
+    if (!reply) { send(res, 404, 'text', 'not found\n', PAGE_HEADERS); return; }
+    if (res.headersSent || res.destroyed) return;
+    const body = typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
+    const headers: Record<string, string | number> = { ...PAGE_HEADERS, ...reply.headers, 'Content-Type': reply.type, 'Content-Length': body.length };
+    if (closing) headers.Connection = 'close';
+    res.writeHead(reply.status, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    if (!res.writableFinished) {
+      const timer = setTimeout(() => res.destroy(), replyTimeout);
+      res.once('close', () => clearTimeout(timer));
+    }
+  }
+
+  async function onRequest(req: IncomingMessage, res: ServerResponse, source: string, kind: 'tcp' | 'unix'): Promise<void> {
     const route = routeOf(req.url);
+    // Pages are read-only: any other method off the RPC routes is a 404, as it always was.
+    if (!route && opts.pages && kind === 'tcp' && (req.method === 'GET' || req.method === 'HEAD')) { await servePage(req, res); return; }
     if (!route) { send(res, 404, 'text', 'not found\n'); return; }
     // A CORS preflight is answered, and allows nothing: no Access-Control-Allow-* header, so
     // no page on another origin may call the API with what the user's browser holds.
@@ -387,7 +446,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         return;
       }
       busy.add(socket);
-      onRequest(req, res, source).catch((e) => {
+      onRequest(req, res, source, kind).catch((e) => {
         // Last line of defence: something outside the codecs failed.
         report(e, 'request');
         try {

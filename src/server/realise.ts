@@ -7,6 +7,7 @@ import { SYSTEM_CLOCK, type Clock } from '../common/clock.js';
 import type { Store, Tx } from '../db/store.js';
 import type { Rec, Value } from '../idl/meta.js';
 import { AGENT_CLASSES, type HostReport, type Nic } from '../protocol/host-agent.js';
+import { applyGuestsReport } from './impl/guest-devices.js';
 
 export type { HostReport, Nic } from '../protocol/host-agent.js';
 
@@ -16,6 +17,7 @@ export type { HostReport, Nic } from '../protocol/host-agent.js';
  */
 const NIC_METRICS: { [K in keyof Nic]-?: ((n: Nic) => Rec) | null } = {
   device: null, // names the PIF
+  position: null, // names the NIC's bridge (xenbr<position>), written by PIF.scan
   MAC: null, // PIF.MAC, written by PIF.scan
   MTU: null, // PIF.MTU, written by PIF.scan and the PIFs report
   driver: null, // xapi has no field for it
@@ -65,7 +67,7 @@ export class RealisationHub {
    * an error the agent reports for one of `objects`, or a timeout (HOST_OFFLINE when no
    * agent ever reported, DEVICE_ATTACH_TIMEOUT otherwise).
    */
-  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(AGENT_CLASSES)): Promise<void> {
+  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(AGENT_CLASSES), timeoutMs = this.timeoutMs): Promise<void> {
     const s = this.state(host);
     if (s.realised >= gen) return this.failIfErrors(s.report, objects);
     const down = this.failIfUnrealised(s.report, objects);
@@ -73,7 +75,7 @@ export class RealisationHub {
     return new Promise<void>((resolve, reject) => {
       const w: Waiter = {
         gen, objects, resolve, reject,
-        cancelTimer: this.clock.after(this.timeoutMs, () => {
+        cancelTimer: this.clock.after(timeoutMs, () => {
           s.waiters.delete(w);
           if (!this.hasAgent(host)) reject(new ApiError('HOST_OFFLINE', [host]));
           else {
@@ -87,6 +89,9 @@ export class RealisationHub {
   }
 
   private failIfErrors(report: HostReport | undefined, objects: string[]): Promise<void> {
+    // A rolled-back management change fails the calls that made it, naming its PIF.
+    const rolledBack = objects.find((o) => report?.rollback?.PIFs.includes(o));
+    if (rolledBack) return Promise.reject(new ApiError('PIF_CONFIGURATION_ERROR', [rolledBack, report?.rollback?.reason ?? 'management change rolled back']));
     return this.failIfUnrealised(report, objects, report?.errors) ?? this.failIfUnrealised(report, objects) ?? Promise.resolve();
   }
 
@@ -174,6 +179,11 @@ export class RealisationHub {
       bridges: () => { /* kept with the report for host.get_bridges; nothing in the database */ },
       // Kept with the report: waiting calls fail on it; currently_attached (the wish) stays.
       unrealised: () => {},
+      // The hypervisor's word on its guests (impl/guest-devices.ts); absent: nothing to say.
+      guests: (g) => { if (g) applyGuestsReport(tx, host, g); },
+      // Kept with the report: the calls that made the change fail on it (failIfErrors); the
+      // caller puts its records back.
+      rollback: () => {},
     };
     for (const k of Object.keys(handlers) as (keyof HostReport)[]) (handlers[k] as (v: unknown) => void)(report[k]);
   }

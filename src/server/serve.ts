@@ -21,6 +21,7 @@ import { connectToMaster, masterTarget, MemberRuntime, readMemberConfig, removeM
   type ManagementConfig, type MasterTrust, type MemberConfig } from './member.js';
 import { initialHostNetworking } from './impl/pif.js';
 import { startTunnelController, type TunnelController } from './impl/controller.js';
+import { topologyPages } from './topology-page.js';
 import type { Clock } from '../common/clock.js';
 
 export interface ServeOptions {
@@ -66,6 +67,8 @@ export interface ServeOptions {
    * process.stderr.isTTY): where a generated root password goes (see tellRootPassword).
    */
   tty?: boolean;
+  /** A lab's wiring file, shown by the topology view (GET /topology/lab.json); written by `xcpnet lab`. */
+  labWiringFile?: string;
   /** Time for the realisation hub and the tunnel controller (default: the system's; tests move it by hand). */
   timers?: Clock;
 }
@@ -126,6 +129,8 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
         method: call.method, params: call.params,
         ...(call.source === 'unix' ? { local: true } : { remote: call.source }),
       }),
+    // The topology view (GET /topology/): its records come through the API like any client's.
+    pages: topologyPages({ wiringFile: opts.labWiringFile, sessionValid: (ref) => isLiveSession(server, ref), log }),
     lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
   });
@@ -184,6 +189,10 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       server.close();
     },
   };
+}
+
+function isLiveSession(server: XapiServer, ref: string): boolean {
+  try { server.sessions.check(ref); return true; } catch { return false; }
 }
 
 /** True for an address only this machine can reach. */

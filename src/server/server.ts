@@ -14,7 +14,7 @@ import { HostCredentials } from './host-credentials.js';
 import { assertOwnHost, membershipImpls, type JoinHooks } from './membership.js';
 import { RealisationHub } from './realise.js';
 import { parseReport, ReportError } from '../protocol/host-agent.js';
-import { Sessions, Users, type Hasher } from './sessions.js';
+import { HOST_CREDENTIAL_WRITES, Sessions, Users, assertHostCredentialScope, type Hasher } from './sessions.js';
 import { TaskRunner } from './tasks.js';
 import { decodeValue } from './values.js';
 import type { Clock } from '../common/clock.js';
@@ -231,6 +231,11 @@ export class XapiServer implements ServerServices {
     }
     if (m.removed) throw new ApiError('MESSAGE_REMOVED', []);
     const ctx: CallContext = { services: this, session, method: m.name, remote: from.remote, local: from.local };
+    // A host credential's writes act for its own host: refused before anything runs (Async too).
+    if (session?.host !== undefined && HOST_CREDENTIAL_WRITES.has(m.name)) {
+      this.checkRefs(m.params, args);
+      assertHostCredentialScope(session.host, m.name, args, (pif) => { const h = this.store.find('PIF', pif)?.host; return typeof h === 'string' ? h : undefined; });
+    }
     // As in xapi, an Async call's references are read by the task, so a bad one fails the task.
     if (isAsync) {
       const checked = { ...m, run: (c: CallContext, a: Record<string, Value>) => { this.checkRefs(m.params, a); return m.run(c, a); } };

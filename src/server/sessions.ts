@@ -112,8 +112,32 @@ export async function ensureRoot(users: Users, password: string | undefined): Pr
   return password === undefined ? pw : undefined;
 }
 
-/** The writes a member's agent makes with its host credential; each checks the host is its own. */
-export const HOST_CREDENTIAL_WRITES = new Set(['host.report_network_state']);
+/**
+ * The writes a member's agent makes with its host credential, each for its own host only: the
+ * argument that names the host, or the PIF that must be one of the host's (hostCredentialScope).
+ * Besides its reports, the agent records on the master the management configuration the host's
+ * root set locally while the master was out of reach (emergency mode, `xcpnet reset-networking`):
+ * root on the host can change the host's own networking anyway, so this gives nothing more.
+ */
+export const HOST_CREDENTIAL_WRITES: ReadonlyMap<string, { host: string } | { pif: string }> = new Map([
+  ['host.report_network_state', { host: 'host' }],
+  ['host.management_reconfigure', { pif: 'pif' }],
+  ['PIF.reconfigure_ip', { pif: 'self' }],
+]);
+
+/**
+ * RBAC_PERMISSION_DENIED unless a host credential's write acts for its own host (its arguments'
+ * references must exist: checked before). `hostOfPif` gives the host of an existing PIF.
+ */
+export function assertHostCredentialScope(own: string, method: string, args: Record<string, Value>, hostOfPif: (pif: string) => string | undefined): void {
+  const scope = HOST_CREDENTIAL_WRITES.get(method);
+  if (!scope) return; // a read
+  const host = 'host' in scope ? String(args[scope.host]) : hostOfPif(String(args[scope.pif]));
+  if (host !== own) {
+    const what = 'host' in scope ? `host ${host}` : `PIF ${String(args[scope.pif])} of ${host === undefined ? 'no host' : `host ${host}`}`;
+    throw new ApiError('RBAC_PERMISSION_DENIED', [method, `The pool credential of host ${own} may act only for that host, not for ${what}`]);
+  }
+}
 
 export const SESSION_LIMITS = {
   /** Live sessions per user name; root's are counted per originator (xapi: 500 and 500). */

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { initialHostNetworking } from '../../src/server/impl/pif.js';
 import { assertApiError, startTestPool, type TestPool } from '../support/master.js';
 import { ruleKit } from '../support/rule-kit.js';
+import { report } from '../support/report.js';
 
 let pool: TestPool;
 let host: string;
@@ -57,6 +58,37 @@ test('host.management_reconfigure: checks in order; moves the flags; old PIF sta
   poke('PIF', eth2, { managed: true });
   await pool.call('host.management_reconfigure', eth0);
   assert.equal(await pool.call('host.get_management_interface', host), eth0);
+});
+
+test('a management change its host rolled back fails with the reason and puts the records back (management_reconfigure, reconfigure_ip)', async () => {
+  const [eth0, eth1] = [pifOf('eth0'), pifOf('eth1')];
+  const { server } = pool.master;
+  // The host's answer to the next management change: rolled back (as an agent that could not
+  // reach the master from it reports). Given at the commit, before the call waits.
+  let armed: string | undefined;
+  server.store.onCommit(() => {
+    const pif = armed;
+    if (!pif) return;
+    armed = undefined;
+    server.hub.report(host, server.store.generation, report({ rollback: { PIFs: [pif], reason: 'management change rolled back: the master could not be reached' } }));
+  });
+  await pool.call('PIF.reconfigure_ip', eth1, 'Static', '192.0.2.22', '255.255.255.0', '192.0.2.1', '');
+  await pool.call('PIF.unplug', eth1);
+  const before = await rec('host', host);
+  armed = eth1;
+  await assertApiError(pool.call('host.management_reconfigure', eth1), 'PIF_CONFIGURATION_ERROR', [eth1, 'management change rolled back: the master could not be reached']);
+  const [r0, r1, h] = [await rec('PIF', eth0), await rec('PIF', eth1), await rec('host', host)];
+  assert.deepEqual([r0.management, r0.currently_attached], [true, true], 'management is where it was');
+  assert.deepEqual([r1.management, r1.currently_attached], [false, false], 'the new PIF is unplugged again');
+  assert.deepEqual([h.address, h.management_address_type], [before.address, before.management_address_type]);
+  assert.equal(await pool.call('host.get_management_interface', host), eth0);
+  // The management PIF's IP configuration: back to what it was.
+  const r = await rec('PIF', eth0);
+  armed = eth0;
+  await assertApiError(pool.call('PIF.reconfigure_ip', eth0, 'Static', '198.18.0.9', '255.255.255.0', '198.18.0.1', ''), 'PIF_CONFIGURATION_ERROR');
+  const after = await rec('PIF', eth0);
+  assert.deepEqual([after.ip_configuration_mode, after.IP, after.netmask, after.gateway, after.currently_attached, after.management],
+    [r.ip_configuration_mode, r.IP, r.netmask, r.gateway, true, true]);
 });
 
 test('host.management_disable, get_management_interface Not_found, local_management_reconfigure', async () => {

@@ -108,6 +108,37 @@ test('PIF.scan: new NICs get a PIF, metrics and network; existing PIFs are refre
   assert.deepEqual([m.management, m.currently_attached], [true, true]);
 });
 
+test('PIF.scan: NICs of any name join xenbr<position>; a renamed NIC keeps its PIF, network and VLANs, which take the new name', async () => {
+  const h = store().transact((tx) => createHost(tx, 'scan-rename', '192.0.2.62'));
+  const nics: Nic[] = [
+    nic({ device: 'ens5', position: 0, MAC: '02:00:00:00:07:00', MTU: 1500 }),
+    nic({ device: 'enp1s0f0', position: 1, MAC: '02:00:00:00:07:01', MTU: 1500 }),
+  ];
+  stub.nics.set(h, nics);
+  await pool.call('PIF.scan', h);
+  const ens5 = pifOf('ens5', h);
+  const enp = pifOf('enp1s0f0', h);
+  assert.equal((await rec('network', (await rec('PIF', ens5)).network)).bridge, 'xenbr0', 'position 0, whatever the name');
+  assert.equal((await rec('network', (await rec('PIF', enp)).network)).bridge, 'xenbr1');
+  const net = await pool.call<string>('network.create', { name_label: 'v7', name_description: '', MTU: 1500, other_config: {} });
+  const vlan = await pool.call<string>('VLAN.create', enp, 7, net);
+  const vpif = await pool.call<string>('VLAN.get_untagged_PIF', vlan);
+  const count = store().count('PIF');
+  // The kernel renames the NICs (a swap of names, even): each PIF follows its MAC.
+  nics[0] = { ...nics[0]!, device: 'enp1s0f0' };
+  nics[1] = { ...nics[1]!, device: 'ens5' };
+  await pool.call('PIF.scan', h);
+  assert.equal(store().count('PIF'), count, 'no new PIF for a renamed NIC');
+  assert.equal((await rec('PIF', ens5)).device, 'enp1s0f0');
+  assert.equal((await rec('PIF', enp)).device, 'ens5');
+  assert.equal((await rec('network', (await rec('PIF', ens5)).network)).bridge, 'xenbr0', 'same network, same bridge');
+  assert.equal((await rec('PIF', vpif)).device, 'ens5', 'the VLAN PIF follows its parent');
+  // A name that is no interface name is not taken.
+  nics[0] = { ...nics[0]!, device: 'bad name' };
+  await pool.call('PIF.scan', h);
+  assert.equal((await rec('PIF', ens5)).device, 'enp1s0f0');
+});
+
 test('PIF.introduce: MAC_INVALID, DUPLICATE_PIF_DEVICE_NAME, device/MAC not found; MAC "" from the inventory', async () => {
   await assertApiError(pool.call('PIF.introduce', host, 'zz:00', 'eth0'), 'MAC_INVALID', ['zz:00']);
   // An empty MAC asks for the device's own; a device the host lacks is then simply not found.

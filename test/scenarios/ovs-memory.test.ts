@@ -21,7 +21,7 @@ scenarioSuite({
   async expectedNic(i, device) {
     const k = Number(device.slice(3));
     return {
-      device, MAC: fakeMac(HOST_UUIDS[i]!, k), MTU: 1500, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4',
+      device, position: k, MAC: fakeMac(HOST_UUIDS[i]!, k), MTU: 1500, carrier: true, speed: 10000, duplex: 'full', vendor_id: '1af4',
       vendor_name: 'xcpnet', device_id: '0001', device_name: 'fake NIC', pci_bus_path: `0000:00:0${k + 3}.0`, driver: 'fake',
     };
   },

@@ -59,6 +59,35 @@ describe('bridge driver with packets', { skip: process.getuid?.() !== 0 && !proc
     assert.ok(await ping(guestNs[0]!, '192.168.82.2'), 'guest A reaches guest B over VXLAN');
   });
 
+  test('a NIC that holds the host\'s address is taken over: address and routes move to the bridge, the NIC keeps none; a refused NIC leaves its network undone', async () => {
+    const ns = `xcpt-ab-${process.pid}-0-h0`;
+    const ip = new Ip(ns);
+    // As a distribution leaves it: an address on eth2 and a route through it.
+    await ip.run('addr', 'add', '10.84.0.1/24', 'dev', 'eth2');
+    await ip.run('route', 'add', '10.85.0.0/24', 'via', '10.84.0.9', 'dev', 'eth2');
+    const h = w.hosts[0]!;
+    const pif = w.b.physical(h, 'eth2', w.b.network('xenbr2'), { mode: 'Static', IP: '10.84.0.1', netmask: '255.255.255.0' });
+    // eth3 is refused, as a NIC the distribution configures would be (detection: linux/distro.ts).
+    const refusing = await BridgeDriver.open({ netns: ns, host: HOST_UUIDS[0]!, refuseNics: async (nics) => new Map(nics.filter((n) => n === 'eth3').map((n) => [n, `${n} is the distribution's`])) });
+    try {
+      const p3 = w.b.physical(h, 'eth3', w.b.network('xenbr3'), { mode: 'Static', IP: '10.86.0.1', netmask: '255.255.255.0' });
+      const r = await reconcile(compileHost(w.b.records, h), refusing, hosts[0]!.guests);
+      assert.deepEqual(r.errors, { [p3]: 'eth3 is the distribution\'s' });
+      assert.ok(r.changes.includes('move the addresses and routes of eth2 to xenbr2'), JSON.stringify(r.changes));
+      assert.equal((await run('ip', ['-n', ns, '-4', '-o', 'addr', 'show', 'dev', 'eth2'])).stdout.trim(), '', 'eth2 keeps no address');
+      assert.match((await run('ip', ['-n', ns, '-4', '-o', 'addr', 'show', 'dev', 'xenbr2'])).stdout, /inet 10\.84\.0\.1\/24/);
+      assert.match((await run('ip', ['-n', ns, 'route', 'show', '10.85.0.0/24'])).stdout, /via 10\.84\.0\.9 dev xenbr2/);
+      assert.equal((await run('ip', ['-n', ns, 'link', 'show', 'xenbr3'], { timeout: 5000 }).then(() => 'there', () => 'absent')), 'absent', 'nothing of the refused NIC\'s network is made');
+      assert.doesNotMatch((await run('ip', ['-n', ns, '-o', 'link', 'show', 'dev', 'eth3'])).stdout, /master/);
+      // Realised: a second pass moves nothing and changes nothing.
+      const again = await reconcile(compileHost(w.b.records, h), refusing, hosts[0]!.guests);
+      assert.deepEqual(again.changes, []);
+      delete w.b.records.PIF[p3];
+      delete w.b.records.PIF[pif];
+      await step();
+    } finally { await refusing.close(); }
+  });
+
   test('a locked VIF sends only from its allowed addresses (nftables); unlocked again it passes', async () => {
     w.b.set('VIF', vifA, { locking_mode: 'locked', ipv4_allowed: ['192.168.82.1'] });
     await step();

@@ -91,9 +91,9 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
   };
 
   let mgmt = '', vlanNet = '', bondNet = '', internal = '', vm = '';
-  test('NIC discovery: eth* veths are NICs, their peers and OVS ports are not', async () => {
+  test('NIC discovery: a veth cabled out of the namespace is a NIC; veth pairs inside it and OVS ports are not', async () => {
     const nics = await discoverNics(new Ip(NS_A));
-    assert.deepEqual(nics.map((n) => n.device), ['eth0', 'eth1', 'eth2', 'eth3']);
+    assert.deepEqual(nics.map((n) => n.device), ['eth1']);
     assert.ok(nics.every((n) => /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(n.MAC) && n.MTU === 1500));
   });
 

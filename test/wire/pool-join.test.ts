@@ -212,6 +212,37 @@ print(json.dumps(out))
     await assertApiError(A.client.call('host.fetch_secret', cfg.host), 'RBAC_PERMISSION_DENIED');
   });
 
+  test('its host credential records management changes for its own host\'s PIFs only (emergency mode, reset-networking)', async () => {
+    const cfg = memberCfg(B);
+    const pifsOf = (host: string) => [...store(A).all('PIF')].filter(([, p]) => p.host === host);
+    const [masterPif, masterRec] = pifsOf(A.master.host).find(([, p]) => p.management === true)!;
+    const [ownMgmt] = pifsOf(cfg.host).find(([, p]) => p.management === true)!;
+    const [ownOther] = pifsOf(cfg.host).find(([, p]) => p.management !== true)!;
+    const hc = await XapiClient.connect({ target: A.url, user: '', password: '', hostCredential: { host: cfg.host, secret: cfg.secret } });
+    try {
+      // Another host's PIF: refused, naming the PIF and its host, and nothing changes.
+      const before = JSON.stringify(store(A).get('PIF', masterPif));
+      const denied = new RegExp(`pool credential of host ${cfg.host} may act only for that host, not for PIF ${masterPif} of host ${A.master.host}`);
+      const e = await assertApiError(hc.call('PIF.reconfigure_ip', masterPif, 'Static', '192.0.2.99', '255.255.255.0', '', ''), 'RBAC_PERMISSION_DENIED');
+      assert.equal(e.params[0], 'PIF.reconfigure_ip');
+      assert.match(String(e.params[1]), denied);
+      await assertApiError(hc.call('Async.PIF.reconfigure_ip', masterPif, 'Static', '192.0.2.99', '255.255.255.0', '', ''), 'RBAC_PERMISSION_DENIED');
+      const [otherOfMaster] = pifsOf(A.master.host).find(([, p]) => p.management !== true)!;
+      const m = await assertApiError(hc.call('host.management_reconfigure', otherOfMaster), 'RBAC_PERMISSION_DENIED');
+      assert.deepEqual([m.params[0], /may act only for that host, not for PIF/.test(String(m.params[1]))], ['host.management_reconfigure', true]);
+      assert.equal(JSON.stringify(store(A).get('PIF', masterPif)), before);
+      assert.equal(store(A).get('PIF', otherOfMaster).management, false);
+      assert.equal(masterRec.management, true);
+      // Still no other write, on its own PIF either.
+      await assertApiError(hc.call('PIF.reconfigure_ipv6', ownOther, 'Static', 'fd00::9/64', '', ''), 'RBAC_PERMISSION_DENIED');
+      await assertApiError(hc.call('PIF.set_other_config', ownOther, {}), 'RBAC_PERMISSION_DENIED');
+      // Its own PIFs: done.
+      await hc.call('PIF.reconfigure_ip', ownOther, 'Static', '198.51.100.77', '255.255.255.0', '', '');
+      assert.equal(store(A).get('PIF', ownOther).IP, '198.51.100.77');
+      await hc.call('host.management_reconfigure', ownMgmt);
+    } finally { await hc.close(); }
+  });
+
   test('pool.rotate_secret: the member collects its new secret, the old one then fails, the agent carries on', async () => {
     const bRef = hostRefOf(A, ownUuid(B))!;
     const old = memberCfg(B).secret;

@@ -6,9 +6,13 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpsRequest } from 'node:https';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { connect } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { XapiClient, UntrustedCertificate } from '../../src/client/index.js';
+import { TrustingAgent } from '../../src/client/trust.js';
 import { fingerprintOf, loadOrCreateCertificate } from '../../src/server/certificate.js';
 import { assertApiError, ROOT_PASSWORD, startTestPool, type TestPool } from '../support/master.js';
 
@@ -157,5 +161,32 @@ test('the local socket is trusted without a password, as xapi trusts its own; TC
   for (const password of ['', 'not the password']) {
     await assertApiError(XapiClient.connect({ target: pool.url, user: 'root', password, trust: { ca: readFileSync(join(pool.stateDir, 'server.pem'), 'utf8') } }),
       'SESSION_AUTHENTICATION_FAILED');
+  }
+});
+
+test('a connection still in its TLS handshake ends with its agent: the request fails instead of hanging', { timeout: 20_000 }, async () => {
+  // A server that accepts and never answers: a handshake that never ends (as one sent from an
+  // address the host has just lost does).
+  const held: Socket[] = [];
+  const silent = createServer((s) => { held.push(s); });
+  const accepted = new Promise<void>((resolve) => silent.once('connection', () => resolve()));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const agent = new TrustingAgent({ fingerprint: 'AA:'.repeat(31) + 'AA' }, { keepAlive: true });
+  try {
+    const req = httpsRequest({ host: '127.0.0.1', port: (silent.address() as AddressInfo).port, method: 'POST', path: '/jsonrpc', agent });
+    const failed = new Promise<Error>((resolve) => req.once('error', resolve));
+    req.end('{}');
+    await accepted;
+    agent.destroy();
+    // Bounded: a request still hanging after 10 s fails the test (and is ended, so the file ends).
+    const bound = new AbortController();
+    const hung = sleep(10_000, 'still hanging 10 s after its agent was destroyed', { signal: bound.signal }).catch(() => 'aborted');
+    const outcome = await Promise.race([failed, hung]);
+    bound.abort();
+    if (typeof outcome === 'string') req.destroy();
+    assert.match(typeof outcome === 'string' ? outcome : outcome.message, /closed before its TLS handshake ended/);
+  } finally {
+    for (const s of held) s.destroy();
+    silent.close();
   }
 });

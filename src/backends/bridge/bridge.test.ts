@@ -131,3 +131,42 @@ test('a gretap\'s key as `ip -json -details` gives it (a dotted quad) is read as
   assert.equal(k.links.get('gt5')?.remote, '10.81.0.2');
   assert.deepEqual(['0.0.1.0', '1.0.0.0', '255.255.255.255', 5, '1.2.3', '256.0.0.0', 'x'].map(greKey), [256, 16777216, 4294967295, 5, undefined, undefined, undefined]);
 });
+
+test('a NIC taken over gives what it holds to the bridge in one step, after it is in it; the bridge then gets only what it lacks', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const p0 = b.physical(h, 'eth0', b.network('xenbr0'), { mode: 'Static', IP: '192.0.2.10', netmask: '255.255.255.0', gateway: '192.0.2.1', management: true });
+  const k: KernelState = { links: new Map([['eth0', nic('eth0', { addrs: ['192.0.2.10/24', '198.51.100.7/24'] })]]), defaultRoute: { dev: 'eth0', via: '192.0.2.1' } };
+  const plan = planBridge(compileHost(b.records, h).doc, k);
+  assert.deepEqual(plan.errors, {});
+  const ops = plan.ops.map(describeOp);
+  const at = (x: string) => { const i = ops.indexOf(x); assert.ok(i >= 0, `${x} in ${JSON.stringify(ops)}`); return i; };
+  const move = at('move the addresses and routes of eth0 to xenbr0');
+  assert.equal(at('add eth0 to xenbr0') + 1, move, 'moved as soon as the NIC is in the bridge');
+  // The wanted address came with the move (no add); one it should not have goes after it.
+  assert.ok(!ops.includes('add 192.0.2.10/24 to xenbr0'));
+  assert.ok(at('remove 198.51.100.7/24 from xenbr0') > move);
+  assert.ok(at('default route via 192.0.2.1 dev xenbr0') > move);
+  assert.equal(plan.ops.filter((o) => o.op === 'move-l3')[0]?.owner, p0);
+  // A NIC that holds nothing is not moved; nor is one already in its bridge that holds nothing.
+  assert.ok(!planBridge(compileHost(b.records, h).doc, kernel(nic('eth0'))).ops.some((o) => o.op === 'move-l3'));
+});
+
+test('bond members that hold addresses give them to the bridge the bond is in', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const e1 = b.physical(h, 'eth1', b.network('xenbr1'));
+  const e2 = b.physical(h, 'eth2', b.network('xenbr2'));
+  const { master } = b.bond(h, b.network('xapi1'), [e1, e2], 'active-backup', {}, { mode: 'Static', IP: '203.0.113.5', netmask: '255.255.255.0' });
+  const k = kernel(nic('eth1', { addrs: ['203.0.113.5/24'] }), nic('eth2'));
+  const plan = planBridge(compileHost(b.records, h).doc, k);
+  assert.deepEqual(plan.errors, {});
+  const moves = plan.ops.filter((o) => o.op === 'move-l3');
+  const bridge = compileHost(b.records, h).doc.bridges.find((x) => x.uplink?.kind === 'bond')!.name;
+  assert.deepEqual(moves.map((o) => [o.name, o.op === 'move-l3' ? o.to : '', o.owner]), [['eth1', bridge, master]]);
+  assert.ok(!plan.ops.some((o) => o.op === 'addr-add' && o.cidr === '203.0.113.5/24'));
+});
+
+test('argv: a move is not one ip command', () => {
+  assert.throws(() => argvOf({ op: 'move-l3', name: 'eth0', to: 'xenbr0' } as never));
+});

@@ -15,8 +15,8 @@ const oneOf = (v: string, values: readonly string[], what: string) => { check(va
 
 export const VXLAN_PORT = 4789;
 
-/** Pure: the argv of `ip` for one operation (without -n NS). */
-export function argvOf(o: Op): string[] {
+/** Pure: the argv of `ip` for one operation (without -n NS); a move is an `ip -batch` of its own. */
+export function argvOf(o: Exclude<Op, { op: 'move-l3' }>): string[] {
   switch (o.op) {
     case 'add-bridge': return ['link', 'add', 'name', dev(o.name), 'type', 'bridge', 'stp_state', '0'];
     case 'add-bond': {
@@ -46,5 +46,6 @@ export function argvOf(o: Op): string[] {
     case 'addr-add': check(!!parseIPv4Cidr(o.cidr), 'address/prefix', o.cidr); return ['addr', 'add', o.cidr, 'broadcast', '+', 'dev', dev(o.name)];
     case 'addr-del': check(!!parseIPv4Cidr(o.cidr), 'address/prefix', o.cidr); return ['addr', 'del', o.cidr, 'dev', dev(o.name)];
     case 'route-default': check(isIPv4(o.via), 'gateway', o.via); return ['route', 'replace', 'default', 'via', o.via, 'dev', dev(o.name)];
+    default: throw new IpError([], `not one ip command: ${(o as Op).op}`);
   }
 }

@@ -10,7 +10,10 @@ import { promisify } from 'node:util';
 import type { HostDoc, HostDriver, HostState, Nic, RealiseResult, StrMap } from '../contract.js';
 import { Ip } from '../linux/ip.js';
 import { IpBatch } from '../linux/ip-batch.js';
+import { planMove, readL3, runBatch } from '../linux/l3.js';
+import type { NicOrder } from '../linux/nic-order.js';
 import { discoverNics } from '../linux/nics.js';
+import { withoutRefusedNics, type RefuseNics } from '../linux/takeover.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, NFT_TABLE, observedTable, type LockedPort } from './locking.js';
 import { describeOp, hostState, parseKernel, type KernelState } from './model.js';
@@ -23,6 +26,15 @@ export interface BridgeDriverOptions {
   netns?: string;
   /** This host's uuid: the marker on what the driver makes. */
   host: string;
+  /** NICs that must not be taken over (the distribution manages them): see linux/takeover.ts. */
+  refuseNics?: RefuseNics;
+  /** The host's persisted NIC order (positions); without it NICs have none. */
+  nicOrder?: NicOrder;
+}
+
+/** Whether `dev` is a NIC of the document's uplinks (a bridge's NIC or a bond member). */
+function takesOver(doc: HostDoc, dev: string): boolean {
+  return doc.bridges.some((b) => b.uplink !== undefined && (b.uplink.kind === 'nic' ? b.uplink.device === dev : b.uplink.members.includes(dev)));
 }
 
 export class BridgeDriver implements HostDriver {
@@ -51,12 +63,18 @@ export class BridgeDriver implements HostDriver {
 
   async realise(doc: HostDoc): Promise<RealiseResult> {
     const plan = planBridge(doc, await this.kernel());
-    const errors: StrMap = { ...plan.errors };
+    // NICs newly put into a bridge or bond: a refused one leaves its owner's operations undone.
+    const taking = plan.ops.flatMap((o) => (o.op === 'master' && takesOver(doc, o.name) ? [{ nic: o.name, owner: o.owner }] : []));
+    const allowed = await withoutRefusedNics(plan.ops, taking, this.opts.refuseNics, (o) => o.owner);
+    const errors: StrMap = { ...plan.errors, ...allowed.errors };
     let writes = 0;
-    for (const o of plan.ops) {
+    // What a NIC holds is read before it goes into the bridge (from then on it is not reached).
+    let l3 = allowed.actions.some((o) => o.op === 'move-l3') ? await readL3(this.opts.netns) : undefined;
+    for (const o of allowed.actions) {
       try {
         writes++;
-        await this.ip.run(...argvOf(o));
+        if (o.op === 'move-l3') { await runBatch(this.opts.netns, planMove(l3 ??= await readL3(this.opts.netns), o.name, o.to)); l3 = undefined; }
+        else await this.ip.run(...argvOf(o));
       } catch (e) {
         if (o.owner) errors[o.owner] ??= `${describeOp(o)}: ${(e as Error).message}`;
       }
@@ -70,7 +88,7 @@ export class BridgeDriver implements HostDriver {
       // Fail closed is not possible without the table: every locked VIF is in error.
       for (const l of locked) errors[l.owner] ??= `locking rules: ${(e as Error).message}`;
     }
-    return { changes: plan.ops.map(describeOp), errors, writes, state: await this.observe() };
+    return { changes: allowed.actions.map(describeOp), errors, writes, state: await this.observe() };
   }
 
   /** Replaces the nftables table when its rules are not the wanted ones; true when it wrote. */
@@ -100,7 +118,7 @@ export class BridgeDriver implements HostDriver {
 
   async observe(): Promise<HostState> { return hostState(this.opts.host, await this.kernel()); }
 
-  nics(): Promise<Nic[]> { return discoverNics(this.ip); }
+  nics(): Promise<Nic[]> { return discoverNics(this.ip, this.opts.nicOrder); }
 
   /** Link and address changes in the namespace (`ip monitor`, our own process) wake the agent. */
   onChange(cb: () => void): () => void {

@@ -127,7 +127,9 @@ export type Op =
   | { op: 'isolated'; name: string; on: boolean }
   | { op: 'addr-add'; name: string; cidr: string }
   | { op: 'addr-del'; name: string; cidr: string }
-  | { op: 'route-default'; name: string; via: string };
+  | { op: 'route-default'; name: string; via: string }
+  /** What the NIC `from` holds (addresses, routes, neighbours) moves to `to` in one step (linux/l3.ts). */
+  | { op: 'move-l3'; name: string; to: string };
 
 export type OwnedOp = Op & { owner: string };
 
@@ -149,6 +151,7 @@ export function describeOp(o: Op): string {
     case 'addr-add': return `add ${o.cidr} to ${o.name}`;
     case 'addr-del': return `remove ${o.cidr} from ${o.name}`;
     case 'route-default': return `default route via ${o.via} dev ${o.name}`;
+    case 'move-l3': return `move the addresses and routes of ${o.name} to ${o.to}`;
   }
 }
 

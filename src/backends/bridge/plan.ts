@@ -32,7 +32,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   const errors: StrMap = {};
   const fail = (ref: string, m: string) => { errors[ref] ??= m; };
   const del: OwnedOp[] = [], release: OwnedOp[] = [], create: OwnedOp[] = [], attrs: OwnedOp[] = [];
-  const enslave: OwnedOp[] = [], up: OwnedOp[] = [], addrs: OwnedOp[] = [], routes: OwnedOp[] = [];
+  const enslave: OwnedOp[] = [], up: OwnedOp[] = [], moves: OwnedOp[] = [], addrs: OwnedOp[] = [], routes: OwnedOp[] = [];
 
   /** Devices the driver makes, by name → what they must be and who wants them. */
   const made = new Map<string, { want: Want; owner: string }>();
@@ -42,6 +42,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   const macs = new Map<string, { mac: string; owner: string }>();
   const isolated = new Set<string>();
   const uplinkDev = new Map<string, string>(); // bridge → the device VLANs sit on
+  const takenNics = new Map<string, string>(); // NIC (or bond member) → the bridge it ends up under
   const skip = new Set<string>(); // bridges blocked by a foreign device
 
   for (const b of doc.bridges) {
@@ -79,12 +80,14 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
     const u = b.uplink;
     if (!u) return;
     if (u.kind === 'nic') {
+      takenNics.set(u.device, b.name);
       slaves.set(u.device, { master: b.name, owner: b.owner, mtu: b.mtu });
       uplinkDev.set(b.name, u.device);
       return;
     }
     // A bond of one NIC is that NIC (xcp-networkd does the same).
     if (u.members.length === 1) {
+      takenNics.set(u.members[0]!, b.name);
       slaves.set(u.members[0]!, { master: b.name, owner: b.owner, mtu: b.mtu });
       uplinkDev.set(b.name, u.members[0]!);
       return;
@@ -93,7 +96,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
     if (!claimMade(u.device, { kind: 'bond', mode: s.mode }, b.owner)) return;
     slaves.set(u.device, { master: b.name, owner: b.owner, mtu: b.mtu });
     if (u.mac) macs.set(u.device, { mac: u.mac, owner: b.owner });
-    for (const m of u.members) slaves.set(m, { master: u.device, owner: b.owner, mtu: b.mtu });
+    for (const m of u.members) { takenNics.set(m, b.name); slaves.set(m, { master: u.device, owner: b.owner, mtu: b.mtu }); }
     uplinkDev.set(b.name, u.device);
   }
 
@@ -154,6 +157,10 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
     }
     if (isolated.has(name) && l?.isolated !== true) enslave.push({ op: 'isolated', name, on: true, owner: s.owner });
     if (!l?.up || l.master !== s.master) up.push({ op: 'up', name, owner: s.owner });
+    // A NIC the bridge takes over keeps no address: what it holds moves to the bridge in one
+    // step once the NIC is in it, so the host's address stops answering only between the two.
+    const top = takenNics.get(name);
+    if (top !== undefined && (l?.addrs.length ?? 0) > 0) moves.push({ op: 'move-l3', name, to: top, owner: s.owner });
   }
   for (const [name, m] of mtus) {
     const l = present(name) ? k.links.get(name) : undefined;
@@ -166,8 +173,11 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   }
 
   for (const a of doc.addresses) {
-    if (a.mode === 'DHCP' || skip.has(a.dev)) continue;
-    const have = new Set(present(a.dev) ? k.links.get(a.dev)!.addrs : []);
+    // DHCP: the lease's address once there is one (the agent fills addrs); until then whatever
+    // the bridge holds stays.
+    if ((a.mode === 'DHCP' && a.addrs.length === 0) || skip.has(a.dev)) continue;
+    const movedHere = moves.flatMap((o) => (o.op === 'move-l3' && o.to === a.dev ? k.links.get(o.name)?.addrs ?? [] : []));
+    const have = new Set([...(present(a.dev) ? k.links.get(a.dev)!.addrs : []), ...movedHere]);
     const want = new Set(a.addrs);
     for (const c of have) if (!want.has(c)) addrs.push({ op: 'addr-del', name: a.dev, cidr: c, owner: a.owner });
     for (const c of want) if (!have.has(c)) addrs.push({ op: 'addr-add', name: a.dev, cidr: c, owner: a.owner });
@@ -180,5 +190,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   }
   // Enslaving sets a port's MTU limits: bridges are sized after their ports.
   const ordered = [...attrs.filter((o) => !mtus.has(o.name)), ...attrs.filter((o) => mtus.has(o.name))];
-  return { ops: [...del, ...release, ...create, ...enslave, ...ordered, ...up, ...addrs, ...routes], errors };
+  // A NIC in the bridge no longer answers for its addresses: they move right after (the move
+  // brings the bridge up itself).
+  return { ops: [...del, ...release, ...create, ...enslave, ...moves, ...ordered, ...up, ...addrs, ...routes], errors };
 }

@@ -17,5 +17,5 @@ export const FAKE_NIC_FACTS = {
 } as const satisfies Partial<Nic>;
 
 export function fakeNic(device: string, index: number, mac: string, mtu: number): Nic {
-  return { device, MAC: mac, MTU: mtu, ...FAKE_NIC_FACTS, pci_bus_path: `0000:00:${String(index + 3).padStart(2, '0')}.0` };
+  return { device, position: index, MAC: mac, MTU: mtu, ...FAKE_NIC_FACTS, pci_bus_path: `0000:00:${String(index + 3).padStart(2, '0')}.0` };
 }

@@ -26,6 +26,8 @@ export interface IpLink {
   kind?: string;
   /** `master` device name, when enslaved. */
   master?: string;
+  /** Set when the link's peer (a veth's other end) lives in another namespace. */
+  peerNetnsId?: number;
 }
 
 export interface IpRoute { dst: string; gateway?: string; dev?: string }
@@ -37,6 +39,7 @@ export function parseIpLink(l: Record<string, unknown>): IpLink {
     ifname: String(l.ifname), ifindex: Number(l.ifindex), mtu: Number(l.mtu), address: l.address as string | undefined,
     flags: (l.flags as string[] | undefined) ?? [], operstate: l.operstate as string | undefined,
     kind: info?.info_kind, master: l.master as string | undefined,
+    ...(typeof l.link_netnsid === 'number' ? { peerNetnsId: l.link_netnsid } : {}),
   };
 }
 
@@ -103,7 +106,8 @@ export class Ip {
   async setUp(d: string): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'up'); }
   async setDown(d: string): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'down'); }
   async setMtu(d: string, mtu: number): Promise<string> { return this.run('link', 'set', 'dev', dev(d), 'mtu', String(Math.trunc(mtu))); }
-  async addAddr(d: string, c: string): Promise<string> { return this.run('addr', 'add', cidr(c), 'broadcast', '+', 'dev', dev(d)); }
+  /** Adds (or keeps: `replace`) an address, e.g. one a NIC's move has put there already. */
+  async addAddr(d: string, c: string): Promise<string> { return this.run('addr', 'replace', cidr(c), 'broadcast', '+', 'dev', dev(d)); }
   async delAddr(d: string, c: string): Promise<string> { return this.run('addr', 'del', cidr(c), 'dev', dev(d)); }
   async replaceDefaultRoute(via: string, d: string): Promise<string> { return this.run('route', 'replace', 'default', 'via', ip(via), 'dev', dev(d)); }
   async delLink(d: string): Promise<string> { return this.run('link', 'del', 'dev', dev(d)); }

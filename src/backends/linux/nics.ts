@@ -1,27 +1,31 @@
 // Physical NIC discovery in a host's namespace.
 //
-// The rule: a link is a physical NIC when its name is `eth<N>` and it is not a device some
-// switch or stack made (linkinfo kind bridge, bond, vlan, openvswitch, tun, vxlan, gre…).
-// Plain hardware NICs have no kind; in the lab the NICs are veths named eth0… cabled to the
-// lab switch, so `veth` counts too. Everything else (xenbrN, bondN, vifD.N, tunnels, the
-// OVS internal ports) is excluded. Carrier comes from LOWER_UP; speed, duplex, driver and
-// PCI data from sysfs of that namespace when present (0/'' otherwise).
+// The rule: a link is a physical NIC, whatever its name (eth0, ens5, enp1s0f0…), when the kernel
+// gives it no link kind (a hardware NIC: virtio, e1000, mlx5…) or it is a veth whose other end
+// is in another namespace (the lab cables its hosts' NICs so; a veth pair inside one namespace
+// is plumbing), and it is neither the loopback nor a guest's backend interface
+// (`vif<domid>.<n>`, `tap<domid>.<n>`). Every device some switch or stack made has a kind
+// (bridge, bond, vlan, openvswitch, tun, vxlan, gre, dummy…) and is excluded. Carrier comes
+// from LOWER_UP; speed, duplex, driver and PCI data from sysfs of that namespace when present
+// (0/'' otherwise); the position from the host's persisted NIC order (nic-order.ts).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Nic } from '../contract.js';
 import type { Ip, IpLink } from './ip.js';
+import type { NicOrder } from './nic-order.js';
 
 const exec = promisify(execFile);
 
-const NOT_NICS = new Set(['bridge', 'bond', 'vlan', 'openvswitch', 'tun', 'vxlan', 'gre', 'gretap', 'geneve', 'dummy', 'macvlan', 'ipvlan', 'vrf', 'team']);
+const GUEST_BACKEND = /^(vif|tap)\d+\.\d+$/;
 
 /** Pure: is this link a NIC by the rule above. */
 export function isPhysicalNic(l: IpLink): boolean {
-  return /^eth\d+$/.test(l.ifname) && (l.kind === undefined || l.kind === 'veth' || !NOT_NICS.has(l.kind));
+  if (l.flags.includes('LOOPBACK') || GUEST_BACKEND.test(l.ifname)) return false;
+  return l.kind === undefined || (l.kind === 'veth' && l.peerNetnsId !== undefined);
 }
 
-/** Orders eth0, eth1, …, eth10 numerically. */
-export const byNicNumber = (a: string, b: string) => Number(a.slice(3)) - Number(b.slice(3));
+/** Orders names naturally: eth2 before eth10, ens5 before ens10. */
+export const byNicName = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 // Reads the sysfs facts of the given devices in one process (sysfs is per namespace, so it
 // runs through `ip netns exec`, which mounts the namespace's own sysfs). Shell builtins only,
@@ -55,16 +59,20 @@ async function sysFacts(netnsName: string | undefined, devs: string[]): Promise<
   return out;
 }
 
-export async function discoverNics(ip: Ip): Promise<Nic[]> {
-  const links = (await ip.links()).filter(isPhysicalNic).sort((a, b) => byNicNumber(a.ifname, b.ifname));
+export async function discoverNics(ip: Ip, order?: NicOrder): Promise<Nic[]> {
+  const links = (await ip.links()).filter(isPhysicalNic).sort((a, b) => byNicName(a.ifname, b.ifname));
   const facts = await sysFacts(ip.netns, links.map((l) => l.ifname));
-  return links.map((l) => {
+  const positions = order?.positions(links.map((l) => ({ name: l.ifname, mac: (l.address ?? '').toLowerCase(), pci: facts.get(l.ifname)?.pci ?? '' })));
+  const nics = links.map((l): Nic => {
     const f = facts.get(l.ifname);
+    const position = positions?.get(l.ifname);
     return {
+      ...(position !== undefined ? { position } : {}),
       device: l.ifname, MAC: (l.address ?? '').toLowerCase(), MTU: l.mtu, carrier: l.flags.includes('LOWER_UP'),
       speed: f?.speed ?? 0, duplex: f?.duplex === 'full' || f?.duplex === 'half' ? f.duplex : 'unknown',
       vendor_id: f?.vendor ?? '', vendor_name: '', device_id: f?.device ?? '', device_name: '',
       pci_bus_path: f?.pci ?? '', driver: f?.driver || (l.kind ?? ''),
     };
   });
+  return nics.sort((a, b) => (a.position ?? Infinity) - (b.position ?? Infinity) || byNicName(a.device, b.device));
 }

@@ -3,7 +3,7 @@
 // (through an OvsSwitch: the real one, switch.ts, or the in-memory one of the tests) → the
 // host observed again, in the contract's terms.
 import type { BondMode, HostDoc, HostDriver, HostState, Nic, ObservedBridge, RealiseResult, StrMap } from '../contract.js';
-import { describeAction, OWNER_KEY, type Action, type ObservedState, type ObsPort, type OvsSwitch } from './model.js';
+import { describeAction, guestIdOf, OWNER_KEY, type Action, type ObservedState, type ObsPort, type OvsSwitch } from './model.js';
 import { findConflicts, planChanges, realisationErrors } from './plan.js';
 import { ovsRows } from './rows.js';
 import type { OvnChassisRunner } from './ovn-chassis.js';
@@ -125,5 +125,9 @@ export function hostState(host: string, o: ObservedState): HostState {
     }
   }
   out.sort((a, b) => a.name.localeCompare(b.name));
-  return { bridges: out, ...(o.defaultRoute ? { defaultRoute: { ...o.defaultRoute } } : {}) };
+  // Guest ports others made (libvirt, xenopsd's script, an operator's ovs-vsctl) naming a VIF.
+  const foreignGuestPorts = [...o.ports.values()].filter((p) => p.external_ids[OWNER_KEY] !== host)
+    .flatMap((p) => { const vifUuid = guestIdOf(p); return vifUuid ? [{ name: p.name, bridge: p.bridge, vifUuid }] : []; })
+    .sort((a, b) => a.name.localeCompare(b.name));
+  return { bridges: out, ...(o.defaultRoute ? { defaultRoute: { ...o.defaultRoute } } : {}), ...(foreignGuestPorts.length ? { foreignGuestPorts } : {}) };
 }

@@ -47,6 +47,12 @@ export class MemorySwitch implements OvsSwitch {
     this.refreshErrors();
     this.emit();
   }
+  /** Addresses put on a link from outside (the distribution's, before the agent took the NIC). */
+  setAddrs(name: string, addrs: string[], defaultVia?: string): void {
+    this.link(name).addrs = [...addrs];
+    if (defaultVia) this.state.defaultRoute = { dev: name, via: defaultVia };
+    this.emit();
+  }
   removeLink(name: string): void {
     this.state.links.delete(name);
     this.emit();
@@ -194,9 +200,17 @@ export class MemorySwitch implements OvsSwitch {
         l.up = true;
         return false;
       }
-      case 'addr-add': this.link(a.dev).addrs.push(a.cidr); return false;
+      case 'addr-add': { const l = this.link(a.dev); if (!l.addrs.includes(a.cidr)) l.addrs.push(a.cidr); return false; }
       case 'addr-del': { const l = this.link(a.dev); l.addrs = l.addrs.filter((x) => x !== a.cidr); return false; }
       case 'route-default': this.link(a.dev); s.defaultRoute = { dev: a.dev, via: a.via }; return false;
+      case 'move-l3': {
+        const from = this.link(a.from), to = this.link(a.to);
+        to.up = true;
+        to.addrs = [...new Set([...to.addrs, ...from.addrs])];
+        from.addrs = [];
+        if (s.defaultRoute?.dev === a.from) s.defaultRoute = { dev: a.to, via: s.defaultRoute.via };
+        return false;
+      }
     }
   }
 

@@ -11,6 +11,15 @@ export type { StrMap } from '../contract.js';
 /** The marker every Bridge/Port/Interface the agent creates carries; rows without it are foreign. */
 export const OWNER_KEY = 'xcpnet-owner';
 
+/** Interface external_ids keys by which others name the VIF of a port: libvirt / OVN's, xenopsd's. */
+export const GUEST_ID_KEYS = ['iface-id', 'xs-vif-uuid'] as const;
+
+/** The VIF uuid a port's interfaces name (iface-id first), or undefined. */
+export function guestIdOf(p: { interfaces: { external_ids: StrMap }[] }): string | undefined {
+  for (const k of GUEST_ID_KEYS) for (const i of p.interfaces) { const v = i.external_ids[k]; if (v) return v; }
+  return undefined;
+}
+
 /** The Interface columns the agent manages. */
 export interface IfaceRow {
   name: string;
@@ -75,6 +84,8 @@ export interface OvsConfig {
   locks: LockSpec[];
   /** Objects that cannot be realised as asked (e.g. a VIF on a VLAN of a missing parent). */
   errors: StrMap;
+  /** VIF ports to take over from the hypervisor's tooling: port name → the VIF uuid it must carry. */
+  adopt: Map<string, string>;
 }
 
 // ---- observed ----
@@ -125,7 +136,9 @@ export type Action =
   | { kind: 'link-up'; dev: string; owner: string }
   | { kind: 'addr-add'; dev: string; cidr: string; owner: string }
   | { kind: 'addr-del'; dev: string; cidr: string; owner: string }
-  | { kind: 'route-default'; dev: string; via: string; owner: string };
+  | { kind: 'route-default'; dev: string; via: string; owner: string }
+  /** What NIC `from` holds (addresses, routes, neighbours) moves onto `to`, the bridge taking it over. */
+  | { kind: 'move-l3'; from: string; to: string; owner: string };
 
 export type OvsAction = Extract<Action, { kind: 'add-bridge' | 'update-bridge' | 'del-bridge' | 'add-port' | 'update-port' | 'update-iface' | 'del-port' }>;
 
@@ -157,6 +170,7 @@ export function describeAction(a: Action): string {
     case 'addr-add': return `add ${a.cidr} to ${a.dev}`;
     case 'addr-del': return `remove ${a.cidr} from ${a.dev}`;
     case 'route-default': return `default route via ${a.via} dev ${a.dev}`;
+    case 'move-l3': return `move the addresses, routes and neighbours of ${a.from} to ${a.to}`;
   }
 }
 

@@ -24,6 +24,7 @@ const summary = (as: Action[]) => as.map((a) => {
     case 'link-up': return `link-up ${a.dev}`;
     case 'addr-add': case 'addr-del': return `${a.kind} ${a.dev} ${a.cidr}`;
     case 'route-default': return `route-default ${a.dev} ${a.via}`;
+    case 'move-l3': return `move-l3 ${a.from} ${a.to}`;
   }
 });
 
@@ -58,6 +59,37 @@ test('physical network: create bridge, add NIC, raise links, address, default ro
     'addr-add xenbr0 10.1.0.5/24', 'route-default xenbr0 10.1.0.1',
   ]);
   assert.equal(fake.transactions, 1, 'all switch changes in one transaction');
+});
+
+test("a NIC holding the host's address: it moves to the bridge in one step, before the address work; the NIC keeps none", async () => {
+  const { b, h } = mgmtPool();
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
+  fake.setAddrs('eth0', ['10.1.0.5/24'], '10.1.0.1');
+  const plan = await converge(fake, compileHostConfig(b.records, h));
+  assert.deepEqual(summary(plan), [
+    'add-bridge xenbr0', 'add-port xenbr0/eth0', 'link-up xenbr0', 'link-up eth0', 'move-l3 eth0 xenbr0',
+    'addr-add xenbr0 10.1.0.5/24', 'route-default xenbr0 10.1.0.1',
+  ]);
+  const o = await fake.observe();
+  assert.deepEqual(o.links.get('eth0')!.addrs, []);
+  assert.deepEqual(o.links.get('xenbr0')!.addrs, ['10.1.0.5/24']);
+  assert.deepEqual(o.defaultRoute, { dev: 'xenbr0', via: '10.1.0.1' });
+  // A NIC already taken over that has got an address again (by hand, or an old agent) gives it up too.
+  fake.setAddrs('eth0', ['10.1.0.5/24']);
+  assert.deepEqual(summary(planChanges(compileHostConfig(b.records, h), await fake.observe())), ['move-l3 eth0 xenbr0']);
+});
+
+test("bond members holding addresses give them to the bond's bridge", async () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const s0 = b.physical(h, 'eth0', b.network('xenbr0'), { attached: false });
+  const s1 = b.physical(h, 'eth1', b.network('xenbr1'), { attached: false });
+  b.bond(h, b.network('xapi1'), [s0, s1], 'active-backup', {}, { mode: 'Static', IP: '10.1.0.5', netmask: '255.255.255.0', management: true });
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
+  fake.setAddrs('eth1', ['10.1.0.5/24']);
+  const plan = summary(await converge(fake, compileHostConfig(b.records, h)));
+  assert.ok(plan.indexOf('move-l3 eth1 xapi1') > plan.indexOf('link-up xapi1') && plan.indexOf('move-l3 eth1 xapi1') < plan.indexOf('addr-add xapi1 10.1.0.5/24'), plan.join(', '));
+  assert.deepEqual((await fake.observe()).links.get('eth1')!.addrs, []);
 });
 
 test('internal network bridge exists only while a VIF wants it', async () => {
@@ -104,7 +136,7 @@ test('MTU change updates interfaces in place; IP change swaps the address', asyn
   assert.equal(obs.ports.get('eth0')!.uuid, before, 'the port was not re-created');
   assert.equal(obs.links.get('eth0')!.mtu, 9000);
   b.set('PIF', p0, { IP: '10.1.0.6' });
-  // Removing the old address removes the default route through it: it is put back.
+  // The kernel drops the default route with the device's last address: it is set again.
   assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['addr-del xenbr0 10.1.0.5/24', 'addr-add xenbr0 10.1.0.6/24', 'route-default xenbr0 10.1.0.1']);
   b.set('PIF', p0, { ip_configuration_mode: 'None' });
   assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['addr-del xenbr0 10.1.0.6/24']);
@@ -270,4 +302,32 @@ test('rows: bridges with the owner marker, VLANs as fake bridges, VIFs with XenS
   assert.equal(pv.external_ids['xcpnet-ipv4-allowed'], '10.0.0.9');
   assert.deepEqual(c.locks, [{ owner: v, port: 'vif4.1', bridge: 'xenbr1', mac: '02:aa:00:00:00:02', ipv4: ['10.0.0.9'], ipv6: [] }]);
   assert.ok(c.ports.every((p) => p.external_ids[OWNER_KEY] === HU && p.interfaces.every((i) => i.external_ids[OWNER_KEY] === HU)));
+});
+
+test('a guest port the hypervisor\'s tooling made is taken over only when it names the VIF being adopted', async () => {
+  const { b, h, n0 } = mgmtPool();
+  const vm = b.vm(h, 1);
+  b.vif(vm, n0, 0, '52:54:00:00:00:01');
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
+  const d = compileHost(b.records, h).doc;
+  await converge(fake, ovsRows({ ...d, vifs: [] }, ''));
+  const vifUuid = d.vifs[0]!.vifUuid;
+  // libvirt's openvswitch virtualport: a port vnet1 on xenbr0 with external_ids:iface-id.
+  const obs = await fake.observe();
+  const foreign = (id: string) => ({
+    uuid: 'p-vnet1', name: 'vnet1', bridge: 'xenbr0', tag: null, fake_bridge: false, protected: false, bond_mode: null, lacp: null,
+    bond_updelay: 0, bond_downdelay: 0, mac: null, other_config: {}, external_ids: {},
+    interfaces: [{ uuid: 'i-vnet1', name: 'vnet1', type: '', options: {}, mtu_request: null, mac: null, external_ids: { 'iface-id': id }, other_config: {}, ofport: 7, error: null, mtu: 1500, link_state: 'up' }],
+  });
+  obs.ports.set('vnet1', foreign(vifUuid));
+  obs.bridges.get('xenbr0')!.ports.push('vnet1');
+  const adopt = ovsRows({ ...d, vifs: [{ ...d.vifs[0]!, name: 'vnet1', adopt: true }] }, '');
+  assert.deepEqual(findConflicts(adopt, obs), {});
+  assert.deepEqual(summary(planChanges(adopt, obs)), ['update-port vnet1', 'update-iface vnet1']);
+  // Without the adopt flag, or naming another VIF: a foreign port, left alone and reported.
+  const plain = ovsRows({ ...d, vifs: [{ ...d.vifs[0]!, name: 'vnet1' }] }, '');
+  assert.match(defined(findConflicts(plain, obs)[d.vifs[0]!.owner], 'conflict'), /vnet1 exists and is not managed/);
+  obs.ports.set('vnet1', foreign('00000000-0000-4000-8000-000000000000'));
+  assert.match(defined(findConflicts(adopt, obs)[d.vifs[0]!.owner], 'conflict'), /vnet1 exists and is not managed/);
+  assert.deepEqual(planChanges(adopt, obs).filter((a) => 'name' in a && a.name === 'vnet1'), []);
 });

@@ -3,7 +3,7 @@
 // to the observed one yields no action at all; a row whose identity changed (bridge, interface
 // set or type) is removed and re-added, everything else is updated column by column.
 import {
-  OWNER_KEY, type Action, type BridgeRow, type OvsConfig, type IfaceRow, type ObsBridge, type ObservedState,
+  guestIdOf, OWNER_KEY, type Action, type BridgeRow, type OvsConfig, type IfaceRow, type ObsBridge, type ObservedState,
   type ObsIface, type ObsPort, type PortRow, type PortSpec, type StrMap,
 } from './model.js';
 
@@ -38,6 +38,16 @@ const nonEmpty = (o: object) => Object.keys(o).length > 0;
 /** Who owns an observed row, judged by its external_ids. */
 export const ownedBy = (hostUuid: string, row: { external_ids: StrMap }) => row.external_ids[OWNER_KEY] === hostUuid;
 
+/**
+ * Ours to manage: made by us, or a guest port the hypervisor's tooling made for a VIF we are told
+ * to adopt (its interfaces name that VIF). Updating it then writes our marker on it.
+ */
+function managed(d: OvsConfig, p: ObsPort): boolean {
+  if (ownedBy(d.hostUuid, p)) return true;
+  const vif = d.adopt.get(p.name);
+  return vif !== undefined && guestIdOf(p)?.toLowerCase() === vif.toLowerCase();
+}
+
 /** A port must be rebuilt (not updated) when its bridge, interface names or types changed. */
 function needsRebuild(want: PortSpec, have: ObsPort): boolean {
   if (want.bridge !== have.bridge || want.fake_bridge !== have.fake_bridge) return true;
@@ -59,7 +69,7 @@ export function findConflicts(d: OvsConfig, o: ObservedState): StrMap {
     if (br && !ownedBy(d.hostUuid, br)) out[p.owner] ??= `bridge ${p.bridge} exists and is not managed by xcpnet`;
     for (const n of new Set([p.name, ...p.interfaces.map((i) => i.name)])) {
       const holder = o.ports.get(n) ?? ifaceOwner.get(n);
-      if (holder && !ownedBy(d.hostUuid, holder)) out[p.owner] ??= `port ${n} exists and is not managed by xcpnet`;
+      if (holder && !managed(d, holder)) out[p.owner] ??= `port ${n} exists and is not managed by xcpnet`;
     }
   }
   return out;
@@ -79,7 +89,7 @@ export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
 
   const delBridges: Action[] = [], delPorts: Action[] = [], addBridges: Action[] = [], updBridges: Action[] = [];
   const addPorts: Action[] = [], updPorts: Action[] = [], updIfaces: Action[] = [], links: Action[] = [];
-  const addrDel: Action[] = [], addrAdd: Action[] = [], routes: Action[] = [];
+  const addrDel: Action[] = [], addrAdd: Action[] = [], routes: Action[] = [], moves: Action[] = [];
 
   // Bridges to remove: ours and no longer wanted. One holding foreign ports is kept (its
   // foreign ports would be garbage-collected with it); our ports on it are removed below.
@@ -96,7 +106,7 @@ export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
   const gonePorts = new Set<string>();
   for (const p of o.ports.values()) {
     if (goneBridges.has(p.bridge)) { gonePorts.add(p.name); continue; }
-    if (!mine(p)) continue;
+    if (!managed(d, p)) continue;
     const want = wantPorts.get(p.name);
     if (want && !conflicts[want.owner] && !needsRebuild(want, p)) continue;
     if (want && conflicts[want.owner]) continue; // leave it until the conflict is resolved
@@ -146,25 +156,33 @@ export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
       // netdevs only: tunnel interfaces have none; VIF/NIC links that do not exist cannot be raised.
       if (i.type === 'internal') wantUp(i.name, p.owner, created);
       else if (i.type === '' && linkExists(i.name)) wantUp(i.name, p.owner, false);
+      // A NIC (or bond member) the bridge takes over keeps no address: what it holds moves to
+      // the bridge device, in one step, so the host's address never stops answering.
+      if ((p.role === 'nic' || p.role === 'bond') && (o.links.get(i.name)?.addrs.length ?? 0) > 0) {
+        moves.push({ kind: 'move-l3', from: i.name, to: p.bridge, owner: p.owner });
+      }
     }
   }
 
   for (const ip of d.ips) {
-    if (ip.mode === 'DHCP' || conflicts[ip.owner]) continue;
+    // DHCP: the lease's address once there is one (the agent fills addrs); until then whatever
+    // the bridge holds stays (e.g. the address moved from the NIC it took over).
+    if ((ip.mode === 'DHCP' && ip.addrs.length === 0) || conflicts[ip.owner]) continue;
     const have = new Set(o.links.get(ip.dev)?.addrs ?? []);
     const want = new Set(ip.addrs);
     for (const a of have) if (!want.has(a)) addrDel.push({ kind: 'addr-del', dev: ip.dev, cidr: a, owner: ip.owner });
     for (const a of want) if (!have.has(a)) addrAdd.push({ kind: 'addr-add', dev: ip.dev, cidr: a, owner: ip.owner });
   }
   const gw = d.gateway;
-  // Removing an address also removes the routes through it: the default route is put back then.
-  const readdressed = addrDel.some((a) => a.kind === 'addr-del' && a.dev === gw?.dev);
-  if (gw && !conflicts[gw.owner] && (readdressed || o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
+  // Removing an address of the gateway's device takes the kernel's default route with it: set
+  // it again after the address work even when it is the one observed.
+  const gwAddrGone = gw !== undefined && addrDel.some((a) => a.kind === 'addr-del' && a.dev === gw.dev);
+  if (gw && !conflicts[gw.owner] && (gwAddrGone || o.defaultRoute?.dev !== gw.dev || o.defaultRoute?.via !== gw.via)) {
     routes.push({ kind: 'route-default', dev: gw.dev, via: gw.via, owner: gw.owner });
   }
 
   return [...delPorts, ...delBridges, ...addBridges, ...updBridges, ...addPorts, ...updPorts, ...updIfaces,
-    ...links, ...addrDel, ...addrAdd, ...routes];
+    ...links, ...moves, ...addrDel, ...addrAdd, ...routes];
 }
 
 /** Failures ovs-vswitchd reports on our interfaces after applying (Interface.error / ofport -1), by object. */
@@ -172,7 +190,7 @@ export function realisationErrors(d: OvsConfig, o: ObservedState): StrMap {
   const out: StrMap = {};
   for (const p of d.ports) {
     const have = o.ports.get(p.name);
-    if (!have || !ownedBy(d.hostUuid, have)) continue;
+    if (!have || !managed(d, have)) continue;
     for (const i of have.interfaces) {
       if (i.error || i.ofport === -1) out[p.owner] ??= `interface ${i.name}: ${i.error ?? 'could not be created'}`;
     }

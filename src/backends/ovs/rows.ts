@@ -12,7 +12,7 @@ import { OWNER_KEY, type BridgeSpec, type IfaceRow, type OvsConfig, type PortSpe
 export function ovsRows(doc: HostDoc, datapathType: string): OvsConfig {
   const owned = (extra: StrMap = {}): StrMap => ({ ...extra, [OWNER_KEY]: doc.host });
   const cfg: OvsConfig = {
-    hostUuid: doc.host, bridges: [], ports: [], ips: doc.addresses, locks: [], errors: {},
+    hostUuid: doc.host, bridges: [], ports: [], ips: doc.addresses, locks: [], errors: {}, adopt: new Map(),
     ...(doc.gateway ? { gateway: doc.gateway } : {}),
   };
   const fail = (ref: string, msg: string) => { cfg.errors[ref] ??= msg; };
@@ -77,6 +77,7 @@ export function ovsRows(doc: HostDoc, datapathType: string): OvsConfig {
     // On OVN, port security is the logical port's (the master's northbound rows).
     if (v.locking === 'locked' && v.ifaceId === undefined) cfg.locks.push({ owner: v.owner, port: v.name, bridge, mac: v.mac, ipv4: v.ipv4_allowed, ipv6: v.ipv6_allowed });
     if (v.locking === 'disabled') continue; // never bridged
+    if (v.adopt) cfg.adopt.set(v.name, v.vifUuid);
     port(v.name, bridge, v.owner, 'vif', [iface(v.name, '', v.mtu, {
       external_ids: owned({ 'xs-vif-uuid': v.vifUuid, 'xs-network-uuid': v.networkUuid, 'xs-vm-uuid': v.vmUuid, 'attached-mac': v.mac,
         ...(v.ifaceId !== undefined ? { 'iface-id': v.ifaceId } : {}) }),

@@ -7,6 +7,9 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../ovsdb/index.js';
 import { Ip, type IpLink } from '../linux/ip.js';
+import { planMove, readL3, runBatch, type L3State } from '../linux/l3.js';
+import type { NicOrder } from '../linux/nic-order.js';
+import { withoutRefusedNics, type RefuseNics } from '../linux/takeover.js';
 import { discoverNics, isPhysicalNic } from '../linux/nics.js';
 import { IpBatch } from '../linux/ip-batch.js';
 import { parseKernelBatch, type KernelView } from '../linux/kernel.js';
@@ -34,6 +37,13 @@ export interface OvsBackendOptions {
   label?: string;
   /** ovs-vswitchd's run directory (bridge `.mgmt` sockets); default: the db socket's directory. */
   rundir?: string;
+  /**
+   * NICs that must not be taken over (the distribution's network configuration manages them):
+   * NIC → message. Asked before a NIC or bond port is added; its owner's actions are skipped.
+   */
+  refuseNics?: RefuseNics;
+  /** The host's persisted NIC order (positions); without it NICs have none. */
+  nicOrder?: NicOrder;
 }
 
 const execP = promisify(execFile);
@@ -104,6 +114,16 @@ export class OvsSystemSwitch implements OvsSwitch {
   async apply(actions: Action[]): Promise<ApplyResult> {
     const errors: StrMap = {};
     let transactions = 0;
+    // A NIC the distribution configures is left alone with everything of its owner (takeover.ts).
+    const taking = actions.flatMap((a) => (a.kind === 'add-port' && (a.port.role === 'nic' || a.port.role === 'bond')
+      ? a.port.interfaces.map((i) => ({ nic: i.name, owner: a.port.owner })) : []));
+    const allowed = await withoutRefusedNics(actions, taking, this.opts.refuseNics, actionOwner);
+    Object.assign(errors, allowed.errors);
+    actions = allowed.actions;
+    // What a NIC holds is read before the switch takes it over: from then until the move the
+    // host's address is not reached, so the move follows the switch's work at once, first.
+    const moves = actions.filter((a) => a.kind === 'move-l3');
+    let l3: L3State | undefined = moves.length > 0 ? await readL3(this.opts.netns) : undefined;
     const sw = actions.filter(isOvsAction) as OvsAction[];
     if (sw.length > 0) {
       const r = await applyOvs(this.client, sw, { comment: this.opts.label ?? 'xcpnet-agent', timeoutMs: this.opts.applyTimeoutMs ?? 15000 });
@@ -111,10 +131,10 @@ export class OvsSystemSwitch implements OvsSwitch {
       transactions += r.transactions;
       this.transactions += r.transactions;
     }
-    for (const a of actions) {
-      if (isOvsAction(a)) continue;
+    for (const a of [...moves, ...actions.filter((x) => !isOvsAction(x) && x.kind !== 'move-l3')]) {
       try {
         switch (a.kind) {
+          case 'move-l3': await runBatch(this.opts.netns, planMove(l3 ??= await readL3(this.opts.netns), a.from, a.to)); l3 = undefined; break;
           case 'link-up': await this.ip.setUp(a.dev); break;
           case 'addr-add': await this.ip.addAddr(a.dev, a.cidr); break;
           case 'addr-del': await this.ip.delAddr(a.dev, a.cidr); break;
@@ -137,7 +157,7 @@ export class OvsSystemSwitch implements OvsSwitch {
   async nics(): Promise<Nic[]> {
     const sig = this.kernel ? nicSignature(this.kernel.raw) : undefined;
     if (sig === undefined || this.nicCache?.sig !== sig) {
-      const nics = await discoverNics(this.ip);
+      const nics = await discoverNics(this.ip, this.opts.nicOrder);
       this.nicCache = sig === undefined ? undefined : { sig, nics };
       return nics.map((n) => ({ ...n }));
     }

@@ -199,6 +199,22 @@ export const NET_COMMANDS: Command[] = [
     },
   },
   {
+    name: 'host-emergency-management-reconfigure', reqd: ['interface'], optn: [],
+    help: 'On a pool member that cannot reach its master: put its management interface on a bridge (e.g. xenbr1), with the IP configuration recorded for its PIF.',
+    run: async (env) => {
+      const c = await env.client();
+      await c.call('host.local_management_reconfigure', req(env, 'interface'));
+    },
+  },
+  {
+    name: 'host-is-in-emergency-mode', reqd: [], optn: [],
+    help: 'Whether the host xe talks to is a pool member that cannot reach its master.',
+    run: async (env) => {
+      const c = await env.client();
+      env.out(`${String(await c.call<boolean>('host.is_in_emergency_mode'))}\n`);
+    },
+  },
+  {
     name: 'host-management-disable', reqd: [], optn: [],
     help: 'Turn off the management interface of the host xe is connected to.',
     run: async (env) => {

@@ -181,7 +181,7 @@ export async function startVmHost(state: LabState, master: VmMaster, o: VmHostOp
     // Over TLS, trusting the master's own certificate by its fingerprint.
     const fingerprint = fingerprintOf(readFileSync(join(master.dir, CERT_FILE), 'utf8'));
     await vm.spawn([process.execPath, XCPNET_JS, 'agent', '--master', master.url, '--fingerprint', fingerprint, '--host', uuid,
-      '--ovsdb', `unix:${GUEST_OVS}/db.sock`, '--manage-nics', '--datapath', 'system'], GUEST_AGENT_LOG,
+      '--ovsdb', `unix:${GUEST_OVS}/db.sock`, '--manage-nics', '--datapath', 'system', '--state-dir', '/run/xcpnet/agent'], GUEST_AGENT_LOG,
     { XCPNET_HOST_CREDENTIAL: readFileSync(credential, 'utf8') });
     progress(`${name}: Open vSwitch (kernel datapath) and the agent started; host uuid ${uuid}`);
     return {

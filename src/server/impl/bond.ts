@@ -3,6 +3,7 @@
 // configuration, management, VLANs, tunnels, VIFs), so the agent never sees a half-moved
 // state (e.g. VLAN PIFs still on a member whose bridge is gone), then wait for the agent.
 
+import { MANAGEMENT_WAIT_MS } from './host.js';
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { NULL_REF, stored, storedFields, type Rec, type Value } from '../../idl/meta.js';
@@ -94,7 +95,8 @@ function progress(ctx: CallContext, value: number): void {
 
 /** Waits for the host's agent to realise the records just written (the "plug"). */
 async function realise(ctx: CallContext, host: string, objects: string[], management: boolean): Promise<void> {
-  await ctx.services.hub.wait(host, objects);
+  // Over the management NIC: confirmed (or rolled back) by the host, which takes longer.
+  await ctx.services.hub.wait(host, objects, undefined, management ? MANAGEMENT_WAIT_MS : undefined);
   if (management) syncHostAddress(ctx, host);
 }
 

@@ -3,6 +3,8 @@
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { CallContext, ImplTable } from '../context.js';
+import type { Tx } from '../../db/store.js';
+import { storedFields } from '../../idl/meta.js';
 import type { Reader } from './common.js';
 import { getPool, isBondSlave, markPlugged, recomputeManagement, syncHostAddress } from './common.js';
 
@@ -32,6 +34,8 @@ export async function managementReconfigure(ctx: CallContext, pifRef: string): P
   if (pif.management === true) return;
   const host = pif.host as string;
   const bridge = store.get('network', pif.network as string).bridge as string;
+  const h = store.get('host', host);
+  const before = storedFields(h, ['management_bridge', 'management_address_type', 'address']);
   store.transact((tx) => {
     if (pif.managed !== false) markPlugged(tx, pifRef);
     tx.update('host', host, {
@@ -39,8 +43,35 @@ export async function managementReconfigure(ctx: CallContext, pifRef: string): P
     });
     recomputeManagement(tx, host);
   });
-  if (pif.managed !== false) await hub.wait(host, [pifRef]);
+  if (pif.managed !== false) {
+    await waitForManagement(ctx, host, [pifRef], (tx) => {
+      tx.update('host', host, before);
+      if (pif.currently_attached !== true) tx.update('PIF', pifRef, { currently_attached: false });
+      recomputeManagement(tx, host);
+    });
+  }
   syncHostAddress(ctx, host);
+}
+
+/**
+ * How long a management change may take on its host: the agent's confirmation window (20 s)
+ * and, when the change cut the host off, its rollback and the way back to the master.
+ */
+export const MANAGEMENT_WAIT_MS = 90_000;
+
+/**
+ * Waits for a management change to be realised; when it is not (the agent rolled it back
+ * because it could not reach the master from it, failed to realise it, or never answered), the
+ * records are put back as they were (`restore`) before the error goes to the caller, so that
+ * the records keep describing how the host is really reached.
+ */
+export async function waitForManagement(ctx: CallContext, host: string, objects: string[], restore: (tx: Tx) => void): Promise<void> {
+  try {
+    await ctx.services.hub.wait(host, objects, undefined, MANAGEMENT_WAIT_MS);
+  } catch (e) {
+    ctx.services.store.transact(restore);
+    throw e;
+  }
 }
 
 function managementDisable(ctx: CallContext): void {

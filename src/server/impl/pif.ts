@@ -4,7 +4,7 @@
 
 import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
-import { NULL_REF, type Rec, type Value } from '../../idl/meta.js';
+import { NULL_REF, storedFields, type Rec, type Value } from '../../idl/meta.js';
 import type { CallContext, ImplTable, ServerServices } from '../context.js';
 import { nicMetrics, type Nic } from '../realise.js';
 import {
@@ -12,19 +12,25 @@ import {
   markPlugged, pifKind, plugPif, recomputeManagement, splitDns, syncHostAddress, unplugPif,
 } from './common.js';
 import { PIFClass } from '../../idl/classes/pif.js';
+import { isIfName } from '../../common/net-syntax.js';
 import { checkCreate, checkEntry, checkMember, fieldOf } from '../field-rules.js';
+import { waitForManagement } from './host.js';
 
 const str = (v: Value | undefined): string => (typeof v === 'string' ? v : '');
 
-/** Position of a NIC: N of `ethN`, none otherwise (no device-ordering feature). */
-export function nicPosition(device: string): number | undefined {
+/**
+ * Position of a NIC: the one its host's agent keeps for it (stable across renames and reboots,
+ * see src/backends/linux/nic-order.ts), else N of `ethN`, else none.
+ */
+export function nicPosition(device: string, position?: number): number | undefined {
+  if (Number.isInteger(position) && position! >= 0 && position! <= 9999) return position;
   const m = /^eth(\d+)$/.exec(device);
   return m ? Number(m[1]) : undefined;
 }
 
 /** The conventional bridge and network name of a NIC (§7.1). */
-export function nicNetwork(device: string): { bridge: string; name: string } {
-  const pos = nicPosition(device);
+export function nicNetwork(device: string, position?: number): { bridge: string; name: string } {
+  const pos = nicPosition(device, position);
   return pos === undefined
     ? { bridge: `br${device}`, name: `Pool-wide network associated with ${device}` }
     : { bridge: `xenbr${pos}`, name: `Pool-wide network ${pos}` };
@@ -44,7 +50,7 @@ const metricsOf = (nic: Nic): Rec => ({ ...nicMetrics(nic), other_config: {} });
 /** The introduce logic of §2.2.1 inside a transaction (checks done by the caller). */
 export function introducePif(tx: Tx, host: string, nic: Nic, managed: boolean): string {
   const h = tx.get('host', host);
-  const { bridge, name } = nicNetwork(nic.device);
+  const { bridge, name } = nicNetwork(nic.device, nic.position);
   let network: string | undefined = tx.lookup('network', 'bridge', bridge)[0];
   if (!network) {
     network = tx.create('network', {
@@ -71,6 +77,18 @@ async function scan(ctx: CallContext, host: string): Promise<void> {
   const nics = await freshNics(ctx, host);
   ctx.services.store.transact((tx) => {
     const byDevice = new Map(nics.map((n) => [n.device, n]));
+    // 0. a renamed NIC (its MAC on a PIF of another name) keeps its PIF, which takes the new
+    //    name, with the VLAN PIFs on it: the PIF, its network and bridge stay (xapi re-derives
+    //    device from the position; the agent keys positions by MAC).
+    const renames = renamedPifs(tx, host, nics);
+    for (const [ref, device] of renames) {
+      tx.update('PIF', ref, { device, device_name: device });
+      for (const [vref, v] of tx.all('PIF')) {
+        if (v.host !== host || !isRef(v.VLAN_master_of)) continue;
+        const vlan = tx.find('VLAN', v.VLAN_master_of as string);
+        if (vlan?.tagged_PIF === ref) tx.update('PIF', vref, { device });
+      }
+    }
     // 1. refresh existing physical PIFs (MAC, MTU); nothing is ever deleted
     for (const ref of tx.lookup('PIF', 'host', host)) {
       const pif = tx.get('PIF', ref);
@@ -87,6 +105,22 @@ async function scan(ctx: CallContext, host: string): Promise<void> {
     recomputeManagement(tx, host);
     tx.touch('host', host);
   });
+}
+
+/**
+ * Pure over a reader: physical PIFs of `host` whose NIC (same MAC) now has another name, as
+ * [PIF ref, new device]. Only unambiguous cases: one PIF and one NIC with that MAC.
+ */
+export function renamedPifs(r: { all(cls: string): Iterable<[string, Rec]> }, host: string, nics: Nic[]): [string, string][] {
+  const phys = [...r.all('PIF')].filter(([, p]) => p.host === host && p.physical === true);
+  const out: [string, string][] = [];
+  for (const [ref, pif] of phys) {
+    const mac = str(pif.MAC).toLowerCase();
+    const same = nics.filter((n) => n.MAC.toLowerCase() === mac);
+    if (mac === '' || same.length !== 1 || phys.filter(([, p]) => str(p.MAC).toLowerCase() === mac).length !== 1) continue;
+    if (same[0]!.device !== pif.device && isIfName(same[0]!.device)) out.push([ref, same[0]!.device]);
+  }
+  return out;
 }
 
 async function introduce(ctx: CallContext, a: Record<string, Value>): Promise<string> {
@@ -145,9 +179,15 @@ async function reapply(ctx: CallContext, self: string, write: (tx: Tx) => void):
     if (pif.management === true) recomputeManagement(tx, pif.host as string);
   });
   if (pif.currently_attached !== true) return;
-  await hub.wait(pif.host as string, [self]);
-  if (pif.management === true) syncHostAddress(ctx, pif.host as string);
+  const host = pif.host as string;
+  if (pif.management !== true) { await hub.wait(host, [self]); return; }
+  // The management PIF: confirmed by its host, else its previous configuration comes back.
+  const before = storedFields(pif, MANAGEMENT_FIELDS);
+  await waitForManagement(ctx, host, [self], (tx) => { tx.update('PIF', self, before); recomputeManagement(tx, host); });
+  syncHostAddress(ctx, host);
 }
+
+const MANAGEMENT_FIELDS = ['ip_configuration_mode', 'IP', 'netmask', 'gateway', 'DNS', 'ipv6_configuration_mode', 'IPv6', 'ipv6_gateway', 'currently_attached'] as const;
 
 async function reconfigureIp(ctx: CallContext, a: Record<string, Value>): Promise<void> {
   const self = a.self as string;
@@ -296,7 +336,8 @@ export async function initialHostNetworking(services: ServerServices, host: stri
     if (!mine().some(([, p]) => p.management === true)) {
       const phys = mine().filter(([, p]) => p.physical === true && p.managed !== false && !isBondSlave(tx, p))
         .sort(([, x], [, y]) => str(x.device).localeCompare(str(y.device), 'en', { numeric: true }));
-      const pick = phys.find(([, p]) => p.device === 'eth0') ?? phys[0];
+      // The NIC at position 0 (xenbr0), whatever its name; else eth0; else the first.
+      const pick = phys.find(([, p]) => tx.find('network', p.network as string)?.bridge === 'xenbr0') ?? phys.find(([, p]) => p.device === 'eth0') ?? phys[0];
       if (pick) {
         const [ref, pif] = pick;
         const net = tx.get('network', pif.network as string);

@@ -26,7 +26,7 @@ function vmAllowedOps(vm: Rec): string[] {
   }
 }
 
-function updateVm(tx: Tx, vm: string, patch: Rec): void {
+export function updateVm(tx: Tx, vm: string, patch: Rec): void {
   const next = { ...tx.get('VM', vm), ...patch };
   tx.update('VM', vm, { ...patch, allowed_operations: vmAllowedOps(next) });
 }
@@ -90,7 +90,7 @@ function chooseHost(r: Reader, vm: string, networks: string[]): string {
 }
 
 /** The smallest domid ≥ 1 not used by a VM resident on the host (dom0 has 0). */
-function nextDomid(r: Reader, host: string): number {
+export function nextDomid(r: Reader, host: string): number {
   const used = new Set<number>();
   for (const [, vm] of r.all('VM')) if (vm.resident_on === host && typeof vm.domid === 'number') used.add(vm.domid);
   let d = 1;
@@ -140,7 +140,7 @@ async function vmStart(ctx: CallContext, vm: string, wanted?: string): Promise<v
 // ---------------------------------------------------------------- shutdown / destroy
 
 /** No domain any more: VIFs detached, Halted, no domid, not resident. */
-function halt(tx: Tx, vm: string, task?: string): void {
+export function halt(tx: Tx, vm: string, task?: string): void {
   const cur = tx.find('VM', vm);
   if (!cur) return;
   for (const [ref, vif] of vifsOf(tx, vm)) if (vif.currently_attached !== false) tx.update('VIF', ref, { currently_attached: false });
