@@ -4,10 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
-import { labDown, labRestartMaster } from '../../src/lab/index.js';
+import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, ovsRows, nextCfg, type TestLab } from '../../src/lab/testkit.js';
+import { labDown, labRestartAgent, labRestartMaster } from '../../src/lab/index.js';
 import { waitFor } from '../../src/lab/pool.js';
 
 const skip = canRunLab();
@@ -114,6 +114,22 @@ test('OVN pool: guests on four hosts, isolation, port security, a new chassis, o
   await waitFor('the change in the northbound', 10_000, () => nbRows(l).some((r) => r.includes('10.77.0.5')) || undefined);
   assert.deepEqual(nbRows(l).map((r) => r.replaceAll(' 10.77.0.5', '')), before, 'the restart changed no row: same uuids, same values');
   assert.ok(await l.pingSoon('c1', '10.77.0.3'), 'traffic after the master restart');
+
+  // An agent restart on a chassis rewrites nothing either: it adopts ovn-controller and its switch.
+  const rows1 = await ovsRows(l, 'host1');
+  const cfg1 = await nextCfg(l, 'host1');
+  const controller = readFileSync(pidfile, 'utf8').trim();
+  // Every committed OVSDB transaction, whoever makes it, appends to the database file.
+  const confDb = join(l.state.dir, 'ovs', 'host1', 'conf.db');
+  const confSize = statSync(confDb).size;
+  await labRestartAgent({ name: l.name, stateDir: l.stateDir, host: 'host1', progress: () => undefined });
+  // PIF.scan returns once the new agent has answered, after its first full pass.
+  await l.xe('pif-scan', `host-uuid=${await l.xe('host-list', 'name-label=host1', '--minimal')}`);
+  assert.deepEqual(await ovsRows(l, 'host1'), rows1, 'no row of host1 removed or re-added');
+  assert.equal(await nextCfg(l, 'host1'), cfg1, 'the new agent wrote nothing to OVSDB');
+  assert.equal(statSync(confDb).size, confSize, 'no OVSDB transaction at all on host1 (the chassis keys are not rewritten)');
+  assert.equal(readFileSync(pidfile, 'utf8').trim(), controller, 'the same ovn-controller');
+  assert.ok(await l.pingSoon('c2', '10.77.0.1'), 'after the agent restart');
 
   // Switching the pool to the mesh and back moves its networks across, guests and all.
   const poolUuid = await l.xe('pool-list', '--minimal');
