@@ -19,19 +19,33 @@ EOM
   exit 1
 fi
 
+# ovn-central and ovn-host: OVN pools (the master runs ovn-northd and its databases, each agent
+# an ovn-controller), started by xcpnet itself, never as the packages' services.
 # chromium and a font: the topology view's system test drives Debian's browser headless
 # (playwright-core, which downloads no browser of its own). busybox-static: the agent's DHCP
 # client (udhcpc); dnsmasq-base: the lab upstream's DHCP server (the binary only: no system
 # service is installed or started).
-debs=(openvswitch-switch iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables chromium fonts-dejavu-core busybox-static dnsmasq-base)
+debs=(openvswitch-switch ovn-central ovn-host iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables chromium fonts-dejavu-core busybox-static dnsmasq-base)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  # The package's own service is not wanted: xcpnet starts its own OVS instances.
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The packages' own services are not wanted: xcpnet starts its own OVS and OVN daemons. A
+  # policy-rc.d that refuses every start keeps the packages' scripts from starting them (one that
+  # is already there, as in containers, is left as it is).
+  policy=/usr/sbin/policy-rc.d
+  made_policy=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && made_policy=1
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || { [ -n "$made_policy" ] && rm -f "$policy"; exit 1; }
+  if [ -n "$made_policy" ]; then rm -f "$policy"; fi
+  # Installed but not started: nor at the next boot.
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl disable --now ovn-central.service ovn-host.service >/dev/null 2>&1 || true
+  fi
 fi
 
 # The VM test tier: QEMU, busybox and Debian's kernel (extracted under var/vm, not installed).

@@ -115,7 +115,6 @@ test('tunnel: a bridge with no uplink and one tunnel per remote host with an att
     const t = b.physical(h, 'eth1', nt, { mode: 'Static', IP: ips[i], netmask: '255.255.255.0' });
     return b.tunnel(h, t, pn, 'vxlan', { MAC: `02:00:00:00:09:0${i}` });
   });
-  const netUuid = b.rec('network', pn).uuid as string;
   let c = compileHost(b.records, hosts[0]!);
   assert.deepEqual(c.errors, {});
   assert.deepEqual(c.doc.bridges.map((x) => x.name).sort(), ['xapi9', 'xenbr1']);
@@ -123,8 +122,8 @@ test('tunnel: a bridge with no uplink and one tunnel per remote host with an att
   assert.equal(tb.uplink, undefined);
   assert.equal(tb.mac, '02:00:00:00:09:00');
   assert.deepEqual(tb.tunnels, [
-    { name: tunnelPortName('aaaaaaaa-0000-0000-0000-000000000002', netUuid), protocol: 'vxlan', remote: '10.9.0.2', key: 42, remoteHost: 'aaaaaaaa-0000-0000-0000-000000000002' },
-    { name: tunnelPortName('bbbbbbbb-0000-0000-0000-000000000003', netUuid), protocol: 'vxlan', remote: '10.9.0.3', key: 42, remoteHost: 'bbbbbbbb-0000-0000-0000-000000000003' },
+    { name: tunnelPortName('10.9.0.2', 42), protocol: 'vxlan', remote: '10.9.0.2', key: 42, remoteHost: 'aaaaaaaa-0000-0000-0000-000000000002' },
+    { name: tunnelPortName('10.9.0.3', 42), protocol: 'vxlan', remote: '10.9.0.3', key: 42, remoteHost: 'bbbbbbbb-0000-0000-0000-000000000003' },
   ]);
   assert.ok(tb.tunnels.every((t) => t.name.length <= 15));
   // a host whose access PIF is unplugged leaves the mesh
@@ -196,4 +195,87 @@ test('prefixOf', () => {
   assert.equal(prefixOf('255.255.255.255'), 32);
   assert.equal(prefixOf('0.0.0.0'), 0);
   assert.equal(prefixOf('255.0.255.0'), undefined);
+});
+
+test('OVN pool: no mesh ports; the host is a chassis of its tunnels and VIFs of OVN networks go on br-int with their iface-id', () => {
+  const b = new PoolBuilder();
+  const hosts = ['aaaaaaaa-0000-0000-0000-000000000001', 'aaaaaaaa-0000-0000-0000-000000000002'].map((u) => b.host(u));
+  const nt = b.network('xenbr1');
+  const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '42' });
+  const local = b.network('xapi3');
+  const transports = hosts.map((h, i) => b.physical(h, 'eth1', nt, { mode: 'Static', IP: `10.9.0.${i + 1}`, netmask: '255.255.255.0' }));
+  const access = hosts.map((h, i) => b.tunnel(h, transports[i]!, pn, 'gre'));
+  const vm = b.vm(hosts[0]!, 3);
+  const v = b.vif(vm, pn, 0, '02:00:00:00:00:aa');
+  const lv = b.vif(vm, local, 1, '02:00:00:00:00:bb');
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'tcp:10.9.0.254:6642' } };
+  const c = compileHost(b.records, hosts[0]!);
+  assert.deepEqual(c.errors, {});
+  assert.deepEqual(c.doc.ovn, { systemId: hosts.map((h) => b.rec('host', h).uuid)[0], remote: 'tcp:10.9.0.254:6642', encapTypes: ['geneve'], encapIp: '10.9.0.1', bridge: 'br-int' });
+  assert.deepEqual(c.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels, [], 'no mesh port');
+  assert.equal(c.doc.bridges.find((x) => x.name === 'br-int')?.integration, true);
+  const vifs = Object.fromEntries(c.doc.vifs.map((x) => [x.owner, x]));
+  assert.equal(vifs[v]!.bridge, 'br-int');
+  assert.equal(vifs[v]!.ifaceId, b.rec('VIF', v).uuid);
+  // a network without tunnels stays a bridge of its own
+  assert.equal(vifs[lv]!.bridge, 'xapi3');
+  assert.equal(vifs[lv]!.ifaceId, undefined);
+  // vxlan is vxlan to OVN
+  b.set('tunnel', (b.rec('PIF', access[0]!).tunnel_access_PIF_of as string[])[0]!, { protocol: 'vxlan' });
+  assert.deepEqual(compileHost(b.records, hosts[0]!).doc.ovn?.encapTypes, ['vxlan']);
+  // until the master has published a valid southbound address, the mesh goes on (nothing unplugged)
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'tcp:nonsense' } };
+  const early = compileHost(b.records, hosts[0]!);
+  assert.deepEqual(early.errors, {});
+  assert.equal(early.doc.ovn, undefined);
+  assert.equal(early.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels.length, 1);
+  // back to the mesh: the tunnel port is there again
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'mesh' } };
+  const mesh = compileHost(b.records, hosts[0]!);
+  assert.equal(mesh.doc.ovn, undefined);
+  assert.equal(mesh.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels.length, 1);
+  assert.equal(mesh.doc.vifs.find((x) => x.owner === v)!.bridge, 'xapi9');
+});
+
+test('tunnel MTU: the network is clamped to the transport minus the encapsulation, an explicit larger MTU is an error', () => {
+  const b = new PoolBuilder();
+  const [h1, h2] = [b.host('aaaaaaaa-0000-0000-0000-000000000001'), b.host('aaaaaaaa-0000-0000-0000-000000000002')];
+  const nt = b.network('xenbr1', 1500);
+  const pn = b.network('xapi9', 1500, { 'xcpnet-tunnel-key': '42' });
+  const t1 = b.physical(h1, 'eth1', nt, { mode: 'Static', IP: '10.9.0.1', netmask: '255.255.255.0' });
+  const a1 = b.tunnel(h1, t1, pn, 'vxlan');
+  b.tunnel(h2, b.physical(h2, 'eth1', nt, { mode: 'Static', IP: '10.9.0.2', netmask: '255.255.255.0' }), pn, 'vxlan');
+  const vm = b.vm(h1, 4);
+  const v = b.vif(vm, pn, 0, '02:00:00:00:00:cc');
+  const c = compileHost(b.records, h1);
+  assert.deepEqual(c.errors, {});
+  assert.equal(c.doc.bridges.find((x) => x.name === 'xapi9')!.mtu, 1450);
+  assert.equal(c.pifs.find((p) => p.ref === a1)!.mtu, 1450, 'the access PIF reports what guests get');
+  assert.equal(c.doc.vifs.find((x) => x.owner === v)!.mtu, 1450);
+  // gre on the mesh: 42 bytes
+  b.set('tunnel', (b.rec('PIF', a1).tunnel_access_PIF_of as string[])[0]!, { protocol: 'gre' });
+  assert.equal(compileHost(b.records, h1).doc.bridges.find((x) => x.name === 'xapi9')!.mtu, 1458);
+  // asked explicitly: an error naming the limit
+  b.set('PIF', a1, { other_config: { mtu: '1500' } });
+  assert.match(compileHost(b.records, h1).errors[a1]!, /other_config:mtu 1500 does not fit the transport's MTU 1500 minus 42 bytes of gre: at most 1458/);
+  // a jumbo transport carries a 1500 network
+  b.set('PIF', a1, { other_config: {} });
+  b.set('network', nt, { MTU: 9000 });
+  assert.equal(compileHost(b.records, h1).doc.bridges.find((x) => x.name === 'xapi9')!.mtu, 1500);
+});
+
+test('tunnel port names are unique whatever the host uuids (two peers sharing a uuid prefix both get their port)', () => {
+  const b = new PoolBuilder();
+  const hosts = ['aaaaaaaa-0000-0000-0000-000000000001', 'abcdef12-0000-0000-0000-000000000002', 'abcdef12-9999-0000-0000-000000000003'].map((u) => b.host(u));
+  const nt = b.network('xenbr1');
+  const pns = [b.network('xapi8', 1400, { 'xcpnet-tunnel-key': '7' }), b.network('xapi9', 1400, { 'xcpnet-tunnel-key': '8' })];
+  hosts.forEach((h, i) => {
+    const t = b.physical(h, 'eth1', nt, { mode: 'Static', IP: `10.9.0.${i + 1}`, netmask: '255.255.255.0' });
+    for (const pn of pns) b.tunnel(h, t, pn, 'vxlan');
+  });
+  const c = compileHost(b.records, hosts[0]!);
+  assert.deepEqual(c.errors, {});
+  const names = c.doc.bridges.flatMap((x) => x.tunnels.map((t) => t.name));
+  assert.deepEqual(names.sort(), ['t0a090002000007', 't0a090002000008', 't0a090003000007', 't0a090003000008']);
+  assert.ok(names.every((n) => n.length <= 15));
 });

@@ -11,11 +11,12 @@
 // again here, and an object whose values do not pass is left out (or its value ignored) and
 // reported against its ref.
 import type { Rec } from '../idl/meta.js';
-import type { BondMode, HostAddress, HostBridge, HostDoc, Locking, StrMap, Uplink, VifPort } from '../backends/contract.js';
+import type { BondMode, OvnChassis, HostAddress, HostBridge, HostDoc, Locking, StrMap, Uplink, VifPort } from '../backends/contract.js';
 import { bondProperties } from './bond.js';
 import { bool, int, isIPv4, isRef, prefixOf, refs, str, strMap, type PoolRecords } from './records.js';
 import { isDnsName, isIfName, isIPv6, isMac, isMtu, isUuid, parseIPv4Net, parseIPv6Net, parseUint } from '../common/net-syntax.js';
-import { MAX_TUNNEL_KEY, TUNNEL_KEY } from '../idl/checks.js';
+import { ENCAP_OVERHEAD, encapOf, tunnelMtuFit } from '../common/encap.js';
+import { MAX_TUNNEL_KEY, OVN_REMOTE_KEY, SDN_KEY, TUNNEL_KEY, isOvnRemote } from '../idl/checks.js';
 
 /** A compiled host: the driver's document and the agent's own bookkeeping. */
 export interface Desired {
@@ -30,11 +31,19 @@ export interface Desired {
   errors: StrMap;
 }
 
-/** Port/interface name of a tunnel to a remote host (≤ 15 chars, stable per network and peer). */
-export function tunnelPortName(remoteHostUuid: string, networkUuid: string): string {
-  const hex = (u: string) => u.replace(/-/g, '').slice(0, 6);
-  return `t${hex(remoteHostUuid)}.${hex(networkUuid)}`;
+/**
+ * Port/interface name of a tunnel to a peer: `t` + the peer's transport IPv4 address (8 hex
+ * digits) + the network's tunnel key (6 hex digits), 15 characters. Unique on a host for any
+ * pool: the controller gives every network its own key, and one peer address is one peer
+ * (prefixes of host uuids were not: two hosts could share one and a port was lost).
+ */
+export function tunnelPortName(remoteIp: string, key: number): string {
+  const ip = remoteIp.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('');
+  return `t${ip}${key.toString(16).padStart(6, '0')}`;
 }
+
+/** OVN's integration bridge on every chassis (one per host: ovn-controller drives one bridge). */
+export const OVN_BRIDGE = 'br-int';
 
 export const vifDevName = (domid: number, device: number): string => `vif${domid}.${device}`;
 
@@ -104,6 +113,14 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     doc.bridges.push(b);
     return b;
   };
+
+  // On an OVN pool, cross-server private networks are OVN logical switches: no mesh ports; the
+  // host is a chassis whose encapsulation comes from its tunnels, and their VIFs go on br-int.
+  const poolConfig = strMap(Object.values(pool.pool)[0]?.other_config);
+  // Until the master has published its southbound address the networks stay on the mesh.
+  const ovnRemote = poolConfig[OVN_REMOTE_KEY] ?? '';
+  const ovnPool = poolConfig[SDN_KEY] === 'ovn' && isOvnRemote(ovnRemote);
+  const chassisTunnels: { ref: string; protocol: string; ip: string }[] = [];
 
   const myPifs = Object.entries(pool.PIF)
     .filter(([, p]) => str(p.host) === hostRef && p.managed !== false)
@@ -199,27 +216,47 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     const tunnel = pool.tunnel[tunnelRef];
     if (!tunnel) { fail(ref, 'tunnel record missing'); return null; }
     const transport = str(tunnel.transport_PIF);
-    if (pool.PIF[transport] && !realise(transport)) { fail(ref, `transport PIF ${transport} could not be realised`); return null; }
+    const carrier = pool.PIF[transport] ? realise(transport) : null;
+    if (pool.PIF[transport] && !carrier) { fail(ref, `transport PIF ${transport} could not be realised`); return null; }
+    const protocol = str(tunnel.protocol) === 'vxlan' ? 'vxlan' : 'gre';
+    // A frame larger than the transport carries once encapsulated would vanish: the network's
+    // MTU here is clamped to what fits, and an explicit other_config:mtu that does not fit is an error.
+    if (carrier) {
+      const encap = encapOf(protocol, ovnPool ? 'ovn' : 'mesh');
+      const fit = tunnelMtuFit(carrier.mtu, encap);
+      if (mtu > fit) {
+        if (strMap(pif.other_config).mtu !== undefined) {
+          fail(ref, `other_config:mtu ${mtu} does not fit the transport's MTU ${carrier.mtu} minus ${ENCAP_OVERHEAD[encap]} bytes of ${encap}: at most ${fit}`);
+        }
+        mtu = fit;
+      }
+    }
     const b = ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC));
     if (!b) return null;
     const r = { bridge, mtu, vlan: false };
     const netRef = str(pif.network);
     const keyText = strMap(pool.network[netRef]?.other_config)[TUNNEL_KEY] ?? '';
-    const protocol = str(tunnel.protocol) === 'vxlan' ? 'vxlan' : 'gre';
+    if (ovnPool) {
+      chassisTunnels.push({ ref, protocol, ip: str(pool.PIF[transport]?.IP) });
+      return r;
+    }
     // No key yet: a host-local network until the controller allocates one.
     if (keyText === '') return r;
     const key = parseUint(keyText, 1, MAX_TUNNEL_KEY);
     if (key === undefined) { fail(ref, `invalid tunnel key ${JSON.stringify(keyText)}`); return r; }
     if (!isUuid(netUuid)) { fail(ref, `invalid network uuid ${JSON.stringify(netUuid)}`); return r; }
-    const peers = Object.entries(pool.tunnel).flatMap(([, t]) => {
-      const access = pool.PIF[str(t.access_PIF)];
-      if (!access || str(access.network) !== netRef || str(access.host) === hostRef || !bool(access.currently_attached)) return [];
+    // The network's own PIFs (its inverse relation), not every tunnel of the pool: a compile costs
+    // what this host's ports are, however many other networks the pool has.
+    const peers = refs(pool.network[netRef]?.PIFs).flatMap((accessRef) => {
+      const access = pool.PIF[accessRef];
+      const t = pool.tunnel[refs(access?.tunnel_access_PIF_of)[0] ?? ''];
+      if (!access || !t || str(t.access_PIF) !== accessRef || str(access.network) !== netRef || str(access.host) === hostRef || !bool(access.currently_attached)) return [];
       const ip = str(pool.PIF[str(t.transport_PIF)]?.IP);
       const remoteHost = str(pool.host[str(access.host)]?.uuid);
       return isIPv4(ip) && isUuid(remoteHost) ? [{ ip, remoteHost }] : [];
     }).sort((a, c) => a.remoteHost.localeCompare(c.remoteHost));
     for (const peer of peers) {
-      const name = tunnelPortName(peer.remoteHost, netUuid);
+      const name = tunnelPortName(peer.ip, key);
       if (claim(ref, name)) b.tunnels.push({ name, protocol, remote: peer.ip, key, remoteHost: peer.remoteHost });
     }
     return r;
@@ -228,6 +265,20 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   for (const [ref] of myPifs) {
     if (needed.has(ref) && !slavesOfWantedBonds.has(ref)) realise(ref);
   }
+
+  if (ovnPool && chassisTunnels.length > 0) {
+    const first = chassisTunnels[0]!;
+    const remote = ovnRemote;
+    if (!isIPv4(first.ip)) fail(first.ref, `transport PIF has no IPv4 address for OVN's encapsulation`);
+    else if (ensureBridge(OVN_BRIDGE, first.ref, 1500, '', '', { integration: true })) {
+      for (const t of chassisTunnels) if (t.ip !== first.ip) fail(t.ref, `an OVN chassis has one encapsulation address: ${first.ip}, not ${t.ip}`);
+      // OVN has no GRE: a gre tunnel is carried by Geneve.
+      const encapTypes = [...new Set(chassisTunnels.map((t) => (t.protocol === 'vxlan' ? 'vxlan' : 'geneve') as OvnChassis['encapTypes'][number]))].sort();
+      doc.ovn = { systemId: doc.host, remote, encapTypes, encapIp: first.ip, bridge: OVN_BRIDGE };
+    }
+  }
+  const ovnNets = new Set<string>();
+  if (ovnPool) for (const t of Object.values(pool.tunnel)) ovnNets.add(str(pool.PIF[str(t.access_PIF)]?.network));
 
   // IPv4 configuration of attached PIFs, on their bridge device.
   const ipPifs: { ref: string; pif: Rec; dev: string }[] = [];
@@ -304,6 +355,18 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     };
     doc.vifs.push(spec);
     if (!claim(ref, name)) continue;
+    // On a tunnel network the guest gets no more than the tunnel carries.
+    const carried = done.get(pifOnNet(netRef) ?? '');
+    if (carried && refs(pool.PIF[pifOnNet(netRef)!]?.tunnel_access_PIF_of).length > 0 && spec.mtu > carried.mtu) {
+      if (strMap(vif.other_config).mtu !== undefined) fail(ref, `other_config:mtu ${spec.mtu} does not fit the tunnel network's ${carried.mtu}: clamped`);
+      spec.mtu = carried.mtu;
+    }
+    if (ovnNets.has(netRef)) {
+      if (!doc.ovn) { fail(ref, `network ${str(net.uuid)} is on OVN and this host is not an OVN chassis (no tunnel access PIF realised here)`); continue; }
+      spec.bridge = doc.ovn.bridge;
+      spec.ifaceId = ids.VIF;
+      continue;
+    }
     const pifRef = pifOnNet(netRef);
     if (pifRef) {
       const where = done.get(pifRef);

@@ -8,6 +8,7 @@ export type Table = Record<string, Rec>;
 
 /** The records of the whole pool the agent compiles from, keyed by XenAPI class name. */
 export interface PoolRecords {
+  pool: Table;
   host: Table;
   PIF: Table;
   network: Table;
@@ -23,7 +24,7 @@ export { AGENT_CLASSES as POOL_CLASSES, type AgentClass as PoolClass } from '../
 import { AGENT_CLASSES as POOL_CLASSES, type AgentClass as PoolClass } from '../protocol/host-agent.js';
 
 export function emptyPool(): PoolRecords {
-  return { host: {}, PIF: {}, network: {}, VIF: {}, VM: {}, Bond: {}, VLAN: {}, tunnel: {} };
+  return { pool: {}, host: {}, PIF: {}, network: {}, VIF: {}, VM: {}, Bond: {}, VLAN: {}, tunnel: {} };
 }
 
 /** Event classes are lower-case on the wire (`pif`, `vlan`); map them back. */

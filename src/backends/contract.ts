@@ -61,6 +61,25 @@ export interface HostBridge {
   uplink?: Uplink;
   vlan?: { parent: string; tag: number };
   tunnels: Tunnel[];
+  /** OVN's integration bridge (`br-int`): its flows are ovn-controller's (fail_mode secure). */
+  integration?: boolean;
+}
+
+/**
+ * This host as an OVN chassis (pools whose other_config:xcpnet-sdn is ovn): the Open_vSwitch
+ * external_ids ovn-controller reads, and whether it should run.
+ */
+export interface OvnChassis {
+  /** system-id: the host's uuid. */
+  systemId: string;
+  /** ovn-remote: the master's southbound database. */
+  remote: string;
+  /** ovn-encap-type: from the tunnels' protocols (vxlan → vxlan, gre → geneve). */
+  encapTypes: ('geneve' | 'vxlan')[];
+  /** ovn-encap-ip: the tunnels' transport PIF address. */
+  encapIp: string;
+  /** ovn-bridge: the integration bridge, one of the document's bridges. */
+  bridge: string;
 }
 
 export type Locking = 'locked' | 'unlocked' | 'disabled';
@@ -84,6 +103,8 @@ export interface VifPort {
   networkUuid: string;
   vmDomid: number;
   device: number;
+  /** On an OVN network: external_ids:iface-id, the logical port (the VIF's uuid). */
+  ifaceId?: string;
   /**
    * The port was made by the hypervisor's own tooling (libvirt's openvswitch virtualport,
    * xenopsd's vif script) and carries this VIF's uuid as external_ids:iface-id or
@@ -113,6 +134,8 @@ export interface HostDoc {
   addresses: HostAddress[];
   gateway?: { dev: string; via: string; owner: string };
   dns?: { servers: string[]; search: string[]; owner: string };
+  /** Set when the host is an OVN chassis. */
+  ovn?: OvnChassis;
   /** The PIF whose DHCP lease gives the default route / DNS (then `gateway`/`dns` come from it). */
   dhcpGateway?: { dev: string; owner: string };
   dhcpDns?: { dev: string; owner: string; search: string[] };

@@ -10,6 +10,7 @@ import { NetnsGuests, guestPrefixFor } from './linux/guests.js';
 import { setSysctls, USERSPACE_TUNNEL_ARP } from './linux/sysctl.js';
 import { OvsDriver } from './ovs/driver.js';
 import { OvsSystemSwitch } from './ovs/switch.js';
+import { OvnChassisRunner } from './ovs/ovn-chassis.js';
 import { vswitchdCtl, watchOvs, type SwitchHealth } from './ovs/health.js';
 import { refuseDistroNics } from './linux/takeover.js';
 import { NicOrder } from './linux/nic-order.js';
@@ -62,7 +63,8 @@ export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostD
       await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
         .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
     }
-    return { backend: new OvsDriver(sw, o.hostUuid), guests, health };
+    const chassis = new OvnChassisRunner(sw.client, ovsdb, rundir);
+    return { backend: new OvsDriver(sw, o.hostUuid, chassis), guests, health };
   }
   const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });
   return { backend: fake, guests: new FakeGuests(fake) };

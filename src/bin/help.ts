@@ -21,7 +21,7 @@ const LAB_COMMON: [string, string][] = [
 
 export const LAB_COMMANDS: CommandHelp[] = [
   {
-    name: 'lab up', args: '[--hosts N] [--nics M] [--backend openvswitch|bridge] [--standalone]',
+    name: 'lab up', args: '[--hosts N] [--nics M] [--backend openvswitch|bridge] [--sdn mesh|ovn] [--standalone]',
     summary: 'build a lab pool in network namespaces, or complete one left half-built',
     details: [
       'Builds a physical switch (802.1Q trunks, native VLAN 1), an upstream router (192.0.2.1, VLAN 10 198.51.100.1, VLAN 20 203.0.113.1), N hosts with M NICs each cabled to the switch, a pool master and one agent per host. Defaults: 2 hosts, 4 NICs, Open vSwitch.',
@@ -29,6 +29,7 @@ export const LAB_COMMANDS: CommandHelp[] = [
     ],
     options: [['--hosts N', 'number of hosts (host1 is the master\'s own host)'], ['--nics M', 'NICs per host, eth0 … eth(M-1)'],
       ['--backend B', 'openvswitch (default) or bridge (the Linux bridge, as XCP\'s bridge backend)'],
+      ['--sdn S', 'what carries cross-server private networks: mesh (xcpnet\'s tunnel mesh, default) or ovn'],
       ['--standalone', 'host2… stay standalone, each a pool of one (lab join HOST joins one)'], ...LAB_COMMON],
     examples: ['xcpnet lab up --hosts 3', 'eval "$(./bin/xcpnet lab env)"'],
   },
@@ -97,6 +98,7 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
       ['--host-name NAME', 'the local host\'s name and a name in its certificate'],
       ['--master-ca-file FILE', 'trust for the master of a pool this host joins: its certificate or CA'],
       ['--master-fingerprint SHA256', 'or its pinned certificate fingerprint'],
+      ['--ovn-sb-listen IP:PORT', 'where hosts elsewhere reach the OVN southbound database of an OVN pool (pool other-config:xcpnet-sdn=ovn); without it, its unix socket in <state-dir>/ovn'],
       ['--lab-wiring FILE', 'a lab\'s switch, cables and upstream, shown by the topology view (xcpnet lab sets it)'],
     ],
     examples: ['The topology view: https://HOST:PORT/topology/ (log in with a XenAPI user; read-only is enough)'],

@@ -45,6 +45,7 @@ async function serve(argv: string[]): Promise<void> {
     'master-ca-file': { type: 'string' },
     'master-fingerprint': { type: 'string' },
     'agent-credential-file': { type: 'string' },
+    'ovn-sb-listen': { type: 'string' },
     'lab-wiring': { type: 'string' },
     'manage-nics': { type: 'boolean', default: false },
     netns: { type: 'string' },
@@ -82,7 +83,15 @@ async function serve(argv: string[]): Promise<void> {
   const serving = `serving XenAPI on ${port !== undefined ? `${scheme}://${values.listen!.replace(/:\d+$/, '')}:${port} and ` : ''}unix:${master.socketPath}`;
   console.log(`xcpnet: ${serving}${fingerprint}`);
   await notifyReady(serving).catch((e: Error) => console.error(`xcpnet: readiness not notified to systemd: ${e.message}`));
-  const stop = async () => { await master.close(); process.exit(0); };
+  // The pool's OVN central (idle until pool.other_config:xcpnet-sdn says ovn); a member runs none.
+  const { startOvnCentral } = await import('../sdn/ovn-central.js');
+  const { isOvnRemote } = await import('../idl/checks.js');
+  const sbListen = values['ovn-sb-listen'];
+  if (sbListen !== undefined && !isOvnRemote(`tcp:${sbListen}`)) throw new Error(`--ovn-sb-listen ${sbListen}: give IPv4:PORT`);
+  const ovn = master.member ? undefined : startOvnCentral(master.server.store, {
+    dir: join(stateDir, 'ovn'), sbListen, log: (l) => console.error(`xcpnet: ${l}`),
+  });
+  const stop = async () => { await ovn?.stop(); await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

@@ -110,3 +110,19 @@ export const PIF_PROPERTIES: Record<string, KeyRule> = {
   gro: { check: (v, k, field) => { if (v !== 'on' && v !== 'off') fail('INVALID_VALUE', field, `${k} = ${v}`); } },
   '*': { check: (v, k, field) => fail('INVALID_VALUE', field, `${k} = ${v}`) },
 };
+
+/** pool.other_config:xcpnet-sdn, what carries the pool's cross-server private networks: xcpnet's mesh (default) or OVN. */
+export const SDN_KEY = 'xcpnet-sdn';
+export const SDN_MODES = ['mesh', 'ovn'] as const;
+export const sdnKey: KeyRule = { role: 'pool-operator', check: keyValue(oneOf(...SDN_MODES)) };
+/**
+ * pool.other_config:xcpnet-ovn-remote, where the agents' ovn-controller reaches the master's
+ * southbound database (written by the master): `tcp:IPv4:PORT`, `ssl:IPv4:PORT` or `unix:/PATH`.
+ */
+export const OVN_REMOTE_KEY = 'xcpnet-ovn-remote';
+export function isOvnRemote(v: string): boolean {
+  const m = /^(tcp|ssl):([0-9.]+):(\d{1,5})$/.exec(v);
+  if (m) return isIPv4(m[2]!) && parseUint(m[3]!, 1, 65535) !== undefined;
+  return /^unix:\/[A-Za-z0-9._/+-]{1,100}$/.test(v) && !v.includes('/../');
+}
+export const ovnRemoteKey: KeyRule = { role: 'pool-admin', check: keyValue(isOvnRemote) };

@@ -24,7 +24,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     args: rest, allowPositionals: true,
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
-      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' }, format: { type: 'string' },
+      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' }, format: { type: 'string' }, sdn: { type: 'string' },
       standalone: { type: 'boolean', default: false },
     },
   });
@@ -41,6 +41,9 @@ export async function runLabCli(argv: string[]): Promise<number> {
       };
       const backend = values.backend;
       if (backend !== undefined && backend !== 'openvswitch' && backend !== 'bridge') throw new Error(`--backend wants openvswitch or bridge, got ${backend}`);
+      const sdn = values.sdn;
+      if (sdn !== undefined && sdn !== 'mesh' && sdn !== 'ovn') throw new Error(`--sdn wants mesh or ovn, got ${sdn}`);
+      if (sdn === 'ovn' && backend === 'bridge') throw new Error('--sdn ovn needs Open vSwitch hosts, not --backend bridge');
       // Ctrl-C: the daemons started so far are detached and recorded; say what is left and how to go on.
       let interrupted = false;
       const onSignal = (): void => {
@@ -51,7 +54,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend,
+        const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend, sdn,
           ...(values.standalone ? { standalone: true } : {}) });
         process.stdout.write(labHint(state));
         return 0;

@@ -40,6 +40,8 @@ export interface LabUpOpts extends LabOpts {
   nics?: number;
   /** The hosts' network backend (default openvswitch; fixed when the lab is first built). */
   backend?: 'openvswitch' | 'bridge';
+  /** What carries cross-server private networks (default mesh; fixed when the lab is first built). */
+  sdn?: 'mesh' | 'ovn';
   /** Also start the pool: master, one agent per host, PIF.scan, management (default true). */
   pool?: boolean;
   /**
@@ -98,6 +100,7 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   state.pool = wantPool;
   state.backend ??= opts.backend ?? 'openvswitch';
   state.standalone ??= opts.standalone ?? false;
+  state.sdn ??= opts.sdn ?? 'mesh';
   const ctx: Ctx = { plan, state, progress };
   await buildTopology(ctx);
   if (wantPool) await buildPool(ctx);
@@ -132,6 +135,7 @@ async function buildPool(ctx: Ctx): Promise<void> {
       }
       await configureHost(ctx, c, h, mgmtIp, gateway);
     }));
+    if (state.sdn === 'ovn') await useOvn(ctx, c);
   } finally {
     await c.close();
   }
@@ -144,6 +148,8 @@ function assertSameShape(existing: LabState, opts: LabUpOpts): void {
   if (opts.nics !== undefined && opts.nics !== existing.nics) differs.push(`${opts.nics} NICs per host (it has ${existing.nics})`);
   const backend = existing.backend ?? 'openvswitch';
   if (opts.backend !== undefined && opts.backend !== backend) differs.push(`the ${opts.backend} backend (it has ${backend})`);
+  const sdn = existing.sdn ?? 'mesh';
+  if (opts.sdn !== undefined && opts.sdn !== sdn) differs.push(`--sdn ${opts.sdn} (it has ${sdn})`);
   if (differs.length === 0) return;
   const nameOpt = existing.name === DEFAULT_NAME ? '' : ` --name ${existing.name}`;
   throw new Error(`lab ${existing.name} exists; you asked for ${differs.join(' and ')}. ` +
@@ -151,6 +157,15 @@ function assertSameShape(existing: LabState, opts: LabUpOpts): void {
 }
 
 const backendName = (state: LabState): string => state.backend === 'bridge' ? 'the Linux bridge backend' : 'its own OVS';
+
+/** The pool's cross-server private networks on OVN: one pool setting, as an operator would. */
+async function useOvn(ctx: Ctx, c: XapiClient): Promise<void> {
+  const [pool] = Object.entries(await c.call<Record<string, { other_config: Record<string, string> }>>('pool.get_all_records'));
+  if (!pool || pool[1].other_config['xcpnet-sdn'] === 'ovn') return;
+  if (pool[1].other_config['xcpnet-sdn'] !== undefined) await c.call('pool.remove_from_other_config', pool[0], 'xcpnet-sdn');
+  await c.call('pool.add_to_other_config', pool[0], 'xcpnet-sdn', 'ovn');
+  ctx.progress('pool: cross-server private networks on OVN (other_config:xcpnet-sdn=ovn)');
+}
 
 function isPoolHealthy(state: LabState): boolean {
   return !!state.master?.proc && isRecordedAlive(state.master.proc) && state.hosts.every((h) => !!h.agent && isRecordedAlive(h.agent));

@@ -48,6 +48,8 @@ export interface LabState {
   standalone?: boolean;
   /** The hosts' network backend (absent: openvswitch); bridge hosts run no Open vSwitch. */
   backend?: 'openvswitch' | 'bridge';
+  /** What carries the pool's cross-server private networks (absent: xcpnet's mesh). */
+  sdn?: 'mesh' | 'ovn';
   hosts: HostState[];
   nics: number;
   namespaces: string[];

@@ -24,12 +24,16 @@ export async function teardownLab(dir: string, prefix: string, progress: (l: str
     for (const h of state.hosts) if (h.agent) recorded.push(h.agent);
     if (state.master?.proc) recorded.push(state.master.proc);
   }
-  // Pidfiles under the lab dir count only if the process's command line names the lab dir.
-  for (const p of daemonsIn(dir)) if (!recorded.some((r) => r.pid === p.pid)) recorded.push(p);
-  const alive = recorded.filter(isRecordedAlive);
-  // Agents and the master before the OVS daemons they talk to.
+  // Agents and the master first: an agent supervises its host's ovn-controller and would start
+  // it again. Then the daemons with pidfiles under the lab dir (counted only if the process's
+  // command line names the lab dir), read after that, and the OVS daemons last.
   const order = (p: ProcRecord): number => (/ovs(db-server|-vswitchd)/.test(p.what) ? 1 : 0);
-  for (const tier of [0, 1]) await killProcesses(alive.filter((p) => order(p) === tier));
+  const first = recorded.filter(isRecordedAlive);
+  await killProcesses(first.filter((p) => order(p) === 0));
+  const rest = daemonsIn(dir).filter((p) => !first.some((r) => r.pid === p.pid) && isRecordedAlive(p));
+  await killProcesses(rest.filter((p) => order(p) === 0));
+  await killProcesses([...first, ...rest].filter((p) => order(p) === 1));
+  const alive = [...first, ...rest];
   if (alive.length) progress(`stopped ${alive.length} processes (${[...new Set(alive.map((p) => p.what.split(' ')[0]))].join(', ')})`);
 
   // 2. Namespaces: the recorded ones and any carrying the prefix (guests made by agents too).

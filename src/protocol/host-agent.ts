@@ -8,7 +8,7 @@
 // exhaustive records over the keys, and so is the master's mapping of a NIC onto PIF_metrics.
 
 /** The classes a host agent follows with event.from; the master waits on writes to these. */
-export const AGENT_CLASSES = ['host', 'PIF', 'network', 'VIF', 'VM', 'Bond', 'VLAN', 'tunnel'] as const;
+export const AGENT_CLASSES = ['pool', 'host', 'PIF', 'network', 'VIF', 'VM', 'Bond', 'VLAN', 'tunnel'] as const;
 export type AgentClass = (typeof AGENT_CLASSES)[number];
 
 /** The hidden extension message an agent reports with. */

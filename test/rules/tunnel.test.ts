@@ -197,3 +197,21 @@ test('planTunnelKeys: keeps valid keys, fixes duplicates and junk, fills the sma
   assert.deepEqual([...planTunnelKeys(new Map([['a', '0'], ['b', '16777216']]), ['a', 'b'])], [['a', '1'], ['b', '2']]);
   assert.deepEqual([...planTunnelKeys(keys, [])], []);
 });
+
+test('tunnel.create lowers the network\'s MTU to what the transport carries once encapsulated', async () => {
+  const eth1 = pifOf('eth1');
+  const vx = await newNet('mtu vxlan');
+  const made = await call<string>('tunnel.create', eth1, vx, 'vxlan');
+  // 1500 over a 1500 transport: VXLAN adds 50 bytes
+  assert.equal((await rec('network', vx)).MTU, 1450);
+  const gre = await newNet('mtu gre');
+  const made2 = await call<string>('tunnel.create', eth1, gre, 'gre');
+  // GRE: 42 bytes on the mesh, 58 as Geneve on OVN; the larger is kept so either fits
+  assert.equal((await rec('network', gre)).MTU, 1442);
+  // a network already small enough is left alone
+  const small = await newNet('mtu small');
+  await call('network.set_MTU', small, 1400);
+  const made3 = await call<string>('tunnel.create', eth1, small, 'vxlan');
+  assert.equal((await rec('network', small)).MTU, 1400);
+  for (const t of [made, made2, made3]) await call('tunnel.destroy', t);
+});

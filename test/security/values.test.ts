@@ -159,6 +159,20 @@ describe('values that reach a host', () => {
     for (const bad of ['0', '16777216', '7\n', 'x']) await assertApiError(call('network.add_to_other_config', await net(), key, bad), 'INVALID_VALUE', [`other_config:${key}`, bad]);
   });
 
+  test('the pool\'s SDN (other_config:xcpnet-sdn) is mesh or ovn, set by pool-operator; the OVN address is a remote', async () => {
+    const pool = (await call<string[]>('pool.get_all'))[0]!;
+    for (const bad of ['', 'OVN', 'ovn\n', 'vxlan']) {
+      await assertApiError(call('pool.add_to_other_config', pool, 'xcpnet-sdn', bad), 'INVALID_VALUE', ['other_config:xcpnet-sdn', bad]);
+    }
+    await assertApiError(vmAdmin.call('pool.add_to_other_config', pool, 'xcpnet-sdn', 'ovn'), 'RBAC_PERMISSION_DENIED');
+    for (const bad of ['tcp:10.0.0.1', 'tcp:10.0.0.1:0', 'tcp:host:6642', 'unix:relative', 'unix:/a/../b', 'unix:/a b', 'ptcp:6642']) {
+      await assertApiError(call('pool.add_to_other_config', pool, 'xcpnet-ovn-remote', bad), 'INVALID_VALUE', ['other_config:xcpnet-ovn-remote', bad]);
+    }
+    assert.equal((await call<R>('pool.get_record', pool)).other_config['xcpnet-sdn'], undefined, 'nothing was written');
+    await call('pool.add_to_other_config', pool, 'xcpnet-sdn', 'mesh');
+    await call('pool.remove_from_other_config', pool, 'xcpnet-sdn');
+  });
+
   test('every field rule of the IDL is applied by every constructor, setter and editor', async () => {
     // A value no rule accepts, by type (an int out of every range, a string with a newline).
     const hostile = (f: Field): Value => (f.ty.kind === 'int' ? 99999 : f.ty.kind === 'set' ? [f.ty.of.kind === 'int' ? 99999 : 'x\ny'] : 'x\ny');

@@ -36,7 +36,7 @@ describe('lab restart-agent: hitless agent restarts', { skip, concurrency: false
     const hostUuid = (h: string) => l.xe('host-list', `name-label=${h}`, 'params=uuid', '--minimal');
     const rowsBefore = { host1: await ovsRows(l, 'host1'), host2: await ovsRows(l, 'host2') };
     const cfgBefore = { host1: await nextCfg(l, 'host1'), host2: await nextCfg(l, 'host2') };
-    assert.ok(rowsBefore.host1.some((r) => /^Port .*,vif\d+\.0$/.test(r)) && rowsBefore.host1.some((r) => /^Interface .*,t[0-9a-f]{6}\./.test(r)),
+    assert.ok(rowsBefore.host1.some((r) => /^Port .*,vif\d+\.0$/.test(r)) && rowsBefore.host1.some((r) => /^Interface .*,t[0-9a-f]{14}$/.test(r)),
       `host1 has a VIF port and a tunnel before the restart:\n${rowsBefore.host1.join('\n')}`);
 
     // 100 pings 0.1 s apart (bounded: -w 20); both agents are killed and restarted meanwhile.

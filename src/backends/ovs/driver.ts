@@ -6,19 +6,24 @@ import type { BondMode, HostDoc, HostDriver, HostState, Nic, ObservedBridge, Rea
 import { describeAction, guestIdOf, OWNER_KEY, type Action, type ObservedState, type ObsPort, type OvsSwitch } from './model.js';
 import { findConflicts, planChanges, realisationErrors } from './plan.js';
 import { ovsRows } from './rows.js';
+import type { OvnChassisRunner } from './ovn-chassis.js';
 
 export class OvsDriver implements HostDriver {
   readonly kind = 'openvswitch' as const;
   /** The uuid of the host whose rows are ours (set by the first document). */
   private host = '';
 
-  constructor(readonly sw: OvsSwitch, host = '') { this.host = host; }
+  /** `chassis`: this host's OVN side (absent: the in-memory switch of the tests). */
+  constructor(readonly sw: OvsSwitch, host = '', private readonly chassis?: OvnChassisRunner) { this.host = host; }
 
   async realise(doc: HostDoc): Promise<RealiseResult> {
     this.host = doc.host;
     const cfg = ovsRows(doc, this.sw.datapathType);
     const errors: StrMap = { ...cfg.errors };
     const fail = (ref: string, m: string) => { if (ref) errors[ref] ??= m; };
+    // No longer a chassis: ovn-controller leaves first, taking its ports off br-int while the
+    // bridge is whole, so that this pass can remove the bridge.
+    if (this.chassis && !doc.ovn) await this.chassis.apply(undefined);
     let observed = await this.sw.observe();
     for (const [ref, m] of Object.entries(findConflicts(cfg, observed))) fail(ref, m);
     const actions = planChanges(cfg, observed);
@@ -30,6 +35,12 @@ export class OvsDriver implements HostDriver {
       observed = await this.sw.observe({ kernel: actions.some((a) => touchesKernel(a, observed)) });
     }
     for (const [ref, m] of Object.entries(realisationErrors(cfg, observed))) fail(ref, m);
+    // After the integration bridge exists: ovn-controller would otherwise make its own.
+    if (this.chassis && doc.ovn) {
+      const e = await this.chassis.apply(doc.ovn);
+      const owner = doc.bridges.find((b) => b.integration)?.owner;
+      if (e && owner) fail(owner, e);
+    }
     if (this.sw.applyLocking) {
       // Every locked VIF whose port exists gets its rules, even one with an error: an error must
       // never leave a locked port open (a port that was not made has no OpenFlow number: skipped).
@@ -41,7 +52,7 @@ export class OvsDriver implements HostDriver {
   async observe(): Promise<HostState> { return hostState(this.host, await this.sw.observe()); }
   nics(): Promise<Nic[]> { return this.sw.nics(); }
   onChange(cb: () => void): () => void { return this.sw.onChange(cb); }
-  close(): Promise<void> { return this.sw.close(); }
+  close(): Promise<void> { this.chassis?.close(); return this.sw.close(); }
 }
 
 /**

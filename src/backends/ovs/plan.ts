@@ -20,9 +20,16 @@ function sameValue(a: unknown, b: unknown): boolean {
   return false;
 }
 
+/** external_ids keys ovn-controller keeps on the integration bridge and its ports (ovn-nb-cfg…): theirs. */
+const withoutOvnKeys = (m: unknown): unknown =>
+  (m && typeof m === 'object' ? Object.fromEntries(Object.entries(m as StrMap).filter(([k]) => !k.startsWith('ovn-'))) : m);
+
 function diff<T extends object>(want: T, have: T, cols: readonly (keyof T)[]): Partial<T> {
   const out: Partial<T> = {};
-  for (const c of cols) if (!sameValue(want[c], have[c])) out[c] = want[c];
+  for (const c of cols) {
+    const h = c === 'external_ids' ? withoutOvnKeys(have[c]) : have[c];
+    if (!sameValue(want[c], h)) out[c] = want[c];
+  }
   return out;
 }
 

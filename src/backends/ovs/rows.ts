@@ -40,8 +40,10 @@ export function ovsRows(doc: HostDoc, datapathType: string): OvsConfig {
     real.set(b.name, b);
     const other_config: StrMap = { 'mac-table-size': '10000' };
     if (b.mac) other_config.hwaddr = b.mac;
+    // OVN's integration bridge forwards only by ovn-controller's flows (as ovn-controller makes it).
+    if (b.integration) other_config['disable-in-band'] = 'true';
     const spec: BridgeSpec = {
-      name: b.name, owner: b.owner, datapath_type: datapathType, fail_mode: 'standalone', other_config,
+      name: b.name, owner: b.owner, datapath_type: datapathType, fail_mode: b.integration ? 'secure' : 'standalone', other_config,
       external_ids: owned({ 'xs-network-uuids': b.networkUuid }),
     };
     cfg.bridges.push(spec);
@@ -72,11 +74,13 @@ export function ovsRows(doc: HostDoc, datapathType: string): OvsConfig {
     const vlan = vlans.get(v.bridge);
     const bridge = vlan ? vlan.parent : v.bridge;
     if (!vlan && !real.has(bridge)) { fail(v.owner, `bridge ${v.bridge} is not realised`); continue; }
-    if (v.locking === 'locked') cfg.locks.push({ owner: v.owner, port: v.name, bridge, mac: v.mac, ipv4: v.ipv4_allowed, ipv6: v.ipv6_allowed });
+    // On OVN, port security is the logical port's (the master's northbound rows).
+    if (v.locking === 'locked' && v.ifaceId === undefined) cfg.locks.push({ owner: v.owner, port: v.name, bridge, mac: v.mac, ipv4: v.ipv4_allowed, ipv6: v.ipv6_allowed });
     if (v.locking === 'disabled') continue; // never bridged
     if (v.adopt) cfg.adopt.set(v.name, v.vifUuid);
     port(v.name, bridge, v.owner, 'vif', [iface(v.name, '', v.mtu, {
-      external_ids: owned({ 'xs-vif-uuid': v.vifUuid, 'xs-network-uuid': v.networkUuid, 'xs-vm-uuid': v.vmUuid, 'attached-mac': v.mac }),
+      external_ids: owned({ 'xs-vif-uuid': v.vifUuid, 'xs-network-uuid': v.networkUuid, 'xs-vm-uuid': v.vmUuid, 'attached-mac': v.mac,
+        ...(v.ifaceId !== undefined ? { 'iface-id': v.ifaceId } : {}) }),
     })], {
       tag: vlan?.tag ?? null,
       external_ids: owned(v.locking === 'locked'

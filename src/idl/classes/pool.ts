@@ -1,6 +1,7 @@
 // pool: the pool-wide object (management-related subset).
 import type { ClassDef } from '../meta.js';
-import { field, msg, nameFields, otherConfig, p, stringMap, t, uniq, uuidField, NULL_REF, REALISE_ERRORS, VLAN_CREATE_ERRORS } from './_helpers.js';
+import { OVN_REMOTE_KEY, ovnRemoteKey, SDN_KEY, sdnKey } from '../checks.js';
+import { field, msg, nameFields, p, stringMap, t, uniq, uuidField, NULL_REF, REALISE_ERRORS, VLAN_CREATE_ERRORS } from './_helpers.js';
 
 const JOIN_PARAMS = [p('master_address', t.string), p('master_username', t.string), p('master_password', t.string)];
 const JOIN_ERRORS = ['JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS', 'POOL_JOINING_HOST_CONNECTION_FAILED', 'SSL_VERIFY_ERROR', 'OPERATION_NOT_ALLOWED',
@@ -20,7 +21,8 @@ export const poolClass: ClassDef = {
     ...nameFields(),
     field('master', t.ref('host'), 'DynamicRO', 'The pool master.', { default: NULL_REF }),
     field('default_SR', t.ref('SR'), 'RW', 'Default storage repository.', { default: NULL_REF }),
-    otherConfig('Free-form; merged into the bridge configuration of every host.'),
+    field('other_config', stringMap, 'RW', 'Free-form; merged into the bridge configuration of every host. xcpnet-sdn=mesh|ovn chooses what carries cross-server private networks.',
+      { default: {}, keys: { [SDN_KEY]: sdnKey, [OVN_REMOTE_KEY]: ovnRemoteKey } }),
     field('ha_enabled', t.bool, 'DynamicRO', 'True when high availability is on.', { default: false }),
     field('vswitch_controller', t.string, 'DynamicRO', 'Deprecated: address of the SDN controller.', { default: '' }),
     field('restrictions', stringMap, 'DynamicRO', 'Licence restrictions in force.', { default: {} }),

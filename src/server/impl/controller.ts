@@ -16,7 +16,7 @@ import { isRef } from './common.js';
 
 // The key's name and range (VXLAN VNIs are 24 bits, GRE keys 32: one range serves both) are
 // declared with network.other_config's rules, which also keep clients below pool-operator off it.
-import { MAX_TUNNEL_KEY, TUNNEL_KEY } from '../../idl/checks.js';
+import { MAX_TUNNEL_KEY, SDN_KEY, TUNNEL_KEY } from '../../idl/checks.js';
 export { MAX_TUNNEL_KEY, TUNNEL_KEY };
 const RETRY_MS = 500;
 
@@ -228,6 +228,8 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
       });
     }
 
+    // On an OVN pool, tunnel.status is the OVN central's (from the southbound chassis).
+    if (poolSdn() === 'ovn') { dirty.clear(); return; }
     // 2. Realisation: ask the hub about attached access PIFs not yet confirmed with their key.
     const statuses = new Map<string, string>();
     let unwatched = false;
@@ -295,10 +297,16 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
     }
   };
 
+  const poolSdn = (): string | undefined => {
+    for (const [, p] of store.all('pool')) return (p.other_config as Rec | undefined)?.[SDN_KEY] as string | undefined;
+    return undefined;
+  };
   const relevant = { network: 'networks', PIF: 'PIFs', tunnel: 'tunnels' } as const;
   store.onCommit((_gen: number, changes: readonly CommitChange[]) => {
     let any = false;
     for (const ch of changes) {
+      // Switching the pool's SDN: every tunnel's status is looked at again.
+      if (ch.cls === 'pool') { for (const [ref] of store.all('tunnel')) changed.tunnels.add(ref); any = true; }
       const kind = relevant[ch.cls as keyof typeof relevant];
       if (kind) { changed[kind].add(ch.ref); any = true; }
     }

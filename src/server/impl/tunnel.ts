@@ -9,6 +9,8 @@ import { stored, type Rec } from '../../idl/meta.js';
 import type { Args } from '../../idl/types.gen.js';
 import type { CallContext, Rules } from '../context.js';
 import { copyIpConfig } from './vlan.js';
+import { encapOf, tunnelMtuFit } from '../../common/encap.js';
+import { SDN_KEY } from '../../idl/checks.js';
 import { isBondSlave, isRef, pifKind, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
 
 
@@ -90,12 +92,31 @@ export function moveTunnel(tx: Tx, tunnelRef: string, newTransport: string): { t
   return { ...made, attached };
 }
 
+/**
+ * A network carried by a tunnel can be no larger than its transport's MTU minus what the tunnel
+ * adds (else its large frames vanish): tunnel.create lowers network.MTU to fit, as XO makes its
+ * private networks 1450 over VXLAN. The agents clamp again if a transport shrinks later.
+ */
+function fitNetworkMtu(tx: Tx, transport: string, network: string, protocol: string): void {
+  const tp = tx.get('PIF', transport);
+  const own = Number((tp.other_config as Rec | undefined)?.mtu);
+  const tpMtu = Number.isInteger(own) && own >= 68 ? own : Number(tp.MTU) > 0 ? Number(tp.MTU) : Number(tx.find('network', tp.network as string)?.MTU ?? 1500);
+  let sdn: 'mesh' | 'ovn' = 'mesh';
+  for (const [, p] of tx.all('pool')) if ((p.other_config as Rec | undefined)?.[SDN_KEY] === 'ovn') sdn = 'ovn';
+  // Over OVN a gre tunnel is Geneve; whichever the pool uses later, the larger overhead is safe.
+  const fit = Math.min(tunnelMtuFit(tpMtu, encapOf(protocol, sdn)), tunnelMtuFit(tpMtu, encapOf(protocol, 'ovn')));
+  const net = tx.get('network', network);
+  if (Number(net.MTU) > fit && fit >= 68) tx.update('network', network, { MTU: fit });
+}
+
 async function tunnelCreate(ctx: CallContext, args: Args['tunnel.create']): Promise<string> {
   const transport = args.transport_PIF;
   const network = args.network;
   const made = ctx.services.store.transact((tx) => {
     assertTunnelCreatable(tx, transport, network);
-    return createTunnelRecords(tx, transport, network, (args.protocol) || 'gre');
+    const protocol = args.protocol || 'gre';
+    fitNetworkMtu(tx, transport, network, protocol);
+    return createTunnelRecords(tx, transport, network, protocol);
   });
   // PIF.plug: TRANSPORT_PIF_NOT_CONFIGURED (or an agent failure) leaves the rows in place.
   await plugPif(ctx, made.pif);

@@ -1,0 +1,132 @@
+// bench/sdn: a pool's cross-server private networks on xcpnet's mesh against OVN, at 4, 16 and
+// 64 simulated hosts with K networks (every host on every network through its own tunnel, one
+// running guest per host with a VIF on each network). Pure: the agents' compiler and the OVS
+// planner on the in-memory switch, the master's northbound compiler and diff; no daemon runs.
+//  - tunnel ports per host: the mesh's from the compiled document (one per network and peer);
+//    OVN's is one per remote chassis, whatever K (what ovn-controller makes: derived here, seen
+//    in the lab test, where a host of a four-chassis pool with two networks has three)
+//  - rows written when one more host joins (its tunnels on every network, its guest started):
+//    OVSDB rows the agents write on every host (from the planner's actions) and, for OVN, the
+//    northbound rows the master writes; OVN's own writes (ovn-controller's tunnel ports, the
+//    southbound chassis) are counted apart, derived
+//  - compile time of one change (a guest with one VIF started on host 1): every agent compiles
+//    its host again; for OVN the master also computes its northbound pass
+// Usage: npx tsc -p . && node dist/bench/sdn.js [--hosts 4,16,64] [--networks 10] [--rounds 5]
+import { compileHost } from '../src/agent/desired.js';
+import { PoolBuilder } from '../src/agent/pool-builder.js';
+import type { PoolRecords } from '../src/agent/records.js';
+import { MemorySwitch } from '../src/backends/ovs/memory.js';
+import type { Action } from '../src/backends/ovs/model.js';
+import { planChanges } from '../src/backends/ovs/plan.js';
+import { ovsRows } from '../src/backends/ovs/rows.js';
+import { applyNbPlan as applyNbPlanInMemory } from '../src/sdn/nb-memory.js';
+import { desiredNb, planNb } from '../src/sdn/ovn-nb.js';
+import { median } from './support.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string): string => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : dflt; };
+const SIZES = opt('--hosts', '4,16,64').split(',').map(Number);
+const K = Number(opt('--networks', '10'));
+const ROUNDS = Number(opt('--rounds', '5'));
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+
+type Sdn = 'mesh' | 'ovn';
+
+interface Pool { b: PoolBuilder; hosts: string[]; nets: string[]; transport: string }
+
+function hostUuid(i: number): string { return `${(0x10000000 + i).toString(16)}-0000-4000-8000-000000000000`; }
+
+function addHost(p: Pool, i: number): string {
+  const { b } = p;
+  const h = b.host(hostUuid(i), `host${i}`);
+  p.hosts.push(h);
+  const t = b.physical(h, 'eth1', p.transport, { mode: 'Static', IP: `10.${(i >> 8) & 255}.${i & 255}.1`, netmask: '255.0.0.0' });
+  for (const n of p.nets) b.tunnel(h, t, n, 'vxlan');
+  const vm = b.vm(h, 1);
+  p.nets.forEach((n, j) => b.vif(vm, n, j, `02:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:00:${j.toString(16).padStart(2, '0')}`));
+  return h;
+}
+
+function pool(n: number, sdn: Sdn): Pool {
+  const b = new PoolBuilder();
+  const transport = b.network('xenbr1', 1500);
+  const nets = Array.from({ length: K }, (_, j) => b.network(`xapi${j + 10}`, 1400, { 'xcpnet-tunnel-key': String(j + 1) }));
+  b.records.pool['OpaqueRef:pool'] = { other_config: sdn === 'ovn' ? { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'tcp:10.0.0.254:6642' } : {} };
+  const p: Pool = { b, hosts: [], nets, transport };
+  for (let i = 0; i < n; i++) addHost(p, i);
+  return p;
+}
+
+/** OVSDB rows an action writes: a bridge with its own port and interface, a port with its interfaces, an update one row. */
+function rowsOf(a: Action): number {
+  switch (a.kind) {
+    case 'add-bridge': return 3;
+    case 'add-port': return 1 + a.port.interfaces.length;
+    case 'del-port': case 'del-bridge': case 'update-bridge': case 'update-port': case 'update-iface': return 1;
+    default: return 0; // iproute2 (addresses, routes, links up): not OVSDB rows
+  }
+}
+
+const tunnelPorts = (records: PoolRecords, host: string): number => compileHost(records, host).doc.bridges.reduce((s, b) => s + b.tunnels.length, 0);
+
+/** Rows the agents write on every host when one more host joins; the switches start converged. */
+async function joinRows(n: number, sdn: Sdn): Promise<{ agents: number; nb: number }> {
+  const p = pool(n, sdn);
+  const switches = new Map<string, MemorySwitch>();
+  for (const h of p.hosts) {
+    const sw = new MemorySwitch({ nics: 2, seed: h });
+    await sw.apply(planChanges(ovsRows(compileHost(p.b.records, h).doc, ''), await sw.observe()));
+    switches.set(h, sw);
+  }
+  const nbBefore = applyNbPlanInMemory({ switches: [], ports: [] }, planNb(desiredNb(p.b.records), { switches: [], ports: [] }).ops);
+  const joiner = addHost(p, n);
+  switches.set(joiner, new MemorySwitch({ nics: 2, seed: joiner }));
+  let agents = 0;
+  for (const h of p.hosts) {
+    const sw = switches.get(h)!;
+    agents += planChanges(ovsRows(compileHost(p.b.records, h).doc, ''), await sw.observe()).reduce((s, a) => s + rowsOf(a), 0);
+  }
+  const nb = sdn === 'ovn' ? planNb(desiredNb(p.b.records), nbBefore).ops.filter((o) => o.op !== 'comment').length : 0;
+  return { agents, nb };
+}
+
+/** ms for one change: one agent's compile of its host (every agent makes one), and for OVN the master's northbound pass. */
+function changeMs(n: number, sdn: Sdn): { agents: number; master: number } {
+  const p = pool(n, sdn);
+  const nb = sdn === 'ovn' ? applyNbPlanInMemory({ switches: [], ports: [] }, planNb(desiredNb(p.b.records), { switches: [], ports: [] }).ops) : undefined;
+  const agents: number[] = [];
+  const master: number[] = [];
+  // Two rounds of warm-up (the JIT), not counted.
+  for (let r = -2; r < ROUNDS; r++) {
+    const vm = p.b.vm(p.hosts[0]!, 110 + r);
+    p.b.vif(vm, p.nets[0]!, 0, `02:ff:00:00:00:${r.toString(16).padStart(2, '0')}`);
+    let t = now();
+    for (const h of p.hosts) compileHost(p.b.records, h);
+    if (r >= 0) agents.push((now() - t) / p.hosts.length);
+    if (nb) {
+      t = now();
+      planNb(desiredNb(p.b.records), nb);
+      if (r >= 0) master.push(now() - t);
+    }
+  }
+  return { agents: median(agents), master: master.length ? median(master) : 0 };
+}
+
+console.log(`bench/sdn: ${K} networks, every host on each; one guest per host with a VIF on each network; ${ROUNDS} rounds per timing`);
+console.log('| hosts | tunnel ports per host, mesh / OVN | rows on a join: mesh agents / OVN agents + NB (+ OVN derived) | one change, ms: mesh per agent (× hosts) / OVN per agent (× hosts) + master | OVN/mesh |');
+for (const n of SIZES) {
+  const mesh = pool(n, 'mesh');
+  const meshPorts = tunnelPorts(mesh.b.records, mesh.hosts[0]!);
+  const ovn = pool(n, 'ovn');
+  // ovn-controller: one tunnel port to each other chassis, whatever K.
+  const ovnPorts = ovn.hosts.length - 1;
+  if (tunnelPorts(ovn.b.records, ovn.hosts[0]!) !== 0) throw new Error('an OVN pool has mesh ports');
+  const jm = await joinRows(n, 'mesh');
+  const jo = await joinRows(n, 'ovn');
+  // Derived: ovn-controller adds a tunnel port (Port + Interface) on each of the n others and n on
+  // the joiner; the joiner's chassis writes Chassis, Chassis_Private, Encap, and binds its K ports.
+  const ovnDerived = 2 * n + 2 * n + 3 + K;
+  const cm = changeMs(n, 'mesh');
+  const co = changeMs(n, 'ovn');
+  console.log(`| ${n} | ${meshPorts} / ${ovnPorts} | ${jm.agents} / ${jo.agents} + ${jo.nb} (+ ${ovnDerived}) | ${cm.agents.toFixed(2)} (${(cm.agents * n).toFixed(0)}) / ${co.agents.toFixed(2)} (${(co.agents * n).toFixed(0)}) + ${co.master.toFixed(2)} | ports ${(ovnPorts / meshPorts).toFixed(2)}, rows ${((jo.agents + jo.nb + ovnDerived) / jm.agents).toFixed(2)}, pool time ${((co.agents * n + co.master) / (cm.agents * n)).toFixed(2)} |`);
+}

@@ -1,0 +1,226 @@
+// The master's half of OVN: its northbound and southbound databases (two ovsdb-server
+// processes) and ovn-northd, in one directory of the master's state, started while the pool's
+// other_config:xcpnet-sdn says "ovn"; and the northbound writer, the only writer of xcpnet's
+// rows there, through xcpnet's own OVSDB client. The daemons are detached and outlive a crash
+// of the master: a master that starts again adopts them (their pidfiles name them), its writer
+// finds the rows as it left them and writes nothing.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { Store, CommitChange } from '../db/store.js';
+import type { Rec } from '../idl/meta.js';
+import { OVN_REMOTE_KEY, SDN_KEY, isOvnRemote } from '../idl/checks.js';
+import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
+import * as ops from '../backends/ovsdb/ops.js';
+import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
+
+const run = promisify(execFile);
+const NB_SCHEMA = '/usr/share/ovn/ovn-nb.ovsschema';
+const SB_SCHEMA = '/usr/share/ovn/ovn-sb.ovsschema';
+
+export interface OvnCentralOptions {
+  /** Directory of the databases, sockets, pidfiles and logs. */
+  dir: string;
+  /** Also serve the southbound database on this TCP address (`IP:PORT`), for hosts elsewhere. */
+  sbListen?: string;
+  /** What agents are told to connect to (default: the southbound unix socket, or tcp:<sbListen>). */
+  sbRemote?: string;
+  log: (line: string) => void;
+}
+
+/** The pid in `file` if that process is alive and its command line names `dir`. */
+function adoptable(file: string, dir: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0) return undefined;
+    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    if (stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z') return undefined;
+    return cmd.includes(dir) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function env(dir: string): NodeJS.ProcessEnv {
+  return { ...process.env, OVN_RUNDIR: dir, OVN_DBDIR: dir, OVN_LOGDIR: dir, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir };
+}
+
+/** Starts (or adopts) NB and SB ovsdb-server and ovn-northd in `dir`; returns the NB and SB sockets. */
+export async function startCentralDaemons(o: OvnCentralOptions): Promise<{ nb: string; sb: string; pids: number[] }> {
+  const dir = resolve(o.dir);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const e = env(dir);
+  const exec = (cmd: string, args: string[]) => run(cmd, args, { env: e, timeout: 10_000 });
+  const pids: number[] = [];
+  for (const [db, schema, extra] of [['nb', NB_SCHEMA, []], ['sb', SB_SCHEMA, o.sbListen ? [`--remote=ptcp:${o.sbListen.replace(/^(.*):(\d+)$/, '$2:$1')}`] : []]] as const) {
+    const file = join(dir, `${db}.db`);
+    const pidfile = join(dir, `${db}-ovsdb-server.pid`);
+    const have = adoptable(pidfile, dir);
+    if (have) { pids.push(have); continue; }
+    if (!existsSync(file)) await exec('ovsdb-tool', ['create', file, schema]);
+    await exec('ovsdb-server', [file, `--remote=punix:${join(dir, `${db}.sock`)}`, ...extra, `--pidfile=${pidfile}`, '--detach', '--no-chdir',
+      `--log-file=${join(dir, `${db}-ovsdb-server.log`)}`, `--unixctl=${join(dir, `${db}-ovsdb-server.ctl`)}`]);
+    pids.push(Number(readFileSync(pidfile, 'utf8').trim()));
+  }
+  const nb = `unix:${join(dir, 'nb.sock')}`;
+  const sb = `unix:${join(dir, 'sb.sock')}`;
+  const northdPid = join(dir, 'ovn-northd.pid');
+  const have = adoptable(northdPid, dir);
+  if (have) pids.push(have);
+  else {
+    await exec('ovn-northd', [`--ovnnb-db=${nb}`, `--ovnsb-db=${sb}`, `--pidfile=${northdPid}`, '--detach', '--no-chdir',
+      `--log-file=${join(dir, 'ovn-northd.log')}`, `--unixctl=${join(dir, 'ovn-northd.ctl')}`]);
+    pids.push(Number(readFileSync(northdPid, 'utf8').trim()));
+  }
+  return { nb, sb, pids };
+}
+
+/** Stops the daemons of `dir` (only pids whose pidfile is there and whose command line names it). */
+export async function stopCentralDaemons(dir: string): Promise<void> {
+  const d = resolve(dir);
+  for (const f of ['ovn-northd.pid', 'sb-ovsdb-server.pid', 'nb-ovsdb-server.pid']) {
+    const pid = adoptable(join(d, f), d);
+    if (pid) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
+  }
+}
+
+const CLASSES = new Set(['network', 'VIF', 'VM', 'PIF', 'tunnel', 'pool']);
+
+export interface OvnCentral {
+  /** Runs a pass now and resolves when it has written (tests, benches). */
+  sync(): Promise<{ changes: string[] }>;
+  stop(): Promise<void>;
+}
+
+const tableOf = (store: Store, cls: string): Record<string, Rec> => Object.fromEntries(store.all(cls));
+const poolConfig = (store: Store): Record<string, string> => {
+  for (const [, p] of store.all('pool')) return (p.other_config ?? {}) as Record<string, string>;
+  return {};
+};
+export const poolSdn = (store: Store): 'mesh' | 'ovn' => (poolConfig(store)[SDN_KEY] === 'ovn' ? 'ovn' : 'mesh');
+
+/**
+ * Follows the pool: while it says OVN, runs the daemons and keeps the northbound database
+ * in step with the records (one pass after each burst of commits, one at a time), publishes the
+ * southbound address in pool.other_config, and keeps tunnel.status from the southbound chassis.
+ */
+export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral {
+  let nbClient: OvsdbClient | undefined;
+  let sbClient: OvsdbClient | undefined;
+  let nbMon: Monitor | undefined;
+  let sbMon: Monitor | undefined;
+  let running: Promise<{ changes: string[] }> | undefined;
+  let again = false;
+  let stopped = false;
+  let starting: Promise<void> | undefined;
+
+  const connect = async (): Promise<void> => {
+    const d = await startCentralDaemons(o);
+    nbClient = await OvsdbClient.connect(d.nb);
+    sbClient = await OvsdbClient.connect(d.sb);
+    nbMon = await nbClient.monitor('OVN_Northbound', {
+      NB_Global: ['name'],
+      Logical_Switch: ['name', 'ports', 'external_ids'],
+      Logical_Switch_Port: ['name', 'addresses', 'port_security', 'enabled', 'external_ids'],
+    });
+    sbMon = await sbClient.monitor('OVN_Southbound', { Chassis: ['name', 'encaps'], Encap: ['ip', 'type'], Port_Binding: ['logical_port', 'chassis'] });
+    sbMon.onChange(() => schedule());
+    nbMon.onChange(() => schedule());
+    const remote = o.sbRemote ?? (o.sbListen ? `tcp:${o.sbListen}` : d.sb);
+    if (!isOvnRemote(remote)) throw new Error(`OVN southbound remote ${remote} is not tcp:IP:PORT, ssl:IP:PORT or unix:/PATH`);
+    if (poolConfig(store)[OVN_REMOTE_KEY] !== remote) {
+      store.transact((tx) => {
+        for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), [OVN_REMOTE_KEY]: remote } });
+      });
+    }
+    o.log(`ovn: northbound ${d.nb}, southbound ${d.sb} (agents use ${remote}), ovn-northd running`);
+  };
+
+  const pass = async (): Promise<{ changes: string[] }> => {
+    if (poolSdn(store) !== 'ovn') return { changes: [] };
+    if (!nbMon) { starting ??= connect().finally(() => { starting = undefined; }); await starting; }
+    const want = desiredNb({ network: tableOf(store, 'network'), VIF: tableOf(store, 'VIF'), PIF: tableOf(store, 'PIF'), tunnel: tableOf(store, 'tunnel') });
+    const r = nbMon!.replica;
+    const plan = planNb(want, { switches: r.rows('Logical_Switch') as NbRow[], ports: r.rows('Logical_Switch_Port') as NbRow[] });
+    const extra = r.rows('NB_Global').length === 0 ? [ops.insert('NB_Global', {})] : [];
+    if (plan.ops.length || extra.length) {
+      await nbClient!.transact('OVN_Northbound', [...extra, ...plan.ops, ops.comment('xcpnet master: northbound pass')]);
+      // The replica holds the result before the next pass looks at it.
+      await nbMon!.synced();
+      for (const c of plan.changes) o.log(`ovn: ${c}`);
+    }
+    writeTunnelStatus();
+    return { changes: plan.changes };
+  };
+
+  /**
+   * tunnel.status.active: the host's chassis is up (registered with the tunnel's transport
+   * address) and bound (every running VIF of that host on the network is bound to it).
+   */
+  const writeTunnelStatus = (): void => {
+    const sb = sbMon!.replica;
+    const encapIp = new Map<string, string>();
+    for (const e of sb.rows('Encap')) encapIp.set(String(e._uuid), String(e.ip));
+    const chassis = new Map<string, { uuid: string; ips: Set<string> }>();
+    for (const ch of sb.rows('Chassis')) {
+      const encaps = Array.isArray(ch.encaps) ? ch.encaps : [ch.encaps];
+      chassis.set(String(ch.name), { uuid: String(ch._uuid), ips: new Set(encaps.map((e) => encapIp.get(String(e)) ?? '')) });
+    }
+    const boundTo = new Map<string, string>();
+    for (const pb of sb.rows('Port_Binding')) if (typeof pb.chassis === 'string') boundTo.set(String(pb.logical_port), pb.chassis);
+    const differ: [string, string][] = [];
+    for (const [ref, t] of store.all('tunnel')) {
+      const access = store.find('PIF', t.access_PIF as string);
+      const transport = store.find('PIF', t.transport_PIF as string);
+      const host = store.find('host', access?.host as string);
+      const ch = chassis.get(String(host?.uuid));
+      const up = !!access && access.currently_attached === true && !!transport && !!ch && ch.ips.has(String(transport.IP));
+      const net = store.find('network', access?.network as string);
+      const bound = up && ((net?.VIFs ?? []) as string[]).every((v) => {
+        const vif = store.find('VIF', v);
+        const vm = store.find('VM', vif?.VM as string);
+        const here = vif?.currently_attached === true && vm?.power_state === 'Running' && vm.resident_on === access!.host;
+        return !here || boundTo.get(String(vif!.uuid)) === ch!.uuid;
+      });
+      const active = bound ? 'true' : 'false';
+      if ((t.status as Rec | undefined)?.active !== active) differ.push([ref, active]);
+    }
+    if (differ.length) {
+      store.transact((tx) => {
+        for (const [ref, active] of differ) {
+          const cur = tx.find('tunnel', ref);
+          if (cur) tx.update('tunnel', ref, { status: { ...(cur.status as Rec), active } });
+        }
+      });
+    }
+  };
+
+  const runPass = (): Promise<{ changes: string[] }> => {
+    if (running) { again = true; return running; }
+    running = pass().catch((e: Error) => { o.log(`ovn: northbound pass failed: ${e.message}`); return { changes: [] }; })
+      .finally(() => {
+        running = undefined;
+        if (again && !stopped) { again = false; schedule(); }
+      });
+    return running;
+  };
+  let scheduled = false;
+  const schedule = (): void => {
+    if (stopped || scheduled) return;
+    scheduled = true;
+    setImmediate(() => { scheduled = false; if (!stopped) void runPass(); });
+  };
+  store.onCommit((_g, changes: readonly CommitChange[]) => { if (changes.some((c) => CLASSES.has(c.cls))) schedule(); });
+  schedule();
+  return {
+    sync: async () => { while (running) await running; return runPass(); },
+    async stop() {
+      stopped = true;
+      while (running) await running.catch(() => undefined);
+      nbClient?.close();
+      sbClient?.close();
+    },
+  };
+}
