@@ -128,6 +128,25 @@ const MAX_SOCKET_PATH = 107;
  * Boots a VM and waits, bounded, until its control channel answers. On any failure QEMU is
  * stopped and the error carries the end of the guest's console.
  */
+/**
+ * Starts QEMU detached in a lab namespace, its output to logFile; returns QEMU's pid. nsenter
+ * enters only the network namespace (the taps are there) and execs QEMU, so the pid is QEMU's.
+ */
+export function spawnQemuIn(netns: string, argv: string[], logFile: string, name: string): number {
+  const log = openSync(logFile, 'w');
+  let pid: number | undefined;
+  try {
+    const child = spawn('nsenter', [`--net=/run/netns/${netns}`, '--', ...argv], { detached: true, stdio: ['ignore', log, log] });
+    child.on('error', () => undefined);
+    child.unref();
+    pid = child.pid;
+  } finally {
+    closeSync(log);
+  }
+  if (pid === undefined) throw new Error(`cannot start QEMU for ${name}`);
+  return pid;
+}
+
 export async function startVm(o: VmOptions): Promise<LabVm> {
   const kernel = o.kernel ?? findGuestKernel();
   mkdirSync(o.dir, { recursive: true });
@@ -150,18 +169,7 @@ export async function startVm(o: VmOptions): Promise<LabVm> {
     consoleLog: file('console.log'), pidfile: file('qemu.pid'),
   });
   const started = Date.now();
-  // nsenter enters only the network namespace (the taps are there) and execs QEMU: the pid is QEMU's.
-  const log = openSync(file('qemu.log'), 'w');
-  let pid: number | undefined;
-  try {
-    const child = spawn('nsenter', [`--net=/run/netns/${o.netns}`, '--', ...argv], { detached: true, stdio: ['ignore', log, log] });
-    child.on('error', () => undefined);
-    child.unref();
-    pid = child.pid;
-  } finally {
-    closeSync(log);
-  }
-  if (pid === undefined) throw new Error(`cannot start QEMU for ${o.name}`);
+  const pid = spawnQemuIn(o.netns, argv, file('qemu.log'), o.name);
   let proc: ProcRecord;
   try { proc = procRecord(pid, `${o.name} qemu`, o.netns); } catch { throw new Error(`QEMU for ${o.name} exited at once: ${tailOf(file('qemu.log'), 20)}`); }
   o.onStarted?.(proc);

@@ -4,8 +4,7 @@
 // guest sets its address, pings a target a counted number of times, prints the summary on its
 // serial console, and powers off after a bounded life. No 9p root, no control channel: it boots
 // in seconds where the VM tier's guests take a minute.
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseIPv4, parseIPv4Cidr } from '../../common/net-syntax.js';
 import { killProcesses } from '../ovs.js';
@@ -15,6 +14,7 @@ import { shq } from './initramfs.js';
 import { BUSYBOX, findGuestKernel, type GuestKernel } from './kernel.js';
 import { loadOrder, readModuleIndex } from './modules.js';
 import { QEMU } from './qemu.js';
+import { spawnQemuIn } from './launch.js';
 
 export const TINY_MODULES = ['virtio_pci', 'virtio_net'];
 
@@ -123,15 +123,7 @@ export async function startTinyGuest(o: {
   rmSync(file('console.log'), { force: true });
   writeFileSync(file('initramfs.cpio'), buildTinyInitramfs(kernel, o.init));
   const argv = tinyGuestArgv({ ...o.plan, kernel: kernel.vmlinuz, initrd: file('initramfs.cpio'), consoleLog: file('console.log'), pidfile: file('qemu.pid'), memoryMb: 192 });
-  const log = openSync(file('qemu.log'), 'w');
-  let pid: number | undefined;
-  try {
-    const child = spawn('nsenter', [`--net=/run/netns/${o.netns}`, '--', ...argv], { detached: true, stdio: ['ignore', log, log] });
-    child.on('error', () => undefined);
-    child.unref();
-    pid = child.pid;
-  } finally { closeSync(log); }
-  if (pid === undefined) throw new Error(`cannot start QEMU for ${o.plan.name}`);
+  const pid = spawnQemuIn(o.netns, argv, file('qemu.log'), o.plan.name);
   const proc = procRecord(pid, `${o.plan.name} qemu`, o.netns);
   const state = loadState(o.labDir);
   if (state) { state.processes.push(proc); saveState(state); }
