@@ -38,14 +38,16 @@ export interface HostAgentOptions {
  */
 export function hostAgent(o: HostAgentOptions): LocalAgentStarter {
   return async (client, host, log) => {
-    const [{ runAgent, isDesired }, { openHostSide }, { FileHostCache }] = await Promise.all([
-      import('../agent/index.js'), import('../backends/open.js'), import('../agent/host-cache.js')]);
+    const [{ runAgent, isDesired }, { openHostSide }, { FileHostCache }, { answer }] = await Promise.all([
+      import('../agent/index.js'), import('../backends/open.js'), import('../agent/host-cache.js'), import('../agent/local-api.js')]);
     const { backend, guests, health } = await openHostSide({
       hostUuid: host.uuid, backend: o.backend, ovsdb: o.ovsdb, netns: o.netns, manageNics: o.manageNics,
     });
     const cache = o.cacheDir !== undefined ? new FileHostCache(o.cacheDir, host.uuid, isDesired, log) : undefined;
     const running = await runAgent({ client, hostRef: host.ref, backend, guests, log, cache, health });
     return {
+      // A member's serve answers emergency mode and reset-networking on its socket through this.
+      answerLocal: (method, params) => answer(running.local, method, params),
       async stop() {
         await running.stop();
         health?.close();

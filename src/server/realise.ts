@@ -140,9 +140,15 @@ export class RealisationHub {
       return false;
     };
     const handlers: { [K in keyof HostReport]-?: (v: HostReport[K]) => void } = {
+      // A failed plug leaves its PIF or VIF unplugged, as in xapi. Never the management PIF: it
+      // carries the host's link to the master, and unplugging it takes its bridge out of the
+      // host's desired state, so one slow or failed switch write would make the agent cut its
+      // own host off (only host.management_reconfigure/management_disable move it). The error
+      // still fails the waiting calls, and the agent tries again on its next pass.
       errors: (errors) => {
         for (const ref of Object.keys(errors)) {
           const cls = tx.classOf(ref);
+          if (cls === 'PIF' && tx.find('PIF', ref)?.management === true) continue;
           if ((cls === 'PIF' || cls === 'VIF') && ofHost(cls, ref)) setIfChanged(cls, ref, { currently_attached: false });
         }
       },

@@ -12,7 +12,8 @@ import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
 import { bootPool } from './boot.js';
 import { ensureRoot } from './sessions.js';
-import { XapiServer } from './server.js';
+import { XapiServer, type CallResult } from './server.js';
+import { t, type Value } from '../idl/meta.js';
 import type { ImplTable } from './context.js';
 import { LoopbackClient } from './loopback.js';
 import { ApiError } from '../common/api-error.js';
@@ -78,7 +79,19 @@ export interface ServeOptions {
   timers?: Clock;
 }
 
-export interface LocalAgent { stop(): Promise<void> }
+export interface LocalAgent {
+  stop(): Promise<void>;
+  /**
+   * A member's own answer to a call on its local socket (emergency mode, reset-networking), as
+   * an XCP member answers them itself while its master is out of reach: a value, or a thrown
+   * ApiError.
+   */
+  answerLocal?(method: string, params: unknown[]): Promise<unknown>;
+}
+
+/** The calls a member answers on its local socket instead of naming its master (the agent's local API). */
+const MEMBER_LOCAL_METHODS = new Set(['session.login_with_password', 'session.slave_local_login_with_password', 'session.logout',
+  'session.local_logout', 'host.is_in_emergency_mode', 'host.local_management_reconfigure', 'host.reset_networking_local']);
 /** What an agent calls the API with: this server in-process, or a member's master. */
 export interface ApiCaller { call(method: string, ...params: unknown[]): Promise<unknown> }
 export type LocalAgentStarter = (client: ApiCaller, host: { ref: string; uuid: string }, log: (l: string) => void) => Promise<LocalAgent>;
@@ -122,14 +135,26 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const hostUuid = server.store.get('host', host).uuid;
   let member: MemberRuntime | undefined;
   let agent: LocalAgent | undefined;
+  /** The member's agent, while this host is a member and its agent runs. */
+  let memberLocal: LocalAgent | undefined;
+  const answerAsMember = async (m: MemberRuntime, method: string, params: unknown[], local: boolean): Promise<CallResult> => {
+    if (!local || !memberLocal?.answerLocal || !MEMBER_LOCAL_METHODS.has(method)) return { ok: false, error: ['HOST_IS_SLAVE', m.config.masterAddress] };
+    try {
+      // Passed as the agent answers it (a bool, a session ref, ''), as the agent's own socket does.
+      return { ok: true, value: (await memberLocal.answerLocal(method, params)) as Value, ty: t.any };
+    } catch (e) {
+      return { ok: false, error: e instanceof ApiError ? [e.code, ...e.params] : ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] };
+    }
+  };
   const listener = await startListener({
     tcp: listen, socketPath,
     tls: listen && opts.http === undefined ? certificate() : undefined,
     // A member answers every call with its master's address, as an XCP pool member does.
     // The socket's peer is local and has no address: it is limited per user only, and trusted
     // as xapi trusts its own socket (only the server's user can connect: the socket is 0600).
+    // On its own socket it answers the calls of emergency mode itself (through its agent).
     handle: (call) => member
-      ? Promise.resolve({ ok: false as const, error: ['HOST_IS_SLAVE', member.config.masterAddress] })
+      ? answerAsMember(member, call.method, call.params, call.source === 'unix')
       : server.handle({
         method: call.method, params: call.params,
         ...(call.source === 'unix' ? { local: true } : { remote: call.source }),
@@ -151,10 +176,13 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const becomeMember = (cfg: MemberConfig): void => {
     member = new MemberRuntime(cfg, {
       stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS,
-      startAgent: async (client) => memberAgent
-        ? memberAgent(client, { ref: cfg.host, uuid: hostUuid }, (m) => log(`agent: ${m}`))
-        : { stop: async () => {} },
+      startAgent: async (client) => {
+        if (!memberAgent) return { stop: async () => {} };
+        memberLocal = await memberAgent(client, { ref: cfg.host, uuid: hostUuid }, (m) => log(`agent: ${m}`));
+        return memberLocal;
+      },
       onEjected: async (last) => {
+        memberLocal = undefined;
         keepManagement(server, host, last.management);
         removeMemberConfig(opts.stateDir);
         if (opts.memberAgentCacheDir !== undefined) rmSync(opts.memberAgentCacheDir, { recursive: true, force: true });
