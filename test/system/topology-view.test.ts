@@ -55,7 +55,9 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
     execFileSync(process.execPath, [XCPNET_JS, 'user-add', 'viewer', 'read-only', '--state-dir', l.state.master!.dir],
       { env: { ...process.env, XCPNET_PASSWORD: 'viewer-pass' } });
 
-    url = `${l.state.master!.url}/topology/`;
+    // The master listens in host1's namespace; the lab forwards its HTTPS to 127.0.0.1 here.
+    url = `${l.state.master!.view!.url}/topology/`;
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/topology\/$/);
     // Trust exactly the master's certificate, by its public key.
     const cert = new X509Certificate(readFileSync(join(l.state.master!.dir, 'server.pem')));
     const spki = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
