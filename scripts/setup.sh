@@ -24,8 +24,8 @@ fi
 # chromium and a font: the topology view's system test drives Debian's browser headless
 # (playwright-core, which downloads no browser of its own). busybox-static: the agent's DHCP
 # client (udhcpc); dnsmasq-base: the lab upstream's DHCP server (the binary only: no system
-# service is installed or started).
-debs=(openvswitch-switch ovn-central ovn-host iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables chromium fonts-dejavu-core busybox-static dnsmasq-base)
+# service is installed or started). ethtool: the lab turns off checksum offload on its cables.
+debs=(openvswitch-switch ovn-central ovn-host iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables chromium fonts-dejavu-core busybox-static dnsmasq-base ethtool)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -87,6 +87,7 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
       ['--insecure-http', 'plain HTTP on any address (passwords cross the network in clear)'],
       ['--state-dir DIR', 'database, certificate and keys (default: $XCPNET_STATE_DIR, else ./var)'],
       ['--run-dir DIR', 'where xapi.sock is made (default: $XCPNET_RUN_DIR, else the state directory)'],
+      ['--https-socket PATH', 'also serve HTTPS on this unix socket (0600), as on TCP: password logins, the topology view (the lab forwards 127.0.0.1 to it)'],
       ['--root-password-file FILE', 'root\'s password from the file\'s first line (- reads standard input)'],
       ['--fake-nics N', 'NICs of the simulated local host (default 4)'],
       ['--manage-nics', 'run the real agent for this machine\'s own NICs instead of a simulated host'],

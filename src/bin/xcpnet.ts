@@ -37,6 +37,7 @@ async function serve(argv: string[]): Promise<void> {
     'insecure-http': { type: 'boolean', default: false },
     'state-dir': { type: 'string' },
     'run-dir': { type: 'string' },
+    'https-socket': { type: 'string' },
     'root-password': { type: 'string' },
     'root-password-file': { type: 'string' },
     'fake-nics': { type: 'string', default: '4' },
@@ -64,6 +65,7 @@ async function serve(argv: string[]): Promise<void> {
     stateDir, runDir: values['run-dir'] !== undefined ? resolve(values['run-dir']) : socketDir(stateDir),
     listen: values.listen === 'none' ? null : parseListen(values.listen!),
     http: values['insecure-http'] ? 'insecure' : values.http ? 'loopback' : undefined,
+    ...(values['https-socket'] !== undefined ? { httpsSocketPath: resolve(values['https-socket']) } : {}),
     rootPassword,
     hostName: values['host-name'],
     // How this host trusts a master it joins with xe pool-join (and then, as a member, logs in to).

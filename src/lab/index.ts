@@ -298,7 +298,7 @@ export function labHint(state: LabState): string {
   if (state.master) {
     lines.push(`Point xe at this lab:   ${labEnvLine(state)}`, 'then try:               xe host-list; xe pif-list; xe network-list',
       `master: ${state.master.url} and unix:${state.master.socket}`,
-      `topology view: ${state.master.url}/topology/ (user root, password in ${state.master.passwordFile}; docs/topology-view.md)`,
+      ...(state.master.view ? [`topology view: ${state.master.view.url}/topology/ in a browser on this machine (user root, password in ${state.master.passwordFile}; docs/topology-view.md)`] : []),
       '', 'see packets flow between two guests on a private network:',
       '  N=$(xe network-create name-label=private)',
       '  for vm in vm1 vm2; do V=$(xe vm-create name-label=$vm); xe vif-create vm-uuid=$V network-uuid=$N device=0; xe vm-start uuid=$V on=host1; done',

@@ -9,7 +9,7 @@
 // <lab>/master/root-password (0600): the master reads it with --root-password-file, xe pool-join
 // with master-password-file=; no command line carries it and no agent holds it.
 import { spawn } from 'node:child_process';
-import { openSync, closeSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -30,6 +30,7 @@ import { wiringPath } from './wiring.js';
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
 export const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
 const XE_JS = fileURLToPath(new URL('../bin/xe.js', import.meta.url));
+const FORWARDER_JS = fileURLToPath(new URL('./forwarder.js', import.meta.url));
 /** Every host's serve listens on XenAPI's port, 443, inside its own namespace. */
 const SERVE_LISTEN = '0.0.0.0:443';
 interface Spawned {
@@ -98,7 +99,12 @@ const isMasterHost = (state: LabState, h: HostState): boolean => h === masterHos
  */
 export async function ensureMaster(ctx: Ctx): Promise<void> {
   const { state } = ctx;
-  if (state.master?.proc && isRecordedAlive(state.master.proc)) return;
+  if (!state.master?.proc || !isRecordedAlive(state.master.proc)) await startMaster(ctx);
+  await ensureViewForwarder(ctx);
+}
+
+async function startMaster(ctx: Ctx): Promise<void> {
+  const { state } = ctx;
   const dir = join(state.dir, 'master');
   privateDir(dir);
   // Kept across restarts of the master, which sets root's password from it every time.
@@ -109,11 +115,12 @@ export async function ensureMaster(ctx: Ctx): Promise<void> {
   privateDir(join(state.dir, 'agents'));
   const h1 = masterHost(state);
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--run-dir', dir, '--listen', SERVE_LISTEN,
+    '--https-socket', join(dir, HTTPS_SOCKET),
     '--no-agent', '--host-name', h1.name, '--root-password-file', passwordFile,
     '--agent-credential-file', credentialFile(state, h1.name), '--lab-wiring', wiringPath(state.dir)], log, join(dir, 'serve.pid'), h1.ns, daemonEnv());
   const proc = procRecord(sp.pid, 'master xcpnet-serve', h1.ns);
   const socket = join(dir, 'xapi.sock');
-  state.master = { dir, url: `https://${ctx.plan.hosts[0]!.mgmtIp}`, socket, proc, username: 'root', passwordFile };
+  state.master = { ...state.master, dir, url: `https://${ctx.plan.hosts[0]!.mgmtIp}`, socket, proc, username: 'root', passwordFile };
   saveState(state);
   const c = await waitFor('a session on the master', 20_000, () => {
     if (!isRecordedAlive(proc)) throw new Fatal(`xcpnet serve exited; see ${log}:\n${tail(log)}`);
@@ -121,6 +128,34 @@ export async function ensureMaster(ctx: Ctx): Promise<void> {
   });
   await c.close();
   ctx.progress(`master: xcpnet serve (pid ${sp.pid}) in ${h1.ns}, ${state.master.url} and unix:${socket}, started in ${Date.now() - started} ms`);
+}
+
+/** The master's HTTPS unix socket (password logins, as on TCP), which the view forwarder reaches. */
+const HTTPS_SOCKET = 'https.sock';
+
+/**
+ * The master's HTTPS on 127.0.0.1 of the machine, for a browser there (the topology view): the
+ * master listens only in host1's namespace, so a forwarder in the machine's own namespace pipes
+ * connections, TLS unread, to the master's HTTPS unix socket (src/lab/forwarder.ts). It adds no
+ * interface or route anywhere; `lab down` ends it with the lab's other processes.
+ */
+async function ensureViewForwarder(ctx: Ctx): Promise<void> {
+  const m = ctx.state.master!;
+  if (m.view && isRecordedAlive(m.view.proc)) return;
+  const portFile = join(m.dir, 'forwarder.port');
+  rmSync(portFile, { force: true });
+  const log = join(m.dir, 'forwarder.log');
+  const sp = spawnDaemon([process.execPath, FORWARDER_JS, join(m.dir, HTTPS_SOCKET), portFile], log, join(m.dir, 'forwarder.pid'), undefined, daemonEnv());
+  const proc = procRecord(sp.pid, 'view-forwarder');
+  m.view = { url: '', proc };
+  saveState(ctx.state);
+  const port = await waitFor('the view forwarder\'s port', 10_000, () => {
+    if (!isRecordedAlive(proc)) throw new Fatal(`the view forwarder exited; see ${log}:\n${tail(log)}`);
+    return existsSync(portFile) ? Number(readFileSync(portFile, 'utf8').trim()) : undefined;
+  });
+  m.view = { url: `https://127.0.0.1:${port}`, proc };
+  saveState(ctx.state);
+  ctx.progress(`master: HTTPS forwarded to ${m.view.url} (pid ${sp.pid}) for a browser on this machine`);
 }
 
 function tail(file: string): string {

@@ -58,8 +58,12 @@ export interface LabState {
   processes: ProcRecord[];
   switch?: { ovs?: OvsState };
   upstream?: { ovs?: OvsState };
-  /** The master's root password is in `passwordFile` (mode 0600), never in this file. */
-  master?: { dir: string; url: string; socket: string; proc?: ProcRecord; username: string; passwordFile: string };
+  /**
+   * The master's root password is in `passwordFile` (mode 0600), never in this file. `view`: the
+   * forwarder that serves the master's HTTPS on 127.0.0.1 of the machine, and its address.
+   */
+  master?: { dir: string; url: string; socket: string; proc?: ProcRecord; username: string; passwordFile: string;
+    view?: { url: string; proc: ProcRecord } };
 }
 
 export function resolveStateDir(stateDir?: string): string {

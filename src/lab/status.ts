@@ -55,7 +55,7 @@ export interface LabStatus {
   upstream: { ns: string; present: boolean; addresses: string[] };
   hosts: HostStatus[];
   guests: GuestStatus[];
-  master?: { url: string; socket: string; running: boolean };
+  master?: { url: string; socket: string; running: boolean; viewUrl?: string };
 }
 
 async function safeLinks(ns: string, present: boolean): Promise<IpLink[]> {
@@ -122,7 +122,8 @@ export async function observeStatus(state: LabState, guestPrefix: string): Promi
     switch: { ns: swNs, present: nss.has(swNs), ports },
     upstream: { ns: upNs, present: nss.has(upNs), addresses: nss.has(upNs) ? (await observeAddresses(upNs)).flatMap((a) => a.addresses.map((x) => `${a.device} ${x}`)) : [] },
     hosts, guests,
-    ...(state.master ? { master: { url: state.master.url, socket: state.master.socket, running: !!state.master.proc && isRecordedAlive(state.master.proc) } } : {}),
+    ...(state.master ? { master: { url: state.master.url, socket: state.master.socket, running: !!state.master.proc && isRecordedAlive(state.master.proc),
+      ...(state.master.view && isRecordedAlive(state.master.view.proc) ? { viewUrl: `${state.master.view.url}/topology/` } : {}) } } : {}),
   };
 }
 
@@ -130,6 +131,7 @@ export function formatStatus(s: LabStatus): string {
   const out: string[] = [];
   out.push(`lab ${s.name}: ${s.status} (prefix ${s.prefix}, dir ${s.dir})`);
   if (s.master) out.push(`master: ${s.master.running ? 'running' : 'NOT running'} at ${s.master.url} and unix:${s.master.socket}`);
+  if (s.master?.viewUrl) out.push(`topology view: ${s.master.viewUrl} (a browser on this machine)`);
   out.push(`switch ${s.switch.ns}${s.switch.present ? '' : ' (MISSING)'}: bridge sw0, ${s.switch.ports.length} ports`);
   for (const p of s.switch.ports) {
     const trunks = p.trunks.length ? p.trunks.join(',') : 'all';

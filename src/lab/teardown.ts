@@ -23,6 +23,7 @@ export async function teardownLab(dir: string, prefix: string, progress: (l: str
     recorded.push(...state.processes);
     for (const h of state.hosts) if (h.agent) recorded.push(h.agent);
     if (state.master?.proc) recorded.push(state.master.proc);
+    if (state.master?.view) recorded.push(state.master.view.proc);
   }
   // Agents and the master first: an agent supervises its host's ovn-controller and would start
   // it again. Then the daemons with pidfiles under the lab dir (counted only if the process's

@@ -3,7 +3,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { t, type Value } from '../idl/meta.js';
@@ -84,4 +84,57 @@ test('TLS: the same server behind a handshake, with the same deadlines, caps and
     for (const s of open) s.destroy();
     await l.close();
   }
+});
+
+test('the HTTPS unix socket: TLS as on TCP (replaced live too), calls from 127.0.0.1, pages served; the trusted socket stays plain and "unix"', async () => {
+  const certIn = (d: string) => { mkdirSync(join(dir, d)); return loadOrCreateCertificate(join(dir, d), ['localhost'], ['127.0.0.1']); };
+  const [first, second] = [certIn('https-sock-a'), certIn('https-sock-b')];
+  const httpsSocketPath = join(dir, 'https.sock');
+  const socketPath = join(dir, 'xapi.sock');
+  const l = await startListener({
+    socketPath, httpsSocketPath, tls: first, handle, lookupClass,
+    pages: (req) => req.path === '/page' ? { status: 200, type: 'text/plain', body: 'page\n' } : undefined,
+  });
+  /** One request over TLS on the HTTPS socket: the reply's text and the certificate's fingerprint. */
+  const overTls = (request: string) => new Promise<{ fp: string; reply: string }>((resolve, reject) => {
+    let reply = '';
+    let fp = '';
+    const s = tlsConnect({ path: httpsSocketPath, ca: [first.cert, second.cert], servername: 'localhost' }, () => {
+      fp = s.getPeerCertificate().fingerprint256;
+      s.write(request);
+    });
+    s.on('data', (d) => { reply += String(d); });
+    s.once('close', () => resolve({ fp, reply }));
+    s.once('error', reject);
+  });
+  /** One request in clear on a unix socket: what came back before the close (or an error, or 2 s of silence). */
+  const plain = (path: string, request: string) => new Promise<string>((resolve) => {
+    let reply = '';
+    const s = connect(path, () => s.write(request));
+    const timer = setTimeout(() => s.destroy(), 2000);
+    s.on('data', (d) => { reply += String(d); });
+    s.once('close', () => { clearTimeout(timer); resolve(reply); });
+    s.on('error', () => { /* reset */ });
+  });
+  try {
+    assert.equal(l.tls, true);
+    const call = await overTls(post('/jsonrpc', jsonCall('test.source'), 'Connection: close\r\n'));
+    assert.match(call.reply, /^HTTP\/1\.1 200 /);
+    assert.ok(call.reply.includes('"result":"127.0.0.1"'), `calls through the HTTPS socket are from 127.0.0.1, never the trusted "unix": ${call.reply}`);
+    assert.equal(call.fp, fingerprintOf(first.cert));
+    const page = await overTls('GET /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.match(page.reply, /^HTTP\/1\.1 200 [^]*\r\n\r\npage\n$/);
+    l.setCertificate(second);
+    assert.equal((await overTls(post('/jsonrpc', jsonCall('a.b'), 'Connection: close\r\n'))).fp, fingerprintOf(second.cert));
+    // Plain HTTP on the HTTPS socket gets no answer.
+    assert.doesNotMatch(await plain(httpsSocketPath, post('/jsonrpc', jsonCall('a.b'), 'Connection: close\r\n')), /"result"/);
+    // The trusted socket is unchanged: plain HTTP, its calls marked "unix", no pages.
+    const trusted = await plain(socketPath, post('/jsonrpc', jsonCall('test.source'), 'Connection: close\r\n'));
+    assert.ok(trusted.includes('"result":"unix"'), trusted);
+    assert.match(await plain(socketPath, 'GET /page HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 404 /);
+  } finally {
+    await l.close();
+  }
+  assert.throws(() => lstatSync(httpsSocketPath), /ENOENT/, 'close() removes the HTTPS socket');
+  await assert.rejects(startListener({ socketPath, httpsSocketPath, handle, lookupClass }), /needs tls/);
 });

@@ -23,7 +23,7 @@ export interface RpcCall {
   method: string;
   params: Value[];
   protocol: RpcProtocol;
-  /** Who sent it: the client's IP address, or 'unix' for the local socket. */
+  /** Who sent it: the client's IP address (127.0.0.1 through the HTTPS socket), or 'unix' for the local socket. */
   source?: string;
 }
 
@@ -47,6 +47,12 @@ export interface ListenerOptions {
   /** Serve TCP over TLS with this key and certificate (PEM; the certificate then its chain). */
   tls?: { key: string; cert: string };
   socketPath?: string;
+  /**
+   * HTTPS on a unix socket as well (needs `tls`): served exactly as TCP is (TLS, password
+   * logins, pages), unlike `socketPath`, whose callers are trusted. It is for a forwarder that
+   * listens on 127.0.0.1 of another network namespace, so its calls count as from 127.0.0.1.
+   */
+  httpsSocketPath?: string;
   /** Largest accepted request body; default 300 KiB (xapi's own limit). */
   maxBodyBytes?: number;
   /** Limits on what one request may contain (depth, values, string and number length). */
@@ -244,6 +250,7 @@ async function clearStaleSocket(path: string): Promise<void> {
 
 export async function startListener(opts: ListenerOptions): Promise<Listener> {
   if (!opts.tcp && !opts.socketPath) throw new Error('startListener: need tcp and/or socketPath');
+  if (opts.httpsSocketPath !== undefined && !opts.tls) throw new Error('startListener: httpsSocketPath needs tls');
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const limits: ParseLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
@@ -383,10 +390,10 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     }
   }
 
-  async function onRequest(req: IncomingMessage, res: ServerResponse, source: string, kind: 'tcp' | 'unix'): Promise<void> {
+  async function onRequest(req: IncomingMessage, res: ServerResponse, source: string, kind: Kind): Promise<void> {
     const route = routeOf(req.url);
     // Pages are read-only: any other method off the RPC routes is a 404, as it always was.
-    if (!route && opts.pages && kind === 'tcp' && (req.method === 'GET' || req.method === 'HEAD')) { await servePage(req, res); return; }
+    if (!route && opts.pages && kind !== 'unix' && (req.method === 'GET' || req.method === 'HEAD')) { await servePage(req, res); return; }
     if (!route) { send(res, 404, 'text', 'not found\n'); return; }
     // A CORS preflight is answered, and allows nothing: no Access-Control-Allow-* header, so
     // no page on another origin may call the API with what the user's browser holds.
@@ -429,7 +436,11 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     }
   }
 
-  function makeServer(kind: 'tcp' | 'unix'): Server {
+  /** What a connection came in on: TCP, the HTTPS unix socket (as TCP, from the forwarder's 127.0.0.1), or the trusted socket. */
+  type Kind = 'tcp' | 'https-unix' | 'unix';
+  const sourceOf = (kind: Kind, s: Socket): string => kind === 'unix' ? 'unix' : kind === 'https-unix' ? '127.0.0.1' : s.remoteAddress ?? 'unknown';
+
+  function makeServer(kind: Kind): Server {
     const httpOptions = {
       requestTimeout,
       headersTimeout,
@@ -438,7 +449,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     };
     const onRequestEvent = (req: IncomingMessage, res: ServerResponse) => {
       const socket = req.socket;
-      const source = kind === 'unix' ? 'unix' : socket.remoteAddress ?? 'unknown';
+      const source = sourceOf(kind, socket);
       // One request at a time per connection: a pipelined request is refused (no XenAPI client
       // pipelines), so a connection never holds more than one body, one handler and one reply.
       if (busy.has(socket)) {
@@ -456,11 +467,11 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     };
     // TLS: the same server behind a handshake, which has the headers' deadline. The limits
     // below count TCP connections, handshaken or not.
-    const server: Server = kind === 'tcp' && opts.tls
+    const server: Server = kind !== 'unix' && opts.tls
       ? createTlsServer({ ...httpOptions, key: opts.tls.key, cert: opts.tls.cert, handshakeTimeout: headersTimeout }, onRequestEvent)
       : createServer(httpOptions, onRequestEvent);
     server.on('connection', (s: Socket) => {
-      const source = kind === 'unix' ? 'unix' : s.remoteAddress ?? 'unknown';
+      const source = sourceOf(kind, s);
       const n = perSource.get(source) ?? 0;
       if (sockets.size >= maxConnections || n >= maxPerSource) { s.destroy(); return; }
       perSource.set(source, n + 1);
@@ -475,6 +486,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   }
 
   const servers: Server[] = [];
+  /** The unix sockets this listener bound (close() removes them). */
+  const bound: string[] = [];
   const listen = (server: Server, arg: { host: string; port: number } | string) => new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const done = () => { server.off('error', reject); server.on('error', (e) => report(e, 'server')); resolve(); };
@@ -486,7 +499,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   });
 
   const listener: Listener = {
-    tls: opts.tls !== undefined && opts.tcp !== undefined,
+    tls: opts.tls !== undefined && (opts.tcp !== undefined || opts.httpsSocketPath !== undefined),
     setCertificate(tls) {
       for (const s of servers) if ('setSecureContext' in s) (s as TlsServer).setSecureContext({ key: tls.key, cert: tls.cert });
     },
@@ -498,9 +511,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       const grace = setTimeout(() => { for (const s of sockets) s.destroy(); }, opts.closeGraceMs ?? 1_000);
       await closed;
       clearTimeout(grace);
-      // Only a socket we bound ourselves: a failed start must not unlink a live server's socket.
-      if (listener.socketPath) {
-        try { if (lstatSync(listener.socketPath).isSocket()) unlinkSync(listener.socketPath); } catch { /* already gone */ }
+      // Only sockets we bound ourselves: a failed start must not unlink a live server's socket.
+      for (const path of bound) {
+        try { if (lstatSync(path).isSocket()) unlinkSync(path); } catch { /* already gone */ }
       }
     },
   };
@@ -513,15 +526,17 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       const addr = s.address();
       if (addr && typeof addr === 'object') listener.tcpPort = addr.port;
     }
-    if (opts.socketPath) {
-      await clearStaleSocket(opts.socketPath);
-      const s = makeServer('unix');
-      await listen(s, opts.socketPath);
+    for (const [kind, path] of [['unix', opts.socketPath], ['https-unix', opts.httpsSocketPath]] as const) {
+      if (path === undefined) continue;
+      await clearStaleSocket(path);
+      const s = makeServer(kind);
+      await listen(s, path);
       servers.push(s);
+      bound.push(path);
       // Already 0600 from the umask; kept in case a file system ignores it.
-      chmodSync(opts.socketPath, 0o600);
-      listener.socketPath = opts.socketPath;
+      chmodSync(path, 0o600);
     }
+    if (opts.socketPath !== undefined) listener.socketPath = opts.socketPath;
   } catch (e) {
     await listener.close();
     throw e;

@@ -35,6 +35,12 @@ export interface ServeOptions {
    * elsewhere), 'insecure' on any address. Default: HTTPS.
    */
   http?: 'loopback' | 'insecure';
+  /**
+   * Also serve HTTPS on this unix socket (0600), as on TCP: password logins, the topology view.
+   * For a forwarder on 127.0.0.1 of another network namespace (the lab's, docs/topology-view.md);
+   * its calls count as from 127.0.0.1. Needs HTTPS.
+   */
+  httpsSocketPath?: string;
   rootPassword?: string;
   hostName?: string;
   impls?: ImplTable[];
@@ -146,9 +152,10 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       return { ok: false, error: e instanceof ApiError ? [e.code, ...e.params] : ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] };
     }
   };
+  if (opts.httpsSocketPath !== undefined && opts.http !== undefined) throw new Error('an HTTPS socket needs HTTPS: drop --http or --insecure-http');
   const listener = await startListener({
-    tcp: listen, socketPath,
-    tls: listen && opts.http === undefined ? certificate() : undefined,
+    tcp: listen, socketPath, httpsSocketPath: opts.httpsSocketPath,
+    tls: (listen || opts.httpsSocketPath !== undefined) && opts.http === undefined ? certificate() : undefined,
     // A member answers every call with its master's address, as an XCP pool member does.
     // The socket's peer is local and has no address: it is limited per user only, and trusted
     // as xapi trusts its own socket (only the server's user can connect: the socket is 0600).

@@ -67,7 +67,8 @@ describe('a lab without surprises', { skip, concurrency: false }, () => {
     assert.equal(done.code, 0, done.stderr);
     assert.match(done.stdout, /completing lab surp/);
     const state = loadState(join(stateDir, 'lab', name))!;
-    assert.match(state.master!.url, /^https:\/\/127\.0\.0\.1:\d+$/, 'the master URL is recorded');
+    assert.equal(state.master!.url, 'https://192.0.2.11', 'the master URL is recorded: host1\'s management address');
+    assert.match(state.master!.view!.url, /^https:\/\/127\.0\.0\.1:\d+$/, 'the forwarded HTTPS for a browser is recorded');
 
     // The hint of `lab up` run from the checkout, and of `lab up` run elsewhere (the lab is up: it only prints).
     for (const cwd of [ROOT, '/tmp']) {

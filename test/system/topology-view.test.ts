@@ -9,9 +9,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { labsOfThisFile, canRunLab, makeVm, pifUuid, type TestLab } from '../../src/lab/testkit.js';
+import { isRecordedAlive } from '../../src/lab/state.js';
 import { labCable } from '../../src/lab/index.js';
 import { XCPNET_JS, waitFor } from '../../src/lab/pool.js';
 import { TOPOLOGY_CSP } from '../../src/server/topology-page.js';
@@ -55,7 +57,9 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
     execFileSync(process.execPath, [XCPNET_JS, 'user-add', 'viewer', 'read-only', '--state-dir', l.state.master!.dir],
       { env: { ...process.env, XCPNET_PASSWORD: 'viewer-pass' } });
 
-    url = `${l.state.master!.url}/topology/`;
+    // The master listens in host1's namespace; the lab forwards its HTTPS to 127.0.0.1 here.
+    url = `${l.state.master!.view!.url}/topology/`;
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+\/topology\/$/);
     // Trust exactly the master's certificate, by its public key.
     const cert = new X509Certificate(readFileSync(join(l.state.master!.dir, 'server.pem')));
     const spki = createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
@@ -217,5 +221,19 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
     assert.match(await page.textContent('#status') ?? '', /logged out/);
     // The master no longer knows the session (the page's logout call may still be on its way).
     await waitFor('the viewer session to end on the master', LIVE_MS, async () => (await wiringWith(viewerSession)) === 401 ? true : undefined);
+  });
+
+  test('lab down stops the forwarder: its process ends and its port is closed', async () => {
+    const view = l.state.master!.view!;
+    const port = Number(new URL(view.url).port);
+    assert.equal(isRecordedAlive(view.proc), true);
+    await browser.close();
+    await l.down();
+    assert.equal(isRecordedAlive(view.proc), false, `forwarder pid ${view.proc.pid} still runs`);
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(false); });
+      s.on('error', () => resolve(true));
+    });
+    assert.equal(refused, true, `127.0.0.1:${port} still accepts`);
   });
 });

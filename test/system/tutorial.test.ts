@@ -38,7 +38,6 @@ export function normalise(s: string): string {
     .replace(/\b[0-9a-f]{2}(:[0-9a-f]{2}){5}\b/g, '<mac>')
     .replace(/\b8000\.[0-9a-f]{12}\b/g, '<bridge-id>')
     .replace(/\btime \d+ms/g, 'time <t>')
-    .replace(/\bt[0-9a-f]{6}\.[0-9a-f]{6}\b/g, '<tunnel-port>')
     .replace(/\bvif\d+\.(\d+)/g, 'vif<domid>.$1')
     .replace(/\bxl[a-z0-9]+-(h\d+e\d+|up|sw)\b/g, 'xllab-$1')
     // Columns padded to the lab's name.
