@@ -99,7 +99,10 @@ export function buildReport(d: Desired, state: HostState, errors: StrMap, backen
     PIFs[p.ref] = entry;
   }
   const Bonds: HostReport['Bonds'] = {};
-  for (const b of d.bonds) Bonds[b.ref] = { links_up: bridge.get(b.bridge)?.uplink?.members.filter((m) => m.up).length ?? 0 };
+  for (const b of d.bonds) {
+    const uplink = bridge.get(b.bridge)?.uplink;
+    Bonds[b.ref] = { links_up: uplink?.members.filter((m) => m.up).length ?? 0, ...(uplink?.active !== undefined ? { active_member: uplink.active } : {}) };
+  }
   // A message is cut to what the master takes, so one long message cannot lose the whole report.
   const cut = Object.fromEntries(Object.entries(errors).map(([ref, m]) => [ref, m.length > REPORT_LIMITS.text ? `${m.slice(0, REPORT_LIMITS.text - 3)}...` : m]));
   return { backend, nics, errors: cut, PIFs, Bonds, bridges: bridgeListings(state) };

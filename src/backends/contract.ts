@@ -150,6 +150,8 @@ export interface ObservedUplink {
   members: { name: string; up: boolean }[];
   /** For a bond: its mode, in xapi's terms. */
   mode?: BondMode;
+  /** For an active-backup bond: the member carrying the traffic now (absent when none is). */
+  active?: string;
 }
 
 /** One bridge as the host has it, in the same terms as HostBridge. */

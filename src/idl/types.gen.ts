@@ -542,6 +542,7 @@ export type BondRecord = {
   mode: "balance-slb" | "active-backup" | "lacp";
   properties: { [key: string]: string };
   links_up: number;
+  active_member: string;
   auto_update_mac: boolean;
 };
 export type VLANRecord = {

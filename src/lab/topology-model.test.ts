@@ -45,6 +45,16 @@ function facts(): Facts {
   };
 }
 
+test('a bond\'s active member comes from Bond.active_member when the record has one, from OVS otherwise', () => {
+  const f = facts();
+  f.records.Bond[R('b')]!.active_member = R('e3');
+  assert.equal(buildTopology(f).hosts[0]!.bridges.find((b) => b.name === 'xapi2')?.bond?.active, 'eth3', 'the record over OVS');
+  delete f.observed;
+  assert.equal(buildTopology(f).hosts[0]!.bridges.find((b) => b.name === 'xapi2')?.bond?.active, 'eth3', 'no host observed: the record');
+  f.records.Bond[R('b')]!.active_member = 'OpaqueRef:NULL';
+  assert.equal(buildTopology(f).hosts[0]!.bridges.find((b) => b.name === 'xapi2')?.bond?.active, undefined);
+});
+
 test('bridges are labelled with network, VLAN and parent, bond with its active member, tunnel remote and key, and the VM behind each vif', () => {
   const t = buildTopology(facts());
   assert.deepEqual(t.hosts[0]!.bridges.map((b) => b.name), ['xapi1', 'xapi2', 'xapi3', 'xenbr0'], 'a bond member\'s own network has no bridge');

@@ -113,7 +113,7 @@ export interface HostNode { name: string; uuid: string; nics: NicNode[]; bridges
 export interface VmNode { name: string; uuid: string; power: string; host?: string }
 export interface Topology { hosts: HostNode[]; vms: VmNode[]; labSwitch?: string }
 
-/** The active member of a bond on an OVS host: the interface whose MAC OVS names as active. */
+/** The active member of a bond on a lab's OVS host (when the record has none): the interface whose MAC OVS names as active. */
 function activeMember(obs: ObservedHost | undefined, bridge: string): string | undefined {
   const port = obs?.ovs?.find((b) => b.name === bridge)?.ports.find((p) => p.interfaces.length > 1);
   if (!port?.bondActiveMac) return undefined;
@@ -154,7 +154,8 @@ export function buildTopology(f: Facts): Topology {
         if (under.vlan) node.vlan = under.vlan;
         else if (under.bond) {
           const bond = r.Bond[under.bond]!;
-          const active = activeMember(obs, bridgeName);
+          // The master's record (the host's agent reports it, any backend) first; a lab's OVS without it.
+          const active = str(r.PIF[str(bond.active_member)]?.device) || activeMember(obs, bridgeName);
           node.bond = { name: str(r.PIF[str(bond.master)]?.device) || 'bond', mode: str(bond.mode), members: under.devices, linksUp: Number(bond.links_up ?? 0), ...(active ? { active } : {}) };
         } else if (under.devices[0]) node.uplink = under.devices[0];
         const tun = Object.values(r.tunnel).find((t) => t.access_PIF === pif[0]);

@@ -43,7 +43,11 @@ export interface Nic {
 /** Measured values of a PIF the agent realised (MTU after plug; addresses learnt by DHCP). */
 export interface PifState { MTU: number; IP?: string; netmask?: string }
 
-export interface BondState { links_up: number }
+export interface BondState {
+  links_up: number;
+  /** Active-backup: the device name of the member carrying the traffic now; absent when none is. */
+  active_member?: string;
+}
 
 /** One bridge in the layout of `brctl show` (host.get_bridges, `xcpnet bridges`). */
 export interface BridgeListing { name: string; id: string; stp: boolean; interfaces: string[] }
@@ -199,7 +203,7 @@ export const REPORT_CHECKS: { [K in keyof HostReport]-?: Check<HostReport[K]> } 
   nics: list(struct<Nic>(NIC_CHECKS, ['position']), REPORT_LIMITS.nics),
   errors: dict(text),
   PIFs: dict(struct<PifState>({ MTU: uint(65535), IP: optional(text), netmask: optional(text) }, ['IP', 'netmask'])),
-  Bonds: dict(struct<BondState>({ links_up: uint(REPORT_LIMITS.nics) })),
+  Bonds: dict(struct<BondState>({ links_up: uint(REPORT_LIMITS.nics), active_member: optional(deviceName) }, ['active_member'])),
   bridges: list(bridgeListing, REPORT_LIMITS.bridges),
   unrealised: optional(dict(text)),
   guests: optional(guestsReport),

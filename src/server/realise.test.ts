@@ -37,3 +37,46 @@ test('unrealised objects: waiting calls fail at once with the reason, currently_
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('Bond.active_member: the member the agent names by device, NULL when it names none or a PIF outside the bond', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xcpnet-hub-'));
+  const store = new Store({ path: join(dir, 'db.sqlite'), classes: CLASSES, relations: RELATIONS });
+  try {
+    const { host, eth2, eth3, bond } = store.transact((tx) => {
+      const host = tx.create('host', { name_label: 'h' });
+      const network = tx.create('network', { name_label: 'n', other_config: {} });
+      const pif = (device: string, more = {}) => tx.create('PIF', { host, network, device, ...more });
+      const master = pif('bond0');
+      const bond = tx.create('Bond', { master, mode: 'active-backup' });
+      // Bond.slaves is the other end of PIF.bond_slave_of.
+      const [eth2, eth3] = [pif('eth2', { bond_slave_of: bond }), pif('eth3', { bond_slave_of: bond })];
+      pif('eth4');
+      assert.deepEqual([...tx.get('Bond', bond).slaves].sort(), [eth2, eth3].sort());
+      return { host, eth2, eth3, bond };
+    });
+    const hub = new RealisationHub(store);
+    const report = (Bonds: ReturnType<typeof emptyReport>['Bonds']) => hub.report(host, store.generation, { ...emptyReport('fake'), Bonds });
+    assert.equal(store.get('Bond', bond).active_member, 'OpaqueRef:NULL', 'none until the agent says');
+
+    report({ [bond]: { links_up: 2, active_member: 'eth2' } });
+    assert.equal(store.get('Bond', bond).active_member, eth2);
+    // A pulled cable: the same generation, the other member now active; the change is an event.
+    const before = store.generation;
+    report({ [bond]: { links_up: 1, active_member: 'eth3' } });
+    assert.deepEqual([store.get('Bond', bond).active_member, store.get('Bond', bond).links_up], [eth3, 1]);
+    assert.ok(store.generation > before, 'the change is written (event clients see it)');
+    const unchanged = store.generation;
+    report({ [bond]: { links_up: 1, active_member: 'eth3' } });
+    assert.equal(store.generation, unchanged, 'the same report writes nothing');
+
+    // A device of the host that is not a member of this bond is not taken; no member active is NULL.
+    report({ [bond]: { links_up: 1, active_member: 'eth4' } });
+    assert.equal(store.get('Bond', bond).active_member, 'OpaqueRef:NULL');
+    report({ [bond]: { links_up: 2, active_member: 'eth3' } });
+    report({ [bond]: { links_up: 0 } });
+    assert.equal(store.get('Bond', bond).active_member, 'OpaqueRef:NULL');
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

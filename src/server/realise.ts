@@ -5,7 +5,7 @@
 import { ApiError } from '../common/api-error.js';
 import { SYSTEM_CLOCK, type Clock } from '../common/clock.js';
 import type { Store, Tx } from '../db/store.js';
-import type { Rec, Value } from '../idl/meta.js';
+import { NULL_REF, type Rec, type Value } from '../idl/meta.js';
 import { AGENT_CLASSES, type HostReport, type Nic } from '../protocol/host-agent.js';
 import { applyGuestsReport } from './impl/guest-devices.js';
 
@@ -162,7 +162,13 @@ export class RealisationHub {
         }
       },
       Bonds: (bonds) => {
-        for (const [ref, b] of Object.entries(bonds)) if (tx.classOf(ref) === 'Bond' && ofHost('Bond', ref)) setIfChanged('Bond', ref, { links_up: b.links_up });
+        for (const [ref, b] of Object.entries(bonds)) {
+          if (tx.classOf(ref) !== 'Bond' || !ofHost('Bond', ref)) continue;
+          // The agent names the active member by device; only a member of this bond is taken.
+          const active = b.active_member === undefined ? undefined
+            : tx.get('Bond', ref).slaves.find((m) => tx.find('PIF', m)?.device === b.active_member);
+          setIfChanged('Bond', ref, { links_up: b.links_up, active_member: active ?? NULL_REF });
+        }
       },
       nics: (list) => {
         const nics = new Map(list.map((n) => [n.device, n]));

@@ -23,7 +23,7 @@ function pool(): Records {
   nic('q0', 'h2', 'eth0', 'n0', true, { management: true, IP: '192.0.2.12' });
   add('pif', 'bm', { host: R('h1'), device: 'bond0', network: R('nb'), VLAN: -1, physical: false, currently_attached: true, MTU: 1500,
     bond_master_of: [R('b')], tunnel_access_PIF_of: [] });
-  add('bond', 'b', { master: R('bm'), slaves: [R('p2'), R('p3')], mode: 'active-backup', primary_slave: R('p2'), links_up: 1 });
+  add('bond', 'b', { master: R('bm'), slaves: [R('p2'), R('p3')], mode: 'active-backup', primary_slave: R('p2'), links_up: 1, active_member: R('p2') });
   add('pif', 'v10', { host: R('h1'), device: 'eth1', network: R('nv'), VLAN: 10, physical: false, currently_attached: true, MTU: 1500,
     VLAN_master_of: R('vl'), bond_master_of: [], tunnel_access_PIF_of: [] });
   add('vlan', 'vl', { tagged_PIF: R('p1'), untagged_PIF: R('v10'), tag: 10 });
@@ -65,14 +65,28 @@ test('hosts hold NICs with carrier and speed, the bond with mode, primary and li
   assert.equal(node(t, 'pif:OpaqueRef:p0')?.parent, 'host:OpaqueRef:h1');
   assert.deepEqual([node(t, 'pif:OpaqueRef:p3')?.label, node(t, 'pif:OpaqueRef:p3')?.state], ['eth3\nno carrier', 'down']);
   assert.deepEqual([node(t, 'pif:OpaqueRef:bm')?.kind, node(t, 'pif:OpaqueRef:bm')?.label],
-    ['bond', 'bond0\nbond active-backup\nprimary eth2\n1/2 links up']);
-  assert.deepEqual(edge(t, 'member:OpaqueRef:p2'), { id: 'member:OpaqueRef:p2', kind: 'member', source: 'pif:OpaqueRef:p2', target: 'pif:OpaqueRef:bm', label: 'member (primary)', state: 'ok' });
-  assert.equal(edge(t, 'member:OpaqueRef:p3')?.state, 'down');
+    ['bond', 'bond0\nbond active-backup\nprimary eth2\nactive eth2\n1/2 links up']);
+  assert.deepEqual(edge(t, 'member:OpaqueRef:p2'), { id: 'member:OpaqueRef:p2', kind: 'member', source: 'pif:OpaqueRef:p2', target: 'pif:OpaqueRef:bm', label: 'member (primary, active)', state: 'ok', active: true });
+  assert.deepEqual(edge(t, 'member:OpaqueRef:p3'), { id: 'member:OpaqueRef:p3', kind: 'member', source: 'pif:OpaqueRef:p3', target: 'pif:OpaqueRef:bm', label: 'member', state: 'down' });
   // Bond members reach their network only through the bond.
   assert.equal(edge(t, 'uplink:OpaqueRef:p2'), undefined);
   assert.equal(edge(t, 'uplink:OpaqueRef:bm')?.target, 'net:OpaqueRef:nb');
   assert.deepEqual([node(t, 'pif:OpaqueRef:v10')?.kind, node(t, 'pif:OpaqueRef:v10')?.label], ['vlan', 'VLAN 10\non eth1\nMTU 1500']);
   assert.deepEqual(edge(t, 'tag:OpaqueRef:v10'), { id: 'tag:OpaqueRef:v10', kind: 'tag', source: 'pif:OpaqueRef:p1', target: 'pif:OpaqueRef:v10', label: 'tag 10', state: 'ok' });
+});
+
+test('the bond\'s active member moves with Bond.active_member; NULL marks none', () => {
+  const records = pool();
+  const bond = records.bond.get(R('b'))!;
+  bond.active_member = R('p3');
+  let t = buildTopology(records);
+  assert.equal(node(t, 'pif:OpaqueRef:bm')?.label, 'bond0\nbond active-backup\nprimary eth2\nactive eth3\n1/2 links up');
+  assert.deepEqual(t.edges.filter((e) => e.active).map((e) => [e.id, e.label]), [['member:OpaqueRef:p3', 'member (active)']]);
+  bond.active_member = 'OpaqueRef:NULL';
+  t = buildTopology(records);
+  assert.equal(node(t, 'pif:OpaqueRef:bm')?.label, 'bond0\nbond active-backup\nprimary eth2\n1/2 links up');
+  assert.ok(node(t, 'pif:OpaqueRef:bm')?.details.some(([k, v]) => k === 'active member' && v === 'none'));
+  assert.deepEqual(t.edges.filter((e) => e.active), []);
 });
 
 test('networks show bridge, name, VLAN and MTU; tunnels their protocol, key and status, and join the hosts', () => {

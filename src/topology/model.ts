@@ -3,7 +3,7 @@
 // the browser view bundles it and the tests run it in node.
 //
 // What is drawn, left to right: the lab's upstream and switch, cables, each host's NICs
-// (carrier, speed), bonds (mode, primary member, links up), VLAN PIFs (tag on parent) and tunnel
+// (carrier, speed), bonds (mode, primary and active member, links up), VLAN PIFs (tag on parent) and tunnel
 // access PIFs (protocol, key, status), the pool's networks (bridge, name, MTU), and each VM
 // (power state, host, guest addresses) holding its VIFs (device, MAC, locking). Tunnels between
 // hosts join the access PIFs of one network on two hosts.
@@ -107,6 +107,8 @@ export interface TopologyEdge {
   target: string;
   label: string;
   state: State;
+  /** A bond member edge: the member the bond sends through now (Bond.active_member). */
+  active?: boolean;
 }
 
 export interface Topology { nodes: TopologyNode[]; edges: TopologyEdge[] }
@@ -158,14 +160,17 @@ export function buildTopology(records: Records, wiring?: LabWiring): Topology {
         const b = get('bond', bondRef) ?? {};
         const members = list(b.slaves).map(pifName).sort();
         const up = num(b.links_up);
+        // The member the host's agent reports carrying the traffic (NULL: none, or not reported).
+        const active = get('pif', b.active_member) ? pifName(b.active_member) : '';
         node({ id, kind: 'bond', parent: hostId, state: attached && up > 0 ? 'ok' : 'down',
-          label: lines(device, `bond ${str(b.mode)}`, `primary ${pifName(b.primary_slave)}`, `${up}/${members.length} links up`, mgmt),
-          details: [...common, ['bond mode', str(b.mode)], ['members', members.join(', ')], ['primary member', pifName(b.primary_slave)], ['links up', String(up)]] });
+          label: lines(device, `bond ${str(b.mode)}`, `primary ${pifName(b.primary_slave)}`, active && `active ${active}`, `${up}/${members.length} links up`, mgmt),
+          details: [...common, ['bond mode', str(b.mode)], ['members', members.join(', ')], ['primary member', pifName(b.primary_slave)],
+            ['active member', active || 'none'], ['links up', String(up)]] });
         for (const m of list(b.slaves)) {
           if (!get('pif', m)) continue;
-          const primary = m === b.primary_slave;
-          edge({ id: `member:${m}`, kind: 'member', source: `pif:${m}`, target: id, label: primary ? 'member (primary)' : 'member',
-            state: carrierOf(records, get('pif', m)!) ? 'ok' : 'down' });
+          const marks = [...(m === b.primary_slave ? ['primary'] : []), ...(m === b.active_member ? ['active'] : [])];
+          edge({ id: `member:${m}`, kind: 'member', source: `pif:${m}`, target: id, label: marks.length ? `member (${marks.join(', ')})` : 'member',
+            state: carrierOf(records, get('pif', m)!) ? 'ok' : 'down', ...(m === b.active_member ? { active: true } : {}) });
         }
       } else if (vlan) {
         const tag = num(vlan.tag);

@@ -24,7 +24,7 @@ const CHROMIUM = '/usr/bin/chromium';
 /** How long a change may take to reach the page: the issue asks for a second; this leaves room for a loaded machine. */
 const LIVE_MS = 5000;
 
-interface Drawn { id: string; group: string; kind: string; state: string; label: string; visible: boolean }
+interface Drawn { id: string; group: string; kind: string; state: string; label: string; visible: boolean; width?: number }
 
 describe('topology view in chromium', { skip, concurrency: false }, () => {
   let l: TestLab;
@@ -175,6 +175,33 @@ describe('topology view in chromium', { skip, concurrency: false }, () => {
     assert.equal(drawnCable?.label, `${l.state.prefix}h2e2 (pulled)`);
     await cable('up');
     await seen('nic', ['eth2', 'carrier up · 10000 Mbit/s'], { state: 'ok' });
+    await seen('bond', ['bond active-backup', '2/2 links up'], { state: 'ok' });
+  });
+
+  // The active member's cable: the bond fails over, and the agent's report moves Bond.active_member.
+  test('a pulled cable of the active member moves the active marker to the other member within the bounded wait', async () => {
+    const bond = await seen('bond', ['bond active-backup', '2/2 links up'], { state: 'ok' });
+    const activeLine = bond.label.split('\n').find((x) => x.startsWith('active '));
+    assert.ok(activeLine === 'active eth2' || activeLine === 'active eth3', `the bond names its active member: ${JSON.stringify(bond.label)}`);
+    const [was, next] = activeLine === 'active eth2' ? ['eth2', 'eth3'] : ['eth3', 'eth2'];
+    /** The bond's two member edges as drawn: one marked active in its label and drawn wider than the other; its id. */
+    const markedActive = async (): Promise<string> => {
+      const members = (await drawn()).filter((e) => e.kind === 'member');
+      assert.equal(members.length, 2);
+      const [active, other] = [members.filter((e) => /active/.test(e.label)), members.filter((e) => !/active/.test(e.label))];
+      assert.equal(active.length, 1, `one member edge marked active: ${JSON.stringify(members.map((e) => e.label))}`);
+      assert.ok(active[0]!.width! > other[0]!.width!, `the active member's edge is wider (${active[0]!.width} > ${other[0]!.width})`);
+      return active[0]!.id;
+    };
+    const edgeBefore = await markedActive();
+    const cable = (dir: 'up' | 'down') => labCable({ name: l.name, stateDir: l.stateDir, progress: () => undefined, host: 'host2', device: was, state: dir });
+    await cable('down');
+    try {
+      await seen('bond', ['bond active-backup', `active ${next}`, '1/2 links up'], { state: 'ok' });
+      assert.notEqual(await markedActive(), edgeBefore, 'the marker moved to the other member\'s edge');
+    } finally {
+      await cable('up');
+    }
     await seen('bond', ['bond active-backup', '2/2 links up'], { state: 'ok' });
   });
 

@@ -7,7 +7,7 @@ import { PoolBuilder } from '../../agent/pool-builder.js';
 import { IpError } from '../linux/ip.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, portRules } from './locking.js';
-import { bondSettings, describeOp, greKey, markerOf, parseKernel, type KernelState, type KLink } from './model.js';
+import { bondSettings, describeOp, greKey, hostState as bridgeHostState, markerOf, parseKernel, type KernelState, type KLink } from './model.js';
 import { planBridge } from './plan.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
@@ -120,6 +120,21 @@ test('bond: member NICs leave their bridges for a kernel bond, a VLAN sits on th
     nic('xapi2', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:b0' }), nic('xapi4', { kind: 'bridge', alias: mark, mac: '02:00:00:00:00:b0' }),
   );
   assert.deepEqual(planBridge(compileHost(b.records, h).doc, after).ops, []);
+});
+
+test('an active-backup bond\'s active member is the bonding driver\'s active_slave, as `ip -json -details` gives it', () => {
+  const link = (ifname: string, extra: Record<string, unknown>) => ({ ifname, flags: ['UP', 'LOWER_UP'], mtu: 1500, address: '02:00:00:00:00:01', addr_info: [], ...extra });
+  const kernelOf = (activeSlave?: string) => parseKernel(`${JSON.stringify([
+    link('xapi1', { linkinfo: { info_kind: 'bridge' } }),
+    link('bond0', { master: 'xapi1', linkinfo: { info_kind: 'bond', info_data: { mode: 'active-backup', ...(activeSlave ? { active_slave: activeSlave } : {}) } } }),
+    link('eth2', { master: 'bond0', linkinfo: { info_slave_kind: 'bond' } }),
+    link('eth3', { master: 'bond0', linkinfo: { info_slave_kind: 'bond' } }),
+    link('eth4', {}),
+  ])}\n[]\n`);
+  const uplink = (activeSlave?: string) => bridgeHostState('h', kernelOf(activeSlave)).bridges.find((b) => b.name === 'xapi1')?.uplink;
+  assert.equal(uplink('eth3')?.active, 'eth3');
+  assert.equal(uplink()?.active, undefined, 'no member active');
+  assert.equal(uplink('eth4')?.active, undefined, 'not a member');
 });
 
 test('a gretap\'s key as `ip -json -details` gives it (a dotted quad) is read as the number', () => {

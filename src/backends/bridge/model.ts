@@ -29,6 +29,8 @@ export interface KLink {
   remote?: string;
   /** Bond mode as the kernel names it. */
   bondMode?: string;
+  /** For a bond: the member the bonding driver sends through now (active-backup). */
+  bondActive?: string;
   /** A bridge port that is isolated (split horizon). */
   isolated?: boolean;
 }
@@ -76,6 +78,7 @@ export function parseKernel(out: string): KernelState {
     const remote = data.remote ?? data.remote6;
     if (typeof remote === 'string') link.remote = remote;
     if (typeof data.mode === 'string' && info.info_kind === 'bond') link.bondMode = data.mode;
+    if (typeof data.active_slave === 'string' && info.info_kind === 'bond') link.bondActive = data.active_slave;
     if (typeof info.info_slave_data?.isolated === 'boolean') link.isolated = info.info_slave_data.isolated;
     links.set(link.name, link);
   }
@@ -177,7 +180,9 @@ export function hostState(host: string, k: KernelState): HostState {
         const lower = k.links.get(p.lower);
         if (lower?.master) ob.vlan = { parent: lower.master, tag: p.id };
       } else if (p.kind === 'bond') {
-        ob.uplink = { kind: 'bond', device: p.name, mode: bondModeOf(p.bondMode), members: on(p.name).map((m) => ({ name: m.name, up: m.carrier })) };
+        const members = on(p.name).map((m) => ({ name: m.name, up: m.carrier }));
+        const active = members.find((m) => m.name === p.bondActive)?.name;
+        ob.uplink = { kind: 'bond', device: p.name, mode: bondModeOf(p.bondMode), members, ...(active !== undefined ? { active } : {}) };
       } else if (p.kind === 'vxlan' || p.kind === 'gretap') {
         ob.tunnels.push({ name: p.name, protocol: p.kind === 'vxlan' ? 'vxlan' : 'gre', remote: p.remote ?? '', key: p.id ?? 0 });
       } else if (isVifName(p.name)) {

@@ -106,9 +106,13 @@ export function hostState(host: string, o: ObservedState): HostState {
         const i = p.interfaces[0]!;
         br.tunnels.push({ name: p.name, protocol: i.type, remote: i.options.remote_ip ?? '', key: Number(i.options.key ?? 0) });
       } else if (!br.uplink && (p.interfaces.length > 1 || p.bond_mode !== null)) {
+        // OVS names the active member by its MAC; the kernel link of that name carries it.
+        const activeMac = p.bond_active_slave?.toLowerCase();
+        const active = activeMac === undefined ? undefined : p.interfaces.find((i) => o.links.get(i.name)?.mac === activeMac)?.name;
         br.uplink = {
           kind: 'bond', device: p.name, mode: bondModeOf(p),
           members: p.interfaces.map((i) => ({ name: i.name, up: i.link_state === 'up' })),
+          ...(active !== undefined ? { active } : {}),
         };
       } else if (!br.uplink && p.interfaces.length === 1 && p.interfaces[0]!.type === '') {
         br.uplink = { kind: 'nic', device: p.name, members: [] };

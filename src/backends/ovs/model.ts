@@ -102,6 +102,8 @@ export interface ObsPort extends PortRow {
   uuid: string;
   /** Name of the bridge whose `ports` holds it ('' if none). */
   bridge: string;
+  /** The MAC of the bond member OVS sends through now (active-backup), when there is one. */
+  bond_active_slave?: string;
   interfaces: ObsIface[];
 }
 

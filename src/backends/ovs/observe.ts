@@ -6,7 +6,7 @@ import type { ObsBridge, ObsIface, ObservedState, ObsPort, StrMap } from './mode
 export const MONITORED = {
   Open_vSwitch: ['bridges', 'cur_cfg', 'next_cfg', 'datapath_types', 'iface_types'],
   Bridge: ['name', 'ports', 'datapath_type', 'fail_mode', 'other_config', 'external_ids'],
-  Port: ['name', 'interfaces', 'tag', 'fake_bridge', 'protected', 'bond_mode', 'lacp', 'bond_updelay', 'bond_downdelay', 'mac', 'other_config', 'external_ids'],
+  Port: ['name', 'interfaces', 'tag', 'fake_bridge', 'protected', 'bond_mode', 'lacp', 'bond_updelay', 'bond_downdelay', 'bond_active_slave', 'mac', 'other_config', 'external_ids'],
   Interface: ['name', 'type', 'options', 'mtu_request', 'mac', 'external_ids', 'other_config', 'ofport', 'error', 'mtu', 'link_state'],
 };
 
@@ -40,6 +40,7 @@ export function observeOvs(t: OvsTables): Pick<ObservedState, 'bridges' | 'ports
     portsByUuid.set(s(r._uuid), {
       uuid: s(r._uuid), name: s(r.name), bridge: '', tag: optN(r.tag), fake_bridge: r.fake_bridge === true, protected: r.protected === true,
       bond_mode: optS(r.bond_mode), lacp: optS(r.lacp), bond_updelay: optN(r.bond_updelay) ?? 0, bond_downdelay: optN(r.bond_downdelay) ?? 0,
+      ...(typeof r.bond_active_slave === 'string' ? { bond_active_slave: r.bond_active_slave } : {}),
       mac: optS(r.mac), other_config: smap(r.other_config), external_ids: smap(r.external_ids),
       interfaces: list(r.interfaces).map((u) => ifaces.get(u)).filter((i): i is ObsIface => i !== undefined)
         .sort((a, b) => a.name.localeCompare(b.name)),

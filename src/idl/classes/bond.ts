@@ -21,6 +21,9 @@ export const BondClass: ClassDef = {
     field('mode', bondMode, 'DynamicRO', 'Bonding mode.', { default: 'balance-slb' }),
     field('properties', stringMap, 'DynamicRO', 'Mode-specific settings (lacp only).', { default: {} }),
     field('links_up', t.int, 'DynamicRO', 'Number of members with carrier.', { default: 0 }),
+    field('active_member', t.ref('PIF'), 'DynamicRO',
+      'xcpnet extension: the member the host\'s agent last saw carrying the traffic (active-backup); NULL when none is or it is not known.',
+      { default: NULL_REF }),
     field('auto_update_mac', t.bool, 'DynamicRO', 'True when the master MAC follows the primary member.', { default: true }),
   ],
   messages: [

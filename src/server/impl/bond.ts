@@ -155,7 +155,7 @@ async function bondCreate(ctx: CallContext, args: Args['Bond.create']): Promise<
 
     // 1-2. Bond row, master PIF (bond<N>), members.
     const bond = tx.create('Bond', {
-      master: NULL_REF, other_config: {}, primary_slave: primary, mode, properties, links_up: 0, auto_update_mac: mac === '',
+      master: NULL_REF, other_config: {}, primary_slave: primary, mode, properties, links_up: 0, active_member: NULL_REF, auto_update_mac: mac === '',
     });
     const metrics = tx.create('PIF_metrics', { other_config: {} });
     const device = nextBondDevice(tx, host);

@@ -80,6 +80,7 @@ const cy = cytoscape({
       'text-background-color': '#ffffff', 'text-background-opacity': 0.85, 'text-background-padding': '1px',
       'target-arrow-shape': 'none' } },
     { selector: 'edge[state = "down"]', style: { 'line-color': '#c62828', 'line-style': 'dashed' } },
+    { selector: 'edge[active = "yes"]', style: { 'line-color': '#2e7d32', width: 5 } },
     { selector: 'edge[kind = "tunnel"]', style: { 'line-color': '#6a1b9a', width: 3, 'curve-style': 'unbundled-bezier' } },
     { selector: 'edge[kind = "tunnel"][state = "down"]', style: { 'line-color': '#c62828' } },
     { selector: ':selected', style: { 'overlay-color': '#1565c0', 'overlay-opacity': 0.15 } },
@@ -118,7 +119,7 @@ function render(next: Topology): void {
     }
     for (const e of next.edges) {
       const el = cy.getElementById(e.id);
-      const data = { id: e.id, kind: e.kind, state: e.state, label: e.label, source: e.source, target: e.target };
+      const data = { id: e.id, kind: e.kind, state: e.state, label: e.label, source: e.source, target: e.target, active: e.active === true ? 'yes' : 'no' };
       if (el.nonempty() && el.data('source') === e.source && el.data('target') === e.target) el.data(data);
       else { el.remove(); cy.add({ group: 'edges', data }); }
     }
@@ -320,6 +321,7 @@ window.xcpnetTopology = {
       const r = el.renderedBoundingBox({});
       return {
         id: el.id(), group: el.group(), kind: el.data('kind'), state: el.data('state'), label: el.data('label'),
+        ...(el.isEdge() ? { width: Number.parseFloat(el.style('width')) } : {}),
         visible: el.visible() && r.w > 0 && r.x1 >= 0 && r.y1 >= 0 && r.x2 <= box.width + 1 && r.y2 <= box.height + 1,
       };
     });
