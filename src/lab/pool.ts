@@ -33,6 +33,8 @@ const XE_JS = fileURLToPath(new URL('../bin/xe.js', import.meta.url));
 const FORWARDER_JS = fileURLToPath(new URL('./forwarder.js', import.meta.url));
 /** Every host's serve listens on XenAPI's port, 443, inside its own namespace. */
 const SERVE_LISTEN = '0.0.0.0:443';
+/** OVN's southbound database, on the master's management address (its usual port). */
+const OVN_SB_PORT = 6642;
 interface Spawned {
   pid: number;
   log: string;
@@ -117,7 +119,10 @@ async function startMaster(ctx: Ctx): Promise<void> {
   const sp = spawnDaemon([process.execPath, XCPNET_JS, 'serve', '--state-dir', dir, '--run-dir', dir, '--listen', SERVE_LISTEN,
     '--https-socket', join(dir, HTTPS_SOCKET),
     '--no-agent', '--host-name', h1.name, '--root-password-file', passwordFile,
-    '--agent-credential-file', credentialFile(state, h1.name), '--lab-wiring', wiringPath(state.dir)], log, join(dir, 'serve.pid'), h1.ns, daemonEnv());
+    '--agent-credential-file', credentialFile(state, h1.name), '--lab-wiring', wiringPath(state.dir),
+    // An OVN pool's members reach its southbound database over the management network, as on
+    // separate machines (idle until pool other-config:xcpnet-sdn=ovn).
+    '--ovn-sb-listen', `${ctx.plan.hosts[0]!.mgmtIp}:${OVN_SB_PORT}`], log, join(dir, 'serve.pid'), h1.ns, daemonEnv());
   const proc = procRecord(sp.pid, 'master xcpnet-serve', h1.ns);
   const socket = join(dir, 'xapi.sock');
   state.master = { ...state.master, dir, url: `https://${ctx.plan.hosts[0]!.mgmtIp}`, socket, proc, username: 'root', passwordFile };

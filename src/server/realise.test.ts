@@ -80,3 +80,36 @@ test('Bond.active_member: the member the agent names by device, NULL when it nam
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a touch of one host's record (PIF.scan) is not waited for on another host, whose agent has nothing to answer", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xcpnet-hub-'));
+  const store = new Store({ path: join(dir, 'db.sqlite'), classes: CLASSES, relations: RELATIONS });
+  try {
+    const [a, b] = store.transact((tx) => [tx.create('host', { name_label: 'a' }), tx.create('host', { name_label: 'b' })]);
+    const hub = new RealisationHub(store);
+    hub.timeoutMs = 60_000; // far beyond the test: only a report may end a wait
+    // The first reports write the hosts' backend; the second ones change nothing.
+    for (const h of [a, b, a, b]) hub.report(h, store.generation, { ...emptyReport('fake') });
+    store.transact((tx) => tx.touch('host', b));
+    // a's agent sees no change: a wait on a is answered by what it already reported.
+    await hub.wait(a);
+    // b's agent answers its touch: the wait on b is for that report.
+    let answered = false;
+    const onB = hub.wait(b).then(() => { answered = true; });
+    await Promise.resolve();
+    assert.equal(answered, false, 'b waits for its answer to the touch');
+    hub.report(b, store.generation, { ...emptyReport('fake') });
+    await onB;
+    // A real change to a followed class is waited for on every host.
+    store.transact((tx) => tx.update('host', b, { name_description: 'changed' }));
+    let onA = false;
+    const waitA = hub.wait(a).then(() => { onA = true; });
+    await Promise.resolve();
+    assert.equal(onA, false, 'a waits for its report of a change');
+    hub.report(a, store.generation, { ...emptyReport('fake') });
+    await waitA;
+  } finally {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

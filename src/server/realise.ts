@@ -39,6 +39,13 @@ export function nicMetrics(n: Nic): Rec {
   return out;
 }
 
+/** Pure: two versions of a record with the same value in every field. */
+function sameFields(a: Rec, b: Rec): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) if (a[k] !== b[k] && JSON.stringify(a[k]) !== JSON.stringify(b[k])) return false;
+  return true;
+}
+
 interface Waiter { gen: number; objects: string[]; resolve: () => void; reject: (e: unknown) => void; cancelTimer: () => void }
 
 interface HostState { realised: number; lastReport: number | undefined; report: HostReport | undefined; waiters: Set<Waiter> }
@@ -48,7 +55,35 @@ export class RealisationHub {
   /** How long a call waits for an agent before giving up. */
   timeoutMs = 30_000;
 
-  constructor(private readonly store: Store, private readonly clock: Clock = SYSTEM_CLOCK) {}
+  /**
+   * The last generation that changed what agents follow. A write that changes nothing (a touch:
+   * PIF.scan, event.inject) bumps the generation too, but only the agent of a touched host
+   * record answers it (its "fresh look"); the others see nothing to answer, so their waits
+   * must not count it.
+   */
+  private lastChange: number;
+  private readonly lastTouch = new Map<string, number>();
+
+  constructor(private readonly store: Store, private readonly clock: Clock = SYSTEM_CLOCK) {
+    this.lastChange = store.lastGenerationOf(AGENT_CLASSES);
+    const followed = new Set<string>(AGENT_CLASSES);
+    store.onCommit((gen, changes) => {
+      for (const c of changes) {
+        if (!followed.has(c.cls)) continue;
+        if (c.kind === 'mod' && c.before && c.after && sameFields(c.before, c.after)) {
+          if (c.cls === 'host') this.lastTouch.set(c.ref, gen);
+        } else {
+          this.lastChange = gen;
+          if (c.cls === 'host' && c.kind === 'del') this.lastTouch.delete(c.ref);
+        }
+      }
+    });
+  }
+
+  /** The generation `host`'s agent answers: the last change, or the last touch of its own record. */
+  generationFor(host: string): number {
+    return Math.max(this.lastChange, this.lastTouch.get(host) ?? 0);
+  }
 
   private state(host: string): HostState {
     let s = this.hosts.get(host);
@@ -62,12 +97,12 @@ export class RealisationHub {
   nics(host: string): Nic[] | undefined { return this.hosts.get(host)?.report?.nics; }
 
   /**
-   * Resolves once `host`'s agent has realised the last write to the classes it follows (a later
-   * write elsewhere, a login say, would never reach it), or fails:
+   * Resolves once `host`'s agent has realised the last change to the classes it follows (a later
+   * write elsewhere, a login say, or a touch of another host, would never reach it), or fails:
    * an error the agent reports for one of `objects`, or a timeout (HOST_OFFLINE when no
    * agent ever reported, DEVICE_ATTACH_TIMEOUT otherwise).
    */
-  wait(host: string, objects: string[] = [], gen = this.store.lastGenerationOf(AGENT_CLASSES), timeoutMs = this.timeoutMs): Promise<void> {
+  wait(host: string, objects: string[] = [], gen = this.generationFor(host), timeoutMs = this.timeoutMs): Promise<void> {
     const s = this.state(host);
     if (s.realised >= gen) return this.failIfErrors(s.report, objects);
     const down = this.failIfUnrealised(s.report, objects);

@@ -25,6 +25,12 @@ function nbRows(l: TestLab): string[] {
   return out.sort();
 }
 
+/** The hosts connected to the southbound database: the peer addresses of its TCP port in host1's namespace. */
+async function sbPeers(l: TestLab): Promise<string[]> {
+  const r = await l.exec('host1', 'ss', '-Htn', 'state', 'established', '( sport = :6642 )');
+  return [...new Set(r.stdout.split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/).at(-1)!.replace(/:\d+$/, '')))].sort();
+}
+
 /** A bounded ping of `count` packets every 0.2 s; how many were answered. */
 async function answered(l: TestLab, from: string, to: string, count: number): Promise<number> {
   const r = await l.exec(from, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', '-w', String(Math.ceil(count / 5) + 3), to);
@@ -46,6 +52,10 @@ test('OVN pool: guests on four hosts, isolation, port security, a new chassis, o
   // tunnel.status from the southbound chassis: every tunnel active.
   await waitFor('every tunnel active', 20_000, async () =>
     (await l.xe('tunnel-list', 'params=status', '--minimal')).split(',').every((s) => s.includes('active: true')) || undefined);
+  // Each chassis reaches the southbound database over the management network, at host1's address.
+  assert.equal(await l.xe('pool-param-get', `uuid=${await l.xe('pool-list', '--minimal')}`, 'param-name=other-config', 'param-key=xcpnet-ovn-remote'), 'tcp:192.0.2.11:6642');
+  assert.equal((await l.exec('host3', 'ovs-vsctl', 'get', 'Open_vSwitch', '.', 'external_ids:ovn-remote')).stdout.trim(), '"tcp:192.0.2.11:6642"');
+  await waitFor('hosts 1-3 connected to the southbound database', 20_000, async () => (await sbPeers(l)).join(' ') === '192.0.2.11 192.0.2.12 192.0.2.13' || undefined);
   // No mesh port anywhere: OVN's own tunnel ports on br-int only.
   const show = (await l.exec('host1', 'ovs-vsctl', 'show')).stdout;
   assert.ok(show.includes('Bridge br-int') && /type: geneve/.test(show), show);
@@ -80,6 +90,7 @@ test('OVN pool: guests on four hosts, isolation, port security, a new chassis, o
   await startVm(l, await makeVm(l, 'c4', net), 'host4', '10.77.0.4/24');
   assert.ok(await l.pingSoon('c4', '10.77.0.1', 10), 'host4 guest -> host1 guest');
   assert.ok(await l.pingSoon('c3', '10.77.0.4'), 'host3 guest -> host4 guest');
+  assert.deepEqual(await sbPeers(l), ['192.0.2.11', '192.0.2.12', '192.0.2.13', '192.0.2.14'], 'host4 connected to the southbound database too');
   // One tunnel per other chassis, whatever the networks: host1 carries two networks to three
   // hosts with three tunnel ports (the mesh would have four: three for csp, one for other).
   const tunnels: string[] = [];

@@ -1,5 +1,5 @@
 // Hosts for the scenario suite on real backends: a namespace per host with NICs eth0..eth3
-// (veths whose far ends, up, are not NICs), eth1 of the first two hosts cabled to each other.
+// (veths whose far ends, up, are in a namespace of their own), eth1 of the first two hosts cabled to each other.
 // Everything carries the prefix and is removed by close(), guest namespaces included.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Ip, netns } from '../../../src/backends/linux/ip.js';
@@ -27,9 +27,13 @@ export function realTarget(o: RealHostsOptions): Target {
     async open(n) {
       const prefix = `xcpt-${o.tag}-${process.pid}-${run++}-`;
       const nss = Array.from({ length: n }, (_, i) => `${prefix}h${i}`);
+      // The far ends of uncabled NICs live in a namespace of their own: a veth whose two ends
+      // share a namespace is plumbing, not a NIC (linux/nics.ts).
+      const far = `${prefix}far`;
       const hosts: TargetHost[] = [];
       try {
-        for (const ns of nss) await netns.add(ns);
+        for (const ns of [...nss, far]) await netns.add(ns);
+        const farIp = new Ip(far);
         for (const [i, ns] of nss.entries()) {
           const ip = new Ip(ns);
           for (const k of [0, 1, 2, 3]) {
@@ -37,8 +41,8 @@ export function realTarget(o: RealHostsOptions): Target {
               if (i === 0) await ip.run('link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', nss[1]!);
               continue;
             }
-            await ip.run('link', 'add', `eth${k}`, 'type', 'veth', 'peer', 'name', `p-eth${k}`);
-            await ip.setUp(`p-eth${k}`);
+            await ip.run('link', 'add', `eth${k}`, 'type', 'veth', 'peer', 'name', `h${i}-eth${k}`, 'netns', far);
+            await farIp.setUp(`h${i}-eth${k}`);
           }
         }
         // Cabled NICs have carrier: their far ends are up (a NIC's own state is the driver's).
