@@ -93,20 +93,30 @@ export function inittab(g: GuestInit): string {
 `;
 }
 
-/** The whole initramfs (an uncompressed newc cpio, which the kernel takes as is). */
-export function buildInitramfs(g: GuestInit, busybox: string): Buffer {
-  const index = readModuleIndex(g.modulesDir);
-  const order = loadOrder(index, STAGE1_MODULES);
+/**
+ * What every lab initramfs starts with: busybox, and the kernel modules `wanted` needs in load
+ * order under modules/ (file names only, so they must be unique); `files` is that order.
+ */
+export function busyboxAndModules(modulesDir: string, wanted: string[], busybox: string): { entries: CpioEntry[]; files: string[] } {
+  const order = loadOrder(readModuleIndex(modulesDir), wanted);
   const files = order.map((p) => p.slice(p.lastIndexOf('/') + 1));
-  if (new Set(files).size !== files.length) throw new Error(`two stage 1 modules share a file name: ${files.join(' ')}`);
+  if (new Set(files).size !== files.length) throw new Error(`two initramfs modules share a file name: ${files.join(' ')}`);
   const entries: CpioEntry[] = [
     { kind: 'dir', name: 'bin' },
     { kind: 'file', name: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 },
     { kind: 'dir', name: 'modules' },
-    ...order.map((p, i): CpioEntry => ({ kind: 'file', name: `modules/${files[i]!}`, data: readFileSync(join(g.modulesDir, p)) })),
+    ...order.map((p, i): CpioEntry => ({ kind: 'file', name: `modules/${files[i]!}`, data: readFileSync(join(modulesDir, p)) })),
+  ];
+  return { entries, files };
+}
+
+/** The whole initramfs (an uncompressed newc cpio, which the kernel takes as is). */
+export function buildInitramfs(g: GuestInit, busybox: string): Buffer {
+  const { entries, files } = busyboxAndModules(g.modulesDir, STAGE1_MODULES, busybox);
+  return buildCpio([
+    ...entries,
     { kind: 'file', name: 'init', data: stage1Script(g, files), mode: 0o755 },
     { kind: 'file', name: 'stage2.sh', data: stage2Script(g), mode: 0o755 },
     { kind: 'file', name: 'inittab', data: inittab(g) },
-  ];
-  return buildCpio(entries);
+  ]);
 }

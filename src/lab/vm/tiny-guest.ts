@@ -9,10 +9,9 @@ import { join } from 'node:path';
 import { parseIPv4, parseIPv4Cidr } from '../../common/net-syntax.js';
 import { killProcesses } from '../ovs.js';
 import { isRecordedAlive, loadState, procRecord, saveState, type ProcRecord } from '../state.js';
-import { buildCpio, type CpioEntry } from './cpio.js';
-import { shq } from './initramfs.js';
+import { buildCpio } from './cpio.js';
+import { busyboxAndModules, shq } from './initramfs.js';
 import { BUSYBOX, findGuestKernel, type GuestKernel } from './kernel.js';
-import { loadOrder, readModuleIndex } from './modules.js';
 import { QEMU } from './qemu.js';
 import { spawnQemuIn } from './launch.js';
 
@@ -88,16 +87,8 @@ poweroff -f
 }
 
 export function buildTinyInitramfs(kernel: GuestKernel, init: TinyInit, busybox = BUSYBOX): Buffer {
-  const order = loadOrder(readModuleIndex(kernel.modulesDir), TINY_MODULES);
-  const files = order.map((p) => p.slice(p.lastIndexOf('/') + 1));
-  const entries: CpioEntry[] = [
-    { kind: 'dir', name: 'bin' },
-    { kind: 'file', name: 'bin/busybox', data: readFileSync(busybox), mode: 0o755 },
-    { kind: 'dir', name: 'modules' },
-    ...order.map((p, n): CpioEntry => ({ kind: 'file', name: `modules/${files[n]!}`, data: readFileSync(join(kernel.modulesDir, p)) })),
-    { kind: 'file', name: 'init', data: tinyInitScript(init, files), mode: 0o755 },
-  ];
-  return buildCpio(entries);
+  const { entries, files } = busyboxAndModules(kernel.modulesDir, TINY_MODULES, busybox);
+  return buildCpio([...entries, { kind: 'file', name: 'init', data: tinyInitScript(init, files), mode: 0o755 }]);
 }
 
 export interface TinyGuest {
