@@ -33,9 +33,14 @@ export interface HostCache<C = unknown> {
 export class FileHostCache<C> implements HostCache<C> {
   readonly file: string;
 
-  /** @param isConfig checks the shape of a loaded configuration (the file may be damaged or older). */
+  /**
+   * @param isConfig checks the shape of a loaded configuration (the file may be damaged or older).
+   * @param hostRef this host's ref on the master it logs in to now, when known: a copy saved under
+   *   another ref is another pool's configuration of the host (a host keeps its uuid when it joins
+   *   or leaves a pool, and gets a new ref) and is not realised.
+   */
   constructor(readonly dir: string, private readonly hostUuid: string, private readonly isConfig: (v: unknown) => v is C,
-    private readonly log: (m: string) => void = () => {}) {
+    private readonly log: (m: string) => void = () => {}, private readonly hostRef?: string) {
     this.file = join(dir, FILE);
   }
 
@@ -54,6 +59,7 @@ export class FileHostCache<C> implements HostCache<C> {
       : v.format !== CACHE_FORMAT ? `format ${String(v.format)}, not ${CACHE_FORMAT}`
       : v.hostUuid !== this.hostUuid ? `it is host ${String(v.hostUuid)}'s, not ${this.hostUuid}'s`
       : typeof v.hostRef !== 'string' || typeof v.generation !== 'number' || typeof v.savedAt !== 'string' ? 'fields missing'
+      : this.hostRef !== undefined && v.hostRef !== this.hostRef ? `it was saved in another pool (this host was ${v.hostRef} there, is ${this.hostRef} now)`
       : !this.isConfig(v.config) ? 'the configuration is not of the expected shape'
       : undefined;
     if (why) { this.log(`host configuration copy ${this.file} ignored: ${why}`); return undefined; }

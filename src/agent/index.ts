@@ -26,6 +26,11 @@ export interface AgentClient {
   call(method: string, ...params: unknown[]): Promise<unknown>;
   /** Drops kept connections (after the host's management configuration changed). */
   resetConnections?(): void;
+  /**
+   * Grows each time the calls go to another master (the host joined or left a pool: see
+   * membership.ts); the agent then syncs from scratch, as with a new master.
+   */
+  readonly masterChanges?: number;
 }
 
 /** Time as the agent's loop sees it: injectable, so tests never wait on the wall clock. */
@@ -74,8 +79,8 @@ export interface AgentOptions {
   };
   /** Where the management interface's DNS goes (the host's resolver file). */
   resolver?: { write(dns: { servers: string[]; search: string[] } | undefined): boolean };
-  /** The master's address, as HOST_IS_SLAVE names it on the local API. */
-  masterAddress?: string;
+  /** The master's address, as HOST_IS_SLAVE names it on the local API (a function: it may change). */
+  masterAddress?: string | (() => string);
   /** Called after each report sent (tests, the in-process agent). */
   onReport?: (generation: number, state: AgentReport) => void;
   clock?: AgentClock;
@@ -335,10 +340,19 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const haveConfig = (): boolean => pool !== undefined || cachedCfg !== undefined;
 
   const retry = opts.retry ?? MASTER_RETRY;
+  let masterChanges = client.masterChanges ?? 0;
   const events = async () => {
     let failures = 0;
     while (!stopped) {
       try {
+        if ((client.masterChanges ?? 0) !== masterChanges) {
+          // Another master (the host joined or left a pool): its records, generations and refs
+          // are its own. Sync from scratch and report to it; the replica is kept until then.
+          masterChanges = client.masterChanges ?? 0;
+          token = '';
+          reportedGen = -1;
+          lastState = '';
+        }
         // The ref is asked again at each full sync: the master may be another one now (restored).
         if (token === '' && !opts.hostRef) hostRef = str(await client.call('host.get_by_uuid', opts.hostUuid) as string);
         const res = await client.call('event.from', [...POOL_CLASSES], token, token === '' ? 0 : (opts.eventTimeoutS ?? 30)) as
@@ -414,7 +428,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     // a long poll returns within its timeout, so no answer for that long and more is an outage.
     inEmergency: () => masterFailing()
       || clock.now() - lastContact >= (opts.eventTimeoutS ?? 30) * 1000 + EMERGENCY_AFTER_MS,
-    master: () => opts.masterAddress ?? '',
+    master: () => (typeof opts.masterAddress === 'function' ? opts.masterAddress() : opts.masterAddress ?? ''),
     localManagement: async (bridge) => {
       if (!pool) throw new ApiError('HOST_OFFLINE', [hostRef]);
       await setOverride({ kind: 'bridge', bridge, pif: pifOfBridge(pool, hostRef, bridge) });

@@ -58,6 +58,16 @@ export class MasterLink {
     void this.current?.then((s) => s.resetConnections?.(), () => undefined);
   }
 
+  /**
+   * Ends the current session (a call in flight on it fails): the next call logs in afresh, with
+   * whatever the login function gives then (the master changed: src/agent/membership.ts).
+   */
+  drop(): void {
+    const pending = this.current;
+    this.current = undefined;
+    void pending?.then((s) => s.close(), () => undefined).catch(() => undefined);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const pending = this.current;

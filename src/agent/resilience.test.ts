@@ -13,6 +13,7 @@ import { FakeHost } from '../backends/fake/host.js';
 import { FileHostCache } from './host-cache.js';
 import { isDesired, retryDelay, runAgent, type AgentClock, type AgentReport } from './index.js';
 import { MasterLink, type MasterSession } from './master-link.js';
+import { MembershipLink } from './membership.js';
 import { PoolBuilder } from './pool-builder.js';
 import { POOL_CLASSES, type PoolRecords } from './records.js';
 
@@ -330,5 +331,46 @@ test('the host re-created under a new ref (a restored database): the agent looks
   } finally {
     await agent.stop();
     await link.close();
+  }
+});
+
+test('the host joins a pool and leaves it (membership followed): each master\'s records are realised and reported to it, under its own ref', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xcpnet-agent-member-'));
+  const file = join(dir, 'pool-member.json');
+  // Its own serve's pool of one, and the pool it joins: the same host uuid, another ref there.
+  const own = pool();
+  const master = new SessionMaster(own.b.records, HU);
+  const joined = new PoolBuilder();
+  const h2 = joined.host(HU);
+  const n0 = joined.network('xenbr0');
+  joined.physical(h2, 'eth0', n0, { mode: 'Static', IP: '10.0.0.2', netmask: '255.255.255.0', gateway: '10.0.0.1', management: true, MAC: '02:00:00:00:00:01' });
+  const priv = joined.network('xapi7');
+  joined.vif(joined.vm(h2, 4), priv, 0, '02:00:00:00:04:00');
+  const poolMaster = new SessionMaster(joined.records, HU);
+  const place = { target: 'unix:/own.sock', credential: { host: own.h, secret: 's' }, trust: {}, masterAddress: '', member: false };
+  const link = new MembershipLink(file, place, (p) => (p.member ? poolMaster.login() : master.login()), () => {});
+  const fake = new FakeHost({ nics: 2, seed: HU });
+  const agent = await runAgent({ client: link, hostUuid: HU, backend: fake, guests: new FakeGuests(fake), eventTimeoutS: 5, debounceMs: 1, clock: instantClock() });
+  try {
+    await master.reportWhere(() => true, 'a report to its own serve');
+    assert.equal(await bridgeOf(fake, 'xapi7'), undefined);
+    // xe pool-join: serve writes the membership (the watch or a failing call has it read).
+    writeFileSync(file, JSON.stringify({ master: 'https://192.0.2.11', masterAddress: '192.0.2.11', host: h2, hostUuid: HU, secret: 's2' }));
+    master.restart(); // serve answers no more as a master: the long poll on it ends
+    await poolMaster.reportWhere(() => true, 'a report to the pool\'s master');
+    await until(() => agent.hostRef === h2, 'the host\'s ref in the pool');
+    await until(async () => (await bridgeOf(fake, 'xapi7')) !== undefined, 'the pool\'s network realised');
+    // xe pool-eject: serve removes the file and serves its own pool again.
+    const reportsBefore = master.reports.length;
+    rmSync(file);
+    poolMaster.restart(); // the pool's master ends the ejected host's sessions
+    await master.reportWhere((_r) => master.reports.length > reportsBefore, 'a report to its own serve again');
+    await until(() => agent.hostRef === own.h, 'its own ref again');
+    await until(async () => (await bridgeOf(fake, 'xapi7')) === undefined, 'the pool\'s network gone');
+    assert.equal(link.masterChanges, 2);
+  } finally {
+    await agent.stop();
+    await link.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -161,7 +161,7 @@ async function agent(argv: string[]): Promise<void> {
     'ca-file': { type: 'string' }, fingerprint: { type: 'string' },
     'manage-nics': { type: 'boolean', default: false }, 'fake-nics': { type: 'string' },
     datapath: { type: 'string' }, 'network-conf': { type: 'string' }, 'state-dir': { type: 'string' },
-    'credential-file': { type: 'string' }, 'hotplug-socket': { type: 'string' },
+    'credential-file': { type: 'string' }, 'hotplug-socket': { type: 'string' }, membership: { type: 'string' },
   } });
   if (!values.master || !values.host) throw new Error(`usage: xcpnet agent ${findHelp('agent')!.args}`);
   const { XapiClient } = await import('../client/index.js');
@@ -169,6 +169,7 @@ async function agent(argv: string[]): Promise<void> {
   const { openHostSide } = await import('../backends/open.js');
   const { readNetworkConf } = await import('../backends/network-conf.js');
   const { MasterLink } = await import('../agent/master-link.js');
+  const { MembershipLink } = await import('../agent/membership.js');
   const { FileHostCache } = await import('../agent/host-cache.js');
   const { join } = await import('node:path');
   const { readFileSync } = await import('node:fs');
@@ -189,7 +190,16 @@ async function agent(argv: string[]): Promise<void> {
   const caFile = values['ca-file'] ?? process.env.XE_CA_FILE;
   const pinned = values.fingerprint ?? process.env.XE_FINGERPRINT;
   const trust = { ca: caFile ? readFileSync(caFile, 'utf8') : undefined, fingerprint: pinned || undefined };
-  const link = new MasterLink(() => XapiClient.connect({ target, user: '', password: '', hostCredential, originator: 'xcpnet-agent', trust }));
+  const connect = (p: { target: string; credential: { host: string; secret: string }; trust: { ca?: string; fingerprint?: string } }) =>
+    XapiClient.connect({ target: p.target, user: '', password: '', hostCredential: p.credential, originator: 'xcpnet-agent', trust: p.trust });
+  // --membership: the host's pool membership as its serve keeps it; the agent follows it (a join,
+  // an eject, a rotated secret) without a restart. Without it, always --master.
+  const own = { target, credential: hostCredential, trust, masterAddress: /^https?:/.test(target) ? new URL(target).hostname : '', member: false };
+  const link = values.membership !== undefined
+    ? new MembershipLink(resolve(values.membership), own, connect, log)
+    : new MasterLink(() => connect(own));
+  const place = () => (link instanceof MembershipLink ? link.current : own);
+  if (place().member) log(`this host is a pool member: its master is ${place().target} (host ${place().credential.host})`);
   // The agent's own files (NIC order, DHCP leases, its local XenAPI socket).
   const agentDir = agentDirOf(values['state-dir'], values.host);
   const { backend, guests, health } = await openHostSide({
@@ -197,17 +207,18 @@ async function agent(argv: string[]): Promise<void> {
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });
-  const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log);
+  // A copy saved under another host ref is another pool's: not realised (see host-cache.ts).
+  const cache = new FileHostCache(join(stateDirOf(values['state-dir']), 'agent'), values.host, isDesired, log, place().credential.host);
   // Where the agent changes a real host's network (or a lab host's): management changes must
   // prove themselves, DHCP PIFs get a client, the management DNS goes to the host's resolver.
   const real = Boolean(values.netns || values['manage-nics']);
   const { linuxManagementHooks } = await import('../backends/linux/management.js');
   const { DhcpClients } = await import('../backends/linux/dhcp.js');
   const { ResolverFile, resolverPath } = await import('../backends/linux/resolver.js');
-  const confirm = real ? linuxManagementHooks({ netns: values.netns, master: target }) : undefined;
+  const confirm = real ? linuxManagementHooks({ netns: values.netns, master: () => place().target }) : undefined;
   const dhcp = real ? new DhcpClients({ dir: join(agentDir, 'dhcp'), netns: values.netns, log }) : undefined;
   const resolver = real ? new ResolverFile(resolverPath(values.netns), log) : undefined;
-  const masterAddress = /^https?:/.test(target) ? new URL(target).hostname : '';
+  const masterAddress = () => place().masterAddress;
   // Guests of a real hypervisor (hotplug entry point, adoption) on a host of its own (the lab's or
   // --manage-nics), beside the netns driver, which keeps the VMs started through the API.
   const hv = real ? await openHypervisor({
@@ -219,7 +230,7 @@ async function agent(argv: string[]): Promise<void> {
   const { privateDir } = await import('../common/private-files.js');
   privateDir(agentDir);
   const localApi = await serveLocalApi(join(agentDir, 'xapi.sock'), running.local, log);
-  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${target}); local API on unix:${join(agentDir, 'xapi.sock')}`);
+  log(`agent for host ${values.host} running (${backend.kind} backend${values.netns ? `, netns ${values.netns}` : ''}; master ${place().target}${values.membership !== undefined ? `, following ${resolve(values.membership)}` : ''}); local API on unix:${join(agentDir, 'xapi.sock')}`);
   await notifyReady(`agent for host ${values.host} running`).catch((e: Error) => log(`readiness not notified to systemd: ${e.message}`));
   const stop = async (): Promise<void> => { await hv?.socket.close(); await localApi.close(); await running.stop(); await dhcp?.close(); health?.close(); await link.close(); process.exit(0); };
   process.on('SIGTERM', () => void stop());

@@ -3,51 +3,36 @@
 // connects to its master, and the runtime of a member: its agent against the master, a watch
 // that collects a rotated credential, and the return to standalone when the master forgets it.
 
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { XapiClient } from '../client/xapi-client.js';
 import { UntrustedCertificate } from '../client/trust.js';
 import { ApiError } from '../common/api-error.js';
 import { writePrivateFile } from '../common/private-files.js';
+import { MEMBER_FILE, parseMemberConfig, type ManagementConfig, type MasterTrust, type MemberConfig } from '../protocol/pool-member.js';
 
-export const MEMBER_FILE = 'pool-member.json';
-
-/** What a member keeps: where its master is and how it proves who it is. */
-export interface MemberConfig {
-  /** The master's URL (http://ADDRESS[:PORT] until TLS, see masterTarget). */
-  master: string;
-  /** The master's address as HOST_IS_SLAVE names it. */
-  masterAddress: string;
-  host: string;
-  hostUuid: string;
-  secret: string;
-  /** The management interface as the pool last had it: kept when the host leaves the pool. */
-  management?: ManagementConfig;
-}
-
-export interface ManagementConfig {
-  device: string; ip_configuration_mode: string; IP: string; netmask: string; gateway: string; DNS: string;
-}
+// The file's format is shared with the host's agent run apart, which follows it.
+export { MEMBER_FILE, type ManagementConfig, type MasterTrust, type MemberConfig } from '../protocol/pool-member.js';
 
 export function readMemberConfig(stateDir: string): MemberConfig | undefined {
   const file = join(stateDir, MEMBER_FILE);
   if (!existsSync(file)) return undefined;
-  const c = JSON.parse(readFileSync(file, 'utf8')) as MemberConfig;
-  for (const k of ['master', 'masterAddress', 'host', 'hostUuid', 'secret'] as const) {
-    if (typeof c[k] !== 'string' || c[k] === '') throw new Error(`${file}: no ${k}; remove the file to make this host standalone`);
-  }
-  return c;
+  return parseMemberConfig(readFileSync(file, 'utf8'), file);
 }
 
+/**
+ * Written aside and renamed over the old file: the host's agent, which follows the file, reads
+ * the old content or the new one, never none (it would take the host for standalone) or half.
+ */
 export function writeMemberConfig(stateDir: string, c: MemberConfig): void {
-  writePrivateFile(join(stateDir, MEMBER_FILE), `${JSON.stringify(c, null, 2)}\n`);
+  const file = join(stateDir, MEMBER_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writePrivateFile(tmp, `${JSON.stringify(c, null, 2)}\n`);
+  renameSync(tmp, file);
 }
 
 export function removeMemberConfig(stateDir: string): void { rmSync(join(stateDir, MEMBER_FILE), { force: true }); }
-
-/** How a host trusts its master's TLS certificate: a CA (PEM) or a pinned SHA-256 fingerprint. */
-export interface MasterTrust { ca?: string; fingerprint?: string }
 
 /** The URL of a master given as xe's master-address: ADDRESS, ADDRESS:PORT (HTTPS, as xapi) or a URL. */
 export function masterTarget(address: string): { url: string; hostname: string } {
@@ -111,7 +96,7 @@ export class MemberRuntime {
   get config(): MemberConfig { return this.cfg; }
 
   private async login(): Promise<XapiClient> {
-    return connectToMaster(this.cfg.master, this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
+    return connectToMaster(this.cfg.master, this.cfg.trust ?? this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
   }
 
   private async run(): Promise<void> {

@@ -21,6 +21,7 @@ import { assertMayJoin, describeSelf } from './membership.js';
 import { connectToMaster, masterTarget, MemberRuntime, readMemberConfig, removeMemberConfig, writeMemberConfig,
   type ManagementConfig, type MasterTrust, type MemberConfig } from './member.js';
 import { initialHostNetworking } from './impl/pif.js';
+import { trustGiven } from '../protocol/pool-member.js';
 import { startTunnelController, type TunnelController } from './impl/controller.js';
 import { topologyPages } from './topology-page.js';
 import type { Clock } from '../common/clock.js';
@@ -180,7 +181,13 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
     if (agent && !hasPifs) await initialHostNetworking(server, host);
   };
   const memberAgent = opts.memberAgent ?? opts.localAgent;
-  const becomeMember = (cfg: MemberConfig): void => {
+  const becomeMember = (joined: MemberConfig): void => {
+    // The master's certificate is trusted as serve is told now (the operator's current word, e.g.
+    // after the master's certificate was replaced), else as at the join. The file carries it for
+    // the host's agent run apart (xcpnet agent --membership), which follows the file.
+    const cfg = trustGiven(opts.masterTrust) && JSON.stringify(opts.masterTrust) !== JSON.stringify(joined.trust)
+      ? { ...joined, trust: { ...opts.masterTrust } } : joined;
+    if (cfg !== joined) writeMemberConfig(opts.stateDir, cfg);
     member = new MemberRuntime(cfg, {
       stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS,
       startAgent: async (client) => {
@@ -321,7 +328,8 @@ async function joinPool(server: XapiServer, host: string, address: string, user:
     if (theirs !== mine) throw new ApiError('POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION', [mine, theirs]);
     const got = await client.call<Record<string, unknown>>('pool.admit_host', self);
     if (typeof got?.host !== 'string' || typeof got.secret !== 'string') throw new ApiError('INTERNAL_ERROR', ['the master answered pool.admit_host without a credential']);
-    return { master: target.url, masterAddress: target.hostname, host: got.host, hostUuid: String(me.uuid), secret: got.secret };
+    return { master: target.url, masterAddress: target.hostname, host: got.host, hostUuid: String(me.uuid), secret: got.secret,
+      ...(trustGiven(trust) ? { trust: { ...trust } } : {}) };
   } finally {
     await client.close();
   }

@@ -48,19 +48,21 @@ export function pingReachable(netns: string | undefined, addr: string, timeoutS 
   });
 }
 
-export function linuxManagementHooks(o: { netns?: string; master: string }): ManagementHooks {
-  const ep = masterEndpoint(o.master);
+/** @param o.master the master's target (unix:PATH or a URL), or a function giving it now (it follows pool membership). */
+export function linuxManagementHooks(o: { netns?: string; master: string | (() => string) }): ManagementHooks {
+  const endpoint = () => masterEndpoint(typeof o.master === 'function' ? o.master() : o.master);
   return {
     snapshot: () => readL3(o.netns),
     async restore(before, nics) {
       await runBatch(o.netns, planRestore(before, await readL3(o.netns), nics));
     },
     async probe(gateway) {
+      const ep = endpoint();
       if (ep) return tcpReachable(ep.host, ep.port);
       // The master is not behind the network: the gateway stands for the outside world; with
       // none configured there is nothing to lose.
       return gateway ? pingReachable(o.netns, gateway) : true;
     },
-    target: (gateway) => (ep ? `the master at ${ep.host}:${ep.port}` : gateway ? `the gateway ${gateway}` : 'nothing (no gateway)'),
+    target: (gateway) => { const ep = endpoint(); return ep ? `the master at ${ep.host}:${ep.port}` : gateway ? `the gateway ${gateway}` : 'nothing (no gateway)'; },
   };
 }
