@@ -106,9 +106,10 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
   },
   { name: 'cert-fingerprint', args: '[--state-dir DIR]', summary: 'print the SHA-256 fingerprint of the master\'s TLS certificate (what clients pin)', options: [['--state-dir DIR', 'the master\'s state directory']] },
   {
-    name: 'agent', args: '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--hotplug-socket PATH]',
+    name: 'agent', args: '--master URL|SOCKET --host UUID --credential-file FILE [--ca-file FILE | --fingerprint SHA256] [--network-conf PATH] [--ovsdb unix:PATH] [--netns NAME] [--manage-nics] [--state-dir DIR] [--hotplug-socket PATH] [--membership FILE]',
     summary: 'run the host agent that makes the records real (Open vSwitch or the Linux bridge, as network.conf says)',
-    details: ['It logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password. An https master\'s certificate is checked against --ca-file or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT).'],
+    details: ['It logs in with its host credential (FILE: {"host": REF, "secret": …}, or $XCPNET_HOST_CREDENTIAL), never a password. An https master\'s certificate is checked against --ca-file or --fingerprint (also $XE_CA_FILE, $XE_FINGERPRINT).',
+      'With --membership it follows the host\'s pool membership as the host\'s xcpnet serve keeps it: while FILE (serve\'s <state-dir>/pool-member.json, written at xe pool-join) exists, it talks to the master FILE names, with the host credential and certificate trust recorded there; without it, to --master. It reads FILE again when FILE changes and when a call fails, and starts over with another master by itself (the installed xcpnet-agent.service runs so).'],
     options: [
       ['--master URL|SOCKET', 'the pool master: https://…, http://… or the path of its unix socket'],
       ['--host UUID', 'the host this agent realises'],
@@ -119,6 +120,7 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
       ['--manage-nics', 'allow it to touch this machine\'s NICs (off: nothing outside what it made)'],
       ['--state-dir DIR', 'where it keeps its copy of the last realised configuration, its DHCP leases, NIC order and local XenAPI socket'],
       ['--hotplug-socket PATH', 'where vif-hotplug reaches it (default <state-dir>/agent/vif-hotplug.sock; docs/guests.md)'],
+      ['--membership FILE', 'follow the pool membership in FILE (the host\'s serve\'s pool-member.json) instead of always --master'],
     ],
   },
   {
@@ -153,7 +155,7 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
   {
     name: 'install-services', args: '[--root DIR] [--master URL] [--host UUID]',
     summary: 'install systemd units for the master and the agent (xcpnet-master, xcpnet-agent) running this copy',
-    details: ['Settings in /etc/xcpnet, state in /var/lib/xcpnet, the socket in /run/xcpnet.'],
+    details: ['Settings in /etc/xcpnet, state in /var/lib/xcpnet, the socket in /run/xcpnet. The same two units on every host of a pool: the agent follows the host\'s membership by itself (xe pool-join, xe pool-eject).'],
     options: [['--root DIR', 'write under DIR (an image being built) and leave systemd alone'], ['--master URL', 'the agent\'s master'], ['--host UUID', 'the agent\'s host']],
   },
   { name: 'remove-services', args: '[--root DIR]', summary: 'stop, disable and remove those units (settings and state are kept)', options: [['--root DIR', 'as for install-services']] },

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { installServices, removeServices, unitFiles, UNITS } from './services.js';
+import { expandExec, installServices, readEnvironmentFile, removeServices, serviceCommands, unitFiles, UNITS } from './services.js';
 import { notifyReady } from '../common/sd-notify.js';
 import { localSocket } from '../common/paths.js';
 
@@ -33,7 +33,8 @@ test('install-services --root: both units and the settings, nothing asked of sys
     assert.match(master, /^ExecStart=\S+ \S+ serve --no-agent \$XCPNET_SERVE_OPTS$/m);
     assert.match(master, /^RuntimeDirectory=xcpnet$/m);
     assert.match(master, /^Environment=XCPNET_STATE_DIR=\/var\/lib\/xcpnet XCPNET_RUN_DIR=\/run\/xcpnet XCPNET_CONF_DIR=\/etc\/xcpnet$/m);
-    assert.match(agent, /^ExecStart=\S+ \S+ agent --master \$\{XCPNET_MASTER\} --host \$\{XCPNET_HOST\} --credential-file \$\{XCPNET_CREDENTIAL_FILE\} --manage-nics \$XCPNET_AGENT_OPTS$/m);
+    assert.match(agent, /^ExecStart=\S+ \S+ agent --master \$\{XCPNET_MASTER\} --host \$\{XCPNET_HOST\} --credential-file \$\{XCPNET_CREDENTIAL_FILE\} --membership \$\{XCPNET_STATE_DIR\}\/pool-member\.json --manage-nics \$XCPNET_AGENT_OPTS$/m);
+    assert.match(agent, /^Environment=XCPNET_STATE_DIR=\/var\/lib\/xcpnet /m, 'the membership file is the master unit\'s, in its state directory');
     assert.match(agent, /^KillMode=process$/m);
     assert.equal(mode(join(root, 'etc/systemd/system', UNITS.agent)), 0o644);
     assert.equal(mode(join(root, 'etc/xcpnet')), 0o700);
@@ -41,6 +42,16 @@ test('install-services --root: both units and the settings, nothing asked of sys
     assert.equal(mode(agentConf), 0o600);
     assert.match(readFileSync(agentConf, 'utf8'), /^XCPNET_HOST=11111111-2222-3333-4444-555555555555$/m);
     assert.match(readFileSync(agentConf, 'utf8'), /^XCPNET_MASTER=unix:\/run\/xcpnet\/xapi\.sock$/m);
+    assert.doesNotMatch(readFileSync(agentConf, 'utf8'), /8080|http:/, 'no outdated master address in its comments');
+    // As systemd starts the units: the settings read as EnvironmentFile=, ExecStart substituted.
+    const masterEnv = readEnvironmentFile(readFileSync(join(root, 'etc/xcpnet/master.conf'), 'utf8'));
+    assert.deepEqual(expandExec(serviceCommands().master, masterEnv).slice(2),
+      ['serve', '--no-agent', '--listen', '0.0.0.0:443', '--agent-credential-file', '/var/lib/xcpnet/agent-credential'],
+      'the master serves HTTPS on 443 (members join it there) and writes the credential the agent reads');
+    const agentEnv = { XCPNET_STATE_DIR: '/var/lib/xcpnet', ...readEnvironmentFile(readFileSync(agentConf, 'utf8')) };
+    assert.deepEqual(expandExec(serviceCommands().agent, agentEnv).slice(2), ['agent', '--master', 'unix:/run/xcpnet/xapi.sock',
+      '--host', '11111111-2222-3333-4444-555555555555', '--credential-file', '/var/lib/xcpnet/agent-credential',
+      '--membership', '/var/lib/xcpnet/pool-member.json', '--manage-nics']);
 
     writeFileSync(agentConf, 'XCPNET_HOST=edited\n');
     await installServices({ root, systemctl });
@@ -68,6 +79,13 @@ test('systemd-analyze finds nothing to say about the units', { skip: spawnSync('
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('systemd\'s substitution of ExecStart and reading of an EnvironmentFile, as the lab uses them', () => {
+  const env = readEnvironmentFile('# a comment\nA=one two\n  B="quoted value"\nEMPTY=\n#C=no\nnot a setting\n');
+  assert.deepEqual(env, { A: 'one two', B: 'quoted value', EMPTY: '' });
+  assert.deepEqual(expandExec(['x', '${A}', '$A', '$EMPTY', '${UNSET}/f', 'pre${B}post', '$UNSET'], env),
+    ['x', 'one two', 'one', 'two', '/f', 'prequoted valuepost']);
 });
 
 test('a path a unit would need to quote is refused', () => {

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { privateDir } from '../common/private-files.js';
 import { FHS } from '../common/paths.js';
+import { MEMBER_FILE } from '../protocol/pool-member.js';
 
 export const UNITS = { master: 'xcpnet-master.service', agent: 'xcpnet-agent.service' } as const;
 const UNIT_DIR = 'etc/systemd/system';
@@ -31,10 +32,59 @@ function plainPath(p: string, what: string): string {
   return p;
 }
 
-/** Pure: the two unit files. */
-export function unitFiles(o: ServiceOptions = {}): Record<string, string> {
+/**
+ * Pure: what each service runs, as the words of its ExecStart (before systemd's substitution of
+ * `${VAR}` and `$VAR`, see expandExec). One place for the unit files and the lab, which starts
+ * hosts as installed (`lab up --services`) with these very commands.
+ *
+ * The agent follows the host's pool membership itself (--membership: the pool-member.json that
+ * the master unit's serve writes at `xe pool-join` in its state directory): on a pool master or a
+ * standalone host it talks to the local socket; on a member, to the pool's master with the
+ * host's credential and the trust recorded at the join; after an eject, to the local socket
+ * again. agent.conf never needs changing for that.
+ */
+export function serviceCommands(o: ServiceOptions = {}): { master: string[]; agent: string[] } {
   const node = plainPath(o.node ?? process.execPath, 'node');
   const entry = plainPath(o.entry ?? fileURLToPath(new URL('./xcpnet.js', import.meta.url)), 'xcpnet');
+  return {
+    // The master's own host is realised by xcpnet-agent.service, like every other host.
+    master: [node, entry, 'serve', '--no-agent', '$XCPNET_SERVE_OPTS'],
+    agent: [node, entry, 'agent', '--master', '${XCPNET_MASTER}', '--host', '${XCPNET_HOST}', '--credential-file', '${XCPNET_CREDENTIAL_FILE}',
+      '--membership', `\${XCPNET_STATE_DIR}/${MEMBER_FILE}`, '--manage-nics', '$XCPNET_AGENT_OPTS'],
+  };
+}
+
+/**
+ * Pure: systemd's substitution in ExecStart (systemd.service(5), "Command lines"): `${VAR}` is
+ * replaced by the value as it is, inside one word; a word that is exactly `$VAR` becomes the
+ * value split at whitespace (none when it is empty). Unset variables are empty.
+ */
+export function expandExec(words: string[], env: Record<string, string | undefined>): string[] {
+  return words.flatMap((w) => {
+    const whole = /^\$([A-Za-z_][A-Za-z0-9_]*)$/.exec(w);
+    if (whole) return (env[whole[1]!] ?? '').split(/\s+/).filter(Boolean);
+    return [w.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, k: string) => env[k] ?? '')];
+  });
+}
+
+/**
+ * Pure: a settings file as systemd's EnvironmentFile= reads the simple ones written here:
+ * KEY=VALUE lines, # comments, blank lines; a value in double quotes loses them.
+ */
+export function readEnvironmentFile(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (!m || /^\s*#/.test(line)) continue;
+    const v = m[2]!.trim();
+    out[m[1]!] = /^".*"$/.test(v) ? v.slice(1, -1) : v;
+  }
+  return out;
+}
+
+/** Pure: the two unit files. */
+export function unitFiles(o: ServiceOptions = {}): Record<string, string> {
+  const cmd = serviceCommands(o);
   const common = (lines: string[]) => lines.join('\n') + '\n';
   const service = [
     // Readiness is sent by systemd-notify, a child of the service's main process.
@@ -56,8 +106,7 @@ export function unitFiles(o: ServiceOptions = {}): Record<string, string> {
       'ConfigurationDirectory=xcpnet', 'ConfigurationDirectoryMode=0700',
       `Environment=XCPNET_STATE_DIR=${FHS.state} XCPNET_RUN_DIR=${FHS.run} XCPNET_CONF_DIR=${FHS.conf}`,
       `EnvironmentFile=-${FHS.conf}/master.conf`,
-      // The master's own host is realised by xcpnet-agent.service, like every other host.
-      `ExecStart=${node} ${entry} serve --no-agent $XCPNET_SERVE_OPTS`,
+      `ExecStart=${cmd.master.join(' ')}`,
       '',
       '[Install]',
       'WantedBy=multi-user.target',
@@ -76,7 +125,7 @@ export function unitFiles(o: ServiceOptions = {}): Record<string, string> {
       'KillMode=process',
       `Environment=XCPNET_STATE_DIR=${FHS.state} XCPNET_CONF_DIR=${FHS.conf}`,
       `EnvironmentFile=${FHS.conf}/agent.conf`,
-      `ExecStart=${node} ${entry} agent --master \${XCPNET_MASTER} --host \${XCPNET_HOST} --credential-file \${XCPNET_CREDENTIAL_FILE} --manage-nics $XCPNET_AGENT_OPTS`,
+      `ExecStart=${cmd.agent.join(' ')}`,
       '',
       '[Install]',
       'WantedBy=multi-user.target',
@@ -88,19 +137,27 @@ export function unitFiles(o: ServiceOptions = {}): Record<string, string> {
 export function confFiles(o: { master?: string; host?: string } = {}): Record<string, string> {
   return {
     'master.conf': [
-      '# xcpnet-master.service: extra options of `xcpnet serve`, e.g. where the API listens.',
+      '# xcpnet-master.service: options of `xcpnet serve`. XenAPI over HTTPS on port 443 of every',
+      '# address, as xapi (--listen 127.0.0.1:443 keeps it to this machine; a pool master must be',
+      '# reachable by its members). To join a pool, add how this host trusts the master\'s',
+      '# certificate: --master-fingerprint SHA256 (xcpnet cert-fingerprint on the master) or',
+      '# --master-ca-file FILE; then systemctl restart xcpnet-master and xe pool-join.',
       '# The root password is generated at the first start into /var/lib/xcpnet/root-password (0600).',
-      `XCPNET_SERVE_OPTS=--listen 127.0.0.1:8080 --agent-credential-file ${FHS.state}/agent-credential`,
+      `XCPNET_SERVE_OPTS=--listen 0.0.0.0:443 --agent-credential-file ${FHS.state}/agent-credential`,
       '',
     ].join('\n'),
     'agent.conf': [
       '# xcpnet-agent.service: this host\'s agent.',
-      '# The pool master: unix:/run/xcpnet/xapi.sock on the master itself, else http://MASTER:8080.',
+      `# This host's own xcpnet-master.service (a pool master, or a host on its own). Leave it so on`,
+      `# every host: after xe pool-join the agent follows the pool's master by itself, over HTTPS with`,
+      `# the host's credential and the trust recorded at the join (${FHS.state}/${MEMBER_FILE}),`,
+      '# and after xe pool-eject comes back here; no restart, no change to this file.',
       `XCPNET_MASTER=${o.master ?? `unix:${FHS.run}/xapi.sock`}`,
-      '# This host\'s uuid in the pool (xe host-list on the master).',
+      '# This host\'s uuid (xe host-list on this host before it joins; a host keeps it in a pool).',
       `XCPNET_HOST=${o.host ?? ''}`,
-      '# This host\'s credential (0600), written by the master\'s `serve --agent-credential-file`.',
+      '# This host\'s credential with its own master (0600), written by `serve --agent-credential-file`.',
       `XCPNET_CREDENTIAL_FILE=${FHS.state}/agent-credential`,
+      '# More options of `xcpnet agent` (xcpnet agent --help).',
       'XCPNET_AGENT_OPTS=',
       '',
     ].join('\n'),
@@ -158,7 +215,7 @@ async function install(o: InstallOptions): Promise<string[]> {
   for (const p of written) log(`wrote ${p}`);
   if (isSystem(o.root)) {
     await (o.systemctl ?? systemctl)(['daemon-reload']);
-    log(`systemd reloaded; start with: systemctl enable --now ${UNITS.master} (on the master), then set ${FHS.conf}/agent.conf and: systemctl enable --now ${UNITS.agent}`);
+    log(`systemd reloaded; start with: systemctl enable --now ${UNITS.master}, then set XCPNET_HOST in ${FHS.conf}/agent.conf (xe host-list --minimal) and: systemctl enable --now ${UNITS.agent}`);
   }
   return written;
 }
