@@ -25,7 +25,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
       hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' }, format: { type: 'string' }, sdn: { type: 'string' },
-      standalone: { type: 'boolean', default: false },
+      standalone: { type: 'boolean', default: false }, services: { type: 'boolean', default: false },
     },
   });
   const common = { name: values.name, stateDir: values['state-dir'] };
@@ -55,7 +55,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
       process.once('SIGTERM', onSignal);
       try {
         const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend, sdn,
-          ...(values.standalone ? { standalone: true } : {}) });
+          ...(values.standalone ? { standalone: true } : {}), ...(values.services ? { services: true } : {}) });
         process.stdout.write(labHint(state));
         return 0;
       } catch (e) {

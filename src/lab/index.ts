@@ -49,6 +49,11 @@ export interface LabUpOpts extends LabOpts {
    * `lab join HOST` joins one later (fixed when the lab is first built).
    */
   standalone?: boolean;
+  /**
+   * Run host2… as installed hosts do (`xcpnet install-services`): `serve --no-agent` and the agent
+   * apart, with the units' very commands (fixed when the lab is first built).
+   */
+  services?: boolean;
 }
 
 const DEFAULT_NAME = 'lab';
@@ -100,6 +105,7 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   state.pool = wantPool;
   state.backend ??= opts.backend ?? 'openvswitch';
   state.standalone ??= opts.standalone ?? false;
+  state.services ??= opts.services ?? false;
   state.sdn ??= opts.sdn ?? 'mesh';
   const ctx: Ctx = { plan, state, progress };
   await buildTopology(ctx);
@@ -127,7 +133,11 @@ async function buildPool(ctx: Ctx): Promise<void> {
     await configureHost(ctx, c, h1!, plan.hosts[0]!.mgmtIp, gateway);
     await Promise.all(others.map(async (h, k) => {
       const mgmtIp = plan.hosts[k + 1]!.mgmtIp;
-      if (await ensureAgent(ctx, h)) ctx.progress(`${h.name}: xcpnet serve started (pid ${h.agent!.pid}) with its agent on ${backendName(state)}`);
+      if (await ensureAgent(ctx, h)) {
+        ctx.progress(state.services
+          ? `${h.name}: xcpnet serve (pid ${h.agent!.pid}) and its agent (pid ${h.serviceAgent!.pid}) started as the installed units run them, on ${backendName(state)}`
+          : `${h.name}: xcpnet serve started (pid ${h.agent!.pid}) with its agent on ${backendName(state)}`);
+      }
       if (!isMember(state, h)) {
         await prepareStandalone(ctx, h, mgmtIp);
         if (state.standalone) return;
@@ -168,7 +178,8 @@ async function useOvn(ctx: Ctx, c: XapiClient): Promise<void> {
 }
 
 function isPoolHealthy(state: LabState): boolean {
-  return !!state.master?.proc && isRecordedAlive(state.master.proc) && state.hosts.every((h) => !!h.agent && isRecordedAlive(h.agent));
+  return !!state.master?.proc && isRecordedAlive(state.master.proc) && state.hosts.every((h) => !!h.agent && isRecordedAlive(h.agent)
+    && (!h.serviceAgent || isRecordedAlive(h.serviceAgent)));
 }
 
 /** Removes everything the lab made (recorded, or carrying its prefix) and nothing else. */

@@ -26,6 +26,7 @@ import { killProcesses } from './ovs.js';
 import { writeNetworkConf } from '../backends/network-conf.js';
 import type { Ctx } from './topology.js';
 import { wiringPath } from './wiring.js';
+import { expandExec, serviceCommands } from '../bin/services.js';
 
 /** The built entry point next to this module (dist/src/bin/xcpnet.js). */
 export const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
@@ -211,6 +212,7 @@ export async function findMasterHost(ctx: Ctx, c: XapiClient): Promise<void> {
 
 /** Starts the host's process unless it runs: host1's agent, every other host's serve. */
 export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
+  if (ctx.state.services && !isMasterHost(ctx.state, h)) return ensureServices(ctx, h);
   if (h.agent && isRecordedAlive(h.agent)) return false;
   const bridge = ctx.state.backend === 'bridge';
   if ((!h.ovs && !bridge) || !ctx.state.master) throw new Error(`${h.name}: no OVS or master to start an agent with`);
@@ -238,6 +240,57 @@ export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
   saveState(ctx.state);
   if (!isMasterHost(ctx.state, h)) await waitForHostServe(ctx, h);
   return true;
+}
+
+/**
+ * A host run as an installed one (`lab up --services`): the units' commands (serviceCommands,
+ * substituted as systemd does) with the lab host's places for the FHS ones: its state and run
+ * directory for /var/lib/xcpnet and /run/xcpnet, <state>/etc for /etc/xcpnet. The settings are
+ * what an operator writes in master.conf and agent.conf for a lab host: the master's pinned
+ * fingerprint, the host's namespace and its Open vSwitch. The agent starts once serve answers
+ * and the host's uuid is known (agent.conf's XCPNET_HOST); it follows joins and ejects itself.
+ */
+async function ensureServices(ctx: Ctx, h: HostState): Promise<boolean> {
+  const { state } = ctx;
+  const bridge = state.backend === 'bridge';
+  if ((!h.ovs && !bridge) || !state.master) throw new Error(`${h.name}: no OVS or master to start its services with`);
+  const own = hostDir(state, h.name);
+  const conf = join(own, 'etc');
+  privateDir(own);
+  privateDir(conf);
+  privateDir(join(state.dir, 'agents'));
+  writeNetworkConf(join(conf, 'network.conf'), bridge ? 'bridge' : 'openvswitch');
+  const places = { XCPNET_STATE_DIR: own, XCPNET_RUN_DIR: own, XCPNET_CONF_DIR: conf };
+  const credential = join(own, 'agent-credential');
+  const units = serviceCommands({ node: process.execPath, entry: XCPNET_JS });
+  let started = false;
+  if (!h.agent || !isRecordedAlive(h.agent)) {
+    const masterConf = { XCPNET_SERVE_OPTS: ['--listen', SERVE_LISTEN, '--agent-credential-file', credential, '--host-name', h.name,
+      '--master-fingerprint', masterFingerprint(state)].join(' ') };
+    const env = { ...places, ...masterConf };
+    const sp = spawnDaemon(expandExec(units.master, env), join(state.dir, 'agents', `${h.name}.log`), join(state.dir, 'agents', `${h.name}.pid`), h.ns, daemonEnv(env));
+    h.agent = procRecord(sp.pid, `${h.name} xcpnet-serve`, h.ns);
+    saveState(state);
+    started = true;
+  }
+  await waitForHostServe(ctx, h);
+  if (!h.uuid) {
+    const c = await hostClient(state, h);
+    try { h.uuid = Object.values(await c.call<Record<string, { uuid: string }>>('host.get_all_records'))[0]!.uuid; } finally { await c.close(); }
+    saveState(state);
+  }
+  if (!h.serviceAgent || !isRecordedAlive(h.serviceAgent)) {
+    const agentConf = {
+      XCPNET_MASTER: `unix:${join(own, 'xapi.sock')}`, XCPNET_HOST: h.uuid, XCPNET_CREDENTIAL_FILE: credential,
+      XCPNET_AGENT_OPTS: ['--netns', h.ns, ...(h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : [])].join(' '),
+    };
+    const env = { ...places, ...agentConf };
+    const sp = spawnDaemon(expandExec(units.agent, env), join(state.dir, 'agents', `${h.name}-agent.log`), join(state.dir, 'agents', `${h.name}-agent.pid`), h.ns, daemonEnv(env));
+    h.serviceAgent = procRecord(sp.pid, `${h.name} xcpnet-agent`, h.ns);
+    saveState(state);
+    started = true;
+  }
+  return started;
 }
 
 /** A session on a standalone host's own serve, over its local socket (trusted without a password). */
@@ -330,10 +383,13 @@ export async function ejectHost(ctx: Ctx, h: HostState): Promise<void> {
 
 /** SIGKILL, as a crash would: the new agent must pick up without disturbing running flows. */
 export async function restartAgent(ctx: Ctx, h: HostState): Promise<void> {
-  if (h.agent) await killProcesses([h.agent], 0, 'SIGKILL');
-  delete h.agent;
+  // A host run as services: its agent is the process apart from its serve.
+  const which = h.serviceAgent ? 'serviceAgent' : 'agent';
+  const p = h[which];
+  if (p) await killProcesses([p], 0, 'SIGKILL');
+  delete h[which];
   await ensureAgent(ctx, h);
-  ctx.progress(`${h.name}: agent restarted (pid ${h.agent!.pid})`);
+  ctx.progress(`${h.name}: agent restarted (pid ${h[which]!.pid})`);
 }
 
 /**

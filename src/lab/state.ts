@@ -27,8 +27,10 @@ export interface HostState {
   ovs?: OvsState;
   /** The host's uuid (its own, kept when it joins the pool). */
   uuid?: string;
-  /** host1: its agent; every other host: its `xcpnet serve`, which runs its agent. */
+  /** host1: its agent; every other host: its `xcpnet serve`, which runs its agent (unless `services`). */
   agent?: ProcRecord;
+  /** A host run as installed services (`lab up --services`): its agent, apart from its serve. */
+  serviceAgent?: ProcRecord;
 }
 
 export interface OvsState {
@@ -46,6 +48,8 @@ export interface LabState {
   pool?: boolean;
   /** host2… left standalone by `lab up` (`lab join` joins them). */
   standalone?: boolean;
+  /** host2… run as installed services: serve --no-agent and the agent apart, with the units' commands. */
+  services?: boolean;
   /** The hosts' network backend (absent: openvswitch); bridge hosts run no Open vSwitch. */
   backend?: 'openvswitch' | 'bridge';
   /** What carries the pool's cross-server private networks (absent: xcpnet's mesh). */

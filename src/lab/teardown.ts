@@ -21,7 +21,7 @@ export async function teardownLab(dir: string, prefix: string, progress: (l: str
   const recorded: ProcRecord[] = [];
   if (state) {
     recorded.push(...state.processes);
-    for (const h of state.hosts) if (h.agent) recorded.push(h.agent);
+    for (const h of state.hosts) for (const p of [h.agent, h.serviceAgent]) if (p) recorded.push(p);
     if (state.master?.proc) recorded.push(state.master.proc);
     if (state.master?.view) recorded.push(state.master.view.proc);
   }
