@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
 import { hostDir, waitFor, xeOnHost } from '../../src/lab/pool.js';
 import { findHost } from '../../src/lab/topology.js';
-import { isRecordedAlive } from '../../src/lab/state.js';
+import { isRecordedAlive, type ProcRecord } from '../../src/lab/state.js';
+import { killProcesses } from '../../src/lab/ovs.js';
 
 const XCPNET_JS = fileURLToPath(new URL('../../src/bin/xcpnet.js', import.meta.url));
 const skip = canRunLab();
@@ -38,6 +39,10 @@ async function ports(l: TestLab, host: string): Promise<string[]> {
   return r.stdout.trim().split('\n').filter(Boolean).map((n) => n.replace(/^"|"$/g, ''));
 }
 
+/** host2's agent's pid, as the lab's state file has it now (restart-agent changes it). */
+const h2AgentPid = (l: TestLab): number => (JSON.parse(readFileSync(join(l.state.dir, 'state.json'), 'utf8')) as { hosts: { name: string; serviceAgent?: { pid: number } }[] })
+  .hosts.find((h) => h.name === 'host2')!.serviceAgent!.pid;
+
 const bridges = async (l: TestLab, host: string): Promise<string[]> => (await l.exec(host, 'ovs-vsctl', 'list-br')).stdout.trim().split('\n');
 
 describe('a pool of installed hosts: the agent follows xe pool-join and xe pool-eject', { skip, concurrency: false }, () => {
@@ -49,7 +54,8 @@ describe('a pool of installed hosts: the agent follows xe pool-join and xe pool-
     assert.ok(agent && isRecordedAlive(agent), 'host2\'s agent runs apart from its serve');
     // The installed units' commands: serve without an agent, the agent following the membership.
     const argvOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-    assert.deepEqual(argvOf(h2.agent!.pid).slice(argvOf(h2.agent!.pid).indexOf('serve'), -1).slice(0, 2), ['serve', '--no-agent']);
+    const serveArgv = argvOf(h2.agent!.pid);
+    assert.deepEqual(serveArgv.slice(serveArgv.indexOf('serve'), serveArgv.indexOf('serve') + 2), ['serve', '--no-agent']);
     const agentArgv = argvOf(agent.pid);
     assert.deepEqual(agentArgv.slice(agentArgv.indexOf('agent'), agentArgv.indexOf('--manage-nics') + 1), ['agent', '--master', `unix:${join(own, 'xapi.sock')}`,
       '--host', h2.uuid, '--credential-file', join(own, 'agent-credential'), '--membership', join(own, 'pool-member.json'), '--manage-nics']);
@@ -80,6 +86,19 @@ describe('a pool of installed hosts: the agent follows xe pool-join and xe pool-
     await waitFor('the agent\'s copy saved under the pool\'s ref', 10_000, () =>
       existsSync(cacheFile) && (JSON.parse(readFileSync(cacheFile, 'utf8')) as { hostRef: string }).hostRef === member.host ? true : undefined);
 
+    // The agent restarted on a member (a reboot, a crash): it goes to the pool's master at once,
+    // starting from its copy; the guest's shutdown is realised by it (the call waits for that).
+    assert.match(await labCli(l, 'restart-agent', 'host2'), /host2: agent restarted/);
+    const again = h2AgentPid(l);
+    assert.notEqual(again, agent.pid);
+    // The restarted agent starts with the pool's master, and from its copy (saved under its ref there).
+    await waitFor('the restarted agent running', 10_000, () => {
+      const log = readFileSync(agentLog, 'utf8');
+      const since = log.lastIndexOf('this host is a pool member: its master is https://192.0.2.11');
+      return since > 0 && /local copy of the host configuration found[\s\S]*agent for host \S+ running/.test(log.slice(since)) ? true : undefined;
+    });
+    assert.ok(await l.pingSoon('v1', '198.51.100.22'), 'VLAN host1 -> host2 after the agent\'s restart');
+
     // xe pool-eject on the master: host2 is standalone again, and its agent follows back.
     await l.xe('vm-shutdown', `uuid=${v2}`);
     assert.match(await labCli(l, 'eject', 'host2'), /host2: ejected with xe pool-eject; standalone again/);
@@ -92,10 +111,31 @@ describe('a pool of installed hosts: the agent follows xe pool-join and xe pool-
     assert.equal(made.code, 0, made.out);
     const localBridge = (await xeOn(l, 'host2', 'network-param-get', `uuid=${localNet}`, 'param-name=bridge')).out;
     assert.ok((await bridges(l, 'host2')).includes(localBridge), `host2's own VLAN bridge ${localBridge}`);
-    assert.equal(isRecordedAlive(agent), true, 'still the same agent process');
+    assert.equal(h2AgentPid(l), again, 'still the same agent process');
     assert.match(readFileSync(agentLog, 'utf8'), /no pool member now: back to unix:/);
     const saved = JSON.parse(readFileSync(cacheFile, 'utf8')) as { hostRef: string };
     assert.notEqual(saved.hostRef, member.host, 'its copy is its own pool\'s again');
+
+    // A stale copy: host2 joins again, its agent dies while it is a member, the host is ejected,
+    // and the agent starts again: the pool's configuration of host2 (same uuid, the pool's ref)
+    // is not realised; host2's own records are.
+    await xeOn(l, 'host2', 'vlan-destroy', `uuid=${(await xeOn(l, 'host2', 'vlan-list', 'params=uuid', '--minimal')).out}`);
+    assert.match(await labCli(l, 'join', 'host2'), /host2: joined the pool/);
+    const rejoined = (JSON.parse(readFileSync(join(own, 'pool-member.json'), 'utf8')) as { host: string }).host;
+    await waitFor('the agent\'s copy saved under host2\'s new ref in the pool', 10_000, () =>
+      (JSON.parse(readFileSync(cacheFile, 'utf8')) as { hostRef: string }).hostRef === rejoined ? true : undefined);
+    const dying = JSON.parse(readFileSync(join(l.state.dir, 'state.json'), 'utf8')) as { hosts: { name: string; serviceAgent: ProcRecord }[] };
+    await killProcesses([dying.hosts.find((h) => h.name === 'host2')!.serviceAgent], 0, 'SIGKILL');
+    assert.match(await labCli(l, 'eject', 'host2'), /host2: ejected/);
+    assert.match(await labCli(l, 'restart-agent', 'host2'), /host2: agent restarted/);
+    await waitFor('the pool\'s copy refused and host2\'s own records realised', 30_000, () => {
+      const log = readFileSync(agentLog, 'utf8');
+      const tail = log.slice(log.lastIndexOf('ignored: it was saved in another pool'));
+      return /ignored: it was saved in another pool \(this host was OpaqueRef:\S+ there, is OpaqueRef:\S+ now\)/.test(tail)
+        && (JSON.parse(readFileSync(cacheFile, 'utf8')) as { hostRef: string }).hostRef === saved.hostRef ? true : undefined;
+    });
+    assert.doesNotMatch(readFileSync(agentLog, 'utf8').slice(readFileSync(agentLog, 'utf8').lastIndexOf('ignored: it was saved in another pool')),
+      /realised the local copy/, 'nothing realised from the pool\'s copy');
     await l.down();
   });
 });
