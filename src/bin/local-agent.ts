@@ -43,7 +43,8 @@ export function hostAgent(o: HostAgentOptions): LocalAgentStarter {
     const { backend, guests, health } = await openHostSide({
       hostUuid: host.uuid, backend: o.backend, ovsdb: o.ovsdb, netns: o.netns, manageNics: o.manageNics,
     });
-    const cache = o.cacheDir !== undefined ? new FileHostCache(o.cacheDir, host.uuid, isDesired, log) : undefined;
+    // A copy saved under another ref (another pool's configuration of this host) is not realised.
+    const cache = o.cacheDir !== undefined ? new FileHostCache(o.cacheDir, host.uuid, isDesired, log, host.ref) : undefined;
     const running = await runAgent({ client, hostRef: host.ref, backend, guests, log, cache, health });
     return {
       // A member's serve answers emergency mode and reset-networking on its socket through this.

@@ -102,7 +102,8 @@ export async function observeStatus(state: LabState, guestPrefix: string): Promi
       ...(h.uuid ? { uuid: h.uuid } : {}),
       ovs: procs.length > 0 && procs.every(isRecordedAlive),
       backend: state.backend ?? 'openvswitch',
-      ...(h.agent ? { agent: isRecordedAlive(h.agent) } : {}),
+      // A host run as services (lab up --services): its serve and its agent apart, both alive.
+      ...(h.agent ? { agent: isRecordedAlive(h.agent) && (!h.serviceAgent || isRecordedAlive(h.serviceAgent)) } : {}),
       nics: h.nics.map((n) => {
         const l = links.find((x) => x.ifname === n.device);
         return {
