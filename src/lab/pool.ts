@@ -4,6 +4,8 @@
 // other host's serve runs the host's agent itself, and the host joins with `xe pool-join` run on
 // the host against its own local socket, trusting the master by its pinned fingerprint; from then
 // on that serve is a member and runs only its agent against the master, with its host credential.
+// With `lab up --services`, host2… run as installed hosts instead: serve --no-agent and the agent
+// apart, with the systemd units' commands (src/bin/services.ts); the agent follows the membership.
 // Processes are started detached (they outlive `lab up`), recorded in the state file, and given a
 // pidfile under the lab dir for crash cleanup. The master's root password lives in
 // <lab>/master/root-password (0600): the master reads it with --root-password-file, xe pool-join
@@ -250,6 +252,12 @@ export async function ensureAgent(ctx: Ctx, h: HostState): Promise<boolean> {
  * fingerprint, the host's namespace and its Open vSwitch. The agent starts once serve answers
  * and the host's uuid is known (agent.conf's XCPNET_HOST); it follows joins and ejects itself.
  */
+/** Options as one settings value ($XCPNET_SERVE_OPTS): systemd splits it at whitespace, so no word may hold any. */
+function settingWords(words: string[]): string {
+  for (const w of words) if (w === '' || /\s/.test(w)) throw new Error(`${JSON.stringify(w)}: not one word of a unit's settings`);
+  return words.join(' ');
+}
+
 async function ensureServices(ctx: Ctx, h: HostState): Promise<boolean> {
   const { state } = ctx;
   const bridge = state.backend === 'bridge';
@@ -265,8 +273,8 @@ async function ensureServices(ctx: Ctx, h: HostState): Promise<boolean> {
   const units = serviceCommands({ node: process.execPath, entry: XCPNET_JS });
   let started = false;
   if (!h.agent || !isRecordedAlive(h.agent)) {
-    const masterConf = { XCPNET_SERVE_OPTS: ['--listen', SERVE_LISTEN, '--agent-credential-file', credential, '--host-name', h.name,
-      '--master-fingerprint', masterFingerprint(state)].join(' ') };
+    const masterConf = { XCPNET_SERVE_OPTS: settingWords(['--listen', SERVE_LISTEN, '--agent-credential-file', credential, '--host-name', h.name,
+      '--master-fingerprint', masterFingerprint(state)]) };
     const env = { ...places, ...masterConf };
     const sp = spawnDaemon(expandExec(units.master, env), join(state.dir, 'agents', `${h.name}.log`), join(state.dir, 'agents', `${h.name}.pid`), h.ns, daemonEnv(env));
     h.agent = procRecord(sp.pid, `${h.name} xcpnet-serve`, h.ns);
@@ -282,7 +290,7 @@ async function ensureServices(ctx: Ctx, h: HostState): Promise<boolean> {
   if (!h.serviceAgent || !isRecordedAlive(h.serviceAgent)) {
     const agentConf = {
       XCPNET_MASTER: `unix:${join(own, 'xapi.sock')}`, XCPNET_HOST: h.uuid, XCPNET_CREDENTIAL_FILE: credential,
-      XCPNET_AGENT_OPTS: ['--netns', h.ns, ...(h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : [])].join(' '),
+      XCPNET_AGENT_OPTS: settingWords(['--netns', h.ns, ...(h.ovs && !bridge ? ['--ovsdb', h.ovs.dbSocket] : [])]),
     };
     const env = { ...places, ...agentConf };
     const sp = spawnDaemon(expandExec(units.agent, env), join(state.dir, 'agents', `${h.name}-agent.log`), join(state.dir, 'agents', `${h.name}-agent.pid`), h.ns, daemonEnv(env));
