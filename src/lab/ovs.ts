@@ -64,6 +64,11 @@ export async function killProcesses(procs: ProcRecord[], graceMs = 3000, first: 
   }
 }
 
+/** `ovs-appctl` to one instance's ovs-vswitchd (its control socket is named in its directory). */
+export function vswitchdAppctl(dir: string, args: string[], opts: RunOptions = {}): Promise<{ stdout: string }> {
+  return run('ovs-appctl', ['-t', join(dir, 'ovs-vswitchd.ctl'), ...args], { timeoutMs: 10_000, ...opts });
+}
+
 /** `ovs-vsctl` against one instance; waits for ovs-vswitchd to apply the change (bounded). */
 export function vsctl(dbSocket: string, args: string[], opts: RunOptions = {}): Promise<{ stdout: string }> {
   return run('ovs-vsctl', [`--db=${dbSocket}`, '--timeout=20', ...args], opts);

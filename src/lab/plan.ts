@@ -2,6 +2,10 @@
 // without any I/O. The rest of src/lab only realises what this file decides.
 import { createHash } from 'node:crypto';
 
+/** The lab switch: its Open vSwitch bridge, in a namespace of its own. */
+export const SWITCH_BRIDGE = 'sw0';
+export const switchNs = (prefix: string): string => `${prefix}sw`;
+
 export interface LabOptions {
   name: string;
   hosts: number;
@@ -160,7 +164,7 @@ export function compileLabPlan(opts: LabOptions): LabPlan {
   return {
     name: opts.name,
     prefix,
-    switch: { ns: `${prefix}sw`, bridge: 'sw0' },
+    switch: { ns: switchNs(prefix), bridge: SWITCH_BRIDGE },
     upstream,
     hosts,
     subnets: SUBNETS,

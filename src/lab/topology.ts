@@ -2,10 +2,10 @@
 // Every step is "ensure": a second run over a complete lab finds everything in place.
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { type LabPlan, type NicPlan, type SwitchPort, nicPlan, parseHostName, switchPortColumns } from './plan.js';
+import { type LabPlan, type NicPlan, type SwitchPort, nicPlan, parseHostName, switchPortColumns, switchNs, SWITCH_BRIDGE } from './plan.js';
 import { netns } from '../backends/linux/ip.js';
 import { ensureNamespace, ensureVeth, setLinkUp, addAddress, findLink, keepKernelOffNic } from './netns.js';
-import { startOvsInstance, vsctl, vsctlList, killProcesses } from './ovs.js';
+import { startOvsInstance, vsctl, vsctlList, killProcesses, vswitchdAppctl } from './ovs.js';
 import { ip, ipJson } from './sh.js';
 import { ensureDhcpServer } from './dhcp-server.js';
 import { isRecordedAlive, saveState, type LabState, type OvsState, type HostState, type NicState } from './state.js';
@@ -174,10 +174,23 @@ export async function addNic(ctx: Ctx, host: string): Promise<string> {
   return nic.device;
 }
 
+/**
+ * The switch end of a cable goes up or down. On a pull the switch forgets the MACs it has
+ * learned, as a hardware switch forgets those behind a port whose link went down: else frames
+ * for a bond's MAC keep going to the dead port until the bond's learning packets are learned,
+ * and the lab's Open vSwitch switch was seen to miss them for seconds, or for good while the
+ * stale flow kept being used. (OVS can flush only a whole bridge; it relearns from the next frames.)
+ */
+export async function setSwitchEnd(state: LabState, port: string, up: boolean): Promise<void> {
+  await setLinkUp(switchNs(state.prefix), port, up);
+  const sw = state.switch?.ovs;
+  if (!up && sw) await vswitchdAppctl(sw.dir, ['fdb/flush', SWITCH_BRIDGE]);
+}
+
 /** Plugs or pulls a cable: the switch end goes up/down, so the host sees carrier come or go. */
 export async function setCable(ctx: Ctx, host: string, device: string, up: boolean): Promise<void> {
   const n = findNic(ctx.state, host, device);
-  await setLinkUp(ctx.plan.switch.ns, n.port, up);
+  await setSwitchEnd(ctx.state, n.port, up);
   n.cable = up ? 'up' : 'down';
   saveState(ctx.state);
   ctx.progress(`${host} ${device}: cable ${up ? 'plugged in' : 'pulled'} (switch port ${n.port})`);

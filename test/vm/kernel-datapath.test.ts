@@ -214,7 +214,8 @@ describe('VM tier: the kernel datapath in a QEMU VM', { skip, concurrency: false
     await host.setCable(active, false);
     const answered = await running.done;
     const lost = 100 - answered.size;
-    log(`bond: pulled ${active}; lost ${lost} of 100 pings`);
+    const missing = Array.from({ length: 100 }, (_, i) => i + 1).filter((seq) => !answered.has(seq));
+    log(`bond: pulled ${active}; lost ${lost} of 100 pings (${missing.join(' ') || 'none'})`);
     assert.ok(lost <= 10, `at most 10 of 100 pings (1 s) lost to the failover, lost ${lost}`);
     assert.deepEqual(await ping('203.0.113.50', 10), { sent: 10, received: 10 }, 'no loss on the remaining member');
     await waitFor('links_up = 1', 30_000, async () => ((await c.call<number>('Bond.get_links_up', bond)) === 1 ? true : undefined));

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { XapiClient } from '../../client/index.js';
-import { assertIfName, switchPortColumns, SUBNETS, type SwitchPort } from '../plan.js';
+import { assertIfName, switchPortColumns, switchNs, SUBNETS, SWITCH_BRIDGE, type SwitchPort } from '../plan.js';
+import { setSwitchEnd } from '../topology.js';
 import { XCPNET_JS, admitLabHost } from '../pool.js';
 import { CERT_FILE, fingerprintOf } from '../../server/certificate.js';
 import { findLink } from '../netns.js';
@@ -136,13 +137,13 @@ const hex = (n: number): string => {
 
 /** Creates the taps (persistent, so the switch holds its ports while QEMU restarts) and cables them. */
 async function cableTaps(state: LabState, nics: VmNic[]): Promise<void> {
-  const sw = `${state.prefix}sw`;
+  const sw = switchNs(state.prefix);
   const sock = state.switch?.ovs?.dbSocket;
   if (!sock) throw new Error(`lab ${state.name} has no switch`);
   for (const n of nics) {
     if (!(await findLink(sw, n.tap))) await ip(sw, ['tuntap', 'add', 'dev', n.tap, 'mode', 'tap']);
     const port: SwitchPort = { port: n.tap, peerNs: '', peerDevice: n.device, vlanMode: 'native-untagged', tag: 1 };
-    await vsctl(sock, ['--may-exist', 'add-port', 'sw0', n.tap, '--', 'set', 'port', n.tap, ...switchPortColumns(port)]);
+    await vsctl(sock, ['--may-exist', 'add-port', SWITCH_BRIDGE, n.tap, '--', 'set', 'port', n.tap, ...switchPortColumns(port)]);
     await ip(sw, ['link', 'set', n.tap, 'mtu', '9216', 'up']);
   }
 }
@@ -189,7 +190,8 @@ export async function startVmHost(state: LabState, master: VmMaster, o: VmHostOp
       setCable: async (device, up) => {
         const n = nics.find((x) => x.device === device);
         if (!n) throw new Error(`${name} has no NIC ${device}`);
-        await vm.setLink(n.id, up);
+        // Both ends, as a real cable: the guest's NIC and the switch's port lose their link.
+        await Promise.all([vm.setLink(n.id, up), setSwitchEnd(state, n.tap, up)]);
       },
       agentLog: async () => (await vm.exec(['cat', GUEST_AGENT_LOG])).stdout,
       stop: () => vm.stop(),
