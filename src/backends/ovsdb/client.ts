@@ -143,9 +143,21 @@ export class OvsdbClient {
 
   /** Stays on a usable member of a clustered database (ClusterOptions); waits for one now. */
   private async followCluster(o: ClusterOptions, timeoutMs: number): Promise<void> {
-    const m = await this.monitor('_Server', { Database: ['name', 'model', 'connected', 'leader'] });
-    const usable = () => memberUsable(m.replica.rows('Database'), o);
-    m.onChange(() => { if (!usable()) this.session.dropConnection(); });
+    const until = Date.now() + timeoutMs;
+    let m: Monitor | undefined;
+    while (!m) {
+      try {
+        m = await this.monitor('_Server', { Database: ['name', 'model', 'connected', 'leader'] });
+      } catch (e) {
+        // A member that is still joining may drop the connection: the session moves on.
+        if (!OvsdbError.is(e, 'disconnected') || Date.now() > until) throw e;
+        await new Promise((r) => setImmediate(r));
+        await this.session.waitConnected(Math.max(1, until - Date.now()));
+      }
+    }
+    const mon = m;
+    const usable = () => memberUsable(mon.replica.rows('Database'), o);
+    mon.onChange(() => { if (!usable()) this.session.dropConnection(); });
     // Runs after the monitors are re-issued: a member found unusable is left at once.
     this.session.onReconnect(() => {
       if (!usable()) throw new OvsdbError('disconnected', `${this.session.describe()} is not a usable member of the ${o.db} cluster`, { db: o.db });
