@@ -188,6 +188,7 @@ export const networkRules: Rules = {
   },
   // The implicit setter's checks, and a tunnel network's MTU must fit its tunnels.
   'network.set_MTU': (ctx, a) => ctx.services.store.transact((tx) => {
+    tx.get('network', a.self);
     checkValue(fieldOf('network', 'MTU'), a.value);
     assertMtuFitsTunnels(tx, a.self, Number(a.value));
     tx.update('network', a.self, { MTU: a.value });
