@@ -12,7 +12,7 @@ import type { Store, CommitChange } from '../db/store.js';
 import type { Rec } from '../idl/meta.js';
 import { OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
 import { clusterRemote, ovnClusterOf, type OvnCluster } from '../common/ovn-cluster.js';
-import { ensureClusterMember, livePid, stopAndWait } from '../backends/ovs/ovn-db-member.js';
+import { ensureClusterMember, livePid, memberFiles, stopAndWait } from '../backends/ovs/ovn-db-member.js';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
 import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
@@ -20,6 +20,8 @@ import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
 const run = promisify(execFile);
 const NB_SCHEMA = '/usr/share/ovn/ovn-nb.ovsschema';
 const SB_SCHEMA = '/usr/share/ovn/ovn-sb.ovsschema';
+/** How often the master looks at its cluster member's servers and ovn-northd. */
+const SUPERVISE_MS = 500;
 
 export interface OvnCentralOptions {
   /** Directory of the databases, sockets, pidfiles and logs. */
@@ -157,6 +159,26 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
   let again = false;
   let stopped = false;
   let starting: Promise<void> | undefined;
+  let supervisor: NodeJS.Timeout | undefined;
+  let restarting: Promise<unknown> | undefined;
+
+  /**
+   * A cluster member of the master's (or ovn-northd) that died is started again, as the agents
+   * do for theirs: it rejoins the cluster from its file. The writer meanwhile is on another member.
+   */
+  const supervise = (): void => {
+    supervisor ??= setInterval(() => {
+      const cluster = poolCluster(store);
+      if (stopped || restarting || !cluster || mode !== modeOf(cluster)) return;
+      const dir = resolve(o.dir);
+      const dead = (['nb', 'sb'] as const).some((db) => !livePid(memberFiles(dir, db).pidfile, memberFiles(dir, db).file))
+        || !adoptable(join(dir, 'ovn-northd.pid'), dir);
+      if (!dead) return;
+      o.log('ovn: a database member or ovn-northd of the master is not running: starting it again');
+      restarting = startCentralDaemons(o, cluster).catch((e: Error) => o.log(`ovn: ${e.message}`)).finally(() => { restarting = undefined; });
+    }, SUPERVISE_MS);
+    supervisor.unref();
+  };
 
   /** What the clients are connected to: 'standalone', or the cluster's members. */
   let mode: string | undefined;
@@ -174,6 +196,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     // A pass after every reconnect: one that failed while the connection was down is made good.
     nbClient.session.onState((up) => { if (up) schedule(); });
     mode = modeOf(cluster);
+    if (cluster) supervise();
     nbMon = await nbClient.monitor('OVN_Northbound', {
       NB_Global: ['name'],
       Logical_Switch: ['name', 'ports', 'external_ids'],
@@ -278,6 +301,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     sync: async () => { while (running) await running; return runPass(); },
     async stop() {
       stopped = true;
+      if (supervisor) clearInterval(supervisor);
       while (running) await running.catch(() => undefined);
       nbClient?.close();
       sbClient?.close();

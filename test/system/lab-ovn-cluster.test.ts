@@ -1,7 +1,8 @@
 // Issue 13: OVN's databases as a 3-member RAFT cluster on host1 (the master), host2 and host3
 // (pool other_config:xcpnet-ovn-cluster), guests pinging across; one non-master member's
 // northbound and southbound ovsdb-server SIGKILLed: pings still answered, a new network still
-// written to the northbound and realised; the member started again rejoins and catches up.
+// written to the northbound and realised; the member started again rejoins and catches up. Then
+// the master's own northbound member (the leader) SIGKILLed: the writer follows the new leader.
 // Every ping is bounded in count and time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -118,6 +119,26 @@ test('OVN with a 3-member RAFT cluster: guests ping, a member killed changes nei
   await waitFor('host3\'s northbound holds every logical switch', 20_000, async () =>
     JSON.stringify(await switchesAt(l, 'host3', 'tcp:192.0.2.13:6641')) === JSON.stringify(master) || undefined);
   assert.ok(await l.pingSoon('c3', '10.77.0.2'), 'after the member rejoined');
+
+  // The master's own northbound member, the leader, SIGKILLed: the cluster elects another, the
+  // master's writer follows it (a new network is written), and the master starts its member again.
+  const leaderPid = (await listener(l, 'host1', 6641))!;
+  assert.match(await clusterStatus(l, 'host1', 6641, 'OVN_Northbound'), /Role: leader/, 'the master\'s member leads');
+  process.kill(leaderPid, 'SIGKILL');
+  const net3 = await l.xe('network-create', 'name-label=third');
+  for (const h of ['host1', 'host2']) await l.xe('tunnel-create', `pif-uuid=${await pifUuid(l, h, 'eth0')}`, `network-uuid=${net3}`, 'protocol=vxlan');
+  await waitFor('the third logical switch in host2\'s northbound', 20_000, async () =>
+    (await switchesAt(l, 'host2', 'tcp:192.0.2.12:6641')).includes(`xcpnet-${net3}`) || undefined);
+  const newLeader = /Leader: (\w+)/.exec(await clusterStatus(l, 'host2', 6641, 'OVN_Northbound'))?.[1];
+  t.diagnostic(`after the master's northbound member was killed, host2's member sees leader ${newLeader}`);
+  await waitFor('the master\'s northbound member back in the cluster', 30_000, async () => {
+    const pid = await listener(l, 'host1', 6641);
+    const s = pid && pid !== leaderPid ? await clusterStatus(l, 'host1', 6641, 'OVN_Northbound') : '';
+    return (servers(s) === 3 && connected(s)) || undefined;
+  });
+  await startVm(l, await makeVm(l, 'e1', net3), 'host1', '10.79.0.1/24');
+  await startVm(l, await makeVm(l, 'e2', net3), 'host2', '10.79.0.2/24');
+  assert.ok(await l.pingSoon('e1', '10.79.0.2', 10), 'a network written while the leader was down carries traffic');
 
   await labDown({ name: l.name, stateDir: l.stateDir, progress: () => undefined });
   const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
