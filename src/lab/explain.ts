@@ -16,13 +16,15 @@ export interface Explanation { a: string; b: string; reachable: boolean; network
  * What a tunnel of one host carries: its transport's MTU minus what the encapsulation adds (the
  * pool's: on OVN a gre tunnel is Geneve).
  */
-function tunnelCarries(f: Facts, t: Rec): { carries: number; transportMtu: number; encap: Encap } | undefined {
+function tunnelCarries(f: Facts, t: Rec): { carries: number; settable: number; transportMtu: number; encap: Encap } | undefined {
   const transport = f.records.PIF[str(t.transport_PIF)];
   if (!transport) return undefined;
   const sdn = Object.values(f.records.pool ?? {}).some((p) => str((p.other_config as Rec | undefined)?.['xcpnet-sdn']) === 'ovn') ? 'ovn' : 'mesh';
   const encap = encapOf(str(t.protocol) || 'gre', sdn);
   const transportMtu = Number(transport.MTU) > 0 ? Number(transport.MTU) : 1500;
-  return { carries: tunnelMtuFit(transportMtu, encap), transportMtu, encap };
+  // What network.set_MTU accepts: a gre tunnel counts Geneve's overhead even on the mesh.
+  const settable = Math.min(tunnelMtuFit(transportMtu, encap), tunnelMtuFit(transportMtu, encapOf(str(t.protocol) || 'gre', 'ovn')));
+  return { carries: tunnelMtuFit(transportMtu, encap), settable, transportMtu, encap };
 }
 
 export class EndpointError extends Error {}
@@ -143,7 +145,7 @@ function pathReasons(f: Facts, net: string, hosts: string[]): Reason[] {
       if (transport && fit && mtu > fit.carries) {
         out.push({ code: 'mtu-too-large', object: netName(f, net),
           message: `${netName(f, net)} has MTU ${mtu}, but ${str(t?.protocol)} (${fit.encap}, ${ENCAP_OVERHEAD[fit.encap]} bytes) over ${str(transport.device)} of ${hn} (MTU ${fit.transportMtu}) carries at most ${fit.carries}: larger frames are lost`,
-          fix: `xe network-param-set uuid=${str(r.network[net]?.uuid)} MTU=${fit.carries}` });
+          fix: `xe network-param-set uuid=${str(r.network[net]?.uuid)} MTU=${fit.settable}` });
       }
       const obsBridge = f.observed?.[hn]?.ovs?.find((b) => b.name === str(r.network[net]?.bridge));
       if (obsBridge && t && str((t.status as Rec | undefined)?.active) === 'true') {
