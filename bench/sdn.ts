@@ -7,11 +7,14 @@
 //    in the lab test, where a host of a four-chassis pool with two networks has three)
 //  - rows written when one more host joins (its tunnels on every network, its guest started):
 //    OVSDB rows the agents write on every host (from the planner's actions) and, for OVN, the
-//    northbound rows the master writes; OVN's own writes (ovn-controller's tunnel ports, the
-//    southbound chassis) are counted apart, derived
+//    northbound operations the master writes, and what the southbound database gets, measured
+//    with real ovsdb-servers and ovn-northd (bench/ovn-southbound.ts): ovn-northd's writes, and
+//    the joiner's chassis registering and claiming its ports (as ovn-controller); only
+//    ovn-controller's tunnel ports in each host's OVS are derived (2 rows each, one per peer)
 //  - compile time of one change (a guest with one VIF started on host 1): every agent compiles
 //    its host again; for OVN the master also computes its northbound pass
 // Usage: npx tsc -p . && node dist/bench/sdn.js [--hosts 4,16,64] [--networks 10] [--rounds 5]
+// (needs ovsdb-server, ovsdb-tool, ovn-northd and ovn-nbctl: Debian's openvswitch-switch and ovn-central)
 import { compileHost } from '../src/agent/desired.js';
 import { PoolBuilder } from '../src/agent/pool-builder.js';
 import type { PoolRecords } from '../src/agent/records.js';
@@ -22,6 +25,7 @@ import { ovsRows } from '../src/backends/ovs/rows.js';
 import { applyNbPlan as applyNbPlanInMemory } from '../src/sdn/nb-memory.js';
 import { desiredNb, planNb } from '../src/sdn/ovn-nb.js';
 import { median } from './support.js';
+import { measureSouthboundJoin } from './ovn-southbound.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, dflt: string): string => { const i = args.indexOf(name); return i >= 0 ? args[i + 1]! : dflt; };
@@ -90,6 +94,18 @@ async function joinRows(n: number, sdn: Sdn): Promise<{ agents: number; nb: numb
   return { agents, nb };
 }
 
+/** OVN's southbound writes when host n joins a pool of n, measured (see bench/ovn-southbound.ts). */
+function southboundJoin(n: number) {
+  const p = pool(n, 'ovn');
+  const r = p.b.records;
+  const hosts = () => p.hosts.map((h) => ({
+    uuid: String(r.host[h]!.uuid),
+    ip: String(Object.values(r.PIF).find((x) => x.host === h && x.device === 'eth1')!.IP),
+    vifs: Object.values(r.VIF).filter((v) => r.VM[String(v.VM)]?.resident_on === h).map((v) => String(v.uuid)),
+  }));
+  return measureSouthboundJoin(r, hosts, () => { addHost(p, n); });
+}
+
 /** ms for one change: one agent's compile of its host (every agent makes one), and for OVN the master's northbound pass. */
 function changeMs(n: number, sdn: Sdn): { agents: number; master: number } {
   const p = pool(n, sdn);
@@ -113,7 +129,8 @@ function changeMs(n: number, sdn: Sdn): { agents: number; master: number } {
 }
 
 console.log(`bench/sdn: ${K} networks, every host on each; one guest per host with a VIF on each network; ${ROUNDS} rounds per timing`);
-console.log('| hosts | tunnel ports per host, mesh / OVN | rows on a join: mesh agents / OVN agents + NB (+ OVN derived) | one change, ms: mesh per agent (× hosts) / OVN per agent (× hosts) + master | OVN/mesh |');
+console.log('| hosts | tunnel ports per host, mesh / OVN | rows on a join: mesh agents / OVN agents + NB ops + SB by ovn-northd (transactions) + SB by the chassis (transactions) (+ OVS tunnel ports, derived) | one change, ms: mesh per agent (× hosts) / OVN per agent (× hosts) + master | OVN/mesh |');
+const sbTables: string[] = [];
 for (const n of SIZES) {
   const mesh = pool(n, 'mesh');
   const meshPorts = tunnelPorts(mesh.b.records, mesh.hosts[0]!);
@@ -123,10 +140,14 @@ for (const n of SIZES) {
   if (tunnelPorts(ovn.b.records, ovn.hosts[0]!) !== 0) throw new Error('an OVN pool has mesh ports');
   const jm = await joinRows(n, 'mesh');
   const jo = await joinRows(n, 'ovn');
-  // Derived: ovn-controller adds a tunnel port (Port + Interface) on each of the n others and n on
-  // the joiner; the joiner's chassis writes Chassis, Chassis_Private, Encap, and binds its K ports.
-  const ovnDerived = 2 * n + 2 * n + 3 + K;
+  const sb = await southboundJoin(n);
+  if (sb.nb.ops !== jo.nb) throw new Error(`the northbound pass wrote ${sb.nb.ops} operations to the real database, ${jo.nb} in memory`);
+  // Derived: ovn-controller adds a tunnel port (Port + Interface) on each of the n others and n on the joiner.
+  const ovsDerived = 2 * n + 2 * n;
+  const ovnRows = jo.agents + jo.nb + sb.northd.rows + sb.chassis.rows + ovsDerived;
   const cm = changeMs(n, 'mesh');
   const co = changeMs(n, 'ovn');
-  console.log(`| ${n} | ${meshPorts} / ${ovnPorts} | ${jm.agents} / ${jo.agents} + ${jo.nb} (+ ${ovnDerived}) | ${cm.agents.toFixed(2)} (${(cm.agents * n).toFixed(0)}) / ${co.agents.toFixed(2)} (${(co.agents * n).toFixed(0)}) + ${co.master.toFixed(2)} | ports ${(ovnPorts / meshPorts).toFixed(2)}, rows ${((jo.agents + jo.nb + ovnDerived) / jm.agents).toFixed(2)}, pool time ${((co.agents * n + co.master) / (cm.agents * n)).toFixed(2)} |`);
+  sbTables.push(`${n} hosts: ovn-northd ${JSON.stringify(sb.northd.tables)}, the chassis ${JSON.stringify(sb.chassis.tables)}`);
+  console.log(`| ${n} | ${meshPorts} / ${ovnPorts} | ${jm.agents} / ${jo.agents} + ${jo.nb} + ${sb.northd.rows} (${sb.northd.transactions}) + ${sb.chassis.rows} (${sb.chassis.transactions}) (+ ${ovsDerived}) | ${cm.agents.toFixed(2)} (${(cm.agents * n).toFixed(0)}) / ${co.agents.toFixed(2)} (${(co.agents * n).toFixed(0)}) + ${co.master.toFixed(2)} | ports ${(ovnPorts / meshPorts).toFixed(2)}, rows ${(ovnRows / jm.agents).toFixed(2)}, pool time ${((co.agents * n + co.master) / (cm.agents * n)).toFixed(2)} |`);
 }
+console.log(`southbound rows by table on a join: ${sbTables.join('; ')}`);

@@ -237,6 +237,20 @@ test('OVN pool: no mesh ports; the host is a chassis of its tunnels and VIFs of 
   assert.equal(mesh.doc.vifs.find((x) => x.owner === v)!.bridge, 'xapi9');
 });
 
+test('OVN cluster: a member other than the master runs its database members; the master (its central does) and other hosts do not', () => {
+  const b = new PoolBuilder();
+  const uuids = ['aaaaaaaa-0000-4000-8000-000000000001', 'aaaaaaaa-0000-4000-8000-000000000002', 'aaaaaaaa-0000-4000-8000-000000000003', 'aaaaaaaa-0000-4000-8000-000000000004'];
+  const hosts = uuids.map((u, i) => { const h = b.host(u); b.set('host', h, { address: `10.8.0.${i + 1}` }); return h; });
+  const cluster = [uuids[2], uuids[0], uuids[1]].join(',');
+  b.records.pool['OpaqueRef:pool'] = { master: hosts[0]!, other_config: { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'tcp:10.8.0.1:6642', 'xcpnet-ovn-cluster': cluster } };
+  assert.equal(compileHost(b.records, hosts[0]!).doc.ovnDb, undefined, 'the master');
+  assert.deepEqual(compileHost(b.records, hosts[2]!).doc.ovnDb, { self: '10.8.0.3', peers: ['10.8.0.1', '10.8.0.2'], creator: false });
+  assert.deepEqual(compileHost(b.records, hosts[1]!).doc.ovnDb, { self: '10.8.0.2', peers: ['10.8.0.1', '10.8.0.3'], creator: false });
+  assert.equal(compileHost(b.records, hosts[3]!).doc.ovnDb, undefined, 'not a member');
+  b.records.pool['OpaqueRef:pool'] = { master: hosts[0]!, other_config: { 'xcpnet-sdn': 'mesh', 'xcpnet-ovn-cluster': cluster } };
+  assert.equal(compileHost(b.records, hosts[2]!).doc.ovnDb, undefined, 'not while the pool is on the mesh');
+});
+
 test('tunnel MTU: the network is clamped to the transport minus the encapsulation, an explicit larger MTU is an error', () => {
   const b = new PoolBuilder();
   const [h1, h2] = [b.host('aaaaaaaa-0000-0000-0000-000000000001'), b.host('aaaaaaaa-0000-0000-0000-000000000002')];

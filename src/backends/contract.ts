@@ -82,6 +82,19 @@ export interface OvnChassis {
   bridge: string;
 }
 
+/**
+ * This host as a member of the pool's OVN database cluster (pool.other_config:xcpnet-ovn-cluster),
+ * other than the master, which runs its own: its northbound and southbound ovsdb-server.
+ */
+export interface OvnDbMember {
+  /** This member's address (its host's management address). */
+  self: string;
+  /** The other members' addresses. */
+  peers: string[];
+  /** The member that makes the cluster (the master); the others join it. */
+  creator: boolean;
+}
+
 export type Locking = 'locked' | 'unlocked' | 'disabled';
 
 /** A guest interface wanted on this host. */
@@ -136,6 +149,8 @@ export interface HostDoc {
   dns?: { servers: string[]; search: string[]; owner: string };
   /** Set when the host is an OVN chassis. */
   ovn?: OvnChassis;
+  /** Set when the host is a (non-master) member of the pool's OVN database cluster. */
+  ovnDb?: OvnDbMember;
   /** The PIF whose DHCP lease gives the default route / DNS (then `gateway`/`dns` come from it). */
   dhcpGateway?: { dev: string; owner: string };
   dhcpDns?: { dev: string; owner: string; search: string[] };

@@ -11,6 +11,7 @@ import { setSysctls, USERSPACE_TUNNEL_ARP } from './linux/sysctl.js';
 import { OvsDriver } from './ovs/driver.js';
 import { OvsSystemSwitch } from './ovs/switch.js';
 import { OvnChassisRunner } from './ovs/ovn-chassis.js';
+import { OvnDbMemberRunner } from './ovs/ovn-db-member.js';
 import { vswitchdCtl, watchOvs, type SwitchHealth } from './ovs/health.js';
 import { refuseDistroNics } from './linux/takeover.js';
 import { NicOrder } from './linux/nic-order.js';
@@ -64,7 +65,9 @@ export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostD
         .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
     }
     const chassis = new OvnChassisRunner(sw.client, ovsdb, rundir);
-    return { backend: new OvsDriver(sw, o.hostUuid, chassis), guests, health };
+    // The cluster member's database files outlive a reboot: in the agent's state directory.
+    const dbMember = new OvnDbMemberRunner(join(o.stateDir ?? rundir, 'ovn-db'));
+    return { backend: new OvsDriver(sw, o.hostUuid, chassis, dbMember), guests, health };
   }
   const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });
   return { backend: fake, guests: new FakeGuests(fake) };

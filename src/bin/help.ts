@@ -21,7 +21,7 @@ const LAB_COMMON: [string, string][] = [
 
 export const LAB_COMMANDS: CommandHelp[] = [
   {
-    name: 'lab up', args: '[--hosts N] [--nics M] [--backend openvswitch|bridge] [--sdn mesh|ovn] [--standalone] [--services]',
+    name: 'lab up', args: '[--hosts N] [--nics M] [--backend openvswitch|bridge] [--sdn mesh|ovn] [--ovn-cluster 1|3] [--standalone] [--services]',
     summary: 'build a lab pool in network namespaces, or complete one left half-built',
     details: [
       'Builds a physical switch (802.1Q trunks, native VLAN 1), an upstream router (192.0.2.1, VLAN 10 198.51.100.1, VLAN 20 203.0.113.1), N hosts with M NICs each cabled to the switch, a pool master and one agent per host. Defaults: 2 hosts, 4 NICs, Open vSwitch.',
@@ -30,6 +30,7 @@ export const LAB_COMMANDS: CommandHelp[] = [
     options: [['--hosts N', 'number of hosts (host1 is the master\'s own host)'], ['--nics M', 'NICs per host, eth0 … eth(M-1)'],
       ['--backend B', 'openvswitch (default) or bridge (the Linux bridge, as XCP\'s bridge backend)'],
       ['--sdn S', 'what carries cross-server private networks: mesh (xcpnet\'s tunnel mesh, default) or ovn'],
+      ['--ovn-cluster N', 'with --sdn ovn: 3 runs OVN\'s databases as a RAFT cluster on host1-3 (pool other-config:xcpnet-ovn-cluster); 1, standalone on the master (default)'],
       ['--standalone', 'host2… stay standalone, each a pool of one (lab join HOST joins one)'],
       ['--services', 'host2… run as installed hosts (xcpnet install-services): serve --no-agent and the agent apart, with the units\' commands; the agent follows joins and ejects'], ...LAB_COMMON],
     examples: ['xcpnet lab up --hosts 3', 'eval "$(./bin/xcpnet lab env)"'],

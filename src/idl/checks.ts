@@ -3,9 +3,9 @@
 // Each builds a Check (meta.ts) that throws xapi's error for that kind of value.
 import { ApiError } from '../common/api-error.js';
 import {
-  isDnsName, isIfName, isIPv4, isIPv6, isMac, isMtu, parseIPv4Net, parseIPv6Net, parseIPv4Cidr, parseIPv6Cidr, parseUint,
+  isDnsName, isIfName, isIPv4, isIPv6, isMac, isMtu, isUuid, parseIPv4Net, parseIPv6Net, parseIPv4Cidr, parseIPv6Cidr, parseUint,
 } from '../common/net-syntax.js';
-import type { Check, KeyRule, Value } from './meta.js';
+import type { Check, KeyRule, Rec, Value } from './meta.js';
 
 const text = (v: Value): string => (typeof v === 'string' ? v : String(v));
 const fail = (code: string, ...params: unknown[]): never => { throw new ApiError(code, params); };
@@ -121,8 +121,46 @@ export const sdnKey: KeyRule = { role: 'pool-operator', check: keyValue(oneOf(..
  */
 export const OVN_REMOTE_KEY = 'xcpnet-ovn-remote';
 export function isOvnRemote(v: string): boolean {
+  // A clustered database: one address per member, comma-separated.
+  const parts = v.split(',');
+  return parts.length <= OVN_CLUSTER_SIZE && parts.every(isOneOvnRemote);
+}
+function isOneOvnRemote(v: string): boolean {
   const m = /^(tcp|ssl):([0-9.]+):(\d{1,5})$/.exec(v);
   if (m) return isIPv4(m[2]!) && parseUint(m[3]!, 1, 65535) !== undefined;
   return /^unix:\/[A-Za-z0-9._/+-]{1,100}$/.test(v) && !v.includes('/../');
 }
 export const ovnRemoteKey: KeyRule = { role: 'pool-admin', check: keyValue(isOvnRemote) };
+
+/**
+ * pool.other_config:xcpnet-ovn-cluster, the hosts (uuids, comma-separated) whose OVN northbound
+ * and southbound databases form a RAFT cluster of three, the master among them (it makes the
+ * cluster from its standalone databases; the others join it). Absent: standalone databases on the
+ * master. Each member must have a management address (host.address). The members are fixed once
+ * set: a RAFT cluster changes members one at a time, which xcpnet does not do.
+ */
+export const OVN_CLUSTER_KEY = 'xcpnet-ovn-cluster';
+export const OVN_CLUSTER_SIZE = 3;
+/** The member hosts' uuids, or undefined when `v` does not name exactly three distinct uuids. */
+export function parseOvnCluster(v: string): string[] | undefined {
+  const uuids = v.split(',').map((u) => u.toLowerCase());
+  if (uuids.length !== OVN_CLUSTER_SIZE || new Set(uuids).size !== uuids.length || !uuids.every(isUuid)) return undefined;
+  return uuids;
+}
+export const ovnClusterKey: KeyRule = {
+  role: 'pool-admin',
+  check: (v, key, field) => { if (!parseOvnCluster(v)) fail('INVALID_VALUE', `${field}:${key}`, v, `want ${OVN_CLUSTER_SIZE} distinct host uuids, comma-separated`); },
+  checkInDb: (db, before, after, key, field) => {
+    if (before !== undefined) fail('INVALID_VALUE', `${field}:${key}`, after ?? '', 'the OVN cluster\'s members are fixed once set');
+    const uuids = parseOvnCluster(after ?? '')!;
+    const hosts = new Map<string, [string, Rec]>();
+    for (const [ref, h] of db.all('host')) hosts.set(String(h.uuid).toLowerCase(), [ref, h]);
+    let master = '';
+    for (const [, p] of db.all('pool')) master = String(p.master);
+    for (const u of uuids) {
+      const h = hosts.get(u) ?? fail('UUID_INVALID', 'host', u);
+      if (!isIPv4(String(h[1].address))) fail('INVALID_VALUE', `${field}:${key}`, after, `host ${u} has no IPv4 management address`);
+    }
+    if (!uuids.some((u) => hosts.get(u)![0] === master)) fail('INVALID_VALUE', `${field}:${key}`, after, 'the pool master must be one of the members');
+  },
+};

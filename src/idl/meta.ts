@@ -102,6 +102,17 @@ export interface KeyRule {
   role?: Role;
   /** Throws a XenAPI error when the key may not take this value; `field` is the map's name. */
   check?: (value: string, key: string, field: string) => void;
+  /**
+   * Throws a XenAPI error when the key may not change from `before` to `after` (undefined:
+   * absent) given the other records: run by every writer of the map, in its transaction.
+   */
+  checkInDb?: (db: RecordsView, before: string | undefined, after: string | undefined, key: string, field: string) => void;
+}
+
+/** What a key rule may read of the database while the write is checked. */
+export interface RecordsView {
+  all(cls: string): Iterable<[string, Rec]>;
+  find(cls: string, ref: string): Rec | undefined;
 }
 
 export interface Param {

@@ -24,7 +24,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     args: rest, allowPositionals: true,
     options: {
       name: { type: 'string' }, 'state-dir': { type: 'string' },
-      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' }, format: { type: 'string' }, sdn: { type: 'string' },
+      hosts: { type: 'string' }, nics: { type: 'string' }, json: { type: 'boolean', default: false }, backend: { type: 'string' }, outage: { type: 'string' }, format: { type: 'string' }, sdn: { type: 'string' }, 'ovn-cluster': { type: 'string' },
       standalone: { type: 'boolean', default: false }, services: { type: 'boolean', default: false },
     },
   });
@@ -44,6 +44,9 @@ export async function runLabCli(argv: string[]): Promise<number> {
       const sdn = values.sdn;
       if (sdn !== undefined && sdn !== 'mesh' && sdn !== 'ovn') throw new Error(`--sdn wants mesh or ovn, got ${sdn}`);
       if (sdn === 'ovn' && backend === 'bridge') throw new Error('--sdn ovn needs Open vSwitch hosts, not --backend bridge');
+      const cluster = values['ovn-cluster'];
+      if (cluster !== undefined && cluster !== '1' && cluster !== '3') throw new Error(`--ovn-cluster wants 1 or 3, got ${cluster}`);
+      if (cluster === '3' && sdn !== 'ovn') throw new Error('--ovn-cluster 3 needs --sdn ovn');
       // Ctrl-C: the daemons started so far are detached and recorded; say what is left and how to go on.
       let interrupted = false;
       const onSignal = (): void => {
@@ -55,6 +58,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
       process.once('SIGTERM', onSignal);
       try {
         const state = await labUp({ ...common, hosts: num(values.hosts, 'hosts'), nics: num(values.nics, 'nics'), backend, sdn,
+          ...(cluster !== undefined ? { ovnCluster: cluster === '3' ? 3 : 1 } : {}),
           ...(values.standalone ? { standalone: true } : {}), ...(values.services ? { services: true } : {}) });
         process.stdout.write(labHint(state));
         return 0;

@@ -150,7 +150,40 @@ test('MTU larger than the tunnel carries', () => {
   assert.deepEqual(e.reasons.map((r) => r.code), [], '1458 + 42 fits 1500');
   f.records.network[ref('tun')]!.MTU = 1480;
   const e2 = explain(f, 'a', 'b');
-  assert.deepEqual(e2.reasons.map((r) => [r.code, r.fix]), [['mtu-too-large', 'xe network-param-set uuid=tun-uuid MTU=1458'], ['mtu-too-large', 'xe network-param-set uuid=tun-uuid MTU=1458']], 'one per host\'s transport');
+  // The fix is what network.set_MTU accepts: gre counts Geneve's 58 bytes, what it becomes on OVN.
+  assert.deepEqual(e2.reasons.map((r) => [r.code, r.fix]), [['mtu-too-large', 'xe network-param-set uuid=tun-uuid MTU=1442'], ['mtu-too-large', 'xe network-param-set uuid=tun-uuid MTU=1442']], 'one per host\'s transport');
+  assert.match(e2.reasons[0]!.message, /gre \(gre, 42 bytes\) over eth0 of host1 \(MTU 1500\) carries at most 1458/);
+});
+
+test('OVN pool: a gre tunnel is Geneve, 58 bytes', () => {
+  const f = withVms(pool(), 'tun');
+  f.records.pool = { 'OpaqueRef:pool': { other_config: { 'xcpnet-sdn': 'ovn' } } };
+  f.records.network[ref('tun')]!.MTU = 1458;
+  const e = explain(f, 'a', 'b');
+  assert.deepEqual(e.reasons.map((r) => [r.code, r.fix]), [['mtu-too-large', 'xe network-param-set uuid=tun-uuid MTU=1442'], ['mtu-too-large', 'xe network-param-set uuid=tun-uuid MTU=1442']]);
+  assert.match(e.reasons[0]!.message, /gre \(geneve, 58 bytes\) over .* carries at most 1442/);
+});
+
+test('a guest whose MTU is larger than the tunnel network carries: the MTU it needs', () => {
+  const f = withVms(pool(), 'tun');
+  f.records.network[ref('tun')]!.MTU = 1442;
+  f.guests!['a-uuid']![0]!.mtu = 1442;
+  f.guests!['b-uuid']![0]!.mtu = 1442;
+  assert.deepEqual(codes(f), [], 'guests at the network\'s MTU');
+  f.guests!['b-uuid']![0]!.mtu = 1500;
+  const e = explain(f, 'a', 'b');
+  assert.deepEqual(e.reasons.map((r) => [r.code, r.object, r.fix]), [['guest-mtu-too-large', 'VIF bvif-uuid', 'xcpnet lab exec b -- ip link set eth0 mtu 1442']]);
+  assert.match(e.reasons[0]!.message, /VM "b" eth0 has MTU 1500, but network "tun" \(tun-uuid\) carries at most 1442 \(its MTU is 1442\): the guest needs MTU 1442/);
+  // A transport that shrank below the network: the guest needs what the tunnel carries, and the reason says why.
+  f.records.network[ref('tun')]!.MTU = 1500;
+  for (const p of Object.values(f.records.PIF)) if (p.IP === '192.0.2.12') p.MTU = 1400;
+  const small = explain(f, 'a', 'b').reasons.filter((r) => r.code === 'guest-mtu-too-large');
+  assert.deepEqual(small.map((r) => r.fix), ['xcpnet lab exec a -- ip link set eth0 mtu 1358', 'xcpnet lab exec b -- ip link set eth0 mtu 1358']);
+  assert.match(small[0]!.message, /carries at most 1358 \(.* of host2 has MTU 1400 and gre adds 42 bytes\)/);
+  // A network without tunnels: nothing to say about the guest's MTU here.
+  const g = withVms(pool(), 'ext');
+  g.guests!['b-uuid']![0]!.mtu = 9000;
+  assert.deepEqual(codes(g), []);
 });
 
 test('VIF locking refusing the MAC, the IP, or everything', () => {

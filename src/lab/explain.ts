@@ -1,18 +1,31 @@
 // `xcpnet explain A B`, the pure core: facts in (records and what the hosts really have) →
 // whether A reaches B at layer 2, and otherwise every reason found, each naming the object and
 // the command that fixes it. facts.ts gathers the facts.
+import { ENCAP_OVERHEAD, encapOf, tunnelMtuFit, type Encap } from '../common/encap.js';
 import { type Facts, type Rec, effectiveLocking, hostName, isRef, nicsUnder, pifOn, str } from './topology-model.js';
 
 export type ReasonCode =
   | 'different-networks' | 'private-pinned' | 'network-absent' | 'pif-unplugged' | 'vlan-not-carried'
-  | 'bond-down' | 'cable-down' | 'tunnel-missing' | 'tunnel-inactive' | 'mtu-too-large'
+  | 'bond-down' | 'cable-down' | 'tunnel-missing' | 'tunnel-inactive' | 'mtu-too-large' | 'guest-mtu-too-large'
   | 'vif-locking' | 'vm-halted' | 'vif-unplugged';
 
 export interface Reason { code: ReasonCode; object: string; message: string; fix: string }
 export interface Explanation { a: string; b: string; reachable: boolean; network?: string; reasons: Reason[] }
 
-/** Bytes an encapsulation adds inside the transport's MTU (outer IPv4 + header + the inner Ethernet header). */
-export const TUNNEL_OVERHEAD: Record<string, number> = { vxlan: 50, gre: 42 };
+/**
+ * What a tunnel of one host carries: its transport's MTU minus what the encapsulation adds (the
+ * pool's: on OVN a gre tunnel is Geneve).
+ */
+function tunnelCarries(f: Facts, t: Rec): { carries: number; settable: number; transportMtu: number; encap: Encap } | undefined {
+  const transport = f.records.PIF[str(t.transport_PIF)];
+  if (!transport) return undefined;
+  const sdn = Object.values(f.records.pool ?? {}).some((p) => str((p.other_config as Rec | undefined)?.['xcpnet-sdn']) === 'ovn') ? 'ovn' : 'mesh';
+  const encap = encapOf(str(t.protocol) || 'gre', sdn);
+  const transportMtu = Number(transport.MTU) > 0 ? Number(transport.MTU) : 1500;
+  // What network.set_MTU accepts: a gre tunnel counts Geneve's overhead even on the mesh.
+  const settable = Math.min(tunnelMtuFit(transportMtu, encap), tunnelMtuFit(transportMtu, encapOf(str(t.protocol) || 'gre', 'ovn')));
+  return { carries: tunnelMtuFit(transportMtu, encap), settable, transportMtu, encap };
+}
 
 export class EndpointError extends Error {}
 
@@ -127,13 +140,12 @@ function pathReasons(f: Facts, net: string, hosts: string[]): Reason[] {
           message: `the tunnel of ${netName(f, net)} on ${hn} is not active${transport && !str(transport.IP) ? `: its transport PIF ${str(transport.device)} has no IP` : ''}`,
           fix: transport && !str(transport.IP) ? `xe pif-reconfigure-ip uuid=${str(transport.uuid)} mode=static IP=<address> netmask=<mask>` : `xe pif-plug uuid=${str(transport?.uuid)}` });
       }
-      const overhead = TUNNEL_OVERHEAD[str(t?.protocol)] ?? 50;
       const mtu = Number(r.network[net]?.MTU ?? 1500);
-      const carries = Number(transport?.MTU ?? 1500) - overhead;
-      if (transport && mtu > carries) {
+      const fit = t && tunnelCarries(f, t);
+      if (transport && fit && mtu > fit.carries) {
         out.push({ code: 'mtu-too-large', object: netName(f, net),
-          message: `${netName(f, net)} has MTU ${mtu}, but ${str(t?.protocol)} over ${str(transport.device)} of ${hn} (MTU ${str(transport.MTU)}) carries at most ${carries}: larger frames are lost`,
-          fix: `xe network-param-set uuid=${str(r.network[net]?.uuid)} MTU=${carries}` });
+          message: `${netName(f, net)} has MTU ${mtu}, but ${str(t?.protocol)} (${fit.encap}, ${ENCAP_OVERHEAD[fit.encap]} bytes) over ${str(transport.device)} of ${hn} (MTU ${fit.transportMtu}) carries at most ${fit.carries}: larger frames are lost`,
+          fix: `xe network-param-set uuid=${str(r.network[net]?.uuid)} MTU=${fit.settable}` });
       }
       const obsBridge = f.observed?.[hn]?.ovs?.find((b) => b.name === str(r.network[net]?.bridge));
       if (obsBridge && t && str((t.status as Rec | undefined)?.active) === 'true') {
@@ -214,6 +226,40 @@ function pairReasons(f: Facts, va: string, vb: string): Reason[] {
   const placeB = hostB ?? (isRef(vmB.affinity) ? str(vmB.affinity) : undefined);
   const hosts = [placeA, placeB].filter((h): h is string => !!h);
   out.push(...pathReasons(f, net, hosts));
+  out.push(...guestMtuReasons(f, net, [va, vb], hosts));
+  return out;
+}
+
+/**
+ * On a tunnel network, each guest whose interface MTU is larger than what the network carries
+ * (its MTU, and every tunnel's transport MTU minus the encapsulation) loses its larger frames:
+ * the MTU the guest needs, and the command that sets it.
+ */
+function guestMtuReasons(f: Facts, net: string, vifs: string[], hosts: string[]): Reason[] {
+  const r = f.records;
+  const tunnels = Object.values(r.tunnel).filter((t) => r.PIF[str(t.access_PIF)]?.network === net && hosts.includes(str(r.PIF[str(t.access_PIF)]?.host)));
+  if (tunnels.length === 0) return [];
+  let need = Number(r.network[net]?.MTU ?? 1500);
+  let why = `its MTU is ${need}`;
+  for (const t of tunnels) {
+    const fit = tunnelCarries(f, t);
+    if (fit && fit.carries < need) {
+      need = fit.carries;
+      why = `${str(r.PIF[str(t.transport_PIF)]?.device)} of ${hostName(f, str(r.PIF[str(t.access_PIF)]?.host))} has MTU ${fit.transportMtu} and ${fit.encap} adds ${ENCAP_OVERHEAD[fit.encap]} bytes`;
+    }
+  }
+  const out: Reason[] = [];
+  for (const vif of new Set(vifs)) {
+    const v = r.VIF[vif]!;
+    const [, vm] = vmOf(f, vif);
+    const seen = f.guests?.[str(vm.uuid)]?.find((g) => g.device === str(v.device));
+    if (seen?.mtu === undefined || seen.mtu <= need) continue;
+    const name = str(vm.name_label);
+    const dev = `eth${str(v.device)}`;
+    out.push({ code: 'guest-mtu-too-large', object: `VIF ${str(v.uuid)}`,
+      message: `VM "${name}" ${dev} has MTU ${seen.mtu}, but ${netName(f, net)} carries at most ${need} (${why}): the guest needs MTU ${need}, its larger frames are lost`,
+      fix: f.labSwitch ? `xcpnet lab exec ${name} -- ip link set ${dev} mtu ${need}` : `in VM "${name}": ip link set ${dev} mtu ${need}` });
+  }
   return out;
 }
 

@@ -15,6 +15,7 @@ const CLASSES = ['host', 'network', 'PIF', 'PIF_metrics', 'VLAN', 'Bond', 'tunne
 export async function readRecords(c: XapiClient): Promise<Records> {
   const out = {} as Records;
   for (const cls of CLASSES) out[cls] = await c.call<Record<string, Record<string, unknown>>>(`${cls}.get_all_records`);
+  out.pool = await c.call<Record<string, Record<string, unknown>>>('pool.get_all_records');
   return out;
 }
 
@@ -83,14 +84,14 @@ export async function gatherFacts(c: XapiClient, lab?: LabState): Promise<Facts>
     }
   }
   const guests: Record<string, GuestIface[]> = {};
-  interface Addr { ifname: string; address?: string; addr_info?: { family: string; local: string; prefixlen: number }[] }
+  interface Addr { ifname: string; address?: string; mtu?: number; addr_info?: { family: string; local: string; prefixlen: number }[] }
   for (const vm of Object.values(records.VM)) {
     if (vm.power_state !== 'Running' || vm.is_control_domain === true) continue;
     const ns = vmNamespaceName(lab.prefix, String(vm.uuid));
     if (!present.has(ns)) continue;
     const addrs = await ipJson<Addr>(ns, ['addr', 'show']).catch(() => []);
     guests[String(vm.uuid)] = addrs.filter((a) => /^eth\d+$/.test(a.ifname)).map((a) => ({
-      device: a.ifname.slice(3), mac: a.address ?? '',
+      device: a.ifname.slice(3), mac: a.address ?? '', ...(typeof a.mtu === 'number' ? { mtu: a.mtu } : {}),
       ipv4: (a.addr_info ?? []).filter((x) => x.family === 'inet').map((x) => x.local),
     }));
   }

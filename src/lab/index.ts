@@ -42,6 +42,12 @@ export interface LabUpOpts extends LabOpts {
   backend?: 'openvswitch' | 'bridge';
   /** What carries cross-server private networks (default mesh; fixed when the lab is first built). */
   sdn?: 'mesh' | 'ovn';
+  /**
+   * With sdn ovn: 3 makes OVN's databases a RAFT cluster on host1 (the master), host2 and host3
+   * (pool other_config:xcpnet-ovn-cluster); 1 (default) leaves them standalone on the master.
+   * Fixed when the lab is first built.
+   */
+  ovnCluster?: 1 | 3;
   /** Also start the pool: master, one agent per host, PIF.scan, management (default true). */
   pool?: boolean;
   /**
@@ -107,6 +113,8 @@ export async function labUp(opts: LabUpOpts = {}): Promise<LabState> {
   state.standalone ??= opts.standalone ?? false;
   state.services ??= opts.services ?? false;
   state.sdn ??= opts.sdn ?? 'mesh';
+  state.ovnCluster ??= opts.ovnCluster ?? 1;
+  if (state.ovnCluster === 3 && (state.sdn !== 'ovn' || hosts < 3)) throw new Error('an OVN cluster of 3 needs --sdn ovn and at least 3 hosts');
   const ctx: Ctx = { plan, state, progress };
   await buildTopology(ctx);
   if (wantPool) await buildPool(ctx);
@@ -160,6 +168,8 @@ function assertSameShape(existing: LabState, opts: LabUpOpts): void {
   if (opts.backend !== undefined && opts.backend !== backend) differs.push(`the ${opts.backend} backend (it has ${backend})`);
   const sdn = existing.sdn ?? 'mesh';
   if (opts.sdn !== undefined && opts.sdn !== sdn) differs.push(`--sdn ${opts.sdn} (it has ${sdn})`);
+  const ovnCluster = existing.ovnCluster ?? 1;
+  if (opts.ovnCluster !== undefined && opts.ovnCluster !== ovnCluster) differs.push(`--ovn-cluster ${opts.ovnCluster} (it has ${ovnCluster})`);
   if (differs.length === 0) return;
   const nameOpt = existing.name === DEFAULT_NAME ? '' : ` --name ${existing.name}`;
   throw new Error(`lab ${existing.name} exists; you asked for ${differs.join(' and ')}. ` +
@@ -171,10 +181,19 @@ const backendName = (state: LabState): string => state.backend === 'bridge' ? 't
 /** The pool's cross-server private networks on OVN: one pool setting, as an operator would. */
 async function useOvn(ctx: Ctx, c: XapiClient): Promise<void> {
   const [pool] = Object.entries(await c.call<Record<string, { other_config: Record<string, string> }>>('pool.get_all_records'));
-  if (!pool || pool[1].other_config['xcpnet-sdn'] === 'ovn') return;
-  if (pool[1].other_config['xcpnet-sdn'] !== undefined) await c.call('pool.remove_from_other_config', pool[0], 'xcpnet-sdn');
-  await c.call('pool.add_to_other_config', pool[0], 'xcpnet-sdn', 'ovn');
-  ctx.progress('pool: cross-server private networks on OVN (other_config:xcpnet-sdn=ovn)');
+  if (!pool) return;
+  if (pool[1].other_config['xcpnet-sdn'] !== 'ovn') {
+    if (pool[1].other_config['xcpnet-sdn'] !== undefined) await c.call('pool.remove_from_other_config', pool[0], 'xcpnet-sdn');
+    await c.call('pool.add_to_other_config', pool[0], 'xcpnet-sdn', 'ovn');
+    ctx.progress('pool: cross-server private networks on OVN (other_config:xcpnet-sdn=ovn)');
+  }
+  if (ctx.state.ovnCluster === 3 && pool[1].other_config['xcpnet-ovn-cluster'] === undefined) {
+    const hosts = await c.call<Record<string, { uuid: string; name_label: string }>>('host.get_all_records');
+    const uuids = ctx.state.hosts.slice(0, 3).map((h) => Object.values(hosts).find((r) => r.name_label === h.name)?.uuid);
+    if (uuids.some((u) => u === undefined)) throw new Error(`no host record for one of ${ctx.state.hosts.slice(0, 3).map((h) => h.name).join(', ')}`);
+    await c.call('pool.add_to_other_config', pool[0], 'xcpnet-ovn-cluster', uuids.join(','));
+    ctx.progress('pool: OVN\'s databases a RAFT cluster on host1, host2 and host3 (other_config:xcpnet-ovn-cluster)');
+  }
 }
 
 function isPoolHealthy(state: LabState): boolean {

@@ -54,6 +54,8 @@ export interface LabState {
   backend?: 'openvswitch' | 'bridge';
   /** What carries the pool's cross-server private networks (absent: xcpnet's mesh). */
   sdn?: 'mesh' | 'ovn';
+  /** OVN's databases: standalone on the master (1) or a RAFT cluster on host1-3 (3). */
+  ovnCluster?: 1 | 3;
   hosts: HostState[];
   nics: number;
   namespaces: string[];

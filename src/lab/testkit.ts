@@ -31,7 +31,7 @@ export function canRunLab(): string | false {
   return false;
 }
 
-export interface LabSize { hosts?: number; nics?: number; backend?: 'openvswitch' | 'bridge'; standalone?: boolean; sdn?: 'mesh' | 'ovn'; services?: boolean }
+export interface LabSize { hosts?: number; nics?: number; backend?: 'openvswitch' | 'bridge'; standalone?: boolean; sdn?: 'mesh' | 'ovn'; ovnCluster?: 1 | 3; services?: boolean }
 
 export async function freshLab(tag: string, size: LabSize = {}): Promise<TestLab> {
   const name = `${tag}${process.pid % 100000}${counter++}`;
@@ -39,7 +39,7 @@ export async function freshLab(tag: string, size: LabSize = {}): Promise<TestLab
   const opts = { name, stateDir, progress: () => undefined };
   let state: LabState;
   try {
-    state = await labUp({ ...opts, hosts: size.hosts ?? 2, nics: size.nics ?? 4, backend: size.backend, standalone: size.standalone, sdn: size.sdn, services: size.services });
+    state = await labUp({ ...opts, hosts: size.hosts ?? 2, nics: size.nics ?? 4, backend: size.backend, standalone: size.standalone, sdn: size.sdn, ovnCluster: size.ovnCluster, services: size.services });
   } catch (e) {
     await labDown(opts).catch(() => undefined);
     rmSync(stateDir, { recursive: true, force: true });

@@ -17,6 +17,8 @@ export interface Records {
   tunnel: Record<string, Rec>;
   VIF: Record<string, Rec>;
   VM: Record<string, Rec>;
+  /** The pool (what carries its tunnels: other_config:xcpnet-sdn); absent in older fact sets. */
+  pool?: Record<string, Rec>;
 }
 
 /** One interface of an Open vSwitch port, as its OVSDB has it. */
@@ -36,7 +38,7 @@ export interface ObservedHost {
 export interface SwitchPortFact { port: string; up: boolean; vlanMode: string; tag: number | null; trunks: number[] }
 
 /** What a guest has on one of its interfaces (eth<device>). */
-export interface GuestIface { device: string; mac: string; ipv4: string[] }
+export interface GuestIface { device: string; mac: string; ipv4: string[]; mtu?: number }
 
 export interface Facts {
   records: Records;

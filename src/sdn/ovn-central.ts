@@ -10,7 +10,9 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Store, CommitChange } from '../db/store.js';
 import type { Rec } from '../idl/meta.js';
-import { OVN_REMOTE_KEY, SDN_KEY, isOvnRemote } from '../idl/checks.js';
+import { OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
+import { clusterRemote, ovnClusterOf, type OvnCluster } from '../common/ovn-cluster.js';
+import { ensureClusterMember, livePid, memberFiles, stopAndWait } from '../backends/ovs/ovn-db-member.js';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
 import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
@@ -18,6 +20,8 @@ import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
 const run = promisify(execFile);
 const NB_SCHEMA = '/usr/share/ovn/ovn-nb.ovsschema';
 const SB_SCHEMA = '/usr/share/ovn/ovn-sb.ovsschema';
+/** How often the master looks at its cluster member's servers and ovn-northd. */
+const SUPERVISE_MS = 500;
 
 export interface OvnCentralOptions {
   /** Directory of the databases, sockets, pidfiles and logs. */
@@ -28,6 +32,7 @@ export interface OvnCentralOptions {
   sbRemote?: string;
   log: (line: string) => void;
 }
+
 
 /** The pid in `file` if that process is alive and its command line names `dir`. */
 function adoptable(file: string, dir: string): number | undefined {
@@ -48,11 +53,12 @@ function env(dir: string): NodeJS.ProcessEnv {
 }
 
 /** Starts (or adopts) NB and SB ovsdb-server and ovn-northd in `dir`; returns the NB and SB sockets. */
-export async function startCentralDaemons(o: OvnCentralOptions): Promise<{ nb: string; sb: string; pids: number[] }> {
+export async function startCentralDaemons(o: OvnCentralOptions, cluster?: OvnCluster): Promise<{ nb: string; sb: string; pids: number[] }> {
   const dir = resolve(o.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const e = env(dir);
   const exec = (cmd: string, args: string[]) => run(cmd, args, { env: e, timeout: 10_000 });
+  if (cluster) return startClusterDaemons(dir, cluster, exec);
   const pids: number[] = [];
   for (const [db, schema, extra] of [['nb', NB_SCHEMA, []], ['sb', SB_SCHEMA, o.sbListen ? [`--remote=ptcp:${o.sbListen.replace(/^(.*):(\d+)$/, '$2:$1')}`] : []]] as const) {
     const file = join(dir, `${db}.db`);
@@ -77,6 +83,44 @@ export async function startCentralDaemons(o: OvnCentralOptions): Promise<{ nb: s
   return { nb, sb, pids };
 }
 
+/**
+ * The master's member of each database's cluster (made from its standalone database, whose
+ * server stops first, so the cluster starts with its rows), and ovn-northd on every member.
+ */
+async function startClusterDaemons(dir: string, cluster: OvnCluster, exec: (cmd: string, args: string[]) => Promise<unknown>):
+  Promise<{ nb: string; sb: string; pids: number[] }> {
+  const [self, ...peers] = cluster.members;
+  const pids: number[] = [];
+  for (const db of ['nb', 'sb'] as const) {
+    const standalone = join(dir, `${db}.db`);
+    const old = livePid(join(dir, `${db}-ovsdb-server.pid`), standalone);
+    if (old) await stopAndWait(old);
+    pids.push(await ensureClusterMember(dir, db, { self: self!.address, peers: peers.map((p) => p.address), creator: true }, standalone));
+  }
+  const nb = clusterRemote(cluster, 'nb');
+  const sb = clusterRemote(cluster, 'sb');
+  const northdPid = join(dir, 'ovn-northd.pid');
+  const args = [`--ovnnb-db=${nb}`, `--ovnsb-db=${sb}`];
+  const have = adoptable(northdPid, dir);
+  // An ovn-northd that still points at the standalone databases is started again.
+  if (have && !args.every((a) => readFileSync(`/proc/${have}/cmdline`, 'utf8').split('\0').includes(a))) await stopAndWait(have);
+  const running = adoptable(northdPid, dir);
+  if (running) pids.push(running);
+  else {
+    await exec('ovn-northd', [...args, `--pidfile=${northdPid}`, '--detach', '--no-chdir',
+      `--log-file=${join(dir, 'ovn-northd.log')}`, `--unixctl=${join(dir, 'ovn-northd.ctl')}`]);
+    pids.push(Number(readFileSync(northdPid, 'utf8').trim()));
+  }
+  return { nb, sb, pids };
+}
+
+/** The pool's OVN database cluster, if it has one (pool.other_config:xcpnet-ovn-cluster). */
+export function poolCluster(store: Store): OvnCluster | undefined {
+  let master = '';
+  for (const [, p] of store.all('pool')) master = String(p.master);
+  return ovnClusterOf(parseOvnCluster(poolConfig(store)[OVN_CLUSTER_KEY] ?? ''), tableOf(store, 'host'), master);
+}
+
 /** Stops the daemons of `dir` (only pids whose pidfile is there and whose command line names it). */
 export async function stopCentralDaemons(dir: string): Promise<void> {
   const d = resolve(dir);
@@ -86,7 +130,7 @@ export async function stopCentralDaemons(dir: string): Promise<void> {
   }
 }
 
-const CLASSES = new Set(['network', 'VIF', 'VM', 'PIF', 'tunnel', 'pool']);
+const CLASSES = new Set(['network', 'VIF', 'VM', 'PIF', 'tunnel', 'pool', 'host']);
 
 export interface OvnCentral {
   /** Runs a pass now and resolves when it has written (tests, benches). */
@@ -115,11 +159,44 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
   let again = false;
   let stopped = false;
   let starting: Promise<void> | undefined;
+  let supervisor: NodeJS.Timeout | undefined;
+  let restarting: Promise<unknown> | undefined;
+
+  /**
+   * A cluster member of the master's (or ovn-northd) that died is started again, as the agents
+   * do for theirs: it rejoins the cluster from its file. The writer meanwhile is on another member.
+   */
+  const supervise = (): void => {
+    supervisor ??= setInterval(() => {
+      const cluster = poolCluster(store);
+      if (stopped || restarting || !cluster || mode !== modeOf(cluster)) return;
+      const dir = resolve(o.dir);
+      const dead = (['nb', 'sb'] as const).some((db) => !livePid(memberFiles(dir, db).pidfile, memberFiles(dir, db).file))
+        || !adoptable(join(dir, 'ovn-northd.pid'), dir);
+      if (!dead) return;
+      o.log('ovn: a database member or ovn-northd of the master is not running: starting it again');
+      restarting = startCentralDaemons(o, cluster).catch((e: Error) => o.log(`ovn: ${e.message}`)).finally(() => { restarting = undefined; });
+    }, SUPERVISE_MS);
+    supervisor.unref();
+  };
+
+  /** What the clients are connected to: 'standalone', or the cluster's members. */
+  let mode: string | undefined;
+  const modeOf = (c: OvnCluster | undefined) => (c ? c.members.map((m) => m.address).join(',') : 'standalone');
 
   const connect = async (): Promise<void> => {
-    const d = await startCentralDaemons(o);
-    nbClient = await OvsdbClient.connect(d.nb);
-    sbClient = await OvsdbClient.connect(d.sb);
+    const cluster = poolCluster(store);
+    const d = await startCentralDaemons(o, cluster);
+    // Clustered: the writer stays on the leader, the southbound reader on any connected member;
+    // both move to another member when theirs goes.
+    const opts = (db: string, leaderOnly: boolean) => (cluster
+      ? { cluster: { db, leaderOnly }, backoff: { maxBackoffMs: 1000 }, connectTimeoutMs: 20_000 } : {});
+    nbClient = await OvsdbClient.connect(d.nb, opts('OVN_Northbound', true));
+    sbClient = await OvsdbClient.connect(d.sb, opts('OVN_Southbound', false));
+    // A pass after every reconnect: one that failed while the connection was down is made good.
+    nbClient.session.onState((up) => { if (up) schedule(); });
+    mode = modeOf(cluster);
+    if (cluster) supervise();
     nbMon = await nbClient.monitor('OVN_Northbound', {
       NB_Global: ['name'],
       Logical_Switch: ['name', 'ports', 'external_ids'],
@@ -128,7 +205,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     sbMon = await sbClient.monitor('OVN_Southbound', { Chassis: ['name', 'encaps'], Encap: ['ip', 'type'], Port_Binding: ['logical_port', 'chassis'] });
     sbMon.onChange(() => schedule());
     nbMon.onChange(() => schedule());
-    const remote = o.sbRemote ?? (o.sbListen ? `tcp:${o.sbListen}` : d.sb);
+    const remote = cluster ? d.sb : o.sbRemote ?? (o.sbListen ? `tcp:${o.sbListen}` : d.sb);
     if (!isOvnRemote(remote)) throw new Error(`OVN southbound remote ${remote} is not tcp:IP:PORT, ssl:IP:PORT or unix:/PATH`);
     if (poolConfig(store)[OVN_REMOTE_KEY] !== remote) {
       store.transact((tx) => {
@@ -140,6 +217,12 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
 
   const pass = async (): Promise<{ changes: string[] }> => {
     if (poolSdn(store) !== 'ovn') return { changes: [] };
+    if (nbMon && mode !== modeOf(poolCluster(store))) {
+      // The databases became a cluster: the clients reconnect to its members.
+      o.log('ovn: the databases become a RAFT cluster');
+      nbClient?.close(); sbClient?.close();
+      nbMon = undefined; sbMon = undefined;
+    }
     if (!nbMon) { starting ??= connect().finally(() => { starting = undefined; }); await starting; }
     const want = desiredNb({ network: tableOf(store, 'network'), VIF: tableOf(store, 'VIF'), PIF: tableOf(store, 'PIF'), tunnel: tableOf(store, 'tunnel') });
     const r = nbMon!.replica;
@@ -218,6 +301,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     sync: async () => { while (running) await running; return runPass(); },
     async stop() {
       stopped = true;
+      if (supervisor) clearInterval(supervisor);
       while (running) await running.catch(() => undefined);
       nbClient?.close();
       sbClient?.close();

@@ -3,7 +3,7 @@
 // editors, and the explicit messages that store a field. One declaration in the class file
 // serves them all, so a path cannot check a value another path lets through.
 import { ApiError } from '../common/api-error.js';
-import { findClass, ROLES, zeroOf, type ClassDef, type Field, type KeyRule, type Rec, type Role, type Value } from '../idl/index.js';
+import { findClass, ROLES, zeroOf, type ClassDef, type Field, type KeyRule, type Rec, type RecordsView, type Role, type Value } from '../idl/index.js';
 import type { CallContext } from './context.js';
 
 type StrMap = Record<string, Value>;
@@ -36,6 +36,21 @@ export function checkMember(f: Field, v: Value, what = f.name): void {
 /** Checks one key/value of a map field. */
 export function checkEntry(f: Field, key: string, v: Value): void {
   keyRule(f, key)?.check?.(typeof v === 'string' ? v : String(v), key, f.name);
+}
+
+/**
+ * The key rules that read other records (KeyRule.checkInDb), for every key a write changes in the
+ * map field `f`, inside the writer's transaction.
+ */
+export function checkKeysInDb(db: RecordsView, f: Field, before: Value, after: Value): void {
+  if (!f.keys || !isMap(before) || !isMap(after)) return;
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const rule = keyRule(f, key);
+    if (!rule?.checkInDb) continue;
+    const b = before[key], a = after[key];
+    if (b === a) continue;
+    rule.checkInDb(db, b === undefined ? undefined : String(b), a === undefined ? undefined : String(a), key, f.name);
+  }
 }
 
 /** Checks a whole value about to be stored: the scalar, every member of a set, every entry of a map. */

@@ -8,7 +8,7 @@ import type { CallContext, Impl, Method } from './context.js';
 import { visibleFields } from '../rpc/shape.js';
 import { markWholeClass } from '../rpc/jsonrpc.js';
 import { columnOf, matchesWhere, parseWhere } from './where.js';
-import { checkCreate, checkEntry, checkKeyRoles, checkMember, checkValue } from './field-rules.js';
+import { checkCreate, checkEntry, checkKeyRoles, checkKeysInDb, checkMember, checkValue } from './field-rules.js';
 
 // Stored records are frozen and replaced on every write, so a record's identity is its
 // version: the client view can be computed once per version, and for a class without internal
@@ -121,7 +121,9 @@ function fieldMethodsOf(cls: ClassDef, f: Field, readRole: Role, role: Role): Me
   const write = (ctx: CallContext, ref: string, fn: (cur: Value) => Value) =>
     ctx.services.store.transact((tx) => {
       const rec = tx.get(C, ref);
-      tx.update(C, ref, { [f.name]: fn(rec[f.name] ?? null) });
+      const value = fn(rec[f.name] ?? null);
+      checkKeysInDb(tx, f, rec[f.name] ?? null, value);
+      tx.update(C, ref, { [f.name]: value });
     });
   // Every writer applies the field's rules (field-rules.ts): key roles first, then the values.
   out.push(method(cls, `set_${f.name}`, [self(cls), { name: 'value', ty: f.ty }], null, role,

@@ -215,3 +215,35 @@ test('tunnel.create lowers the network\'s MTU to what the transport carries once
   assert.equal((await rec('network', small)).MTU, 1400);
   for (const t of [made, made2, made3]) await call('tunnel.destroy', t);
 });
+
+test('network.set_MTU refuses an MTU that a tunnel of the network cannot carry, on the mesh and on OVN', async () => {
+  const eth1 = pifOf('eth1');
+  const transportMtu = (await rec('PIF', eth1)).MTU as number;
+  const hostName = (await rec('host', host)).name_label as string;
+  const poolRef = Object.keys(await call<Record<string, Rec>>('pool.get_all_records'))[0]!;
+  for (const sdn of ['mesh', 'ovn']) {
+    await call('pool.add_to_other_config', poolRef, 'xcpnet-sdn', sdn);
+    try {
+      for (const [protocol, overhead] of [['vxlan', 50], ['gre', 58]] as const) {
+        const net = await newNet(`set mtu ${sdn} ${protocol}`);
+        const t = await call<string>('tunnel.create', eth1, net, protocol);
+        const fit = transportMtu - overhead;
+        assert.equal((await rec('network', net)).MTU, fit);
+        const note = protocol === 'gre' ? ' (gre counts Geneve\'s 58 bytes, what it becomes on OVN)' : '';
+        const uuid = (await rec('network', net)).uuid as string;
+        await assertApiError(call('network.set_MTU', net, fit + 1), 'INVALID_VALUE',
+          ['MTU', String(fit + 1), `network ${uuid} is carried by a ${protocol} tunnel over eth1 of host ${hostName} (MTU ${transportMtu}): at most ${fit} fits once encapsulated${note}`]);
+        assert.equal((await rec('network', net)).MTU, fit, 'nothing changed');
+        // Smaller is fine; the implicit setter's own checks still apply.
+        await call('network.set_MTU', net, fit - 100);
+        assert.equal((await rec('network', net)).MTU, fit - 100);
+        await assertApiError(call('network.set_MTU', net, 67), 'INVALID_VALUE');
+        await call('tunnel.destroy', t);
+        // Without its tunnel the network may be as large as it likes.
+        await call('network.set_MTU', net, 9000);
+      }
+    } finally {
+      await call('pool.remove_from_other_config', poolRef, 'xcpnet-sdn');
+    }
+  }
+});

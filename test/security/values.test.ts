@@ -173,6 +173,47 @@ describe('values that reach a host', () => {
     await call('pool.remove_from_other_config', pool, 'xcpnet-sdn');
   });
 
+  test('the OVN cluster (other_config:xcpnet-ovn-cluster) is three hosts of the pool with addresses, the master among them, fixed once set', async () => {
+    const pool0 = (await call<string[]>('pool.get_all'))[0]!;
+    const key = 'xcpnet-ovn-cluster';
+    const store = pool.master.server.store;
+    const masterRef = (await call<R>('pool.get_record', pool0)).master as string;
+    const masterUuid = (await call<R>('host.get_record', masterRef)).uuid as string;
+    const u = (n: number) => `00000000-0000-4000-8000-00000000000${n}`;
+    for (const bad of ['', u(1), `${u(1)},${u(2)}`, `${u(1)},${u(1)},${u(2)}`, `${u(1)},${u(2)},${u(3)},${u(4)}`, `${u(1)},${u(2)},x`, `${u(1)},${u(2)},${u(3)}\n`]) {
+      await assertApiError(call('pool.add_to_other_config', pool0, key, bad), 'INVALID_VALUE', [`other_config:${key}`, bad, 'want 3 distinct host uuids, comma-separated']);
+    }
+    await assertApiError(call('pool.add_to_other_config', pool0, key, `${masterUuid},${u(1)},${u(2)}`), 'UUID_INVALID', ['host', u(1)]);
+    // Two more hosts: without addresses, then with; then the master without its own.
+    const refs = store.transact((tx) => [1, 2].map((n) => tx.create('host', { uuid: u(n), name_label: `h${n}`, address: '' })));
+    const masterAddress = (await call<R>('host.get_record', masterRef)).address as string;
+    try {
+      const value = `${masterUuid},${u(1)},${u(2)}`;
+      await assertApiError(call('pool.add_to_other_config', pool0, key, value), 'INVALID_VALUE', [`other_config:${key}`, value, `host ${u(1)} has no IPv4 management address`]);
+      store.transact((tx) => { refs.forEach((r, i) => tx.update('host', r, { address: `192.0.2.${21 + i}` })); tx.update('host', masterRef, { address: '192.0.2.20' }); });
+      const noMaster = `${u(1)},${u(2)},${u(1).replace(/1$/, '3')}`;
+      store.transact((tx) => { tx.create('host', { uuid: u(3), name_label: 'h3', address: '192.0.2.23' }); });
+      await assertApiError(call('pool.add_to_other_config', pool0, key, noMaster), 'INVALID_VALUE', [`other_config:${key}`, noMaster, 'the pool master must be one of the members']);
+      await assertApiError(vmAdmin.call('pool.add_to_other_config', pool0, key, value), 'RBAC_PERMISSION_DENIED');
+      assert.equal((await call<R>('pool.get_record', pool0)).other_config[key], undefined, 'nothing was written');
+      await call('pool.add_to_other_config', pool0, key, value);
+      assert.equal((await call<R>('pool.get_record', pool0)).other_config[key], value);
+      // Fixed: neither changed (by any writer) nor removed.
+      const other = `${u(1)},${masterUuid},${u(2)}`;
+      const cfg = (await call<R>('pool.get_record', pool0)).other_config as R;
+      await assertApiError(call('pool.set_other_config', pool0, { ...cfg, [key]: other }), 'INVALID_VALUE', [`other_config:${key}`, other, 'the OVN cluster\'s members are fixed once set']);
+      await assertApiError(call('pool.remove_from_other_config', pool0, key), 'INVALID_VALUE', [`other_config:${key}`, '', 'the OVN cluster\'s members are fixed once set']);
+      await call('pool.set_other_config', pool0, cfg);
+      assert.equal((await call<R>('pool.get_record', pool0)).other_config[key], value);
+    } finally {
+      store.transact((tx) => {
+        for (const [ref, p] of tx.all('pool')) { const oc = { ...(p.other_config as R) }; delete oc[key]; tx.update('pool', ref, { other_config: oc }); }
+        for (const [ref, h] of tx.all('host')) if (String(h.uuid).startsWith('00000000-0000-4000-8000-')) tx.destroy('host', ref);
+        tx.update('host', masterRef, { address: masterAddress });
+      });
+    }
+  });
+
   test('every field rule of the IDL is applied by every constructor, setter and editor', async () => {
     // A value no rule accepts, by type (an int out of every range, a string with a newline).
     const hostile = (f: Field): Value => (f.ty.kind === 'int' ? 99999 : f.ty.kind === 'set' ? [f.ty.of.kind === 'int' ? 99999 : 'x\ny'] : 'x\ny');

@@ -140,10 +140,17 @@ describe('xcpnet explain finds each planted fault', { skip, concurrency: false }
     assert.ok(await l.pingSoon('t1', '10.66.0.2', 15), 'the fix works (once the mesh has added the tunnel ports)');
     assert.equal((await explain(l, 't1', 't2')).reachable, true);
 
-    await l.xe('network-param-set', `uuid=${net}`, 'MTU=1500');
+    // The network cannot be made larger than its vxlan tunnels carry: refused, nothing changed.
+    await assert.rejects(l.xe('network-param-set', `uuid=${net}`, 'MTU=1500'), /not acceptable for the named field[\s\S]*field: MTU[\s\S]*at most 1450 fits once encapsulated/);
+    assert.equal(await l.xe('network-param-get', `uuid=${net}`, 'param-name=MTU'), '1400');
+    // A guest larger than the network carries: the MTU it needs, and the fix works.
+    await l.exec('t2', 'ip', 'link', 'set', 'eth0', 'mtu', '1500');
     const big = await explain(l, 't1', 't2');
-    assert.deepEqual(codesOf(big), ['mtu-too-large', 'mtu-too-large']);
-    assert.equal(big.reasons[0]!.fix, `xe network-param-set uuid=${net} MTU=1450`);
+    assert.deepEqual(codesOf(big), ['guest-mtu-too-large']);
+    assert.match(big.reasons[0]!.message, /VM "t2" eth0 has MTU 1500, .* the guest needs MTU 1400/);
+    assert.equal(big.reasons[0]!.fix, 'xcpnet lab exec t2 -- ip link set eth0 mtu 1400');
+    await l.exec('t2', 'ip', 'link', 'set', 'eth0', 'mtu', '1400');
+    assert.equal((await explain(l, 't1', 't2')).reachable, true);
   });
 
   test('VIF locking refusing the IP', async () => {

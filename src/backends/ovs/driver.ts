@@ -7,6 +7,7 @@ import { describeAction, guestIdOf, OWNER_KEY, type Action, type ObservedState, 
 import { findConflicts, planChanges, realisationErrors } from './plan.js';
 import { ovsRows } from './rows.js';
 import type { OvnChassisRunner } from './ovn-chassis.js';
+import type { OvnDbMemberRunner } from './ovn-db-member.js';
 
 export class OvsDriver implements HostDriver {
   readonly kind = 'openvswitch' as const;
@@ -14,7 +15,7 @@ export class OvsDriver implements HostDriver {
   private host = '';
 
   /** `chassis`: this host's OVN side (absent: the in-memory switch of the tests). */
-  constructor(readonly sw: OvsSwitch, host = '', private readonly chassis?: OvnChassisRunner) { this.host = host; }
+  constructor(readonly sw: OvsSwitch, host = '', private readonly chassis?: OvnChassisRunner, private readonly dbMember?: OvnDbMemberRunner) { this.host = host; }
 
   async realise(doc: HostDoc): Promise<RealiseResult> {
     this.host = doc.host;
@@ -41,6 +42,12 @@ export class OvsDriver implements HostDriver {
       const owner = doc.bridges.find((b) => b.integration)?.owner;
       if (e && owner) fail(owner, e);
     }
+    if (this.dbMember) {
+      const e = await this.dbMember.apply(doc.ovnDb);
+      const owner = doc.bridges.find((b) => b.integration)?.owner;
+      if (e && owner) fail(owner, e);
+      else if (e) process.stderr.write(`${e}\n`);
+    }
     if (this.sw.applyLocking) {
       // Every locked VIF whose port exists gets its rules, even one with an error: an error must
       // never leave a locked port open (a port that was not made has no OpenFlow number: skipped).
@@ -52,7 +59,7 @@ export class OvsDriver implements HostDriver {
   async observe(): Promise<HostState> { return hostState(this.host, await this.sw.observe()); }
   nics(): Promise<Nic[]> { return this.sw.nics(); }
   onChange(cb: () => void): () => void { return this.sw.onChange(cb); }
-  close(): Promise<void> { this.chassis?.close(); return this.sw.close(); }
+  close(): Promise<void> { this.chassis?.close(); this.dbMember?.close(); return this.sw.close(); }
 }
 
 /**

@@ -7,7 +7,25 @@ import { decodeRow, parseSchema, type DbSchema, type PlainRow } from './datum.js
 import { Replica, type ChangeListener, type RowChange } from './replica.js';
 import { bumpNextCfg, encodeOp, select, type Condition, type Op } from './ops.js';
 
-export type ClientOptions = SessionOptions;
+/**
+ * A clustered (RAFT) database: the client monitors the server's `_Server` database and leaves a
+ * member that is cut off from the cluster (`connected` false), or, with leaderOnly, one that is
+ * not the leader, for the next target (as OVS's own IDL does). A follower would forward a write
+ * to the leader, but a writer on the leader learns of a lost leadership at once.
+ */
+export interface ClusterOptions {
+  db: string;
+  leaderOnly: boolean;
+}
+
+export type ClientOptions = SessionOptions & { cluster?: ClusterOptions };
+
+/** Pure: whether a server whose `_Server.Database` rows are `rows` serves `o.db` as the client wants. */
+export function memberUsable(rows: readonly Record<string, unknown>[], o: ClusterOptions): boolean {
+  const row = rows.find((r) => r.name === o.db);
+  if (!row || row.model !== 'clustered') return true;
+  return row.connected === true && (!o.leaderOnly || row.leader === true);
+}
 
 /** What a transact returns per operation, decoded: insert → uuid, select → rows, update/mutate/delete → count. */
 export interface OpResult {
@@ -111,7 +129,46 @@ export class OvsdbClient {
 
   /** Connects to `unix:/path` or `tcp:host:port`. */
   static async connect(target: string, opts: ClientOptions = {}): Promise<OvsdbClient> {
-    return new OvsdbClient(await Session.open(target, opts));
+    const c = new OvsdbClient(await Session.open(target, opts));
+    if (opts.cluster) {
+      try {
+        await c.followCluster(opts.cluster, Math.max(opts.connectTimeoutMs ?? 0, 10_000));
+      } catch (e) {
+        c.close();
+        throw e;
+      }
+    }
+    return c;
+  }
+
+  /** Stays on a usable member of a clustered database (ClusterOptions); waits for one now. */
+  private async followCluster(o: ClusterOptions, timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    let m: Monitor | undefined;
+    while (!m) {
+      try {
+        m = await this.monitor('_Server', { Database: ['name', 'model', 'connected', 'leader'] });
+      } catch (e) {
+        // A member that is still joining may drop the connection: the session moves on.
+        if (!OvsdbError.is(e, 'disconnected') || Date.now() > until) throw e;
+        await new Promise((r) => setImmediate(r));
+        await this.session.waitConnected(Math.max(1, until - Date.now()));
+      }
+    }
+    const mon = m;
+    const usable = () => memberUsable(mon.replica.rows('Database'), o);
+    mon.onChange(() => { if (!usable()) this.session.dropConnection(); });
+    // Runs after the monitors are re-issued: a member found unusable is left at once.
+    this.session.onReconnect(() => {
+      if (!usable()) throw new OvsdbError('disconnected', `${this.session.describe()} is not a usable member of the ${o.db} cluster`, { db: o.db });
+    });
+    if (usable()) return;
+    const up = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { off(); reject(new OvsdbError('disconnected', `no usable member of the ${o.db} cluster among ${this.session.describeAll()} within ${timeoutMs} ms`, { db: o.db })); }, timeoutMs);
+      const off = this.session.onState((isUp) => { if (isUp) { clearTimeout(timer); off(); resolve(); } });
+    });
+    this.session.dropConnection();
+    await up;
   }
 
   get connected(): boolean {

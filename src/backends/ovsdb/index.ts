@@ -1,5 +1,5 @@
 // Public surface of the OVSDB backend.
-export { OvsdbClient, Monitor, type ClientOptions, type OpResult, type MonitorSpec } from './client.js';
+export { OvsdbClient, Monitor, memberUsable, type ClientOptions, type ClusterOptions, type OpResult, type MonitorSpec } from './client.js';
 export { Replica, type RowChange, type ChangeListener } from './replica.js';
 export { OvsdbError, kindOfTag, type OvsdbErrorKind } from './errors.js';
 export { Session, parseTarget, type SessionOptions, type Target } from './session.js';

@@ -61,8 +61,18 @@ export interface SessionStats {
   probesSent: number;
 }
 
+/**
+ * Parses a comma-separated list of targets (the members of a clustered database): the session
+ * connects to one at a time and moves on to the next when a connection fails or is lost.
+ */
+export function parseTargets(targets: string): Target[] {
+  return targets.split(',').map(parseTarget);
+}
+
 export class Session {
-  readonly target: Target;
+  readonly targets: Target[];
+  /** Which of `targets` the current (or next) connection goes to. */
+  private current = 0;
   readonly stats: SessionStats = { connects: 0, echoesAnswered: 0, probesSent: 0 };
   private readonly opts: Required<Omit<SessionOptions, 'backoff'>>;
   private readonly fsm: ReconnectFsm;
@@ -79,8 +89,8 @@ export class Session {
   private lastRx = 0;
   private closed = false;
 
-  private constructor(target: Target, opts: SessionOptions) {
-    this.target = target;
+  private constructor(targets: Target[], opts: SessionOptions) {
+    this.targets = targets;
     this.opts = {
       reconnect: opts.reconnect ?? true,
       probeIntervalMs: opts.probeIntervalMs ?? 5000,
@@ -93,9 +103,14 @@ export class Session {
 
   /** Connects; resolves once the first connection is up. */
   static async open(target: string, opts: SessionOptions = {}): Promise<Session> {
-    const s = new Session(parseTarget(target), opts);
+    const s = new Session(parseTargets(target), opts);
     await s.firstConnect();
     return s;
+  }
+
+  /** The target of the current (or next) connection. */
+  get target(): Target {
+    return this.targets[this.current]!;
   }
 
   get connected(): boolean {
@@ -187,8 +202,12 @@ export class Session {
     for (const fn of this.stateListeners) fn(false);
   }
 
-  describe(): string {
-    return this.target.kind === 'unix' ? `unix:${this.target.path}` : `tcp:${this.target.host}:${this.target.port}`;
+  describe(t: Target = this.target): string {
+    return t.kind === 'unix' ? `unix:${t.path}` : `tcp:${t.host}:${t.port}`;
+  }
+
+  describeAll(): string {
+    return this.targets.map((t) => this.describe(t)).join(',');
   }
 
   // --- connection management -------------------------------------------------------
@@ -201,9 +220,10 @@ export class Session {
         this.attempt((err) => {
           if (!err) return resolve();
           const delay = this.fsm.disconnected(this.opts.now());
-          if (this.closed || this.opts.now() + delay > deadline) {
+          // Every target gets one attempt, whatever the deadline.
+          if (this.closed || (this.opts.now() + delay > deadline && this.fsm.failures >= this.targets.length)) {
             this.close();
-            reject(new OvsdbError('disconnected', `cannot connect to ${this.describe()}: ${err.message}`, { cause: err }));
+            reject(new OvsdbError('disconnected', `cannot connect to ${this.targets.length > 1 ? 'any of ' : ''}${this.describeAll()}: ${err.message}`, { cause: err }));
             return;
           }
           this.retryTimer = setTimeout(tryOnce, delay);
@@ -216,6 +236,7 @@ export class Session {
   /** One connection attempt; `done` is told whether the connect itself worked. */
   private attempt(done?: (err?: Error) => void): void {
     this.fsm.connecting(this.opts.now());
+    const name = this.describe();
     const sock = this.target.kind === 'unix'
       ? createConnection({ path: this.target.path })
       : createConnection({ host: this.target.host, port: this.target.port });
@@ -239,6 +260,8 @@ export class Session {
     sock.on('error', (e) => { lastErr = e; });
     sock.on('close', () => {
       if (this.socket === sock) this.socket = undefined;
+      // The next attempt goes to the next member, if there are several.
+      this.current = (this.current + 1) % this.targets.length;
       if (!up) {
         // Only the first connect reports failures to its caller; later ones just retry.
         if (done) done(lastErr ?? new Error('connection closed'));
@@ -247,7 +270,7 @@ export class Session {
       }
       if (this.connectedSocket === sock) this.connectedSocket = undefined;
       this.stopProbe();
-      const err = new OvsdbError('disconnected', `connection to ${this.describe()} lost${lastErr ? `: ${lastErr.message}` : ''}`,
+      const err = new OvsdbError('disconnected', `connection to ${name} lost${lastErr ? `: ${lastErr.message}` : ''}`,
         { cause: lastErr });
       this.failPending(err);
       if (this.closed) return;

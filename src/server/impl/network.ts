@@ -9,7 +9,8 @@ import type { networkRecord } from '../../idl/types.gen.js';
 import type { CallContext, Rules } from '../context.js';
 import { findPifOn, isBondSlave, isRef, plugPif, type Reader } from './common.js';
 import { networkClass } from '../../idl/classes/network.js';
-import { checkCreate } from '../field-rules.js';
+import { checkCreate, checkValue, fieldOf } from '../field-rules.js';
+import { assertMtuFitsTunnels } from './tunnel.js';
 
 /** OCaml's bool_of_string as xapi uses it on other_config values, forgiving about case. */
 export const isTrueString = (v: Value | undefined): boolean => typeof v === 'string' && v.toLowerCase() === 'true';
@@ -185,6 +186,13 @@ export const networkRules: Rules = {
     checkCreate(ctx, networkClass, fields);
     return ctx.services.store.transact((tx) => tx.create('network', fields));
   },
+  // The implicit setter's checks, and a tunnel network's MTU must fit its tunnels.
+  'network.set_MTU': (ctx, a) => ctx.services.store.transact((tx) => {
+    tx.get('network', a.self);
+    checkValue(fieldOf('network', 'MTU'), a.value);
+    assertMtuFitsTunnels(tx, a.self, Number(a.value));
+    tx.update('network', a.self, { MTU: a.value });
+  }),
   'network.attach': (ctx, a) => networkAttach(ctx, a.network, a.host),
   'network.set_default_locking_mode': (ctx, a) => setDefaultLockingMode(ctx, a.network, a.value),
   'network.add_purpose': (ctx, a) => addPurpose(ctx, a.self, a.value),

@@ -3,7 +3,7 @@
 // is the pool controller's (controller.ts).
 
 import { randomBytes } from 'node:crypto';
-import { assertOr } from '../../common/api-error.js';
+import { ApiError, assertOr } from '../../common/api-error.js';
 import type { Tx } from '../../db/store.js';
 import { stored, type Rec } from '../../idl/meta.js';
 import type { Args } from '../../idl/types.gen.js';
@@ -11,7 +11,7 @@ import type { CallContext, Rules } from '../context.js';
 import { copyIpConfig } from './vlan.js';
 import { encapOf, tunnelMtuFit } from '../../common/encap.js';
 import { SDN_KEY } from '../../idl/checks.js';
-import { isBondSlave, isRef, pifKind, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs } from './common.js';
+import { isBondSlave, isRef, pifKind, plugPif, unplugPif, assertNetworkFreeOn, isSriovLogical, refs, type Reader } from './common.js';
 
 
 /** A random locally administered unicast MAC. */
@@ -92,21 +92,52 @@ export function moveTunnel(tx: Tx, tunnelRef: string, newTransport: string): { t
   return { ...made, attached };
 }
 
+/** The MTU a transport PIF carries: its own other_config:mtu, else its MTU, else its network's. */
+function transportMtu(tx: Reader, transport: string): number {
+  const tp = tx.get('PIF', transport);
+  const own = Number((tp.other_config as Rec | undefined)?.mtu);
+  return Number.isInteger(own) && own >= 68 ? own : Number(tp.MTU) > 0 ? Number(tp.MTU) : Number(tx.find('network', tp.network as string)?.MTU ?? 1500);
+}
+
+/**
+ * The largest MTU a tunnel of `protocol` carries over `transport`. Over OVN a gre tunnel is
+ * Geneve; whichever the pool uses later, the larger overhead is safe (the pool can move).
+ */
+function tunnelFit(tx: Reader, transport: string, protocol: string): number {
+  let sdn: 'mesh' | 'ovn' = 'mesh';
+  for (const [, p] of tx.all('pool')) if ((p.other_config as Rec | undefined)?.[SDN_KEY] === 'ovn') sdn = 'ovn';
+  const tpMtu = transportMtu(tx, transport);
+  return Math.min(tunnelMtuFit(tpMtu, encapOf(protocol, sdn)), tunnelMtuFit(tpMtu, encapOf(protocol, 'ovn')));
+}
+
 /**
  * A network carried by a tunnel can be no larger than its transport's MTU minus what the tunnel
  * adds (else its large frames vanish): tunnel.create lowers network.MTU to fit, as XO makes its
  * private networks 1450 over VXLAN. The agents clamp again if a transport shrinks later.
  */
 function fitNetworkMtu(tx: Tx, transport: string, network: string, protocol: string): void {
-  const tp = tx.get('PIF', transport);
-  const own = Number((tp.other_config as Rec | undefined)?.mtu);
-  const tpMtu = Number.isInteger(own) && own >= 68 ? own : Number(tp.MTU) > 0 ? Number(tp.MTU) : Number(tx.find('network', tp.network as string)?.MTU ?? 1500);
-  let sdn: 'mesh' | 'ovn' = 'mesh';
-  for (const [, p] of tx.all('pool')) if ((p.other_config as Rec | undefined)?.[SDN_KEY] === 'ovn') sdn = 'ovn';
-  // Over OVN a gre tunnel is Geneve; whichever the pool uses later, the larger overhead is safe.
-  const fit = Math.min(tunnelMtuFit(tpMtu, encapOf(protocol, sdn)), tunnelMtuFit(tpMtu, encapOf(protocol, 'ovn')));
+  const fit = tunnelFit(tx, transport, protocol);
   const net = tx.get('network', network);
   if (Number(net.MTU) > fit && fit >= 68) tx.update('network', network, { MTU: fit });
+}
+
+/**
+ * network.set_MTU on a network carried by tunnels: an MTU larger than one of its tunnels carries
+ * is refused (INVALID_VALUE naming the tunnel and the limit), in either mode of the pool.
+ */
+export function assertMtuFitsTunnels(tx: Reader, network: string, mtu: number): void {
+  for (const [, t] of tx.all('tunnel')) {
+    const access = tx.find('PIF', t.access_PIF as string);
+    if (access?.network !== network || !tx.find('PIF', t.transport_PIF as string)) continue;
+    const transport = tx.get('PIF', t.transport_PIF as string);
+    const protocol = String(t.protocol || 'gre');
+    const fit = tunnelFit(tx, t.transport_PIF as string, protocol);
+    if (mtu > fit) {
+      const host = tx.find('host', transport.host as string);
+      throw new ApiError('INVALID_VALUE', ['MTU', String(mtu),
+        `network ${String(tx.get('network', network).uuid)} is carried by a ${protocol} tunnel over ${String(transport.device)} of host ${String(host?.name_label ?? transport.host)} (MTU ${transportMtu(tx, t.transport_PIF as string)}): at most ${fit} fits once encapsulated${protocol === 'vxlan' ? '' : ' (gre counts Geneve\'s 58 bytes, what it becomes on OVN)'}`]);
+    }
+  }
 }
 
 async function tunnelCreate(ctx: CallContext, args: Args['tunnel.create']): Promise<string> {
