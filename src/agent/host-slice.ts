@@ -1,0 +1,165 @@
+// An agent's replica of the pool, indexed by host, network and VM, and the slice of it that one
+// host's compile reads: a change elsewhere in the pool leaves the slice as it was, and the host
+// is not compiled again. compileHost stays pure and whole; this only chooses its input.
+// Equality with a compile of the whole pool is what host-slice.test.ts checks on random pools
+// and random changes.
+import type { Rec } from '../idl/meta.js';
+import { compileHost, type Desired } from './desired.js';
+import { emptyPool, isRef, POOL_CLASSES, refs, str, type PoolClass, type PoolRecords } from './records.js';
+
+/** The forward fields the slice follows backwards (the records' own inverse sets are not trusted to exist). */
+const INDEXED = { PIF: ['host', 'network'], VIF: ['VM'], VM: ['resident_on'], tunnel: ['access_PIF'] } as const;
+type IndexedClass = keyof typeof INDEXED;
+const indexedFields = (cls: PoolClass): readonly string[] => (INDEXED as Record<string, readonly string[]>)[cls] ?? [];
+
+const NONE: ReadonlySet<string> = new Set();
+
+/** The records of the pool, replaced (never changed in place) one at a time, with their indexes. */
+export class IndexedPool {
+  readonly records: PoolRecords = emptyPool();
+  /** `cls.field` → field value → refs of the records holding it. */
+  private readonly index = new Map<string, Map<string, Set<string>>>();
+
+  /** A record as it is now (a new object: records are never changed in place, see hostSlice). */
+  put(cls: PoolClass, ref: string, rec: Rec): void {
+    const old = this.records[cls][ref];
+    if (old) this.unindex(cls, ref, old);
+    this.records[cls][ref] = rec;
+    for (const f of indexedFields(cls)) {
+      const key = `${cls}.${f}`;
+      let byValue = this.index.get(key);
+      if (!byValue) this.index.set(key, byValue = new Map());
+      const v = str(rec[f]);
+      let set = byValue.get(v);
+      if (!set) byValue.set(v, set = new Set());
+      set.add(ref);
+    }
+  }
+
+  remove(cls: PoolClass, ref: string): void {
+    const old = this.records[cls][ref];
+    if (!old) return;
+    this.unindex(cls, ref, old);
+    delete this.records[cls][ref];
+  }
+
+  /** Refs of the records of `cls` whose `field` reads `value` (as str() reads it). */
+  where<C extends IndexedClass>(cls: C, field: (typeof INDEXED)[C][number], value: string): ReadonlySet<string> {
+    return this.index.get(`${cls}.${field}`)?.get(value) ?? NONE;
+  }
+
+  private unindex(cls: PoolClass, ref: string, rec: Rec): void {
+    for (const f of indexedFields(cls)) {
+      const byValue = this.index.get(`${cls}.${f}`);
+      const v = str(rec[f]);
+      const set = byValue?.get(v);
+      set?.delete(ref);
+      if (set && set.size === 0) byValue!.delete(v);
+    }
+  }
+}
+
+/** An IndexedPool holding a copy of `pool`'s tables (the records themselves are shared). */
+export function indexPool(pool: PoolRecords): IndexedPool {
+  const ix = new IndexedPool();
+  for (const cls of POOL_CLASSES) for (const [ref, rec] of Object.entries(pool[cls])) ix.put(cls, ref, rec);
+  return ix;
+}
+
+/**
+ * The records compileHost(pool, hostRef) reads, and perhaps a few more that it filters out
+ * itself (another host's PIF, a tunnel of a network this host has no VIF on): the pool record,
+ * the host, the host's PIFs and every PIF they realise through (a VLAN's tagged PIF, a tunnel's
+ * transport, recursively) with their networks, VLANs, bonds and tunnels; for a tunnel network its
+ * PIFs with their tunnels, transports and hosts (the mesh's peers); the VMs resident here, their
+ * VIFs and those VIFs' networks with the tunnels on them (whether the network is on OVN).
+ * Proportional to what the host carries, not to the pool.
+ */
+export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
+  const all = ix.records;
+  const s = emptyPool();
+  s.pool = { ...all.pool }; // one record (a copy: the replica's table changes in place)
+  const take = (cls: PoolClass, ref: string): Rec | undefined => {
+    const r = all[cls][ref];
+    if (r) s[cls][ref] = r;
+    return r;
+  };
+  take('host', hostRef);
+  const work = [...ix.where('PIF', 'host', hostRef)];
+  const seen = new Set<string>();
+  while (work.length > 0) {
+    const ref = work.pop()!;
+    if (seen.has(ref)) continue;
+    seen.add(ref);
+    const pif = take('PIF', ref);
+    if (!pif) continue;
+    const net = take('network', str(pif.network));
+    if (isRef(pif.VLAN_master_of)) {
+      const vlan = take('VLAN', str(pif.VLAN_master_of));
+      if (vlan) work.push(str(vlan.tagged_PIF));
+    }
+    for (const b of refs(pif.bond_master_of)) take('Bond', b);
+    const tunnels = refs(pif.tunnel_access_PIF_of);
+    for (const t of tunnels) {
+      const tunnel = take('tunnel', t);
+      if (tunnel) work.push(str(tunnel.transport_PIF));
+    }
+    // The mesh's peers: every access PIF of the network, its tunnel, transport and host.
+    if (tunnels.length > 0) {
+      for (const a of refs(net?.PIFs)) {
+        const access = take('PIF', a);
+        if (!access) continue;
+        take('host', str(access.host));
+        const t = take('tunnel', refs(access.tunnel_access_PIF_of)[0] ?? '');
+        if (t) take('PIF', str(t.transport_PIF));
+      }
+    }
+  }
+  for (const vmRef of ix.where('VM', 'resident_on', hostRef)) {
+    take('VM', vmRef);
+    for (const vifRef of ix.where('VIF', 'VM', vmRef)) {
+      const vif = take('VIF', vifRef)!;
+      const netRef = str(vif.network);
+      take('network', netRef);
+      // Whether the network is on OVN: the tunnels whose access PIF is on it.
+      for (const p of ix.where('PIF', 'network', netRef)) {
+        for (const t of ix.where('tunnel', 'access_PIF', p)) { take('tunnel', t); take('PIF', p); }
+      }
+    }
+  }
+  return s;
+}
+
+/** Two slices with the same records (the same objects) under the same refs. */
+function sameSlice(a: PoolRecords, b: PoolRecords): boolean {
+  for (const cls of POOL_CLASSES) {
+    const x = a[cls];
+    const y = b[cls];
+    if (x === y) continue;
+    let n = 0;
+    for (const ref in x) { if (x[ref] !== y[ref]) return false; n++; }
+    let m = 0;
+    for (const _ in y) m++;
+    if (n !== m) return false;
+  }
+  return true;
+}
+
+/**
+ * compileHost for one host of an IndexedPool, compiled again only when its slice changed
+ * (memoised on the slice's records). The Desired returned is shared: callers do not change it.
+ */
+export class HostCompiler {
+  private last: { hostRef: string; slice: PoolRecords; out: Desired } | undefined;
+  /** How many compiles ran (the rest were answered from the memo): for benches and tests. */
+  compiles = 0;
+
+  compile(ix: IndexedPool, hostRef: string): Desired {
+    const slice = hostSlice(ix, hostRef);
+    if (this.last && this.last.hostRef === hostRef && sameSlice(this.last.slice, slice)) return this.last.out;
+    this.compiles++;
+    const out = compileHost(slice, hostRef);
+    this.last = { hostRef, slice, out };
+    return out;
+  }
+}
