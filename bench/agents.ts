@@ -63,7 +63,9 @@ async function pool(size: number): Promise<{ agentMs: number[]; masterMs: number
         PIFs: [nic('eth0', 0, { management: true }), nic('eth1', 1, { ip_configuration_mode: 'Static', IP: `10.9.${i >> 8}.${i & 255}`, netmask: '255.255.0.0' })],
       };
       const { host, secret } = await call<{ host: string; secret: string }>('pool.admit_host', joiner);
-      const client = await XapiClient.connect({ target: url, user: '', password: '', hostCredential: { host, secret }, originator: 'xcpnet-member' });
+      // From an address of its own, as a member connects (the master takes 64 connections per source).
+      const client = await XapiClient.connect({ target: url, user: '', password: '', hostCredential: { host, secret }, originator: 'xcpnet-member',
+        localAddress: `127.0.${i >> 8}.${i & 255}` });
       const { backend, guests } = await openHostSide({ hostUuid: uuid, fakeNics: 2 });
       const m: Member = { client, reported: -1, waiters: [], agent: undefined as unknown as RunningAgent };
       m.agent = await runAgent({ client, hostRef: host, backend, guests, onReport: (gen) => {
