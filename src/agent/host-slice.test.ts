@@ -71,7 +71,7 @@ function randomChange(r: ReturnType<typeof rng>, ix: IndexedPool, hosts: string[
     case 5: change('PIF', () => (r.next() < 0.5 ? { host: r.pick(hosts) } : { network: anyRef('network') })); break;
     case 6: change('PIF', () => ({ other_config: { mtu: String(r.pick([1400, 1500, 9000, 70000])) }, IP: `10.1.0.${r.int(250)}` })); break;
     case 7: change('network', () => ({ other_config: r.next() < 0.7 ? { [TUNNEL_KEY]: String(1 + r.int(20)) } : {}, MTU: r.pick([1500, 9000, 1450]) })); break;
-    case 8: change('network', (o) => ({ PIFs: (o.PIFs as string[]).filter(() => r.next() < 0.8) })); break;
+    case 8: change('network', (o) => (r.next() < 0.5 ? { PIFs: (o.PIFs as string[]).filter(() => r.next() < 0.8) } : { VIFs: [...(o.VIFs as string[]), anyRef('VIF')] })); break;
     case 9: change('tunnel', () => (r.next() < 0.5 ? { transport_PIF: anyRef('PIF') } : { access_PIF: anyRef('PIF'), protocol: r.pick(['gre', 'vxlan']) })); break;
     case 10: change('VLAN', () => (r.next() < 0.5 ? { tagged_PIF: anyRef('PIF') } : { tag: r.int(4100) })); break;
     case 11: change('pool', () => (r.next() < 0.5 ? { other_config: { [SDN_KEY]: 'ovn', [OVN_REMOTE_KEY]: 'tcp:10.0.0.2:6642' } } : { other_config: {} })); break;
@@ -132,6 +132,9 @@ test('a change on another host (a VM started there, a PIF of its own) does not c
   const first = c1.compile(ix, h1);
   ix.put('VM', 'OpaqueRef:vm2', { uuid: '22222222-0000-0000-0000-000000000002', power_state: 'Running', resident_on: h2, domid: 3, VIFs: [] });
   ix.put('PIF', p2, { ...ix.records.PIF[p2]!, currently_attached: false });
+  // A VIF on the same network, on the other host: the network's VIFs change, nothing of this host.
+  ix.put('VIF', 'OpaqueRef:vif2', { uuid: '22222222-0000-0000-0000-0000000000f2', VM: 'OpaqueRef:vm2', network: n0, device: '0', MAC: mac(9, 2), currently_attached: true });
+  ix.put('network', n0, { ...ix.records.network[n0]!, VIFs: [...(ix.records.network[n0]!.VIFs as string[]), 'OpaqueRef:vif2'] });
   assert.equal(c1.compile(ix, h1), first, 'the same compiled config, not compiled again');
   assert.equal(c1.compiles, 1);
   // A change of this host's VM compiles it again.

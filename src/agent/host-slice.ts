@@ -73,7 +73,8 @@ export function indexPool(pool: PoolRecords): IndexedPool {
  * transport, recursively) with their networks, VLANs, bonds and tunnels; for a tunnel network its
  * PIFs with their tunnels, transports and hosts (the mesh's peers); the VMs resident here, their
  * VIFs and those VIFs' networks with the tunnels on them (whether the network is on OVN).
- * Proportional to what the host carries, not to the pool.
+ * Networks come without the inverse sets compileHost does not read (their VIFs; their PIFs but
+ * for a tunnel network here). Proportional to what the host carries, not to the pool.
  */
 export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
   const all = ix.records;
@@ -85,6 +86,14 @@ export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
     return r;
   };
   take('host', hostRef);
+  // Networks are taken without their inverse sets, which change with every PIF or VIF anywhere
+  // on them; a tunnel network of this host keeps its PIFs (its mesh peers).
+  const networks = new Map<string, boolean>();
+  const takeNetwork = (ref: string, withPifs = false): Rec | undefined => {
+    const n = all.network[ref];
+    if (n) networks.set(ref, withPifs || (networks.get(ref) ?? false));
+    return n;
+  };
   const work = [...ix.where('PIF', 'host', hostRef)];
   const seen = new Set<string>();
   while (work.length > 0) {
@@ -93,7 +102,7 @@ export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
     seen.add(ref);
     const pif = take('PIF', ref);
     if (!pif) continue;
-    const net = take('network', str(pif.network));
+    const net = takeNetwork(str(pif.network));
     if (isRef(pif.VLAN_master_of)) {
       const vlan = take('VLAN', str(pif.VLAN_master_of));
       if (vlan) work.push(str(vlan.tagged_PIF));
@@ -106,6 +115,7 @@ export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
     }
     // The mesh's peers: every access PIF of the network, its tunnel, transport and host.
     if (tunnels.length > 0) {
+      takeNetwork(str(pif.network), true);
       for (const a of refs(net?.PIFs)) {
         const access = take('PIF', a);
         if (!access) continue;
@@ -120,24 +130,32 @@ export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
     for (const vifRef of ix.where('VIF', 'VM', vmRef)) {
       const vif = take('VIF', vifRef)!;
       const netRef = str(vif.network);
-      take('network', netRef);
+      takeNetwork(netRef);
       // Whether the network is on OVN: the tunnels whose access PIF is on it.
       for (const p of ix.where('PIF', 'network', netRef)) {
         for (const t of ix.where('tunnel', 'access_PIF', p)) { take('tunnel', t); take('PIF', p); }
       }
     }
   }
+  for (const [ref, withPifs] of networks) {
+    const { VIFs: _vifs, ...noVifs } = all.network[ref]!;
+    const { PIFs: _pifs, ...neither } = noVifs;
+    s.network[ref] = withPifs ? noVifs : neither;
+  }
   return s;
 }
 
-/** Two slices with the same records (the same objects) under the same refs. */
+/** Two slices with the same records (the same objects, or equal copies) under the same refs. */
 function sameSlice(a: PoolRecords, b: PoolRecords): boolean {
   for (const cls of POOL_CLASSES) {
     const x = a[cls];
     const y = b[cls];
     if (x === y) continue;
     let n = 0;
-    for (const ref in x) { if (x[ref] !== y[ref]) return false; n++; }
+    for (const ref in x) {
+      if (x[ref] !== y[ref] && (y[ref] === undefined || JSON.stringify(x[ref]) !== JSON.stringify(y[ref]))) return false;
+      n++;
+    }
     let m = 0;
     for (const _ in y) m++;
     if (n !== m) return false;
