@@ -34,7 +34,7 @@ function randomPool(r: ReturnType<typeof rng>) {
   const tunnelNets = [b.network('xapi5', 1500, { [TUNNEL_KEY]: '7' }), b.network('xapi6', 1500, { [TUNNEL_KEY]: '8' })];
   const internal = b.network('xapi9');
   hosts.forEach((h, i) => {
-    const eth0 = b.physical(h, 'eth0', phys[0]!, { mode: 'Static', IP: `10.0.0.${i + 2}`, netmask: '255.255.255.0', management: true, MAC: mac(i, 0) });
+    b.physical(h, 'eth0', phys[0]!, { mode: 'Static', IP: `10.0.0.${i + 2}`, netmask: '255.255.255.0', management: true, MAC: mac(i, 0) });
     const eth1 = b.physical(h, 'eth1', phys[1]!, { attached: r.next() < 0.7, MAC: mac(i, 1), mode: 'Static', IP: `10.1.0.${i + 2}`, netmask: '255.255.255.0' });
     if (r.next() < 0.6) b.vlan(h, eth1, r.pick(vlanNets), 10 + r.int(3));
     if (r.next() < 0.3) {
@@ -141,4 +141,22 @@ test('a change on another host (a VM started there, a PIF of its own) does not c
   ix.put('VM', vm1, { ...ix.records.VM[vm1]!, domid: 2 });
   assert.equal(c1.compile(ix, h1).doc.vifs[0]!.name, 'vif2.0');
   assert.equal(c1.compiles, 2);
+});
+
+test('a compiler further behind than the pool remembers takes its slice again', () => {
+  const b = new PoolBuilder();
+  const [h1, h2] = [b.host(), b.host()];
+  const n0 = b.network('xenbr0');
+  b.physical(h1, 'eth0', n0, { MAC: mac(1, 0) });
+  const vm1 = b.vm(h1, 1);
+  b.vif(vm1, n0, 0, mac(9, 1));
+  const ix = indexPool(b.records);
+  const c1 = new HostCompiler();
+  c1.compile(ix, h1);
+  // Many changes elsewhere, then one here: the log no longer reaches back to the last compile.
+  for (let i = 0; i < 5000; i++) ix.put('VM', 'OpaqueRef:vm2', { uuid: '22222222-0000-0000-0000-000000000002', power_state: 'Running', resident_on: h2, domid: i, VIFs: [] });
+  ix.put('VM', vm1, { ...ix.records.VM[vm1]!, domid: 7 });
+  assert.equal(ix.changedSince(1), undefined, 'the log was cut');
+  assert.equal(c1.compile(ix, h1).doc.vifs[0]!.name, 'vif7.0');
+  assert.deepEqual(c1.compile(ix, h1), compileHost(ix.records, h1));
 });

@@ -4,7 +4,7 @@
 // Equality with a compile of the whole pool is what host-slice.test.ts checks on random pools
 // and random changes.
 import type { Rec } from '../idl/meta.js';
-import { compileHost, type Desired } from './desired.js';
+import { compileHost, poolSdn, type Desired } from './desired.js';
 import { emptyPool, isRef, POOL_CLASSES, refs, str, type PoolClass, type PoolRecords } from './records.js';
 
 /** The forward fields the slice follows backwards (the records' own inverse sets are not trusted to exist). */
@@ -14,15 +14,53 @@ const indexedFields = (cls: PoolClass): readonly string[] => (INDEXED as Record<
 
 const NONE: ReadonlySet<string> = new Set();
 
+/** How many changes the pool remembers for its compilers; one further behind slices again. */
+const CHANGE_LOG = 4096;
+
+/** What a slice depended on: a record (`cls:ref`), an index entry (`cls.field=value`), or the pool record. */
+const recordKey = (cls: PoolClass, ref: string): string => (cls === 'pool' ? 'pool' : `${cls}:${ref}`);
+/** A network's PIFs and VIFs change with every PIF or VIF made on it: keys of their own. */
+const NETWORK_SETS = ['PIFs', 'VIFs'];
+const networkKeys = (ref: string, old: Rec | undefined, rec: Rec): string[] => {
+  if (!old) return [recordKey('network', ref)];
+  const keys = NETWORK_SETS.filter((f) => JSON.stringify(old[f]) !== JSON.stringify(rec[f])).map((f) => `network:${ref}#${f}`);
+  const rest = (r: Rec) => JSON.stringify(Object.entries(r).filter(([k]) => !NETWORK_SETS.includes(k)));
+  if (rest(old) !== rest(rec)) keys.push(recordKey('network', ref));
+  return keys;
+};
+const indexKey = (cls: string, field: string, value: string): string => `${cls}.${field}=${value}`;
+
 /** The records of the pool, replaced (never changed in place) one at a time, with their indexes. */
 export class IndexedPool {
   readonly records: PoolRecords = emptyPool();
   /** `cls.field` → field value → refs of the records holding it. */
   private readonly index = new Map<string, Map<string, Set<string>>>();
+  /** The keys each recent change touched (see recordKey, indexKey); log[0] is change number logStart. */
+  private log: string[][] = [];
+  private logStart = 0;
+
+  /** The number of changes made so far. */
+  get version(): number { return this.logStart + this.log.length; }
+
+  /** The keys touched since change `v`, or undefined when the log no longer reaches back that far. */
+  changedSince(v: number): string[][] | undefined {
+    return v < this.logStart ? undefined : this.log.slice(v - this.logStart);
+  }
+
+  private logged(keys: string[]): void {
+    this.log.push(keys);
+    if (this.log.length > CHANGE_LOG) { const drop = this.log.length - CHANGE_LOG / 2; this.log = this.log.slice(drop); this.logStart += drop; }
+  }
 
   /** A record as it is now (a new object: records are never changed in place, see hostSlice). */
   put(cls: PoolClass, ref: string, rec: Rec): void {
     const old = this.records[cls][ref];
+    const keys = cls === 'network' ? networkKeys(ref, old, rec) : [recordKey(cls, ref)];
+    for (const f of indexedFields(cls)) {
+      const [was, now] = [old ? str(old[f]) : undefined, str(rec[f])];
+      if (was !== now) { keys.push(indexKey(cls, f, now)); if (was !== undefined) keys.push(indexKey(cls, f, was)); }
+    }
+    this.logged(keys);
     if (old) this.unindex(cls, ref, old);
     this.records[cls][ref] = rec;
     for (const f of indexedFields(cls)) {
@@ -39,6 +77,7 @@ export class IndexedPool {
   remove(cls: PoolClass, ref: string): void {
     const old = this.records[cls][ref];
     if (!old) return;
+    this.logged([recordKey(cls, ref), ...(cls === 'network' ? NETWORK_SETS.map((f) => `network:${ref}#${f}`) : []), ...indexedFields(cls).map((f) => indexKey(cls, f, str(old[f])))]);
     this.unindex(cls, ref, old);
     delete this.records[cls][ref];
   }
@@ -76,11 +115,15 @@ export function indexPool(pool: PoolRecords): IndexedPool {
  * Networks come without the inverse sets compileHost does not read (their VIFs; their PIFs but
  * for a tunnel network here). Proportional to what the host carries, not to the pool.
  */
-export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
+export function hostSlice(ix: IndexedPool, hostRef: string, deps?: Set<string>): PoolRecords {
   const all = ix.records;
   const s = emptyPool();
   s.pool = { ...all.pool }; // one record (a copy: the replica's table changes in place)
+  deps?.add('pool');
+  /** Index lookups, noted in `deps`. */
+  const where: IndexedPool['where'] = (cls, field, value) => { deps?.add(indexKey(cls, field, value)); return ix.where(cls, field, value); };
   const take = (cls: PoolClass, ref: string): Rec | undefined => {
+    deps?.add(recordKey(cls, ref));
     const r = all[cls][ref];
     if (r) s[cls][ref] = r;
     return r;
@@ -90,11 +133,13 @@ export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
   // on them; a tunnel network of this host keeps its PIFs (its mesh peers).
   const networks = new Map<string, boolean>();
   const takeNetwork = (ref: string, withPifs = false): Rec | undefined => {
+    deps?.add(recordKey('network', ref));
+    if (withPifs) deps?.add(`network:${ref}#PIFs`);
     const n = all.network[ref];
     if (n) networks.set(ref, withPifs || (networks.get(ref) ?? false));
     return n;
   };
-  const work = [...ix.where('PIF', 'host', hostRef)];
+  const work = [...where('PIF', 'host', hostRef)];
   const seen = new Set<string>();
   while (work.length > 0) {
     const ref = work.pop()!;
@@ -125,15 +170,16 @@ export function hostSlice(ix: IndexedPool, hostRef: string): PoolRecords {
       }
     }
   }
-  for (const vmRef of ix.where('VM', 'resident_on', hostRef)) {
+  const { ovnPool } = poolSdn(all.pool);
+  for (const vmRef of where('VM', 'resident_on', hostRef)) {
     take('VM', vmRef);
-    for (const vifRef of ix.where('VIF', 'VM', vmRef)) {
+    for (const vifRef of where('VIF', 'VM', vmRef)) {
       const vif = take('VIF', vifRef)!;
       const netRef = str(vif.network);
       takeNetwork(netRef);
-      // Whether the network is on OVN: the tunnels whose access PIF is on it.
-      for (const p of ix.where('PIF', 'network', netRef)) {
-        for (const t of ix.where('tunnel', 'access_PIF', p)) { take('tunnel', t); take('PIF', p); }
+      // Whether the network is on OVN (asked only on an OVN pool): the tunnels whose access PIF is on it.
+      if (ovnPool) for (const p of where('PIF', 'network', netRef)) {
+        for (const t of where('tunnel', 'access_PIF', p)) { take('tunnel', t); take('PIF', p); }
       }
     }
   }
@@ -165,19 +211,29 @@ function sameSlice(a: PoolRecords, b: PoolRecords): boolean {
 
 /**
  * compileHost for one host of an IndexedPool, compiled again only when its slice changed
- * (memoised on the slice's records). The Desired returned is shared: callers do not change it.
+ * (memoised on the slice's records). The slice is taken again only when a change since the last
+ * one touched something it was taken from (a record or an index entry it looked up, found or
+ * not), so a change elsewhere costs a look at the keys it touched. The Desired returned is
+ * shared: callers do not change it.
  */
 export class HostCompiler {
-  private last: { hostRef: string; slice: PoolRecords; out: Desired } | undefined;
+  private last: { hostRef: string; slice: PoolRecords; deps: Set<string>; version: number; out: Desired } | undefined;
   /** How many compiles ran (the rest were answered from the memo): for benches and tests. */
   compiles = 0;
 
   compile(ix: IndexedPool, hostRef: string): Desired {
-    const slice = hostSlice(ix, hostRef);
-    if (this.last && this.last.hostRef === hostRef && sameSlice(this.last.slice, slice)) return this.last.out;
+    const last = this.last?.hostRef === hostRef ? this.last : undefined;
+    if (last) {
+      const since = ix.changedSince(last.version);
+      if (since && !since.some((keys) => keys.some((k) => last.deps.has(k)))) { last.version = ix.version; return last.out; }
+    }
+    const deps = new Set<string>();
+    const version = ix.version;
+    const slice = hostSlice(ix, hostRef, deps);
+    if (last && sameSlice(last.slice, slice)) { this.last = { ...last, slice, deps, version }; return last.out; }
     this.compiles++;
     const out = compileHost(slice, hostRef);
-    this.last = { hostRef, slice, out };
+    this.last = { hostRef, slice, deps, version, out };
     return out;
   }
 }
