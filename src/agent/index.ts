@@ -284,7 +284,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
-      const mgmtPifs = new Set(Object.entries(view?.PIF ?? {}).filter(([, p]) => str(p.host) === hostRef && p.management === true).map(([ref]) => ref));
+      // This host's PIFs from the replica's index (an override's view has the same PIFs, changed).
+      const hostPifs = replica ? [...replica.where('PIF', 'host', hostRef)] : [];
+      const mgmtPifs = new Set(hostPifs.filter((ref) => view?.PIF[ref]?.management === true));
       // Clients of interfaces this pass may remove release their lease while they still can.
       await opts.dhcp?.retain(dhcpDevices(cfg));
       // An override is the operator's, made because the master is out of reach: not confirmed.
