@@ -17,13 +17,15 @@ const NONE: ReadonlySet<string> = new Set();
 /** How many changes the pool remembers for its compilers; one further behind slices again. */
 const CHANGE_LOG = 4096;
 
-/** What a slice depended on: a record (`cls:ref`), an index entry (`cls.field=value`), or the pool record. */
-const recordKey = (cls: PoolClass, ref: string): string => (cls === 'pool' ? 'pool' : `${cls}:${ref}`);
+/** What a slice depended on: a record (its ref), an index entry (`cls.field=value`), or the pool record. */
+// A record by its ref alone: refs are unique across classes (two records sharing one, in records
+// the master never writes, only make a change count for both), and no key is built per lookup.
+const recordKey = (cls: PoolClass, ref: string): string => (cls === 'pool' ? 'pool' : ref);
 /** A network's PIFs and VIFs change with every PIF or VIF made on it: keys of their own. */
 const NETWORK_SETS = ['PIFs', 'VIFs'];
 const networkKeys = (ref: string, old: Rec | undefined, rec: Rec): string[] => {
   if (!old) return [recordKey('network', ref)];
-  const keys = NETWORK_SETS.filter((f) => JSON.stringify(old[f]) !== JSON.stringify(rec[f])).map((f) => `network:${ref}#${f}`);
+  const keys = NETWORK_SETS.filter((f) => JSON.stringify(old[f]) !== JSON.stringify(rec[f])).map((f) => `${ref}#${f}`);
   const rest = (r: Rec) => JSON.stringify(Object.entries(r).filter(([k]) => !NETWORK_SETS.includes(k)));
   if (rest(old) !== rest(rec)) keys.push(recordKey('network', ref));
   return keys;
@@ -77,7 +79,7 @@ export class IndexedPool {
   remove(cls: PoolClass, ref: string): void {
     const old = this.records[cls][ref];
     if (!old) return;
-    this.logged([recordKey(cls, ref), ...(cls === 'network' ? NETWORK_SETS.map((f) => `network:${ref}#${f}`) : []), ...indexedFields(cls).map((f) => indexKey(cls, f, str(old[f])))]);
+    this.logged([recordKey(cls, ref), ...(cls === 'network' ? NETWORK_SETS.map((f) => `${ref}#${f}`) : []), ...indexedFields(cls).map((f) => indexKey(cls, f, str(old[f])))]);
     this.unindex(cls, ref, old);
     delete this.records[cls][ref];
   }
@@ -134,7 +136,7 @@ export function hostSlice(ix: IndexedPool, hostRef: string, deps?: Set<string>):
   const networks = new Map<string, boolean>();
   const takeNetwork = (ref: string, withPifs = false): Rec | undefined => {
     deps?.add(recordKey('network', ref));
-    if (withPifs) deps?.add(`network:${ref}#PIFs`);
+    if (withPifs) deps?.add(`${ref}#PIFs`);
     const n = all.network[ref];
     if (n) networks.set(ref, withPifs || (networks.get(ref) ?? false));
     return n;
