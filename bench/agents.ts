@@ -10,7 +10,7 @@
 // the agents' CPU (this process, divided by the agents in the pool: one agent's share), and the
 // master's (its process, its own agent included). Target: agent CPU per join flat from 8 to 64
 // hosts (within 1.5×).
-// Usage: npx tsc -p . && node dist/bench/agents.js [--hosts 8,16,32,64] [--networks 2] [--joins 3]
+// Usage: npx tsc -p . && node dist/bench/agents.js [--hosts 8,16,32,64] [--networks 2] [--joins 3] [--no-master-agent]
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { XapiClient } from '../src/client/index.js';
@@ -23,11 +23,14 @@ const opt = (name: string, dflt: string): string => { const i = args.indexOf(nam
 const SIZES = opt('--hosts', '8,16,32,64').split(',').map(Number);
 const NETWORKS = Number(opt('--networks', '2'));
 const JOINS = Number(opt('--joins', '3'));
+// The master without its own host's agent (serve --no-agent; its host then carries no tunnel):
+// the difference in the master's CPU is what its in-process agent costs it.
+const NO_MASTER_AGENT = args.includes('--no-master-agent');
 
 interface Member { agent: RunningAgent; client: XapiClient; reported: number; waiters: { gen: number; done: () => void }[] }
 
 async function pool(size: number): Promise<{ agentMs: number[]; masterMs: number[]; perAgentMs: number[] }> {
-  const { child, url, stateDir } = await startServeProcess(['--fake-nics', '2']);
+  const { child, url, stateDir } = await startServeProcess(NO_MASTER_AGENT ? ['--no-agent'] : ['--fake-nics', '2']);
   const root = await XapiClient.connect({ target: url, user: 'root', password: 'pw' });
   const members: Member[] = [];
   try {
@@ -44,9 +47,11 @@ async function pool(size: number): Promise<{ agentMs: number[]; masterMs: number
       const eth1 = await pifOf(host, 'eth1');
       await Promise.all(nets.map((n) => call('tunnel.create', eth1, n, 'vxlan')));
     };
-    // The master's own host on the mesh too.
-    await call('PIF.reconfigure_ip', await pifOf(masterHost, 'eth1'), 'Static', '10.9.0.1', '255.255.0.0', '', '');
-    await tunnels(masterHost);
+    // The master's own host on the mesh too (when it has its agent).
+    if (!NO_MASTER_AGENT) {
+      await call('PIF.reconfigure_ip', await pifOf(masterHost, 'eth1'), 'Static', '10.9.0.1', '255.255.0.0', '', '');
+      await tunnels(masterHost);
+    }
 
     let hostNo = 1;
     /** Admits one more host and starts its agent; returns its host ref. */
@@ -120,7 +125,7 @@ async function pool(size: number): Promise<{ agentMs: number[]; masterMs: number
   }
 }
 
-console.log(`bench/agents: ${NETWORKS} mesh networks on every host; ${JOINS} joins after a warm-up, median (min–max)`);
+console.log(`bench/agents: ${NETWORKS} mesh networks on every host${NO_MASTER_AGENT ? ' but the master\'s (serve --no-agent)' : ''}; ${JOINS} joins after a warm-up, median (min–max)`);
 const flat: number[] = [];
 for (const size of SIZES) {
   const r = await pool(size);
