@@ -17,9 +17,11 @@ const NONE: ReadonlySet<string> = new Set();
 /** How many changes the pool remembers for its compilers; one further behind slices again. */
 const CHANGE_LOG = 4096;
 
-/** What a slice depended on: a record (its ref), an index entry (`cls.field=value`), or the pool record. */
-// A record by its ref alone: refs are unique across classes (two records sharing one, in records
-// the master never writes, only make a change count for both), and no key is built per lookup.
+/**
+ * What a slice depended on: a record, an index entry (`cls.field=value`), or the pool record. A
+ * record by its ref alone: refs are unique across classes (two records sharing one, in records the
+ * master never writes, only make a change count for both), and no key is built per lookup.
+ */
 const recordKey = (cls: PoolClass, ref: string): string => (cls === 'pool' ? 'pool' : ref);
 /** A network's PIFs and VIFs change with every PIF or VIF made on it: keys of their own. */
 const NETWORK_SETS = ['PIFs', 'VIFs'];
