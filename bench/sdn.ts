@@ -16,6 +16,7 @@
 // Usage: npx tsc -p . && node dist/bench/sdn.js [--hosts 4,16,64] [--networks 10] [--rounds 5]
 // (needs ovsdb-server, ovsdb-tool, ovn-northd and ovn-nbctl: Debian's openvswitch-switch and ovn-central)
 import { compileHost } from '../src/agent/desired.js';
+import { HostCompiler, indexPool } from '../src/agent/host-slice.js';
 import { PoolBuilder } from '../src/agent/pool-builder.js';
 import type { PoolRecords } from '../src/agent/records.js';
 import { MemorySwitch } from '../src/backends/ovs/memory.js';
@@ -107,16 +108,28 @@ function southboundJoin(n: number) {
 }
 
 /** ms for one change: one agent's compile of its host (every agent makes one), and for OVN the master's northbound pass. */
-function changeMs(n: number, sdn: Sdn): { agents: number; master: number } {
+function changeMs(n: number, sdn: Sdn): { agents: number; master: number; memoPool: number; memoCompiled: number } {
   const p = pool(n, sdn);
+  // The agents as they run: each its own replica, compiling again only when its slice changed.
+  const ix = indexPool(p.b.records);
+  const compilers = p.hosts.map(() => new HostCompiler());
+  p.hosts.forEach((h, i) => compilers[i]!.compile(ix, h));
+  const memo: number[] = [];
+  const compiled: number[] = [];
   const nb = sdn === 'ovn' ? applyNbPlanInMemory({ switches: [], ports: [] }, planNb(desiredNb(p.b.records), { switches: [], ports: [] }).ops) : undefined;
   const agents: number[] = [];
   const master: number[] = [];
   // Two rounds of warm-up (the JIT), not counted.
   for (let r = -2; r < ROUNDS; r++) {
     const vm = p.b.vm(p.hosts[0]!, 110 + r);
-    p.b.vif(vm, p.nets[0]!, 0, `02:ff:00:00:00:${r.toString(16).padStart(2, '0')}`);
+    const vif = p.b.vif(vm, p.nets[0]!, 0, `02:ff:00:00:00:${r.toString(16).padStart(2, '0')}`);
+    // What the events bring: the VM, the VIF and the network (its VIFs), as new records.
+    for (const [cls, ref] of [['VM', vm], ['VIF', vif], ['network', p.nets[0]!]] as const) ix.put(cls, ref, { ...p.b.records[cls][ref]! });
+    const before = compilers.reduce((c, x) => c + x.compiles, 0);
     let t = now();
+    p.hosts.forEach((h, i) => compilers[i]!.compile(ix, h));
+    if (r >= 0) { memo.push(now() - t); compiled.push(compilers.reduce((c, x) => c + x.compiles, 0) - before); }
+    t = now();
     for (const h of p.hosts) compileHost(p.b.records, h);
     if (r >= 0) agents.push((now() - t) / p.hosts.length);
     if (nb) {
@@ -125,12 +138,13 @@ function changeMs(n: number, sdn: Sdn): { agents: number; master: number } {
       if (r >= 0) master.push(now() - t);
     }
   }
-  return { agents: median(agents), master: master.length ? median(master) : 0 };
+  return { agents: median(agents), master: master.length ? median(master) : 0, memoPool: median(memo), memoCompiled: median(compiled) };
 }
 
 console.log(`bench/sdn: ${K} networks, every host on each; one guest per host with a VIF on each network; ${ROUNDS} rounds per timing`);
 console.log('| hosts | tunnel ports per host, mesh / OVN | rows on a join: mesh agents / OVN agents + NB ops + SB by ovn-northd (transactions) + SB by the chassis (transactions) (+ OVS tunnel ports, derived) | one change, ms: mesh per agent (× hosts) / OVN per agent (× hosts) + master | OVN/mesh |');
 const sbTables: string[] = [];
+const memoLines: string[] = [];
 for (const n of SIZES) {
   const mesh = pool(n, 'mesh');
   const meshPorts = tunnelPorts(mesh.b.records, mesh.hosts[0]!);
@@ -148,6 +162,10 @@ for (const n of SIZES) {
   const cm = changeMs(n, 'mesh');
   const co = changeMs(n, 'ovn');
   sbTables.push(`${n} hosts: ovn-northd ${JSON.stringify(sb.northd.tables)}, the chassis ${JSON.stringify(sb.chassis.tables)}`);
+  memoLines.push(`| ${n} | ${(cm.agents * n).toFixed(1)} | ${cm.memoPool.toFixed(2)} (${cm.memoCompiled} of ${n} compiled) | ${(co.agents * n).toFixed(1)} | ${co.memoPool.toFixed(2)} (${co.memoCompiled} of ${n} compiled) |`);
   console.log(`| ${n} | ${meshPorts} / ${ovnPorts} | ${jm.agents} / ${jo.agents} + ${jo.nb} + ${sb.northd.rows} (${sb.northd.transactions}) + ${sb.chassis.rows} (${sb.chassis.transactions}) (+ ${ovsDerived}) | ${cm.agents.toFixed(2)} (${(cm.agents * n).toFixed(0)}) / ${co.agents.toFixed(2)} (${(co.agents * n).toFixed(0)}) + ${co.master.toFixed(2)} | ports ${(ovnPorts / meshPorts).toFixed(2)}, rows ${(ovnRows / jm.agents).toFixed(2)}, pool time ${((co.agents * n + co.master) / (cm.agents * n)).toFixed(2)} |`);
 }
 console.log(`southbound rows by table on a join: ${sbTables.join('; ')}`);
+console.log('\nOne change, the pool\'s agents with their slice memo (host-slice.ts) against every agent compiling the whole pool, ms:');
+console.log('| hosts | mesh: every agent compiles | mesh: with the memo | OVN: every agent compiles | OVN: with the memo |');
+for (const l of memoLines) console.log(l);

@@ -86,6 +86,14 @@ export function effectiveLocking(vif: Rec, net: Rec | undefined): Locking {
 
 interface Realised { bridge: string; mtu: number; vlan: boolean }
 
+/** Whether the pool's cross-server private networks are on OVN, and its southbound address. */
+export function poolSdn(poolTable: PoolRecords['pool']): { ovnPool: boolean; ovnRemote: string } {
+  const poolConfig = strMap(Object.values(poolTable)[0]?.other_config);
+  // Until the master has published its southbound address the networks stay on the mesh.
+  const ovnRemote = poolConfig[OVN_REMOTE_KEY] ?? '';
+  return { ovnPool: poolConfig[SDN_KEY] === 'ovn' && isOvnRemote(ovnRemote), ovnRemote };
+}
+
 export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   const host = pool.host[hostRef];
   const doc: HostDoc = { host: str(host?.uuid), bridges: [], vifs: [], addresses: [] };
@@ -117,10 +125,7 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
 
   // On an OVN pool, cross-server private networks are OVN logical switches: no mesh ports; the
   // host is a chassis whose encapsulation comes from its tunnels, and their VIFs go on br-int.
-  const poolConfig = strMap(Object.values(pool.pool)[0]?.other_config);
-  // Until the master has published its southbound address the networks stay on the mesh.
-  const ovnRemote = poolConfig[OVN_REMOTE_KEY] ?? '';
-  const ovnPool = poolConfig[SDN_KEY] === 'ovn' && isOvnRemote(ovnRemote);
+  const { ovnPool, ovnRemote } = poolSdn(pool.pool);
   const chassisTunnels: { ref: string; protocol: string; ip: string }[] = [];
 
   const myPifs = Object.entries(pool.PIF)
@@ -279,6 +284,7 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     }
   }
   // A member of the pool's OVN database cluster, but not the master: its central runs that one.
+  const poolConfig = strMap(Object.values(pool.pool)[0]?.other_config);
   if (poolConfig[SDN_KEY] === 'ovn') {
     const cluster = ovnClusterOf(parseOvnCluster(poolConfig[OVN_CLUSTER_KEY] ?? ''), pool.host, str(Object.values(pool.pool)[0]?.master));
     const me = cluster?.members.find((m) => m.host === hostRef);

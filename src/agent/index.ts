@@ -10,7 +10,8 @@ import type { SwitchHealth } from '../backends/ovs/health.js';
 import { emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
 import { compileHost, type Desired } from './desired.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
-import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
+import { poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
+import { HostCompiler, IndexedPool } from './host-slice.js';
 import type { HostCache } from './host-cache.js';
 import type { HypervisorGuests } from './hypervisor.js';
 import { codeOf } from './master-link.js';
@@ -117,18 +118,20 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
 interface EventRec { class: string; operation: string; ref: string; snapshot?: Rec }
 
-/** Applies an event batch to the replica; true when some record really changed. */
-export function applyEvents(pool: PoolRecords, events: EventRec[]): boolean {
+/**
+ * Applies an event batch to the replica; true when some record really changed. A record that
+ * did not change is kept as it was (the same object), so the host's compile is not run again.
+ */
+export function applyEvents(replica: IndexedPool, events: EventRec[]): boolean {
   let changed = false;
   for (const ev of events) {
     const cls = poolClassOf(ev.class);
     if (!cls) continue;
-    const table = pool[cls];
     if (ev.operation === 'del') {
-      if (ev.ref in table) { delete table[ev.ref]; changed = true; }
-    } else if (ev.snapshot) {
-      if (!same(table[ev.ref], ev.snapshot)) changed = true;
-      table[ev.ref] = ev.snapshot;
+      if (ev.ref in replica.records[cls]) { replica.remove(cls, ev.ref); changed = true; }
+    } else if (ev.snapshot && !same(replica.records[cls][ev.ref], ev.snapshot)) {
+      replica.put(cls, ev.ref, ev.snapshot);
+      changed = true;
     }
   }
   return changed;
@@ -171,7 +174,12 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let stopped = false;
   let hostRef = opts.hostRef ?? '';
 
-  let pool: PoolRecords | undefined; // undefined until the first batch: never reconcile on nothing
+  let replica: IndexedPool | undefined; // undefined until the first batch: never reconcile on nothing
+  let pool: PoolRecords | undefined; // replica's records
+  // Compiles this host again only when the records it reads changed (host-slice.ts).
+  const compiler = new HostCompiler();
+  const compile = (records: PoolRecords): Desired =>
+    (replica && records === replica.records ? compiler.compile(replica, hostRef) : compileHost(records, hostRef));
   let token = '';
   let generation = 0;
   let reportedGen = -1;
@@ -225,7 +233,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
    */
   const reportUnavailable = async (): Promise<void> => {
     if (!pool || !hostRef) return;
-    const cfg = compileHost(pool, hostRef);
+    const cfg = compile(pool);
     const why = `Open vSwitch: ${health?.reason ?? 'down'}`;
     const unrealised = Object.fromEntries([...cfg.pifs.map((p) => p.ref), ...cfg.doc.vifs.map((v) => v.owner)].map((r) => [r, why]));
     const base = lastFullState ?? emptyReport(backend.kind);
@@ -258,7 +266,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const fromRecords = pool !== undefined && hostRef !== '';
     // An override (emergency mode, reset-networking) is realised instead of the records' management.
     const view = pool && override ? overridePool(pool, hostRef, override) : pool;
-    const fromView: Desired | undefined = view && hostRef !== '' ? compileHost(view, hostRef) : undefined;
+    const fromView: Desired | undefined = view && hostRef !== '' ? compile(view) : undefined;
     const compiled = fromView && hypervisor ? hypervisor.shape(fromView) : fromView ?? cachedCfg;
     const dhcp = opts.dhcp;
     const cfg = compiled && dhcp ? withLeases(compiled, (d) => dhcp.lease(d)) : compiled;
@@ -281,7 +289,9 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const full = fullPass || !lastFullState || cfgText !== lastCfgText || Object.keys(lastResult?.errors ?? {}).length > 0;
     if (full) {
       fullPass = false; // drift noticed from here on asks for another full pass
-      const mgmtPifs = new Set(Object.entries(view?.PIF ?? {}).filter(([, p]) => str(p.host) === hostRef && p.management === true).map(([ref]) => ref));
+      // This host's PIFs from the replica's index (an override's view has the same PIFs, changed).
+      const hostPifs = replica ? [...replica.where('PIF', 'host', hostRef)] : [];
+      const mgmtPifs = new Set(hostPifs.filter((ref) => view?.PIF[ref]?.management === true));
       // Clients of interfaces this pass may remove release their lease while they still can.
       await opts.dhcp?.retain(dhcpDevices(cfg));
       // An override is the operator's, made because the master is out of reach: not confirmed.
@@ -365,8 +375,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
         if (override && !recording) recordOverride();
         const evs = res.events ?? [];
         let changed: boolean;
-        if (token === '') { pool = emptyPool(); applyEvents(pool, evs); changed = true; fullPass = true; }
-        else changed = applyEvents(pool!, evs);
+        if (token === '') { replica = new IndexedPool(); pool = replica.records; applyEvents(replica, evs); changed = true; fullPass = true; }
+        else changed = applyEvents(replica!, evs);
         token = res.token ?? token;
         generation = generationOf(token);
         if (!opts.hostRef && !pool!.host[hostRef]) {

@@ -21,6 +21,8 @@ export interface ConnectOptions {
   version?: string;
   /** Most sockets open at once (calls beyond wait for one); default 64. */
   maxSockets?: number;
+  /** The address connections come from (a host with several; TCP targets only). */
+  localAddress?: string;
 }
 
 /** Where and how to send requests: derived once from the target string. */
@@ -30,6 +32,7 @@ interface Endpoint {
   port?: number;
   path: string;
   tls?: boolean;
+  localAddress?: string;
 }
 
 export function parseTarget(target: string): Endpoint {
@@ -71,7 +74,9 @@ export class XapiClient {
 
   /** Opens a client and logs in; a failed login rejects with the server's ApiError. */
   static async connect(opts: ConnectOptions): Promise<XapiClient> {
-    const client = new XapiClient(parseTarget(opts.target), opts.trust, opts.maxSockets);
+    const endpoint = parseTarget(opts.target);
+    if (opts.localAddress !== undefined && endpoint.socketPath === undefined) endpoint.localAddress = opts.localAddress;
+    const client = new XapiClient(endpoint, opts.trust, opts.maxSockets);
     try {
       const hc = opts.hostCredential;
       client.sessionRef = hc
@@ -129,7 +134,7 @@ export class XapiClient {
     // A preset servername spares the agent its IP check: compiling Node's IPv6 regex costs
     // ~10 ms on the first call, a visible share of a short-lived xe's run time.
     if (ep.socketPath !== undefined) Object.assign(opts, { socketPath: ep.socketPath, servername: 'localhost' });
-    else { opts.host = ep.host; opts.port = ep.port; }
+    else { opts.host = ep.host; opts.port = ep.port; if (ep.localAddress !== undefined) opts.localAddress = ep.localAddress; }
     return this.post(opts, body, method, false);
   }
 
