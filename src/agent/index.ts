@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
 import type { GuestDriver, HostDriver } from '../backends/contract.js';
 import type { SwitchHealth } from '../backends/ovs/health.js';
-import { emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
+import { AGENT_HEARTBEAT_MS, emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
 import { compileHost, type Desired } from './desired.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
@@ -425,7 +425,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
   };
   const eventsDone = events();
-  const timer = setInterval(() => { if (haveConfig()) void kickFull(); }, opts.resyncMs ?? 30000);
+  // The periodic pass doubles as the heartbeat: its report goes out even when nothing changed.
+  const timer = setInterval(() => { if (haveConfig()) { needReport = true; void kickFull(); } }, opts.resyncMs ?? AGENT_HEARTBEAT_MS);
   const unsub = backend.onChange(() => { if (haveConfig()) void kickFull(); });
   const unsubDhcp = opts.dhcp?.onChange(() => { if (haveConfig()) void kickFull(); });
   const unsubHealth = health?.onChange((up) => {

@@ -11,6 +11,11 @@
 export const AGENT_CLASSES = ['pool', 'host', 'PIF', 'network', 'VIF', 'VM', 'Bond', 'VLAN', 'tunnel'] as const;
 export type AgentClass = (typeof AGENT_CLASSES)[number];
 
+/** An agent reports at least this often, changed or not: its heartbeat. */
+export const AGENT_HEARTBEAT_MS = 30_000;
+/** The master marks a host's host_metrics.live false after this long without a report. */
+export const HOST_LIVE_TIMEOUT_MS = 3 * AGENT_HEARTBEAT_MS + 10_000;
+
 /** The hidden extension message an agent reports with. */
 export const REPORT_METHOD = 'host.report_network_state';
 

@@ -6,6 +6,7 @@ import { hostname as osHostname } from 'node:os';
 import type { Tx } from '../db/store.js';
 import { NULL_REF, type Rec } from '../idl/meta.js';
 import type { XapiServer } from './server.js';
+import { ensureHostMetrics } from './impl/host-metrics.js';
 
 export const API_VERSION = { major: 2, minor: 23 };
 export const XCPNET_VERSION = '0.1.0';
@@ -35,6 +36,7 @@ export function createHost(tx: Tx, nameLabel: string, address: string, hostname 
     other_config: { mac_seed: randomUUID() },
   });
   tx.update('host', host, { control_domain: dom0 });
+  ensureHostMetrics(tx, host);
   ensureHimn(tx);
   return host;
 }

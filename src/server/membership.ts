@@ -14,6 +14,7 @@ import type { CallContext, ImplTable } from './context.js';
 import type { HostCredentials } from './host-credentials.js';
 import { nicNetwork } from './impl/pif.js';
 import type { Sessions } from './sessions.js';
+import { destroyHostMetrics } from './impl/host-metrics.js';
 
 /** What a joining host tells the master about itself (pool.admit_host's argument). */
 export interface Joiner {
@@ -174,6 +175,7 @@ export function removeHost(tx: Tx, host: string): void {
       tx.destroy('VM', ref);
     } else if (vm.affinity === host) tx.update('VM', ref, { affinity: NULL_REF });
   }
+  destroyHostMetrics(tx, host);
   tx.destroy('host', host);
 }
 

@@ -56,9 +56,9 @@ export function diskNumber(s: string): number | undefined {
 /** Disk numbers 0..254 (a PV or HVM guest's range) not taken by a VBD's device or userdevice. */
 function allowedVbdDevices(r: Reader, vm: string): string[] {
   const used = new Set<number>();
-  for (const ref of r.get('VM', vm).VBDs ?? []) {
-    const vbd = r.find('VBD', ref);
-    if (!vbd) continue;
+  // VBDs are data only (no inverse set is kept on the VM): every VBD naming the VM counts.
+  for (const [, vbd] of r.all('VBD')) {
+    if (vbd.VM !== vm) continue;
     for (const s of [vbd.device, vbd.userdevice]) {
       const n = typeof s === 'string' ? diskNumber(s) : undefined;
       if (n !== undefined) used.add(n);
