@@ -23,6 +23,8 @@ export interface Desired {
   doc: HostDoc;
   /** VMs running on this host (guest driver state), with their domid. */
   vms: { ref: string; uuid: string; domid: number }[];
+  /** VMs whose domain is on another host now (uuids): a guest of theirs found here moved away. */
+  vmsElsewhere?: string[];
   /** Realised PIFs: the bridge whose device carries the PIF's MTU and addresses. */
   pifs: { ref: string; bridge: string; mtu: number; mode: HostAddress['mode'] }[];
   /** Bonds realised here: the bridge whose uplink they are. */
@@ -326,6 +328,8 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
       // The uuid names the guest's namespace: a path component.
       if (!isUuid(str(vm.uuid))) { fail(ref, `invalid VM uuid ${JSON.stringify(vm.uuid)}`); continue; }
       out.vms.push({ ref, uuid: str(vm.uuid), domid: int(vm.domid, -1) });
+    } else if (hasDomain(vm) && isRef(vm.resident_on) && str(vm.resident_on) !== hostRef && isUuid(str(vm.uuid))) {
+      (out.vmsElsewhere ??= []).push(str(vm.uuid));
     }
   }
   for (const [ref, vif] of wantedVifs) {

@@ -8,6 +8,7 @@ import type { Store, Tx } from '../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../idl/meta.js';
 import { AGENT_CLASSES, HOST_LIVE_TIMEOUT_MS, type HostReport, type Nic } from '../protocol/host-agent.js';
 import { setHostLive } from './impl/host-metrics.js';
+import { setGuestNetworks } from './impl/guest-metrics.js';
 import { applyGuestsReport } from './impl/guest-devices.js';
 
 export type { HostReport, Nic } from '../protocol/host-agent.js';
@@ -242,6 +243,12 @@ export class RealisationHub {
       // Kept with the report: the calls that made the change fail on it (failIfErrors); the
       // caller puts its records back.
       rollback: () => {},
+      // What the guests running here have (a guest agent's word): VM_guest_metrics.networks.
+      guest_networks: (nets) => {
+        for (const [vm, networks] of Object.entries(nets ?? {})) {
+          if (tx.classOf(vm) === 'VM' && tx.find('VM', vm)?.resident_on === host) setGuestNetworks(tx, vm, networks);
+        }
+      },
     };
     for (const k of Object.keys(handlers) as (keyof HostReport)[]) (handlers[k] as (v: unknown) => void)(report[k]);
   }

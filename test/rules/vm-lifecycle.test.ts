@@ -281,4 +281,22 @@ describe('VM lifecycle rules', () => {
     await assertApiError(call('VM_metrics.get_record', m), 'HANDLE_INVALID');
     for (const h of [master, h2]) assert.equal((await rec(pool, 'host_metrics', (await rec(pool, 'host', h)).metrics as string)).live, true);
   });
+
+  test('VM_guest_metrics.networks from the agent of the VM\'s host only; a malformed report is refused', async () => {
+    const { vm } = await runningVm('gm');
+    await call('VM.pool_migrate', vm, h2, {});
+    const { hub, store } = pool.master.server;
+    const nets = { '0/ip': '203.0.113.5', '0/ipv4/0': '203.0.113.5', '0/ipv6/0': '2001:db8::5' };
+    hub.report(master, store.generation, fullReport({ guest_networks: { [vm]: { '0/ip': '192.0.2.66' } } }));
+    assert.equal((await vmRec(vm)).guest_metrics, NULL, 'another host\'s agent does not speak for the VM');
+    hub.report(h2, store.generation, fullReport({ guest_networks: { [vm]: nets } }));
+    const gm = (await vmRec(vm)).guest_metrics as string;
+    const g = await rec(pool, 'VM_guest_metrics', gm);
+    assert.deepEqual(g.networks, nets);
+    assert.equal(g.live, true);
+    const { parseReport } = await import('../../src/protocol/host-agent.js');
+    assert.throws(() => parseReport({ ...fullReport({}), guest_networks: { [vm]: { 'eth0': '203.0.113.5' } } }), /guest_networks/);
+    assert.throws(() => parseReport({ ...fullReport({}), guest_networks: { [vm]: { '0/ip': 'x; rm' } } }), /guest_networks/);
+    await call('VM.hard_shutdown', vm);
+  });
 });
