@@ -25,7 +25,8 @@ describe('VM lifecycle through xen-api', () => {
   test('start, pause, suspend, resume, reboot, migrate; clone and snapshot with their VIFs; errors as xapi\'s', async () => {
     const net = await xapi.call<string>('network.create', { name_label: 'lc', name_description: '', MTU: 1500, other_config: {} });
     const vm = await xapi.call<string>('VM.create', { name_label: 'lc-vm' });
-    await xapi.call('VIF.create', { device: '0', network: net, VM: vm, MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
+    // A MAC given by hand: a snapshot keeps it, a clone derives a new one from its new seed.
+    await xapi.call('VIF.create', { device: '0', network: net, VM: vm, MAC: '02:12:34:56:78:9a', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
     const host = (await xapi.call<string[]>('host.get_all'))[0]!;
 
     await xapi.callAsync('VM.start', vm, false, false);
@@ -57,6 +58,7 @@ describe('VM lifecycle through xen-api', () => {
     assert.equal(s.is_a_snapshot, true);
     assert.equal(s.$snapshot_of.$ref, vm);
     const original = (await xapi.barrier(vm)).$VIFs[0];
+    assert.equal(original.MAC, '02:12:34:56:78:9a');
     assert.equal(s.$VIFs[0].MAC, original.MAC);
     assert.notEqual(s.$VIFs[0].uuid, original.uuid);
     const clone = await xapi.callAsync<string>('VM.clone', snap, 'lc-clone');
