@@ -33,7 +33,7 @@ export function createHost(tx: Tx, nameLabel: string, address: string, hostname 
   const dom0 = tx.create('VM', {
     name_label: `Control domain on host: ${nameLabel}`, name_description: 'The domain which manages physical devices and manages other domains',
     power_state: 'Running', is_control_domain: true, is_a_template: false, domid: 0, resident_on: host,
-    other_config: { mac_seed: randomUUID() },
+    other_config: { mac_seed: randomUUID() }, metrics: tx.create('VM_metrics', {}),
   });
   tx.update('host', host, { control_domain: dom0 });
   ensureHostMetrics(tx, host);
