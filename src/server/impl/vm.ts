@@ -1,6 +1,9 @@
 // VM rules, as much lifecycle as networking needs (xen-api: ocaml/xapi/xapi_vm.ml): create with a MAC
-// seed, start / start_on on a host where every VIF's network is usable (plugging what is needed
-// there), shutdown unplugging the VIFs, destroy with the VIFs, and the free VIF device slots.
+// seed and a VM_metrics row, start / start_on on a host where every VIF's network is usable
+// (plugging what is needed there), shutdown unplugging the VIFs, destroy with the VIFs, and the
+// free VIF device slots; every operation checked by vm-ops.ts and shown in current_operations.
+// Reboots, pause and suspend are in vm-power.ts, clone/copy/snapshot in vm-copy.ts, the host
+// checks and migration in vm-migrate.ts.
 
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../../common/api-error.js';
