@@ -80,7 +80,9 @@ async function moveDomain(ctx: CallContext, vm: string, host: string): Promise<v
   const from = store.transact((tx) => {
     const rec = tx.get('VM', vm);
     const old = { resident_on: rec.resident_on, domid: rec.domid };
-    updateVm(tx, vm, { resident_on: host, domid: nextDomid(tx, host), scheduled_to_be_resident_on: NULL_REF });
+    // A migration to the host the VM is on keeps its domain as it is (xapi makes a new one there).
+    const domid = rec.resident_on === host ? rec.domid : nextDomid(tx, host);
+    updateVm(tx, vm, { resident_on: host, domid, scheduled_to_be_resident_on: NULL_REF });
     refreshVifs(tx, vm);
     return old;
   });
