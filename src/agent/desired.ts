@@ -360,6 +360,7 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
       ipv4_allowed: v4.ok, ipv6_allowed: v6.ok,
       vifUuid: ids.VIF, vmUuid: ids.VM, networkUuid: ids.network, vmDomid: domid, device,
     };
+    if (vm.power_state === 'Paused') spec.paused = true;
     doc.vifs.push(spec);
     if (!claim(ref, name)) continue;
     // On a tunnel network the guest gets no more than the tunnel carries.

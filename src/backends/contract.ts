@@ -111,6 +111,11 @@ export interface VifPort {
    * :xs-vif-uuid: the driver takes it over instead of refusing a foreign port of that name.
    */
   adopt?: boolean;
+  /**
+   * The VM's domain is paused: the port stays, its host-side device is held down, so no frame
+   * passes either way (nothing in the guest runs to serve its interface).
+   */
+  paused?: boolean;
 }
 
 export type IpMode = 'None' | 'DHCP' | 'Static';

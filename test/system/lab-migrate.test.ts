@@ -1,7 +1,8 @@
 // VM migration in the lab: a guest pings a peer on another host, counted and bounded, while
 // VM.pool_migrate moves it from host1 to host2 and VM.migrate_send (to the dest map of
 // host.migrate_receive) brings it back; the guest keeps its address and its traffic (the loss
-// is reported and bounded). VM_guest_metrics.networks follows what the guest really has.
+// is reported and bounded). VM_guest_metrics.networks follows what the guest really has; a
+// paused guest passes no traffic; a suspended one's ports leave the host.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -91,6 +92,15 @@ describe('VM migration in the lab', { skip, concurrency: false }, () => {
       assert.ok(await l.pingSoon(mover, '203.0.113.2'), `the guest reaches its peer after ${what}`);
     }
     assert.equal((await networks())['0/ip'], '203.0.113.1', 'the guest\'s address is still reported after the moves');
+
+    // Paused: the port stays, no frame passes (the peer's bounded pings get no answer); unpaused: traffic again.
+    await c.call('VM.pause', ref);
+    const pausedDomid = await c.call<number>('VM.get_domid', ref);
+    assert.equal((await l.exec('host1', 'ovs-vsctl', 'port-to-br', `vif${pausedDomid}.0`)).code, 0, 'the paused VM\'s port stays');
+    const silent = await l.exec(peer, 'ping', '-c', '3', '-i', '0.2', '-W', '1', '-w', '3', '203.0.113.1');
+    assert.match(silent.stdout, /, 0 received/, `a paused guest passes no traffic: ${silent.stdout}`);
+    await c.call('VM.unpause', ref);
+    assert.ok(await l.pingSoon(mover, '203.0.113.2'), 'traffic again once unpaused');
 
     // Suspended: the guest's ports leave the host; resumed: they come back.
     const running = await c.call<number>('VM.get_domid', ref);
