@@ -1,6 +1,6 @@
 // VM: a guest, here a network endpoint with VIFs, a power state and a resident host.
 import type { ClassDef } from '../meta.js';
-import { field, msg, nameFields, otherConfig, p, t, uuidField, NULL_REF, REALISE_ERRORS } from './_helpers.js';
+import { field, msg, nameFields, otherConfig, p, t, uniq, uuidField, NULL_REF, REALISE_ERRORS } from './_helpers.js';
 
 export const vmPowerState = t.enumOf('vm_power_state', ['Halted', 'Paused', 'Running', 'Suspended']);
 /** xapi's whole enum; allowed_operations lists the operations xcpnet implements (src/server/impl/vm-ops.ts). */
@@ -19,7 +19,7 @@ const vm = p('vm', t.ref('VM'));
 const OP_ERRORS = ['OPERATION_BLOCKED', 'VM_BAD_POWER_STATE', 'OTHER_OPERATION_IN_PROGRESS', 'VM_IS_TEMPLATE', 'VM_IS_SNAPSHOT', 'OPERATION_NOT_ALLOWED'];
 const START_ERRORS = [...OP_ERRORS, 'VM_REQUIRES_NETWORK', 'HOST_CANNOT_ATTACH_NETWORK', ...REALISE_ERRORS];
 const BOOT_ERRORS = ['HOST_OFFLINE', 'HOST_DISABLED', 'VM_REQUIRES_NETWORK', 'HOST_CANNOT_ATTACH_NETWORK'];
-const MIGRATE_ERRORS = [...OP_ERRORS, ...BOOT_ERRORS, ...REALISE_ERRORS];
+const MIGRATE_ERRORS = uniq([...OP_ERRORS, ...BOOT_ERRORS, ...REALISE_ERRORS]);
 
 export const VMClass: ClassDef = {
   name: 'VM',
@@ -71,7 +71,7 @@ export const VMClass: ClassDef = {
       'Resume a suspended VM on the given host.'),
     msg('clone', [vm, p('new_name', t.string)], t.ref('VM'), OP_ERRORS, 'vm-admin',
       'A new VM like this one, with a new mac_seed; its VIFs are copied with MACs derived from the new seed.'),
-    msg('copy', [vm, p('new_name', t.string), p('sr', t.ref('SR'))], t.ref('VM'), [...OP_ERRORS, 'OPERATION_NOT_ALLOWED'], 'vm-admin',
+    msg('copy', [vm, p('new_name', t.string), p('sr', t.ref('SR'))], t.ref('VM'), OP_ERRORS, 'vm-admin',
       'As clone (there are no disks to copy); the SR, when it exists, must not be an ISO SR.'),
     msg('snapshot', [vm, p('new_name', t.string), p('ignore_vdis', t.set(t.ref('VDI')), undefined, [])], t.ref('VM'), OP_ERRORS, 'vm-power-admin',
       'A snapshot of the VM: a template with is_a_snapshot and snapshot_of; its VIFs keep their MACs.'),
@@ -79,7 +79,7 @@ export const VMClass: ClassDef = {
       'Move a running VM to another host of the pool: its VIFs are plugged there, then leave the old host.'),
     msg('migrate_send', [vm, p('dest', t.map(t.string, t.string)), p('live', t.bool), p('vdi_map', t.map(t.ref('VDI'), t.ref('SR'))),
       p('vif_map', t.map(t.ref('VIF'), t.ref('network'))), p('options', t.map(t.string, t.string)), p('vgpu_map', t.map(t.ref('VGPU'), t.ref('GPU_group')))],
-    t.ref('VM'), [...MIGRATE_ERRORS, 'OPERATION_NOT_ALLOWED'], 'vm-power-admin',
+    t.ref('VM'), [...MIGRATE_ERRORS, 'NOT_IMPLEMENTED'], 'vm-power-admin',
       'Migrate to the host a host.migrate_receive answer names (within this pool; a VIF map is refused there, as in xapi).'),
     msg('assert_can_boot_here', [p('self', t.ref('VM')), p('host', t.ref('host'))], null, BOOT_ERRORS, 'read-only',
       'Fails with the first reason the VM cannot run on the host (liveness, enabled, networks).'),
