@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bondProperties } from './bond.js';
-import { compileHost, tunnelPortName } from './desired.js';
+import { compileHost, tunnelPortName, vmsElsewhere } from './desired.js';
 import { PoolBuilder } from './pool-builder.js';
 import { prefixOf } from './records.js';
 
@@ -292,4 +292,34 @@ test('tunnel port names are unique whatever the host uuids (two peers sharing a 
   const names = c.doc.bridges.flatMap((x) => x.tunnels.map((t) => t.name));
   assert.deepEqual(names.sort(), ['t0a090002000007', 't0a090002000008', 't0a090003000007', 't0a090003000008']);
   assert.ok(names.every((n) => n.length <= 15));
+});
+
+test('VM power states: a paused VM keeps its guest and VIF ports; suspended none; one running elsewhere is listed as moved', async () => {
+  const { planGuests, guestNetworksOf } = await import('./reconcile.js');
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const other = b.host();
+  const ni = b.network('xapi7');
+  const paused = b.vm(h, 3);
+  const vp = b.vif(paused, ni, 0, '02:aa:00:00:00:01');
+  b.set('VM', paused, { power_state: 'Paused' });
+  const suspended = b.vm(h, 4);
+  b.vif(suspended, ni, 0, '02:aa:00:00:00:02');
+  b.set('VM', suspended, { power_state: 'Suspended', resident_on: 'OpaqueRef:NULL', domid: -1 });
+  const moved = b.vm(other, 5);
+  const c = compileHost(b.records, h);
+  assert.deepEqual(c.vms.map((v) => v.ref), [paused]);
+  assert.deepEqual(c.doc.vifs.map((v) => v.owner), [vp]);
+  const movedUuid = b.rec('VM', moved).uuid as string;
+  assert.deepEqual(vmsElsewhere(b.records, h), [movedUuid]);
+  // A guest of the moved VM still found here is handed over, not stopped; a stale one is stopped.
+  const key = (u: string) => `g-${u}`;
+  const plan = planGuests(c, new Map([[key(movedUuid), { domid: 5, devices: [0] }], [key('stale'), { domid: 9, devices: [] }]]), key,
+    () => vmsElsewhere(b.records, h));
+  assert.deepEqual(plan.stop, [key('stale')]);
+  assert.deepEqual(plan.start.map((s) => s.vm.domid), [3]);
+  // A guest's addresses as xapi's guest agent keys them.
+  assert.deepEqual(guestNetworksOf([{ device: 0, v4: ['203.0.113.1', '198.51.100.7'], v6: ['2001:db8::1'] }, { device: 2, v4: [], v6: [] }]), {
+    '0/ip': '203.0.113.1', '0/ipv4/0': '203.0.113.1', '0/ipv4/1': '198.51.100.7', '0/ipv6/0': '2001:db8::1',
+  });
 });

@@ -46,6 +46,9 @@ export function tunnelPortName(remoteIp: string, key: number): string {
 /** OVN's integration bridge on every chassis (one per host: ovn-controller drives one bridge). */
 export const OVN_BRIDGE = 'br-int';
 
+/** A VM whose domain exists: Running, or Paused (its devices stay; xen-api: xapi_vif_helpers.ml). */
+const hasDomain = (vm: { power_state?: unknown }): boolean => vm.power_state === 'Running' || vm.power_state === 'Paused';
+
 export const vifDevName = (domid: number, device: number): string => `vif${domid}.${device}`;
 
 /** MTU of a PIF or a VIF: its other_config:mtu if valid (68..65535), else network.MTU if valid, else 1500. */
@@ -94,6 +97,16 @@ export function poolSdn(poolTable: PoolRecords['pool']): { ovnPool: boolean; ovn
   return { ovnPool: poolConfig[SDN_KEY] === 'ovn' && isOvnRemote(ovnRemote), ovnRemote };
 }
 
+/**
+ * VMs whose domain is on another host now (uuids): a guest of theirs still found here moved away
+ * (a migration) and is handed over, not stopped. Apart from compileHost, which reads only what
+ * runs here: asked only when a pass finds a guest it does not want.
+ */
+export function vmsElsewhere(pool: PoolRecords, hostRef: string): string[] {
+  return Object.values(pool.VM).filter((vm) => vm.is_control_domain !== true && hasDomain(vm) && isRef(vm.resident_on) &&
+    str(vm.resident_on) !== hostRef && isUuid(str(vm.uuid))).map((vm) => str(vm.uuid));
+}
+
 export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   const host = pool.host[hostRef];
   const doc: HostDoc = { host: str(host?.uuid), bridges: [], vifs: [], addresses: [] };
@@ -136,7 +149,7 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   // Which PIFs to bring up: attached ones, plus (on demand) those carrying a wanted VIF's network.
   const wantedVifs = Object.entries(pool.VIF).filter(([, v]) => {
     const vm = pool.VM[str(v.VM)];
-    return bool(v.currently_attached) && vm !== undefined && str(vm.power_state) === 'Running' && str(vm.resident_on) === hostRef;
+    return bool(v.currently_attached) && vm !== undefined && hasDomain(vm) && str(vm.resident_on) === hostRef;
   }).sort(([a], [b]) => a.localeCompare(b));
   const attached = new Set(myPifs.filter(([, p]) => bool(p.currently_attached)).map(([r]) => r));
   const needed = new Set(attached);
@@ -330,11 +343,11 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   }
   if (dns && str(dns.pif.ip_configuration_mode) === 'DHCP') doc.dhcpDns = { dev: dns.dev, owner: dns.ref, search: domains(dns.pif) };
 
-  // Guests: running VMs resident here, and their wanted interfaces. The control domain is the
-  // host itself, never a guest to create.
+  // Guests: VMs with a domain here (running or paused: a paused domain keeps its devices), and
+  // their wanted interfaces. The control domain is the host itself, never a guest to create.
   for (const [ref, vm] of Object.entries(pool.VM).sort(([a], [b]) => a.localeCompare(b))) {
     if (vm.is_control_domain === true) continue;
-    if (str(vm.power_state) === 'Running' && str(vm.resident_on) === hostRef && int(vm.domid, -1) >= 0) {
+    if (hasDomain(vm) && str(vm.resident_on) === hostRef && int(vm.domid, -1) >= 0) {
       // The uuid names the guest's namespace: a path component.
       if (!isUuid(str(vm.uuid))) { fail(ref, `invalid VM uuid ${JSON.stringify(vm.uuid)}`); continue; }
       out.vms.push({ ref, uuid: str(vm.uuid), domid: int(vm.domid, -1) });
@@ -368,6 +381,7 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
       ipv4_allowed: v4.ok, ipv6_allowed: v6.ok,
       vifUuid: ids.VIF, vmUuid: ids.VM, networkUuid: ids.network, vmDomid: domid, device,
     };
+    if (vm.power_state === 'Paused') spec.paused = true;
     doc.vifs.push(spec);
     if (!claim(ref, name)) continue;
     // On a tunnel network the guest gets no more than the tunnel carries.

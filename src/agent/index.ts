@@ -7,10 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Rec } from '../idl/meta.js';
 import type { GuestDriver, HostDriver } from '../backends/contract.js';
 import type { SwitchHealth } from '../backends/ovs/health.js';
-import { emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
-import { compileHost, type Desired } from './desired.js';
-import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
-import { poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
+import { AGENT_HEARTBEAT_MS, emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
+import { compileHost, vmsElsewhere, type Desired } from './desired.js';
+import { buildReport, guestNetworks, reconcile, type ReconcileResult } from './reconcile.js';
+import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
 import { HostCompiler, IndexedPool } from './host-slice.js';
 import type { HostCache } from './host-cache.js';
 import type { HypervisorGuests } from './hypervisor.js';
@@ -64,6 +64,8 @@ export interface AgentOptions {
   log?: (msg: string) => void;
   /** Full reconcile at least this often (default 30000 ms). */
   resyncMs?: number;
+  /** How often the guests' addresses are looked at (default GUEST_POLL_MS). */
+  guestPollMs?: number;
   /** event.from long-poll timeout (default 30 s). */
   eventTimeoutS?: number;
   /** Coalescing delay before a reconcile (default 20 ms). */
@@ -166,6 +168,9 @@ export function isDesired(v: unknown): v is Desired {
  * realises the local copy of the last configuration until the records arrive, and stops realising
  * while the switch is down, reporting instead what is not realised.
  */
+/** How often an agent looks at its guests' addresses. */
+export const GUEST_POLL_MS = 3000;
+
 export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   const log = opts.log ?? (() => {});
   const clock = opts.clock ?? REAL_CLOCK;
@@ -296,7 +301,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       await opts.dhcp?.retain(dhcpDevices(cfg));
       // An override is the operator's, made because the master is out of reach: not confirmed.
       const g = await guardedPass({ cfg, mgmtPifs, guard, hooks: override ? undefined : opts.confirm,
-        run: (c) => reconcile(c, backend, guests, log), log, changed: () => client.resetConnections?.() });
+        run: (c) => reconcile(c, backend, guests, log, () => (pool ? vmsElsewhere(pool, hostRef) : [])), log, changed: () => client.resetConnections?.() });
       const r = g.result;
       lastResult = r;
       settle(pass);
@@ -306,6 +311,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       await hypervisor?.afterPass(cfg, r);
       state = buildReport(g.applied, r.state, r.errors, backend.kind, await backend.nics());
       if (hypervisor) state.guests = hypervisor.report();
+      const nets = await guestNetworks(g.applied, guests);
+      if (nets) state.guest_networks = nets;
       if (g.rollback) state.rollback = g.rollback;
       lastCfgText = cfgText;
       lastFullState = state;
@@ -449,7 +456,17 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     },
   };
   const eventsDone = events();
-  const timer = setInterval(() => { if (haveConfig()) void kickFull(); }, opts.resyncMs ?? 30000);
+  // The periodic pass doubles as the heartbeat: its report goes out even when nothing changed.
+  const timer = setInterval(() => { if (haveConfig()) { needReport = true; void kickFull(); } }, opts.resyncMs ?? AGENT_HEARTBEAT_MS);
+  // The guests' addresses change inside them, where no event says so: looked at now and then,
+  // and a change is reported (tools waiting for a guest's IP read VM_guest_metrics.networks).
+  const guestPoll = guests?.addresses ? setInterval(() => {
+    const cfg = cachedCfg;
+    if (!cfg || !lastFullState || running) return;
+    void guestNetworks(cfg, guests).then((nets) => {
+      if (nets && JSON.stringify(nets) !== JSON.stringify(lastFullState?.guest_networks ?? {})) void kickFull();
+    }).catch((e: unknown) => log(`guest addresses: ${(e as Error).message}`));
+  }, opts.guestPollMs ?? GUEST_POLL_MS) : undefined;
   const unsub = backend.onChange(() => { if (haveConfig()) void kickFull(); });
   const unsubDhcp = opts.dhcp?.onChange(() => { if (haveConfig()) void kickFull(); });
   const unsubHealth = health?.onChange((up) => {
@@ -471,6 +488,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
       stopped = true;
       hypervisor?.close();
       clearInterval(timer);
+      if (guestPoll) clearInterval(guestPoll);
       unsub();
       unsubHealth?.();
       unsubDhcp?.();

@@ -1,6 +1,6 @@
 // One reconcile pass: guests up → the driver realises the document → guests down, and the
 // report for the master. The diff of guests and the report are pure; I/O stays in reconcile().
-import type { GuestDriver, GuestVif, GuestVm, HostDriver, HostState, RealiseResult, StrMap } from '../backends/contract.js';
+import type { GuestAddresses, GuestDriver, GuestVif, GuestVm, HostDriver, HostState, RealiseResult, StrMap } from '../backends/contract.js';
 import { bridgeListings } from '../backends/contract.js';
 import { REPORT_LIMITS, type HostReport, type Nic } from '../protocol/host-agent.js';
 import type { Desired } from './desired.js';
@@ -12,8 +12,13 @@ export interface GuestPlan {
   stop: string[];
 }
 
-/** Pure: wanted VMs/VIFs vs what the guest driver has. A domid change means a restart. */
-export function planGuests(d: Desired, have: Map<string, { domid: number; devices: number[] }>, keyOf: (u: string) => string): GuestPlan {
+/**
+ * Pure: wanted VMs/VIFs vs what the guest driver has. A domid change means a restart. A guest
+ * not wanted here is stopped unless its VM's domain is on another host now (`elsewhere`, the
+ * uuids of such VMs, asked only when there is such a guest): that host takes it over.
+ */
+export function planGuests(d: Desired, have: Map<string, { domid: number; devices: number[] }>, keyOf: (u: string) => string,
+  elsewhere: () => string[] = () => []): GuestPlan {
   const plan: GuestPlan = { start: [], plug: [], unplug: [], stop: [] };
   const wantKeys = new Set<string>();
   for (const vm of d.vms) {
@@ -32,7 +37,11 @@ export function planGuests(d: Desired, have: Map<string, { domid: number; device
     for (const v of vifs) if (!h.devices.includes(v.device)) plan.plug.push({ vm: g, vif: gv(v), ref: v.owner });
     for (const dev of h.devices) if (!wantDev.has(dev)) plan.unplug.push({ key, device: dev, hostDev: `vif${h.domid}.${dev}` });
   }
-  for (const key of have.keys()) if (!wantKeys.has(key)) plan.stop.push(key);
+  // A guest whose VM now has its domain on another host moved (a migration): that host's guest
+  // driver takes it over with its state, so it is not stopped here.
+  const unwanted = [...have.keys()].filter((key) => !wantKeys.has(key));
+  const movedAway = new Set(unwanted.length > 0 ? elsewhere().map(keyOf) : []);
+  for (const key of unwanted) if (!movedAway.has(key)) plan.stop.push(key);
   return plan;
 }
 
@@ -41,12 +50,12 @@ export interface ReconcileResult extends RealiseResult {}
 const msg = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 export async function reconcile(d: Desired, driver: HostDriver, guests: GuestDriver | undefined,
-  log: (m: string) => void = () => {}): Promise<ReconcileResult> {
+  log: (m: string) => void = () => {}, elsewhere?: () => string[]): Promise<ReconcileResult> {
   const errors: StrMap = { ...d.errors };
   const fail = (ref: string, m: string) => { if (ref) errors[ref] ??= m; };
   let gp: GuestPlan | undefined;
   if (guests) {
-    gp = planGuests(d, await guests.list(), (u) => guests.keyOf(u));
+    gp = planGuests(d, await guests.list(), (u) => guests.keyOf(u), elsewhere);
     // Restarts (domid changed) stop first; new interfaces must exist before their ports.
     const restarting = new Set(gp.start.map((s) => guests.keyOf(s.vm.uuid)));
     for (const key of gp.stop.filter((k) => restarting.has(k))) {
@@ -106,4 +115,31 @@ export function buildReport(d: Desired, state: HostState, errors: StrMap, backen
   // A message is cut to what the master takes, so one long message cannot lose the whole report.
   const cut = Object.fromEntries(Object.entries(errors).map(([ref, m]) => [ref, m.length > REPORT_LIMITS.text ? `${m.slice(0, REPORT_LIMITS.text - 3)}...` : m]));
   return { backend, nics, errors: cut, PIFs, Bonds, bridges: bridgeListings(state) };
+}
+
+/** Addresses of one family a guest interface reports at most (xapi keys them by index). */
+const MAX_GUEST_ADDRESSES = 16;
+
+/**
+ * Pure: a guest's addresses as VM_guest_metrics.networks keys them (xen-api:
+ * ocaml/xapi/xapi_guest_agent.ml): `<device>/ip` and `<device>/ipv4/<n>` for IPv4 (the first
+ * under both), `<device>/ipv6/<n>` for IPv6.
+ */
+export function guestNetworksOf(ifaces: GuestAddresses[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const i of ifaces) {
+    const v4 = i.v4.slice(0, MAX_GUEST_ADDRESSES);
+    if (v4[0] !== undefined) out[`${i.device}/ip`] = v4[0];
+    v4.forEach((a, n) => { out[`${i.device}/ipv4/${n}`] = a; });
+    i.v6.slice(0, MAX_GUEST_ADDRESSES).forEach((a, n) => { out[`${i.device}/ipv6/${n}`] = a; });
+  }
+  return out;
+}
+
+/** What the guest driver sees inside the guests of `d`: VM ref → networks (undefined: it cannot look). */
+export async function guestNetworks(d: Desired, guests: GuestDriver | undefined): Promise<Record<string, Record<string, string>> | undefined> {
+  if (!guests?.addresses) return undefined;
+  const out: Record<string, Record<string, string>> = {};
+  for (const vm of d.vms) out[vm.ref] = guestNetworksOf(await guests.addresses(guests.keyOf(vm.uuid)));
+  return out;
 }

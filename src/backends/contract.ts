@@ -124,6 +124,11 @@ export interface VifPort {
    * :xs-vif-uuid: the driver takes it over instead of refusing a foreign port of that name.
    */
   adopt?: boolean;
+  /**
+   * The VM's domain is paused: the port stays, its host-side device is held down, so no frame
+   * passes either way (nothing in the guest runs to serve its interface).
+   */
+  paused?: boolean;
 }
 
 export type IpMode = 'None' | 'DHCP' | 'Static';
@@ -259,7 +264,11 @@ export interface GuestDriver {
   stopVm(key: string): Promise<void>;
   /** Running VMs the driver finds: key → domid and plugged devices. */
   list(): Promise<Map<string, { domid: number; devices: number[] }>>;
+  /** The global addresses a guest has on each of its interfaces (by VIF device), when the driver can see them. */
+  addresses?(key: string): Promise<GuestAddresses[]>;
 }
+
+export interface GuestAddresses { device: number; v4: string[]; v6: string[] }
 
 /**
  * Pure: a host state's bridges in the layout of `brctl show` (the report's `bridges`); the id is

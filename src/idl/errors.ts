@@ -63,6 +63,11 @@ export const ERRORS: Record<string, ErrorDef> = {
 
   // --- VMs and VIFs
   VM_BAD_POWER_STATE: e(['vm', 'expected', 'actual'], 'The VM is in the wrong power state for this operation.'),
+  VM_IS_TEMPLATE: e(['vm'], 'Templates do not take this operation; sent with the VM and the operation.'),
+  VM_IS_SNAPSHOT: e(['vm', 'operation'], 'Snapshots do not take this operation.'),
+  OPERATION_BLOCKED: e(['ref', 'code'], 'The object\'s blocked_operations names this operation; sent with its reason.'),
+  HOST_DISABLED: e(['host'], 'The host is disabled and takes no new VMs.'),
+  VIF_NOT_IN_MAP: e(['vif'], 'The VIF has no destination network in the migration\'s VIF map.'),
   VM_LACKS_FEATURE: e(['vm'], 'The guest does not advertise the feature this needs.'),
   VM_MISSING_PV_DRIVERS: e(['vm'], 'The guest has no paravirtual drivers, so hot-plug is not possible.'),
   VM_REQUIRES_NETWORK: e(['vm', 'network'], 'The VM needs a network that cannot be used on the chosen host.'),

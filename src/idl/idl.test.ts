@@ -72,7 +72,7 @@ test('relations join a ref field to a DynamicRO set of refs', () => {
     assert.ok(!seen.has(key), `${key} is the inverse of one relation only`);
     seen.add(key);
   }
-  assert.equal(RELATIONS.length, 11);
+  assert.equal(RELATIONS.length, 13);
 });
 
 test('every error a message names is registered, with well-formed entries', () => {

@@ -17,5 +17,7 @@ export const RELATIONS: Relation[] = [
   rel('tunnel', 'access_PIF', 'PIF', 'tunnel_access_PIF_of'),
   rel('tunnel', 'transport_PIF', 'PIF', 'tunnel_transport_PIF_of'),
   rel('VM', 'resident_on', 'host', 'resident_VMs'),
+  rel('VM', 'snapshot_of', 'VM', 'snapshots'),
+  rel('VM', 'parent', 'VM', 'children'),
   rel('task', 'subtask_of', 'task', 'subtasks'),
 ];

@@ -7,9 +7,16 @@
 // agent builds a complete HostReport, the master's checks (REPORT_CHECKS, NIC_CHECKS below) are
 // exhaustive records over the keys, and so is the master's mapping of a NIC onto PIF_metrics.
 
+import { isIPv4, isIPv6 } from '../common/net-syntax.js';
+
 /** The classes a host agent follows with event.from; the master waits on writes to these. */
 export const AGENT_CLASSES = ['pool', 'host', 'PIF', 'network', 'VIF', 'VM', 'Bond', 'VLAN', 'tunnel'] as const;
 export type AgentClass = (typeof AGENT_CLASSES)[number];
+
+/** An agent reports at least this often, changed or not: its heartbeat. */
+export const AGENT_HEARTBEAT_MS = 30_000;
+/** The master marks a host's host_metrics.live false after this long without a report. */
+export const HOST_LIVE_TIMEOUT_MS = 3 * AGENT_HEARTBEAT_MS + 10_000;
 
 /** The hidden extension message an agent reports with. */
 export const REPORT_METHOD = 'host.report_network_state';
@@ -77,6 +84,12 @@ export interface HostReport {
    * it) and rolled back: the PIFs it concerned and why. The master fails the calls waiting on them.
    */
   rollback?: Rollback;
+  /**
+   * The addresses the guests running here have, VM ref → VM_guest_metrics.networks as xapi keys
+   * it (`<device>/ip`, `<device>/ipv4/<n>`, `<device>/ipv6/<n>`): what a guest agent would tell.
+   * Absent: the guest driver cannot look inside its guests.
+   */
+  guest_networks?: Record<string, Record<string, string>>;
 }
 
 /** A VIF whose device the hypervisor made and the agent bound to it. */
@@ -111,7 +124,7 @@ export function emptyReport(backend: BackendName): HostReport {
 // ---- checks (the master's side: a report is input like any other) ----
 
 /** Bounds on a report, so one agent cannot make the master hold or write without limit. */
-export const REPORT_LIMITS = { nics: 1024, entries: 65536, bridges: 4096, interfaces: 65536, text: 1024, unknownDevices: 64 } as const;
+export const REPORT_LIMITS = { nics: 1024, entries: 65536, bridges: 4096, interfaces: 65536, text: 1024, unknownDevices: 64, guestAddresses: 256 } as const;
 
 export class ReportError extends Error {
   constructor(readonly field: string, readonly value: unknown) {
@@ -198,6 +211,16 @@ const guestsReport = struct<GuestsReport>({
   unknown: list(deviceName, REPORT_LIMITS.unknownDevices),
 });
 
+/** A key of VM_guest_metrics.networks: the guest interface's device, then the address's place. */
+export const GUEST_NETWORK_KEY = /^\d{1,5}\/(?:ip|ipv4\/\d{1,4}|ipv6\/\d{1,4})$/;
+const guestNetworks: Check<Record<string, string>> = (v, at) => {
+  const d = dict(text)(v, at);
+  const entries = Object.entries(d);
+  if (entries.length > REPORT_LIMITS.guestAddresses) throw new ReportError(at, `${entries.length} entries`);
+  for (const [k, a] of entries) if (!GUEST_NETWORK_KEY.test(k) || !(isIPv4(a) || isIPv6(a))) throw new ReportError(`${at}.${k}`, a);
+  return d;
+};
+
 export const REPORT_CHECKS: { [K in keyof HostReport]-?: Check<HostReport[K]> } = {
   backend: oneOf(BACKENDS),
   nics: list(struct<Nic>(NIC_CHECKS, ['position']), REPORT_LIMITS.nics),
@@ -208,9 +231,10 @@ export const REPORT_CHECKS: { [K in keyof HostReport]-?: Check<HostReport[K]> } 
   unrealised: optional(dict(text)),
   guests: optional(guestsReport),
   rollback: optional(struct<Rollback>({ PIFs: list(text, REPORT_LIMITS.entries), reason: text })),
+  guest_networks: optional(dict(guestNetworks)),
 };
 
 /** The report a wire value holds, or a ReportError naming the first field that is wrong. */
 export function parseReport(v: unknown): HostReport {
-  return struct<HostReport>(REPORT_CHECKS, ['unrealised', 'guests', 'rollback'])(v, 'state');
+  return struct<HostReport>(REPORT_CHECKS, ['unrealised', 'guests', 'rollback', 'guest_networks'])(v, 'state');
 }

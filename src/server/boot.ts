@@ -6,6 +6,7 @@ import { hostname as osHostname } from 'node:os';
 import type { Tx } from '../db/store.js';
 import { NULL_REF, type Rec } from '../idl/meta.js';
 import type { XapiServer } from './server.js';
+import { ensureHostMetrics } from './impl/host-metrics.js';
 
 export const API_VERSION = { major: 2, minor: 23 };
 export const XCPNET_VERSION = '0.1.0';
@@ -32,9 +33,10 @@ export function createHost(tx: Tx, nameLabel: string, address: string, hostname 
   const dom0 = tx.create('VM', {
     name_label: `Control domain on host: ${nameLabel}`, name_description: 'The domain which manages physical devices and manages other domains',
     power_state: 'Running', is_control_domain: true, is_a_template: false, domid: 0, resident_on: host,
-    other_config: { mac_seed: randomUUID() },
+    other_config: { mac_seed: randomUUID() }, metrics: tx.create('VM_metrics', {}),
   });
   tx.update('host', host, { control_domain: dom0 });
+  ensureHostMetrics(tx, host);
   ensureHimn(tx);
   return host;
 }

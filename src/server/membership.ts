@@ -14,6 +14,8 @@ import type { CallContext, ImplTable } from './context.js';
 import type { HostCredentials } from './host-credentials.js';
 import { nicNetwork } from './impl/pif.js';
 import type { Sessions } from './sessions.js';
+import { destroyHostMetrics } from './impl/host-metrics.js';
+import { isRef } from './impl/common.js';
 
 /** What a joining host tells the master about itself (pool.admit_host's argument). */
 export interface Joiner {
@@ -171,9 +173,11 @@ export function removeHost(tx: Tx, host: string): void {
   for (const [ref, vm] of tx.all('VM')) {
     if (vm.is_control_domain === true && vm.resident_on === host) {
       for (const [vif, v] of tx.all('VIF')) if (v.VM === ref) tx.destroy('VIF', vif);
+      if (isRef(vm.metrics) && tx.find('VM_metrics', vm.metrics)) tx.destroy('VM_metrics', vm.metrics);
       tx.destroy('VM', ref);
     } else if (vm.affinity === host) tx.update('VM', ref, { affinity: NULL_REF });
   }
+  destroyHostMetrics(tx, host);
   tx.destroy('host', host);
 }
 

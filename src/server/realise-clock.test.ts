@@ -6,7 +6,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { ApiError } from '../common/api-error.js';
 import { ManualClock } from '../common/clock.js';
 import { TUNNEL_KEY } from '../idl/checks.js';
-import { emptyReport } from '../protocol/host-agent.js';
+import { emptyReport, HOST_LIVE_TIMEOUT_MS } from '../protocol/host-agent.js';
 import { bootPool } from './boot.js';
 import { startTunnelController } from './impl/controller.js';
 import { createTunnelRecords } from './impl/tunnel.js';
@@ -52,7 +52,7 @@ test('hub: with an agent, a generation it has not realised times out as DEVICE_A
   clock.advance(999);
   server.hub.report(host, 6, emptyReport('fake'));
   assert.equal(await state(inTime), 'ok');
-  assert.equal(clock.pending, 0, 'the answered wait cancelled its deadline');
+  assert.equal(clock.pending, 1, 'the answered wait cancelled its deadline (the host\'s liveness deadline stays)');
   server.close();
 });
 
@@ -86,6 +86,23 @@ test('tunnel controller: an agent\'s first report is noticed by the retry, a tim
   for (let i = 0; i < 5 && active() !== 'true'; i++) await tick();
   assert.equal(active(), 'true', `the retry saw the agent (access PIF ${access})`);
   controller.stop();
-  assert.equal(clock.pending, 0);
+  assert.equal(clock.pending, 1, 'only the host\'s liveness deadline');
+  server.close();
+});
+
+test('hub: host_metrics.live is true from a report and false once no report came for HOST_LIVE_TIMEOUT_MS, true again at the next', async () => {
+  const { clock, server, host } = setup();
+  const live = () => server.store.get('host_metrics', server.store.get('host', host).metrics).live;
+  assert.equal(live(), false, 'no agent yet');
+  server.hub.report(host, 0, emptyReport('fake'));
+  assert.equal(live(), true);
+  clock.advance(HOST_LIVE_TIMEOUT_MS - 1);
+  server.hub.report(host, 0, emptyReport('fake')); // the heartbeat moves the deadline
+  clock.advance(HOST_LIVE_TIMEOUT_MS - 1);
+  assert.equal(live(), true);
+  clock.advance(1);
+  assert.equal(live(), false);
+  server.hub.report(host, 0, emptyReport('fake'));
+  assert.equal(live(), true);
   server.close();
 });

@@ -6,7 +6,9 @@ import { ApiError } from '../common/api-error.js';
 import { SYSTEM_CLOCK, type Clock } from '../common/clock.js';
 import type { Store, Tx } from '../db/store.js';
 import { NULL_REF, type Rec, type Value } from '../idl/meta.js';
-import { AGENT_CLASSES, type HostReport, type Nic } from '../protocol/host-agent.js';
+import { AGENT_CLASSES, HOST_LIVE_TIMEOUT_MS, type HostReport, type Nic } from '../protocol/host-agent.js';
+import { setHostLive } from './impl/host-metrics.js';
+import { setGuestNetworks } from './impl/guest-metrics.js';
 import { applyGuestsReport } from './impl/guest-devices.js';
 
 export type { HostReport, Nic } from '../protocol/host-agent.js';
@@ -48,7 +50,7 @@ function sameFields(a: Rec, b: Rec): boolean {
 
 interface Waiter { gen: number; objects: string[]; resolve: () => void; reject: (e: unknown) => void; cancelTimer: () => void }
 
-interface HostState { realised: number; lastReport: number | undefined; report: HostReport | undefined; waiters: Set<Waiter> }
+interface HostState { realised: number; lastReport: number | undefined; report: HostReport | undefined; waiters: Set<Waiter>; cancelDeadline?: () => void }
 
 export class RealisationHub {
   private readonly hosts = new Map<string, HostState>();
@@ -148,6 +150,16 @@ export class RealisationHub {
     s.lastReport = this.clock.now();
     if (gen > s.realised) s.realised = gen;
     this.store.transact((tx) => this.applyMeasurements(tx, host, report));
+    // host_metrics is no class an agent follows: an agent up to date before this write still is.
+    const before = this.store.generation;
+    this.store.transact((tx) => setHostLive(tx, host, true));
+    if (s.realised >= before) s.realised = Math.max(s.realised, this.store.generation);
+    // The heartbeat: without a report for this long, the host is no longer live.
+    s.cancelDeadline?.();
+    s.cancelDeadline = this.clock.after(HOST_LIVE_TIMEOUT_MS, () => {
+      s.cancelDeadline = undefined;
+      try { this.store.transact((tx) => setHostLive(tx, host, false)); } catch { /* the store is closed */ }
+    });
     for (const w of [...s.waiters]) {
       const down = this.failIfUnrealised(report, w.objects);
       if (w.gen > s.realised && !down) continue;
@@ -231,6 +243,12 @@ export class RealisationHub {
       // Kept with the report: the calls that made the change fail on it (failIfErrors); the
       // caller puts its records back.
       rollback: () => {},
+      // What the guests running here have (a guest agent's word): VM_guest_metrics.networks.
+      guest_networks: (nets) => {
+        for (const [vm, networks] of Object.entries(nets ?? {})) {
+          if (tx.classOf(vm) === 'VM' && tx.find('VM', vm)?.resident_on === host) setGuestNetworks(tx, vm, networks);
+        }
+      },
     };
     for (const k of Object.keys(handlers) as (keyof HostReport)[]) (handlers[k] as (v: unknown) => void)(report[k]);
   }

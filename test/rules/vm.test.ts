@@ -66,7 +66,7 @@ describe('VM rules', () => {
     assert.deepEqual(r.VIFs, []);
     assert.equal((r.other_config as R).k, 'v');
     assert.match(String((r.other_config as R).mac_seed), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    assert.deepEqual(r.allowed_operations, ['start', 'start_on', 'destroy']);
+    assert.deepEqual(r.allowed_operations, ['snapshot', 'clone', 'copy', 'start', 'start_on', 'migrate_send', 'destroy']);
     const other = await rec(pool, 'VM', await vm(pool));
     assert.notEqual((other.other_config as R).mac_seed, (r.other_config as R).mac_seed);
     assert.equal(((await rec(pool, 'VM', await vm(pool, { other_config: { mac_seed: 's1' } }))).other_config as R).mac_seed, 's1');
@@ -82,7 +82,7 @@ describe('VM rules', () => {
     await start(pool, a);
     const r = await rec(pool, 'VM', a);
     assert.deepEqual([r.power_state, r.resident_on, r.domid], ['Running', master, 1]);
-    assert.deepEqual(r.allowed_operations, ['clean_shutdown', 'hard_shutdown']);
+    assert.deepEqual(r.allowed_operations, ['snapshot', 'pause', 'clean_shutdown', 'clean_reboot', 'hard_shutdown', 'hard_reboot', 'suspend', 'pool_migrate', 'migrate_send']);
     for (const v of [va, vb]) {
       const x = await rec(pool, 'VIF', v);
       assert.equal(x.currently_attached, true);

@@ -185,3 +185,20 @@ test('bond members that hold addresses give them to the bridge the bond is in', 
 test('argv: a move is not one ip command', () => {
   assert.throws(() => argvOf({ op: 'move-l3', name: 'eth0', to: 'xenbr0' } as never));
 });
+
+test('a paused VM\'s VIF stays in its bridge with its device down; running, up again', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const ni = b.network('xapi2');
+  const vm = b.vm(h, 3);
+  b.vif(vm, ni, 0, '02:00:00:00:03:00');
+  const mark = markerOf(HU);
+  const realised = (up: boolean) => kernel(nic('xapi2', { kind: 'bridge', alias: mark }), nic('vif3.0', { master: 'xapi2', up, mac: 'fe:ff:ff:ff:ff:ff' }));
+  const ops = (up: boolean) => planBridge(compileHost(b.records, h).doc, realised(up)).ops.map(describeOp).filter((o) => o.includes('vif3.0'));
+  assert.deepEqual(ops(true), []);
+  b.set('VM', vm, { power_state: 'Paused' });
+  assert.deepEqual(ops(true), ['set vif3.0 down']);
+  assert.deepEqual(ops(false), [], 'nothing more while paused');
+  b.set('VM', vm, { power_state: 'Running' });
+  assert.deepEqual(ops(false), ['set vif3.0 up']);
+});

@@ -37,7 +37,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   /** Devices the driver makes, by name → what they must be and who wants them. */
   const made = new Map<string, { want: Want; owner: string }>();
   /** Every device that must be on a master: name → master, owner, mtu. */
-  const slaves = new Map<string, { master: string; owner: string; mtu: number }>();
+  const slaves = new Map<string, { master: string; owner: string; mtu: number; down?: boolean }>();
   const mtus = new Map<string, { mtu: number; owner: string }>();
   const macs = new Map<string, { mac: string; owner: string }>();
   const isolated = new Set<string>();
@@ -103,7 +103,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   for (const v of doc.vifs) {
     if (v.bridge === undefined || skip.has(v.bridge)) continue;
     if (v.locking === 'disabled') continue;
-    slaves.set(v.name, { master: v.bridge, owner: v.owner, mtu: v.mtu });
+    slaves.set(v.name, { master: v.bridge, owner: v.owner, mtu: v.mtu, ...(v.paused ? { down: true } : {}) });
   }
 
   // Our devices no longer wanted (or wanted as something else) go first; their ports fall off.
@@ -156,7 +156,9 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
       enslave.push({ op: 'master', name, master: s.master, owner: s.owner });
     }
     if (isolated.has(name) && l?.isolated !== true) enslave.push({ op: 'isolated', name, on: true, owner: s.owner });
-    if (!l?.up || l.master !== s.master) up.push({ op: 'up', name, owner: s.owner });
+    // A paused VM's device is held down (its port stays); every other member is up.
+    if (s.down) { if (l?.up !== false) up.push({ op: 'down', name, owner: s.owner }); }
+    else if (!l?.up || l.master !== s.master) up.push({ op: 'up', name, owner: s.owner });
     // A NIC the bridge takes over keeps no address: what it holds moves to the bridge in one
     // step once the NIC is in it, so the host's address stops answering only between the two.
     const top = takenNics.get(name);

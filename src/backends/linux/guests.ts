@@ -3,8 +3,11 @@
 // a veth whose host side `vif<domid>.<device>` lives in the host's namespace, where the agent
 // makes it an OVS port. State is found again after a restart: the namespace's `lo` alias
 // records the owning host and the domid, each guest side's alias its host-side name.
-import type { GuestDriver, GuestVif, GuestVm } from '../contract.js';
-import { Ip, IpError, netns } from './ip.js';
+// A migration moves the namespace, as a live migration moves the guest's memory: the new host
+// takes over a namespace another host owns, and a guest interface it makes again keeps the
+// addresses and routes the guest had configured on it.
+import type { GuestAddresses, GuestDriver, GuestVif, GuestVm } from '../contract.js';
+import { Ip, IpError, netns, type AddrInfo, type IpRoute } from './ip.js';
 
 /** Name of a VM's namespace (exported for the lab's `exec`). */
 export function vmNamespaceName(prefix: string, vmUuid: string): string {
@@ -57,13 +60,20 @@ export class NetnsGuests implements GuestDriver {
     const ns = await this.ensureNs(vm);
     const guest = new Ip(ns);
     const inside = `eth${vif.device}`;
-    // Clean slate: a leftover host side (e.g. from a crashed run) would block the veth.
+    // Clean slate: a leftover host side (e.g. from a crashed run) would block the veth. A guest
+    // side still there (its host side on the host the VM came from) is made again here, with
+    // the guest's own configuration.
+    const kept = await guestConfig(guest, inside);
     try { await this.host.delLink(vif.hostDev); } catch (e) { if (!missing(e)) throw e; }
     try { await guest.delLink(inside); } catch (e) { if (!missing(e)) throw e; }
     await this.host.addVeth(vif.hostDev, inside, ns, vif.mac, vif.mtu);
     await guest.setAlias(inside, vif.hostDev);
     await guest.setUp(inside);
     await this.host.setUp(vif.hostDev);
+    for (const a of kept.addrs) await guest.addAddr(inside, a);
+    for (const r of kept.routes) {
+      try { await guest.replaceRoute(r.dst, inside, r.gateway); } catch { /* a gateway no longer on-link: the guest's own affair */ }
+    }
   }
 
   /** The VM's namespace, created if needed; its `lo` alias records the domid. */
@@ -72,7 +82,12 @@ export class NetnsGuests implements GuestDriver {
     if (await netns.exists(ns)) {
       const tag = await this.tagOf(ns);
       if (tag?.owner === this.owner && tag.domid === vm.domid) return ns;
-      await netns.del(ns); // left by another host (the VM moved) or by an older domain
+      if (tag && tag.owner !== this.owner) {
+        // Another host's guest of this VM: the VM moved here, and its guest comes along.
+        await new Ip(ns).setAlias('lo', `xcpnet-guest owner=${this.owner} domid=${vm.domid}`);
+        return ns;
+      }
+      await netns.del(ns); // an older domain of this host's
     }
     await netns.add(ns);
     await new Ip(ns).setAlias('lo', `xcpnet-guest owner=${this.owner} domid=${vm.domid}`);
@@ -93,6 +108,20 @@ export class NetnsGuests implements GuestDriver {
     await netns.del(key); // the veths die with their guest ends
   }
 
+  async addresses(key: string): Promise<GuestAddresses[]> {
+    if (!key.startsWith(`${this.opts.prefix}vm-`) || (await this.tagOf(key))?.owner !== this.owner) return [];
+    const out: GuestAddresses[] = [];
+    try {
+      for (const l of await new Ip(key).json<{ ifname: string; addr_info?: AddrInfo[] }[]>('addr', 'show')) {
+        const m = /^eth(\d+)$/.exec(l.ifname);
+        if (!m) continue;
+        const global = (l.addr_info ?? []).filter((a) => a.scope === 'global');
+        out.push({ device: Number(m[1]), v4: global.filter((a) => a.family === 'inet').map((a) => a.local), v6: global.filter((a) => a.family === 'inet6').map((a) => a.local) });
+      }
+    } catch { return []; } // the guest went meanwhile: it has no addresses
+    return out.sort((a, b) => a.device - b.device);
+  }
+
   async list(): Promise<Map<string, { domid: number; devices: number[] }>> {
     const out = new Map<string, { domid: number; devices: number[] }>();
     for (const ns of await netns.list()) {
@@ -109,6 +138,23 @@ export class NetnsGuests implements GuestDriver {
       out.set(ns, { domid: tag.domid, devices: devices.sort((a, b) => a - b) });
     }
     return out;
+  }
+}
+
+/** Addresses and routes the guest configured on an interface (none when it has no such interface). */
+async function guestConfig(guest: Ip, dev: string): Promise<{ addrs: string[]; routes: IpRoute[] }> {
+  try {
+    const [link] = await guest.json<{ addr_info?: AddrInfo[] }[]>('addr', 'show', 'dev', dev);
+    // Link-local IPv6 comes back by itself (same MAC); the kernel's own routes with the addresses.
+    const addrs = (link?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
+    const routes: IpRoute[] = [];
+    for (const family of ['-4', '-6']) {
+      for (const r of await guest.json<IpRoute[]>(family, 'route', 'show', 'dev', dev)) if (r.protocol !== 'kernel' && r.dst) routes.push(r);
+    }
+    return { addrs, routes };
+  } catch (e) {
+    if (missing(e)) return { addrs: [], routes: [] };
+    throw e;
   }
 }
 

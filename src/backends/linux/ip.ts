@@ -30,7 +30,7 @@ export interface IpLink {
   peerNetnsId?: number;
 }
 
-export interface IpRoute { dst: string; gateway?: string; dev?: string }
+export interface IpRoute { dst: string; gateway?: string; dev?: string; protocol?: string }
 
 /** One link of `ip -json -details link/addr show` → IpLink. */
 export function parseIpLink(l: Record<string, unknown>): IpLink {
@@ -43,7 +43,7 @@ export function parseIpLink(l: Record<string, unknown>): IpLink {
   };
 }
 
-type AddrInfo = { family: string; local: string; prefixlen: number; scope: string };
+export type AddrInfo = { family: string; local: string; prefixlen: number; scope: string };
 
 /** A namespace name as `ip netns` stores it (a file under /run/netns): no path, no option. */
 export const isNetnsName = (s: string): boolean => /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/.test(s);
@@ -111,6 +111,10 @@ export class Ip {
   async delAddr(d: string, c: string): Promise<string> { return this.run('addr', 'del', cidr(c), 'dev', dev(d)); }
   async replaceDefaultRoute(via: string, d: string): Promise<string> { return this.run('route', 'replace', 'default', 'via', ip(via), 'dev', dev(d)); }
   async delLink(d: string): Promise<string> { return this.run('link', 'del', 'dev', dev(d)); }
+  /** A route through `d` to `dst` (a prefix or `default`), via a gateway when given. */
+  async replaceRoute(dst: string, d: string, via?: string): Promise<string> {
+    return this.run('route', 'replace', dst === 'default' ? 'default' : cidr(dst), ...(via ? ['via', ip(via)] : []), 'dev', dev(d));
+  }
   /** The interface's alias (ifalias), a free text kept by the kernel: one argument, no newline. */
   async setAlias(d: string, alias: string): Promise<string> {
     return this.run('link', 'set', 'dev', dev(d), 'alias', arg(alias, (s) => /^[\x20-\x7e]{1,255}$/.test(s), 'alias'));

@@ -194,10 +194,10 @@ export class MemorySwitch implements OvsSwitch {
         return true;
       }
       case 'del-port': { const p = s.ports.get(a.name); if (p) this.unlinkPort(p); return true; }
-      case 'link-up': {
+      case 'link-up': case 'link-down': {
         const l = s.links.get(a.dev);
         if (!l) throw new Error(`link ${a.dev} does not exist`);
-        l.up = true;
+        l.up = a.kind === 'link-up';
         return false;
       }
       case 'addr-add': { const l = this.link(a.dev); if (!l.addrs.includes(a.cidr)) l.addrs.push(a.cidr); return false; }

@@ -65,6 +65,8 @@ export interface PortSpec extends PortRow {
   owner: string;
   role: PortRole;
   interfaces: IfaceRow[];
+  /** A paused VM's port: its device is held down (not an OVSDB column). */
+  down?: boolean;
 }
 
 export interface BridgeSpec extends BridgeRow {
@@ -136,6 +138,7 @@ export type Action =
   | { kind: 'update-iface'; name: string; uuid: string; owner: string; set: Partial<IfaceRow> }
   | { kind: 'del-port'; name: string; uuid: string; bridge: string }
   | { kind: 'link-up'; dev: string; owner: string }
+  | { kind: 'link-down'; dev: string; owner: string }
   | { kind: 'addr-add'; dev: string; cidr: string; owner: string }
   | { kind: 'addr-del'; dev: string; cidr: string; owner: string }
   | { kind: 'route-default'; dev: string; via: string; owner: string }
@@ -169,6 +172,7 @@ export function describeAction(a: Action): string {
     case 'update-iface': return `update interface ${a.name} (${Object.keys(a.set).join(',')})`;
     case 'del-port': return `remove port ${a.name} from ${a.bridge}`;
     case 'link-up': return `set ${a.dev} up`;
+    case 'link-down': return `set ${a.dev} down`;
     case 'addr-add': return `add ${a.cidr} to ${a.dev}`;
     case 'addr-del': return `remove ${a.cidr} from ${a.dev}`;
     case 'route-default': return `default route via ${a.via} dev ${a.dev}`;

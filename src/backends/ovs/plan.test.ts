@@ -22,6 +22,7 @@ const summary = (as: Action[]) => as.map((a) => {
     case 'add-port': return `add-port ${a.port.bridge}/${a.port.name}`;
     case 'del-port': case 'del-bridge': case 'update-bridge': case 'update-port': case 'update-iface': return `${a.kind} ${a.name}`;
     case 'link-up': return `link-up ${a.dev}`;
+    case 'link-down': return `link-down ${a.dev}`;
     case 'addr-add': case 'addr-del': return `${a.kind} ${a.dev} ${a.cidr}`;
     case 'route-default': return `route-default ${a.dev} ${a.via}`;
     case 'move-l3': return `move-l3 ${a.from} ${a.to}`;
@@ -105,6 +106,21 @@ test('internal network bridge exists only while a VIF wants it', async () => {
   ]);
   b.set('VIF', v, { currently_attached: false });
   assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['del-bridge xapi2']);
+});
+
+test('a paused VM\'s VIF: its port stays, its device is set down; unpaused, up again', async () => {
+  const { b, h, n0 } = mgmtPool();
+  const fake = new MemorySwitch({ nics: 1, seed: HU });
+  await converge(fake, compileHostConfig(b.records, h));
+  const vm = b.vm(h, 8);
+  b.vif(vm, n0, 0, '02:00:00:00:08:00');
+  fake.addLink('vif8.0', 'fe:ff:ff:ff:ff:ff');
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['add-port xenbr0/vif8.0', 'link-up vif8.0']);
+  b.set('VM', vm, { power_state: 'Paused' });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['link-down vif8.0']);
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), [], 'nothing more while paused');
+  b.set('VM', vm, { power_state: 'Running' });
+  assert.deepEqual(summary(await converge(fake, compileHostConfig(b.records, h))), ['link-up vif8.0']);
 });
 
 test('VIF add/remove leaves the other ports alone; locking change is an update', async () => {

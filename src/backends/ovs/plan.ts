@@ -155,7 +155,10 @@ export function planChanges(d: OvsConfig, o: ObservedState): Action[] {
     for (const i of p.interfaces) {
       // netdevs only: tunnel interfaces have none; VIF/NIC links that do not exist cannot be raised.
       if (i.type === 'internal') wantUp(i.name, p.owner, created);
-      else if (i.type === '' && linkExists(i.name)) wantUp(i.name, p.owner, false);
+      else if (i.type === '' && linkExists(i.name)) {
+        if (p.down) { if (o.links.get(i.name)?.up) links.push({ kind: 'link-down', dev: i.name, owner: p.owner }); }
+        else wantUp(i.name, p.owner, false);
+      }
       // A NIC (or bond member) the bridge takes over keeps no address: what it holds moves to
       // the bridge device, in one step, so the host's address never stops answering.
       if ((p.role === 'nic' || p.role === 'bond') && (o.links.get(i.name)?.addrs.length ?? 0) > 0) {

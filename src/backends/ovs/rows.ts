@@ -83,6 +83,7 @@ export function ovsRows(doc: HostDoc, datapathType: string): OvsConfig {
         ...(v.ifaceId !== undefined ? { 'iface-id': v.ifaceId } : {}) }),
     })], {
       tag: vlan?.tag ?? null,
+      ...(v.paused ? { down: true } : {}),
       external_ids: owned(v.locking === 'locked'
         ? { 'xcpnet-locking': 'locked', 'xcpnet-ipv4-allowed': v.ipv4_allowed.join(','), 'xcpnet-ipv6-allowed': v.ipv6_allowed.join(',') }
         : { 'xcpnet-locking': v.locking }),

@@ -136,6 +136,7 @@ export class OvsSystemSwitch implements OvsSwitch {
         switch (a.kind) {
           case 'move-l3': await runBatch(this.opts.netns, planMove(l3 ??= await readL3(this.opts.netns), a.from, a.to)); l3 = undefined; break;
           case 'link-up': await this.ip.setUp(a.dev); break;
+          case 'link-down': await this.ip.setDown(a.dev); break;
           case 'addr-add': await this.ip.addAddr(a.dev, a.cidr); break;
           case 'addr-del': await this.ip.delAddr(a.dev, a.cidr); break;
           case 'route-default': await this.ip.replaceDefaultRoute(a.via, a.dev); break;

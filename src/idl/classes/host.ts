@@ -30,6 +30,9 @@ export const hostClass: ClassDef = {
     field('management_address_type', t.string, 'DynamicRO', 'Management address family: ipv4 or ipv6.', { default: 'ipv4', internal: true }),
   ],
   messages: [
+    msg('migrate_receive', [p('host', t.ref('host')), p('network', t.ref('network')), p('options', t.map(t.string, t.string))],
+      t.map(t.string, t.string), ['HOST_CANNOT_ATTACH_NETWORK', 'PIF_HAS_NO_NETWORK_CONFIGURATION', 'INTERFACE_HAS_NO_IP'], 'vm-power-admin',
+      'The destination map VM.migrate_send takes to move a VM to this host over the network (its PIF on the host needs an address).'),
     msg('management_reconfigure', [p('pif', t.ref('PIF'))], null, ['HA_IS_ENABLED', ...MGMT_TARGET_ERRORS, ...REALISE_ERRORS],
       'pool-operator', 'Make the PIF the management interface of its host (the old one stays plugged).'),
     msg('management_disable', [], null, ['HA_IS_ENABLED', 'SLAVE_REQUIRES_MANAGEMENT_INTERFACE'], 'pool-operator',

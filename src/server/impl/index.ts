@@ -6,6 +6,9 @@ import { pifRules } from './pif.js';
 import { poolRules } from './pool.js';
 import { vifRules } from './vif.js';
 import { vmRules } from './vm.js';
+import { vmPowerRules } from './vm-power.js';
+import { vmCopyRules } from './vm-copy.js';
+import { vmMigrateRules } from './vm-migrate.js';
 import { vlanRules } from './vlan.js';
 import { bondRules } from './bond.js';
 import { tunnelRules } from './tunnel.js';
@@ -17,6 +20,9 @@ export const RULES: ImplTable[] = [
   networkRules,
   vifRules,
   vmRules,
+  vmPowerRules,
+  vmCopyRules,
+  vmMigrateRules,
   vlanRules,
   bondRules,
   tunnelRules,

@@ -80,10 +80,10 @@ export function destroyVifRow(tx: Tx, vifRef: string): void {
   tx.destroy('VIF', vifRef);
 }
 
-/** The host where the VIF is live (attached, VM running there), if it is. */
+/** The host where the VIF is live (attached, VM running or paused there), if it is. */
 export function liveHost(r: Reader, vif: VIFRecord): string | undefined {
   const vm = r.find('VM', vif.VM);
-  if (vif.currently_attached !== true || !vm || vm.power_state !== 'Running' || !isRef(vm.resident_on)) return undefined;
+  if (vif.currently_attached !== true || !vm || (vm.power_state !== 'Running' && vm.power_state !== 'Paused') || !isRef(vm.resident_on)) return undefined;
   return vm.resident_on;
 }
 
