@@ -1021,6 +1021,10 @@ export interface Args {
   "task.create": { label: string; description: string; };
   "task.destroy": { self: string; };
   "task.cancel": { task: string; };
+  "task.set_status": { self: string; value: "pending" | "success" | "failure" | "cancelling" | "cancelled"; };
+  "task.set_progress": { self: string; value: number; };
+  "task.set_result": { self: string; value: string; };
+  "task.set_error_info": { self: string; value: string[]; };
   "task.set_other_config": { self: string; value: { [key: string]: string }; };
   "task.add_to_other_config": { self: string; key: string; value: string; };
   "task.remove_from_other_config": { self: string; key: string; };
@@ -1226,6 +1230,13 @@ export interface Args {
   "VLAN.set_other_config": { self: string; value: { [key: string]: string }; };
   "VLAN.add_to_other_config": { self: string; key: string; value: string; };
   "VLAN.remove_from_other_config": { self: string; key: string; };
+  "blob.destroy": { self: string; };
+  "blob.create": { mime_type: string; public: boolean; };
+  "message.get_since": { since: string; };
+  "message.get": { cls: "VM" | "Host" | "SR" | "Pool" | "VMPP" | "VMSS" | "PVS_proxy" | "VDI" | "Certificate"; obj_uuid: string; since: string; };
+  "message.destroy_many": { messages: string[]; };
+  "message.destroy": { self: string; };
+  "message.create": { name: string; priority: number; cls: "VM" | "Host" | "SR" | "Pool" | "VMPP" | "VMSS" | "PVS_proxy" | "VDI" | "Certificate"; obj_uuid: string; body: string; };
   "tunnel.create": { transport_PIF: string; network: string; protocol: "gre" | "vxlan"; };
   "tunnel.destroy": { self: string; };
   "tunnel.set_status": { self: string; value: { [key: string]: string }; };
@@ -1235,4 +1246,9 @@ export interface Args {
   "tunnel.add_to_other_config": { self: string; key: string; value: string; };
   "tunnel.remove_from_other_config": { self: string; key: string; };
   "tunnel.set_protocol": { self: string; value: "gre" | "vxlan"; };
+  "network_sriov.get_remaining_capacity": { self: string; };
+  "network_sriov.destroy": { self: string; };
+  "network_sriov.create": { pif: string; network: string; };
+  "SDN_controller.forget": { self: string; };
+  "SDN_controller.introduce": { protocol: "ssl" | "pssl"; address: string; port: number; };
 }

@@ -9,6 +9,7 @@ import { vmRules } from './vm.js';
 import { vlanRules } from './vlan.js';
 import { bondRules } from './bond.js';
 import { tunnelRules } from './tunnel.js';
+import { dataClassRules } from './data-classes.js';
 
 export const RULES: ImplTable[] = [
   pifRules,
@@ -20,4 +21,5 @@ export const RULES: ImplTable[] = [
   vlanRules,
   bondRules,
   tunnelRules,
+  dataClassRules,
 ].map(implsOf);
