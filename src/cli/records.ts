@@ -6,7 +6,7 @@ import { formatMinimal, formatRecord, type Row } from './layout.js';
 import type { CliClass } from './tables.js';
 
 /** Classes the server models; refs into any other class (SR, blob…) never resolve. */
-const MODELLED = new Set(['network', 'PIF', 'PIF_metrics', 'VIF', 'VM', 'host', 'pool', 'VLAN', 'Bond', 'tunnel']);
+const MODELLED = new Set(['network', 'PIF', 'PIF_metrics', 'VIF', 'VM', 'host', 'pool', 'VLAN', 'Bond', 'tunnel', 'network_sriov', 'SDN_controller', 'message']);
 
 /** A cache of `get_all_records` per class, serving ref → record lookups. */
 export class Records implements View {

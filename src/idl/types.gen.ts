@@ -1127,6 +1127,7 @@ export interface Args {
   "host.destroy": { self: string; };
   "host.fetch_secret": { host: string; };
   "host.get_bridges": { host: string; };
+  "host.set_hostname_live": { host: string; hostname: string; };
   "host.set_name_label": { self: string; value: string; };
   "host.set_name_description": { self: string; value: string; };
   "host.set_other_config": { self: string; value: { [key: string]: string }; };

@@ -1,0 +1,87 @@
+// Messages, SR-IOV networks, the SDN controller record and the live hostname, as xe's
+// (xen-api: ocaml/xapi-cli-server/cli_frontend.ml and cli_operations.ml); their -list and
+// -param-* commands are generated from tables.ts.
+import { CliFailure, parseEnum, splitList } from '../args.js';
+import { opt, req, type Command } from '../command.js';
+import { refParam } from './net.js';
+
+/** message-create's object parameters, in the order xe reads them, with the message class each names. */
+const MESSAGE_OBJECTS: Array<[string, string, string]> = [
+  ['vm-uuid', 'VM', 'VM'], ['pool-uuid', 'Pool', 'pool'], ['sr-uuid', 'SR', 'SR'], ['host-uuid', 'Host', 'host'],
+];
+
+export const ADMIN_COMMANDS: Command[] = [
+  {
+    name: 'message-create', reqd: ['name', 'priority', 'body'], optn: MESSAGE_OBJECTS.map(([p]) => p),
+    help: 'Create a message associated with a particular API object. Note exactly one of the optional parameters must be supplied.',
+    run: async (env) => {
+      const priority = req(env, 'priority').trim();
+      if (!/^[+-]?\d+$/.test(priority)) throw new CliFailure('Priority field should be an integer');
+      const chosen = MESSAGE_OBJECTS.find(([p]) => env.params.has(p));
+      if (!chosen) throw new CliFailure('Need one of: vm-uuid, host-uuid, sr-uuid or pool-uuid');
+      const c = await env.client();
+      await c.call('message.create', req(env, 'name'), Number(priority), chosen[1], req(env, chosen[0]), req(env, 'body'));
+    },
+  },
+  {
+    name: 'message-destroy', reqd: [], optn: ['uuid', 'uuids'],
+    help: 'Destroy one existing message or many',
+    run: async (env) => {
+      const uuid = env.params.get('uuid');
+      const uuids = env.params.get('uuids');
+      if (uuid !== undefined && uuids !== undefined) throw new CliFailure('Ambiguous arguments; need one of uuid, uuids');
+      if (uuid === undefined && uuids === undefined) throw new CliFailure('Need one of uuid, uuids');
+      const c = await env.client();
+      const refs = await Promise.all((uuid !== undefined ? [uuid] : splitList(uuids!))
+        .map((u) => c.call<string>('message.get_by_uuid', u)));
+      await c.call('message.destroy_many', refs);
+    },
+  },
+  {
+    name: 'network-sriov-create', reqd: ['pif-uuid', 'network-uuid'], optn: [],
+    help: 'Create a new network-sriov on a PIF.',
+    run: async (env) => {
+      const c = await env.client();
+      const pif = await refParam(c, env, 'PIF', 'pif-uuid');
+      const network = await refParam(c, env, 'network', 'network-uuid');
+      const ref = await c.call<string>('network_sriov.create', pif, network);
+      env.out(`${await c.call<string>('network_sriov.get_uuid', ref)}\n`);
+    },
+  },
+  {
+    name: 'network-sriov-destroy', reqd: ['uuid'], optn: [],
+    help: 'Destroy a network-sriov.',
+    run: async (env) => {
+      const c = await env.client();
+      await c.call('network_sriov.destroy', await refParam(c, env, 'network_sriov', 'uuid'));
+    },
+  },
+  {
+    name: 'sdn-controller-introduce', reqd: [], optn: ['address', 'protocol', 'tcp-port'],
+    help: 'Introduce an SDN controller',
+    run: async (env) => {
+      const portText = opt(env, 'tcp-port', '0').trim();
+      if (!/^[+-]?\d+$/.test(portText)) throw new CliFailure('port field should be an integer');
+      const protocol = parseEnum(['ssl', 'pssl'], opt(env, 'protocol', 'ssl'));
+      const c = await env.client();
+      const ref = await c.call<string>('SDN_controller.introduce', protocol, opt(env, 'address', ''), Number(portText));
+      env.out(`${await c.call<string>('SDN_controller.get_uuid', ref)}\n`);
+    },
+  },
+  {
+    name: 'sdn-controller-forget', reqd: ['uuid'], optn: [],
+    help: 'Remove an SDN controller',
+    run: async (env) => {
+      const c = await env.client();
+      await c.call('SDN_controller.forget', await refParam(c, env, 'SDN_controller', 'uuid'));
+    },
+  },
+  {
+    name: 'host-set-hostname-live', reqd: ['host-uuid', 'host-name'], optn: [],
+    help: 'Sets the host name to the specified string.  Both the API and lower-level system hostname are changed.',
+    run: async (env) => {
+      const c = await env.client();
+      await c.call('host.set_hostname_live', await refParam(c, env, 'host', 'host-uuid'), req(env, 'host-name'));
+    },
+  },
+];
