@@ -150,8 +150,11 @@ export const SERVED: Readonly<Record<string, Readonly<Record<string, Served>>>> 
     get_since: { errors: [], doc: 'Every message newer than a time.', async: false },
   },
   blob: {
-    create: { errors: ['INVALID_VALUE'], doc: 'Create an empty blob; its content is sent to /blob?ref=.' },
+    create: { errors: [], doc: 'Create an empty blob; its content is sent to /blob?ref=.' },
     destroy: { errors: [], doc: 'Delete a blob and its content.' },
+  },
+  SR: {
+    create_new_blob: { errors: ['MAP_DUPLICATE_KEY'], doc: 'Create a blob and store it in blobs under the given name.', defaults: { public: false } },
   },
   SDN_controller: {
     introduce: { errors: ['OPERATION_NOT_ALLOWED', 'INVALID_VALUE'], doc: 'Record the pool\'s SDN controller (data only, docs/differences.md).',

@@ -1046,6 +1046,7 @@ export interface Args {
   "pool.eject": { host: string; };
   "pool.rotate_secret": {};
   "pool.admit_host": { joiner: Value; };
+  "pool.create_new_blob": { pool: string; name: string; mime_type: string; public: boolean; };
   "pool.set_name_label": { self: string; value: string; };
   "pool.set_name_description": { self: string; value: string; };
   "pool.set_default_SR": { self: string; value: string; };
@@ -1127,6 +1128,7 @@ export interface Args {
   "host.destroy": { self: string; };
   "host.fetch_secret": { host: string; };
   "host.get_bridges": { host: string; };
+  "host.create_new_blob": { host: string; name: string; mime_type: string; public: boolean; };
   "host.set_hostname_live": { host: string; hostname: string; };
   "host.set_name_label": { self: string; value: string; };
   "host.set_name_description": { self: string; value: string; };
@@ -1231,6 +1233,7 @@ export interface Args {
   "VLAN.set_other_config": { self: string; value: { [key: string]: string }; };
   "VLAN.add_to_other_config": { self: string; key: string; value: string; };
   "VLAN.remove_from_other_config": { self: string; key: string; };
+  "SR.create_new_blob": { sr: string; name: string; mime_type: string; public: boolean; };
   "blob.destroy": { self: string; };
   "blob.create": { mime_type: string; public: boolean; };
   "message.get_since": { since: string; };

@@ -63,5 +63,9 @@ export const poolClass: ClassDef = {
       t.any, JOIN_ERRORS, 'pool-operator',
       'xcpnet extension: the master\'s half of pool.join (the joining host calls it); returns the host ref and its credential.',
       { async: false, hidden: true }),
+    msg('create_new_blob', [
+      p('pool', t.ref('pool')), p('name', t.string), p('mime_type', t.string),
+      p('public', t.bool, 'Whether the blob is readable without a session.', false),
+    ], t.ref('blob'), ['MAP_DUPLICATE_KEY'], 'pool-operator', 'Create a blob and store it in blobs under the given name; its content is sent to /blob?ref=.'),
   ],
 };

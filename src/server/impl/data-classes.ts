@@ -1,6 +1,7 @@
 // The explicit messages xcpnet serves for classes that are otherwise data only (the list is
 // SERVED in src/idl/datamodel.ts): message (xen-api: ocaml/xapi/xapi_message.ml), SDN_controller
-// (xapi_sdn_controller.ml) and network_sriov (xapi_network_sriov.ml).
+// (xapi_sdn_controller.ml), network_sriov (xapi_network_sriov.ml), blob records and the
+// create_new_blob of their holders (xapi_blob.ml).
 
 import { randomBytes } from 'node:crypto';
 import { ApiError } from '../../common/api-error.js';
@@ -78,7 +79,52 @@ function messagesWhere(ctx: CallContext, keep: (rec: Record<string, Value>) => b
   return out;
 }
 
+/** The classes with a `blobs` map (name → blob) that create_new_blob fills. */
+const BLOB_HOLDERS = ['VM', 'host', 'pool', 'network', 'SR'] as const;
+
+/**
+ * As xapi's Xapi_blob.create and create_new_blob: an empty blob (size 0, last updated at the
+ * epoch; "" is application/octet-stream), named in its holder's blobs map.
+ */
+function createNewBlob(ctx: CallContext, cls: typeof BLOB_HOLDERS[number], holder: string, name: string, mimeType: string, isPublic: boolean): string {
+  return ctx.services.store.transact((tx) => {
+    const blobs = tx.get(cls, holder).blobs as Record<string, Value>;
+    if (Object.hasOwn(blobs, name)) throw new ApiError('MAP_DUPLICATE_KEY', [cls, 'blobs', holder, name]);
+    const blob = newBlob(tx, mimeType, isPublic);
+    tx.update(cls, holder, { blobs: { ...blobs, [name]: blob } });
+    return blob;
+  });
+}
+
+function newBlob(tx: Tx, mimeType: string, isPublic: boolean): string {
+  return tx.create('blob', {
+    mime_type: mimeType === '' ? 'application/octet-stream' : mimeType, public: isPublic, size: 0,
+    last_updated: '19700101T00:00:00Z', name_label: '', name_description: '',
+  });
+}
+
 export const dataClassRules: Rules = {
+  'blob.create': (ctx, a) => ctx.services.store.transact((tx) => newBlob(tx, a.mime_type, a.public)),
+  // The blob leaves every blobs map that names it (xapi: VMs' only); its content goes with
+  // `xcpnet serve`'s wrapper (blob-http.ts).
+  'blob.destroy': (ctx, a) => {
+    ctx.services.store.transact((tx) => {
+      tx.get('blob', a.self);
+      for (const cls of BLOB_HOLDERS) {
+        for (const [ref, rec] of tx.all(cls)) {
+          const blobs = rec.blobs as Record<string, Value>;
+          const kept = Object.fromEntries(Object.entries(blobs).filter(([, b]) => b !== a.self));
+          if (Object.keys(kept).length !== Object.keys(blobs).length) tx.update(cls, ref, { blobs: kept });
+        }
+      }
+      tx.destroy('blob', a.self);
+    });
+  },
+  'network.create_new_blob': (ctx, a) => createNewBlob(ctx, 'network', a.network, a.name, a.mime_type, a.public),
+  'host.create_new_blob': (ctx, a) => createNewBlob(ctx, 'host', a.host, a.name, a.mime_type, a.public),
+  'pool.create_new_blob': (ctx, a) => createNewBlob(ctx, 'pool', a.pool, a.name, a.mime_type, a.public),
+  'SR.create_new_blob': (ctx, a) => createNewBlob(ctx, 'SR', a.sr, a.name, a.mime_type, a.public),
+
   'message.create': (ctx, a) => {
     // xapi checks the object's uuid (UUID_INVALID [class, uuid]); the body is UTF-8 by construction.
     if (!objectExists(ctx, a.cls, a.obj_uuid)) throw new ApiError('UUID_INVALID', [a.cls, a.obj_uuid]);
