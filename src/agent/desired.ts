@@ -85,6 +85,14 @@ export function effectiveLocking(vif: Rec, net: Rec | undefined): Locking {
 
 interface Realised { bridge: string; mtu: number; vlan: boolean }
 
+/**
+ * IGMP snooping of a NIC's or bond's bridge: as the PIF's igmp_snooping_status says, which the
+ * master sets from pool.igmp_snooping_enabled when the PIF is plugged (as xapi, whose
+ * pool.set_igmp_snooping_enabled re-attaches the networks). VLAN bridges follow their parent's
+ * device on OVS and are left alone, as xcp-networkd leaves them.
+ */
+const snooping = (pif: Rec): Partial<HostBridge> => (str(pif.igmp_snooping_status) === 'enabled' ? { igmpSnooping: true } : {});
+
 export function compileHost(pool: PoolRecords, hostRef: string): Desired {
   const host = pool.host[hostRef];
   const doc: HostDoc = { host: str(host?.uuid), bridges: [], vifs: [], addresses: [] };
@@ -198,14 +206,14 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
       if (rejected.length) fail(ref, `invalid bond settings ignored: ${rejected.join(', ')}`);
       if (!claim(ref, device, ...members)) return null;
       const uplink: Uplink = { kind: 'bond', device, members, mode: properties.mode as BondMode, properties, mac: macOrNull(str(pif.MAC)) };
-      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink })) return null;
+      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink, ...snooping(pif) })) return null;
       out.bonds.push({ ref: bonds[0]!, bridge });
       return { bridge, mtu, vlan: false };
     }
 
     if (bool(pif.physical)) {
       if (!claim(ref, device)) return null;
-      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink: { kind: 'nic', device } })) return null;
+      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink: { kind: 'nic', device }, ...snooping(pif) })) return null;
       return { bridge, mtu, vlan: false };
     }
     fail(ref, 'PIF is neither physical, a bond master, a VLAN nor a tunnel access PIF');

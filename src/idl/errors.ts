@@ -108,6 +108,7 @@ export const ERRORS: Record<string, ErrorDef> = {
   PIF_IS_VLAN: e(['PIF'], 'A VLAN cannot be stacked on a VLAN PIF.'),
   PIF_IS_SRIOV_LOGICAL: e(['PIF'], 'An SR-IOV logical PIF cannot be used here.'),
   PIF_VLAN_EXISTS: e(['PIF'], 'That VLAN already exists or the PIF is a VLAN PIF; sent with the device name.'),
+  COULD_NOT_UPDATE_IGMP_SNOOPING_EVERYWHERE: e([], 'Some host did not apply the new IGMP snooping setting; the pool flag is set.'),
   HOST_NAME_INVALID: e(['reason'], 'The host name is not acceptable; the reason says why.'),
   PIF_IS_NOT_SRIOV_CAPABLE: e(['PIF'], 'The PIF\'s NIC cannot do SR-IOV.'),
   NETWORK_SRIOV_ALREADY_ENABLED: e(['PIF'], 'SR-IOV is already enabled on the PIF.'),
