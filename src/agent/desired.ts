@@ -55,6 +55,22 @@ export function effectiveMtu(rec: Rec, net: Rec | undefined): number {
   return isMtu(n) ? n : 1500;
 }
 
+/**
+ * The MTU each attached PIF of the host was plugged with: as xapi, a PIF takes its MTU
+ * (other_config:mtu, else network.MTU) when it is plugged, and keeps it until it is plugged
+ * again, whatever network.set_MTU does meanwhile. `prev` is what the agent kept (its last
+ * realised copy after a restart); a PIF seen attached for the first time takes today's value; an
+ * unplugged PIF is forgotten, so its next plug takes the value of that time. Pure.
+ */
+export function plugMtus(prev: ReadonlyMap<string, number>, pool: PoolRecords, hostRef: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [ref, pif] of Object.entries(pool.PIF)) {
+    if (str(pif.host) !== hostRef || !bool(pif.currently_attached)) continue;
+    out.set(ref, prev.get(ref) ?? effectiveMtu(pif, pool.network[str(pif.network)]));
+  }
+  return out;
+}
+
 /** What is wrong with the MTU settings effectiveMtu had to skip, if anything. */
 function mtuProblem(rec: Rec, net: Rec | undefined): string | undefined {
   const o = strMap(rec.other_config).mtu;
@@ -93,7 +109,7 @@ interface Realised { bridge: string; mtu: number; vlan: boolean }
  */
 const snooping = (pif: Rec): Partial<HostBridge> => (str(pif.igmp_snooping_status) === 'enabled' ? { igmpSnooping: true } : {});
 
-export function compileHost(pool: PoolRecords, hostRef: string): Desired {
+export function compileHost(pool: PoolRecords, hostRef: string, plugged: ReadonlyMap<string, number> = new Map()): Desired {
   const host = pool.host[hostRef];
   const doc: HostDoc = { host: str(host?.uuid), bridges: [], vifs: [], addresses: [] };
   const out: Desired = { doc, vms: [], pifs: [], bonds: [], errors: {} };
@@ -167,7 +183,8 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     if (!net) { fail(ref, 'PIF has no network'); return null; }
     const bridge = str(net.bridge);
     const netUuid = str(net.uuid);
-    const mtu = effectiveMtu(pif, net);
+    // The MTU of its plug while it stays attached (plugMtus), else today's.
+    const mtu = plugged.get(ref) ?? effectiveMtu(pif, net);
     const device = str(pif.device);
     const badMtu = mtuProblem(pif, net);
     if (badMtu) fail(ref, badMtu);

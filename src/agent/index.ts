@@ -8,7 +8,7 @@ import type { Rec } from '../idl/meta.js';
 import type { GuestDriver, HostDriver } from '../backends/contract.js';
 import type { SwitchHealth } from '../backends/ovs/health.js';
 import { emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
-import { compileHost, type Desired } from './desired.js';
+import { compileHost, plugMtus, type Desired } from './desired.js';
 import { buildReport, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
 import type { HostCache } from './host-cache.js';
@@ -177,6 +177,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // The local copy: realised until the records arrive.
   const cached = opts.cache?.load();
   let cachedCfg = cached?.config;
+  // Each attached PIF's MTU as of its plug (desired.ts plugMtus), from the last realised copy at start.
+  let keptMtus: Map<string, number> = new Map((cachedCfg?.pifs ?? []).map((p) => [p.ref, p.mtu]));
   let savedText = cachedCfg ? JSON.stringify(cachedCfg) : '';
   if (cached) log(`local copy of the host configuration found (generation ${cached.generation}, saved ${cached.savedAt})`);
   let cacheRealised = false;
@@ -253,7 +255,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const fromRecords = pool !== undefined && hostRef !== '';
     // An override (emergency mode, reset-networking) is realised instead of the records' management.
     const view = pool && override ? overridePool(pool, hostRef, override) : pool;
-    const fromView: Desired | undefined = view && hostRef !== '' ? compileHost(view, hostRef) : undefined;
+    if (pool && hostRef !== '') keptMtus = plugMtus(keptMtus, pool, hostRef);
+    const fromView: Desired | undefined = view && hostRef !== '' ? compileHost(view, hostRef, keptMtus) : undefined;
     const compiled = fromView && hypervisor ? hypervisor.shape(fromView) : fromView ?? cachedCfg;
     const dhcp = opts.dhcp;
     const cfg = compiled && dhcp ? withLeases(compiled, (d) => dhcp.lease(d)) : compiled;

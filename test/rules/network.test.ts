@@ -158,6 +158,23 @@ describe('network rules', () => {
     await assertApiError(pool.call('network.attach_for_vm', pool.master.host, other), 'BRIDGE_NOT_AVAILABLE', ['nosuchbr2']);
   });
 
+  test('set_MTU reaches an attached PIF at its next plug, as in xapi', async () => {
+    const { pif: p, network: n } = await nicPif(pool, 'eth7');
+    const { hub } = pool.master.server;
+    const bridge = (await rec(pool, 'network', n)).bridge as string;
+    const mtuOnHost = async () => (await pool.fakeHost.observe()).bridges.find((x) => x.name === bridge)?.mtu;
+    assert.equal((await rec(pool, 'PIF', p)).currently_attached, true);
+    assert.equal(await mtuOnHost(), 1500);
+    await pool.call('network.set_MTU', n, 9000);
+    await hub.wait(pool.master.host);
+    assert.equal(await mtuOnHost(), 1500, 'the attached PIF keeps the MTU of its plug');
+    assert.equal((await rec(pool, 'PIF', p)).MTU, 1500);
+    await pool.call('PIF.unplug', p);
+    await pool.call('PIF.plug', p);
+    assert.equal(await mtuOnHost(), 9000, 'plugged again: the network\'s MTU');
+    assert.equal((await rec(pool, 'PIF', p)).MTU, 9000);
+  });
+
   test('set_default_locking_mode refuses while a VIF is attached', async () => {
     const n = await net(pool);
     const m = await vm(pool);
