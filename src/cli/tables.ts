@@ -62,7 +62,7 @@ export const NETWORK: CliClass = {
     { cli: 'bridge', api: 'bridge' },
     { cli: 'managed', api: 'managed' },
     { cli: 'other-config', api: 'other_config' },
-    // Blob refs print as uuids; blobs are not modelled here, so they do not resolve.
+    // Blob refs print as the blobs' uuids.
     { cli: 'blobs', api: 'blobs', marker: '( RO)' },
     { cli: 'tags', api: 'tags', sep: ', ' },
     { cli: 'default-locking-mode', api: 'default_locking_mode', setter: 'set_default_locking_mode' },

@@ -71,6 +71,17 @@ test('sdn-controller-introduce/forget and -list', async () => {
   ]);
 });
 
+test('blob-create names a new blob in its holder\'s blobs and prints its uuid', async () => {
+  await runTranscript(server, [
+    { cmd: 'network-create name-label=with-blob', stdout: '{?net}\n' },
+    { cmd: 'blob-create name=notes mime-type=text/plain network-uuid={net}', stdout: '{?blob}\n' },
+    { cmd: 'network-param-get uuid={net} param-name=blobs', stdoutRe: /^notes: [0-9a-f-]{36}\n$/ },
+    { cmd: 'blob-create name=notes network-uuid={net}', stderr: lines(doc('MAP_DUPLICATE_KEY'), 'type: network', 'param_name: blobs', 'uuid: {net} (with-blob)', 'key: notes') },
+    { cmd: 'blob-create name=x', stderr: internal('Need one of: vm-uuid, host-uuid, network-uuid, sr-uuid or pool-uuid') },
+    { cmd: 'blob-create name=x network-uuid={net} public=maybe', stderr: "Error: Failed to parse parameter 'public': expecting a boolean (true or false)\n" },
+  ]);
+});
+
 test('host-set-hostname-live records a valid hostname and refuses others', async () => {
   await runTranscript(server, [
     { cmd: 'host-list params=uuid --minimal', stdout: '{?host}\n' },

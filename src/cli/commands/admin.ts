@@ -1,7 +1,7 @@
 // Messages, SR-IOV networks, the SDN controller record and the live hostname, as xe's
 // (xen-api: ocaml/xapi-cli-server/cli_frontend.ml and cli_operations.ml); their -list and
 // -param-* commands are generated from tables.ts.
-import { CliFailure, parseEnum, splitList } from '../args.js';
+import { CliFailure, parseBool, parseEnum, splitList } from '../args.js';
 import { opt, req, type Command } from '../command.js';
 import { refParam } from './net.js';
 
@@ -10,7 +10,23 @@ const MESSAGE_OBJECTS: Array<[string, string, string]> = [
   ['vm-uuid', 'VM', 'VM'], ['pool-uuid', 'Pool', 'pool'], ['sr-uuid', 'SR', 'SR'], ['host-uuid', 'Host', 'host'],
 ];
 
+/** blob-create's holders, in the order xe reads them: [parameter, class]. */
+const BLOB_HOLDERS: Array<[string, string]> = [['vm-uuid', 'VM'], ['pool-uuid', 'pool'], ['sr-uuid', 'SR'], ['host-uuid', 'host'], ['network-uuid', 'network']];
+
 export const ADMIN_COMMANDS: Command[] = [
+  {
+    name: 'blob-create', reqd: ['name'], optn: ['mime-type', ...BLOB_HOLDERS.map(([p]) => p), 'public'], hidden: true,
+    help: 'Create a binary blob to be associated with an API object',
+    run: async (env) => {
+      const isPublic = parseBool('public', opt(env, 'public', 'false'));
+      const holder = BLOB_HOLDERS.find(([p]) => env.params.has(p));
+      if (!holder) throw new CliFailure('Need one of: vm-uuid, host-uuid, network-uuid, sr-uuid or pool-uuid');
+      const c = await env.client();
+      const ref = await refParam(c, env, holder[1], holder[0]);
+      const blob = await c.call<string>(`${holder[1]}.create_new_blob`, ref, req(env, 'name'), opt(env, 'mime-type', ''), isPublic);
+      env.out(`${await c.call<string>('blob.get_uuid', blob)}\n`);
+    },
+  },
   {
     name: 'message-create', reqd: ['name', 'priority', 'body'], optn: MESSAGE_OBJECTS.map(([p]) => p),
     help: 'Create a message associated with a particular API object. Note exactly one of the optional parameters must be supplied.',
