@@ -2,6 +2,9 @@
 // (ocaml/xapi-cli-server/cli_frontend.ml, cli_operations.ml): their dedicated commands and the
 // generated -list/-param-list/-param-get.
 import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { doc, internal, lines, missingParam, record, runTranscript, startServer, usage, type Server } from './harness.js';
 
 let server: Server;
@@ -71,15 +74,23 @@ test('sdn-controller-introduce/forget and -list', async () => {
   ]);
 });
 
-test('blob-create names a new blob in its holder\'s blobs and prints its uuid', async () => {
+test('blob-create names a new blob in its holder\'s blobs and prints its uuid; blob-put and blob-get move its content', async () => {
+  const content = Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 251));
+  writeFileSync(join(server.dir, 'in.bin'), content);
   await runTranscript(server, [
     { cmd: 'network-create name-label=with-blob', stdout: '{?net}\n' },
     { cmd: 'blob-create name=notes mime-type=text/plain network-uuid={net}', stdout: '{?blob}\n' },
     { cmd: 'network-param-get uuid={net} param-name=blobs', stdoutRe: /^notes: [0-9a-f-]{36}\n$/ },
     { cmd: 'blob-create name=notes network-uuid={net}', stderr: lines(doc('MAP_DUPLICATE_KEY'), 'type: network', 'param_name: blobs', 'uuid: {net} (with-blob)', 'key: notes') },
+    // The content, as a file sent and fetched back.
+    { cmd: 'blob-put uuid={blob} filename={dir}/in.bin' },
+    { cmd: 'blob-get uuid={blob} filename={dir}/out.bin' },
+    { cmd: 'blob-param-get uuid={blob} param-name=size', stderr: usage('Unknown command: blob-param-get'), status: 1 },
+    { cmd: 'blob-get uuid=no-such-uuid filename={dir}/none.bin', stderr: 'Error: blob-get: HTTP 404 Unknown reference\n' },
     { cmd: 'blob-create name=x', stderr: internal('Need one of: vm-uuid, host-uuid, network-uuid, sr-uuid or pool-uuid') },
     { cmd: 'blob-create name=x network-uuid={net} public=maybe', stderr: "Error: Failed to parse parameter 'public': expecting a boolean (true or false)\n" },
-  ]);
+  ], { dir: server.dir });
+  assert.ok(readFileSync(join(server.dir, 'out.bin')).equals(content), 'the same bytes back');
 });
 
 test('host-set-hostname-live records a valid hostname and refuses others', async () => {

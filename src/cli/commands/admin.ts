@@ -1,6 +1,10 @@
 // Messages, SR-IOV networks, the SDN controller record and the live hostname, as xe's
 // (xen-api: ocaml/xapi-cli-server/cli_frontend.ml and cli_operations.ml); their -list and
 // -param-* commands are generated from tables.ts.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { CliFailure, parseBool, parseEnum, splitList } from '../args.js';
 import { opt, req, type Command } from '../command.js';
 import { refParam } from './net.js';
@@ -13,7 +17,43 @@ const MESSAGE_OBJECTS: Array<[string, string, string]> = [
 /** blob-create's holders, in the order xe reads them: [parameter, class]. */
 const BLOB_HOLDERS: Array<[string, string]> = [['vm-uuid', 'VM'], ['pool-uuid', 'pool'], ['sr-uuid', 'SR'], ['host-uuid', 'host'], ['network-uuid', 'network']];
 
+/** The reply of a blob transfer, or an error naming its status and the server's reason. */
+async function blobReply(res: IncomingMessage, what: string): Promise<void> {
+  if (res.statusCode === 200) return;
+  const chunks: Buffer[] = [];
+  for await (const c of res) { chunks.push(c as Buffer); if (chunks.length > 16) break; }
+  throw new Error(`${what}: HTTP ${res.statusCode} ${Buffer.concat(chunks).toString('utf8').trim().slice(0, 200)}`);
+}
+
+async function transferOf(env: Parameters<Command['run']>[0]) {
+  const c = await env.client();
+  if (!c.transfer) throw new Error('this connection cannot transfer files');
+  return c.transfer.bind(c);
+}
+
 export const ADMIN_COMMANDS: Command[] = [
+  {
+    name: 'blob-put', reqd: ['uuid', 'filename'], optn: [], hidden: true,
+    help: 'Upload a binary blob to the xapi server',
+    run: async (env) => {
+      const file = req(env, 'filename');
+      const length = (await stat(file)).size;
+      const transfer = await transferOf(env);
+      const res = await transfer('PUT', '/blob', { uuid: req(env, 'uuid') }, { stream: createReadStream(file), length });
+      await blobReply(res, 'blob-put');
+      res.resume();
+    },
+  },
+  {
+    name: 'blob-get', reqd: ['uuid', 'filename'], optn: [], hidden: true,
+    help: 'Save the binary blob to the local filesystem',
+    run: async (env) => {
+      const transfer = await transferOf(env);
+      const res = await transfer('GET', '/blob', { uuid: req(env, 'uuid') });
+      await blobReply(res, 'blob-get');
+      await pipeline(res, createWriteStream(req(env, 'filename')));
+    },
+  },
   {
     name: 'blob-create', reqd: ['name'], optn: ['mime-type', ...BLOB_HOLDERS.map(([p]) => p), 'public'], hidden: true,
     help: 'Create a binary blob to be associated with an API object',
