@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bondProperties } from './bond.js';
-import { compileHost, tunnelPortName, vmsElsewhere } from './desired.js';
+import { compileHost, plugMtus, tunnelPortName, vmsElsewhere } from './desired.js';
 import { PoolBuilder } from './pool-builder.js';
 import { prefixOf } from './records.js';
 
@@ -48,6 +48,26 @@ test('MTU: PIF other_config:mtu overrides network.MTU', () => {
   c = compileHost(b.records, h);
   assert.equal(c.doc.bridges[0]!.mtu, 4000);
   assert.equal(c.pifs[0]!.mtu, 4000);
+});
+
+test('MTU at the next plug: an attached PIF keeps the MTU of its plug; unplugged and plugged again, it takes the network\'s', () => {
+  const { b, h, p0 } = onePhysical();
+  const net = b.rec('PIF', p0).network as string;
+  let kept = plugMtus(new Map(), b.records, h);
+  assert.deepEqual([...kept], [[p0, 1500]]);
+  b.set('network', net, { MTU: 9000 });
+  kept = plugMtus(kept, b.records, h);
+  assert.equal(compileHost(b.records, h, kept).doc.bridges[0]!.mtu, 1500, 'still attached: the MTU of its plug');
+  b.set('PIF', p0, { currently_attached: false });
+  kept = plugMtus(kept, b.records, h);
+  assert.deepEqual([...kept], []);
+  b.set('PIF', p0, { currently_attached: true });
+  kept = plugMtus(kept, b.records, h);
+  assert.equal(compileHost(b.records, h, kept).doc.bridges[0]!.mtu, 9000, 'plugged again: the network\'s');
+  // other_config:mtu, too, is taken at the plug.
+  b.set('PIF', p0, { other_config: { mtu: '4000' } });
+  kept = plugMtus(kept, b.records, h);
+  assert.equal(compileHost(b.records, h, kept).doc.bridges[0]!.mtu, 9000);
 });
 
 test('VLAN: a bridge (parent, tag) after its parent, parent brought up, MTU clamped to parent', () => {

@@ -59,6 +59,24 @@ export function effectiveMtu(rec: Rec, net: Rec | undefined): number {
   return isMtu(n) ? n : 1500;
 }
 
+/**
+ * The MTU each attached PIF of the host was plugged with: as xapi, a PIF takes its MTU
+ * (other_config:mtu, else network.MTU) when it is plugged, and keeps it until it is plugged
+ * again, whatever network.set_MTU does meanwhile. `prev` is what the agent kept (its last
+ * realised copy after a restart); a PIF seen attached for the first time takes today's value; an
+ * unplugged PIF is forgotten, so its next plug takes the value of that time. Pure.
+ */
+export function plugMtus(prev: ReadonlyMap<string, number>, pool: PoolRecords, hostRef: string,
+  hostPifs: Iterable<string> = Object.keys(pool.PIF)): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const ref of hostPifs) {
+    const pif = pool.PIF[ref];
+    if (!pif || str(pif.host) !== hostRef || !bool(pif.currently_attached)) continue;
+    out.set(ref, prev.get(ref) ?? effectiveMtu(pif, pool.network[str(pif.network)]));
+  }
+  return out;
+}
+
 /** What is wrong with the MTU settings effectiveMtu had to skip, if anything. */
 function mtuProblem(rec: Rec, net: Rec | undefined): string | undefined {
   const o = strMap(rec.other_config).mtu;
@@ -107,7 +125,15 @@ export function vmsElsewhere(pool: PoolRecords, hostRef: string): string[] {
     str(vm.resident_on) !== hostRef && isUuid(str(vm.uuid))).map((vm) => str(vm.uuid));
 }
 
-export function compileHost(pool: PoolRecords, hostRef: string): Desired {
+/**
+ * IGMP snooping of a NIC's or bond's bridge: as the PIF's igmp_snooping_status says, which the
+ * master sets from pool.igmp_snooping_enabled when the PIF is plugged (as xapi, whose
+ * pool.set_igmp_snooping_enabled re-attaches the networks). VLAN bridges follow their parent's
+ * device on OVS and are left alone, as xcp-networkd leaves them.
+ */
+const snooping = (pif: Rec): Partial<HostBridge> => (str(pif.igmp_snooping_status) === 'enabled' ? { igmpSnooping: true } : {});
+
+export function compileHost(pool: PoolRecords, hostRef: string, plugged: ReadonlyMap<string, number> = new Map()): Desired {
   const host = pool.host[hostRef];
   const doc: HostDoc = { host: str(host?.uuid), bridges: [], vifs: [], addresses: [] };
   const out: Desired = { doc, vms: [], pifs: [], bonds: [], errors: {} };
@@ -178,7 +204,8 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
     if (!net) { fail(ref, 'PIF has no network'); return null; }
     const bridge = str(net.bridge);
     const netUuid = str(net.uuid);
-    const mtu = effectiveMtu(pif, net);
+    // The MTU of its plug while it stays attached (plugMtus), else today's.
+    const mtu = plugged.get(ref) ?? effectiveMtu(pif, net);
     const device = str(pif.device);
     const badMtu = mtuProblem(pif, net);
     if (badMtu) fail(ref, badMtu);
@@ -217,14 +244,14 @@ export function compileHost(pool: PoolRecords, hostRef: string): Desired {
       if (rejected.length) fail(ref, `invalid bond settings ignored: ${rejected.join(', ')}`);
       if (!claim(ref, device, ...members)) return null;
       const uplink: Uplink = { kind: 'bond', device, members, mode: properties.mode as BondMode, properties, mac: macOrNull(str(pif.MAC)) };
-      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink })) return null;
+      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink, ...snooping(pif) })) return null;
       out.bonds.push({ ref: bonds[0]!, bridge });
       return { bridge, mtu, vlan: false };
     }
 
     if (bool(pif.physical)) {
       if (!claim(ref, device)) return null;
-      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink: { kind: 'nic', device } })) return null;
+      if (!ensureBridge(bridge, ref, mtu, netUuid, str(pif.MAC), { uplink: { kind: 'nic', device }, ...snooping(pif) })) return null;
       return { bridge, mtu, vlan: false };
     }
     fail(ref, 'PIF is neither physical, a bond master, a VLAN nor a tunnel access PIF');

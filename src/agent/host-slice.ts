@@ -207,6 +207,13 @@ export function hostSlice(ix: IndexedPool, hostRef: string, deps?: Set<string>):
   return s;
 }
 
+function sameMap(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
+  if (a === b) return true;
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
 /** Two slices with the same records (the same objects, or equal copies) under the same refs. */
 function sameSlice(a: PoolRecords, b: PoolRecords): boolean {
   for (const cls of POOL_CLASSES) {
@@ -233,12 +240,13 @@ function sameSlice(a: PoolRecords, b: PoolRecords): boolean {
  * shared: callers do not change it.
  */
 export class HostCompiler {
-  private last: { hostRef: string; slice: PoolRecords; deps: Set<string>; version: number; out: Desired } | undefined;
+  private last: { hostRef: string; plugged: ReadonlyMap<string, number>; slice: PoolRecords; deps: Set<string>; version: number; out: Desired } | undefined;
   /** How many compiles ran (the rest were answered from the memo): for benches and tests. */
   compiles = 0;
 
-  compile(ix: IndexedPool, hostRef: string): Desired {
-    const last = this.last?.hostRef === hostRef ? this.last : undefined;
+  /** `plugged`: each attached PIF's MTU as of its plug (compileHost's third argument). */
+  compile(ix: IndexedPool, hostRef: string, plugged: ReadonlyMap<string, number> = new Map()): Desired {
+    const last = this.last?.hostRef === hostRef && sameMap(this.last.plugged, plugged) ? this.last : undefined;
     if (last) {
       const since = ix.changedSince(last.version);
       if (since && !since.some((keys) => keys.some((k) => last.deps.has(k)))) { last.version = ix.version; return last.out; }
@@ -248,8 +256,8 @@ export class HostCompiler {
     const slice = hostSlice(ix, hostRef, deps);
     if (last && sameSlice(last.slice, slice)) { this.last = { ...last, slice, deps, version }; return last.out; }
     this.compiles++;
-    const out = compileHost(slice, hostRef);
-    this.last = { hostRef, slice, deps, version, out };
+    const out = compileHost(slice, hostRef, plugged);
+    this.last = { hostRef, plugged, slice, deps, version, out };
     return out;
   }
 }

@@ -8,7 +8,7 @@ import type { Rec } from '../idl/meta.js';
 import type { GuestDriver, HostDriver } from '../backends/contract.js';
 import type { SwitchHealth } from '../backends/ovs/health.js';
 import { AGENT_HEARTBEAT_MS, emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
-import { compileHost, vmsElsewhere, type Desired } from './desired.js';
+import { compileHost, plugMtus, vmsElsewhere, type Desired } from './desired.js';
 import { buildReport, guestNetworks, reconcile, type ReconcileResult } from './reconcile.js';
 import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
 import { HostCompiler, IndexedPool } from './host-slice.js';
@@ -183,8 +183,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   let pool: PoolRecords | undefined; // replica's records
   // Compiles this host again only when the records it reads changed (host-slice.ts).
   const compiler = new HostCompiler();
-  const compile = (records: PoolRecords): Desired =>
-    (replica && records === replica.records ? compiler.compile(replica, hostRef) : compileHost(records, hostRef));
+  const compile = (records: PoolRecords, plugged: ReadonlyMap<string, number>): Desired =>
+    (replica && records === replica.records ? compiler.compile(replica, hostRef, plugged) : compileHost(records, hostRef, plugged));
   let token = '';
   let generation = 0;
   let reportedGen = -1;
@@ -195,6 +195,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // The local copy: realised until the records arrive.
   const cached = opts.cache?.load();
   let cachedCfg = cached?.config;
+  // Each attached PIF's MTU as of its plug (desired.ts plugMtus), from the last realised copy at start.
+  let keptMtus: Map<string, number> = new Map((cachedCfg?.pifs ?? []).map((p) => [p.ref, p.mtu]));
   let savedText = cachedCfg ? JSON.stringify(cachedCfg) : '';
   if (cached) log(`local copy of the host configuration found (generation ${cached.generation}, saved ${cached.savedAt})`);
   let cacheRealised = false;
@@ -238,7 +240,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
    */
   const reportUnavailable = async (): Promise<void> => {
     if (!pool || !hostRef) return;
-    const cfg = compile(pool);
+    const cfg = compile(pool, keptMtus);
     const why = `Open vSwitch: ${health?.reason ?? 'down'}`;
     const unrealised = Object.fromEntries([...cfg.pifs.map((p) => p.ref), ...cfg.doc.vifs.map((v) => v.owner)].map((r) => [r, why]));
     const base = lastFullState ?? emptyReport(backend.kind);
@@ -271,7 +273,8 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const fromRecords = pool !== undefined && hostRef !== '';
     // An override (emergency mode, reset-networking) is realised instead of the records' management.
     const view = pool && override ? overridePool(pool, hostRef, override) : pool;
-    const fromView: Desired | undefined = view && hostRef !== '' ? compile(view) : undefined;
+    if (pool && hostRef !== '') keptMtus = plugMtus(keptMtus, pool, hostRef, replica?.where('PIF', 'host', hostRef));
+    const fromView: Desired | undefined = view && hostRef !== '' ? compile(view, keptMtus) : undefined;
     const compiled = fromView && hypervisor ? hypervisor.shape(fromView) : fromView ?? cachedCfg;
     const dhcp = opts.dhcp;
     const cfg = compiled && dhcp ? withLeases(compiled, (d) => dhcp.lease(d)) : compiled;

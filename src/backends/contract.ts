@@ -63,6 +63,11 @@ export interface HostBridge {
   tunnels: Tunnel[];
   /** OVN's integration bridge (`br-int`): its flows are ovn-controller's (fail_mode secure). */
   integration?: boolean;
+  /**
+   * IGMP snooping (pool.igmp_snooping_enabled, as the bridge's PIF recorded it at its last plug):
+   * OVS mcast_snooping_enable, the Linux bridge's mcast_snooping. Absent: off.
+   */
+  igmpSnooping?: boolean;
 }
 
 /**
@@ -192,6 +197,8 @@ export interface ObservedBridge {
   tunnels: { name: string; protocol: string; remote: string; key: number }[];
   /** Guest ports (vif…) on it. */
   vifs: string[];
+  /** IGMP snooping, where the driver reports it. */
+  igmpSnooping?: boolean;
   /** Every interface on it, in the layout of `brctl show` (uplink or VLAN device first). */
   interfaces: string[];
 }

@@ -1,6 +1,7 @@
 // CLI fields: what a record of a class looks like to xe. Types, qualifiers and map/set kinds
 // come from the IDL; the CLI's own names, order, markers and special setters come from the
 // per-class tables in tables.ts (xen-api: ocaml/xapi-cli-server/records.ml), which the IDL cannot express.
+import type { XapiClient } from '../client/xapi-client.js';
 import type { ClassDef, Field as IdlField, Rec, Ty, Value } from '../idl/meta.js';
 import { ArgError, CliFailure, parseBool, parseEnum, parseFloatParam, parseIntParam, splitList } from './args.js';
 import { formatFloat, formatMap, type Marker } from './layout.js';
@@ -11,6 +12,8 @@ export const NOT_IN_DB = '<not in database>';
 /** A caller that can run XenAPI methods (the session is prepended by the client). */
 export interface Caller {
   call<T = unknown>(method: string, ...params: unknown[]): Promise<T>;
+  /** An HTTP request beside the RPC (blob-put, blob-get): XapiClient.transfer. */
+  transfer?: XapiClient['transfer'];
 }
 
 /** Read access to prefetched records of other classes (refs → uuid, names, metrics). */

@@ -5,8 +5,8 @@ import { buildField, unknownField, type Caller, type CliField, type View } from 
 import { formatMinimal, formatRecord, type Row } from './layout.js';
 import type { CliClass } from './tables.js';
 
-/** Classes the server models; refs into any other class (SR, blob…) never resolve. */
-const MODELLED = new Set(['network', 'PIF', 'PIF_metrics', 'VIF', 'VM', 'host', 'pool', 'VLAN', 'Bond', 'tunnel']);
+/** Classes whose refs resolve to uuids when printed; refs into any other class (SR…) never do. */
+const MODELLED = new Set(['network', 'PIF', 'PIF_metrics', 'VIF', 'VM', 'host', 'pool', 'VLAN', 'Bond', 'tunnel', 'network_sriov', 'SDN_controller', 'message', 'blob']);
 
 /** A cache of `get_all_records` per class, serving ref → record lookups. */
 export class Records implements View {

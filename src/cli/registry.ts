@@ -1,6 +1,7 @@
 // All commands: the dedicated ones (static data) and the generated ones (built from the
 // class tables and the IDL when first needed).
 import type { Command } from './command.js';
+import { ADMIN_COMMANDS } from './commands/admin.js';
 import { CERT_COMMANDS } from './commands/cert.js';
 import { NET_COMMANDS } from './commands/net.js';
 import { VM_COMMANDS } from './commands/vm.js';
@@ -16,7 +17,7 @@ export function registerHelp(cmds: Command[]): void {
 }
 
 export function dedicated(): Command[] {
-  return [...helpCommands, ...NET_COMMANDS, ...VM_COMMANDS, ...POOL_COMMANDS, ...POOL_DB_COMMANDS, ...CERT_COMMANDS];
+  return [...helpCommands, ...NET_COMMANDS, ...VM_COMMANDS, ...POOL_COMMANDS, ...POOL_DB_COMMANDS, ...CERT_COMMANDS, ...ADMIN_COMMANDS];
 }
 
 export async function findCommand(name: string): Promise<Command | undefined> {

@@ -62,7 +62,7 @@ export const NETWORK: CliClass = {
     { cli: 'bridge', api: 'bridge' },
     { cli: 'managed', api: 'managed' },
     { cli: 'other-config', api: 'other_config' },
-    // Blob refs print as uuids; blobs are not modelled here, so they do not resolve.
+    // Blob refs print as the blobs' uuids.
     { cli: 'blobs', api: 'blobs', marker: '( RO)' },
     { cli: 'tags', api: 'tags', sep: ', ' },
     { cli: 'default-locking-mode', api: 'default_locking_mode', setter: 'set_default_locking_mode' },
@@ -265,7 +265,46 @@ export const POOL: CliClass = {
   ],
 };
 
-export const CLI_CLASSES: CliClass[] = [NETWORK, PIF, VIF, VLAN, BOND, TUNNEL, HOST, VM, POOL];
+export const MESSAGE: CliClass = {
+  prefix: 'message', cls: 'message',
+  // xe lists every field of a message.
+  defaults: ['uuid', 'name', 'priority', 'class', 'obj-uuid', 'timestamp', 'body'],
+  fields: [
+    { cli: 'uuid', api: 'uuid' },
+    { cli: 'name', api: 'name' },
+    { cli: 'priority', api: 'priority' },
+    { cli: 'class', api: 'cls' },
+    { cli: 'obj-uuid', api: 'obj_uuid' },
+    { cli: 'timestamp', api: 'timestamp' },
+    { cli: 'body', api: 'body' },
+  ],
+};
+
+export const NETWORK_SRIOV: CliClass = {
+  prefix: 'network-sriov', cls: 'network_sriov',
+  defaults: ['uuid', 'physical-PIF', 'logical-PIF', 'requires-reboot'],
+  fields: [
+    { cli: 'uuid', api: 'uuid' },
+    { cli: 'physical-PIF', api: 'physical_PIF' },
+    { cli: 'logical-PIF', api: 'logical_PIF' },
+    { cli: 'requires-reboot', api: 'requires_reboot' },
+    { cli: 'remaining-capacity', marker: '( RO)', expensive: true, get: () => '',
+      compute: async (c, ref) => { try { return String(await c.call<number>('network_sriov.get_remaining_capacity', ref)); } catch { return '<unknown>'; } } },
+  ],
+};
+
+export const SDN_CONTROLLER: CliClass = {
+  prefix: 'sdn-controller', cls: 'SDN_controller',
+  defaults: ['uuid', 'protocol', 'address', 'port'],
+  fields: [
+    { cli: 'uuid', api: 'uuid' },
+    { cli: 'protocol', api: 'protocol' },
+    { cli: 'address', api: 'address' },
+    { cli: 'port', api: 'port' },
+  ],
+};
+
+export const CLI_CLASSES: CliClass[] = [NETWORK, PIF, VIF, VLAN, BOND, TUNNEL, HOST, VM, POOL, MESSAGE, NETWORK_SRIOV, SDN_CONTROLLER];
 
 export function findCliClass(prefix: string): CliClass | undefined {
   return CLI_CLASSES.find((c) => c.prefix === prefix);

@@ -1,7 +1,8 @@
 // A small XenAPI client: JSON-RPC 2.0 over HTTPS, HTTP or the server's unix socket.
 // Used by `xe` and by the host agent. Kept free of heavy imports: `xe` start-up time is
 // dominated by what this module pulls in.
-import { Agent, request, type AgentOptions, type RequestOptions } from 'node:http';
+import { Agent, request, type AgentOptions, type IncomingMessage, type RequestOptions } from 'node:http';
+import type { Readable } from 'node:stream';
 import { request as requestTls } from 'node:https';
 import { ApiError } from '../common/api-error.js';
 import { TrustingAgent, UntrustedCertificate, type Trust } from './trust.js';
@@ -119,6 +120,26 @@ export class XapiClient {
       this.sessionRef = undefined;
       this.agent.destroy();
     }
+  }
+
+  /**
+   * An HTTP request beside the RPC, as xapi's HTTP handlers take them (`/blob`): the session
+   * goes in the query; a body is streamed with its length. Resolves with the reply, unread.
+   */
+  transfer(method: 'GET' | 'PUT', path: string, query: Record<string, string>, body?: { stream: Readable; length: number }): Promise<IncomingMessage> {
+    const ep = this.endpoint;
+    const q = new URLSearchParams({ ...query, session_id: this.sessionRef ?? '' });
+    const opts: RequestOptions = {
+      method, path: `${path}?${q.toString()}`, agent: this.newAgent({ keepAlive: false }),
+      headers: body ? { 'content-length': body.length, 'content-type': 'application/octet-stream' } : {},
+    };
+    if (ep.socketPath !== undefined) Object.assign(opts, { socketPath: ep.socketPath, servername: 'localhost' });
+    else { opts.host = ep.host; opts.port = ep.port; }
+    return new Promise((resolve, reject) => {
+      const req = (ep.tls ? requestTls : request)(opts, resolve);
+      req.on('error', (e) => reject(e instanceof UntrustedCertificate ? e : new Error(`cannot reach the XenAPI server (${describe(ep)}): ${e.message}`)));
+      if (body) { body.stream.on('error', (e) => req.destroy(e)); body.stream.pipe(req); } else req.end();
+    });
   }
 
   private send(method: string, params: unknown[]): Promise<unknown> {

@@ -2,7 +2,7 @@
 // the IDL's vocabulary: the classes xcpnet does not model by hand become data-only ClassDefs, and
 // the hand-written classes get the published fields and messages they do not declare. Pure data,
 // no I/O; runs once when the IDL is loaded.
-import { NULL_REF, ROLES, t, zeroOf, type ClassDef, type Field, type Message, type Qualifier, type Role, type Ty, type Value } from './meta.js';
+import { NULL_REF, ROLES, t, zeroOf, type ClassDef, type Field, type Message, type Param, type Qualifier, type Role, type Ty, type Value } from './meta.js';
 
 export type Lifecycle = 'published' | 'deprecated' | 'removed' | 'prototype';
 /** [name, type, qualifier, lifecycle, default?], as xapi's datamodel spells them. */
@@ -135,6 +135,40 @@ export function parseDefault(s: string, ty: Ty): Value {
 const DATA_ONLY_FIELD = 'From xapi\'s datamodel; data only in xcpnet.';
 const UNIMPLEMENTED_DOC = `Published by xapi, not implemented by xcpnet: answers ${UNIMPLEMENTED}.`;
 
+/**
+ * What xcpnet serves of a data-only class's explicit messages (src/server/impl/data-classes.ts
+ * implements them): per message its errors, its doc, whether Async is allowed (as xapi's
+ * `~flags:[`Session]` says), and defaults of versioned parameters. The rest answer UNIMPLEMENTED.
+ */
+export interface Served { errors: string[]; doc: string; async?: boolean; defaults?: Record<string, Value> }
+export const SERVED: Readonly<Record<string, Readonly<Record<string, Served>>>> = {
+  message: {
+    create: { errors: ['UUID_INVALID', 'INVALID_VALUE'], doc: 'Record a message about an object; the oldest go beyond the bound (docs/differences.md).', async: false },
+    destroy: { errors: [], doc: 'Delete a message.', async: false },
+    destroy_many: { errors: [], doc: 'Delete several messages (all or none).' },
+    get: { errors: ['UUID_INVALID'], doc: 'The messages about one object, newer than a time.', async: false },
+    get_since: { errors: [], doc: 'Every message newer than a time.', async: false },
+  },
+  blob: {
+    create: { errors: [], doc: 'Create an empty blob; its content is sent to /blob?ref=.' },
+    destroy: { errors: [], doc: 'Delete a blob and its content.' },
+  },
+  SR: {
+    create_new_blob: { errors: ['MAP_DUPLICATE_KEY'], doc: 'Create a blob and store it in blobs under the given name.', defaults: { public: false } },
+  },
+  SDN_controller: {
+    introduce: { errors: ['OPERATION_NOT_ALLOWED', 'INVALID_VALUE'], doc: 'Record the pool\'s SDN controller (data only, docs/differences.md).',
+      defaults: { protocol: 'ssl', address: '', port: 0 } },
+    forget: { errors: [], doc: 'Forget the pool\'s SDN controller.' },
+  },
+  network_sriov: {
+    create: { errors: ['NETWORK_UNMANAGED', 'PIF_UNMANAGED', 'PIF_IS_NOT_PHYSICAL', 'NETWORK_SRIOV_ALREADY_ENABLED', 'PIF_IS_NOT_SRIOV_CAPABLE'],
+      doc: 'Enable SR-IOV on a PIF: no NIC xcpnet knows is SR-IOV capable, so it fails after xapi\'s checks.' },
+    destroy: { errors: ['PIF_VLAN_STILL_EXISTS'], doc: 'Remove an SR-IOV network and its logical PIF.' },
+    get_remaining_capacity: { errors: [], doc: 'Virtual functions left: none without SR-IOV.', async: false },
+  },
+};
+
 /** What the datamodel says about one class, indexed for the builders below. */
 class ClassFacts {
   readonly messages = new Map<string, DatamodelMessage>();
@@ -168,6 +202,21 @@ class ClassFacts {
 
   message(m: DatamodelMessage): Message {
     const [name, params, result, role, lifecycle, sessionless] = m;
+    const served = lifecycle === 'removed' ? undefined : SERVED[this.c.name]?.[name];
+    if (served) {
+      const out: Message = {
+        name,
+        params: params.map(([n, ty]) => {
+          const p: Param = { name: n, ty: parseType(ty, this.enums) };
+          if (served.defaults && n in served.defaults) p.default = served.defaults[n]!;
+          return p;
+        }),
+        result: result === 'void' ? null : parseType(result, this.enums),
+        errors: served.errors, role: roleOf(role), doc: served.doc,
+      };
+      if (served.async === false) out.async = false;
+      return out;
+    }
     const out: Message = {
       name,
       params: params.map(([n, ty]) => ({ name: n, ty: parseType(ty, this.enums) })),

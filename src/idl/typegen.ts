@@ -43,7 +43,8 @@ function implicitParams(cls: ClassDef): Array<[string, Param[]]> {
 /**
  * The source of types.gen.ts: a record type per class (every stored field, internal ones too)
  * and `Records`, keyed by class; the arguments of every message of the modelled classes (their
- * declared messages and the implicit writers a rule may override) as `Args`, keyed by method.
+ * declared messages and the implicit writers a rule may override) and of the explicit messages
+ * served for data-only classes as `Args`, keyed by method.
  */
 export function generateTypes(classes: readonly ClassDef[]): string {
   const lines = [
@@ -61,10 +62,10 @@ export function generateTypes(classes: readonly ClassDef[]): string {
   for (const c of classes) if (!c.recordOnly) lines.push(`  ${member(c.name, typeName(c.name))}`);
   lines.push('}', '', '/** The named arguments of each message of the modelled classes, by method name. */', 'export interface Args {');
   for (const c of classes) {
-    if (c.dataOnly) continue;
+    // A data-only class: only the explicit messages xcpnet serves (datamodel.ts SERVED).
     const messages: Array<[string, Param[]]> = [
       ...c.messages.filter((m) => !m.unimplemented).map((m): [string, Param[]] => [m.name, m.params]),
-      ...implicitParams(c).filter(([n]) => !c.messages.some((m) => m.name === n)),
+      ...(c.dataOnly ? [] : implicitParams(c).filter(([n]) => !c.messages.some((m) => m.name === n))),
     ];
     for (const [name, params] of messages) {
       const body = params.map((p) => member(p.name, p.ty.kind === 'record' && p.name === 'args' ? `Partial<${typeName(p.ty.cls)}>` : tsType(p.ty))).join(' ');

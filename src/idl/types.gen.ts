@@ -1021,6 +1021,10 @@ export interface Args {
   "task.create": { label: string; description: string; };
   "task.destroy": { self: string; };
   "task.cancel": { task: string; };
+  "task.set_status": { self: string; value: "pending" | "success" | "failure" | "cancelling" | "cancelled"; };
+  "task.set_progress": { self: string; value: number; };
+  "task.set_result": { self: string; value: string; };
+  "task.set_error_info": { self: string; value: string[]; };
   "task.set_other_config": { self: string; value: { [key: string]: string }; };
   "task.add_to_other_config": { self: string; key: string; value: string; };
   "task.remove_from_other_config": { self: string; key: string; };
@@ -1042,6 +1046,7 @@ export interface Args {
   "pool.eject": { host: string; };
   "pool.rotate_secret": {};
   "pool.admit_host": { joiner: Value; };
+  "pool.create_new_blob": { pool: string; name: string; mime_type: string; public: boolean; };
   "pool.set_name_label": { self: string; value: string; };
   "pool.set_name_description": { self: string; value: string; };
   "pool.set_default_SR": { self: string; value: string; };
@@ -1087,6 +1092,7 @@ export interface Args {
   "VM.migrate_send": { vm: string; dest: { [key: string]: string }; live: boolean; vdi_map: { [key: string]: string }; vif_map: { [key: string]: string }; options: { [key: string]: string }; vgpu_map: { [key: string]: string }; };
   "VM.assert_can_boot_here": { self: string; host: string; };
   "VM.get_possible_hosts": { vm: string; };
+  "VM.create_new_blob": { vm: string; name: string; mime_type: string; public: boolean; };
   "VM.get_allowed_VBD_devices": { vm: string; };
   "VM.create": { args: Partial<VMRecord>; };
   "VM.set_name_label": { self: string; value: string; };
@@ -1139,6 +1145,8 @@ export interface Args {
   "host.destroy": { self: string; };
   "host.fetch_secret": { host: string; };
   "host.get_bridges": { host: string; };
+  "host.create_new_blob": { host: string; name: string; mime_type: string; public: boolean; };
+  "host.set_hostname_live": { host: string; hostname: string; };
   "host.set_name_label": { self: string; value: string; };
   "host.set_name_description": { self: string; value: string; };
   "host.set_other_config": { self: string; value: { [key: string]: string }; };
@@ -1242,6 +1250,14 @@ export interface Args {
   "VLAN.set_other_config": { self: string; value: { [key: string]: string }; };
   "VLAN.add_to_other_config": { self: string; key: string; value: string; };
   "VLAN.remove_from_other_config": { self: string; key: string; };
+  "SR.create_new_blob": { sr: string; name: string; mime_type: string; public: boolean; };
+  "blob.destroy": { self: string; };
+  "blob.create": { mime_type: string; public: boolean; };
+  "message.get_since": { since: string; };
+  "message.get": { cls: "VM" | "Host" | "SR" | "Pool" | "VMPP" | "VMSS" | "PVS_proxy" | "VDI" | "Certificate"; obj_uuid: string; since: string; };
+  "message.destroy_many": { messages: string[]; };
+  "message.destroy": { self: string; };
+  "message.create": { name: string; priority: number; cls: "VM" | "Host" | "SR" | "Pool" | "VMPP" | "VMSS" | "PVS_proxy" | "VDI" | "Certificate"; obj_uuid: string; body: string; };
   "tunnel.create": { transport_PIF: string; network: string; protocol: "gre" | "vxlan"; };
   "tunnel.destroy": { self: string; };
   "tunnel.set_status": { self: string; value: { [key: string]: string }; };
@@ -1251,4 +1267,9 @@ export interface Args {
   "tunnel.add_to_other_config": { self: string; key: string; value: string; };
   "tunnel.remove_from_other_config": { self: string; key: string; };
   "tunnel.set_protocol": { self: string; value: "gre" | "vxlan"; };
+  "network_sriov.get_remaining_capacity": { self: string; };
+  "network_sriov.destroy": { self: string; };
+  "network_sriov.create": { pif: string; network: string; };
+  "SDN_controller.forget": { self: string; };
+  "SDN_controller.introduce": { protocol: "ssl" | "pssl"; address: string; port: number; };
 }

@@ -84,6 +84,11 @@ export interface ListenerOptions {
    * It gets no body: a page request holds nothing beyond its headers.
    */
   pages?: (req: PageRequest) => Promise<PageReply | undefined> | PageReply | undefined;
+  /**
+   * HTTP handlers of their own paths (`/blob`), given the request and reply as they are: they
+   * stream bodies themselves and must bound what they read. `source` as for RPC calls.
+   */
+  streams?: Record<string, (req: IncomingMessage, res: ServerResponse, source: string) => Promise<void>>;
   lookupClass: LookupClass;
   /** Told about handler exceptions and other unexpected failures (logging). */
   onError?: (err: unknown, context: string) => void;
@@ -392,6 +397,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
 
   async function onRequest(req: IncomingMessage, res: ServerResponse, source: string, kind: Kind): Promise<void> {
     const route = routeOf(req.url);
+    const path = (req.url ?? '/').split('?', 1)[0]!;
+    if (opts.streams && Object.hasOwn(opts.streams, path)) { await opts.streams[path]!(req, res, source); return; }
     // Pages are read-only: any other method off the RPC routes is a 404, as it always was.
     if (!route && opts.pages && kind !== 'unix' && (req.method === 'GET' || req.method === 'HEAD')) { await servePage(req, res); return; }
     if (!route) { send(res, 404, 'text', 'not found\n'); return; }

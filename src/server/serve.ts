@@ -7,6 +7,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { fingerprintOf, loadOrCreateCertificate, saveCertificate, validateCertificate, type ServerCertificate } from './certificate.js';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
@@ -24,6 +25,7 @@ import { initialHostNetworking } from './impl/pif.js';
 import { trustGiven } from '../protocol/pool-member.js';
 import { startTunnelController, type TunnelController } from './impl/controller.js';
 import { topologyPages } from './topology-page.js';
+import { blobDestroy, blobStore, type BlobStore } from './blob-http.js';
 import type { Clock } from '../common/clock.js';
 
 export interface ServeOptions {
@@ -130,10 +132,14 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const names = [...new Set([opts.hostName, hostname(), 'localhost'].filter((n): n is string => !!n))];
   const certificate = () => loadOrCreateCertificate(opts.stateDir, names, addressesOf(listen?.host));
   let served: Listener | undefined;
+  let blobs: BlobStore | undefined;
+  const destroyBlobRecord = (opts.impls ?? []).map((table) => table['blob.destroy']).filter((f) => f !== undefined).pop();
   const server = new XapiServer({
     dbPath: join(opts.stateDir, 'xcpnet.db'), log, changeLogSize: opts.changeLogSize, timers: opts.timers,
-    impls: [...(opts.impls ?? []), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served)],
+    impls: [...(opts.impls ?? []), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served),
+      blobDestroy(destroyBlobRecord, () => blobs!)],
   });
+  blobs = blobStore(server, join(opts.stateDir, 'blobs'));
   const generated = await ensureRoot(server.users, opts.rootPassword);
   if (generated) tellRootPassword(generated, opts.stateDir, opts.tty ?? process.stderr.isTTY === true, log);
   const host = bootPool(server, { hostName: opts.hostName });
@@ -168,6 +174,9 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
         ...(call.source === 'unix' ? { local: true } : { remote: call.source }),
       }),
     // The topology view (GET /topology/): its records come through the API like any client's.
+    // Blob contents (GET/PUT /blob?ref=…), streamed to and from the state directory.
+    // A member's records are its master's: it serves no blob.
+    streams: { '/blob': (req, res) => member ? Promise.resolve(notServed(res, member.config.masterAddress)) : blobs!.handle(req, res) },
     pages: topologyPages({ wiringFile: opts.labWiringFile, sessionValid: (ref) => isLiveSession(server, ref), log }),
     lookupClass: findClass,
     onError: (e, where) => log(`xcpnet: ${where}: ${(e as Error)?.stack ?? e}`),
@@ -237,6 +246,13 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       server.close();
     },
   };
+}
+
+/** A member's answer to a blob request: the master has them (as HOST_IS_SLAVE names it). */
+function notServed(res: ServerResponse, master: string): void {
+  const text = `HOST_IS_SLAVE ${master}\n`;
+  res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text), Connection: 'close' });
+  res.end(text);
 }
 
 function isLiveSession(server: XapiServer, ref: string): boolean {

@@ -144,6 +144,10 @@ export class XapiServer implements ServerServices {
       'task.cancel': (_ctx, a) => this.tasks.cancel(String(a.task)),
       'task.create': (ctx, a) => this.tasks.create(ctx, String(a.label), String(a.description)),
       'task.destroy': (_ctx, a) => this.tasks.destroy(String(a.self)),
+      'task.set_status': (_ctx, a) => this.tasks.set(String(a.self), 'status', a.value!),
+      'task.set_progress': (_ctx, a) => this.tasks.set(String(a.self), 'progress', a.value!),
+      'task.set_result': (_ctx, a) => this.tasks.set(String(a.self), 'result', a.value!),
+      'task.set_error_info': (_ctx, a) => this.tasks.set(String(a.self), 'error_info', a.value!),
       'session.slave_login': (ctx, a) => this.slaveLogin(String(a.host), String(a.psecret), ctx.remote),
       ...membershipImpls({
         sessions: this.sessions, credentials: this.credentials, masterHost: () => this.masterHost(),

@@ -6,6 +6,7 @@
 import { ApiError } from '../common/api-error.js';
 import type { Store } from '../db/store.js';
 import { ROLES, type Value } from '../idl/meta.js';
+import { DEFAULT_LIMITS } from '../rpc/limits.js';
 import { encodeXmlRpcValue } from '../rpc/xmlrpc.js';
 import type { LookupClass } from '../rpc/types.js';
 import type { CallContext, Method } from './context.js';
@@ -97,6 +98,20 @@ export class TaskRunner {
 
   destroy(task: string): void {
     this.store.transact((tx) => { tx.get('task', task); tx.destroy('task', task); });
+  }
+
+  /**
+   * task.set_status/_progress/_result/_error_info: a client reports work of its own through a task
+   * (the owner check is the dispatcher's, as for every task message). As xapi, each sets its field
+   * alone; xcpnet checks the values: a progress outside 0..1 and an error_info longer than one
+   * string may be are INVALID_VALUE.
+   */
+  set(task: string, field: 'status' | 'progress' | 'result' | 'error_info', value: Value): void {
+    if (field === 'progress' && !(typeof value === 'number' && value >= 0 && value <= 1)) throw new ApiError('INVALID_VALUE', ['value', String(value)]);
+    if (field === 'error_info' && (value as string[]).reduce((n, s) => n + s.length, 0) > DEFAULT_LIMITS.maxString) {
+      throw new ApiError('INVALID_VALUE', ['value', `error_info longer than ${DEFAULT_LIMITS.maxString} characters`]);
+    }
+    this.store.transact((tx) => { tx.get('task', task); tx.update('task', task, { [field]: value }); });
   }
 
   /** Sets the progress of a running task (Bond and VLAN operations report it). */

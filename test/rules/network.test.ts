@@ -10,6 +10,7 @@ type R = Record<string, unknown>;
 
 
 const vm = (pool: TestPool) => pool.call<string>('VM.create', { name_label: 'vm' });
+const NULL = 'OpaqueRef:NULL';
 
 /** The master's scanned PIF of a NIC of the fake host, and its network. */
 async function nicPif(pool: TestPool, device: string): Promise<{ pif: string; network: string }> {
@@ -136,6 +137,42 @@ describe('network rules', () => {
     const s2 = await nicPif(pool, 'eth4');
     await pool.call('Bond.create', await net(pool), [s1.pif, s2.pif], '', 'active-backup', {});
     await assertApiError(pool.call('network.attach', s1.network, pool.master.host), 'CANNOT_PLUG_BOND_SLAVE', [s1.pif]);
+  });
+
+  test('attach_for_vm plugs the PIFs of the VM\'s networks on the host; detach_for_vm leaves them', async () => {
+    const { pif: p, network: n } = await nicPif(pool, 'eth6');
+    await pool.call('PIF.unplug', p);
+    const m = await vm(pool);
+    await vif(pool, m, n);
+    await vif(pool, m, await net(pool), '1');
+    await assertApiError(pool.call('network.attach_for_vm', NULL, m), 'HANDLE_INVALID', ['host', NULL]);
+    await assertApiError(pool.call('network.attach_for_vm', pool.master.host, NULL), 'HANDLE_INVALID', ['VM', NULL]);
+    assert.equal((await rec(pool, 'PIF', p)).currently_attached, false);
+    await pool.call('network.attach_for_vm', pool.master.host, m);
+    assert.equal((await rec(pool, 'PIF', p)).currently_attached, true);
+    await pool.call('network.detach_for_vm', pool.master.host, m);
+    assert.equal((await rec(pool, 'PIF', p)).currently_attached, true);
+    // A VIF on an unmanaged network whose bridge the host lacks: as network.attach.
+    const other = await vm(pool);
+    await vif(pool, other, await net(pool, { managed: false, bridge: 'nosuchbr2' }));
+    await assertApiError(pool.call('network.attach_for_vm', pool.master.host, other), 'BRIDGE_NOT_AVAILABLE', ['nosuchbr2']);
+  });
+
+  test('set_MTU reaches an attached PIF at its next plug, as in xapi', async () => {
+    const { pif: p, network: n } = await nicPif(pool, 'eth7');
+    const { hub } = pool.master.server;
+    const bridge = (await rec(pool, 'network', n)).bridge as string;
+    const mtuOnHost = async () => (await pool.fakeHost.observe()).bridges.find((x) => x.name === bridge)?.mtu;
+    assert.equal((await rec(pool, 'PIF', p)).currently_attached, true);
+    assert.equal(await mtuOnHost(), 1500);
+    await pool.call('network.set_MTU', n, 9000);
+    await hub.wait(pool.master.host);
+    assert.equal(await mtuOnHost(), 1500, 'the attached PIF keeps the MTU of its plug');
+    assert.equal((await rec(pool, 'PIF', p)).MTU, 1500);
+    await pool.call('PIF.unplug', p);
+    await pool.call('PIF.plug', p);
+    assert.equal(await mtuOnHost(), 9000, 'plugged again: the network\'s MTU');
+    assert.equal((await rec(pool, 'PIF', p)).MTU, 9000);
   });
 
   test('set_default_locking_mode refuses while a VIF is attached', async () => {

@@ -113,3 +113,26 @@ test('a user\'s tasks are bounded: the oldest finished one makes room, all pendi
   for (const ref of owned()) await call(server, s.viewer2!, 'task.destroy', ref);
   assert.equal(server.store.find('task', next), undefined);
 });
+
+test('task.set_status/_progress/_result/_error_info: the owner reports its own work; others may not; bad values change nothing', async () => {
+  const task = await newTask('viewer', 'my work');
+  await call(server, s.viewer!, 'task.set_progress', task, 0.25);
+  await call(server, s.viewerAgain!, 'task.set_result', task, '<value><string>done</string></value>');
+  await call(server, s.viewer!, 'task.set_status', task, 'success');
+  let rec = await call<Record<string, unknown>>(server, s.viewer!, 'task.get_record', task);
+  assert.deepEqual([rec.progress, rec.result, rec.status], [0.25, '<value><string>done</string></value>', 'success']);
+  await call(server, s.viewer!, 'task.set_error_info', task, ['SOME_ERROR', 'a']);
+  assert.deepEqual(await call(server, s.viewer!, 'task.get_error_info', task), ['SOME_ERROR', 'a']);
+  await denied('viewer2', 'task.set_status', task, 'failure');
+  await denied('viewer2', 'task.set_progress', task, 1);
+  await denied('viewer2', 'task.set_result', task, 'x');
+  await denied('viewer2', 'task.set_error_info', task, []);
+  await call(server, s.op!, 'task.set_progress', task, 1);
+  await assertApiError(call(server, s.viewer!, 'task.set_progress', task, 1.5), 'INVALID_VALUE', ['value', '1.5']);
+  await assertApiError(call(server, s.viewer!, 'task.set_progress', task, -0.1), 'INVALID_VALUE');
+  await assertApiError(call(server, s.viewer!, 'task.set_status', task, 'finished'), 'INVALID_VALUE');
+  await assertApiError(call(server, s.viewer!, 'task.set_error_info', task, ['x'.repeat(40_000), 'y'.repeat(40_000)]), 'INVALID_VALUE');
+  rec = await call(server, s.viewer!, 'task.get_record', task);
+  assert.deepEqual([rec.progress, rec.status, rec.error_info], [1, 'success', ['SOME_ERROR', 'a']]);
+  await assertApiError(call(server, s.viewer!, 'Async.task.set_status', task, 'pending'), 'Fault');
+});

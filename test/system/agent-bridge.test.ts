@@ -104,4 +104,20 @@ describe('bridge driver with packets', { skip: process.getuid?.() !== 0 && !proc
     await step();
     assert.ok(await ping(guestNs[0]!, '192.168.82.2'), 'unlocked again: passes');
   });
+
+  test('IGMP snooping: the NIC\'s bridge snoops as its PIF recorded at its plug; a bridge made while it is off does not', async () => {
+    const ns = `xcpt-ab-${process.pid}-0-h0`;
+    const snooping = async () => {
+      const [l] = JSON.parse((await run('ip', ['-n', ns, '-details', '-json', 'link', 'show', 'dev', 'xenbr1'])).stdout) as { linkinfo: { info_data: { mcast_snooping: number } } }[];
+      return l!.linkinfo.info_data.mcast_snooping;
+    };
+    const pif = Object.entries(w.b.records.PIF).find(([, p]) => p.host === w.hosts[0] && p.device === 'eth1')![0];
+    assert.equal(await snooping(), 0, 'made while off: set off (the kernel makes bridges snooping)');
+    w.b.set('PIF', pif, { igmp_snooping_status: 'enabled' });
+    await step();
+    assert.equal(await snooping(), 1);
+    w.b.set('PIF', pif, { igmp_snooping_status: 'disabled' });
+    await step();
+    assert.equal(await snooping(), 0);
+  });
 });

@@ -183,6 +183,25 @@ describe('agent on Open vSwitch (two hosts in namespaces)', () => {
     assert.equal(await nextCfg(h), cfg0);
   });
 
+  test('IGMP snooping as the PIF recorded it at its plug: the NIC\'s bridge, set in place', async () => {
+    const h = at(0);
+    const snooping = async () => [
+      (await h.ovs.vsctl('get', 'Bridge', 'xenbr0', 'mcast_snooping_enable')).trim(),
+      (await h.ovs.vsctl('--if-exists', 'get', 'Bridge', 'xenbr0', 'other_config:mcast-snooping-disable-flood-unregistered')).trim(),
+    ];
+    assert.deepEqual(await snooping(), ['false', '']);
+    const bridgeUuid = (await h.ovs.vsctl('get', 'Bridge', 'xenbr0', '_uuid')).trim();
+    b.set('PIF', mgmt, { igmp_snooping_status: 'enabled' });
+    const r = await step(h);
+    assert.equal(r.writes, 1);
+    assert.deepEqual(await snooping(), ['true', '"true"']);
+    assert.equal((await h.ovs.vsctl('get', 'Bridge', 'xenbr0', '_uuid')).trim(), bridgeUuid, 'bridge kept');
+    assert.equal((await step(h)).writes, 0, 'nothing more to do');
+    b.set('PIF', mgmt, { igmp_snooping_status: 'disabled' });
+    await step(h);
+    assert.deepEqual(await snooping(), ['false', '']);
+  });
+
   test('changes: MTU in place, VIF unplug, VLAN unplug, VM stop', async () => {
     const h = at(0);
     const uuidOf = async (n: string) => (await portRows(h)).find((p) => p.name === n)?._uuid;

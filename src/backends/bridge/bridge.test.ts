@@ -26,6 +26,8 @@ test('VLAN: the device <uplink>.<tag> in a bridge of its own, on the parent NIC'
     'add eth0 to xenbr0', 'add eth0.20 to xapi1',
     'set eth0.20 mtu 1500', 'set xenbr0 mtu 1500', 'set xapi1 mtu 1500',
     'set xenbr0 address 02:00:00:00:00:0a', 'set xapi1 address 02:00:00:00:00:0a',
+    // A new bridge snoops (the kernel's default): it is set as the pool says.
+    'turn IGMP snooping off on xenbr0', 'turn IGMP snooping off on xapi1',
     'up eth0', 'up eth0.20', 'up xenbr0', 'up xapi1',
   ].map((x) => x.replace(/^up (.*)/, 'set $1 up')));
   // The same host realised: nothing to do.
@@ -108,6 +110,7 @@ test('bond: member NICs leave their bridges for a kernel bond, a VLAN sits on th
     'add bond0 to xapi2', 'set eth2 down', 'add eth2 to bond0', 'set eth3 down', 'add eth3 to bond0', 'add bond0.30 to xapi4',
     'set bond0 mtu 1500', 'set bond0.30 mtu 1500', 'set bond0 address 02:00:00:00:00:b0',
     'set xapi2 mtu 1500', 'set xapi4 mtu 1500', 'set xapi2 address 02:00:00:00:00:b0', 'set xapi4 address 02:00:00:00:00:b0',
+    'turn IGMP snooping off on xapi2', 'turn IGMP snooping off on xapi4',
     'set bond0 up', 'set eth2 up', 'set eth3 up', 'set bond0.30 up', 'set xapi2 up', 'set xapi4 up',
   ]);
   assert.deepEqual(plan.ops.find((o) => o.op === 'add-bond'), {
@@ -180,6 +183,29 @@ test('bond members that hold addresses give them to the bridge the bond is in', 
   const bridge = compileHost(b.records, h).doc.bridges.find((x) => x.uplink?.kind === 'bond')!.name;
   assert.deepEqual(moves.map((o) => [o.name, o.op === 'move-l3' ? o.to : '', o.owner]), [['eth1', bridge, master]]);
   assert.ok(!plan.ops.some((o) => o.op === 'addr-add' && o.cidr === '203.0.113.5/24'));
+});
+
+test('IGMP snooping: the NIC\'s bridge snoops as its PIF recorded at its plug; the VLAN bridge does not; as `ip -json -details` says', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const p0 = b.physical(h, 'eth0', b.network('xenbr0'), { MAC: '02:00:00:00:00:0a' });
+  b.vlan(h, p0, b.network('xapi1'), 20);
+  b.set('PIF', p0, { igmp_snooping_status: 'enabled' });
+  const doc = compileHost(b.records, h).doc;
+  const mark = markerOf(HU);
+  const bridge = (name: string, snooping: number) => ({
+    ifname: name, flags: ['UP', 'LOWER_UP'], mtu: 1500, address: '02:00:00:00:00:0a', ifalias: mark, addr_info: [],
+    linkinfo: { info_kind: 'bridge', info_data: { mcast_snooping: snooping } },
+  });
+  const links = (x: number, y: number) => parseKernel(`${JSON.stringify([
+    { ifname: 'eth0', flags: ['UP', 'LOWER_UP'], mtu: 1500, address: '02:00:00:00:00:01', master: 'xenbr0', addr_info: [] },
+    { ifname: 'eth0.20', flags: ['UP', 'LOWER_UP'], mtu: 1500, address: '02:00:00:00:00:0a', master: 'xapi1', link: 'eth0', ifalias: mark, addr_info: [],
+      linkinfo: { info_kind: 'vlan', info_data: { id: 20 } } },
+    bridge('xenbr0', x), bridge('xapi1', y),
+  ])}\n[]\n`);
+  assert.deepEqual(planBridge(doc, links(0, 1)).ops.map(describeOp), ['turn IGMP snooping on on xenbr0', 'turn IGMP snooping off on xapi1']);
+  assert.deepEqual(planBridge(doc, links(1, 0)).ops, []);
+  assert.deepEqual(argvOf({ op: 'mcast-snooping', name: 'xenbr0', on: true }), ['link', 'set', 'dev', 'xenbr0', 'type', 'bridge', 'mcast_snooping', '1']);
 });
 
 test('argv: a move is not one ip command', () => {

@@ -42,6 +42,7 @@ export function argvOf(o: Exclude<Op, { op: 'move-l3' }>): string[] {
     case 'nomaster': return ['link', 'set', 'dev', dev(o.name), 'nomaster'];
     case 'down': return ['link', 'set', 'dev', dev(o.name), 'down'];
     case 'up': return ['link', 'set', 'dev', dev(o.name), 'up'];
+    case 'mcast-snooping': return ['link', 'set', 'dev', dev(o.name), 'type', 'bridge', 'mcast_snooping', o.on ? '1' : '0'];
     case 'isolated': return ['link', 'set', 'dev', dev(o.name), 'type', 'bridge_slave', 'isolated', o.on ? 'on' : 'off'];
     case 'addr-add': check(!!parseIPv4Cidr(o.cidr), 'address/prefix', o.cidr); return ['addr', 'add', o.cidr, 'broadcast', '+', 'dev', dev(o.name)];
     case 'addr-del': check(!!parseIPv4Cidr(o.cidr), 'address/prefix', o.cidr); return ['addr', 'del', o.cidr, 'dev', dev(o.name)];

@@ -33,6 +33,8 @@ export interface KLink {
   bondActive?: string;
   /** A bridge port that is isolated (split horizon). */
   isolated?: boolean;
+  /** A bridge's multicast (IGMP/MLD) snooping. */
+  mcastSnooping?: boolean;
 }
 
 export interface KernelState {
@@ -80,6 +82,7 @@ export function parseKernel(out: string): KernelState {
     if (typeof data.mode === 'string' && info.info_kind === 'bond') link.bondMode = data.mode;
     if (typeof data.active_slave === 'string' && info.info_kind === 'bond') link.bondActive = data.active_slave;
     if (typeof info.info_slave_data?.isolated === 'boolean') link.isolated = info.info_slave_data.isolated;
+    if (info.info_kind === 'bridge' && num(data.mcast_snooping) !== undefined) link.mcastSnooping = data.mcast_snooping === 1;
     links.set(link.name, link);
   }
   const r = routes.find((x) => typeof x.gateway === 'string' && typeof x.dev === 'string');
@@ -128,6 +131,7 @@ export type Op =
   | { op: 'down'; name: string }
   | { op: 'up'; name: string }
   | { op: 'isolated'; name: string; on: boolean }
+  | { op: 'mcast-snooping'; name: string; on: boolean }
   | { op: 'addr-add'; name: string; cidr: string }
   | { op: 'addr-del'; name: string; cidr: string }
   | { op: 'route-default'; name: string; via: string }
@@ -151,6 +155,7 @@ export function describeOp(o: Op): string {
     case 'down': return `set ${o.name} down`;
     case 'up': return `set ${o.name} up`;
     case 'isolated': return `set ${o.name} isolated ${o.on ? 'on' : 'off'}`;
+    case 'mcast-snooping': return `turn IGMP snooping ${o.on ? 'on' : 'off'} on ${o.name}`;
     case 'addr-add': return `add ${o.cidr} to ${o.name}`;
     case 'addr-del': return `remove ${o.cidr} from ${o.name}`;
     case 'route-default': return `default route via ${o.via} dev ${o.name}`;

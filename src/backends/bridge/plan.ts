@@ -40,6 +40,8 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   const slaves = new Map<string, { master: string; owner: string; mtu: number; down?: boolean }>();
   const mtus = new Map<string, { mtu: number; owner: string }>();
   const macs = new Map<string, { mac: string; owner: string }>();
+  // A new bridge snoops by default (the kernel's): every bridge is set as the document says.
+  const snoop = new Map<string, { on: boolean; owner: string }>();
   const isolated = new Set<string>();
   const uplinkDev = new Map<string, string>(); // bridge → the device VLANs sit on
   const takenNics = new Map<string, string>(); // NIC (or bond member) → the bridge it ends up under
@@ -51,6 +53,7 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
     made.set(b.name, { want: { kind: 'bridge' }, owner: b.owner });
     mtus.set(b.name, { mtu: b.mtu, owner: b.owner });
     if (b.mac) macs.set(b.name, { mac: b.mac, owner: b.owner });
+    snoop.set(b.name, { on: b.igmpSnooping === true, owner: b.owner });
     realiseUplink(b);
     for (const t of b.tunnels) {
       const kind = t.protocol === 'vxlan' ? 'vxlan' : 'gretap';
@@ -172,6 +175,13 @@ export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   for (const [name, m] of macs) {
     const l = present(name) ? k.links.get(name) : undefined;
     if (l?.mac !== m.mac) attrs.push({ op: 'mac', name, mac: m.mac, owner: m.owner });
+  }
+  for (const [name, m] of snoop) {
+    if (skip.has(name)) continue;
+    // A bridge made now snoops (the kernel's default) until told; one whose state the kernel
+    // did not say is left as it is.
+    const l = present(name) ? k.links.get(name) : undefined;
+    if (l ? l.mcastSnooping !== undefined && l.mcastSnooping !== m.on : true) attrs.push({ op: 'mcast-snooping', name, on: m.on, owner: m.owner });
   }
 
   for (const a of doc.addresses) {

@@ -108,6 +108,7 @@ export class FakeHost implements HostDriver {
         } : {}),
         tunnels: b.tunnels.map((t) => ({ name: t.name, protocol: t.protocol, remote: t.remote, key: t.key })),
         vifs: [],
+        igmpSnooping: b.igmpSnooping === true,
       });
     }
     for (const v of doc.vifs) {

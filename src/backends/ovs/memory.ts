@@ -72,7 +72,7 @@ export class MemorySwitch implements OvsSwitch {
   /** Inserts a bridge or port not owned by anyone (a row the agent must leave alone). */
   addForeign(bridge: string, port?: string): void {
     if (!this.state.bridges.has(bridge)) {
-      this.state.bridges.set(bridge, { uuid: randomUUID(), name: bridge, datapath_type: '', fail_mode: null, other_config: {}, external_ids: {}, ports: [] });
+      this.state.bridges.set(bridge, { uuid: randomUUID(), name: bridge, datapath_type: '', fail_mode: null, mcast_snooping_enable: false, other_config: {}, external_ids: {}, ports: [] });
     }
     if (port) {
       const p: ObsPort = {

@@ -52,6 +52,7 @@ export interface BridgeRow {
   name: string;
   datapath_type: string;
   fail_mode: string | null;
+  mcast_snooping_enable: boolean;
   other_config: StrMap;
   external_ids: StrMap;
 }

@@ -5,7 +5,7 @@ import type { ObsBridge, ObsIface, ObservedState, ObsPort, StrMap } from './mode
 /** The columns the agent monitors, per table. */
 export const MONITORED = {
   Open_vSwitch: ['bridges', 'cur_cfg', 'next_cfg', 'datapath_types', 'iface_types'],
-  Bridge: ['name', 'ports', 'datapath_type', 'fail_mode', 'other_config', 'external_ids'],
+  Bridge: ['name', 'ports', 'datapath_type', 'fail_mode', 'mcast_snooping_enable', 'other_config', 'external_ids'],
   Port: ['name', 'interfaces', 'tag', 'fake_bridge', 'protected', 'bond_mode', 'lacp', 'bond_updelay', 'bond_downdelay', 'bond_active_slave', 'mac', 'other_config', 'external_ids'],
   Interface: ['name', 'type', 'options', 'mtu_request', 'mac', 'external_ids', 'other_config', 'ofport', 'error', 'mtu', 'link_state'],
 };
@@ -51,7 +51,7 @@ export function observeOvs(t: OvsTables): Pick<ObservedState, 'bridges' | 'ports
     const ports = list(r.ports).map((u) => portsByUuid.get(u)).filter((p): p is ObsPort => p !== undefined);
     for (const p of ports) p.bridge = s(r.name);
     bridges.set(s(r.name), {
-      uuid: s(r._uuid), name: s(r.name), datapath_type: s(r.datapath_type), fail_mode: optS(r.fail_mode),
+      uuid: s(r._uuid), name: s(r.name), datapath_type: s(r.datapath_type), fail_mode: optS(r.fail_mode), mcast_snooping_enable: r.mcast_snooping_enable === true,
       other_config: smap(r.other_config), external_ids: smap(r.external_ids), ports: ports.map((p) => p.name).sort(),
     });
   }

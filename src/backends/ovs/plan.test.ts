@@ -347,3 +347,20 @@ test('a guest port the hypervisor\'s tooling made is taken over only when it nam
   assert.match(defined(findConflicts(adopt, obs)[d.vifs[0]!.owner], 'conflict'), /vnet1 exists and is not managed/);
   assert.deepEqual(planChanges(adopt, obs).filter((a) => 'name' in a && a.name === 'vnet1'), []);
 });
+
+test('IGMP snooping: one update of the NIC\'s bridge (mcast_snooping_enable, unregistered multicast not flooded), and back', async () => {
+  const { b, h, p0 } = mgmtPool();
+  const fake = new MemorySwitch({ nics: 2, seed: HU });
+  await converge(fake, compileHostConfig(b.records, h));
+  b.set('PIF', p0, { igmp_snooping_status: 'enabled' });
+  const on = await converge(fake, compileHostConfig(b.records, h));
+  assert.deepEqual(summary(on), ['update-bridge xenbr0']);
+  const set = (on[0] as Extract<Action, { kind: 'update-bridge' }>).set;
+  assert.equal(set.mcast_snooping_enable, true);
+  assert.equal(set.other_config?.['mcast-snooping-disable-flood-unregistered'], 'true');
+  b.set('PIF', p0, { igmp_snooping_status: 'disabled' });
+  const off = await converge(fake, compileHostConfig(b.records, h));
+  assert.deepEqual(summary(off), ['update-bridge xenbr0']);
+  assert.equal((off[0] as Extract<Action, { kind: 'update-bridge' }>).set.mcast_snooping_enable, false);
+  assert.equal((await fake.observe()).bridges.get('xenbr0')?.mcast_snooping_enable, false);
+});

@@ -7,7 +7,7 @@ import {
   type ObsIface, type ObsPort, type PortRow, type PortSpec, type StrMap,
 } from './model.js';
 
-const BRIDGE_COLS = ['datapath_type', 'fail_mode', 'other_config', 'external_ids'] as const;
+const BRIDGE_COLS = ['datapath_type', 'fail_mode', 'mcast_snooping_enable', 'other_config', 'external_ids'] as const;
 const PORT_COLS = ['tag', 'fake_bridge', 'protected', 'bond_mode', 'lacp', 'bond_updelay', 'bond_downdelay', 'mac', 'other_config', 'external_ids'] as const;
 const IFACE_COLS = ['options', 'mtu_request', 'mac', 'external_ids', 'other_config'] as const;
 

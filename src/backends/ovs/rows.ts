@@ -42,8 +42,11 @@ export function ovsRows(doc: HostDoc, datapathType: string): OvsConfig {
     if (b.mac) other_config.hwaddr = b.mac;
     // OVN's integration bridge forwards only by ovn-controller's flows (as ovn-controller makes it).
     if (b.integration) other_config['disable-in-band'] = 'true';
+    // As xcp-networkd sets a snooping bridge: unregistered multicast is not flooded.
+    if (b.igmpSnooping) other_config['mcast-snooping-disable-flood-unregistered'] = 'true';
     const spec: BridgeSpec = {
-      name: b.name, owner: b.owner, datapath_type: datapathType, fail_mode: b.integration ? 'secure' : 'standalone', other_config,
+      name: b.name, owner: b.owner, datapath_type: datapathType, fail_mode: b.integration ? 'secure' : 'standalone',
+      mcast_snooping_enable: b.igmpSnooping === true, other_config,
       external_ids: owned({ 'xs-network-uuids': b.networkUuid }),
     };
     cfg.bridges.push(spec);

@@ -64,6 +64,11 @@ export const hostClass: ClassDef = {
       { async: false, hidden: true }),
     msg('get_bridges', [p('host', t.ref('host'))], t.any, [], 'read-only',
       'xcpnet extension: the bridges and their interfaces as the host\'s agent last reported them ({name, id, stp, interfaces}).',
-      { async: false, hidden: true }),
+      { async: false, hidden: true }),    msg('create_new_blob', [
+      p('host', t.ref('host')), p('name', t.string), p('mime_type', t.string),
+      p('public', t.bool, 'Whether the blob is readable without a session.', false),
+    ], t.ref('blob'), ['MAP_DUPLICATE_KEY'], 'pool-operator', 'Create a blob and store it in blobs under the given name; its content is sent to /blob?ref=.'),
+    msg('set_hostname_live', [p('host', t.ref('host')), p('hostname', t.string)], null, ['HOST_NAME_INVALID'], 'pool-operator',
+      'Set the host\'s hostname: letters, digits, dots and inner hyphens, 1 to 255 characters.'),
   ],
 };

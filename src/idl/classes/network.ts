@@ -47,7 +47,7 @@ export const networkClass: ClassDef = {
     msg('create_new_blob', [
       p('network', t.ref('network')), p('name', t.string), p('mime_type', t.string),
       p('public', t.bool, 'Whether the blob is readable without a session.', false),
-    ], t.ref('blob'), [], 'pool-operator', 'Create a blob and store it in blobs under the given name.'),
+    ], t.ref('blob'), ['MAP_DUPLICATE_KEY'], 'pool-operator', 'Create a blob and store it in blobs under the given name; its content is sent to /blob?ref=.'),
     msg('set_default_locking_mode', [p('network', t.ref('network')), p('value', networkDefaultLockingMode)], null,
       ['VIF_IN_USE'], 'pool-operator', 'Set default_locking_mode; refused while any VIF of the network is attached.'),
     msg('attach_for_vm', [p('host', t.ref('host')), p('vm', t.ref('VM'))], null, [], 'vm-power-admin',

@@ -40,8 +40,8 @@ export const poolClass: ClassDef = {
     msg('create_VLAN', [p('device', t.string), p('network', t.ref('network')), p('VLAN', t.int)], t.set(t.ref('PIF')),
       uniq(['INVALID_VALUE', ...VLAN_CREATE_ERRORS, ...REALISE_ERRORS]), 'pool-operator',
       'Deprecated: create the VLAN on the PIF with this device on every host.'),
-    msg('set_igmp_snooping_enabled', [p('self', t.ref('pool')), p('value', t.bool)], null, [], 'pool-operator',
-      'Turn IGMP snooping on or off on every host.'),
+    msg('set_igmp_snooping_enabled', [p('self', t.ref('pool')), p('value', t.bool)], null, ['COULD_NOT_UPDATE_IGMP_SNOOPING_EVERYWHERE'], 'pool-operator',
+      'Turn IGMP snooping on or off on the bridges of every host\'s NICs and bonds (OVS mcast_snooping_enable, the Linux bridge\'s mcast_snooping).'),
     msg('dump_database', [], t.string, [], 'pool-admin',
       'xcpnet extension (xapi: the HTTP handler behind xe pool-dump-database): a consistent snapshot of the pool database, as JSON text; no user accounts.',
       { async: false, hidden: true }),
@@ -63,5 +63,9 @@ export const poolClass: ClassDef = {
       t.any, JOIN_ERRORS, 'pool-operator',
       'xcpnet extension: the master\'s half of pool.join (the joining host calls it); returns the host ref and its credential.',
       { async: false, hidden: true }),
+    msg('create_new_blob', [
+      p('pool', t.ref('pool')), p('name', t.string), p('mime_type', t.string),
+      p('public', t.bool, 'Whether the blob is readable without a session.', false),
+    ], t.ref('blob'), ['MAP_DUPLICATE_KEY'], 'pool-operator', 'Create a blob and store it in blobs under the given name; its content is sent to /blob?ref=.'),
   ],
 };

@@ -41,5 +41,14 @@ export const taskClass: ClassDef = {
     msg('destroy', [p('self', t.ref('task'))], null, ['RBAC_PERMISSION_DENIED'], 'read-only', 'Delete a task.', { async: false }),
     msg('cancel', [p('task', t.ref('task'))], null, ['RBAC_PERMISSION_DENIED', 'OPERATION_NOT_ALLOWED'], 'read-only',
       'Ask a running task to stop; it ends as cancelled if it can.'),
+    // A client that runs work of its own reports it through a task it made (task.create).
+    msg('set_status', [p('self', t.ref('task')), p('value', taskStatusType)], null, ['RBAC_PERMISSION_DENIED'], 'read-only',
+      'Set the task\'s status.', { async: false }),
+    msg('set_progress', [p('self', t.ref('task')), p('value', t.float)], null, ['RBAC_PERMISSION_DENIED', 'INVALID_VALUE'], 'read-only',
+      'Set the task\'s progress, 0 to 1.', { async: false }),
+    msg('set_result', [p('self', t.ref('task')), p('value', t.string)], null, ['RBAC_PERMISSION_DENIED'], 'read-only',
+      'Set the task\'s result (the XML-RPC text of a value).', { async: false }),
+    msg('set_error_info', [p('self', t.ref('task')), p('value', t.set(t.string))], null, ['RBAC_PERMISSION_DENIED', 'INVALID_VALUE'], 'read-only',
+      'Set the task\'s error: code then parameters.', { async: false }),
   ],
 };

@@ -84,6 +84,10 @@ export const VMClass: ClassDef = {
     msg('assert_can_boot_here', [p('self', t.ref('VM')), p('host', t.ref('host'))], null, BOOT_ERRORS, 'read-only',
       'Fails with the first reason the VM cannot run on the host (liveness, enabled, networks).'),
     msg('get_possible_hosts', [vm], t.set(t.ref('host')), [], 'read-only', 'The live hosts the VM can boot on.'),
+    msg('create_new_blob', [
+      p('vm', t.ref('VM')), p('name', t.string), p('mime_type', t.string),
+      p('public', t.bool, 'Whether the blob is readable without a session.', false),
+    ], t.ref('blob'), ['MAP_DUPLICATE_KEY'], 'vm-power-admin', 'Create a blob and store it in blobs under the given name; its content is sent to /blob?ref=.'),
     msg('get_allowed_VBD_devices', [vm], t.set(t.string), [], 'read-only',
       'Disk numbers 0..254 not used by the VM\'s VBDs.', { async: false }),
   ],

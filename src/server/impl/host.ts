@@ -87,6 +87,14 @@ function managementDisable(ctx: CallContext): void {
   });
 }
 
+/** What is wrong with a hostname, as xapi words its checks, or undefined. */
+export function hostnameProblem(name: string): string | undefined {
+  if (name.length === 0) return 'hostname empty';
+  if (name.length > 255) return 'hostname is too long';
+  if (!/^[A-Za-z0-9.-]+$/.test(name) || name.startsWith('-') || name.endsWith('-')) return 'hostname contains invalid characters';
+  return undefined;
+}
+
 export const hostRules: Rules = {
   'host.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.pif),
   'host.management_disable': (ctx) => managementDisable(ctx),
@@ -95,6 +103,12 @@ export const hostRules: Rules = {
       if (pif.host === a.host && pif.management === true) return ref;
     }
     throw new ApiError('INTERNAL_ERROR', ['Not_found']);
+  },
+  // As xapi's set_hostname_live (ocaml/xapi/xapi_host.ml): the record only (docs/differences.md).
+  'host.set_hostname_live': (ctx, a) => {
+    const reason = hostnameProblem(a.hostname);
+    if (reason) throw new ApiError('HOST_NAME_INVALID', [reason]);
+    ctx.services.store.transact((tx) => { tx.get('host', a.host); tx.update('host', a.host, { hostname: a.hostname }); });
   },
   // xcpnet hosts never run in emergency mode (they always reach their master).
   'host.local_management_reconfigure': () => {

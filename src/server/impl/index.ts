@@ -12,6 +12,7 @@ import { vmMigrateRules } from './vm-migrate.js';
 import { vlanRules } from './vlan.js';
 import { bondRules } from './bond.js';
 import { tunnelRules } from './tunnel.js';
+import { dataClassRules } from './data-classes.js';
 
 export const RULES: ImplTable[] = [
   pifRules,
@@ -26,4 +27,5 @@ export const RULES: ImplTable[] = [
   vlanRules,
   bondRules,
   tunnelRules,
+  dataClassRules,
 ].map(implsOf);

@@ -141,6 +141,18 @@ async function networkAttach(ctx: CallContext, network: string, host: string): P
   await plugNetworkOn(ctx, network, host, true);
 }
 
+/**
+ * network.attach_for_vm (xen-api: ocaml/xapi/xapi_network.ml): each VIF's network attached on the
+ * host, as network.attach does, before the VM runs there. An internal network's bridge comes
+ * with its first running VIF (the agent makes it), so it has nothing to do for those.
+ */
+async function attachForVm(ctx: CallContext, host: string, vm: string): Promise<void> {
+  const store = ctx.services.store;
+  store.get('host', host);
+  const networks = new Set(store.get('VM', vm).VIFs.map((v) => store.get('VIF', v).network));
+  for (const network of networks) await networkAttach(ctx, network, host);
+}
+
 function setDefaultLockingMode(ctx: CallContext, network: string, value: string): void {
   ctx.services.store.transact((tx) => {
     const net = tx.get('network', network);
@@ -194,6 +206,11 @@ export const networkRules: Rules = {
     tx.update('network', a.self, { MTU: a.value });
   }),
   'network.attach': (ctx, a) => networkAttach(ctx, a.network, a.host),
+  'network.attach_for_vm': (ctx, a) => attachForVm(ctx, a.host, a.vm),
+  // xapi forgets the VM's VIFs and removes an internal network's bridge no other VIF uses; the
+  // agent here removes such a bridge with the network's last running VIF, and PIFs stay plugged
+  // as in xapi: nothing is left to do but check the references.
+  'network.detach_for_vm': (ctx, a) => { ctx.services.store.get('host', a.host); ctx.services.store.get('VM', a.vm); },
   'network.set_default_locking_mode': (ctx, a) => setDefaultLockingMode(ctx, a.network, a.value),
   'network.add_purpose': (ctx, a) => addPurpose(ctx, a.self, a.value),
   'network.remove_purpose': (ctx, a) => removePurpose(ctx, a.self, a.value),

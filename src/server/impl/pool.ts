@@ -1,8 +1,8 @@
 // pool rules, management subset (xen-api: ocaml/xapi/xapi_pool.ml). pool.create_VLAN* live with VLAN.
 
-import { assertOr } from '../../common/api-error.js';
+import { ApiError, assertOr } from '../../common/api-error.js';
 import type { CallContext, Rules } from '../context.js';
-import { findPifOn, getPool } from './common.js';
+import { findPifOn, getPool, isBondSlave, markPlugged, pifKind } from './common.js';
 import { assertManagementTarget } from './host.js';
 import { checkDump, dumpDatabase, restoreDump, stageUpload, takeUpload } from '../db-dump.js';
 
@@ -29,7 +29,33 @@ async function managementReconfigure(ctx: CallContext, network: string): Promise
   for (const [, pif] of ordered) await ctx.services.invoke(ctx, 'host.management_reconfigure', { pif });
 }
 
+/**
+ * pool.set_igmp_snooping_enabled (xen-api: ocaml/xapi/xapi_pool.ml): the flag, then every host's
+ * attached NIC and bond PIFs plugged again, which records their igmp_snooping_status from the
+ * flag; their hosts' agents turn snooping on or off on those bridges. A host that does not
+ * realise it is COULD_NOT_UPDATE_IGMP_SNOOPING_EVERYWHERE once every host has been waited for.
+ */
+async function setIgmpSnooping(ctx: CallContext, self: string, value: boolean): Promise<void> {
+  const store = ctx.services.store;
+  const byHost = store.transact((tx) => {
+    tx.get('pool', self);
+    tx.update('pool', self, { igmp_snooping_enabled: value });
+    const out = new Map<string, string[]>();
+    for (const [ref, pif] of tx.all('PIF')) {
+      if (pif.currently_attached !== true || pif.managed === false || pif.VLAN !== -1 || isBondSlave(tx, pif)) continue;
+      const kind = pifKind(tx, pif);
+      if (kind !== 'physical' && kind !== 'bond_master') continue;
+      markPlugged(tx, ref);
+      out.set(pif.host, [...(out.get(pif.host) ?? []), ref]);
+    }
+    return out;
+  });
+  const results = await Promise.allSettled([...byHost].map(([host, pifs]) => ctx.services.hub.wait(host, pifs)));
+  if (results.some((r) => r.status === 'rejected')) throw new ApiError('COULD_NOT_UPDATE_IGMP_SNOOPING_EVERYWHERE', []);
+}
+
 export const poolRules: Rules = {
+  'pool.set_igmp_snooping_enabled': (ctx, a) => setIgmpSnooping(ctx, a.self, a.value),
   'pool.management_reconfigure': (ctx, a) => managementReconfigure(ctx, a.network),
   'pool.dump_database': (ctx) => JSON.stringify(dumpDatabase(ctx.services.store)),
   'pool.restore_database_upload': (ctx, a) => stageUpload(ctx.services.store, ctx.session?.ref ?? '', a.part, a.first === true),
