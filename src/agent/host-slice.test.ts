@@ -168,3 +168,20 @@ test('a compiler further behind than the pool remembers takes its slice again', 
   assert.equal(c1.compile(ix, h1).doc.vifs[0]!.name, 'vif7.0');
   assert.deepEqual(c1.compile(ix, h1), compileHost(ix.records, h1));
 });
+
+test('after a full sync (a new replica, its change count from 0) the compiler does not answer from the old one', () => {
+  const b = new PoolBuilder();
+  const h1 = b.host();
+  const n0 = b.network('xenbr0');
+  b.physical(h1, 'eth0', n0, { MAC: mac(1, 0) });
+  const vm1 = b.vm(h1, 1);
+  b.vif(vm1, n0, 0, mac(9, 1));
+  const c = new HostCompiler();
+  const old = indexPool(b.records);
+  for (let i = 0; i < 50; i++) old.put('network', n0, { ...old.records.network[n0]! }); // the old replica's count runs ahead
+  c.compile(old, h1);
+  // The records as a full sync brings them: the VM restarted meanwhile (a change the events missed).
+  const fresh = indexPool({ ...b.records, VM: { [vm1]: { ...b.records.VM[vm1]!, domid: 7 } } });
+  assert.equal(c.compile(fresh, h1).doc.vifs[0]!.name, 'vif7.0');
+  assert.deepEqual(c.compile(fresh, h1), compileHost(fresh.records, h1));
+});

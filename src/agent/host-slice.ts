@@ -240,24 +240,26 @@ function sameSlice(a: PoolRecords, b: PoolRecords): boolean {
  * shared: callers do not change it.
  */
 export class HostCompiler {
-  private last: { hostRef: string; plugged: ReadonlyMap<string, number>; slice: PoolRecords; deps: Set<string>; version: number; out: Desired } | undefined;
+  private last: { ix: IndexedPool; hostRef: string; plugged: ReadonlyMap<string, number>; slice: PoolRecords; deps: Set<string>; version: number; out: Desired } | undefined;
   /** How many compiles ran (the rest were answered from the memo): for benches and tests. */
   compiles = 0;
 
   /** `plugged`: each attached PIF's MTU as of its plug (compileHost's third argument). */
   compile(ix: IndexedPool, hostRef: string, plugged: ReadonlyMap<string, number> = new Map()): Desired {
     const last = this.last?.hostRef === hostRef && sameMap(this.last.plugged, plugged) ? this.last : undefined;
-    if (last) {
+    // The change log counts one replica's changes: after a full sync (a new replica) only a
+    // comparison of the slices can keep the last result.
+    if (last && last.ix === ix) {
       const since = ix.changedSince(last.version);
       if (since && !since.some((keys) => keys.some((k) => last.deps.has(k)))) { last.version = ix.version; return last.out; }
     }
     const deps = new Set<string>();
     const version = ix.version;
     const slice = hostSlice(ix, hostRef, deps);
-    if (last && sameSlice(last.slice, slice)) { this.last = { ...last, slice, deps, version }; return last.out; }
+    if (last && sameSlice(last.slice, slice)) { this.last = { ...last, ix, slice, deps, version }; return last.out; }
     this.compiles++;
     const out = compileHost(slice, hostRef, plugged);
-    this.last = { hostRef, plugged, slice, deps, version, out };
+    this.last = { ix, hostRef, plugged, slice, deps, version, out };
     return out;
   }
 }
