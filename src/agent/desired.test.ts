@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { bondProperties } from './bond.js';
 import { compileHost, plugMtus, tunnelPortName, vmsElsewhere } from './desired.js';
 import { PoolBuilder } from './pool-builder.js';
+import { GUEST_NETWORK_KEY } from '../protocol/host-agent.js';
 import { prefixOf } from './records.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
@@ -342,4 +343,13 @@ test('VM power states: a paused VM keeps its guest and VIF ports; suspended none
   assert.deepEqual(guestNetworksOf([{ device: 0, v4: ['203.0.113.1', '198.51.100.7'], v6: ['2001:db8::1'] }, { device: 2, v4: [], v6: [] }]), {
     '0/ip': '203.0.113.1', '0/ipv4/0': '203.0.113.1', '0/ipv4/1': '198.51.100.7', '0/ipv6/0': '2001:db8::1',
   });
+  // What a guest makes inside itself beyond its VIFs is not reported, and never more keys than
+  // the master takes: a guest cannot get its host's whole report refused.
+  const many = Array.from({ length: 40 }, (_, d) => ({ device: d, v4: Array.from({ length: 16 }, (_x, n) => `10.${d}.0.${n + 1}`), v6: [] }));
+  const own = new Set(many.map((i) => i.device));
+  const nets = guestNetworksOf([...many, { device: 123456, v4: ['192.0.2.9'], v6: [] }], own);
+  assert.equal(Object.keys(nets).length, 256);
+  assert.ok(Object.keys(nets).every((k) => GUEST_NETWORK_KEY.test(k)), 'every key one the master takes');
+  assert.deepEqual(guestNetworksOf([{ device: 123456, v4: ['192.0.2.9'], v6: [] }, { device: 1, v4: ['192.0.2.1'], v6: [] }], new Set([1])),
+    { '1/ip': '192.0.2.1', '1/ipv4/0': '192.0.2.1' });
 });

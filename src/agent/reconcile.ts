@@ -125,21 +125,26 @@ const MAX_GUEST_ADDRESSES = 16;
  * ocaml/xapi/xapi_guest_agent.ml): `<device>/ip` and `<device>/ipv4/<n>` for IPv4 (the first
  * under both), `<device>/ipv6/<n>` for IPv6.
  */
-export function guestNetworksOf(ifaces: GuestAddresses[]): Record<string, string> {
+export function guestNetworksOf(ifaces: GuestAddresses[], devices?: ReadonlySet<number>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const i of ifaces) {
+  // Only the VM's own VIFs, and no more keys than the master takes: whatever a guest makes
+  // inside itself (eth123456, many interfaces full of addresses) never loses its host's report.
+  for (const i of ifaces.filter((x) => !devices || devices.has(x.device)).sort((a, b) => a.device - b.device)) {
     const v4 = i.v4.slice(0, MAX_GUEST_ADDRESSES);
     if (v4[0] !== undefined) out[`${i.device}/ip`] = v4[0];
     v4.forEach((a, n) => { out[`${i.device}/ipv4/${n}`] = a; });
     i.v6.slice(0, MAX_GUEST_ADDRESSES).forEach((a, n) => { out[`${i.device}/ipv6/${n}`] = a; });
   }
-  return out;
+  return Object.fromEntries(Object.entries(out).slice(0, REPORT_LIMITS.guestAddresses));
 }
 
 /** What the guest driver sees inside the guests of `d`: VM ref → networks (undefined: it cannot look). */
 export async function guestNetworks(d: Desired, guests: GuestDriver | undefined): Promise<Record<string, Record<string, string>> | undefined> {
   if (!guests?.addresses) return undefined;
   const out: Record<string, Record<string, string>> = {};
-  for (const vm of d.vms) out[vm.ref] = guestNetworksOf(await guests.addresses(guests.keyOf(vm.uuid)));
+  for (const vm of d.vms) {
+    const devices = new Set(d.doc.vifs.filter((v) => v.vmUuid === vm.uuid).map((v) => v.device));
+    out[vm.ref] = guestNetworksOf(await guests.addresses(guests.keyOf(vm.uuid)), devices);
+  }
   return out;
 }
