@@ -46,7 +46,7 @@ export function tunnelPortName(remoteIp: string, key: number): string {
 /** OVN's integration bridge on every chassis (one per host: ovn-controller drives one bridge). */
 export const OVN_BRIDGE = 'br-int';
 
-/** A VM whose domain exists: Running, or Paused (its devices stay; xen-api: xapi_vif_helpers.ml). */
+/** A VM whose domain exists: Running, or Paused (its devices stay; xen-api: ocaml/xapi/xapi_vif_helpers.ml). */
 const hasDomain = (vm: { power_state?: unknown }): boolean => vm.power_state === 'Running' || vm.power_state === 'Paused';
 
 export const vifDevName = (domid: number, device: number): string => `vif${domid}.${device}`;

@@ -6,9 +6,9 @@
 // an eject; the agent only reads the file: when it changes (watched) and whenever a call fails
 // (a member's own serve answers HOST_IS_SLAVE; a forgotten credential is refused), so it never
 // needs a restart nor an edited agent.conf.
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { parseMemberConfig, type MasterTrust } from '../protocol/pool-member.js';
+import { MEMBER_FILE_MAX_BYTES, parseMemberConfig, type MasterTrust } from '../protocol/pool-member.js';
 import { MasterLink, type MasterSession } from './master-link.js';
 
 /** Where and how the agent logs in. */
@@ -44,6 +44,9 @@ export const membershipKey = (p: LoginPlace): string => `${p.target} ${p.credent
 /** Reads the membership file: its text, or undefined when there is none. */
 export function readMembershipFile(file: string): string | undefined {
   try {
+    // Its size is checked before it is read, not only by the parser after.
+    const size = statSync(file).size;
+    if (size > MEMBER_FILE_MAX_BYTES) throw new Error(`${file}: ${size} bytes, more than a membership file holds (${MEMBER_FILE_MAX_BYTES})`);
     return readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ApiError } from '../common/api-error.js';
+import { isUuid } from '../common/net-syntax.js';
 import type { Role } from '../idl/meta.js';
 import type { Impl, ImplTable } from './context.js';
 import type { XapiServer } from './server.js';
@@ -49,7 +50,8 @@ export function blobDestroy(destroyRecord: Impl | undefined, blobs: () => BlobSt
 
 export function blobStore(server: XapiServer, dir: string): BlobStore {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const fileOf = (uuid: string) => join(dir, uuid);
+  // A uuid comes from a record (a restored dump may hold anything): only a uuid names a file.
+  const fileOf = (uuid: string) => { if (!isUuid(uuid)) throw new Error(`blob uuid ${JSON.stringify(uuid)} is not a uuid`); return join(dir, uuid); };
   const store = server.store;
 
   /** The session's user may do `what`, or an HTTP status and reason. */
@@ -126,10 +128,11 @@ export function blobStore(server: XapiServer, dir: string): BlobStore {
         const refused = allowed(query.get('session_id'), what);
         if (refused) { reply(res, refused[0], refused[1], what === 'put'); return; }
       }
+      if (!isUuid(String(blob.uuid))) { reply(res, 404, 'No content\n', what === 'put'); return; }
       if (what === 'put') await put(req, res, ref, String(blob.uuid));
       else await get(res, String(blob.uuid), String(blob.mime_type), method === 'HEAD');
     },
-    removeContent: (uuid) => rm(fileOf(uuid), { force: true }),
+    removeContent: async (uuid) => { if (isUuid(uuid)) await rm(fileOf(uuid), { force: true }); },
   };
 }
 
