@@ -238,9 +238,10 @@ export class OvsdbClient {
   /** Resolves once the Open_vSwitch row's cur_cfg >= nextCfg (ovs-vswitchd applied it); rejects with 'cur-cfg-timeout'. */
   async waitForCurCfg(nextCfg: number, timeoutMs: number): Promise<void> {
     this.cfgMonitor ??= this.monitor(OVS_DB, { Open_vSwitch: ['cur_cfg', 'next_cfg'] });
+    const monitor = this.cfgMonitor;
     let m: Monitor;
     try {
-      m = await this.cfgMonitor;
+      m = await monitor;
     } catch (e) {
       this.cfgMonitor = undefined;
       throw e;
@@ -251,8 +252,15 @@ export class OvsdbClient {
     } catch (e) {
       if (!OvsdbError.is(e, 'request-timeout')) throw e;
       const cur = m.replica.rows('Open_vSwitch')[0]?.cur_cfg;
+      // The database's own value decides, not only the monitor's copy of it: a monitor that
+      // missed the update (re-issued across a restart of ovsdb-server) is started again.
+      const inDb = (await this.transact(OVS_DB, [select('Open_vSwitch', [], ['cur_cfg'])]))[0]?.rows?.[0]?.cur_cfg;
+      if (typeof inDb === 'number' && inDb >= nextCfg) {
+        if (this.cfgMonitor === monitor) { this.cfgMonitor = undefined; void m.cancel().catch(() => undefined); }
+        return;
+      }
       throw new OvsdbError('cur-cfg-timeout',
-        `ovs-vswitchd did not apply next_cfg ${nextCfg} within ${timeoutMs} ms (cur_cfg ${String(cur)}); is ovs-vswitchd running?`,
+        `ovs-vswitchd did not apply next_cfg ${nextCfg} within ${timeoutMs} ms (cur_cfg ${String(inDb)}, ${String(cur)} as monitored); is ovs-vswitchd running?`,
         { db: OVS_DB });
     }
   }
