@@ -140,7 +140,9 @@ test('OVN with a 3-member RAFT cluster: guests ping, a member killed changes nei
   });
   await startVm(l, await makeVm(l, 'e1', net3), 'host1', '10.79.0.1/24');
   await startVm(l, await makeVm(l, 'e2', net3), 'host2', '10.79.0.2/24');
-  assert.ok(await l.pingSoon('e1', '10.79.0.2', 10), 'a network written while the leader was down carries traffic');
+  // Up to 30 tries: ovn-northd, whose northbound member died, reconnects with OVS's backoff (up to
+  // 8 s) before the new ports' flows exist; 10 were too few once in CI.
+  assert.ok(await l.pingSoon('e1', '10.79.0.2', 30), 'a network written while the leader was down carries traffic');
 
   await labDown({ name: l.name, stateDir: l.stateDir, progress: () => undefined });
   const ps = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
