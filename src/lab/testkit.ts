@@ -6,8 +6,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { labUp, labDown, labExec, labEnv, type LabState } from './index.js';
+import { xeOnHost } from './pool.js';
+import { findHost } from './topology.js';
 
 const XE_JS = fileURLToPath(new URL('../bin/xe.js', import.meta.url));
+const XCPNET_JS = fileURLToPath(new URL('../bin/xcpnet.js', import.meta.url));
 let counter = 0;
 
 export interface TestLab {
@@ -131,3 +134,17 @@ export async function nextCfg(l: TestLab, host: string): Promise<string> {
   return (await l.exec(host, 'ovs-vsctl', 'get', 'Open_vSwitch', '.', 'next_cfg')).stdout.trim();
 }
 
+
+/** `xcpnet lab ARGS` on a test lab, as an operator runs it (join, eject, restart-agent …). */
+export function labCli(l: TestLab, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [XCPNET_JS, 'lab', ...args, '--name', l.name, '--state-dir', l.stateDir], { timeout: 120_000 },
+      (err, stdout, stderr) => err ? reject(new Error(`lab ${args.join(' ')}: ${String(stderr).trim() || err.message}`)) : resolve(String(stdout)));
+  });
+}
+
+/** `xe ARGS` on a host of a test lab, against its own serve's local socket. */
+export async function xeOn(l: TestLab, host: string, ...args: string[]): Promise<{ code: number; out: string }> {
+  const r = await xeOnHost(l.state, findHost(l.state, host), args);
+  return { code: r.code, out: `${r.stdout}${r.stderr}`.trim() };
+}

@@ -6,29 +6,12 @@
 // its guests are back on the pool's networks. Every ping is bounded in count and time.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
-import { waitFor, xeOnHost } from '../../src/lab/pool.js';
-import { findHost } from '../../src/lab/topology.js';
+import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, labCli, xeOn, type TestLab } from '../../src/lab/testkit.js';
+import { waitFor } from '../../src/lab/pool.js';
 
-const XCPNET_JS = fileURLToPath(new URL('../../src/bin/xcpnet.js', import.meta.url));
 const skip = canRunLab();
 const lab = labsOfThisFile();
 
-/** `xcpnet lab join|eject HOST`, as an operator runs it. */
-function labCli(l: TestLab, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [XCPNET_JS, 'lab', ...args, '--name', l.name, '--state-dir', l.stateDir], { timeout: 120_000 },
-      (err, stdout, stderr) => err ? reject(new Error(`lab ${args.join(' ')}: ${String(stderr).trim() || err.message}`)) : resolve(String(stdout)));
-  });
-}
-
-/** `xe ARGS` on a host, against its own serve's local socket. */
-async function xeOn(l: TestLab, host: string, ...args: string[]): Promise<{ code: number; out: string }> {
-  const r = await xeOnHost(l.state, findHost(l.state, host), args);
-  return { code: r.code, out: `${r.stdout}${r.stderr}`.trim() };
-}
 
 /** `count` pings 0.1 s apart from a guest, bounded by `count / 10 + 10` s: sent and received. */
 function pingRun(l: TestLab, from: string, to: string, count: number): Promise<{ sent: number; received: number; text: string }> {

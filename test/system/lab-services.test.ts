@@ -7,31 +7,17 @@
 // networks and realises what host2's own pool asks. Every ping is bounded in count and time.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, type TestLab } from '../../src/lab/testkit.js';
-import { hostDir, waitFor, xeOnHost } from '../../src/lab/pool.js';
+import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, labCli, xeOn, type TestLab } from '../../src/lab/testkit.js';
+import { hostDir, waitFor } from '../../src/lab/pool.js';
 import { findHost } from '../../src/lab/topology.js';
 import { isRecordedAlive, type ProcRecord } from '../../src/lab/state.js';
 import { killProcesses } from '../../src/lab/ovs.js';
 
-const XCPNET_JS = fileURLToPath(new URL('../../src/bin/xcpnet.js', import.meta.url));
 const skip = canRunLab();
 const lab = labsOfThisFile();
 
-function labCli(l: TestLab, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [XCPNET_JS, 'lab', ...args, '--name', l.name, '--state-dir', l.stateDir], { timeout: 120_000 },
-      (err, stdout, stderr) => err ? reject(new Error(`lab ${args.join(' ')}: ${String(stderr).trim() || err.message}`)) : resolve(String(stdout)));
-  });
-}
-
-async function xeOn(l: TestLab, host: string, ...args: string[]): Promise<{ code: number; out: string }> {
-  const r = await xeOnHost(l.state, findHost(l.state, host), args);
-  return { code: r.code, out: `${r.stdout}${r.stderr}`.trim() };
-}
 
 async function ports(l: TestLab, host: string): Promise<string[]> {
   const r = await l.exec(host, 'ovs-vsctl', '--format=csv', '--no-headings', '--columns=name', 'list', 'Interface');
