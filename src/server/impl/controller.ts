@@ -183,7 +183,7 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
 
   const keyOf = (network: string): string | undefined => {
     const k = (store.find('network', network)?.other_config as Rec | undefined)?.[TUNNEL_KEY];
-    return parseKey(k) === undefined ? undefined : (k as string);
+    return typeof k === 'string' && parseKey(k) !== undefined ? k : undefined;
   };
 
   /** Re-reads a tunnel's access PIF and network, keeping the book's needs in step. */
@@ -239,11 +239,10 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
       const accessRef = tun.access_PIF;
       const access = isRef(accessRef) ? store.find('PIF', accessRef) : undefined;
       const key = access ? keyOf(access.network) : undefined;
-      const host = access?.host as string;
       let active = false;
       if (access && access.currently_attached === true && key !== undefined) {
         if (confirmed.get(accessRef) === key) active = true;
-        else if (pending.get(accessRef) === key) { /* waiting */ } else if (hub.hasAgent(host)) watch(accessRef, host, key);
+        else if (pending.get(accessRef) === key) { /* waiting */ } else if (hub.hasAgent(access.host)) watch(accessRef, access.host, key);
         else { retrying.add(ref); unwatched = true; }
       } else {
         confirmed.delete(accessRef);
@@ -298,7 +297,10 @@ export function startTunnelController(server: { store: Store; hub: RealisationHu
   };
 
   const poolSdn = (): string | undefined => {
-    for (const [, p] of store.all('pool')) return (p.other_config as Rec | undefined)?.[SDN_KEY] as string | undefined;
+    for (const [, p] of store.all('pool')) {
+      const sdn = (p.other_config as Rec | undefined)?.[SDN_KEY];
+      return typeof sdn === 'string' ? sdn : undefined;
+    }
     return undefined;
   };
   const relevant = { network: 'networks', PIF: 'PIFs', tunnel: 'tunnels' } as const;

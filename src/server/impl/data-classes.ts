@@ -184,7 +184,7 @@ export const dataClassRules: Rules = {
     if (net.managed === false) throw new ApiError('NETWORK_UNMANAGED', [a.network]);
     if (pif.managed === false) throw new ApiError('PIF_UNMANAGED', [a.pif]);
     if (pif.physical !== true) throw new ApiError('PIF_IS_NOT_PHYSICAL', [a.pif]);
-    if ((pif.sriov_physical_PIF_of as string[]).length > 0) throw new ApiError('NETWORK_SRIOV_ALREADY_ENABLED', [a.pif]);
+    if ((pif.sriov_physical_PIF_of).length > 0) throw new ApiError('NETWORK_SRIOV_ALREADY_ENABLED', [a.pif]);
     // xapi needs "sriov" in PIF.capabilities (read-only); xcpnet's agent reports no capability
     // and drives no virtual functions, so every PIF is refused here.
     throw new ApiError('PIF_IS_NOT_SRIOV_CAPABLE', [a.pif]);
@@ -194,7 +194,7 @@ export const dataClassRules: Rules = {
       const sriov = tx.get('network_sriov', a.self);
       const logical = String(sriov.logical_PIF);
       const pif = isRef(logical) ? tx.find('PIF', logical) : undefined;
-      if (pif && (pif.VLAN_slave_of as string[]).length > 0) throw new ApiError('PIF_VLAN_STILL_EXISTS', [logical]);
+      if (pif && (pif.VLAN_slave_of).length > 0) throw new ApiError('PIF_VLAN_STILL_EXISTS', [logical]);
       if (pif) tx.destroy('PIF', logical);
       tx.destroy('network_sriov', a.self);
     });

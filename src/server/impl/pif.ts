@@ -91,7 +91,7 @@ async function scan(ctx: CallContext, host: string): Promise<void> {
       tx.update('PIF', ref, { device, device_name: device });
       for (const [vref, v] of tx.all('PIF')) {
         if (v.host !== host || !isRef(v.VLAN_master_of)) continue;
-        const vlan = tx.find('VLAN', v.VLAN_master_of as string);
+        const vlan = tx.find('VLAN', v.VLAN_master_of);
         if (vlan?.tagged_PIF === ref) tx.update('PIF', vref, { device });
       }
     }
@@ -251,8 +251,7 @@ async function setProperty(ctx: CallContext, a: Args['PIF.set_property']): Promi
     markPlugged(tx, self);
     for (const vlan of pif.VLAN_slave_of) {
       const untagged = tx.find('VLAN', vlan)?.untagged_PIF;
-      const vp = isRef(untagged) ? tx.find('PIF', untagged) : undefined;
-      if (vp?.currently_attached === true) markPlugged(tx, untagged as string);
+      if (isRef(untagged) && tx.find('PIF', untagged)?.currently_attached === true) markPlugged(tx, untagged);
     }
   });
   if (pif.currently_attached === true) await hub.wait(pif.host, [self]);
@@ -314,7 +313,7 @@ export const pifRules: Rules = {
     for (const [ref, pif] of store.all('PIF')) if (pif.host === a.host && pif.device === a.device && pif.VLAN === -1) { tagged = ref; break; }
     assertOr(tagged, 'INVALID_VALUE', 'device', a.device);
     const vlan = await ctx.services.invoke(ctx, 'VLAN.create', { tagged_PIF: tagged, tag: a.VLAN!, network: a.network! });
-    return store.get('VLAN', vlan as string).untagged_PIF as string;
+    return store.get('VLAN', String(vlan)).untagged_PIF;
   },
   'PIF.destroy': async (ctx, a) => {
     const pif = ctx.services.store.get('PIF', a.self);
@@ -344,7 +343,7 @@ export async function initialHostNetworking(services: ServerServices, host: stri
       const phys = mine().filter(([, p]) => p.physical === true && p.managed !== false && !isBondSlave(tx, p))
         .sort(([, x], [, y]) => str(x.device).localeCompare(str(y.device), 'en', { numeric: true }));
       // The NIC at position 0 (xenbr0), whatever its name; else eth0; else the first.
-      const pick = phys.find(([, p]) => tx.find('network', p.network as string)?.bridge === 'xenbr0') ?? phys.find(([, p]) => p.device === 'eth0') ?? phys[0];
+      const pick = phys.find(([, p]) => tx.find('network', p.network)?.bridge === 'xenbr0') ?? phys.find(([, p]) => p.device === 'eth0') ?? phys[0];
       if (pick) {
         const [ref, pif] = pick;
         const net = tx.get('network', pif.network);

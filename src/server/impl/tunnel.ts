@@ -43,7 +43,8 @@ function assertTunnelCreatable(tx: Tx, transport: string, network: string): void
   assertOr(kind !== 'tunnel_access', 'IS_TUNNEL_ACCESS_PIF', transport);
   assertOr(kind !== 'sriov_logical', 'CANNOT_ADD_TUNNEL_TO_SRIOV_LOGICAL', transport);
   if (kind === 'vlan') {
-    const parent = tx.find('PIF', tx.find('VLAN', tp.VLAN_master_of as string)?.tagged_PIF as string);
+    const vlan = tx.find('VLAN', tp.VLAN_master_of);
+    const parent = vlan ? tx.find('PIF', vlan.tagged_PIF) : undefined;
     assertOr(!isSriovLogical(parent), 'CANNOT_ADD_TUNNEL_TO_VLAN_ON_SRIOV_LOGICAL', transport);
   }
   // SR-IOV networks cannot be created here; kept for xapi's order.
@@ -81,12 +82,14 @@ export function createTunnelRecords(tx: Tx, transport: string, network: string, 
 export function moveTunnel(tx: Tx, tunnelRef: string, newTransport: string): { tunnel: string; pif: string; attached: boolean } {
   const old = tx.get('tunnel', tunnelRef);
   const oldPif = isRef(old.access_PIF) ? tx.find('PIF', old.access_PIF) : undefined;
-  const network = oldPif?.network as string;
+  // A tunnel is made with its access PIF and destroyed with it: one without is a broken database.
+  if (!oldPif) throw new ApiError('INTERNAL_ERROR', [`tunnel ${tunnelRef} has no access PIF`]);
+  const network = oldPif.network;
   // The new access PIF is numbered while the old one still exists, as the real server does.
   const device = nextTunnelDevice(tx, tx.get('PIF', newTransport).host);
   if (oldPif) tx.destroy('PIF', old.access_PIF);
   tx.destroy('tunnel', tunnelRef);
-  const made = createTunnelRecords(tx, newTransport, network, old.protocol as string, oldPif, old.other_config as Rec);
+  const made = createTunnelRecords(tx, newTransport, network, old.protocol, oldPif, old.other_config as Rec);
   const attached = oldPif?.currently_attached === true;
   tx.update('PIF', made.pif, { device, device_name: device, ...(attached ? { currently_attached: true } : {}) });
   return { ...made, attached };
@@ -96,7 +99,7 @@ export function moveTunnel(tx: Tx, tunnelRef: string, newTransport: string): { t
 function transportMtu(tx: Reader, transport: string): number {
   const tp = tx.get('PIF', transport);
   const own = Number((tp.other_config as Rec | undefined)?.mtu);
-  return Number.isInteger(own) && own >= 68 ? own : Number(tp.MTU) > 0 ? Number(tp.MTU) : Number(tx.find('network', tp.network as string)?.MTU ?? 1500);
+  return Number.isInteger(own) && own >= 68 ? own : Number(tp.MTU) > 0 ? Number(tp.MTU) : Number(tx.find('network', tp.network)?.MTU ?? 1500);
 }
 
 /**
@@ -127,15 +130,15 @@ function fitNetworkMtu(tx: Tx, transport: string, network: string, protocol: str
  */
 export function assertMtuFitsTunnels(tx: Reader, network: string, mtu: number): void {
   for (const [, t] of tx.all('tunnel')) {
-    const access = tx.find('PIF', t.access_PIF as string);
-    if (access?.network !== network || !tx.find('PIF', t.transport_PIF as string)) continue;
-    const transport = tx.get('PIF', t.transport_PIF as string);
+    const access = tx.find('PIF', t.access_PIF);
+    if (access?.network !== network || !tx.find('PIF', t.transport_PIF)) continue;
+    const transport = tx.get('PIF', t.transport_PIF);
     const protocol = String(t.protocol || 'gre');
-    const fit = tunnelFit(tx, t.transport_PIF as string, protocol);
+    const fit = tunnelFit(tx, t.transport_PIF, protocol);
     if (mtu > fit) {
-      const host = tx.find('host', transport.host as string);
+      const host = tx.find('host', transport.host);
       throw new ApiError('INVALID_VALUE', ['MTU', String(mtu),
-        `network ${String(tx.get('network', network).uuid)} is carried by a ${protocol} tunnel over ${String(transport.device)} of host ${String(host?.name_label ?? transport.host)} (MTU ${transportMtu(tx, t.transport_PIF as string)}): at most ${fit} fits once encapsulated${protocol === 'vxlan' ? '' : ' (gre counts Geneve\'s 58 bytes, what it becomes on OVN)'}`]);
+        `network ${String(tx.get('network', network).uuid)} is carried by a ${protocol} tunnel over ${String(transport.device)} of host ${String(host?.name_label ?? transport.host)} (MTU ${transportMtu(tx, t.transport_PIF)}): at most ${fit} fits once encapsulated${protocol === 'vxlan' ? '' : ' (gre counts Geneve\'s 58 bytes, what it becomes on OVN)'}`]);
     }
   }
 }

@@ -164,7 +164,8 @@ async function createOnParents(ctx: CallContext, parents: string[], network: str
 }
 
 function sortedByHost(tx: Tx, pifs: string[]): string[] {
-  const hostName = (p: string) => String(tx.find('host', tx.find('PIF', p)?.host as string)?.name_label ?? '');
+  const hostOf = (p: string): string => tx.find('PIF', p)?.host ?? NULL_REF;
+  const hostName = (p: string) => String(tx.find('host', hostOf(p))?.name_label ?? '');
   return [...pifs].sort((a, b) => hostName(a).localeCompare(hostName(b)) || a.localeCompare(b));
 }
 
@@ -173,7 +174,7 @@ async function createVlanFromPif(ctx: CallContext, args: Args['pool.create_VLAN_
   const parents = store.transact((tx) => {
     const pif = tx.get('PIF', args.pif);
     const siblings = refs(tx.find('network', pif.network)?.PIFs)
-      .filter((p) => isLiveHost(tx, tx.find('PIF', p)?.host as string));
+      .filter((p) => isLiveHost(tx, tx.find('PIF', p)?.host ?? NULL_REF));
     return sortedByHost(tx, siblings);
   });
   return createOnParents(ctx, parents, args.network, args.VLAN);
