@@ -2,8 +2,7 @@
 // by the `ansible` command against a real xcpnet master over XML-RPC: guest_info, guest_powerstate
 // and guest (its networks and MACs). The modules import Python's XenAPI module: Debian's
 // XenAPI.py (python3-os-xenapi), found through PYTHONPATH. xenserver_facts talks only to the
-// local socket at a fixed path, through XenAPI.py's xapi_local, which fails on Debian's Python
-// 3.11 before it sends anything (README).
+// local socket at a fixed path: it runs in the root tier, test/system/ansible-facts.test.ts.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
