@@ -286,3 +286,9 @@ export function bridgeListings(s: HostState): { name: string; id: string; stp: b
   return s.bridges.map((b) => ({ name: b.name, id: id(b), stp: false, interfaces: [...b.interfaces] }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/**
+ * Asks the master to sign this host's OVN certificate request (PEM); resolves with the
+ * certificate, then the pool CA's (PEM): host.sign_ovn_certificate over the host credential.
+ */
+export type OvnSigner = (csr: string) => Promise<string>;

@@ -62,7 +62,9 @@ export function checkSigned(answer: string, name: string, publicKeyPem: string, 
   if (!cert.verify(ca.publicKey)) return { error: 'the certificate is not signed by the pool CA' };
   if (commonNameOf(cert) !== name) return { error: `the certificate names ${JSON.stringify(commonNameOf(cert))}, not ${name}` };
   if (cert.publicKey.export({ type: 'spki', format: 'pem' }) !== publicKeyPem) return { error: 'the certificate is not for this host\'s key' };
-  if (now < new Date(cert.validFrom) || now > new Date(cert.validTo)) return { error: 'the certificate is not valid now' };
+  // Only the end is checked: the start is the master's signing time, which this host's clock may
+  // not have reached yet (the peers that check it are the master's and the other hosts' servers).
+  if (now > new Date(cert.validTo)) return { error: 'the certificate has expired' };
   return { cert: `${blocks[0]!}\n`, ca: `${blocks[1]!}\n` };
 }
 
@@ -77,3 +79,9 @@ export function needsRenewal(certPem: string | undefined, caPem: string | undefi
     return true;
   }
 }
+
+/** The PKI options of OVS's daemons (ovsdb-server, ovn-controller, ovn-northd) for `f`. */
+export const sslOptions = (f: PkiFiles): string[] => [`--private-key=${f.key}`, `--certificate=${f.cert}`, `--ca-cert=${f.ca}`];
+
+/** Whether any of a comma-separated list of OVSDB remotes is `ssl:`. */
+export const usesSsl = (remotes: string): boolean => remotes.split(',').some((r) => r.startsWith('ssl:'));

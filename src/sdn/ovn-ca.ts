@@ -8,55 +8,31 @@
 // The certificates are made by Debian's `openssl` with argument vectors (no shell, no
 // configuration file); the only record value it gets is a host uuid, checked first, and the
 // request's PEM text on its standard input.
-import { spawn } from 'node:child_process';
-import { generateKeyPair, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ApiError } from '../common/api-error.js';
 import { privateDir, writePrivateFile } from '../common/private-files.js';
+import { newPrivateKey, openssl, opensslOutputs } from '../common/openssl.js';
 import { CENTRAL_CN, csrBlock, isChassisName, needsRenewal, pkiFiles, type PkiFiles } from '../common/ovn-pki.js';
 
-const makeKeyPair = promisify(generateKeyPair);
 /** The CA: ten years, as the API's own certificate. */
 const CA_DAYS = 3650;
 /** A host's certificate: two years; its agent renews it a month before the end. */
 const HOLDER_DAYS = 730;
-const OPENSSL_TIMEOUT_MS = 20_000;
-/** openssl's answers are a certificate or a line of text: more than this is not one. */
-const MAX_OUTPUT = 65_536;
-
-/** Runs openssl with `args`, `input` on its standard input; resolves with its standard output. */
-export async function openssl(args: string[], input = ''): Promise<string> {
-  return (await opensslOutputs(args, input)).out;
-}
-
-function opensslOutputs(args: string[], input: string): Promise<{ out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('openssl', args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: OPENSSL_TIMEOUT_MS });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { if (out.length < MAX_OUTPUT) out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { if (err.length < MAX_OUTPUT) err += d; });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolve({ out, err });
-      else reject(new Error(`openssl ${args[0]} failed: ${err.trim().split('\n')[0] ?? `exit ${code}`}`));
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
-}
-
-async function newKey(file: string): Promise<void> {
-  const { privateKey } = await makeKeyPair('rsa', { modulusLength: 2048 });
-  writePrivateFile(file, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
-}
 
 /** The CA's directory in the master's state directory. */
 export const ovnCaDir = (stateDir: string): string => join(stateDir, 'ovn-pki');
 
 const readOr = (file: string): string | undefined => (existsSync(file) ? readFileSync(file, 'utf8') : undefined);
+
+const cas = new Map<string, OvnCa>();
+/** The CA of `dir`, one object per directory in the process (the API's and OVN central's share its queue). */
+export function ovnCaAt(dir: string): OvnCa {
+  let ca = cas.get(dir);
+  if (!ca) cas.set(dir, ca = new OvnCa(dir));
+  return ca;
+}
 
 export class OvnCa {
   private readonly caKey: string;
@@ -79,7 +55,7 @@ export class OvnCa {
   private async ensureCa(): Promise<void> {
     privateDir(this.dir);
     if (existsSync(this.caKey) && existsSync(this.central.ca)) return;
-    await newKey(this.caKey);
+    await newPrivateKey(this.caKey);
     const cert = await openssl(['req', '-x509', '-new', '-sha256', '-key', this.caKey, '-days', String(CA_DAYS),
       '-subj', `/CN=xcpnet OVN pool CA ${randomUUID()}`,
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
@@ -118,7 +94,7 @@ export class OvnCa {
       await this.ensureCa();
       const f = this.central;
       if (!needsRenewal(readOr(f.cert), readOr(f.ca), CENTRAL_CN, now) && existsSync(f.key)) return f;
-      await newKey(f.key);
+      await newPrivateKey(f.key);
       const csr = await openssl(['req', '-new', '-sha256', '-key', f.key, '-subj', `/CN=${CENTRAL_CN}`]);
       const signed = await this.signChecked(csr, CENTRAL_CN);
       writePrivateFile(f.cert, signed.slice(0, signed.indexOf('-----END CERTIFICATE-----') + '-----END CERTIFICATE-----'.length) + '\n');

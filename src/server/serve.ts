@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import type { ServerResponse } from 'node:http';
-import { OvnCa, ovnCaDir } from '../sdn/ovn-ca.js';
+import { ovnCaAt, ovnCaDir, type OvnCa } from '../sdn/ovn-ca.js';
 import { fingerprintOf, loadOrCreateCertificate, saveCertificate, validateCertificate, type ServerCertificate } from './certificate.js';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
@@ -137,7 +137,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const destroyBlobRecord = (opts.impls ?? []).map((table) => table['blob.destroy']).filter((f) => f !== undefined).pop();
   const server = new XapiServer({
     dbPath: join(opts.stateDir, 'xcpnet.db'), log, changeLogSize: opts.changeLogSize, timers: opts.timers,
-    impls: [...(opts.impls ?? []), ovnPkiImpls(new OvnCa(ovnCaDir(opts.stateDir))), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served),
+    impls: [...(opts.impls ?? []), ovnPkiImpls(ovnCaAt(ovnCaDir(opts.stateDir))), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served),
       blobDestroy(destroyBlobRecord, () => blobs!)],
   });
   blobs = blobStore(server, join(opts.stateDir, 'blobs'));
