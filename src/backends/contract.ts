@@ -85,6 +85,8 @@ export interface OvnChassis {
   encapIp: string;
   /** ovn-bridge: the integration bridge, one of the document's bridges. */
   bridge: string;
+  /** The pool CA's SHA-256 fingerprint, when the master has published it: a certificate of another CA is renewed. */
+  caFingerprint?: string;
 }
 
 /**
@@ -98,6 +100,8 @@ export interface OvnDbMember {
   peers: string[];
   /** The member that makes the cluster (the master); the others join it. */
   creator: boolean;
+  /** As OvnChassis.caFingerprint. */
+  caFingerprint?: string;
 }
 
 export type Locking = 'locked' | 'unlocked' | 'disabled';

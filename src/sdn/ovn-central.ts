@@ -5,12 +5,13 @@
 // of the master: a master that starts again adopts them (their pidfiles name them), its writer
 // finds the rows as it left them and writes nothing.
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Store, CommitChange } from '../db/store.js';
 import type { Rec } from '../idl/meta.js';
-import { OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
+import { OVN_CA_KEY, OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
 import { clusterRemote, ovnClusterOf, type OvnCluster } from '../common/ovn-cluster.js';
 import { ensureClusterMember, livePid, memberFiles, stopAndWait } from '../backends/ovs/ovn-db-member.js';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
@@ -263,9 +264,12 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     if (!cluster && o.sbListen) await ensureSbConnection(sbClient, passiveSsl(o.sbListen));
     const remote = cluster ? d.sb : o.sbRemote ?? (o.sbListen ? `ssl:${o.sbListen}` : d.sb);
     if (!isOvnRemote(remote)) throw new Error(`OVN southbound remote ${remote} is not tcp:IP:PORT, ssl:IP:PORT or unix:/PATH`);
-    if (poolConfig(store)[OVN_REMOTE_KEY] !== remote) {
+    // Where the agents connect, and which CA their certificates must be of.
+    const published = { [OVN_REMOTE_KEY]: remote, [OVN_CA_KEY]: new X509Certificate(readFileSync(pki.ca)).fingerprint256 };
+    const have = poolConfig(store);
+    if (Object.entries(published).some(([k, v]) => have[k] !== v)) {
       store.transact((tx) => {
-        for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), [OVN_REMOTE_KEY]: remote } });
+        for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), ...published } });
       });
     }
     o.log(`ovn: northbound ${d.nb}, southbound ${d.sb} (agents use ${remote}), ovn-northd running`);

@@ -108,6 +108,9 @@ test('OVN pool: guests on four hosts, isolation, port security, a new chassis, o
   assert.equal((await l.exec('host3', 'ovs-vsctl', 'get', 'Open_vSwitch', '.', 'external_ids:ovn-remote')).stdout.trim(), '"ssl:192.0.2.11:6642"');
   await waitFor('hosts 1-3 connected to the southbound database', 20_000, async () => (await sbPeers(l)).join(' ') === '192.0.2.11 192.0.2.12 192.0.2.13' || undefined);
   await checkSouthboundSecurity(l);
+  // The pool CA the chassis' certificates must be of, as the master publishes it.
+  assert.equal(await l.xe('pool-param-get', `uuid=${await l.xe('pool-list', '--minimal')}`, 'param-name=other-config', 'param-key=xcpnet-ovn-ca'),
+    new X509Certificate(readFileSync(join(l.state.dir, 'master', 'ovn-pki', 'pool-ca.pem'))).fingerprint256);
   // No mesh port anywhere: OVN's own tunnel ports on br-int only.
   const show = (await l.exec('host1', 'ovs-vsctl', 'show')).stdout;
   assert.ok(show.includes('Bridge br-int') && /type: geneve/.test(show), show);

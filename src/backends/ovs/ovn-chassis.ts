@@ -84,7 +84,7 @@ export class OvnChassisRunner {
       this.wanted = spec !== undefined;
       if (spec && usesSsl(spec.remote)) {
         if (!this.pki) throw new Error('the southbound database is ssl: but this host keeps no OVN certificate');
-        this.ssl = sslOptions(await this.pki.ensure());
+        this.ssl = sslOptions(await this.pki.ensure(spec.caFingerprint));
       } else this.ssl = [];
       if (this.wanted) { await this.ensureRunning(); this.supervise(); } else await this.stopDaemon();
       return undefined;

@@ -108,7 +108,7 @@ export class OvnDbMemberRunner {
     if (!spec) return Promise.resolve();
     this.starting ??= (async () => {
       if (!this.pki) throw new Error('this host keeps no OVN certificate for the cluster\'s TLS');
-      const files = await this.pki.ensure();
+      const files = await this.pki.ensure(spec.caFingerprint);
       for (const db of ['nb', 'sb'] as const) await ensureClusterMember(this.dir, db, spec, files);
     })()
       .finally(() => { this.starting = undefined; });

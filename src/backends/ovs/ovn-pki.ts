@@ -16,6 +16,10 @@ function certFitsKey(certPem: string, keyPem: string): boolean {
   try { return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem)); } catch { return false; }
 }
 
+function fingerprintOf(pem: string): string {
+  try { return new X509Certificate(pem).fingerprint256; } catch { return ''; }
+}
+
 function replaceFile(file: string, text: string): void {
   writePrivateFile(`${file}.new`, text);
   renameSync(`${file}.new`, file);
@@ -30,20 +34,25 @@ export class HostOvnPki {
     this.files = pkiFiles(dir, 'chassis');
   }
 
-  /** The files, made or renewed first when they need it (one request at a time). */
-  ensure(now = new Date()): Promise<PkiFiles> {
-    this.running ??= this.renew(now).finally(() => { this.running = undefined; });
+  /**
+   * The files, made or renewed first when they need it (one request at a time). `caFingerprint`:
+   * the pool CA's as the master publishes it; a certificate held from another CA is renewed.
+   */
+  ensure(caFingerprint?: string, now = new Date()): Promise<PkiFiles> {
+    this.running ??= this.renew(caFingerprint, now).finally(() => { this.running = undefined; });
     return this.running;
   }
 
-  private async renew(now: Date): Promise<PkiFiles> {
+  private async renew(caFingerprint: string | undefined, now: Date): Promise<PkiFiles> {
     const f = this.files;
     if (!isChassisName(this.chassis)) throw new Error(`OVN certificate: ${JSON.stringify(this.chassis)} is not a host uuid`);
     privateDir(this.dir);
     if (!existsSync(f.key)) await newPrivateKey(f.key);
     const key = readFileSync(f.key, 'utf8');
     const cert = readOr(f.cert);
-    if (cert !== undefined && certFitsKey(cert, key) && !needsRenewal(cert, readOr(f.ca), this.chassis, now)) return f;
+    const ca = readOr(f.ca);
+    if (cert !== undefined && certFitsKey(cert, key) && !needsRenewal(cert, ca, this.chassis, now)
+      && (caFingerprint === undefined || fingerprintOf(ca!) === caFingerprint)) return f;
     if (!this.sign) throw new Error('OVN certificate: none here, and no master to sign one');
     const csr = await openssl(['req', '-new', '-sha256', '-key', f.key, '-subj', `/CN=${this.chassis}`]);
     const answer = await this.sign(csr);
