@@ -3,7 +3,8 @@
 // and the checks on what comes back. OVN's TLS (OVS's stream-ssl) trusts a peer whose
 // certificate the pool CA signed; the southbound database's RBAC then takes the certificate's
 // CN as the chassis name, which is the host's uuid (ovn-controller's system-id). Pure but for
-// the file names.
+// the file names and renewedSince.
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 
@@ -85,3 +86,12 @@ export const sslOptions = (f: PkiFiles): string[] => [`--private-key=${f.key}`, 
 
 /** Whether any of a comma-separated list of OVSDB remotes is `ssl:`. */
 export const usesSsl = (remotes: string): boolean => remotes.split(',').some((r) => r.startsWith('ssl:'));
+
+/**
+ * Whether `cert` was replaced after the daemon whose pidfile is `pidfile` started: ovn-controller
+ * and ovn-northd read the files of their -p/-c/-C options once, so a renewed certificate needs
+ * them started again (ovsdb-server reads its files again when they change).
+ */
+export function renewedSince(cert: string, pidfile: string): boolean {
+  try { return statSync(cert).mtimeMs > statSync(pidfile).mtimeMs; } catch { return false; }
+}

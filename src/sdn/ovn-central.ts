@@ -17,7 +17,7 @@ import { ensureClusterMember, livePid, memberFiles, stopAndWait } from '../backe
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
 import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
-import { sslOptions, type PkiFiles } from '../common/ovn-pki.js';
+import { renewedSince, sslOptions, type PkiFiles } from '../common/ovn-pki.js';
 import type { OvnCa } from './ovn-ca.js';
 
 const run = promisify(execFile);
@@ -124,8 +124,9 @@ async function startClusterDaemons(dir: string, cluster: OvnCluster, pki: PkiFil
   const northdPid = join(dir, 'ovn-northd.pid');
   const args = [`--ovnnb-db=${nb}`, `--ovnsb-db=${sb}`, ...sslOptions(pki)];
   const have = adoptable(northdPid, dir);
-  // An ovn-northd that still points at the standalone databases is started again.
-  if (have && !args.every((a) => readFileSync(`/proc/${have}/cmdline`, 'utf8').split('\0').includes(a))) await stopAndWait(have);
+  // An ovn-northd that still points at the standalone databases, or holds a certificate since
+  // renewed, is started again.
+  if (have && (!args.every((a) => readFileSync(`/proc/${have}/cmdline`, 'utf8').split('\0').includes(a)) || renewedSince(pki.cert, northdPid))) await stopAndWait(have);
   const running = adoptable(northdPid, dir);
   if (running) pids.push(running);
   else {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { OvnChassis } from '../contract.js';
-import { sslOptions, usesSsl } from '../../common/ovn-pki.js';
+import { renewedSince, sslOptions, usesSsl, type PkiFiles } from '../../common/ovn-pki.js';
 import type { HostOvnPki } from './ovn-pki.js';
 import { stopAndWait } from './ovn-db-member.js';
 import type { OvsdbClient } from '../ovsdb/index.js';
@@ -58,6 +58,7 @@ export class OvnChassisRunner {
   private readonly pidfile: string;
   /** ovn-controller's PKI options: its certificate when the southbound remote is ssl:. */
   private ssl: string[] = [];
+  private pkiFiles: PkiFiles | undefined;
 
   /**
    * `ovsdb` is the switch's database (what ovn-controller connects to); `rundir` holds its files;
@@ -84,8 +85,9 @@ export class OvnChassisRunner {
       this.wanted = spec !== undefined;
       if (spec && usesSsl(spec.remote)) {
         if (!this.pki) throw new Error('the southbound database is ssl: but this host keeps no OVN certificate');
-        this.ssl = sslOptions(await this.pki.ensure(spec.caFingerprint));
-      } else this.ssl = [];
+        this.pkiFiles = await this.pki.ensure(spec.caFingerprint);
+        this.ssl = sslOptions(this.pkiFiles);
+      } else { this.ssl = []; this.pkiFiles = undefined; }
       if (this.wanted) { await this.ensureRunning(); this.supervise(); } else await this.stopDaemon();
       return undefined;
     } catch (e) {
@@ -106,10 +108,12 @@ export class OvnChassisRunner {
   private ensureRunning(): Promise<void> {
     const args = [this.ovsdb, ...this.ssl, `--pidfile=${this.pidfile}`, '--detach', '--no-chdir', `--log-file=${join(this.rundir, 'ovn-controller.log')}`];
     const pid = alivePid(this.pidfile, this.rundir);
-    // One started without these PKI options (before the databases were behind TLS) is started again.
-    if (pid && sameSsl(pid, this.ssl)) return Promise.resolve();
+    // One started without these PKI options (before the databases were behind TLS), or before its
+    // certificate was renewed, is started again.
+    const renewed = this.pkiFiles !== undefined && renewedSince(this.pkiFiles.cert, this.pidfile);
+    if (pid && sameSsl(pid, this.ssl) && !renewed) return Promise.resolve();
     this.starting ??= (async () => {
-      if (pid) { this.log('ovn-controller runs with other TLS options: starting it again'); await stopAndWait(pid); }
+      if (pid) { this.log(`ovn-controller runs with ${renewed ? 'a certificate since renewed' : 'other TLS options'}: starting it again`); await stopAndWait(pid); }
       await run('ovn-controller', args, { env: { ...process.env, OVN_RUNDIR: this.rundir, OVS_RUNDIR: this.rundir }, timeout: 10_000 });
     })().finally(() => { this.starting = undefined; });
     return this.starting;
