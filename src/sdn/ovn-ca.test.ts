@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { OvnCa } from './ovn-ca.js';
+import { MAX_WAITING_REQUESTS, OvnCa } from './ovn-ca.js';
 import { CENTRAL_CN, commonNameOf, sslOptions } from '../common/ovn-pki.js';
 import { OvsdbClient } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
@@ -44,6 +44,17 @@ test('the CA signs a host\'s request naming the host\'s uuid; refuses what is no
   await assert.rejects(ca.sign(csr, 'not-a-uuid'), (e: { code?: string }) => e.code === 'INVALID_VALUE');
   await assert.rejects(ca.sign(`${csr}junk`, HOST), (e: { code?: string }) => e.code === 'INVALID_VALUE');
   await assert.rejects(ca.sign('x'.repeat(20_000), HOST), (e: { code?: string }) => e.code === 'INVALID_VALUE');
+});
+
+test('requests waiting beyond the bound are TOO_BUSY; the others are signed', { timeout: 120_000 }, async () => {
+  const ca = new OvnCa(join(dir, 'busy'));
+  const key = join(dir, 'busy.key');
+  execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', key], { stdio: 'ignore' });
+  const csr = execFileSync('openssl', ['req', '-new', '-key', key, '-subj', `/CN=${HOST}`], { encoding: 'utf8' });
+  const results = await Promise.allSettled(Array.from({ length: MAX_WAITING_REQUESTS + 2 }, () => ca.sign(csr, HOST)));
+  assert.equal(results.filter((r) => r.status === 'fulfilled').length, MAX_WAITING_REQUESTS);
+  assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => (r.reason as { code?: string }).code), ['TOO_BUSY', 'TOO_BUSY']);
+  await ca.sign(csr, HOST);
 });
 
 test('TLS to ovsdb-server: the master\'s certificate is let in, another CA\'s is not; a missing CA is made again', { timeout: 60_000 }, async () => {

@@ -20,6 +20,8 @@ import { CENTRAL_CN, csrBlock, isChassisName, needsRenewal, pkiFiles, type PkiFi
 const CA_DAYS = 3650;
 /** A host's certificate: two years; its agent renews it a month before the end. */
 const HOLDER_DAYS = 730;
+/** Signing requests waiting at once; more are TOO_BUSY (each holds its request and, run, an openssl). */
+export const MAX_WAITING_REQUESTS = 16;
 
 /** The CA's directory in the master's state directory. */
 export const ovnCaDir = (stateDir: string): string => join(stateDir, 'ovn-pki');
@@ -39,6 +41,7 @@ export class OvnCa {
   /** The master's own files; their `ca` is the pool CA's certificate. */
   readonly central: PkiFiles;
   private queue: Promise<unknown> = Promise.resolve();
+  private waiting = 0;
 
   constructor(readonly dir: string) {
     this.caKey = join(dir, 'pool-ca.key');
@@ -85,7 +88,10 @@ export class OvnCa {
     if (!isChassisName(hostUuid)) return Promise.reject(new ApiError('INVALID_VALUE', ['host', hostUuid]));
     const csr = csrBlock(csrText);
     if ('error' in csr) return Promise.reject(new ApiError('INVALID_VALUE', ['csr', csr.error]));
-    return this.serial(async () => { await this.ensureCa(); return this.signChecked(csr.pem, hostUuid); });
+    if (this.waiting >= MAX_WAITING_REQUESTS) return Promise.reject(new ApiError('TOO_BUSY', []));
+    this.waiting++;
+    return this.serial(async () => { await this.ensureCa(); return this.signChecked(csr.pem, hostUuid); })
+      .finally(() => { this.waiting--; });
   }
 
   /** The CA, and the master's own key and certificate (made or renewed when they need it). */
