@@ -1,7 +1,6 @@
 // The agent of a single-host install, in the master's process: composed here, outside both
 // the master (src/server) and the agent (src/agent), which know nothing of each other.
 // The agent's modules are loaded only when it starts (not by `serve --no-agent`).
-import { join } from 'node:path';
 import type { FakeHost } from '../backends/fake/host.js';
 import type { LocalAgentStarter } from '../server/serve.js';
 import type { NetworkBackend } from '../backends/network-conf.js';
@@ -30,6 +29,8 @@ export interface HostAgentOptions {
   manageNics?: boolean;
   /** Where the agent keeps its copy of the host's last configuration (absent: none). */
   cacheDir?: string;
+  /** Where it keeps the host's OVN key and certificate (absent: beside Open vSwitch's run files). */
+  ovnPkiDir?: string;
 }
 
 /**
@@ -44,7 +45,7 @@ export function hostAgent(o: HostAgentOptions): LocalAgentStarter {
     const { backend, guests, health } = await openHostSide({
       hostUuid: host.uuid, backend: o.backend, ovsdb: o.ovsdb, netns: o.netns, manageNics: o.manageNics,
       ovnSigner: async (csr) => String(await client.call('host.sign_ovn_certificate', host.ref, csr)),
-      ovnPkiDir: o.cacheDir !== undefined ? join(o.cacheDir, 'ovn-pki') : undefined,
+      ovnPkiDir: o.ovnPkiDir,
     });
     // A copy saved under another ref (another pool's configuration of this host) is not realised.
     const cache = o.cacheDir !== undefined ? new FileHostCache(o.cacheDir, host.uuid, isDesired, log, host.ref) : undefined;

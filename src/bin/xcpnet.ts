@@ -113,7 +113,9 @@ function serveAgents(values: { 'no-agent'?: boolean; 'fake-nics'?: string; 'mana
   const real = { backend: readNetworkConf(conf, (l) => console.error(`xcpnet: ${l}`)), ovsdb: values.ovsdb, netns: values.netns,
     manageNics: values['manage-nics'] };
   const cacheDir = join(stateDir, 'agent');
-  return { localAgent: hostAgent(real), memberAgent: hostAgent({ ...real, cacheDir }), memberAgentCacheDir: cacheDir };
+  // The host's OVN key and certificate, the same whether the host is standalone, master or member.
+  const ovnPkiDir = join(stateDir, 'agent', 'ovn-pki');
+  return { localAgent: hostAgent({ ...real, ovnPkiDir }), memberAgent: hostAgent({ ...real, cacheDir, ovnPkiDir }), memberAgentCacheDir: cacheDir };
 }
 
 /** `xcpnet cert-fingerprint`: what a client pins (also shown by `xe host-get-server-certificate`). */
