@@ -26,7 +26,8 @@ fi
 # client (udhcpc); dnsmasq-base: the lab upstream's DHCP server (the binary only: no system
 # service is installed or started). ethtool: the lab turns off checksum offload on its cables.
 # ansible: the wire tests run its xenserver modules (community.general) against a master.
-debs=(openvswitch-switch ovn-central ovn-host iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables chromium fonts-dejavu-core busybox-static dnsmasq-base ethtool ansible)
+# openssl: the API's certificate and the pool's OVN CA and host certificates are made with it.
+debs=(openvswitch-switch ovn-central ovn-host openssl iproute2 iputils-ping python3-os-xenapi procps bridge-utils nftables chromium fonts-dejavu-core busybox-static dnsmasq-base ethtool ansible)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

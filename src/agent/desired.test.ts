@@ -233,6 +233,13 @@ test('OVN pool: no mesh ports; the host is a chassis of its tunnels and VIFs of 
   const c = compileHost(b.records, hosts[0]!);
   assert.deepEqual(c.errors, {});
   assert.deepEqual(c.doc.ovn, { systemId: hosts.map((h) => b.rec('host', h).uuid)[0], remote: 'tcp:10.9.0.254:6642', encapTypes: ['geneve'], encapIp: '10.9.0.1', bridge: 'br-int' });
+  // The pool CA's fingerprint, once the master publishes it, goes to the chassis (a malformed one does not).
+  const fp = Array.from({ length: 32 }, (_, i) => (i * 7 % 256).toString(16).padStart(2, '0').toUpperCase()).join(':');
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'ssl:10.9.0.254:6642', 'xcpnet-ovn-ca': fp } };
+  assert.equal(compileHost(b.records, hosts[0]!).doc.ovn?.caFingerprint, fp);
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'ssl:10.9.0.254:6642', 'xcpnet-ovn-ca': 'AB:CD' } };
+  assert.equal(compileHost(b.records, hosts[0]!).doc.ovn?.caFingerprint, undefined);
+  b.records.pool['OpaqueRef:pool'] = { other_config: { 'xcpnet-sdn': 'ovn', 'xcpnet-ovn-remote': 'tcp:10.9.0.254:6642' } };
   assert.deepEqual(c.doc.bridges.find((x) => x.name === 'xapi9')!.tunnels, [], 'no mesh port');
   assert.equal(c.doc.bridges.find((x) => x.name === 'br-int')?.integration, true);
   const vifs = Object.fromEntries(c.doc.vifs.map((x) => [x.owner, x]));

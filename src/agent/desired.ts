@@ -16,7 +16,7 @@ import { bondProperties } from './bond.js';
 import { bool, int, isIPv4, isRef, prefixOf, refs, str, strMap, type PoolRecords } from './records.js';
 import { isDnsName, isIfName, isIPv6, isMac, isMtu, isUuid, parseIPv4Net, parseIPv6Net, parseUint } from '../common/net-syntax.js';
 import { ENCAP_OVERHEAD, encapOf, tunnelMtuFit } from '../common/encap.js';
-import { MAX_TUNNEL_KEY, OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, TUNNEL_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
+import { MAX_TUNNEL_KEY, OVN_CA_KEY, OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, TUNNEL_KEY, isCertFingerprint, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
 import { ovnClusterOf } from '../common/ovn-cluster.js';
 
 /** A compiled host: the driver's document and the agent's own bookkeeping. */
@@ -312,6 +312,9 @@ export function compileHost(pool: PoolRecords, hostRef: string, plugged: Readonl
     if (needed.has(ref) && !slavesOfWantedBonds.has(ref)) realise(ref);
   }
 
+  const poolConfig = strMap(Object.values(pool.pool)[0]?.other_config);
+  const caFingerprint = poolConfig[OVN_CA_KEY] ?? '';
+  const ovnCa = isCertFingerprint(caFingerprint) ? { caFingerprint } : {};
   if (ovnPool && chassisTunnels.length > 0) {
     const first = chassisTunnels[0]!;
     const remote = ovnRemote;
@@ -320,16 +323,14 @@ export function compileHost(pool: PoolRecords, hostRef: string, plugged: Readonl
       for (const t of chassisTunnels) if (t.ip !== first.ip) fail(t.ref, `an OVN chassis has one encapsulation address: ${first.ip}, not ${t.ip}`);
       // OVN has no GRE: a gre tunnel is carried by Geneve.
       const encapTypes = [...new Set(chassisTunnels.map((t) => (t.protocol === 'vxlan' ? 'vxlan' : 'geneve') as OvnChassis['encapTypes'][number]))].sort();
-      doc.ovn = { systemId: doc.host, remote, encapTypes, encapIp: first.ip, bridge: OVN_BRIDGE };
+      doc.ovn = { systemId: doc.host, remote, encapTypes, encapIp: first.ip, bridge: OVN_BRIDGE, ...ovnCa };
     }
   }
-  // A member of the pool's OVN database cluster, but not the master: its central runs that one.
-  const poolConfig = strMap(Object.values(pool.pool)[0]?.other_config);
   if (poolConfig[SDN_KEY] === 'ovn') {
     const cluster = ovnClusterOf(parseOvnCluster(poolConfig[OVN_CLUSTER_KEY] ?? ''), pool.host, str(Object.values(pool.pool)[0]?.master));
     const me = cluster?.members.find((m) => m.host === hostRef);
     if (cluster && me && me !== cluster.members[0]) {
-      doc.ovnDb = { self: me.address, peers: cluster.members.filter((m) => m !== me).map((m) => m.address), creator: false };
+      doc.ovnDb = { self: me.address, peers: cluster.members.filter((m) => m !== me).map((m) => m.address), creator: false, ...ovnCa };
     }
   }
   const ovnNets = new Set<string>();

@@ -85,6 +85,8 @@ export interface OvnChassis {
   encapIp: string;
   /** ovn-bridge: the integration bridge, one of the document's bridges. */
   bridge: string;
+  /** The pool CA's SHA-256 fingerprint, when the master has published it: a certificate of another CA is renewed. */
+  caFingerprint?: string;
 }
 
 /**
@@ -98,6 +100,8 @@ export interface OvnDbMember {
   peers: string[];
   /** The member that makes the cluster (the master); the others join it. */
   creator: boolean;
+  /** As OvnChassis.caFingerprint. */
+  caFingerprint?: string;
 }
 
 export type Locking = 'locked' | 'unlocked' | 'disabled';
@@ -286,3 +290,9 @@ export function bridgeListings(s: HostState): { name: string; id: string; stp: b
   return s.bridges.map((b) => ({ name: b.name, id: id(b), stp: false, interfaces: [...b.interfaces] }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/**
+ * Asks the master to sign this host's OVN certificate request (PEM); resolves with the
+ * certificate, then the pool CA's (PEM): host.sign_ovn_certificate over the host credential.
+ */
+export type OvnSigner = (csr: string) => Promise<string>;

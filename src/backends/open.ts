@@ -3,7 +3,7 @@
 // outside a lab host or --manage-nics the host is the in-memory fake, which never touches the
 // machine's interfaces.
 import { BridgeDriver } from './bridge/driver.js';
-import type { GuestDriver, HostDriver } from './contract.js';
+import type { GuestDriver, HostDriver, OvnSigner } from './contract.js';
 import { FakeHost } from './fake/host.js';
 import { FakeGuests } from './fake/guests.js';
 import { NetnsGuests, guestPrefixFor } from './linux/guests.js';
@@ -12,6 +12,7 @@ import { OvsDriver } from './ovs/driver.js';
 import { OvsSystemSwitch } from './ovs/switch.js';
 import { OvnChassisRunner } from './ovs/ovn-chassis.js';
 import { OvnDbMemberRunner } from './ovs/ovn-db-member.js';
+import { HostOvnPki } from './ovs/ovn-pki.js';
 import { vswitchdCtl, watchOvs, type SwitchHealth } from './ovs/health.js';
 import { refuseDistroNics } from './linux/takeover.js';
 import { NicOrder } from './linux/nic-order.js';
@@ -37,8 +38,12 @@ export interface HostSideOptions {
   /** NICs of the fake host (default 2). */
   fakeNics?: number;
   datapath?: 'auto' | 'system' | 'netdev';
-  /** The agent's state directory (the NIC order is kept there). */
+  /** The agent's state directory (the NIC order is kept there, and the host's OVN key and certificate). */
   stateDir?: string;
+  /** Gets this host's OVN certificate signed by the pool CA (absent: none can be had). */
+  ovnSigner?: OvnSigner;
+  /** Where this host's OVN key and certificate are kept (default: <stateDir>/ovn-pki). */
+  ovnPkiDir?: string;
 }
 
 /**
@@ -64,9 +69,10 @@ export async function openHostSide(o: HostSideOptions): Promise<{ backend: HostD
       await setSysctls(o.netns, USERSPACE_TUNNEL_ARP)
         .catch((e: Error) => process.stderr.write(`warning: ARP sysctls for userspace tunnels not set: ${e.message}\n`));
     }
-    const chassis = new OvnChassisRunner(sw.client, ovsdb, rundir);
+    const pki = new HostOvnPki(o.ovnPkiDir ?? join(o.stateDir ?? rundir, 'ovn-pki'), o.hostUuid, o.ovnSigner);
+    const chassis = new OvnChassisRunner(sw.client, ovsdb, rundir, pki);
     // The cluster member's database files outlive a reboot: in the agent's state directory.
-    const dbMember = new OvnDbMemberRunner(join(o.stateDir ?? rundir, 'ovn-db'));
+    const dbMember = new OvnDbMemberRunner(join(o.stateDir ?? rundir, 'ovn-db'), pki);
     return { backend: new OvsDriver(sw, o.hostUuid, chassis, dbMember), guests, health };
   }
   const fake = new FakeHost({ nics: o.fakeNics ?? 2, seed: o.hostUuid });

@@ -101,7 +101,7 @@ export const XCPNET_COMMANDS: CommandHelp[] = [
       ['--host-name NAME', 'the local host\'s name and a name in its certificate'],
       ['--master-ca-file FILE', 'trust for the master of a pool this host joins: its certificate or CA'],
       ['--master-fingerprint SHA256', 'or its pinned certificate fingerprint'],
-      ['--ovn-sb-listen IP:PORT', 'where hosts elsewhere reach the OVN southbound database of an OVN pool (pool other-config:xcpnet-sdn=ovn); without it, its unix socket in <state-dir>/ovn'],
+      ['--ovn-sb-listen IP:PORT', 'where hosts elsewhere reach the OVN southbound database of an OVN pool (pool other-config:xcpnet-sdn=ovn), over TLS with the pool\'s OVN CA; without it, its unix socket in <state-dir>/ovn'],
       ['--lab-wiring FILE', 'a lab\'s switch, cables and upstream, shown by the topology view (xcpnet lab sets it)'],
     ],
     examples: ['The topology view: https://HOST:PORT/topology/ (log in with a XenAPI user; read-only is enough)'],

@@ -29,6 +29,8 @@ export interface HostAgentOptions {
   manageNics?: boolean;
   /** Where the agent keeps its copy of the host's last configuration (absent: none). */
   cacheDir?: string;
+  /** Where it keeps the host's OVN key and certificate (absent: beside Open vSwitch's run files). */
+  ovnPkiDir?: string;
 }
 
 /**
@@ -42,6 +44,8 @@ export function hostAgent(o: HostAgentOptions): LocalAgentStarter {
       import('../agent/index.js'), import('../backends/open.js'), import('../agent/host-cache.js'), import('../agent/local-api.js')]);
     const { backend, guests, health } = await openHostSide({
       hostUuid: host.uuid, backend: o.backend, ovsdb: o.ovsdb, netns: o.netns, manageNics: o.manageNics,
+      ovnSigner: async (csr) => String(await client.call('host.sign_ovn_certificate', host.ref, csr)),
+      ovnPkiDir: o.ovnPkiDir,
     });
     // A copy saved under another ref (another pool's configuration of this host) is not realised.
     const cache = o.cacheDir !== undefined ? new FileHostCache(o.cacheDir, host.uuid, isDesired, log, host.ref) : undefined;

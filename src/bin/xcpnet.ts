@@ -87,11 +87,12 @@ async function serve(argv: string[]): Promise<void> {
   await notifyReady(serving).catch((e: Error) => console.error(`xcpnet: readiness not notified to systemd: ${e.message}`));
   // The pool's OVN central (idle until pool.other_config:xcpnet-sdn says ovn); a member runs none.
   const { startOvnCentral } = await import('../sdn/ovn-central.js');
+  const { ovnCaAt, ovnCaDir } = await import('../sdn/ovn-ca.js');
   const { isOvnRemote } = await import('../idl/checks.js');
   const sbListen = values['ovn-sb-listen'];
   if (sbListen !== undefined && !isOvnRemote(`tcp:${sbListen}`)) throw new Error(`--ovn-sb-listen ${sbListen}: give IPv4:PORT`);
   const ovn = master.member ? undefined : startOvnCentral(master.server.store, {
-    dir: join(stateDir, 'ovn'), sbListen, log: (l) => console.error(`xcpnet: ${l}`),
+    dir: join(stateDir, 'ovn'), sbListen, ca: ovnCaAt(ovnCaDir(stateDir)), log: (l) => console.error(`xcpnet: ${l}`),
   });
   const stop = async () => { await ovn?.stop(); await master.close(); process.exit(0); };
   process.on('SIGTERM', stop);
@@ -112,7 +113,9 @@ function serveAgents(values: { 'no-agent'?: boolean; 'fake-nics'?: string; 'mana
   const real = { backend: readNetworkConf(conf, (l) => console.error(`xcpnet: ${l}`)), ovsdb: values.ovsdb, netns: values.netns,
     manageNics: values['manage-nics'] };
   const cacheDir = join(stateDir, 'agent');
-  return { localAgent: hostAgent(real), memberAgent: hostAgent({ ...real, cacheDir }), memberAgentCacheDir: cacheDir };
+  // The host's OVN key and certificate, the same whether the host is standalone, master or member.
+  const ovnPkiDir = join(stateDir, 'agent', 'ovn-pki');
+  return { localAgent: hostAgent({ ...real, ovnPkiDir }), memberAgent: hostAgent({ ...real, cacheDir, ovnPkiDir }), memberAgentCacheDir: cacheDir };
 }
 
 /** `xcpnet cert-fingerprint`: what a client pins (also shown by `xe host-get-server-certificate`). */
@@ -204,6 +207,8 @@ async function agent(argv: string[]): Promise<void> {
   const agentDir = agentDirOf(values['state-dir'], values.host);
   const { backend, guests, health } = await openHostSide({
     hostUuid: values.host, backend: backendName, ovsdb: values.ovsdb, netns: values.netns, manageNics: values['manage-nics'], stateDir: agentDir,
+    // The pool CA signs this host's OVN certificate, asked for with the host credential.
+    ovnSigner: async (csr) => String(await link.call('host.sign_ovn_certificate', place().credential.host, csr)),
     fakeNics: values['fake-nics'] ? Number(values['fake-nics']) : undefined,
     datapath: values.datapath as 'auto' | 'system' | 'netdev' | undefined,
   });

@@ -13,10 +13,10 @@ const hosts = {
 test('the cluster: the master first (it makes the cluster), then the others in the order given', () => {
   const c = ovnClusterOf(parseOvnCluster(U.join(',')), hosts, 'OpaqueRef:b')!;
   assert.deepEqual(c.members, [{ host: 'OpaqueRef:b', address: '10.0.0.2' }, { host: 'OpaqueRef:a', address: '10.0.0.1' }, { host: 'OpaqueRef:c', address: '10.0.0.3' }]);
-  assert.equal(clusterRemote(c, 'nb'), 'tcp:10.0.0.2:6641,tcp:10.0.0.1:6641,tcp:10.0.0.3:6641');
-  assert.equal(clusterRemote(c, 'sb'), 'tcp:10.0.0.2:6642,tcp:10.0.0.1:6642,tcp:10.0.0.3:6642');
-  assert.equal(raftAddress('10.0.0.1', 'nb'), 'tcp:10.0.0.1:6643');
-  assert.equal(raftAddress('10.0.0.1', 'sb'), 'tcp:10.0.0.1:6644');
+  assert.equal(clusterRemote(c, 'nb'), 'ssl:10.0.0.2:6641,ssl:10.0.0.1:6641,ssl:10.0.0.3:6641');
+  assert.equal(clusterRemote(c, 'sb'), 'ssl:10.0.0.2:6642,ssl:10.0.0.1:6642,ssl:10.0.0.3:6642');
+  assert.equal(raftAddress('10.0.0.1', 'nb'), 'ssl:10.0.0.1:6643');
+  assert.equal(raftAddress('10.0.0.1', 'sb'), 'ssl:10.0.0.1:6644');
   assert.ok(isOvnRemote(clusterRemote(c, 'sb')), 'the published southbound remote passes its own key rule');
 });
 

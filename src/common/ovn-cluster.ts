@@ -33,12 +33,12 @@ export function ovnClusterOf(uuids: string[] | undefined, hosts: Record<string, 
   return { members: [master, ...all.filter((m) => m !== master)] };
 }
 
-/** What clients connect to: every member's client port, comma-separated. */
+/** What clients connect to: every member's client port (TLS), comma-separated. */
 export function clusterRemote(c: OvnCluster, db: OvnDb): string {
-  return c.members.map((m) => `tcp:${m.address}:${OVN_DBS[db].clientPort}`).join(',');
+  return c.members.map((m) => `ssl:${m.address}:${OVN_DBS[db].clientPort}`).join(',');
 }
 
-/** A member's RAFT address. */
+/** A member's RAFT address (TLS: the members know each other by the pool CA). */
 export function raftAddress(address: string, db: OvnDb): string {
-  return `tcp:${address}:${OVN_DBS[db].raftPort}`;
+  return `ssl:${address}:${OVN_DBS[db].raftPort}`;
 }

@@ -131,6 +131,14 @@ function isOneOvnRemote(v: string): boolean {
   return /^unix:\/[A-Za-z0-9._/+-]{1,100}$/.test(v) && !v.includes('/../');
 }
 export const ovnRemoteKey: KeyRule = { role: 'pool-admin', check: keyValue(isOvnRemote) };
+/**
+ * pool.other_config:xcpnet-ovn-ca, the SHA-256 fingerprint of the pool's OVN CA certificate
+ * (written by the master): a host whose certificate is of another CA (the CA was made again) asks
+ * for a new one.
+ */
+export const OVN_CA_KEY = 'xcpnet-ovn-ca';
+export const isCertFingerprint = (v: string): boolean => /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/.test(v);
+export const ovnCaKey: KeyRule = { role: 'pool-admin', check: keyValue(isCertFingerprint) };
 
 /**
  * pool.other_config:xcpnet-ovn-cluster, the hosts (uuids, comma-separated) whose OVN northbound

@@ -5,17 +5,20 @@
 // of the master: a master that starts again adopts them (their pidfiles name them), its writer
 // finds the rows as it left them and writes nothing.
 import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { Store, CommitChange } from '../db/store.js';
 import type { Rec } from '../idl/meta.js';
-import { OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
+import { OVN_CA_KEY, OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
 import { clusterRemote, ovnClusterOf, type OvnCluster } from '../common/ovn-cluster.js';
 import { ensureClusterMember, livePid, memberFiles, stopAndWait } from '../backends/ovs/ovn-db-member.js';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
 import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
+import { renewedSince, sslOptions, type PkiFiles } from '../common/ovn-pki.js';
+import type { OvnCa } from './ovn-ca.js';
 
 const run = promisify(execFile);
 const NB_SCHEMA = '/usr/share/ovn/ovn-nb.ovsschema';
@@ -26,10 +29,15 @@ const SUPERVISE_MS = 500;
 export interface OvnCentralOptions {
   /** Directory of the databases, sockets, pidfiles and logs. */
   dir: string;
-  /** Also serve the southbound database on this TCP address (`IP:PORT`), for hosts elsewhere. */
+  /**
+   * Also serve the southbound database on this address (`IP:PORT`), for hosts elsewhere: TLS with
+   * the pool CA, each chassis limited by OVN's RBAC to its own rows.
+   */
   sbListen?: string;
-  /** What agents are told to connect to (default: the southbound unix socket, or tcp:<sbListen>). */
+  /** What agents are told to connect to (default: the southbound unix socket, or ssl:<sbListen>). */
   sbRemote?: string;
+  /** The pool's OVN CA: the master's own certificate for its databases' TLS, ovn-northd, its clients. */
+  ca: OvnCa;
   log: (line: string) => void;
 }
 
@@ -52,19 +60,32 @@ function env(dir: string): NodeJS.ProcessEnv {
   return { ...process.env, OVN_RUNDIR: dir, OVN_DBDIR: dir, OVN_LOGDIR: dir, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir };
 }
 
-/** Starts (or adopts) NB and SB ovsdb-server and ovn-northd in `dir`; returns the NB and SB sockets. */
-export async function startCentralDaemons(o: OvnCentralOptions, cluster?: OvnCluster): Promise<{ nb: string; sb: string; pids: number[] }> {
+/** The southbound database's remotes read from its SB_Global.connections (ovn-sbctl set-connection's). */
+const SB_CONNECTIONS = '--remote=db:OVN_Southbound,SB_Global,connections';
+
+/** ovsdb-server's `pssl:PORT:IP` for `IP:PORT`. */
+export const passiveSsl = (listen: string): string => `pssl:${listen.replace(/^(.*):(\d+)$/, '$2:$1')}`;
+
+/**
+ * Starts (or adopts) NB and SB ovsdb-server and ovn-northd in `dir`; returns the NB and SB
+ * sockets. `pki`: the master's certificate (TLS of the southbound listener, of the cluster).
+ */
+export async function startCentralDaemons(o: OvnCentralOptions, pki: PkiFiles, cluster?: OvnCluster): Promise<{ nb: string; sb: string; pids: number[] }> {
   const dir = resolve(o.dir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const e = env(dir);
   const exec = (cmd: string, args: string[]) => run(cmd, args, { env: e, timeout: 10_000 });
-  if (cluster) return startClusterDaemons(dir, cluster, exec);
+  if (cluster) return startClusterDaemons(dir, cluster, pki, exec);
   const pids: number[] = [];
-  for (const [db, schema, extra] of [['nb', NB_SCHEMA, []], ['sb', SB_SCHEMA, o.sbListen ? [`--remote=ptcp:${o.sbListen.replace(/^(.*):(\d+)$/, '$2:$1')}`] : []]] as const) {
+  // The southbound listener's address and role are in the database (see ensureSbConnection).
+  const sbExtra = o.sbListen ? [SB_CONNECTIONS, ...sslOptions(pki)] : [];
+  for (const [db, schema, extra] of [['nb', NB_SCHEMA, []], ['sb', SB_SCHEMA, sbExtra]] as const) {
     const file = join(dir, `${db}.db`);
     const pidfile = join(dir, `${db}-ovsdb-server.pid`);
     const have = adoptable(pidfile, dir);
-    if (have) { pids.push(have); continue; }
+    // One started with other listeners (a plain ptcp: one, before TLS) is started again.
+    if (have && sameArgs(have, extra)) { pids.push(have); continue; }
+    if (have) await stopAndWait(have);
     if (!existsSync(file)) await exec('ovsdb-tool', ['create', file, schema]);
     await exec('ovsdb-server', [file, `--remote=punix:${join(dir, `${db}.sock`)}`, ...extra, `--pidfile=${pidfile}`, '--detach', '--no-chdir',
       `--log-file=${join(dir, `${db}-ovsdb-server.log`)}`, `--unixctl=${join(dir, `${db}-ovsdb-server.ctl`)}`]);
@@ -73,6 +94,7 @@ export async function startCentralDaemons(o: OvnCentralOptions, cluster?: OvnClu
   const nb = `unix:${join(dir, 'nb.sock')}`;
   const sb = `unix:${join(dir, 'sb.sock')}`;
   const northdPid = join(dir, 'ovn-northd.pid');
+  // A standalone ovn-northd reaches both databases through their unix sockets: no TLS, no role.
   const have = adoptable(northdPid, dir);
   if (have) pids.push(have);
   else {
@@ -87,7 +109,7 @@ export async function startCentralDaemons(o: OvnCentralOptions, cluster?: OvnClu
  * The master's member of each database's cluster (made from its standalone database, whose
  * server stops first, so the cluster starts with its rows), and ovn-northd on every member.
  */
-async function startClusterDaemons(dir: string, cluster: OvnCluster, exec: (cmd: string, args: string[]) => Promise<unknown>):
+async function startClusterDaemons(dir: string, cluster: OvnCluster, pki: PkiFiles, exec: (cmd: string, args: string[]) => Promise<unknown>):
   Promise<{ nb: string; sb: string; pids: number[] }> {
   const [self, ...peers] = cluster.members;
   const pids: number[] = [];
@@ -95,15 +117,16 @@ async function startClusterDaemons(dir: string, cluster: OvnCluster, exec: (cmd:
     const standalone = join(dir, `${db}.db`);
     const old = livePid(join(dir, `${db}-ovsdb-server.pid`), standalone);
     if (old) await stopAndWait(old);
-    pids.push(await ensureClusterMember(dir, db, { self: self!.address, peers: peers.map((p) => p.address), creator: true }, standalone));
+    pids.push(await ensureClusterMember(dir, db, { self: self!.address, peers: peers.map((p) => p.address), creator: true }, pki, standalone));
   }
   const nb = clusterRemote(cluster, 'nb');
   const sb = clusterRemote(cluster, 'sb');
   const northdPid = join(dir, 'ovn-northd.pid');
-  const args = [`--ovnnb-db=${nb}`, `--ovnsb-db=${sb}`];
+  const args = [`--ovnnb-db=${nb}`, `--ovnsb-db=${sb}`, ...sslOptions(pki)];
   const have = adoptable(northdPid, dir);
-  // An ovn-northd that still points at the standalone databases is started again.
-  if (have && !args.every((a) => readFileSync(`/proc/${have}/cmdline`, 'utf8').split('\0').includes(a))) await stopAndWait(have);
+  // An ovn-northd that still points at the standalone databases, or holds a certificate since
+  // renewed, is started again.
+  if (have && (!args.every((a) => readFileSync(`/proc/${have}/cmdline`, 'utf8').split('\0').includes(a)) || renewedSince(pki.cert, northdPid))) await stopAndWait(have);
   const running = adoptable(northdPid, dir);
   if (running) pids.push(running);
   else {
@@ -112,6 +135,17 @@ async function startClusterDaemons(dir: string, cluster: OvnCluster, exec: (cmd:
     pids.push(Number(readFileSync(northdPid, 'utf8').trim()));
   }
   return { nb, sb, pids };
+}
+
+/** Whether process `pid` was started with every argument of `args` and no other `--remote=`/PKI option. */
+function sameArgs(pid: number, args: readonly string[]): boolean {
+  try {
+    const have = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const optional = have.filter((a) => /^--(private-key|certificate|ca-cert)=/.test(a) || (a.startsWith('--remote=') && !a.startsWith('--remote=punix:')));
+    return optional.length === args.length && args.every((a) => have.includes(a));
+  } catch {
+    return false;
+  }
 }
 
 /** The pool's OVN database cluster, if it has one (pool.other_config:xcpnet-ovn-cluster). */
@@ -128,6 +162,28 @@ export async function stopCentralDaemons(dir: string): Promise<void> {
     const pid = adoptable(join(d, f), d);
     if (pid) { try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ } }
   }
+}
+
+/**
+ * The southbound database's one network listener, as `ovn-sbctl set-connection
+ * role=ovn-controller pssl:…` makes it: TLS, and OVN's RBAC role for chassis, under which each
+ * client may change only the rows of the chassis its certificate's CN names (ovn-architecture(7),
+ * "Role-Based Access Controls for the Southbound DB"). Written only when it differs.
+ */
+export async function ensureSbConnection(sb: OvsdbClient, target: string): Promise<void> {
+  const [g, c] = await sb.transact('OVN_Southbound', [ops.select('SB_Global', [], ['_uuid', 'connections']), ops.select('Connection', [], ['_uuid', 'target', 'role'])]);
+  const globals = g?.rows ?? [];
+  const conns = c?.rows ?? [];
+  const refs = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
+  if (globals.length === 1 && conns.length === 1 && conns[0]!.target === target && conns[0]!.role === 'ovn-controller'
+    && refs(globals[0]!.connections).length === 1) return;
+  // Connection rows live while SB_Global refers to them: the old ones go with the reference.
+  const setConnections = { connections: ['conn'] };
+  await sb.transact('OVN_Southbound', [
+    ops.insert('Connection', { target, role: 'ovn-controller' }, 'conn'),
+    globals.length ? ops.update('SB_Global', [], setConnections) : ops.insert('SB_Global', setConnections),
+    ops.comment('xcpnet master: the southbound listener, TLS with the chassis role'),
+  ]);
 }
 
 const CLASSES = new Set(['network', 'VIF', 'VM', 'PIF', 'tunnel', 'pool', 'host']);
@@ -175,7 +231,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
         || !adoptable(join(dir, 'ovn-northd.pid'), dir);
       if (!dead) return;
       o.log('ovn: a database member or ovn-northd of the master is not running: starting it again');
-      restarting = startCentralDaemons(o, cluster).catch((e: Error) => o.log(`ovn: ${e.message}`)).finally(() => { restarting = undefined; });
+      restarting = o.ca.ensureCentral().then((pki) => startCentralDaemons(o, pki, cluster)).catch((e: Error) => o.log(`ovn: ${e.message}`)).finally(() => { restarting = undefined; });
     }, SUPERVISE_MS);
     supervisor.unref();
   };
@@ -186,11 +242,12 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
 
   const connect = async (): Promise<void> => {
     const cluster = poolCluster(store);
-    const d = await startCentralDaemons(o, cluster);
+    const pki = await o.ca.ensureCentral();
+    const d = await startCentralDaemons(o, pki, cluster);
     // Clustered: the writer stays on the leader, the southbound reader on any connected member;
-    // both move to another member when theirs goes.
+    // both move to another member when theirs goes, over TLS with the master's certificate.
     const opts = (db: string, leaderOnly: boolean) => (cluster
-      ? { cluster: { db, leaderOnly }, backoff: { maxBackoffMs: 1000 }, connectTimeoutMs: 20_000 } : {});
+      ? { cluster: { db, leaderOnly }, backoff: { maxBackoffMs: 1000 }, connectTimeoutMs: 20_000, tls: pki } : {});
     nbClient = await OvsdbClient.connect(d.nb, opts('OVN_Northbound', true));
     sbClient = await OvsdbClient.connect(d.sb, opts('OVN_Southbound', false));
     // A pass after every reconnect: one that failed while the connection was down is made good.
@@ -205,11 +262,15 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     sbMon = await sbClient.monitor('OVN_Southbound', { Chassis: ['name', 'encaps'], Encap: ['ip', 'type'], Port_Binding: ['logical_port', 'chassis'] });
     sbMon.onChange(() => schedule());
     nbMon.onChange(() => schedule());
-    const remote = cluster ? d.sb : o.sbRemote ?? (o.sbListen ? `tcp:${o.sbListen}` : d.sb);
+    if (!cluster && o.sbListen) await ensureSbConnection(sbClient, passiveSsl(o.sbListen));
+    const remote = cluster ? d.sb : o.sbRemote ?? (o.sbListen ? `ssl:${o.sbListen}` : d.sb);
     if (!isOvnRemote(remote)) throw new Error(`OVN southbound remote ${remote} is not tcp:IP:PORT, ssl:IP:PORT or unix:/PATH`);
-    if (poolConfig(store)[OVN_REMOTE_KEY] !== remote) {
+    // Where the agents connect, and which CA their certificates must be of.
+    const published = { [OVN_REMOTE_KEY]: remote, [OVN_CA_KEY]: new X509Certificate(readFileSync(pki.ca)).fingerprint256 };
+    const have = poolConfig(store);
+    if (Object.entries(published).some(([k, v]) => have[k] !== v)) {
       store.transact((tx) => {
-        for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), [OVN_REMOTE_KEY]: remote } });
+        for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), ...published } });
       });
     }
     o.log(`ovn: northbound ${d.nb}, southbound ${d.sb} (agents use ${remote}), ovn-northd running`);

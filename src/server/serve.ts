@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { hostname, networkInterfaces } from 'node:os';
 import { isIP } from 'node:net';
 import type { ServerResponse } from 'node:http';
+import { ovnCaAt, ovnCaDir, type OvnCa } from '../sdn/ovn-ca.js';
 import { fingerprintOf, loadOrCreateCertificate, saveCertificate, validateCertificate, type ServerCertificate } from './certificate.js';
 import { startListener, type Listener } from '../rpc/listener.js';
 import { findClass } from '../idl/index.js';
@@ -136,7 +137,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const destroyBlobRecord = (opts.impls ?? []).map((table) => table['blob.destroy']).filter((f) => f !== undefined).pop();
   const server = new XapiServer({
     dbPath: join(opts.stateDir, 'xcpnet.db'), log, changeLogSize: opts.changeLogSize, timers: opts.timers,
-    impls: [...(opts.impls ?? []), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served),
+    impls: [...(opts.impls ?? []), ovnPkiImpls(ovnCaAt(ovnCaDir(opts.stateDir))), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served),
       blobDestroy(destroyBlobRecord, () => blobs!)],
   });
   blobs = blobStore(server, join(opts.stateDir, 'blobs'));
@@ -286,6 +287,13 @@ function certificateImpls(self: () => string, stateDir: string, current: () => S
       const l = listener();
       if (l?.tls) l.setCertificate(next);
     },
+  };
+}
+
+/** host.sign_ovn_certificate: the pool OVN CA signs a host's request, naming the host's uuid. */
+function ovnPkiImpls(ca: OvnCa): ImplTable {
+  return {
+    'host.sign_ovn_certificate': (ctx, a) => ca.sign(String(a.csr), String(ctx.services.store.get('host', String(a.host)).uuid)),
   };
 }
 

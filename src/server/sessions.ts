@@ -118,9 +118,11 @@ export async function ensureRoot(users: Users, password: string | undefined): Pr
  * Besides its reports, the agent records on the master the management configuration the host's
  * root set locally while the master was out of reach (emergency mode, `xcpnet reset-networking`):
  * root on the host can change the host's own networking anyway, so this gives nothing more.
+ * It also gets its host's OVN certificate signed (the CN is the host's, so it is its chassis only).
  */
 export const HOST_CREDENTIAL_WRITES: ReadonlyMap<string, { host: string } | { pif: string }> = new Map([
   ['host.report_network_state', { host: 'host' }],
+  ['host.sign_ovn_certificate', { host: 'host' }],
   ['host.management_reconfigure', { pif: 'pif' }],
   ['PIF.reconfigure_ip', { pif: 'self' }],
 ]);

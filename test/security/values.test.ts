@@ -168,6 +168,13 @@ describe('values that reach a host', () => {
     for (const bad of ['tcp:10.0.0.1', 'tcp:10.0.0.1:0', 'tcp:host:6642', 'unix:relative', 'unix:/a/../b', 'unix:/a b', 'ptcp:6642']) {
       await assertApiError(call('pool.add_to_other_config', pool, 'xcpnet-ovn-remote', bad), 'INVALID_VALUE', ['other_config:xcpnet-ovn-remote', bad]);
     }
+    // The pool CA's SHA-256 fingerprint, as node and openssl print it (upper-case hex pairs).
+    const fp = Array(32).fill('AB').join(':');
+    for (const bad of ['', 'AB:CD', fp.toLowerCase(), `${fp}:00`, fp.replaceAll(':', '')]) {
+      await assertApiError(call('pool.add_to_other_config', pool, 'xcpnet-ovn-ca', bad), 'INVALID_VALUE', ['other_config:xcpnet-ovn-ca', bad]);
+    }
+    await assertApiError(vmAdmin.call('pool.add_to_other_config', pool, 'xcpnet-ovn-ca', fp), 'RBAC_PERMISSION_DENIED');
+    assert.equal((await call<R>('pool.get_record', pool)).other_config['xcpnet-ovn-ca'], undefined, 'nothing was written');
     assert.equal((await call<R>('pool.get_record', pool)).other_config['xcpnet-sdn'], undefined, 'nothing was written');
     await call('pool.add_to_other_config', pool, 'xcpnet-sdn', 'mesh');
     await call('pool.remove_from_other_config', pool, 'xcpnet-sdn');

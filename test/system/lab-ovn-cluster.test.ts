@@ -34,12 +34,20 @@ async function clusterStatus(l: TestLab, host: string, port: number, db: string)
 }
 
 /** How many servers a member's status lists, and whether it is connected to the cluster. */
-const servers = (status: string) => (status.match(/ at tcp:192\.0\.2\.1[1-3]:664[34]/g) ?? []).length;
+/** RAFT between the members is TLS: every server is listed at an ssl: address. */
+const servers = (status: string) => (status.match(/ at ssl:192\.0\.2\.1[1-3]:664[34]/g) ?? []).length;
 const connected = (status: string) => /Status: cluster member/.test(status) && /Leader: (self|[0-9a-f]{4})/.test(status);
 
-/** The logical switches' names in one member's northbound (read there, leader or not). */
+/** The master's OVN key, certificate and the pool CA, as OVS's tools take them. */
+const masterPki = (l: TestLab): string[] => {
+  const d = join(l.state.dir, 'master', 'ovn-pki');
+  return ['-p', join(d, 'central.key'), '-c', join(d, 'central.pem'), '-C', join(d, 'pool-ca.pem')];
+};
+
+/** The logical switches' names in one member's northbound (read there, leader or not; TLS with the master's certificate). */
 async function switchesAt(l: TestLab, host: string, remote: string): Promise<string[]> {
-  const r = await l.exec(host, 'ovn-nbctl', `--db=${remote}`, '--no-leader-only', '--bare', '--columns=name', 'list', 'Logical_Switch');
+  const pki = remote.startsWith('ssl:') ? masterPki(l) : [];
+  const r = await l.exec(host, 'ovn-nbctl', ...pki, `--db=${remote}`, '--no-leader-only', '--bare', '--columns=name', 'list', 'Logical_Switch');
   return r.stdout.split('\n').map((x) => x.trim()).filter(Boolean).sort();
 }
 
@@ -65,8 +73,16 @@ test('OVN with a 3-member RAFT cluster: guests ping, a member killed changes nei
     }
   }
   // The agents reach the southbound database at all three members.
-  const remote = 'tcp:192.0.2.11:6642,tcp:192.0.2.12:6642,tcp:192.0.2.13:6642';
+  const remote = 'ssl:192.0.2.11:6642,ssl:192.0.2.12:6642,ssl:192.0.2.13:6642';
   assert.equal(await l.xe('pool-param-get', `uuid=${poolUuid}`, 'param-name=other-config', 'param-key=xcpnet-ovn-remote'), remote);
+  // Every member's client ports are TLS: a plain client is refused, one with a certificate of the
+  // pool CA is let in (bounded by ovsdb-client's --timeout).
+  for (const port of [6641, 6642]) {
+    const plain = await l.exec('host3', 'ovsdb-client', '--timeout=10', 'list-dbs', `tcp:192.0.2.12:${port}`);
+    assert.ok(plain.code !== 0 && !plain.stdout.includes('OVN_'), `a plain TCP client of host2's port ${port} is refused: ${plain.stdout}`);
+    const tls = await l.exec('host3', 'ovsdb-client', '--timeout=10', ...masterPki(l), 'list-dbs', `ssl:192.0.2.12:${port}`);
+    assert.ok(tls.code === 0 && tls.stdout.includes('OVN_'), `TLS with the pool CA is let in on host2's port ${port}: ${tls.stderr}`);
+  }
 
   const net = await l.xe('network-create', 'name-label=csp');
   for (const h of ['host1', 'host2', 'host3']) await l.xe('tunnel-create', `pif-uuid=${await pifUuid(l, h, 'eth0')}`, `network-uuid=${net}`, 'protocol=gre');
@@ -86,7 +102,7 @@ test('OVN with a 3-member RAFT cluster: guests ping, a member killed changes nei
   const agentPid = host3.agent!.pid;
   const nbPid = (await listener(l, 'host3', 6641))!;
   const sbPid = (await listener(l, 'host3', 6642))!;
-  assert.ok(readArgs(nbPid).some((a) => a.startsWith('--remote=ptcp:6641:192.0.2.13')), 'host3 runs a northbound member');
+  assert.ok(readArgs(nbPid).some((a) => a.startsWith('--remote=pssl:6641:192.0.2.13')), 'host3 runs a northbound member');
   process.kill(agentPid, 'SIGSTOP');
   try {
     process.kill(nbPid, 'SIGKILL');
@@ -117,7 +133,7 @@ test('OVN with a 3-member RAFT cluster: guests ping, a member killed changes nei
   assert.notEqual(await listener(l, 'host3', 6641), nbPid, 'a new northbound member process on host3');
   const master = await switchesAt(l, 'host1', `unix:${join(ovnDir(l), 'nb.sock')}`);
   await waitFor('host3\'s northbound holds every logical switch', 20_000, async () =>
-    JSON.stringify(await switchesAt(l, 'host3', 'tcp:192.0.2.13:6641')) === JSON.stringify(master) || undefined);
+    JSON.stringify(await switchesAt(l, 'host3', 'ssl:192.0.2.13:6641')) === JSON.stringify(master) || undefined);
   assert.ok(await l.pingSoon('c3', '10.77.0.2'), 'after the member rejoined');
 
   // The master's own northbound member, the leader, SIGKILLed: a network made meanwhile is still
@@ -130,7 +146,7 @@ test('OVN with a 3-member RAFT cluster: guests ping, a member killed changes nei
   const net3 = await l.xe('network-create', 'name-label=third');
   for (const h of ['host1', 'host2']) await l.xe('tunnel-create', `pif-uuid=${await pifUuid(l, h, 'eth0')}`, `network-uuid=${net3}`, 'protocol=vxlan');
   await waitFor('the third logical switch in host2\'s northbound', 20_000, async () =>
-    (await switchesAt(l, 'host2', 'tcp:192.0.2.12:6641')).includes(`xcpnet-${net3}`) || undefined);
+    (await switchesAt(l, 'host2', 'ssl:192.0.2.12:6641')).includes(`xcpnet-${net3}`) || undefined);
   const newLeader = /Leader: (\w+)/.exec(await clusterStatus(l, 'host2', 6641, 'OVN_Northbound'))?.[1];
   t.diagnostic(`after the master's northbound member was killed, host2's member sees leader ${newLeader}`);
   await waitFor('the master\'s northbound member back in the cluster', 30_000, async () => {

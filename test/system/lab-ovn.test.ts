@@ -4,8 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { commonNameOf } from '../../src/common/ovn-pki.js';
 import { labsOfThisFile, makeVm, startVm, pifUuid, canRunLab, ovsRows, nextCfg, type TestLab } from '../../src/lab/testkit.js';
 import { labDown, labRestartAgent, labRestartMaster } from '../../src/lab/index.js';
 import { waitFor } from '../../src/lab/pool.js';
@@ -31,6 +34,54 @@ async function sbPeers(l: TestLab): Promise<string[]> {
   return [...new Set(r.stdout.split('\n').filter(Boolean).map((line) => line.trim().split(/\s+/).at(-1)!.replace(/:\d+$/, '')))].sort();
 }
 
+/** The OVN key and certificate that host `uuid`'s agent keeps (found by the certificate's CN). */
+function chassisPki(l: TestLab, uuid: string): { key: string; cert: string } {
+  for (const f of readdirSync(l.state.dir, { recursive: true, encoding: 'utf8' })) {
+    if (!f.endsWith('ovn-pki/chassis.pem')) continue;
+    const cert = join(l.state.dir, f);
+    if (commonNameOf(new X509Certificate(readFileSync(cert))) === uuid) return { cert, key: cert.replace(/\.pem$/, '.key') };
+  }
+  assert.fail(`no OVN certificate of host ${uuid} in ${l.state.dir}`);
+}
+
+/**
+ * The southbound listener is TLS with the pool CA, and each chassis may change only its own rows:
+ * tried from host4 (not yet a chassis) with ovsdb-client, bounded by its --timeout.
+ */
+async function checkSouthboundSecurity(l: TestLab): Promise<void> {
+  const sb = 'ssl:192.0.2.11:6642';
+  const poolCa = join(l.state.dir, 'master', 'ovn-pki', 'pool-ca.pem');
+  const client = (...argv: string[]) => l.exec('host4', 'ovsdb-client', '--timeout=10', ...argv);
+  const plain = await client('list-dbs', 'tcp:192.0.2.11:6642');
+  assert.ok(plain.code !== 0 && !plain.stdout.includes('OVN_Southbound'), `a plain TCP client is refused: ${plain.stdout}${plain.stderr}`);
+  const [host2, host3] = [await l.xe('host-list', 'name-label=host2', '--minimal'), await l.xe('host-list', 'name-label=host3', '--minimal')];
+  const pki2 = chassisPki(l, host2);
+  assert.equal(statSync(pki2.key).mode & 0o777, 0o600, 'the chassis key is 0600');
+  const as2 = (...argv: string[]) => client('-p', pki2.key, '-c', pki2.cert, '-C', poolCa, ...argv);
+  const listed = await as2('list-dbs', sb);
+  assert.ok(listed.code === 0 && listed.stdout.includes('OVN_Southbound'), `host2's certificate is let in: ${listed.stderr}`);
+  // A certificate naming host2, from a CA of one's own: refused, though the client trusts the server.
+  const dir = mkdtempSync(join(tmpdir(), 'xcpnet-forged-'));
+  try {
+    const [key, cert] = [join(dir, 'forged.key'), join(dir, 'forged.pem')];
+    execFileSync('openssl', ['req', '-x509', '-new', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-subj', `/CN=${host2}`, '-days', '1', '-out', cert], { stdio: 'ignore', timeout: 30_000 });
+    const forged = await client('-p', key, '-c', cert, '-C', poolCa, 'list-dbs', sb);
+    assert.ok(forged.code !== 0 && !forged.stdout.includes('OVN_Southbound'), `a certificate not signed by the pool CA is refused: ${forged.stdout}`);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+  // RBAC: host2's certificate may mark its own Chassis row, not host3's.
+  const mark = (chassis: string) => JSON.stringify(['OVN_Southbound',
+    { op: 'mutate', table: 'Chassis', where: [['name', '==', chassis]], mutations: [['external_ids', 'insert', ['map', [['xcpnet-rbac-test', 'x']]]]] }]);
+  const unmark = JSON.stringify(['OVN_Southbound',
+    { op: 'mutate', table: 'Chassis', where: [['name', '==', host2]], mutations: [['external_ids', 'delete', ['set', ['xcpnet-rbac-test']]]] }]);
+  const own = await as2('transact', sb, mark(host2));
+  assert.ok(own.code === 0 && /"count":1/.test(own.stdout), `host2 changes its own chassis: ${own.stdout}${own.stderr}`);
+  assert.equal((await as2('transact', sb, unmark)).code, 0);
+  const other = await as2('transact', sb, mark(host3));
+  assert.match(other.stdout + other.stderr, /permission error/, 'host2 cannot change host3\'s chassis');
+  const ids3 = execFileSync('ovn-sbctl', [`--db=unix:${join(ovnDir(l), 'sb.sock')}`, '--bare', '--columns=external_ids', 'find', 'Chassis', `name=${host3}`], { encoding: 'utf8', timeout: 10_000 });
+  assert.ok(!ids3.includes('xcpnet-rbac-test'), `host3's chassis unchanged: ${ids3}`);
+}
+
 /** A bounded ping of `count` packets every 0.2 s; how many were answered. */
 async function answered(l: TestLab, from: string, to: string, count: number): Promise<number> {
   const r = await l.exec(from, 'ping', '-c', String(count), '-i', '0.2', '-W', '1', '-w', String(Math.ceil(count / 5) + 3), to);
@@ -53,9 +104,13 @@ test('OVN pool: guests on four hosts, isolation, port security, a new chassis, o
   await waitFor('every tunnel active', 20_000, async () =>
     (await l.xe('tunnel-list', 'params=status', '--minimal')).split(',').every((s) => s.includes('active: true')) || undefined);
   // Each chassis reaches the southbound database over the management network, at host1's address.
-  assert.equal(await l.xe('pool-param-get', `uuid=${await l.xe('pool-list', '--minimal')}`, 'param-name=other-config', 'param-key=xcpnet-ovn-remote'), 'tcp:192.0.2.11:6642');
-  assert.equal((await l.exec('host3', 'ovs-vsctl', 'get', 'Open_vSwitch', '.', 'external_ids:ovn-remote')).stdout.trim(), '"tcp:192.0.2.11:6642"');
+  assert.equal(await l.xe('pool-param-get', `uuid=${await l.xe('pool-list', '--minimal')}`, 'param-name=other-config', 'param-key=xcpnet-ovn-remote'), 'ssl:192.0.2.11:6642');
+  assert.equal((await l.exec('host3', 'ovs-vsctl', 'get', 'Open_vSwitch', '.', 'external_ids:ovn-remote')).stdout.trim(), '"ssl:192.0.2.11:6642"');
   await waitFor('hosts 1-3 connected to the southbound database', 20_000, async () => (await sbPeers(l)).join(' ') === '192.0.2.11 192.0.2.12 192.0.2.13' || undefined);
+  await checkSouthboundSecurity(l);
+  // The pool CA the chassis' certificates must be of, as the master publishes it.
+  assert.equal(await l.xe('pool-param-get', `uuid=${await l.xe('pool-list', '--minimal')}`, 'param-name=other-config', 'param-key=xcpnet-ovn-ca'),
+    new X509Certificate(readFileSync(join(l.state.dir, 'master', 'ovn-pki', 'pool-ca.pem'))).fingerprint256);
   // No mesh port anywhere: OVN's own tunnel ports on br-int only.
   const show = (await l.exec('host1', 'ovs-vsctl', 'show')).stdout;
   assert.ok(show.includes('Bridge br-int') && /type: geneve/.test(show), show);

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'xen-api';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { XapiClient } from '../../src/client/index.js';
+import { certificateBlocks, commonNameOf } from '../../src/common/ovn-pki.js';
 import { RULES } from '../../src/server/impl/index.js';
 import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
 import { startMaster, type Master } from '../../src/server/serve.js';
@@ -54,6 +56,8 @@ const hostCount = (h: Host): number => [...store(h).all('host')].length;
 const DB_CLASSES = ['pool', 'host', 'network', 'PIF', 'PIF_metrics', 'VM', 'VIF', 'VLAN', 'Bond', 'tunnel'];
 const dbSnapshot = (h: Host): string => JSON.stringify(DB_CLASSES.map((c) => [...store(h).all(c)].sort(([a], [b]) => a.localeCompare(b))));
 const hostRefOf = (h: Host, uuid: string): string | undefined => [...store(h).all('host')].find(([, r]) => r.uuid === uuid)?.[0];
+const run = promisify(execFile);
+const hostUuidOnA = (ref: string): string => String(store(A).get('host', ref).uuid);
 const ownUuid = (h: Host): string => String(store(h).get('host', h.master.host).uuid);
 
 let A: Host; let B: Host; let C: Host;
@@ -220,6 +224,37 @@ print(json.dumps(out))
     } finally { await hc.close(); }
     // A user's session may not collect a member's secret either.
     await assertApiError(A.client.call('host.fetch_secret', cfg.host), 'RBAC_PERMISSION_DENIED');
+  });
+
+  test('its host credential gets its own host\'s OVN certificate signed by the pool CA, naming its uuid, and no other host\'s', async () => {
+    const cfg = memberCfg(B);
+    const dir = mkdtempSync(join(tmpdir(), 'xcpnet-ovn-csr-'));
+    try {
+      const key = join(dir, 'host.key');
+      await run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', key]);
+      // The request claims the master's chassis name: the certificate names the caller's host anyway.
+      const { stdout: csr } = await run('openssl', ['req', '-new', '-key', key, '-subj', `/CN=${ownUuid(A)}`]);
+      const hc = await XapiClient.connect({ target: A.url, user: '', password: '', hostCredential: { host: cfg.host, secret: cfg.secret } });
+      try {
+        await assertApiError(hc.call('host.sign_ovn_certificate', A.master.host, csr), 'RBAC_PERMISSION_DENIED');
+        await assertApiError(hc.call('host.sign_ovn_certificate', cfg.host, 'not a request'), 'INVALID_VALUE');
+        await assertApiError(hc.call('host.sign_ovn_certificate', cfg.host, `${csr}${csr}`), 'INVALID_VALUE');
+        // A request whose signature is not its key's (a byte of the signature changed).
+        const body = csr.split('\n').filter((l) => l && !l.startsWith('-----')).join('');
+        const der = Buffer.from(body, 'base64');
+        der[der.length - 5] = der[der.length - 5]! ^ 0xff;
+        const forged = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE REQUEST-----\n`;
+        await assertApiError(hc.call('host.sign_ovn_certificate', cfg.host, forged), 'INVALID_VALUE', ['csr', 'its signature does not verify']);
+        const answer = await hc.call<string>('host.sign_ovn_certificate', cfg.host, csr);
+        const [cert, ca] = certificateBlocks(answer).map((b) => new X509Certificate(b));
+        assert.ok(cert && ca && ca.ca);
+        assert.equal(commonNameOf(cert), hostUuidOnA(cfg.host));
+        assert.ok(cert.verify(ca.publicKey));
+        assert.ok(cert.checkPrivateKey(createPrivateKey(readFileSync(key))));
+      } finally { await hc.close(); }
+      // The CA's key stays on the master, readable by its user only.
+      assert.equal(statSync(join(A.dir, 'ovn-pki', 'pool-ca.key')).mode & 0o777, 0o600);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 
   test('its host credential records management changes for its own host\'s PIFs only (emergency mode, reset-networking)', async () => {

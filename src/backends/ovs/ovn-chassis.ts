@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { OvnChassis } from '../contract.js';
+import { renewedSince, sslOptions, usesSsl, type PkiFiles } from '../../common/ovn-pki.js';
+import type { HostOvnPki } from './ovn-pki.js';
+import { stopAndWait } from './ovn-db-member.js';
 import type { OvsdbClient } from '../ovsdb/index.js';
 import * as ops from '../ovsdb/ops.js';
 
@@ -37,14 +40,32 @@ function alivePid(pidfile: string, mustName: string): number | undefined {
   }
 }
 
+/** Whether process `pid` runs with exactly the PKI options `ssl`. */
+function sameSsl(pid: number, ssl: string[]): boolean {
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const have = args.filter((a) => /^--(private-key|certificate|ca-cert)=/.test(a));
+    return have.length === ssl.length && ssl.every((o) => have.includes(o));
+  } catch {
+    return false;
+  }
+}
+
 export class OvnChassisRunner {
   private wanted = false;
   private timer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
   private readonly pidfile: string;
+  /** ovn-controller's PKI options: its certificate when the southbound remote is ssl:. */
+  private ssl: string[] = [];
+  private pkiFiles: PkiFiles | undefined;
 
-  /** `ovsdb` is the switch's database (what ovn-controller connects to); `rundir` holds its files. */
+  /**
+   * `ovsdb` is the switch's database (what ovn-controller connects to); `rundir` holds its files;
+   * `pki` gives this host's certificate for an ssl: southbound remote.
+   */
   constructor(private readonly client: OvsdbClient, private readonly ovsdb: string, private readonly rundir: string,
+    private readonly pki?: HostOvnPki,
     private readonly log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)) {
     this.pidfile = join(rundir, 'ovn-controller.pid');
   }
@@ -62,6 +83,11 @@ export class OvnChassisRunner {
       }
       if (muts.length) await this.client.transact('Open_vSwitch', [ops.mutate('Open_vSwitch', [], muts), ops.comment('xcpnet-agent: OVN chassis')]);
       this.wanted = spec !== undefined;
+      if (spec && usesSsl(spec.remote)) {
+        if (!this.pki) throw new Error('the southbound database is ssl: but this host keeps no OVN certificate');
+        this.pkiFiles = await this.pki.ensure(spec.caFingerprint);
+        this.ssl = sslOptions(this.pkiFiles);
+      } else { this.ssl = []; this.pkiFiles = undefined; }
       if (this.wanted) { await this.ensureRunning(); this.supervise(); } else await this.stopDaemon();
       return undefined;
     } catch (e) {
@@ -80,11 +106,16 @@ export class OvnChassisRunner {
   }
 
   private ensureRunning(): Promise<void> {
-    if (alivePid(this.pidfile, this.rundir)) return Promise.resolve();
-    this.starting ??= run('ovn-controller', [this.ovsdb, `--pidfile=${this.pidfile}`, '--detach', '--no-chdir',
-      `--log-file=${join(this.rundir, 'ovn-controller.log')}`],
-    { env: { ...process.env, OVN_RUNDIR: this.rundir, OVS_RUNDIR: this.rundir }, timeout: 10_000 })
-      .then(() => undefined).finally(() => { this.starting = undefined; });
+    const args = [this.ovsdb, ...this.ssl, `--pidfile=${this.pidfile}`, '--detach', '--no-chdir', `--log-file=${join(this.rundir, 'ovn-controller.log')}`];
+    const pid = alivePid(this.pidfile, this.rundir);
+    // One started without these PKI options (before the databases were behind TLS), or before its
+    // certificate was renewed, is started again.
+    const renewed = this.pkiFiles !== undefined && renewedSince(this.pkiFiles.cert, this.pidfile);
+    if (pid && sameSsl(pid, this.ssl) && !renewed) return Promise.resolve();
+    this.starting ??= (async () => {
+      if (pid) { this.log(`ovn-controller runs with ${renewed ? 'a certificate since renewed' : 'other TLS options'}: starting it again`); await stopAndWait(pid); }
+      await run('ovn-controller', args, { env: { ...process.env, OVN_RUNDIR: this.rundir, OVS_RUNDIR: this.rundir }, timeout: 10_000 });
+    })().finally(() => { this.starting = undefined; });
     return this.starting;
   }
 

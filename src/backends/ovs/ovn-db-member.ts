@@ -10,6 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { OVN_DBS, raftAddress, type OvnDb } from '../../common/ovn-cluster.js';
 import type { OvnDbMember } from '../contract.js';
+import { sslOptions, type PkiFiles } from '../../common/ovn-pki.js';
+import type { HostOvnPki } from './ovn-pki.js';
 
 const run = promisify(execFile);
 const SCHEMAS: Record<OvnDb, string> = { nb: '/usr/share/ovn/ovn-nb.ovsschema', sb: '/usr/share/ovn/ovn-sb.ovsschema' };
@@ -54,9 +56,10 @@ export async function stopAndWait(pid: number, timeoutMs = 10_000): Promise<void
 
 /**
  * Makes (once) and starts (unless running) this host's member of `db`'s cluster; returns its pid.
- * `standalone`: the creator's standalone database, whose rows the cluster starts with.
+ * Its client port and its RAFT port are TLS with `pki` (the peers' certificates must be the
+ * pool CA's). `standalone`: the creator's standalone database, whose rows the cluster starts with.
  */
-export async function ensureClusterMember(dir: string, db: OvnDb, m: OvnDbMember, standalone?: string): Promise<number> {
+export async function ensureClusterMember(dir: string, db: OvnDb, m: OvnDbMember, pki: PkiFiles, standalone?: string): Promise<number> {
   const d = resolve(dir);
   mkdirSync(d, { recursive: true, mode: 0o700 });
   const f = memberFiles(d, db);
@@ -68,7 +71,7 @@ export async function ensureClusterMember(dir: string, db: OvnDb, m: OvnDbMember
     if (m.creator) await exec('ovsdb-tool', ['create-cluster', f.file, standalone && existsSync(standalone) ? standalone : SCHEMAS[db], local]);
     else await exec('ovsdb-tool', ['join-cluster', f.file, OVN_DBS[db].schemaName, local, ...m.peers.map((p) => raftAddress(p, db))]);
   }
-  await exec('ovsdb-server', [f.file, `--remote=punix:${f.sock}`, `--remote=ptcp:${OVN_DBS[db].clientPort}:${m.self}`,
+  await exec('ovsdb-server', [f.file, `--remote=punix:${f.sock}`, `--remote=pssl:${OVN_DBS[db].clientPort}:${m.self}`, ...sslOptions(pki),
     `--pidfile=${f.pidfile}`, '--detach', '--no-chdir', `--log-file=${f.log}`, `--unixctl=${f.ctl}`]);
   return Number(readFileSync(f.pidfile, 'utf8').trim());
 }
@@ -79,7 +82,9 @@ export class OvnDbMemberRunner {
   private timer: NodeJS.Timeout | undefined;
   private starting: Promise<void> | undefined;
 
-  constructor(private readonly dir: string, private readonly log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
+  /** `pki`: this host's certificate, which its members show their peers and clients. */
+  constructor(private readonly dir: string, private readonly pki?: HostOvnPki,
+    private readonly log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)) {}
 
   /** Makes this host a member (spec) or none (undefined: its servers stop, their files stay). Returns an error message, if any. */
   async apply(spec: OvnDbMember | undefined): Promise<string | undefined> {
@@ -101,7 +106,11 @@ export class OvnDbMemberRunner {
   private ensure(): Promise<void> {
     const spec = this.wanted;
     if (!spec) return Promise.resolve();
-    this.starting ??= (async () => { for (const db of ['nb', 'sb'] as const) await ensureClusterMember(this.dir, db, spec); })()
+    this.starting ??= (async () => {
+      if (!this.pki) throw new Error('this host keeps no OVN certificate for the cluster\'s TLS');
+      const files = await this.pki.ensure(spec.caFingerprint);
+      for (const db of ['nb', 'sb'] as const) await ensureClusterMember(this.dir, db, spec, files);
+    })()
       .finally(() => { this.starting = undefined; });
     return this.starting;
   }

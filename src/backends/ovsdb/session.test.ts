@@ -50,7 +50,8 @@ test('parseTarget', () => {
   assert.deepEqual(parseTarget('unix:/a/b.sock'), { kind: 'unix', path: '/a/b.sock' });
   assert.deepEqual(parseTarget('tcp:127.0.0.1:6640'), { kind: 'tcp', host: '127.0.0.1', port: 6640 });
   assert.deepEqual(parseTarget('tcp:[::1]:6640'), { kind: 'tcp', host: '::1', port: 6640 });
-  assert.throws(() => parseTarget('ssl:1.2.3.4:6640'), TypeError);
+  assert.deepEqual(parseTarget('ssl:1.2.3.4:6640'), { kind: 'ssl', host: '1.2.3.4', port: 6640 });
+  assert.throws(() => parseTarget('tls:1.2.3.4:6640'), TypeError);
   assert.throws(() => parseTarget('tcp:host:0'), TypeError);
 });
 

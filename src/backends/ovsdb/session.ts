@@ -1,4 +1,5 @@
-// JSON-RPC 1.0 session with an OVSDB server over `unix:/path` or `tcp:host:port`.
+// JSON-RPC 1.0 session with an OVSDB server over `unix:/path`, `tcp:host:port` or
+// `ssl:host:port` (TLS, both ends showing a certificate of one CA, as OVS's stream-ssl does).
 //
 // Owns the socket and everything that is about the connection rather than the database:
 // request ids and the pending map, answering the server's `echo` probes, probing the
@@ -6,26 +7,28 @@
 // calls when the connection goes, and running the owner's hooks after a reconnect (the
 // client re-issues its monitors there, since monitors die with the connection).
 
+import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { JsonFramer, FramingError } from './framer.js';
 import { ReconnectFsm, type ReconnectOptions } from './reconnect.js';
 import { OvsdbError } from './errors.js';
 
-export type Target = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
+export type Target = { kind: 'unix'; path: string } | { kind: 'tcp' | 'ssl'; host: string; port: number };
 
-/** Parses `unix:/path`, `tcp:host:port` or `tcp:[v6addr]:port`. */
+/** Parses `unix:/path`, `tcp:host:port`, `ssl:host:port` or either with `[v6addr]`. */
 export function parseTarget(target: string): Target {
   if (target.startsWith('unix:')) {
     const path = target.slice(5);
     if (!path) throw new TypeError(`bad OVSDB target ${JSON.stringify(target)}`);
     return { kind: 'unix', path };
   }
-  const m = /^tcp:(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(target);
+  const m = /^(tcp|ssl):(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(target);
   if (m) {
-    const port = Number(m[3]);
-    if (port > 0 && port < 65536) return { kind: 'tcp', host: (m[1] ?? m[2])!, port };
+    const port = Number(m[4]);
+    if (port > 0 && port < 65536) return { kind: m[1] as 'tcp' | 'ssl', host: (m[2] ?? m[3])!, port };
   }
-  throw new TypeError(`bad OVSDB target ${JSON.stringify(target)} (want unix:/path or tcp:host:port)`);
+  throw new TypeError(`bad OVSDB target ${JSON.stringify(target)} (want unix:/path, tcp:host:port or ssl:host:port)`);
 }
 
 export interface SessionOptions {
@@ -41,6 +44,12 @@ export interface SessionOptions {
   connectTimeoutMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
+  /**
+   * For `ssl:` targets: this end's key and certificate and the CA the server's must be signed
+   * by (PEM files, read at each connect, so a renewed certificate is used from the next one).
+   * The server is known by its CA alone, as OVS's peers are: its certificate names no address.
+   */
+  tls?: { key: string; cert: string; ca: string };
 }
 
 export type NotificationListener = (method: string, params: unknown[]) => void;
@@ -74,7 +83,8 @@ export class Session {
   /** Which of `targets` the current (or next) connection goes to. */
   private current = 0;
   readonly stats: SessionStats = { connects: 0, echoesAnswered: 0, probesSent: 0 };
-  private readonly opts: Required<Omit<SessionOptions, 'backoff'>>;
+  private readonly opts: Required<Omit<SessionOptions, 'backoff' | 'tls'>>;
+  private readonly tls: SessionOptions['tls'];
   private readonly fsm: ReconnectFsm;
   private socket?: Socket;
   private connectedSocket?: Socket;
@@ -99,6 +109,8 @@ export class Session {
       now: opts.now ?? Date.now,
     };
     this.fsm = new ReconnectFsm(opts.backoff);
+    this.tls = opts.tls;
+    if (targets.some((t) => t.kind === 'ssl') && !opts.tls) throw new TypeError('an ssl: OVSDB target needs a key, a certificate and a CA');
   }
 
   /** Connects; resolves once the first connection is up. */
@@ -203,7 +215,7 @@ export class Session {
   }
 
   describe(t: Target = this.target): string {
-    return t.kind === 'unix' ? `unix:${t.path}` : `tcp:${t.host}:${t.port}`;
+    return t.kind === 'unix' ? `unix:${t.path}` : `${t.kind}:${t.host}:${t.port}`;
   }
 
   describeAll(): string {
@@ -237,13 +249,26 @@ export class Session {
   private attempt(done?: (err?: Error) => void): void {
     this.fsm.connecting(this.opts.now());
     const name = this.describe();
-    const sock = this.target.kind === 'unix'
-      ? createConnection({ path: this.target.path })
-      : createConnection({ host: this.target.host, port: this.target.port });
+    const t = this.target;
+    let sock: Socket;
+    try {
+      sock = t.kind === 'unix' ? createConnection({ path: t.path })
+        : t.kind === 'tcp' ? createConnection({ host: t.host, port: t.port })
+          : tlsConnect({
+            host: t.host, port: t.port, key: readFileSync(this.tls!.key), cert: readFileSync(this.tls!.cert), ca: readFileSync(this.tls!.ca),
+            checkServerIdentity: () => undefined,
+          });
+    } catch (e) {
+      // The key or certificate files cannot be read: a failed attempt like any other.
+      const err = e as Error;
+      if (done) setImmediate(() => done(err));
+      else this.scheduleRetry();
+      return;
+    }
     this.socket = sock;
     let up = false;
     let lastErr: Error | undefined;
-    sock.on('connect', () => {
+    sock.on(t.kind === 'ssl' ? 'secureConnect' : 'connect', () => {
       up = true;
       sock.setNoDelay?.(true);
       this.framer = new JsonFramer();

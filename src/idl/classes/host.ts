@@ -62,6 +62,10 @@ export const hostClass: ClassDef = {
     msg('fetch_secret', [p('host', t.ref('host'))], t.string, ['RBAC_PERMISSION_DENIED'], 'read-only',
       'xcpnet extension: a member\'s agent collects its new credential after pool.rotate_secret ("" when there is none).',
       { async: false, hidden: true }),
+    msg('sign_ovn_certificate', [p('host', t.ref('host')), p('csr', t.string, 'PEM: a certificate signing request for the host\'s own key.')],
+      t.string, ['RBAC_PERMISSION_DENIED', 'INVALID_VALUE', 'TOO_BUSY'], 'pool-admin',
+      'xcpnet extension: the pool OVN CA signs the host\'s certificate (its CN the host\'s uuid, OVN\'s chassis name), for TLS to the OVN databases; returns the certificate, then the CA\'s (PEM). A host credential may ask only for its own host.',
+      { async: false, hidden: true }),
     msg('get_bridges', [p('host', t.ref('host'))], t.any, [], 'read-only',
       'xcpnet extension: the bridges and their interfaces as the host\'s agent last reported them ({name, id, stp, interfaces}).',
       { async: false, hidden: true }),    msg('create_new_blob', [

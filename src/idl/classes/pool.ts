@@ -1,6 +1,6 @@
 // pool: the pool-wide object (management-related subset).
 import type { ClassDef } from '../meta.js';
-import { OVN_CLUSTER_KEY, ovnClusterKey, OVN_REMOTE_KEY, ovnRemoteKey, SDN_KEY, sdnKey } from '../checks.js';
+import { OVN_CA_KEY, ovnCaKey, OVN_CLUSTER_KEY, ovnClusterKey, OVN_REMOTE_KEY, ovnRemoteKey, SDN_KEY, sdnKey } from '../checks.js';
 import { field, msg, nameFields, p, stringMap, t, uniq, uuidField, NULL_REF, REALISE_ERRORS, VLAN_CREATE_ERRORS } from './_helpers.js';
 
 const JOIN_PARAMS = [p('master_address', t.string), p('master_username', t.string), p('master_password', t.string)];
@@ -22,7 +22,7 @@ export const poolClass: ClassDef = {
     field('master', t.ref('host'), 'DynamicRO', 'The pool master.', { default: NULL_REF }),
     field('default_SR', t.ref('SR'), 'RW', 'Default storage repository.', { default: NULL_REF }),
     field('other_config', stringMap, 'RW', 'Free-form; merged into the bridge configuration of every host. xcpnet-sdn=mesh|ovn chooses what carries cross-server private networks; xcpnet-ovn-cluster=<3 host uuids> makes OVN\'s databases a RAFT cluster on those hosts.',
-      { default: {}, keys: { [SDN_KEY]: sdnKey, [OVN_REMOTE_KEY]: ovnRemoteKey, [OVN_CLUSTER_KEY]: ovnClusterKey } }),
+      { default: {}, keys: { [SDN_KEY]: sdnKey, [OVN_REMOTE_KEY]: ovnRemoteKey, [OVN_CA_KEY]: ovnCaKey, [OVN_CLUSTER_KEY]: ovnClusterKey } }),
     field('ha_enabled', t.bool, 'DynamicRO', 'True when high availability is on.', { default: false }),
     field('vswitch_controller', t.string, 'DynamicRO', 'Deprecated: address of the SDN controller.', { default: '' }),
     field('restrictions', stringMap, 'DynamicRO', 'Licence restrictions in force.', { default: {} }),

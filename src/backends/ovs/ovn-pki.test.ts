@@ -1,0 +1,49 @@
+// A host's OVN key and certificate, signed by a real pool CA (src/sdn/ovn-ca.ts) in-process as
+// host.sign_ovn_certificate would: made once, kept, renewed when the pool's CA changes, and an
+// answer that is not this host's certificate refused.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { HostOvnPki } from './ovn-pki.js';
+import { OvnCa } from '../../sdn/ovn-ca.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'xcpt-host-pki-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const HOST = '6b1c8a2e-0000-4000-8000-000000000001';
+const quiet = () => undefined;
+const fingerprint = (file: string) => new X509Certificate(readFileSync(file)).fingerprint256;
+
+test('made once with a key that stays here, kept, renewed for a new pool CA', { timeout: 60_000 }, async () => {
+  let ca = new OvnCa(join(dir, 'ca1'));
+  const requests: string[] = [];
+  const pki = new HostOvnPki(join(dir, 'host'), HOST, async (csr) => { requests.push(csr); return ca.sign(csr, HOST); }, quiet);
+  const f = await pki.ensure();
+  assert.equal(requests.length, 1);
+  assert.ok(!requests[0]!.includes('PRIVATE KEY'), 'only the request travels');
+  for (const file of [f.key, f.cert, f.ca]) assert.equal(statSync(file).mode & 0o777, 0o600);
+  const cert = new X509Certificate(readFileSync(f.cert));
+  assert.ok(cert.verify(new X509Certificate(readFileSync(f.ca)).publicKey));
+  await pki.ensure(fingerprint(f.ca));
+  assert.equal(requests.length, 1, 'a valid certificate of the published CA is kept');
+  // The master's CA is made again: the published fingerprint changes, the host asks again.
+  ca = new OvnCa(join(dir, 'ca2'));
+  await ca.ensureCentral();
+  const next = fingerprint(ca.central.ca);
+  await pki.ensure(next);
+  assert.equal(requests.length, 2);
+  assert.equal(fingerprint(f.ca), next);
+  assert.ok(new X509Certificate(readFileSync(f.cert)).verify(new X509Certificate(readFileSync(f.ca)).publicKey));
+});
+
+test('an answer that is not this host\'s certificate is refused and nothing is replaced', { timeout: 60_000 }, async () => {
+  const ca = new OvnCa(join(dir, 'ca3'));
+  const other = '6b1c8a2e-0000-4000-8000-000000000002';
+  const pki = new HostOvnPki(join(dir, 'host2'), HOST, (csr) => ca.sign(csr, other), quiet);
+  await assert.rejects(pki.ensure(), /names "6b1c8a2e-0000-4000-8000-000000000002", not 6b1c8a2e-0000-4000-8000-000000000001/);
+  assert.throws(() => statSync(join(dir, 'host2', 'chassis.pem')), 'no certificate written');
+  const none = new HostOvnPki(join(dir, 'host3'), HOST, undefined, quiet);
+  await assert.rejects(none.ensure(), /no master to sign/);
+});
