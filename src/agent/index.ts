@@ -10,7 +10,7 @@ import type { SwitchHealth } from '../backends/ovs/health.js';
 import { AGENT_HEARTBEAT_MS, emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
 import { compileHost, plugMtus, vmsElsewhere, type Desired } from './desired.js';
 import { buildReport, guestNetworks, reconcile, type ReconcileResult } from './reconcile.js';
-import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
+import { emptyPool, poolClassOf, POOL_CLASSES, sameValue, str, type PoolRecords } from './records.js';
 import { HostCompiler, IndexedPool } from './host-slice.js';
 import type { HostCache } from './host-cache.js';
 import type { HypervisorGuests } from './hypervisor.js';
@@ -116,8 +116,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
 interface EventRec { class: string; operation: string; ref: string; snapshot?: Rec }
 
 /**
@@ -131,7 +129,7 @@ export function applyEvents(replica: IndexedPool, events: EventRec[]): boolean {
     if (!cls) continue;
     if (ev.operation === 'del') {
       if (ev.ref in replica.records[cls]) { replica.remove(cls, ev.ref); changed = true; }
-    } else if (ev.snapshot && !same(replica.records[cls][ev.ref], ev.snapshot)) {
+    } else if (ev.snapshot && !sameValue(replica.records[cls][ev.ref], ev.snapshot)) {
       replica.put(cls, ev.ref, ev.snapshot);
       changed = true;
     }
