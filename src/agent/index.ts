@@ -207,6 +207,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // only reports: e.g. the bookkeeping write (current_operations) that precedes a VIF.plug.
   let fullPass = true;
   let lastCfgText = '';
+  let lastText: { cfg: Desired; text: string } | undefined;
   let lastFullState: HostReport | undefined;
 
   /** Sends a report; `always`: even when it says what the last one said (the master asked). */
@@ -278,7 +279,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const cfg = compiled && dhcp ? withLeases(compiled, (d) => dhcp.lease(d)) : compiled;
     if (!cfg) return false;
     const gen = generation;
-    const cfgText = JSON.stringify(cfg);
+    // The same compiled object as the last pass's (the compiler's memo; compiled configurations
+    // are never changed in place) has the same text: not written again.
+    const cfgText = cfg === lastText?.cfg ? lastText.text : JSON.stringify(cfg);
+    lastText = { cfg, text: cfgText };
     if (!fromRecords) {
       // Realising the local copy: no report (the master is not reached yet).
       if (cacheRealised && !fullPass) return false;
