@@ -133,7 +133,42 @@ export function vmsElsewhere(pool: PoolRecords, hostRef: string): string[] {
  */
 const snooping = (pif: Rec): Partial<HostBridge> => (str(pif.igmp_snooping_status) === 'enabled' ? { igmpSnooping: true } : {});
 
-export function compileHost(pool: PoolRecords, hostRef: string, plugged: ReadonlyMap<string, number> = new Map()): Desired {
+/** A host on a tunnel network's mesh, as seen from another host of it. */
+export interface MeshPeer { ip: string; remoteHost: string }
+
+/**
+ * The peer one access PIF of a tunnel network makes for `hostRef`: none unless it is attached, on
+ * another host, and its tunnel's transport has an IPv4 address and its host a uuid. It reads the
+ * access PIF, its tunnel, the tunnel's transport PIF and the access PIF's host, nothing else.
+ */
+export function meshPeerOf(pool: PoolRecords, netRef: string, hostRef: string, accessRef: string): MeshPeer | undefined {
+  const access = pool.PIF[accessRef];
+  const t = pool.tunnel[refs(access?.tunnel_access_PIF_of)[0] ?? ''];
+  if (!access || !t || str(t.access_PIF) !== accessRef || str(access.network) !== netRef || str(access.host) === hostRef || !bool(access.currently_attached)) return undefined;
+  const ip = str(pool.PIF[str(t.transport_PIF)]?.IP);
+  const remoteHost = str(pool.host[str(access.host)]?.uuid);
+  return isIPv4(ip) && isUuid(remoteHost) ? { ip, remoteHost } : undefined;
+}
+
+/** The order of a mesh's peers (by their host's uuid; a stable sort keeps the network's PIFs' order among equals). */
+export const byRemoteHost = (a: MeshPeer, c: MeshPeer): number => a.remoteHost.localeCompare(c.remoteHost);
+
+/**
+ * The other hosts on a tunnel network's mesh, as seen from `hostRef`: meshPeerOf each PIF of the
+ * network (its inverse relation), not of every tunnel of the pool: the cost is the network's
+ * hosts, however many other networks the pool has. Pure, and apart from compileHost so that an
+ * agent can keep it per network (host-slice.ts).
+ */
+export function meshPeers(pool: PoolRecords, netRef: string, hostRef: string): MeshPeer[] {
+  return refs(pool.network[netRef]?.PIFs).flatMap((a) => meshPeerOf(pool, netRef, hostRef, a) ?? []).sort(byRemoteHost);
+}
+
+/**
+ * `peersOf`: meshPeers of a tunnel network of this host; by default read from `pool`, which then
+ * holds the networks' PIFs and their peers' records (an agent passes its own, kept per network).
+ */
+export function compileHost(pool: PoolRecords, hostRef: string, plugged: ReadonlyMap<string, number> = new Map(),
+  peersOf: (netRef: string) => readonly MeshPeer[] = (netRef) => meshPeers(pool, netRef, hostRef)): Desired {
   const host = pool.host[hostRef];
   const doc: HostDoc = { host: str(host?.uuid), bridges: [], vifs: [], addresses: [] };
   const out: Desired = { doc, vms: [], pifs: [], bonds: [], errors: {} };
@@ -291,17 +326,7 @@ export function compileHost(pool: PoolRecords, hostRef: string, plugged: Readonl
     const key = parseUint(keyText, 1, MAX_TUNNEL_KEY);
     if (key === undefined) { fail(ref, `invalid tunnel key ${JSON.stringify(keyText)}`); return r; }
     if (!isUuid(netUuid)) { fail(ref, `invalid network uuid ${JSON.stringify(netUuid)}`); return r; }
-    // The network's own PIFs (its inverse relation), not every tunnel of the pool: a compile costs
-    // what this host's ports are, however many other networks the pool has.
-    const peers = refs(pool.network[netRef]?.PIFs).flatMap((accessRef) => {
-      const access = pool.PIF[accessRef];
-      const t = pool.tunnel[refs(access?.tunnel_access_PIF_of)[0] ?? ''];
-      if (!access || !t || str(t.access_PIF) !== accessRef || str(access.network) !== netRef || str(access.host) === hostRef || !bool(access.currently_attached)) return [];
-      const ip = str(pool.PIF[str(t.transport_PIF)]?.IP);
-      const remoteHost = str(pool.host[str(access.host)]?.uuid);
-      return isIPv4(ip) && isUuid(remoteHost) ? [{ ip, remoteHost }] : [];
-    }).sort((a, c) => a.remoteHost.localeCompare(c.remoteHost));
-    for (const peer of peers) {
+    for (const peer of peersOf(netRef)) {
       const name = tunnelPortName(peer.ip, key);
       if (claim(ref, name)) b.tunnels.push({ name, protocol, remote: peer.ip, key, remoteHost: peer.remoteHost });
     }

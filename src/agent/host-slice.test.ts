@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Rec } from '../idl/meta.js';
 import { OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, TUNNEL_KEY } from '../idl/checks.js';
-import { compileHost } from './desired.js';
-import { HostCompiler, indexPool, type IndexedPool } from './host-slice.js';
+import { compileHost, meshPeers, type Desired } from './desired.js';
+import { HostCompiler, indexPool, MeshPeers, type IndexedPool } from './host-slice.js';
 import { PoolBuilder } from './pool-builder.js';
 import { NULL, POOL_CLASSES, type PoolClass } from './records.js';
 
@@ -63,7 +63,7 @@ function randomChange(r: ReturnType<typeof rng>, ix: IndexedPool, hosts: string[
     const old = p[cls][ref];
     if (old) ix.put(cls, ref, { ...old, ...fields(old) } as Rec);
   };
-  switch (r.int(16)) {
+  switch (r.int(19)) {
     case 0: change('VM', () => ({ resident_on: r.next() < 0.8 ? r.pick(hosts) : NULL })); break;
     case 1: change('VM', () => ({ power_state: r.pick(['Running', 'Halted', 'Paused']), domid: r.int(4) })); break;
     case 2: change('VIF', (o) => ({ currently_attached: !o.currently_attached })); break;
@@ -97,6 +97,21 @@ function randomChange(r: ReturnType<typeof rng>, ix: IndexedPool, hosts: string[
         MAC: mac(200, step), currently_attached: true, locking_mode: r.pick(['locked', 'unlocked', 'network_default']), ipv4_allowed: [], ipv6_allowed: [], other_config: {} });
       break;
     }
+    case 16: { // a new host joins a network with a tunnel (its transport, access PIF and tunnel), as a join does
+      const net = anyRef('network');
+      const [h, transport, access, tunnel] = ['host', 'eth1', 'access', 'tunnel'].map((x) => `OpaqueRef:${x}-${step}`) as [string, string, string, string];
+      ix.put('host', h, { uuid: `dddddddd-0000-0000-0000-${String(step).padStart(12, '0')}`, address: `10.0.1.${step % 250}` });
+      ix.put('PIF', transport, { uuid: `eeeeeeee-0000-0000-0000-${String(step).padStart(12, '0')}`, host: h, network: anyRef('network'), device: 'eth1', physical: true,
+        currently_attached: true, IP: `10.1.1.${step % 250}`, ip_configuration_mode: 'Static', netmask: '255.255.0.0', tunnel_access_PIF_of: [], tunnel_transport_PIF_of: [tunnel] });
+      ix.put('PIF', access, { uuid: `ffffffff-0000-0000-0000-${String(step).padStart(12, '0')}`, host: h, network: net, device: 'tunnel0', physical: false,
+        currently_attached: r.next() < 0.8, IP: '', tunnel_access_PIF_of: [tunnel], tunnel_transport_PIF_of: [] });
+      ix.put('tunnel', tunnel, { uuid: `abababab-0000-0000-0000-${String(step).padStart(12, '0')}`, access_PIF: access, transport_PIF: transport, protocol: 'vxlan', status: { active: 'false' } });
+      if (p.network[net]) ix.put('network', net, { ...p.network[net], PIFs: [...(p.network[net].PIFs as string[]), access] });
+      break;
+    }
+    // Fields the compile does not read (a tunnel's status, a PIF's other_config but its mtu): changes all the same.
+    case 17: change('tunnel', () => ({ status: { active: String(r.next() < 0.5) } })); break;
+    case 18: change(r.pick(['PIF', 'host'] as const), () => ({ other_config: { seen: String(step) } })); break;
     default: { // the same record again as a new object (a write that changed nothing here)
       const cls = r.pick(POOL_CLASSES);
       const ref = anyRef(cls);
@@ -105,7 +120,7 @@ function randomChange(r: ReturnType<typeof rng>, ix: IndexedPool, hosts: string[
   }
 }
 
-test('a host compiled from its slice, memoised, equals a compile of the whole pool over random changes', () => {
+test('a host compiled from its slice and its networks\' meshes, memoised, equals a compile of the whole pool over random changes', () => {
   let compiles = 0;
   let checks = 0;
   for (let seed = 1; seed <= 25; seed++) {
@@ -113,8 +128,19 @@ test('a host compiled from its slice, memoised, equals a compile of the whole po
     const { b, hosts } = randomPool(r);
     const ix = indexPool(b.records);
     const compilers = new Map(hosts.map((h) => [h, new HostCompiler()]));
-    for (let step = 0; step < 60; step++) {
-      if (step > 0) randomChange(r, ix, hosts, step);
+    // Each network's peers for each host, kept by the changes' keys alone (as HostCompiler keeps them).
+    const meshes = hosts.flatMap((h) => Object.keys(ix.records.network).map((n) => new MeshPeers(n, h)));
+    meshes.forEach((m) => m.refresh(ix));
+    for (let step = 0; step < 80; step++) {
+      if (step > 0) {
+        const v = ix.version;
+        randomChange(r, ix, hosts, step);
+        for (const keys of ix.changedSince(v)!) for (const k of keys) for (const m of meshes) m.touch(k);
+        for (const m of meshes) {
+          m.refresh(ix);
+          assert.deepEqual(m.peers, meshPeers(ix.records, m.netRef, m.hostRef), `seed ${seed}, step ${step}, network ${m.netRef} from ${m.hostRef}`);
+        }
+      }
       for (const h of hosts) {
         const c = compilers.get(h)!;
         assert.deepEqual(c.compile(ix, h), compileHost(ix.records, h), `seed ${seed}, step ${step}, host ${h}`);
@@ -125,6 +151,38 @@ test('a host compiled from its slice, memoised, equals a compile of the whole po
   }
   // The memo answered a good part of the checks: most changes are on one host's things.
   assert.ok(compiles < checks * 0.8, `${compiles} compiles for ${checks} checks`);
+});
+
+test('a host joining a tunnel network makes one peer on the other hosts, and a tunnel\'s status none', () => {
+  const b = new PoolBuilder();
+  const n0 = b.network('xenbr0');
+  const nets = [b.network('xapi1', 1500, { [TUNNEL_KEY]: '1' }), b.network('xapi2', 1500, { [TUNNEL_KEY]: '2' })];
+  const hosts = [1, 2, 3].map((i) => {
+    const h = b.host(`00000000-0000-0000-0000-00000000000${i}`);
+    const eth1 = b.physical(h, 'eth1', n0, { MAC: mac(i, 1), mode: 'Static', IP: `10.1.0.${i}`, netmask: '255.255.0.0' });
+    for (const n of nets) b.tunnel(h, eth1, n, 'vxlan', { attached: true });
+    return h;
+  });
+  const ix = indexPool(b.records);
+  const c = new HostCompiler();
+  const tunnels = (d: Desired) => d.doc.bridges.map((br) => br.tunnels.length);
+  assert.deepEqual(tunnels(c.compile(ix, hosts[0]!)), [0, 2, 2], 'eth1\'s bridge, then the two meshes');
+  const before = { compiles: c.compiles, slices: c.slices, peersMade: c.peersMade };
+  // A fourth host joins the second network: its transport, its access PIF, its tunnel.
+  ix.put('host', 'OpaqueRef:h4', { uuid: '00000000-0000-0000-0000-000000000004' });
+  ix.put('PIF', 'OpaqueRef:eth1-4', { host: 'OpaqueRef:h4', network: n0, IP: '10.1.0.4', tunnel_access_PIF_of: [], tunnel_transport_PIF_of: ['OpaqueRef:t4'] });
+  ix.put('PIF', 'OpaqueRef:a4', { host: 'OpaqueRef:h4', network: nets[1]!, currently_attached: true, tunnel_access_PIF_of: ['OpaqueRef:t4'] });
+  ix.put('tunnel', 'OpaqueRef:t4', { access_PIF: 'OpaqueRef:a4', transport_PIF: 'OpaqueRef:eth1-4', protocol: 'vxlan', status: { active: 'false' } });
+  ix.put('network', nets[1]!, { ...ix.records.network[nets[1]!]!, PIFs: [...(ix.records.network[nets[1]!]!.PIFs as string[]), 'OpaqueRef:a4'] });
+  const joined = c.compile(ix, hosts[0]!);
+  assert.deepEqual(tunnels(joined), [0, 2, 3]);
+  assert.deepEqual(joined, compileHost(ix.records, hosts[0]!));
+  assert.deepEqual({ compiles: c.compiles - before.compiles, slices: c.slices - before.slices, peersMade: c.peersMade - before.peersMade },
+    { compiles: 1, slices: 0, peersMade: 1 }, 'assembled once, from the slice kept and the one new peer');
+  // The joiner's tunnel comes up: its status changes, the mesh does not.
+  ix.put('tunnel', 'OpaqueRef:t4', { ...ix.records.tunnel['OpaqueRef:t4']!, status: { active: 'true' } });
+  assert.equal(c.compile(ix, hosts[0]!), joined, 'the same compiled config, not assembled again');
+  assert.deepEqual({ compiles: c.compiles - before.compiles, peersMade: c.peersMade - before.peersMade }, { compiles: 1, peersMade: 2 });
 });
 
 test('a change on another host (a VM started there, a PIF of its own) does not compile this host again', () => {

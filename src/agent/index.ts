@@ -10,7 +10,7 @@ import type { SwitchHealth } from '../backends/ovs/health.js';
 import { AGENT_HEARTBEAT_MS, emptyReport, REPORT_METHOD, type HostReport } from '../protocol/host-agent.js';
 import { compileHost, plugMtus, vmsElsewhere, type Desired } from './desired.js';
 import { buildReport, guestNetworks, reconcile, type ReconcileResult } from './reconcile.js';
-import { emptyPool, poolClassOf, POOL_CLASSES, str, type PoolRecords } from './records.js';
+import { emptyPool, poolClassOf, POOL_CLASSES, sameValue, str, type PoolRecords } from './records.js';
 import { HostCompiler, IndexedPool } from './host-slice.js';
 import type { HostCache } from './host-cache.js';
 import type { HypervisorGuests } from './hypervisor.js';
@@ -116,8 +116,6 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
 interface EventRec { class: string; operation: string; ref: string; snapshot?: Rec }
 
 /**
@@ -131,7 +129,7 @@ export function applyEvents(replica: IndexedPool, events: EventRec[]): boolean {
     if (!cls) continue;
     if (ev.operation === 'del') {
       if (ev.ref in replica.records[cls]) { replica.remove(cls, ev.ref); changed = true; }
-    } else if (ev.snapshot && !same(replica.records[cls][ev.ref], ev.snapshot)) {
+    } else if (ev.snapshot && !sameValue(replica.records[cls][ev.ref], ev.snapshot)) {
       replica.put(cls, ev.ref, ev.snapshot);
       changed = true;
     }
@@ -209,6 +207,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
   // only reports: e.g. the bookkeeping write (current_operations) that precedes a VIF.plug.
   let fullPass = true;
   let lastCfgText = '';
+  let lastText: { cfg: Desired; text: string } | undefined;
   let lastFullState: HostReport | undefined;
 
   /** Sends a report; `always`: even when it says what the last one said (the master asked). */
@@ -280,7 +279,10 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     const cfg = compiled && dhcp ? withLeases(compiled, (d) => dhcp.lease(d)) : compiled;
     if (!cfg) return false;
     const gen = generation;
-    const cfgText = JSON.stringify(cfg);
+    // The same compiled object as the last pass's (the compiler's memo; compiled configurations
+    // are never changed in place) has the same text: not written again.
+    const cfgText = cfg === lastText?.cfg ? lastText.text : JSON.stringify(cfg);
+    lastText = { cfg, text: cfgText };
     if (!fromRecords) {
       // Realising the local copy: no report (the master is not reached yet).
       if (cacheRealised && !fullPass) return false;

@@ -67,3 +67,25 @@ export function prefixOf(netmask: string): number | undefined {
 }
 
 export { isIPv4 } from '../common/net-syntax.js';
+
+/**
+ * Whether two values decoded from the wire (records, their fields) are equal, member by member
+ * (key order aside): what comparing their JSON texts says, without writing either text.
+ */
+export function sameValue(a: Value | undefined, b: Value | undefined): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  let n = 0;
+  for (const k in a) {
+    if (!Object.hasOwn(b, k) || !sameValue(a[k], b[k])) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
+}

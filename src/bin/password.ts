@@ -1,7 +1,6 @@
 // Passwords for `xcpnet serve` and `xcpnet user-add` come from a file, standard input or the
 // environment: never from the command line, which every user of the machine sees in `ps`.
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 
 /** The first line of FILE; `-` reads standard input, without echo when it is a terminal. */
@@ -19,7 +18,9 @@ export async function readPasswordFile(file: string, prompt = 'Password: '): Pro
 }
 
 /** Reads one line from the terminal with echo off (readline echoes into a sink). */
-function promptHidden(prompt: string): Promise<string> {
+async function promptHidden(prompt: string): Promise<string> {
+  // node:readline only for a prompt: `serve` and the others do not pay for it at start.
+  const { createInterface } = await import('node:readline');
   const sink = new Writable({ write: (_chunk, _enc, done) => done() });
   const rl = createInterface({ input: process.stdin, output: sink, terminal: true });
   // Only now: the terminal is in raw mode (no echo) before anyone answers the prompt.

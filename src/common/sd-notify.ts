@@ -2,13 +2,15 @@
 // $NOTIFY_SOCKET is sent by systemd's own `systemd-notify` (Debian's systemd package), run with
 // an argument vector, never a shell. It is a child process: the units say NotifyAccess=all. Since
 // systemd 246 it waits until the manager has read the message, so its exit cannot race it.
-import { execFile } from 'node:child_process';
-
 export type Runner = (cmd: string, args: string[]) => Promise<unknown>;
 
-const run: Runner = (cmd, args) => new Promise((resolve, reject) => {
-  execFile(cmd, args, { timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
-});
+// node:child_process is loaded only under systemd: a start elsewhere does not pay for it.
+const run: Runner = async (cmd, args) => {
+  const { execFile } = await import('node:child_process');
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+};
 
 /**
  * Tells systemd the service is ready, with a status line; does nothing outside systemd (no

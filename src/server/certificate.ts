@@ -6,7 +6,7 @@
 // no configuration file): node can make keys but not certificates, and openssl is on every host
 // that has node's TLS. The only values it receives are the host's own names and addresses, each
 // checked against a strict syntax first (see `sanOf`).
-import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { createPrivateKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { isIP } from 'node:net';
@@ -57,6 +57,8 @@ export function loadOrCreateCertificate(stateDir: string, names: string[], ips: 
   writePrivateFile(keyFile, key);
   const cn = names.find((n) => DNS_NAME.test(n)) ?? ips.find((ip) => isIP(ip)) ?? 'xcpnet';
   const san = sanOf(names, ips);
+  // node:child_process only when a certificate is made (once per state directory), not at every start.
+  const { execFileSync } = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   execFileSync('openssl', ['req', '-x509', '-new', '-sha256', '-key', keyFile, '-days', String(VALID_DAYS),
     '-subj', `/CN=${cn}`, ...(san ? ['-addext', `subjectAltName=${san}`] : []), '-out', certFile],
   { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -6,8 +6,7 @@
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { XapiClient } from '../client/xapi-client.js';
-import { UntrustedCertificate } from '../client/trust.js';
+import type { XapiClient } from '../client/xapi-client.js';
 import { ApiError } from '../common/api-error.js';
 import { writePrivateFile } from '../common/private-files.js';
 import { MEMBER_FILE, parseMemberConfig, type ManagementConfig, type MasterTrust, type MemberConfig } from '../protocol/pool-member.js';
@@ -55,6 +54,8 @@ export function masterTarget(address: string): { url: string; hostname: string }
  */
 export async function connectToMaster(url: string, trust: MasterTrust,
   cred: { user: string; password: string } | { host: string; secret: string }): Promise<XapiClient> {
+  // The client is loaded by a host that joins or is a member, not at every start of a master.
+  const [{ XapiClient }, { UntrustedCertificate }] = await Promise.all([import('../client/xapi-client.js'), import('../client/trust.js')]);
   try {
     return await XapiClient.connect('host' in cred
       ? { target: url, user: '', password: '', hostCredential: cred, originator: 'xcpnet-member', trust }

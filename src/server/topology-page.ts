@@ -4,10 +4,8 @@
 // for a live session only. Records themselves reach the page only through the API, with the
 // user's session and role.
 import { readFileSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { PageReply, PageRequest } from '../rpc/listener.js';
-import { parseWiring } from '../topology/model.js';
 
 /** Where the build puts the assets, from this module in dist/src/server. */
 export const TOPOLOGY_ASSETS = fileURLToPath(new URL('../../web/topology/', import.meta.url));
@@ -53,6 +51,8 @@ export function topologyPages(opts: TopologyPageOptions): (req: PageRequest) => 
     const session = req.headers['x-xenapi-session'];
     if (typeof session !== 'string' || !opts.sessionValid(session)) return text(401, 'log in first: send a live session in X-XenAPI-Session\n');
     try {
+      // Loaded on the first request for a lab's wiring, not at every start of serve.
+      const [{ readFile, stat }, { parseWiring }] = await Promise.all([import('node:fs/promises'), import('../topology/model.js')]);
       const st = await stat(opts.wiringFile);
       if (st.size > MAX_WIRING_BYTES) return text(500, 'the lab wiring file is too large\n');
       if (!cached || cached.mtimeMs !== st.mtimeMs || cached.size !== st.size) {
