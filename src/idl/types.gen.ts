@@ -1045,6 +1045,8 @@ export interface Args {
   "pool.join_force": { master_address: string; master_username: string; master_password: string; };
   "pool.eject": { host: string; };
   "pool.rotate_secret": {};
+  "pool.recover_slaves": {};
+  "pool.emergency_reset_master": { master_address: string; };
   "pool.admit_host": { joiner: Value; };
   "pool.create_new_blob": { pool: string; name: string; mime_type: string; public: boolean; };
   "pool.set_name_label": { self: string; value: string; };

@@ -87,6 +87,8 @@ export class MemberRuntime {
   private client: XapiClient | undefined;
   private agent: { stop(): Promise<void> } | undefined;
   private stopped = false;
+  /** Bumped when the membership moves to another address (follow): a login begun before is dropped. */
+  private moves = 0;
   private readonly done: Promise<void>;
 
   constructor(private cfg: MemberConfig, private readonly o: MemberRuntimeOptions) {
@@ -95,6 +97,19 @@ export class MemberRuntime {
 
   get config(): MemberConfig { return this.cfg; }
 
+  /**
+   * Follows the master at the address `cfg` names from now on (pool.emergency_reset_master): the
+   * session with the old address is closed (a call in flight on it fails), and the next login, with
+   * the agent's calls behind it, goes to the new one.
+   */
+  follow(cfg: MemberConfig): void {
+    this.cfg = cfg;
+    this.moves++;
+    const old = this.client;
+    this.client = undefined;
+    void old?.close().catch(() => {});
+  }
+
   private async login(): Promise<XapiClient> {
     return connectToMaster(this.cfg.master, this.cfg.trust ?? this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
   }
@@ -102,6 +117,7 @@ export class MemberRuntime {
   private async run(): Promise<void> {
     let wait = RETRY_MS.first;
     while (!this.stopped) {
+      const movesBefore = this.moves;
       try {
         if (!this.agent) {
           // Started before the master is reached: it realises its copy of the host's last
@@ -110,7 +126,11 @@ export class MemberRuntime {
           this.agent = await this.o.startAgent({ call: (m, ...p) => this.current().call(m, ...p) });
         }
         if (!this.client) {
-          this.client = await this.login();
+          const moves = this.moves;
+          const fresh = await this.login();
+          // The master moved while this login went to the old address: the new one is tried now.
+          if (moves !== this.moves) { await fresh.close().catch(() => {}); continue; }
+          this.client = fresh;
           wait = RETRY_MS.first;
         }
         await this.watch();
@@ -125,6 +145,8 @@ export class MemberRuntime {
         const old = this.client;
         this.client = undefined;
         await old?.close().catch(() => {});
+        // The master moved (its old session was closed for that): its new address is tried at once.
+        if (movesBefore !== this.moves) continue;
         if (!(ApiError.is(e) && e.code === 'SESSION_INVALID')) {
           this.o.log(`member: master ${this.cfg.master}: ${(e as Error).message ?? e}; retrying in ${wait / 1000} s`);
           await sleep(wait);
