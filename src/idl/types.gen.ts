@@ -1146,6 +1146,7 @@ export interface Args {
   "host.get_server_certificate": { host: string; };
   "host.destroy": { self: string; };
   "host.fetch_secret": { host: string; };
+  "host.report_server_certificate": { host: string; fingerprint: string; };
   "host.get_bridges": { host: string; };
   "host.create_new_blob": { host: string; name: string; mime_type: string; public: boolean; };
   "host.set_hostname_live": { host: string; hostname: string; };

@@ -75,6 +75,11 @@ export interface MemberRuntimeOptions {
   /** The master no longer knows this host (pool.eject, host.destroy): become standalone. */
   onEjected(cfg: MemberConfig): Promise<void>;
   log(line: string): void;
+  /**
+   * The fingerprint of the TLS certificate this host serves, recorded on the master after each
+   * login (host.report_server_certificate) so that pool.recover_slaves can call it; absent without TLS.
+   */
+  fingerprint?: string;
   /** event.from's wait (s); the watch wakes at least this often to look for a new credential. */
   watchTimeoutS?: number;
 }
@@ -110,8 +115,11 @@ export class MemberRuntime {
     void old?.close().catch(() => {});
   }
 
+  /** A session with the master; this host's certificate is recorded there first. */
   private async login(): Promise<XapiClient> {
-    return connectToMaster(this.cfg.master, this.cfg.trust ?? this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
+    const c = await connectToMaster(this.cfg.master, this.cfg.trust ?? this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
+    await this.reportCertificate(c);
+    return c;
   }
 
   private async run(): Promise<void> {
@@ -153,6 +161,16 @@ export class MemberRuntime {
           wait = Math.min(wait * 2, RETRY_MS.max);
         }
       }
+    }
+  }
+
+  /** Records this host's certificate on the master; a master that cannot is logged, not fatal. */
+  private async reportCertificate(c: XapiClient): Promise<void> {
+    if (this.o.fingerprint === undefined) return;
+    try {
+      await c.call('host.report_server_certificate', this.cfg.host, this.o.fingerprint);
+    } catch (e) {
+      this.o.log(`member: the master did not record this host's certificate (${(e as Error).message}); pool.recover_slaves will not reach this host`);
     }
   }
 

@@ -163,8 +163,16 @@ export function admit(tx: Tx, j: Joiner): string {
     });
     if (p.management) tx.update('host', host, { management_bridge: bridge, management_address_type: 'ipv4' });
   }
-  if (j.certificate_fingerprint !== undefined) tx.create('Certificate', { name: '', type: 'host', host, fingerprint: j.certificate_fingerprint });
+  if (j.certificate_fingerprint !== undefined) recordFingerprint(tx, host, j.certificate_fingerprint);
   return host;
+}
+
+/** Makes `fingerprint` the host's one Certificate record of type host. */
+function recordFingerprint(tx: Tx, host: string, fingerprint: string): void {
+  const mine = tx.all('Certificate').filter(([, c]) => c.host === host && c.type === 'host');
+  if (mine.length === 1 && mine[0]![1].fingerprint === fingerprint) return;
+  for (const [ref] of mine) tx.destroy('Certificate', ref);
+  tx.create('Certificate', { name: '', type: 'host', host, fingerprint });
 }
 
 /** The fingerprint of the TLS certificate a member serves, as it sent it at its join ('' if it did not). */
@@ -249,6 +257,15 @@ export function membershipImpls(d: MembershipDeps): ImplTable {
       d.sessions.endHost(host);
     },
     'pool.rotate_secret': () => { d.credentials.rotate(); },
+    // A member's serve, after each login: members that joined before the join carried it, or
+    // whose certificate changed, become callable by pool.recover_slaves.
+    'host.report_server_certificate': (ctx, a) => {
+      const host = String(a.host);
+      assertOwnHost(ctx, host);
+      const fingerprint = String(a.fingerprint);
+      if (!FINGERPRINT.test(fingerprint)) bad('fingerprint', fingerprint);
+      ctx.services.store.transact((tx) => recordFingerprint(tx, host, fingerprint));
+    },
     'host.fetch_secret': (ctx, a) => {
       assertOwnHost(ctx, String(a.host));
       return d.credentials.pending(String(a.host));
@@ -264,5 +281,8 @@ export function assertOwnHost(ctx: CallContext, host: string): void {
   }
   if (own === undefined && ctx.method === 'host.fetch_secret') {
     throw new ApiError('RBAC_PERMISSION_DENIED', [ctx.method, 'Only a member\'s own pool credential may collect its secret']);
+  }
+  if (own === undefined && ctx.method === 'host.report_server_certificate') {
+    throw new ApiError('RBAC_PERMISSION_DENIED', [ctx.method, 'Only a member\'s own pool credential may record its certificate']);
   }
 }

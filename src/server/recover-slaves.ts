@@ -29,7 +29,7 @@ export function recoveryTargets(tx: Pick<Tx, 'all'>, master: string): RecoveryTa
     const address = typeof h.address === 'string' ? h.address : '';
     const fingerprint = hostFingerprint(tx, host);
     if (!isIPv4(address)) return { host, skip: `it has no management address (${JSON.stringify(address)})` };
-    if (fingerprint === '') return { host, skip: 'its TLS certificate is not known: it joined before xcpnet recorded it, or serves no TLS' };
+    if (fingerprint === '') return { host, skip: 'its TLS certificate is not known (it serves none, or has not logged in since it runs a version that records it)' };
     return { host, address, fingerprint };
   });
 }

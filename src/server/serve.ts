@@ -160,6 +160,8 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   /** The member's agent, while this host is a member and its agent runs. */
   let memberLocal: LocalAgent | undefined;
   const recovery = new RecoverySessions();
+  /** The certificate this host serves on TCP, for the master's calls to it (pool.recover_slaves). */
+  const servedFingerprint = (): string | undefined => (served?.tls && listen ? fingerprintOf(certificate().cert) : undefined);
   /** pool.emergency_reset_master on a member: the membership file first (the agent run apart follows it), then serve. */
   const followMaster = (m: MemberRuntime, address: unknown): void => {
     const was = m.config.master;
@@ -238,7 +240,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       ? { ...joined, trust: { ...opts.masterTrust } } : joined;
     if (cfg !== joined) writeMemberConfig(opts.stateDir, cfg);
     member = new MemberRuntime(cfg, {
-      stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS,
+      stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS, fingerprint: servedFingerprint(),
       startAgent: async (client) => {
         if (!memberAgent) return { stop: async () => {} };
         memberLocal = await memberAgent(client, { ref: cfg.host, uuid: hostUuid }, (m) => log(`agent: ${m}`));
@@ -257,9 +259,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   };
   server.joinHooks = {
     join: async (_ctx, address, user, password) => {
-      // The certificate this host serves on TCP, for the master's calls to it (pool.recover_slaves).
-      const fingerprint = served?.tls && listen ? fingerprintOf(certificate().cert) : undefined;
-      const cfg = await joinPool(server, host, address, user, password, opts.masterTrust ?? {}, fingerprint);
+      const cfg = await joinPool(server, host, address, user, password, opts.masterTrust ?? {}, servedFingerprint());
       writeMemberConfig(opts.stateDir, cfg);
       const was = agent;
       agent = undefined;

@@ -101,6 +101,17 @@ test('recover_slaves tells a member the master\'s address; wrong proofs, session
   const pool = Object.values(await A.client.call<Record<string, { master: string }>>('pool.get_all_records'))[0]!;
   assert.equal(await A.client.call('host.get_address', pool.master), MASTER_IP, 'the master is where it was');
 
+  // A member whose certificate the master does not know (as one joined with an older version)
+  // records it after its next login: here the one after it collects a rotated secret.
+  A.master.server.store.transact((tx) => { for (const [ref] of tx.all('Certificate')) tx.destroy('Certificate', ref); });
+  await A.client.call('pool.rotate_secret');
+  await waitFor('the member to record its certificate again', 20_000, async () => {
+    const again = await A.client.call<Record<string, { host: string; fingerprint: string }>>('Certificate.get_all_records');
+    return Object.values(again).some((c) => c.host === cfg.host && c.fingerprint === B.master.fingerprint()) ? true : undefined;
+  });
+  await waitFor('the member to use its new secret', 20_000, () => (memberFile(B.dir) !== joined ? true : undefined));
+  const rotated = JSON.parse(memberFile(B.dir)) as MemberConfig;
+
   // The member loses its master: told on its own socket that the master is where nothing listens.
   await B.client.call('pool.emergency_reset_master', NOWHERE_IP);
   assert.equal((JSON.parse(memberFile(B.dir)) as MemberConfig).master, `https://${NOWHERE_IP}:${port}`);
@@ -110,7 +121,7 @@ test('recover_slaves tells a member the master\'s address; wrong proofs, session
   // recover_slaves on the master brings it back: the member follows the master's address.
   assert.deepEqual(await A.client.call('pool.recover_slaves'), [cfg.host]);
   const now = JSON.parse(memberFile(B.dir)) as MemberConfig;
-  assert.deepEqual(now, { ...cfg, master: `https://${MASTER_IP}:${port}`, masterAddress: MASTER_IP },
+  assert.deepEqual(now, { ...rotated, master: `https://${MASTER_IP}:${port}`, masterAddress: MASTER_IP },
     'the same membership (host, secret, pinned master certificate) at the master\'s address');
   await assertApiError(B.client.call('host.get_all'), 'HOST_IS_SLAVE', [MASTER_IP]);
   await waitFor('the member to log in to its master again', 20_000, () => (A.master.server.sessions.hostLastActive(cfg.host) > lost ? true : undefined));
@@ -130,4 +141,29 @@ test('recover_slaves skips a member it cannot check or reach, and answers with t
     });
   }
   assert.deepEqual(await A.client.call('pool.recover_slaves'), []);
+});
+
+test('only a member\'s own pool credential records its certificate, and only a fingerprint', async () => {
+  const A = await host('recC', '127.0.0.28', 0);
+  const port = A.master.listener.tcpPort!;
+  const admitted: Array<{ host: string; secret: string }> = [];
+  for (const name of ['one', 'two']) {
+    admitted.push(await A.client.call('pool.admit_host', {
+      uuid: crypto.randomUUID(), name_label: name, hostname: name, address: '127.0.0.29', API_version_major: API_VERSION.major,
+      API_version_minor: API_VERSION.minor, PIFs: [],
+    }));
+  }
+  const [one, two] = admitted as [{ host: string; secret: string }, { host: string; secret: string }];
+  const fp = A.master.fingerprint();
+  const asOne = await XapiClient.connect({ target: `https://127.0.0.28:${port}`, user: '', password: '', hostCredential: one, trust: { fingerprint: fp } });
+  try {
+    await assertApiError(asOne.call('host.report_server_certificate', two.host, fp), 'RBAC_PERMISSION_DENIED');
+    await assertApiError(asOne.call('host.report_server_certificate', one.host, 'ab:cd'), 'INVALID_VALUE');
+    await assertApiError(A.client.call('host.report_server_certificate', one.host, fp), 'RBAC_PERMISSION_DENIED');
+    assert.deepEqual(await A.client.call('Certificate.get_all'), [], 'no refused call recorded anything');
+    await asOne.call('host.report_server_certificate', one.host, fp);
+    await asOne.call('host.report_server_certificate', one.host, fp);
+    const certs = Object.values(await A.client.call<Record<string, { host: string; fingerprint: string }>>('Certificate.get_all_records'));
+    assert.deepEqual(certs.map((c) => [c.host, c.fingerprint]), [[one.host, fp]], 'one record per host, kept when the same');
+  } finally { await asOne.close(); }
 });

@@ -62,6 +62,10 @@ export const hostClass: ClassDef = {
     msg('fetch_secret', [p('host', t.ref('host'))], t.string, ['RBAC_PERMISSION_DENIED'], 'read-only',
       'xcpnet extension: a member\'s agent collects its new credential after pool.rotate_secret ("" when there is none).',
       { async: false, hidden: true }),
+    msg('report_server_certificate', [p('host', t.ref('host')), p('fingerprint', t.string, 'SHA-256, as AB:CD:…')], null,
+      ['RBAC_PERMISSION_DENIED', 'INVALID_VALUE'], 'pool-admin',
+      'xcpnet extension: a member records the fingerprint of the TLS certificate it serves (its Certificate record), which pool.recover_slaves pins; only the member\'s own pool credential may.',
+      { async: false, hidden: true }),
     msg('get_bridges', [p('host', t.ref('host'))], t.any, [], 'read-only',
       'xcpnet extension: the bridges and their interfaces as the host\'s agent last reported them ({name, id, stp, interfaces}).',
       { async: false, hidden: true }),    msg('create_new_blob', [
