@@ -117,6 +117,15 @@ export class XapiClient {
     old.destroy();
   }
 
+  /**
+   * Releases the sockets at once without logging out (calls in flight fail): for a server that
+   * moved away, where a logout would wait for a connection that cannot come.
+   */
+  abandon(): void {
+    this.sessionRef = undefined;
+    this.agent.destroy();
+  }
+
   /** Logs out (best effort) and releases sockets. */
   async close(): Promise<void> {
     try {

@@ -110,9 +110,10 @@ export class MemberRuntime {
   follow(cfg: MemberConfig): void {
     this.cfg = cfg;
     this.moves++;
-    const old = this.client;
+    // Not closed with a logout: the old address may not answer, and the watch's long poll and the
+    // agent's calls on that session must fail now, not when TCP gives up.
+    this.client?.abandon();
     this.client = undefined;
-    void old?.close().catch(() => {});
   }
 
   /** A session with the master; this host's certificate is recorded there first. */
@@ -137,7 +138,7 @@ export class MemberRuntime {
           const moves = this.moves;
           const fresh = await this.login();
           // The master moved while this login went to the old address: the new one is tried now.
-          if (moves !== this.moves) { await fresh.close().catch(() => {}); continue; }
+          if (moves !== this.moves) { fresh.abandon(); continue; }
           this.client = fresh;
           wait = RETRY_MS.first;
         }

@@ -66,11 +66,6 @@ export interface ServeOptions {
    * host leaves the pool, so that a later join does not start from a pool it no longer belongs to.
    */
   memberAgentCacheDir?: string;
-  /**
-   * The port pool members serve XenAPI on, where pool.recover_slaves calls them (default: the
-   * port this host listens on, else 443: the hosts of a pool serve the same port, as xapi's).
-   */
-  memberPort?: number;
   /** How this host trusts a master it joins (TLS: a CA or a pinned fingerprint). */
   masterTrust?: MasterTrust;
   /**
@@ -145,7 +140,8 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
     dbPath: join(opts.stateDir, 'xcpnet.db'), log, changeLogSize: opts.changeLogSize, timers: opts.timers,
     impls: [...(opts.impls ?? []), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served),
       recoverImpls({ get store() { return server.store; }, get credentials() { return server.credentials; }, masterHost: () => server.masterHost(),
-        port: () => opts.memberPort ?? served?.tcpPort ?? 443, log }),
+        // Members serve the port the master serves (the hosts of a pool serve the same, as xapi's 443).
+        port: () => served?.tcpPort ?? 443, log }),
       blobDestroy(destroyBlobRecord, () => blobs!)],
   });
   blobs = blobStore(server, join(opts.stateDir, 'blobs'));
