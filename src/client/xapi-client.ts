@@ -16,6 +16,11 @@ export interface ConnectOptions {
   password: string;
   /** A pool member's host credential: logs in with session.slave_login instead of user/password. */
   hostCredential?: { host: string; secret: string };
+  /**
+   * The pool master calling a member (pool.recover_slaves): logs in with session.slave_local_login
+   * and this proof (src/protocol/pool-recovery.ts) instead of user/password.
+   */
+  poolProof?: string;
   /** Sent as login_with_password's originator (shows up in the server's session record). */
   originator?: string;
   /** The API version string sent at login. */
@@ -53,7 +58,8 @@ export function parseTarget(target: string): Endpoint {
 
 /** Methods that take no session as their first parameter. */
 function isSessionless(method: string): boolean {
-  return method === 'session.login_with_password' || method === 'session.slave_login' || method.startsWith('system.');
+  return method === 'session.login_with_password' || method === 'session.slave_login' || method === 'session.slave_local_login'
+    || method.startsWith('system.');
 }
 
 /** Default of ConnectOptions.maxSockets: enough for a bulk caller (and a few long polls) to keep the server busy. */
@@ -82,6 +88,7 @@ export class XapiClient {
       const hc = opts.hostCredential;
       client.sessionRef = hc
         ? await client.call<string>('session.slave_login', hc.host, hc.secret)
+        : opts.poolProof !== undefined ? await client.call<string>('session.slave_local_login', opts.poolProof)
         : await client.call<string>('session.login_with_password', opts.user, opts.password, opts.version ?? '2.23', opts.originator ?? '');
     } catch (e) {
       client.agent.destroy();
@@ -108,6 +115,15 @@ export class XapiClient {
     const old = this.agent;
     this.agent = this.newAgent({ keepAlive: true, maxSockets: this.maxSockets });
     old.destroy();
+  }
+
+  /**
+   * Releases the sockets at once without logging out (calls in flight fail): for a server that
+   * moved away, where a logout would wait for a connection that cannot come.
+   */
+  abandon(): void {
+    this.sessionRef = undefined;
+    this.agent.destroy();
   }
 
   /** Logs out (best effort) and releases sockets. */

@@ -1045,6 +1045,8 @@ export interface Args {
   "pool.join_force": { master_address: string; master_username: string; master_password: string; };
   "pool.eject": { host: string; };
   "pool.rotate_secret": {};
+  "pool.recover_slaves": {};
+  "pool.emergency_reset_master": { master_address: string; };
   "pool.admit_host": { joiner: Value; };
   "pool.create_new_blob": { pool: string; name: string; mime_type: string; public: boolean; };
   "pool.set_name_label": { self: string; value: string; };
@@ -1145,6 +1147,7 @@ export interface Args {
   "host.destroy": { self: string; };
   "host.fetch_secret": { host: string; };
   "host.sign_ovn_certificate": { host: string; csr: string; };
+  "host.report_server_certificate": { host: string; fingerprint: string; };
   "host.get_bridges": { host: string; };
   "host.create_new_blob": { host: string; name: string; mime_type: string; public: boolean; };
   "host.set_hostname_live": { host: string; hostname: string; };

@@ -60,7 +60,7 @@ function differences(): Difference[] {
 }
 
 /** Implemented by `xcpnet serve` (serve.ts: they need its state directory and listener), not by the rules. */
-const SERVED_BY_SERVE = ['host.install_server_certificate', 'host.get_server_certificate'];
+const SERVED_BY_SERVE = ['host.install_server_certificate', 'host.get_server_certificate', 'pool.recover_slaves', 'pool.emergency_reset_master'];
 
 type Add = (kind: string, cls: string, member: string, detail: string) => void;
 

@@ -55,6 +55,16 @@ export class HostCredentials {
   /** The host's next secret while it is not yet in use, else ''. */
   pending(host: string): string { return this.row(host)?.next ?? ''; }
 
+  /**
+   * The keys of the host's pool-recovery proofs (src/protocol/pool-recovery.ts): the SHA-256 of its
+   * current secret, then of its next one while that is not yet in use (the member may have
+   * collected it already). None when the host has no credential.
+   */
+  recoveryKeys(host: string): Buffer[] {
+    const row = this.row(host);
+    return row ? [row.hash, row.next_hash].filter((h): h is string => h !== null).map((h) => Buffer.from(h, 'hex')) : [];
+  }
+
   has(host: string): boolean { return this.row(host) !== undefined; }
 
   forget(host: string): void { this.store.sqlite.prepare('DELETE FROM host_secrets WHERE host = ?').run(host); }

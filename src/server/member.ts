@@ -76,6 +76,11 @@ export interface MemberRuntimeOptions {
   /** The master no longer knows this host (pool.eject, host.destroy): become standalone. */
   onEjected(cfg: MemberConfig): Promise<void>;
   log(line: string): void;
+  /**
+   * The fingerprint of the TLS certificate this host serves, recorded on the master after each
+   * login (host.report_server_certificate) so that pool.recover_slaves can call it; absent without TLS.
+   */
+  fingerprint?: string;
   /** event.from's wait (s); the watch wakes at least this often to look for a new credential. */
   watchTimeoutS?: number;
 }
@@ -88,6 +93,8 @@ export class MemberRuntime {
   private client: XapiClient | undefined;
   private agent: { stop(): Promise<void> } | undefined;
   private stopped = false;
+  /** Bumped when the membership moves to another address (follow): a login begun before is dropped. */
+  private moves = 0;
   private readonly done: Promise<void>;
 
   constructor(private cfg: MemberConfig, private readonly o: MemberRuntimeOptions) {
@@ -96,13 +103,31 @@ export class MemberRuntime {
 
   get config(): MemberConfig { return this.cfg; }
 
+  /**
+   * Follows the master at the address `cfg` names from now on (pool.emergency_reset_master): the
+   * session with the old address is closed (a call in flight on it fails), and the next login, with
+   * the agent's calls behind it, goes to the new one.
+   */
+  follow(cfg: MemberConfig): void {
+    this.cfg = cfg;
+    this.moves++;
+    // Not closed with a logout: the old address may not answer, and the watch's long poll and the
+    // agent's calls on that session must fail now, not when TCP gives up.
+    this.client?.abandon();
+    this.client = undefined;
+  }
+
+  /** A session with the master; this host's certificate is recorded there first. */
   private async login(): Promise<XapiClient> {
-    return connectToMaster(this.cfg.master, this.cfg.trust ?? this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
+    const c = await connectToMaster(this.cfg.master, this.cfg.trust ?? this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
+    await this.reportCertificate(c);
+    return c;
   }
 
   private async run(): Promise<void> {
     let wait = RETRY_MS.first;
     while (!this.stopped) {
+      const movesBefore = this.moves;
       try {
         if (!this.agent) {
           // Started before the master is reached: it realises its copy of the host's last
@@ -111,7 +136,11 @@ export class MemberRuntime {
           this.agent = await this.o.startAgent({ call: (m, ...p) => this.current().call(m, ...p) });
         }
         if (!this.client) {
-          this.client = await this.login();
+          const moves = this.moves;
+          const fresh = await this.login();
+          // The master moved while this login went to the old address: the new one is tried now.
+          if (moves !== this.moves) { fresh.abandon(); continue; }
+          this.client = fresh;
           wait = RETRY_MS.first;
         }
         await this.watch();
@@ -126,12 +155,24 @@ export class MemberRuntime {
         const old = this.client;
         this.client = undefined;
         await old?.close().catch(() => {});
+        // The master moved (its old session was closed for that): its new address is tried at once.
+        if (movesBefore !== this.moves) continue;
         if (!(ApiError.is(e) && e.code === 'SESSION_INVALID')) {
           this.o.log(`member: master ${this.cfg.master}: ${(e as Error).message ?? e}; retrying in ${wait / 1000} s`);
           await sleep(wait);
           wait = Math.min(wait * 2, RETRY_MS.max);
         }
       }
+    }
+  }
+
+  /** Records this host's certificate on the master; a master that cannot is logged, not fatal. */
+  private async reportCertificate(c: XapiClient): Promise<void> {
+    if (this.o.fingerprint === undefined) return;
+    try {
+      await c.call('host.report_server_certificate', this.cfg.host, this.o.fingerprint);
+    } catch (e) {
+      this.o.log(`member: the master did not record this host's certificate (${(e as Error).message}); pool.recover_slaves will not reach this host`);
     }
   }
 

@@ -26,6 +26,12 @@ export interface Joiner {
   API_version_major: number;
   API_version_minor: number;
   PIFs: JoinerPif[];
+  /**
+   * The SHA-256 fingerprint of the TLS certificate the joining host serves (absent when it serves
+   * none, and from hosts of older versions): how the master checks it when it calls the host
+   * (pool.recover_slaves). Kept as the host's Certificate record, as xapi keeps host certificates.
+   */
+  certificate_fingerprint?: string;
 }
 
 export interface JoinerPif {
@@ -48,6 +54,8 @@ export const JOIN_MAX_PIFS = 64;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
+/** A SHA-256 fingerprint as node prints it (AB:CD:…). */
+const FINGERPRINT = /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 
 function bad(field: string, v: unknown): never { throw new ApiError('INVALID_VALUE', [field, JSON.stringify(v)?.slice(0, 100) ?? '']); }
 
@@ -91,6 +99,7 @@ export function parseJoiner(v: Value): Joiner {
     address: text(o, 'address', 15, ipOrEmpty),
     API_version_major: int(o, 'API_version_major', 0, 1000), API_version_minor: int(o, 'API_version_minor', 0, 1000),
     PIFs,
+    ...(o.certificate_fingerprint === undefined ? {} : { certificate_fingerprint: text(o, 'certificate_fingerprint', 95, (s) => FINGERPRINT.test(s)) }),
   };
 }
 
@@ -154,7 +163,22 @@ export function admit(tx: Tx, j: Joiner): string {
     });
     if (p.management) tx.update('host', host, { management_bridge: bridge, management_address_type: 'ipv4' });
   }
+  if (j.certificate_fingerprint !== undefined) recordFingerprint(tx, host, j.certificate_fingerprint);
   return host;
+}
+
+/** Makes `fingerprint` the host's one Certificate record of type host. */
+function recordFingerprint(tx: Tx, host: string, fingerprint: string): void {
+  const mine = tx.all('Certificate').filter(([, c]) => c.host === host && c.type === 'host');
+  if (mine.length === 1 && mine[0]![1].fingerprint === fingerprint) return;
+  for (const [ref] of mine) tx.destroy('Certificate', ref);
+  tx.create('Certificate', { name: '', type: 'host', host, fingerprint });
+}
+
+/** The fingerprint of the TLS certificate a member serves, as it sent it at its join ('' if it did not). */
+export function hostFingerprint(tx: Pick<Tx, 'all'>, host: string): string {
+  const cert = tx.all('Certificate').find(([, c]) => c.host === host && c.type === 'host');
+  return typeof cert?.[1].fingerprint === 'string' ? cert[1].fingerprint : '';
 }
 
 /** Removes a host and everything that exists only on it from the pool database. */
@@ -177,6 +201,7 @@ export function removeHost(tx: Tx, host: string): void {
       tx.destroy('VM', ref);
     } else if (vm.affinity === host) tx.update('VM', ref, { affinity: NULL_REF });
   }
+  for (const [ref, c] of tx.all('Certificate')) if (c.host === host) tx.destroy('Certificate', ref);
   destroyHostMetrics(tx, host);
   tx.destroy('host', host);
 }
@@ -232,6 +257,15 @@ export function membershipImpls(d: MembershipDeps): ImplTable {
       d.sessions.endHost(host);
     },
     'pool.rotate_secret': () => { d.credentials.rotate(); },
+    // A member's serve, after each login: members that joined before the join carried it, or
+    // whose certificate changed, become callable by pool.recover_slaves.
+    'host.report_server_certificate': (ctx, a) => {
+      const host = String(a.host);
+      assertOwnHost(ctx, host);
+      const fingerprint = String(a.fingerprint);
+      if (!FINGERPRINT.test(fingerprint)) bad('fingerprint', fingerprint);
+      ctx.services.store.transact((tx) => recordFingerprint(tx, host, fingerprint));
+    },
     'host.fetch_secret': (ctx, a) => {
       assertOwnHost(ctx, String(a.host));
       return d.credentials.pending(String(a.host));
@@ -247,5 +281,8 @@ export function assertOwnHost(ctx: CallContext, host: string): void {
   }
   if (own === undefined && ctx.method === 'host.fetch_secret') {
     throw new ApiError('RBAC_PERMISSION_DENIED', [ctx.method, 'Only a member\'s own pool credential may collect its secret']);
+  }
+  if (own === undefined && ctx.method === 'host.report_server_certificate') {
+    throw new ApiError('RBAC_PERMISSION_DENIED', [ctx.method, 'Only a member\'s own pool credential may record its certificate']);
   }
 }

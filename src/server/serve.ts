@@ -24,6 +24,8 @@ import { connectToMaster, masterTarget, MemberRuntime, readMemberConfig, removeM
   type ManagementConfig, type MasterTrust, type MemberConfig } from './member.js';
 import { initialHostNetworking } from './impl/pif.js';
 import { trustGiven } from '../protocol/pool-member.js';
+import { followMasterAt, RecoverySessions } from './member-recovery.js';
+import { recoverImpls } from './recover-slaves.js';
 import { startTunnelController, type TunnelController } from './impl/controller.js';
 import { topologyPages } from './topology-page.js';
 import { blobDestroy, blobStore, type BlobStore } from './blob-http.js';
@@ -138,6 +140,9 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   const server = new XapiServer({
     dbPath: join(opts.stateDir, 'xcpnet.db'), log, changeLogSize: opts.changeLogSize, timers: opts.timers,
     impls: [...(opts.impls ?? []), ovnPkiImpls(ovnCaAt(ovnCaDir(opts.stateDir))), certificateImpls(() => server.masterHost(), opts.stateDir, certificate, () => served),
+      recoverImpls({ get store() { return server.store; }, get credentials() { return server.credentials; }, masterHost: () => server.masterHost(),
+        // Members serve the port the master serves (the hosts of a pool serve the same, as xapi's 443).
+        port: () => served?.tcpPort ?? 443, log }),
       blobDestroy(destroyBlobRecord, () => blobs!)],
   });
   blobs = blobStore(server, join(opts.stateDir, 'blobs'));
@@ -151,11 +156,44 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   let agent: LocalAgent | undefined;
   /** The member's agent, while this host is a member and its agent runs. */
   let memberLocal: LocalAgent | undefined;
+  const recovery = new RecoverySessions();
+  /** The certificate this host serves on TCP, for the master's calls to it (pool.recover_slaves). */
+  const servedFingerprint = (): string | undefined => (served?.tls && listen ? fingerprintOf(certificate().cert) : undefined);
+  /** pool.emergency_reset_master on a member: the membership file first (the agent run apart follows it), then serve. */
+  const followMaster = (m: MemberRuntime, address: unknown): void => {
+    const was = m.config.master;
+    const next = followMasterAt(m.config, address);
+    writeMemberConfig(opts.stateDir, next);
+    m.follow(next);
+    log(`xcpnet: pool.emergency_reset_master: following the master at ${next.master} (was ${was})`);
+  };
+  /**
+   * A member's own answers: on its local socket (trusted, as xapi's) the calls of emergency mode
+   * (through its agent) and pool.emergency_reset_master; on TLS, only to the pool master proving
+   * itself (pool.recover_slaves, src/server/member-recovery.ts). Anything else: HOST_IS_SLAVE.
+   */
+  const memberAnswer = async (m: MemberRuntime, method: string, params: unknown[], local: boolean): Promise<Value | undefined> => {
+    const [session, arg] = params;
+    if (!local) {
+      switch (method) {
+        case 'session.slave_local_login': return recovery.login(params[0], m.config);
+        case 'session.logout': case 'session.local_logout':
+          if (!recovery.has(session)) return undefined;
+          recovery.logout(session);
+          return '';
+        case 'pool.emergency_reset_master': case 'host.is_in_emergency_mode': recovery.check(session); break;
+        default: return undefined;
+      }
+    }
+    if (method === 'pool.emergency_reset_master') { followMaster(m, arg); return ''; }
+    if (!memberLocal?.answerLocal || !MEMBER_LOCAL_METHODS.has(method)) return undefined;
+    // Passed as the agent answers it (a bool, a session ref, ''), as the agent's own socket does.
+    return (await memberLocal.answerLocal(method, params)) as Value;
+  };
   const answerAsMember = async (m: MemberRuntime, method: string, params: unknown[], local: boolean): Promise<CallResult> => {
-    if (!local || !memberLocal?.answerLocal || !MEMBER_LOCAL_METHODS.has(method)) return { ok: false, error: ['HOST_IS_SLAVE', m.config.masterAddress] };
     try {
-      // Passed as the agent answers it (a bool, a session ref, ''), as the agent's own socket does.
-      return { ok: true, value: (await memberLocal.answerLocal(method, params)) as Value, ty: t.any };
+      const value = await memberAnswer(m, method, params, local);
+      return value === undefined ? { ok: false, error: ['HOST_IS_SLAVE', m.config.masterAddress] } : { ok: true, value, ty: t.any };
     } catch (e) {
       return { ok: false, error: e instanceof ApiError ? [e.code, ...e.params] : ['INTERNAL_ERROR', String((e as Error)?.message ?? e)] };
     }
@@ -199,7 +237,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
       ? { ...joined, trust: { ...opts.masterTrust } } : joined;
     if (cfg !== joined) writeMemberConfig(opts.stateDir, cfg);
     member = new MemberRuntime(cfg, {
-      stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS,
+      stateDir: opts.stateDir, trust: opts.masterTrust, log, watchTimeoutS: opts.memberWatchS, fingerprint: servedFingerprint(),
       startAgent: async (client) => {
         if (!memberAgent) return { stop: async () => {} };
         memberLocal = await memberAgent(client, { ref: cfg.host, uuid: hostUuid }, (m) => log(`agent: ${m}`));
@@ -218,7 +256,7 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   };
   server.joinHooks = {
     join: async (_ctx, address, user, password) => {
-      const cfg = await joinPool(server, host, address, user, password, opts.masterTrust ?? {});
+      const cfg = await joinPool(server, host, address, user, password, opts.masterTrust ?? {}, servedFingerprint());
       writeMemberConfig(opts.stateDir, cfg);
       const was = agent;
       agent = undefined;
@@ -332,7 +370,7 @@ async function startLocalAgent(server: XapiServer, host: string, start: LocalAge
  * the master takes it in and gives it its credential.
  */
 async function joinPool(server: XapiServer, host: string, address: string, user: string, password: string,
-  trust: MasterTrust): Promise<MemberConfig> {
+  trust: MasterTrust, fingerprint: string | undefined): Promise<MemberConfig> {
   const target = masterTarget(address);
   const client = await connectToMaster(target.url, trust, { user, password });
   try {
@@ -350,7 +388,8 @@ async function joinPool(server: XapiServer, host: string, address: string, user:
     const theirs = `${master.API_version_major}.${master.API_version_minor}`;
     const mine = `${me.API_version_major}.${me.API_version_minor}`;
     if (theirs !== mine) throw new ApiError('POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION', [mine, theirs]);
-    const got = await client.call<Record<string, unknown>>('pool.admit_host', self);
+    const got = await client.call<Record<string, unknown>>('pool.admit_host',
+      fingerprint === undefined ? self : { ...self, certificate_fingerprint: fingerprint });
     if (typeof got?.host !== 'string' || typeof got.secret !== 'string') throw new ApiError('INTERNAL_ERROR', ['the master answered pool.admit_host without a credential']);
     return { master: target.url, masterAddress: target.hostname, host: got.host, hostUuid: String(me.uuid), secret: got.secret,
       ...(trustGiven(trust) ? { trust: { ...trust } } : {}) };

@@ -123,6 +123,7 @@ export async function ensureRoot(users: Users, password: string | undefined): Pr
 export const HOST_CREDENTIAL_WRITES: ReadonlyMap<string, { host: string } | { pif: string }> = new Map([
   ['host.report_network_state', { host: 'host' }],
   ['host.sign_ovn_certificate', { host: 'host' }],
+  ['host.report_server_certificate', { host: 'host' }],
   ['host.management_reconfigure', { pif: 'pif' }],
   ['PIF.reconfigure_ip', { pif: 'self' }],
 ]);

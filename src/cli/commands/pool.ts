@@ -50,6 +50,26 @@ export const POOL_COMMANDS: Command[] = [
     },
   },
   {
+    name: 'pool-recover-slaves', reqd: [], optn: [],
+    help: 'Run on the master after its management address changed: tell every member the new address; '
+      + 'prints the uuids of the members that took it (a member that cannot be reached is left out).',
+    run: async (env) => {
+      const c = await env.client();
+      const hosts = await c.call<string[]>('pool.recover_slaves');
+      const uuids = await Promise.all(hosts.map((h) => c.call<string>('host.get_uuid', h)));
+      // As the real xe prints a list: one per line, or a comma list with --minimal.
+      if (uuids.length) env.out(env.params.get('minimal') === 'true' ? `${uuids.join(',')}\n` : uuids.map((u) => `${u}\n`).join(''));
+    },
+  },
+  {
+    name: 'pool-emergency-reset-master', reqd: ['master-address'], optn: [],
+    help: 'On a pool member, on its own socket: follow the master at master-address (IPv4 or DNS name) from now on.',
+    run: async (env) => {
+      const c = await env.client();
+      await c.call('pool.emergency_reset_master', req(env, 'master-address'));
+    },
+  },
+  {
     name: 'pool-secret-rotate', reqd: [], optn: [],
     help: 'Replace every member\'s pool credential; the members collect theirs without interruption.',
     run: async (env) => {

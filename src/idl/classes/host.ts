@@ -66,9 +66,14 @@ export const hostClass: ClassDef = {
       t.string, ['RBAC_PERMISSION_DENIED', 'INVALID_VALUE', 'TOO_BUSY'], 'pool-admin',
       'xcpnet extension: the pool OVN CA signs the host\'s certificate (its CN the host\'s uuid, OVN\'s chassis name), for TLS to the OVN databases; returns the certificate, then the CA\'s (PEM). A host credential may ask only for its own host.',
       { async: false, hidden: true }),
+    msg('report_server_certificate', [p('host', t.ref('host')), p('fingerprint', t.string, 'SHA-256, as AB:CD:…')], null,
+      ['RBAC_PERMISSION_DENIED', 'INVALID_VALUE'], 'pool-admin',
+      'xcpnet extension: a member records the fingerprint of the TLS certificate it serves (its Certificate record), which pool.recover_slaves pins; only the member\'s own pool credential may.',
+      { async: false, hidden: true }),
     msg('get_bridges', [p('host', t.ref('host'))], t.any, [], 'read-only',
       'xcpnet extension: the bridges and their interfaces as the host\'s agent last reported them ({name, id, stp, interfaces}).',
-      { async: false, hidden: true }),    msg('create_new_blob', [
+      { async: false, hidden: true }),
+    msg('create_new_blob', [
       p('host', t.ref('host')), p('name', t.string), p('mime_type', t.string),
       p('public', t.bool, 'Whether the blob is readable without a session.', false),
     ], t.ref('blob'), ['MAP_DUPLICATE_KEY'], 'pool-operator', 'Create a blob and store it in blobs under the given name; its content is sent to /blob?ref=.'),
