@@ -222,7 +222,7 @@ async function main(): Promise<void> {
       await ovs.vsctl('del-port', b.bridge, dev);
     }
     // The same port by one raw OVSDB transaction: the agent's operations for it, our own client.
-    const raw = await OvsdbClient.connect(`unix:${ovs.dbSocket}`);
+    const raw = await OvsdbClient.connect(ovs.dbSocket);
     const rawOne: number[] = [];
     try {
       const ids = { 'xs-vm-uuid': vmUuid, 'xs-vif-uuid': vifUuid, 'xs-network-uuid': netUuid, 'attached-mac': mac };
