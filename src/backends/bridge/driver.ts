@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { HostDoc, HostDriver, HostState, Nic, RealiseResult, StrMap } from '../contract.js';
-import { Ip } from '../linux/ip.js';
+import { Ip, parseIpLink, type IpLink } from '../linux/ip.js';
 import { KernelWatch } from '../linux/kernel-watch.js';
 import { planMove, readL3, runBatch } from '../linux/l3.js';
 import type { NicOrder } from '../linux/nic-order.js';
-import { discoverNics } from '../linux/nics.js';
+import { NicInventory } from '../linux/nics.js';
 import { withoutRefusedNics, type RefuseNics } from '../linux/takeover.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, NFT_TABLE, observedTable, type LockedPort } from './locking.js';
@@ -42,12 +42,15 @@ export class BridgeDriver implements HostDriver {
   /** Commands run by realise (tests count them). */
   commands = 0;
   private readonly ip: Ip;
-  /** Links, addresses and the default route, kept by the kernel's notifications. */
-  readonly kernelWatch: KernelWatch<KLink>;
+  /** Links, addresses and the default route, kept by the kernel's notifications: as compared, and as iproute2 gave them (NICs). */
+  readonly kernelWatch: KernelWatch<{ k: KLink; raw: IpLink }>;
+  private lastLinks?: IpLink[];
+  private readonly nicInventory: NicInventory;
 
   private constructor(private readonly opts: BridgeDriverOptions) {
     this.ip = new Ip(opts.netns);
-    this.kernelWatch = new KernelWatch(opts.netns, parseKLink);
+    this.kernelWatch = new KernelWatch(opts.netns, (r) => ({ k: parseKLink(r), raw: Object.freeze(parseIpLink(r)) }));
+    this.nicInventory = new NicInventory(this.ip, opts.nicOrder);
   }
 
   static async open(opts: BridgeDriverOptions): Promise<BridgeDriver> {
@@ -56,7 +59,11 @@ export class BridgeDriver implements HostDriver {
     return d;
   }
 
-  private kernel(): Promise<KernelState> { return this.kernelWatch.look(); }
+  private async kernel(): Promise<KernelState> {
+    const v = await this.kernelWatch.look();
+    this.lastLinks = [...v.links.values()].map((l) => l.raw);
+    return { links: new Map([...v.links].map(([n, l]) => [n, l.k])), ...(v.defaultRoute ? { defaultRoute: v.defaultRoute } : {}) };
+  }
 
   markKernelDirty(names: Iterable<string>): void { this.kernelWatch.markDirty(names); }
 
@@ -119,7 +126,8 @@ export class BridgeDriver implements HostDriver {
 
   async observe(): Promise<HostState> { return hostState(this.opts.host, await this.kernel()); }
 
-  nics(): Promise<Nic[]> { return discoverNics(this.ip, this.opts.nicOrder); }
+  /** The NICs: discovered again only when the NIC links of the last look changed (nics.ts). */
+  nics(): Promise<Nic[]> { return this.nicInventory.nics(this.lastLinks); }
 
   /** Link, address and route changes in the namespace (the kernel watch's monitor) wake the agent. */
   onChange(cb: () => void): () => void { return this.kernelWatch.onEvent(cb); }

@@ -6,11 +6,11 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../ovsdb/index.js';
-import { Ip, type IpLink } from '../linux/ip.js';
+import { Ip } from '../linux/ip.js';
 import { planMove, readL3, runBatch, type L3State } from '../linux/l3.js';
 import type { NicOrder } from '../linux/nic-order.js';
 import { withoutRefusedNics, type RefuseNics } from '../linux/takeover.js';
-import { discoverNics, isPhysicalNic } from '../linux/nics.js';
+import { NicInventory } from '../linux/nics.js';
 import { KernelWatch, type KernelSnapshot } from '../linux/kernel-watch.js';
 import { parseKernelLink, type KernelLink } from '../linux/kernel.js';
 import { applyOvs } from './apply.js';
@@ -48,10 +48,6 @@ export interface OvsBackendOptions {
 
 const execP = promisify(execFile);
 
-/** What identifies the NIC inventory: discovery runs again only when it changes. */
-const nicSignature = (raw: IpLink[]): string => JSON.stringify(raw.filter(isPhysicalNic)
-  .map((l) => [l.ifname, l.address, l.mtu, l.kind, l.flags.includes('LOWER_UP'), l.flags.includes('UP')]));
-
 export function detectDatapath(pref: OvsBackendOptions['datapath'] = 'auto'): string {
   if (pref === 'system') return '';
   if (pref === 'netdev') return 'netdev';
@@ -71,6 +67,7 @@ export class OvsSystemSwitch implements OvsSwitch {
   ) {
     this.ip = new Ip(opts.netns);
     this.kernelWatch = new KernelWatch(opts.netns, parseKernelLink);
+    this.nicInventory = new NicInventory(this.ip, opts.nicOrder);
   }
 
   static async open(opts: OvsBackendOptions): Promise<OvsSystemSwitch> {
@@ -151,20 +148,11 @@ export class OvsSystemSwitch implements OvsSwitch {
     return { errors, transactions };
   }
 
-  private nicCache?: { sig: string; nics: Nic[] };
+  private readonly nicInventory: NicInventory;
 
-  /**
-   * The NICs, discovered again (with their sysfs facts) only when the NIC links of the last
-   * observation differ from those of the last discovery: name, MAC, MTU, kind, up, carrier.
-   */
-  async nics(): Promise<Nic[]> {
-    const sig = this.kernel ? nicSignature([...this.kernel.links.values()].map((l) => l.raw)) : undefined;
-    if (sig === undefined || this.nicCache?.sig !== sig) {
-      const nics = await discoverNics(this.ip, this.opts.nicOrder);
-      this.nicCache = sig === undefined ? undefined : { sig, nics };
-      return nics.map((n) => ({ ...n }));
-    }
-    return this.nicCache.nics.map((n) => ({ ...n }));
+  /** The NICs: discovered again only when the NIC links of the last observation changed (nics.ts). */
+  nics(): Promise<Nic[]> {
+    return this.nicInventory.nics(this.kernel ? [...this.kernel.links.values()].map((l) => l.raw) : undefined);
   }
 
   private readonly lockCache = new Map<string, { bridge: string; ofport: number; key: string }>();
