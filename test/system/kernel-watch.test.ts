@@ -87,4 +87,17 @@ describe('kernel watch', { skip: process.getuid?.() !== 0 && !process.env.CI ? '
     await until('kwd made', (v) => link(v, 'kwd') !== undefined);
     assert.equal(watch.fullDumps, dumps + 1, 'and none after it');
   });
+
+  test('a monitor that cannot start (no such namespace) is not started again at once', async () => {
+    const lost = new KernelWatch(`${NS}-gone`, parseKernelLink);
+    let wakes = 0;
+    lost.onEvent(() => { wakes++; });
+    try {
+      await assert.rejects(lost.look(), /Cannot open network namespace|No such file/);
+      const woken = wakes;
+      await assert.rejects(lost.look());
+      assert.equal(lost.monitorStarts, 1, 'the second look waits out the pause');
+      assert.equal(wakes, woken, 'and wakes no one');
+    } finally { lost.close(); }
+  });
 });

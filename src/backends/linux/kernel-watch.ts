@@ -57,7 +57,7 @@ function isLoopback(line: string): boolean {
   return a.length === 1 && a[0]!.ifname === 'lo';
 }
 
-interface Monitor { p: ChildProcessWithoutNullStreams; buf: string; dead: boolean }
+interface Monitor { p: ChildProcessWithoutNullStreams; buf: string; dead: boolean; subscribed: boolean }
 
 export class KernelWatch<L> {
   /** Full dumps and targeted looks done (tests count them). */
@@ -69,6 +69,9 @@ export class KernelWatch<L> {
   private readonly batch: IpBatch;
   private monitor?: Monitor;
   private lastFull = 0;
+  /** When a dead monitor may be started again, and the pause before that (grows while it fails at once). */
+  private restartAt = 0;
+  private restartPauseMs = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<() => void>();
   private closed = false;
@@ -100,7 +103,7 @@ export class KernelWatch<L> {
 
   private async lookNow(): Promise<KernelSnapshot<L>> {
     if (this.closed) throw new Error('kernel watch closed');
-    if (!this.monitor) await this.startMonitor();
+    if (!this.monitor && Date.now() >= this.restartAt) await this.startMonitor();
     if (Date.now() - this.lastFull >= (this.opts.fullEveryMs ?? 300_000)) this.cache.requireFull('periodic');
     let want = this.cache.pending();
     if (!want.full && !want.names.every(batchSafe)) {
@@ -138,7 +141,7 @@ export class KernelWatch<L> {
   private async startMonitor(): Promise<void> {
     const argv = [...(this.netns ? ['-n', this.netns] : []), '-o', 'monitor', 'link', 'address', 'route'];
     const p = spawn('ip', argv, { stdio: ['ignore', 'pipe', 'pipe'] }) as unknown as ChildProcessWithoutNullStreams;
-    const m: Monitor = { p, buf: '', dead: false };
+    const m: Monitor = { p, buf: '', dead: false, subscribed: false };
     this.monitor = m;
     this.monitorStarts++;
     this.cache.requireFull('monitor started');
@@ -159,6 +162,7 @@ export class KernelWatch<L> {
     const die = () => {
       if (m.dead) return;
       m.dead = true;
+      this.pauseRestart(m.subscribed);
       if (this.monitor === m) this.monitor = undefined;
       this.cache.requireFull('monitor ended');
       if (!this.closed) this.wake();
@@ -170,9 +174,19 @@ export class KernelWatch<L> {
     // The dump that follows must not precede the subscription, or a change between them is lost.
     const until = Date.now() + (this.opts.subscribeTimeoutMs ?? 5000);
     while (!m.dead && p.pid !== undefined && !(await subscribed(p.pid))) {
-      if (Date.now() > until) { this.stopMonitor(); return; }
+      if (Date.now() > until) { this.stopMonitor(); this.pauseRestart(false); return; }
       await delay(2);
     }
+    m.subscribed = !m.dead;
+  }
+
+  /**
+   * A monitor that never got going (e.g. its namespace is gone) is started again only after a
+   * growing pause (1 s to 30 s), so a wake on its death cannot turn into a loop of processes.
+   */
+  private pauseRestart(wasSubscribed: boolean): void {
+    this.restartPauseMs = wasSubscribed ? 0 : Math.min(Math.max(this.restartPauseMs * 2, 1000), 30_000);
+    this.restartAt = Date.now() + this.restartPauseMs;
   }
 
   private wake(): void { for (const l of this.listeners) l(); }
