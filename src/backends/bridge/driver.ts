@@ -1,7 +1,7 @@
 // The Linux-bridge driver (XenServer's "bridge" network backend): plans with plan.ts against the
-// kernel's links (kept by the kernel's notifications: linux/kernel-watch.ts), applies each operation as one
-// iproute2 command (argv only, checked by cmd.ts), enforces VIF locking with nftables, and
-// observes the host in the contract's terms.
+// kernel's links (kept by the kernel's notifications: linux/kernel-watch.ts), applies each
+// operation as one iproute2 command (argv only, checked by cmd.ts), enforces VIF locking with
+// nftables, and observes the host in the contract's terms.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -42,7 +42,7 @@ export class BridgeDriver implements HostDriver {
   /** Commands run by realise (tests count them). */
   commands = 0;
   private readonly ip: Ip;
-  /** Links, addresses and the default route, kept by the kernel's notifications: as compared, and as iproute2 gave them (NICs). */
+  /** Links, addresses and the default route, kept by the kernel's notifications: as compared, and as iproute2 gave them (for the NICs). */
   readonly kernelWatch: KernelWatch<{ k: KLink; raw: IpLink }>;
   private lastLinks?: IpLink[];
   private readonly nicInventory: NicInventory;
