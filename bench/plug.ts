@@ -14,12 +14,15 @@
 //     a veth per VIF inside the timed window. Baseline: per VM `ip netns add`, per VIF
 //     `ip link add vifD.N … peer eth N netns VM address MAC mtu 1500`, both ends up, and the
 //     same `ovs-vsctl add-port`.
-// Single: one VIF.plug of a running VM (the device exists) end to end vs one `ovs-vsctl
-// add-port` of the same device on the same bridge; median of SINGLE each.
+// Single: one VIF.plug of a running VM (the device exists) end to end, on a host holding LINKS
+// other guest devices (veths `vif<100+k>.<n>`, peers elsewhere), vs one `ovs-vsctl add-port` of
+// the same device on the same bridge, and vs the same port added by one raw OVSDB transaction
+// (the agent's own operations for it, sent by a client of its own, with the same wait for
+// ovs-vswitchd: next_cfg/cur_cfg); median of SINGLE each.
 //
 // Everything made here carries the prefix `xcpb-<pid>-` and is removed at the end; the OVS
 // daemons are stopped by their pid.
-// Usage: npx tsc -p . && node dist/bench/plug.js [--vms N] [--vifs-per-vm N] [--single N] [--ports-only]
+// Usage: npx tsc -p . && node dist/bench/plug.js [--vms N] [--vifs-per-vm N] [--single N] [--links N] [--ports-only] [--single-only]
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +33,9 @@ import { runAgent, type GuestDriver, type RunningAgent } from '../src/agent/inde
 import type { GuestVif, GuestVm } from '../src/backends/contract.js';
 import { openHostSide } from '../src/backends/open.js';
 import type { OvsDriver } from '../src/backends/ovs/driver.js';
-import { startOvs, type OvsInstance } from '../src/backends/ovsdb/index.js';
+import { OvsdbClient, startOvs, type OvsInstance } from '../src/backends/ovsdb/index.js';
+import { buildTxn } from '../src/backends/ovs/apply.js';
+import { OWNER_KEY, type PortSpec } from '../src/backends/ovs/model.js';
 import { XapiClient } from '../src/client/index.js';
 import { RULES } from '../src/server/impl/index.js';
 import { LoopbackClient } from '../src/server/loopback.js';
@@ -42,7 +47,9 @@ const opt = (name: string, dflt: number): number => { const i = args.indexOf(nam
 const VMS = opt('--vms', 10);
 const PER_VM = opt('--vifs-per-vm', 100);
 const SINGLE = opt('--single', 20);
+const LINKS = opt('--links', 1000);
 const PORTS_ONLY = args.includes('--ports-only');
+const SINGLE_ONLY = args.includes('--single-only');
 const TOTAL = VMS * PER_VM;
 
 const P = `xcpb-${process.pid}-`;
@@ -177,9 +184,12 @@ async function main(): Promise<void> {
     const netUuid = await c.call<string>('network.get_uuid', net);
     console.log(`bench/plug: ${TOTAL} VIFs (${VMS} VMs × ${PER_VM}), private OVS (datapath ${backend.sw.datapathType || 'system'}) in ${HOST_NS}`);
 
-    // ---- single: one VIF.plug vs one add-port on a host with nothing else; the device exists ----
+    // ---- single: one VIF.plug vs one add-port on a host with LINKS other links; the device exists ----
+    const others = Array.from({ length: LINKS }, (_, k) => ({ dev: `vif${100 + Math.floor(k / 100)}.${k % 100}`, peer: `o${k}` }));
+    if (others.length) ipBatch(HOST_NS, others.map((o) => `link add ${o.dev} mtu 1500 type veth peer name ${o.peer} netns ${DEV_NS}`));
     ipBatch(HOST_NS, ['link add vif1.0 mtu 1500 type veth peer name g1.0 netns ' + DEV_NS, 'link add vif1.1 mtu 1500 type veth peer name g1.1 netns ' + DEV_NS,
       'link set vif1.0 up', 'link set vif1.1 up']);
+    const hostLinks = execFileSync('ip', ['-n', HOST_NS, '-o', 'link', 'show'], { encoding: 'utf8' }).split('\n').filter(Boolean).length;
     let agent = made.agent = await startAgent(b, new PremadeGuests());
     const single = await c.call<string>('VM.create', { name_label: 'single' });
     await c.call('VIF.create', { VM: single, network: net, device: '0', MAC: '', MTU: 1500, other_config: {}, qos_algorithm_type: '', qos_algorithm_params: {} });
@@ -211,72 +221,97 @@ async function main(): Promise<void> {
       if (i >= 2) baseOne.push(now() - t0);
       await ovs.vsctl('del-port', b.bridge, dev);
     }
+    // The same port by one raw OVSDB transaction: the agent's operations for it, our own client.
+    const raw = await OvsdbClient.connect(ovs.dbSocket);
+    const rawOne: number[] = [];
+    try {
+      const ids = { 'xs-vm-uuid': vmUuid, 'xs-vif-uuid': vifUuid, 'xs-network-uuid': netUuid, 'attached-mac': mac };
+      const port: PortSpec = {
+        name: dev, bridge: b.bridge, owner: vif, role: 'vif', tag: null, fake_bridge: false, protected: false, bond_mode: null, lacp: null,
+        bond_updelay: 0, bond_downdelay: 0, mac: null, other_config: {}, external_ids: { [OWNER_KEY]: hostUuid },
+        interfaces: [{ name: dev, type: '', options: {}, mtu_request: 1500, mac: null, external_ids: { ...ids, [OWNER_KEY]: hostUuid }, other_config: {} }],
+      };
+      const txn = buildTxn([{ kind: 'add-port', port }], 'bench-raw');
+      for (let i = 0; i < SINGLE + 2; i++) {
+        await sleep(50);
+        t0 = now();
+        await raw.transactAndWait(txn.ops, 15000);
+        if (i >= 2) rawOne.push(now() - t0);
+        await ovs.vsctl('del-port', b.bridge, dev);
+      }
+    } finally { raw.close(); }
+    const spread = (xs: number[]) => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
+    info.push(`single, on a host with ${hostLinks} links: VIF.plug ${spread(apiOne)} ms, ovs-vsctl ${spread(baseOne)} ms, raw OVSDB transaction ${spread(rawOne)} ms (median (min–max))`);
     rows.push({ what: 'single: one VIF.plug vs one add-port', api: median(apiOne), base: median(baseOne), target: '<= 2x slower', ok: (r) => r >= 0.5 });
+    rows.push({ what: 'single: one VIF.plug vs one OVSDB txn', api: median(apiOne), base: median(rawOne), target: '<= 2x slower', ok: (r) => r >= 0.5 });
     agent = made.agent = await startAgent(b, new PremadeGuests()); // a fresh driver: it adopts the running VM's device
     await c.call('VM.hard_shutdown', single);
     await agent.stop();
     made.agent = undefined;
+    if (others.length) ipBatch(HOST_NS, others.map((o) => `link del ${o.dev}`));
 
     // ---- 1. ports only: devices made before the clock starts ----
-    const devices = domids().flatMap((d) => Array.from({ length: PER_VM }, (_, n) => ({ d, n, dev: `vif${d}.${n}` })));
-    const fresh = devices.filter(({ dev: x }) => x !== 'vif1.0' && x !== 'vif1.1');
-    ipBatch(HOST_NS, fresh.map(({ d, n, dev: x }) => `link add ${x} mtu 1500 type veth peer name g${d}.${n} netns ${DEV_NS}`));
-    ipBatch(HOST_NS, fresh.map(({ dev: x }) => `link set ${x} up`));
+    if (!SINGLE_ONLY) {
+      const devices = domids().flatMap((d) => Array.from({ length: PER_VM }, (_, n) => ({ d, n, dev: `vif${d}.${n}` })));
+      const fresh = devices.filter(({ dev: x }) => x !== 'vif1.0' && x !== 'vif1.1');
+      ipBatch(HOST_NS, fresh.map(({ d, n, dev: x }) => `link add ${x} mtu 1500 type veth peer name g${d}.${n} netns ${DEV_NS}`));
+      ipBatch(HOST_NS, fresh.map(({ dev: x }) => `link set ${x} up`));
 
-    await baselineBridge(b, 'xcpbb');
-    t0 = now();
-    for (const [i, { d, n, dev: x }] of devices.entries()) {
-      await ovs.vsctl(...addPortArgs('xcpbb', x, { vm: fakeUuid(d), vif: fakeUuid(1000 + i), net: netUuid, mac: macOf(d, n) }));
-    }
-    const baseBulk = now() - t0;
-    if ((await portsOn(b, 'xcpbb')).length !== TOTAL) throw new Error('baseline: ports missing');
-    await ovs.vsctl('del-br', 'xcpbb');
-    process.stdout.write(`  ports only: baseline ${(baseBulk / 1000).toFixed(1)} s`);
-
-    agent = made.agent = await startAgent(b, new PremadeGuests());
-    let vms = await makeVms(b, 'bulk');
-    const apiMs = await apiBulk(b, vms);
-    console.log(`, API ${(apiMs / 1000).toFixed(2)} s`);
-    rows.unshift({ what: `bulk, ports only: ${TOTAL} VIFs`, api: apiMs, base: baseBulk, target: '>= 10x faster', ok: (r) => r >= 10 });
-    info.push(`unplug of the ${TOTAL} (VM.hard_shutdown ×${VMS}, concurrent): ${(await haltAll(b, vms) / 1000).toFixed(2)} s`);
-    await agent.stop();
-    made.agent = undefined;
-    ipBatch(HOST_NS, devices.map(({ dev: x }) => `link del ${x}`));
-
-    // ---- 2. with the guest interfaces (the lab's netns driver) ----
-    if (!PORTS_ONLY) {
       await baselineBridge(b, 'xcpbb');
-      const baseNs = domids().map((d) => `${P}bvm${d}`);
       t0 = now();
-      for (const [k, d] of domids().entries()) {
-        const ns = baseNs[k]!;
-        await execP('ip', ['netns', 'add', ns]);
-        for (let n = 0; n < PER_VM; n++) {
-          const host = `vif${d}.${n}`, inside = `eth${n}`, m = macOf(d, n);
-          await execP('ip', ['-n', HOST_NS, 'link', 'add', host, 'type', 'veth', 'peer', 'name', inside, 'netns', ns, 'address', m, 'mtu', '1500']);
-          await execP('ip', ['-n', ns, 'link', 'set', 'dev', inside, 'up']);
-          await execP('ip', ['-n', HOST_NS, 'link', 'set', 'dev', host, 'up']);
-          await ovs.vsctl(...addPortArgs('xcpbb', host, { vm: fakeUuid(d), vif: fakeUuid(5000 + n), net: netUuid, mac: m }));
-        }
+      for (const [i, { d, n, dev: x }] of devices.entries()) {
+        await ovs.vsctl(...addPortArgs('xcpbb', x, { vm: fakeUuid(d), vif: fakeUuid(1000 + i), net: netUuid, mac: macOf(d, n) }));
       }
-      const baseNsMs = now() - t0;
-      if ((await portsOn(b, 'xcpbb')).length !== TOTAL) throw new Error('baseline (netns): ports missing');
+      const baseBulk = now() - t0;
+      if ((await portsOn(b, 'xcpbb')).length !== TOTAL) throw new Error('baseline: ports missing');
       await ovs.vsctl('del-br', 'xcpbb');
-      for (const ns of baseNs) ip('netns', 'del', ns);
-      process.stdout.write(`  with guest interfaces: baseline ${(baseNsMs / 1000).toFixed(1)} s`);
+      process.stdout.write(`  ports only: baseline ${(baseBulk / 1000).toFixed(1)} s`);
 
-      agent = made.agent = await startAgent(b, side.guests);
-      vms = await makeVms(b, 'netns');
-      const apiNs = await apiBulk(b, vms);
-      console.log(`, API ${(apiNs / 1000).toFixed(2)} s`);
-      rows.push({ what: `bulk, netns guests: ${TOTAL} VIFs + veths`, api: apiNs, base: baseNsMs, target: '(none; informative)', ok: () => true });
-      info.push(`netns guests stopped (VM.hard_shutdown ×${VMS}): ${(await haltAll(b, vms) / 1000).toFixed(2)} s`);
+      agent = made.agent = await startAgent(b, new PremadeGuests());
+      let vms = await makeVms(b, 'bulk');
+      const apiMs = await apiBulk(b, vms);
+      console.log(`, API ${(apiMs / 1000).toFixed(2)} s`);
+      rows.unshift({ what: `bulk, ports only: ${TOTAL} VIFs`, api: apiMs, base: baseBulk, target: '>= 10x faster', ok: (r) => r >= 10 });
+      info.push(`unplug of the ${TOTAL} (VM.hard_shutdown ×${VMS}, concurrent): ${(await haltAll(b, vms) / 1000).toFixed(2)} s`);
       await agent.stop();
       made.agent = undefined;
+      ipBatch(HOST_NS, devices.map(({ dev: x }) => `link del ${x}`));
+
+      // ---- 2. with the guest interfaces (the lab's netns driver) ----
+      if (!PORTS_ONLY) {
+        await baselineBridge(b, 'xcpbb');
+        const baseNs = domids().map((d) => `${P}bvm${d}`);
+        t0 = now();
+        for (const [k, d] of domids().entries()) {
+          const ns = baseNs[k]!;
+          await execP('ip', ['netns', 'add', ns]);
+          for (let n = 0; n < PER_VM; n++) {
+            const host = `vif${d}.${n}`, inside = `eth${n}`, m = macOf(d, n);
+            await execP('ip', ['-n', HOST_NS, 'link', 'add', host, 'type', 'veth', 'peer', 'name', inside, 'netns', ns, 'address', m, 'mtu', '1500']);
+            await execP('ip', ['-n', ns, 'link', 'set', 'dev', inside, 'up']);
+            await execP('ip', ['-n', HOST_NS, 'link', 'set', 'dev', host, 'up']);
+            await ovs.vsctl(...addPortArgs('xcpbb', host, { vm: fakeUuid(d), vif: fakeUuid(5000 + n), net: netUuid, mac: m }));
+          }
+        }
+        const baseNsMs = now() - t0;
+        if ((await portsOn(b, 'xcpbb')).length !== TOTAL) throw new Error('baseline (netns): ports missing');
+        await ovs.vsctl('del-br', 'xcpbb');
+        for (const ns of baseNs) ip('netns', 'del', ns);
+        process.stdout.write(`  with guest interfaces: baseline ${(baseNsMs / 1000).toFixed(1)} s`);
+
+        agent = made.agent = await startAgent(b, side.guests);
+        vms = await makeVms(b, 'netns');
+        const apiNs = await apiBulk(b, vms);
+        console.log(`, API ${(apiNs / 1000).toFixed(2)} s`);
+        rows.push({ what: `bulk, netns guests: ${TOTAL} VIFs + veths`, api: apiNs, base: baseNsMs, target: '(none; informative)', ok: () => true });
+        info.push(`netns guests stopped (VM.hard_shutdown ×${VMS}): ${(await haltAll(b, vms) / 1000).toFixed(2)} s`);
+        await agent.stop();
+        made.agent = undefined;
+      }
     }
 
     console.log('');
-    console.log('case                                        API (ms)   ovs-vsctl (ms)   speed-up   target');
+    console.log('case                                        API (ms)    baseline (ms)   speed-up   target');
     for (const r of rows) {
       const ratio = r.base / r.api;
       const shown = r.what.startsWith('single') ? `${(r.api / r.base).toFixed(2)}x time` : `${ratio.toFixed(1)}x`;
@@ -285,6 +320,7 @@ async function main(): Promise<void> {
     for (const l of info) console.log(`  ${l}`);
     console.log(`  single: API ${apiOne.map((x) => x.toFixed(0)).join(' ')}`);
     console.log(`  single: vsctl ${baseOne.map((x) => x.toFixed(0)).join(' ')}`);
+    console.log(`  single: raw OVSDB ${rawOne.map((x) => x.toFixed(0)).join(' ')}`);
   } finally {
     try { await made.agent?.stop(); } catch { /* cleanup goes on */ }
     try { await made.c?.close(); } catch { /* cleanup goes on */ }

@@ -56,6 +56,8 @@ export interface AgentView {
   hostRef(): string;
   /** Runs a full pass soon (bindings changed). */
   kick(): void;
+  /** The hypervisor made, changed or removed these devices: the next pass reads them afresh. */
+  markKernelDirty?(devices: string[]): void;
 }
 
 /** Devices that match no VIF are kept (and shown) up to this many; the oldest go first. */
@@ -172,6 +174,7 @@ export class HypervisorGuests {
   private bind(b: Binding): void {
     for (const [dev, old] of this.bindings) if (old.vifUuid === b.vifUuid && dev !== b.device) this.bindings.delete(dev);
     this.bindings.set(b.device, b);
+    this.agent?.markKernelDirty?.([b.device]);
     this.unknown.delete(b.device);
     this.stopped.delete(b.vmUuid);
     this.log(`hypervisor device ${b.device} bound to VIF ${b.vifUuid} of VM ${b.vmUuid}${b.domid >= 0 ? ` (domid ${b.domid})` : ''}${b.adopted ? ', adopted from OVSDB' : ''}`);
@@ -183,6 +186,7 @@ export class HypervisorGuests {
     this.unknown.delete(device);
     if (!b) return false;
     this.bindings.delete(device);
+    this.agent?.markKernelDirty?.([device]);
     this.log(`hypervisor device ${device} (VIF ${b.vifUuid}) ${why}`);
     if (!this.boundVms().has(b.vmUuid)) this.stopped.add(b.vmUuid);
     return true;

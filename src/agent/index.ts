@@ -358,7 +358,7 @@ export async function runAgent(opts: AgentOptions): Promise<RunningAgent> {
     return running;
   };
   const kickFull = (): Promise<void> => { fullPass = true; return kick(); };
-  hypervisor?.attach({ records: () => pool, hostRef: () => hostRef, kick: () => { void kickFull(); } });
+  hypervisor?.attach({ records: () => pool, hostRef: () => hostRef, kick: () => { void kickFull(); }, markKernelDirty: (devs) => backend.markKernelDirty?.(devs) });
   const haveConfig = (): boolean => pool !== undefined || cachedCfg !== undefined;
 
   const retry = opts.retry ?? MASTER_RETRY;

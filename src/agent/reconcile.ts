@@ -70,6 +70,8 @@ export async function reconcile(d: Desired, driver: HostDriver, guests: GuestDri
       catch (e) { fail(p.ref, `plug ${p.vif.hostDev}: ${msg(e)}`); }
     }
   }
+  // The guests' interfaces were just made: the driver's look must not wait for the kernel's word.
+  if (gp) driver.markKernelDirty?.([...gp.start.flatMap((s) => s.vifs.map((v) => v.hostDev)), ...gp.plug.map((p) => p.vif.hostDev)]);
   const r = await driver.realise(d.doc);
   for (const c of r.changes) log(c);
   for (const [ref, m] of Object.entries(r.errors)) fail(ref, m);
@@ -81,6 +83,7 @@ export async function reconcile(d: Desired, driver: HostDriver, guests: GuestDri
     for (const key of gp.stop.filter((k) => !restarting.has(k))) {
       try { await guests.stopVm(key); log(`guest ${key} stopped`); } catch (e) { log(`guest ${key}: stop failed: ${msg(e)}`); }
     }
+    driver.markKernelDirty?.(gp.unplug.map((u) => u.hostDev));
   }
   return { ...r, errors };
 }

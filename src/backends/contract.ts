@@ -243,6 +243,11 @@ export interface HostDriver {
   nics(): Promise<Nic[]>;
   /** Called when the host changes under the driver (drift); returns an unsubscribe. */
   onChange(cb: () => void): () => void;
+  /**
+   * Kernel links just made, changed or removed on the driver's behalf (a guest's interfaces):
+   * its next look reads them afresh instead of waiting for the kernel's notification.
+   */
+  markKernelDirty?(names: Iterable<string>): void;
   close(): Promise<void>;
 }
 

@@ -7,7 +7,7 @@ import { PoolBuilder } from '../../agent/pool-builder.js';
 import { IpError } from '../linux/ip.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, portRules } from './locking.js';
-import { bondSettings, describeOp, greKey, hostState as bridgeHostState, markerOf, parseKernel, type KernelState, type KLink } from './model.js';
+import { bondSettings, describeOp, greKey, hostState as bridgeHostState, linksTouched, markerOf, parseKernel, type KernelState, type KLink } from './model.js';
 import { planBridge } from './plan.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
@@ -227,4 +227,15 @@ test('a paused VM\'s VIF stays in its bridge with its device down; running, up a
   assert.deepEqual(ops(false), [], 'nothing more while paused');
   b.set('VM', vm, { power_state: 'Running' });
   assert.deepEqual(ops(false), ['set vif3.0 up']);
+});
+
+test('linksTouched: what each operation may change is read again (a new or old master, a lower device, the ports of a removed one)', () => {
+  const l = (name: string, master?: string): KLink => ({ name, up: true, carrier: true, mtu: 1500, mac: '', alias: '', addrs: [], ...(master ? { master } : {}) });
+  const k: KernelState = { links: new Map([l('xapi1'), l('vif1.0', 'xapi1'), l('vif2.0', 'xapi1'), l('eth1', 'xapi0'), l('xapi0')].map((x) => [x.name, x])) };
+  assert.deepEqual(linksTouched([{ op: 'del', name: 'xapi1' }], k).sort(), ['vif1.0', 'vif2.0', 'xapi1']);
+  assert.deepEqual(linksTouched([{ op: 'master', name: 'eth1', master: 'xapi2' }], k).sort(), ['eth1', 'xapi0', 'xapi2']);
+  assert.deepEqual(linksTouched([{ op: 'nomaster', name: 'eth1' }], k).sort(), ['eth1', 'xapi0']);
+  assert.deepEqual(linksTouched([{ op: 'add-vlan', name: 'eth1.10', lower: 'eth1', tag: 10 }], k).sort(), ['eth1', 'eth1.10']);
+  assert.deepEqual(linksTouched([{ op: 'move-l3', name: 'eth0', to: 'xenbr0' }], k).sort(), ['eth0', 'xenbr0']);
+  assert.deepEqual(linksTouched([{ op: 'addr-add', name: 'xapi0', cidr: '10.0.0.1/24' }], k), ['xapi0']);
 });

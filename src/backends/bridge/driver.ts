@@ -1,22 +1,22 @@
 // The Linux-bridge driver (XenServer's "bridge" network backend): plans with plan.ts against the
-// kernel's links (one `ip -json -details -batch` observation), applies each operation as one
-// iproute2 command (argv only, checked by cmd.ts), enforces VIF locking with nftables, and
-// observes the host in the contract's terms.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+// kernel's links (kept by the kernel's notifications: linux/kernel-watch.ts), applies each
+// operation as one iproute2 command (argv only, checked by cmd.ts), enforces VIF locking with
+// nftables, and observes the host in the contract's terms.
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { HostDoc, HostDriver, HostState, Nic, RealiseResult, StrMap } from '../contract.js';
-import { Ip } from '../linux/ip.js';
-import { IpBatch } from '../linux/ip-batch.js';
+import { Ip, parseIpLink, type IpLink } from '../linux/ip.js';
+import { KernelWatch } from '../linux/kernel-watch.js';
 import { planMove, readL3, runBatch } from '../linux/l3.js';
 import type { NicOrder } from '../linux/nic-order.js';
-import { discoverNics } from '../linux/nics.js';
+import { NicInventory } from '../linux/nics.js';
 import { withoutRefusedNics, type RefuseNics } from '../linux/takeover.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, NFT_TABLE, observedTable, type LockedPort } from './locking.js';
-import { describeOp, hostState, parseKernel, type KernelState } from './model.js';
+import { describeOp, hostState, linksTouched, parseKLink, type KernelState, type KLink } from './model.js';
 import { planBridge } from './plan.js';
 
 const execP = promisify(execFile);
@@ -42,13 +42,15 @@ export class BridgeDriver implements HostDriver {
   /** Commands run by realise (tests count them). */
   commands = 0;
   private readonly ip: Ip;
-  private readonly batch: IpBatch;
-  private monitor?: ChildProcess;
-  private readonly listeners = new Set<() => void>();
+  /** Links, addresses and the default route, kept by the kernel's notifications: as compared, and as iproute2 gave them (for the NICs). */
+  readonly kernelWatch: KernelWatch<{ k: KLink; raw: IpLink }>;
+  private lastLinks?: IpLink[];
+  private readonly nicInventory: NicInventory;
 
   private constructor(private readonly opts: BridgeDriverOptions) {
     this.ip = new Ip(opts.netns);
-    this.batch = new IpBatch(opts.netns);
+    this.kernelWatch = new KernelWatch(opts.netns, (r) => ({ k: parseKLink(r), raw: Object.freeze(parseIpLink(r)) }));
+    this.nicInventory = new NicInventory(this.ip, opts.nicOrder);
   }
 
   static async open(opts: BridgeDriverOptions): Promise<BridgeDriver> {
@@ -58,11 +60,16 @@ export class BridgeDriver implements HostDriver {
   }
 
   private async kernel(): Promise<KernelState> {
-    return parseKernel((await this.batch.run(['addr show', 'route show default'])).join('\n'));
+    const v = await this.kernelWatch.look();
+    this.lastLinks = [...v.links.values()].map((l) => l.raw);
+    return { links: new Map([...v.links].map(([n, l]) => [n, l.k])), ...(v.defaultRoute ? { defaultRoute: v.defaultRoute } : {}) };
   }
 
+  markKernelDirty(names: Iterable<string>): void { this.kernelWatch.markDirty(names); }
+
   async realise(doc: HostDoc): Promise<RealiseResult> {
-    const plan = planBridge(doc, await this.kernel());
+    const before = await this.kernel();
+    const plan = planBridge(doc, before);
     // NICs newly put into a bridge or bond: a refused one leaves its owner's operations undone.
     const taking = plan.ops.flatMap((o) => (o.op === 'master' && takesOver(doc, o.name) ? [{ nic: o.name, owner: o.owner }] : []));
     const allowed = await withoutRefusedNics(plan.ops, taking, this.opts.refuseNics, (o) => o.owner);
@@ -80,6 +87,7 @@ export class BridgeDriver implements HostDriver {
       }
     }
     this.commands += writes;
+    this.kernelWatch.markDirty(linksTouched(allowed.actions, before));
     const locked: LockedPort[] = doc.vifs.filter((v) => v.locking === 'locked' && v.bridge !== undefined)
       .map((v) => ({ owner: v.owner, port: v.name, mac: v.mac, ipv4: v.ipv4_allowed, ipv6: v.ipv6_allowed }));
     try {
@@ -118,26 +126,11 @@ export class BridgeDriver implements HostDriver {
 
   async observe(): Promise<HostState> { return hostState(this.opts.host, await this.kernel()); }
 
-  nics(): Promise<Nic[]> { return discoverNics(this.ip, this.opts.nicOrder); }
+  /** The NICs: discovered again only when the NIC links of the last look changed (nics.ts). */
+  nics(): Promise<Nic[]> { return this.nicInventory.nics(this.lastLinks); }
 
-  /** Link and address changes in the namespace (`ip monitor`, our own process) wake the agent. */
-  onChange(cb: () => void): () => void {
-    this.listeners.add(cb);
-    if (!this.monitor) {
-      const argv = [...(this.opts.netns ? ['-n', this.opts.netns] : []), 'monitor', 'link', 'address'];
-      const p = this.monitor = spawn('ip', argv, { stdio: ['ignore', 'pipe', 'ignore'] });
-      p.stdout!.on('data', () => { for (const l of this.listeners) l(); });
-      p.on('error', () => { /* no change feed: the agent's periodic pass still repairs drift */ });
-      p.unref();
-      (p.stdout as unknown as { unref?: () => void }).unref?.();
-    }
-    return () => this.listeners.delete(cb);
-  }
+  /** Link, address and route changes in the namespace (the kernel watch's monitor) wake the agent. */
+  onChange(cb: () => void): () => void { return this.kernelWatch.onEvent(cb); }
 
-  async close(): Promise<void> {
-    this.listeners.clear();
-    this.batch.close();
-    this.monitor?.kill('SIGTERM');
-    this.monitor = undefined;
-  }
+  async close(): Promise<void> { this.kernelWatch.close(); }
 }

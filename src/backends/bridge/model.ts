@@ -2,6 +2,7 @@
 // and the operations (each one iproute2 command) that turn what is into what the document asks.
 // Plain data and pure functions, no I/O.
 import type { BondMode, HostState, ObservedBridge, StrMap } from '../contract.js';
+import { defaultRouteOf } from '../linux/kernel-cache.js';
 
 /** The marker (ifalias) on every device the driver creates; devices without it are foreign. */
 export const markerOf = (host: string): string => `xcpnet:${host}`;
@@ -56,6 +57,32 @@ export function greKey(v: unknown): number | undefined {
   return b.every((x) => x <= 255) ? ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]! : undefined;
 }
 
+/** Pure: one record of `ip -json -details addr show` → KLink. Frozen: the kernel watch shares it between looks. */
+export function parseKLink(l: Record<string, unknown>): KLink {
+  const info = (l.linkinfo ?? {}) as { info_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: Record<string, unknown> };
+  const data = info.info_data ?? {};
+  const flags = (l.flags as string[] | undefined) ?? [];
+  const ai = (l.addr_info as { family: string; local: string; prefixlen: number; scope: string }[] | undefined) ?? [];
+  const link: KLink = {
+    name: String(l.ifname), up: flags.includes('UP'), carrier: flags.includes('LOWER_UP'), mtu: Number(l.mtu),
+    mac: String(l.address ?? '').toLowerCase(), alias: typeof l.ifalias === 'string' ? l.ifalias : '',
+    addrs: ai.filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`),
+  };
+  if (info.info_kind) link.kind = info.info_kind;
+  if (typeof l.master === 'string') link.master = l.master;
+  if (typeof l.link === 'string') link.lower = l.link;
+  const id = num(data.id) ?? greKey(data.ikey) ?? greKey(data.okey);
+  if (id !== undefined) link.id = id;
+  const remote = data.remote ?? data.remote6;
+  if (typeof remote === 'string') link.remote = remote;
+  if (typeof data.mode === 'string' && info.info_kind === 'bond') link.bondMode = data.mode;
+  if (typeof data.active_slave === 'string' && info.info_kind === 'bond') link.bondActive = data.active_slave;
+  if (typeof info.info_slave_data?.isolated === 'boolean') link.isolated = info.info_slave_data.isolated;
+  if (info.info_kind === 'bridge' && num(data.mcast_snooping) !== undefined) link.mcastSnooping = data.mcast_snooping === 1;
+  Object.freeze(link.addrs);
+  return Object.freeze(link);
+}
+
 /** Pure: the two JSON arrays of `addr show` and `route show default` (ip -json -details -batch) → KernelState. */
 export function parseKernel(out: string): KernelState {
   const arrays = out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>[]);
@@ -63,30 +90,30 @@ export function parseKernel(out: string): KernelState {
   const [addrs, routes] = arrays as [Record<string, unknown>[], Record<string, unknown>[]];
   const links = new Map<string, KLink>();
   for (const l of addrs) {
-    const info = (l.linkinfo ?? {}) as { info_kind?: string; info_data?: Record<string, unknown>; info_slave_data?: Record<string, unknown> };
-    const data = info.info_data ?? {};
-    const flags = (l.flags as string[] | undefined) ?? [];
-    const ai = (l.addr_info as { family: string; local: string; prefixlen: number; scope: string }[] | undefined) ?? [];
-    const link: KLink = {
-      name: String(l.ifname), up: flags.includes('UP'), carrier: flags.includes('LOWER_UP'), mtu: Number(l.mtu),
-      mac: String(l.address ?? '').toLowerCase(), alias: typeof l.ifalias === 'string' ? l.ifalias : '',
-      addrs: ai.filter((a) => a.family === 'inet' && a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`),
-    };
-    if (info.info_kind) link.kind = info.info_kind;
-    if (typeof l.master === 'string') link.master = l.master;
-    if (typeof l.link === 'string') link.lower = l.link;
-    const id = num(data.id) ?? greKey(data.ikey) ?? greKey(data.okey);
-    if (id !== undefined) link.id = id;
-    const remote = data.remote ?? data.remote6;
-    if (typeof remote === 'string') link.remote = remote;
-    if (typeof data.mode === 'string' && info.info_kind === 'bond') link.bondMode = data.mode;
-    if (typeof data.active_slave === 'string' && info.info_kind === 'bond') link.bondActive = data.active_slave;
-    if (typeof info.info_slave_data?.isolated === 'boolean') link.isolated = info.info_slave_data.isolated;
-    if (info.info_kind === 'bridge' && num(data.mcast_snooping) !== undefined) link.mcastSnooping = data.mcast_snooping === 1;
+    const link = parseKLink(l);
     links.set(link.name, link);
   }
-  const r = routes.find((x) => typeof x.gateway === 'string' && typeof x.dev === 'string');
-  return { links, ...(r ? { defaultRoute: { dev: String(r.dev), via: String(r.gateway) } } : {}) };
+  const r = defaultRouteOf(routes);
+  return { links, ...(r ? { defaultRoute: r } : {}) };
+}
+
+/**
+ * Pure: the links the operations may have changed, so the next look reads them again: each
+ * operation's own, a new master (whose MTU follows its ports) or lower device, and what leaves
+ * a removed or released master (its ports, the old master).
+ */
+export function linksTouched(ops: Op[], k: KernelState): string[] {
+  const portsOf = (master: string) => [...k.links.values()].filter((l) => l.master === master).map((l) => l.name);
+  return ops.flatMap((o): string[] => {
+    switch (o.op) {
+      case 'master': return [o.name, o.master, ...(k.links.get(o.name)?.master !== undefined ? [k.links.get(o.name)!.master!] : [])];
+      case 'nomaster': return [o.name, ...(k.links.get(o.name)?.master !== undefined ? [k.links.get(o.name)!.master!] : [])];
+      case 'del': return [o.name, ...portsOf(o.name)];
+      case 'add-vlan': return [o.name, o.lower];
+      case 'move-l3': return [o.name, o.to];
+      default: return [o.name];
+    }
+  });
 }
 
 /** The kernel bonding driver's settings for a bond's property list (XenServer's bridge backend). */

@@ -2,6 +2,8 @@
 // netlink dump, answered as one line of JSON (iproute2 flushes after each command), so an
 // observation costs no process start (a fork+exec of a large Node process costs 20–30 ms).
 // The process is ours: started on first use, again after it dies, ended by close() (by pid).
+// With `force`, a failing command (a link gone since it was named) prints nothing and the
+// helper goes on (iproute2's -force); such a batch ends with a command that always answers.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
 interface Proc { p: ChildProcessWithoutNullStreams; lines: string[]; buf: string; wake?: () => void; dead?: Error }
@@ -10,10 +12,10 @@ export class IpBatch {
   private proc?: Proc;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly netns?: string, private readonly timeoutMs = 15000) {}
+  constructor(private readonly netns?: string, private readonly timeoutMs = 15000, private readonly force = false) {}
 
   private start(): Proc {
-    const argv = [...(this.netns ? ['-n', this.netns] : []), '-json', '-details', '-batch', '-'];
+    const argv = [...(this.netns ? ['-n', this.netns] : []), ...(this.force ? ['-force'] : []), '-json', '-details', '-batch', '-'];
     const p = spawn('ip', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
     const proc: Proc = { p, lines: [], buf: '' };
     let stderr = '';
@@ -44,12 +46,21 @@ export class IpBatch {
 
   /** Runs the commands (one output line each) and returns their JSON texts, in order. */
   run(cmds: string[]): Promise<string[]> {
+    return this.runUntil(cmds, (lines) => (lines.length >= cmds.length ? cmds.length : undefined));
+  }
+
+  /**
+   * Runs the commands and returns the output lines up to and including the last one, which
+   * `end` recognises (it returns how many lines the answer has, or undefined for "not yet").
+   */
+  runUntil(cmds: string[], end: (lines: string[]) => number | undefined): Promise<string[]> {
     const next = this.queue.then(() => new Promise<string[]>((resolve, reject) => {
       const proc = this.proc ??= this.start();
       proc.lines.length = 0;
       const timer = setTimeout(() => { proc.wake = undefined; proc.p.kill('SIGKILL'); reject(new Error(`ip -batch: no answer within ${this.timeoutMs} ms`)); }, this.timeoutMs);
       proc.wake = () => {
-        if (proc.lines.length >= cmds.length) { proc.wake = undefined; clearTimeout(timer); resolve(proc.lines.splice(0, cmds.length)); }
+        const n = end(proc.lines);
+        if (n !== undefined) { proc.wake = undefined; clearTimeout(timer); resolve(proc.lines.splice(0, n)); }
         else if (proc.dead) { proc.wake = undefined; clearTimeout(timer); reject(proc.dead); }
       };
       proc.p.stdin.write(cmds.join('\n') + '\n');

@@ -1,6 +1,8 @@
-// The kernel view of a host (links, their IPv4 addresses, the default route) from one
-// `ip -json -details -batch -` run (ip-batch.ts). Pure.
+// The kernel view of a host (links, their IPv4 addresses, the default route) as the Open vSwitch
+// driver compares it, from records of `ip -json -details addr show` (a full dump through
+// ip-batch.ts, or the cache of kernel-watch.ts). Pure.
 import { ipv4Addrs, parseIpLink, type IpLink } from './ip.js';
+import { defaultRouteOf } from './kernel-cache.js';
 
 /** A kernel link as the drivers compare it. */
 export interface ObsLink {
@@ -14,6 +16,17 @@ export interface ObsLink {
 
 export interface KernelView { links: Map<string, ObsLink>; defaultRoute?: { dev: string; via: string }; raw: IpLink[] }
 
+/** One link as the driver keeps it: compared (obs) and as iproute2 gave it (NIC inventory). Frozen: the cache shares it between looks. */
+export interface KernelLink { obs: Readonly<ObsLink>; raw: IpLink }
+
+/** Pure: one record of `ip -json -details addr show` → KernelLink. */
+export function parseKernelLink(l: Record<string, unknown>): KernelLink {
+  const raw = parseIpLink(l);
+  const obs: ObsLink = { name: raw.ifname, up: raw.flags.includes('UP'), mtu: raw.mtu, mac: (raw.address ?? '').toLowerCase(), addrs: ipv4Addrs(l) };
+  Object.freeze(obs.addrs);
+  return Object.freeze({ obs: Object.freeze(obs), raw: Object.freeze(raw) });
+}
+
 /**
  * Pure: the output of `ip -json -details -batch -` given `addr show` and `route show default`
  * (one JSON array per line, in that order) → links with their IPv4 global addresses, and the
@@ -26,11 +39,11 @@ export function parseKernelBatch(out: string): KernelView {
   const links = new Map<string, ObsLink>();
   const raw: IpLink[] = [];
   for (const l of addrs) {
-    const link = parseIpLink(l);
-    raw.push(link);
-    links.set(link.ifname, { name: link.ifname, up: link.flags.includes('UP'), mtu: link.mtu, mac: (link.address ?? '').toLowerCase(), addrs: ipv4Addrs(l) });
+    const k = parseKernelLink(l);
+    raw.push(k.raw);
+    links.set(k.obs.name, { ...k.obs, addrs: [...k.obs.addrs] });
   }
-  const r = routes.find((x) => typeof x.gateway === 'string' && typeof x.dev === 'string');
-  return { links, raw, ...(r ? { defaultRoute: { dev: String(r.dev), via: String(r.gateway) } } : {}) };
+  const r = defaultRouteOf(routes);
+  return { links, raw, ...(r ? { defaultRoute: r } : {}) };
 }
 

@@ -76,3 +76,27 @@ export async function discoverNics(ip: Ip, order?: NicOrder): Promise<Nic[]> {
   });
   return nics.sort((a, b) => (a.position ?? Infinity) - (b.position ?? Infinity) || byNicName(a.device, b.device));
 }
+
+/** What identifies the NIC inventory: name, MAC, MTU, kind, carrier, up of every NIC link. */
+export const nicSignature = (links: Iterable<IpLink>): string => JSON.stringify([...links].filter(isPhysicalNic)
+  .map((l) => [l.ifname, l.address, l.mtu, l.kind, l.flags.includes('LOWER_UP'), l.flags.includes('UP')]));
+
+/**
+ * The NICs, discovered again (with their sysfs facts) only when the NIC links of the driver's
+ * last kernel view differ from those of the last discovery (nicSignature); without a view, always.
+ */
+export class NicInventory {
+  private cache?: { sig: string; nics: Nic[] };
+
+  constructor(private readonly ip: Ip, private readonly order?: NicOrder) {}
+
+  async nics(view: Iterable<IpLink> | undefined): Promise<Nic[]> {
+    const sig = view ? nicSignature(view) : undefined;
+    if (sig === undefined || this.cache?.sig !== sig) {
+      const nics = await discoverNics(this.ip, this.order);
+      this.cache = sig === undefined ? undefined : { sig, nics };
+      return nics.map((n) => ({ ...n }));
+    }
+    return this.cache.nics.map((n) => ({ ...n }));
+  }
+}

@@ -3,7 +3,7 @@
 // (through an OvsSwitch: the real one, switch.ts, or the in-memory one of the tests) → the
 // host observed again, in the contract's terms.
 import type { BondMode, HostDoc, HostDriver, HostState, Nic, ObservedBridge, RealiseResult, StrMap } from '../contract.js';
-import { describeAction, guestIdOf, OWNER_KEY, type Action, type ObservedState, type ObsPort, type OvsSwitch } from './model.js';
+import { describeAction, guestIdOf, OWNER_KEY, type Action, type ObservedState, type ObsPort, type OvsConfig, type OvsSwitch } from './model.js';
 import { findConflicts, planChanges, realisationErrors } from './plan.js';
 import { ovsRows } from './rows.js';
 import type { OvnChassisRunner } from './ovn-chassis.js';
@@ -25,7 +25,7 @@ export class OvsDriver implements HostDriver {
     // No longer a chassis: ovn-controller leaves first, taking its ports off br-int while the
     // bridge is whole, so that this pass can remove the bridge.
     if (this.chassis && !doc.ovn) await this.chassis.apply(undefined);
-    let observed = await this.sw.observe();
+    let observed = await this.sw.observe({ expected: expectedLinks(cfg) });
     for (const [ref, m] of Object.entries(findConflicts(cfg, observed))) fail(ref, m);
     const actions = planChanges(cfg, observed);
     let writes = 0;
@@ -33,6 +33,7 @@ export class OvsDriver implements HostDriver {
       const r = await this.sw.apply(actions);
       writes = r.transactions;
       for (const [ref, m] of Object.entries(r.errors)) fail(ref, m);
+      this.sw.markKernelDirty?.(linksTouched(actions, observed));
       observed = await this.sw.observe({ kernel: actions.some((a) => touchesKernel(a, observed)) });
     }
     for (const [ref, m] of Object.entries(realisationErrors(cfg, observed))) fail(ref, m);
@@ -57,9 +58,35 @@ export class OvsDriver implements HostDriver {
   }
 
   async observe(): Promise<HostState> { return hostState(this.host, await this.sw.observe()); }
+  markKernelDirty(names: Iterable<string>): void { this.sw.markKernelDirty?.(names); }
   nics(): Promise<Nic[]> { return this.sw.nics(); }
   onChange(cb: () => void): () => void { return this.sw.onChange(cb); }
   close(): Promise<void> { this.chassis?.close(); this.dbMember?.close(); return this.sw.close(); }
+}
+
+/** Pure: the kernel links the config's ports are (netdevs: internal and system interfaces; tunnels have none). */
+export function expectedLinks(cfg: OvsConfig): string[] {
+  return cfg.ports.flatMap((p) => p.interfaces.filter((i) => i.type === '' || i.type === 'internal').map((i) => i.name));
+}
+
+/**
+ * Pure: the kernel links the actions may have changed (made, removed, enslaved to or released
+ * from the datapath, raised, addressed), so the next look reads them again. A removed bridge
+ * or port takes its interfaces with it, as the observation before applying knows them.
+ */
+export function linksTouched(actions: Action[], before: ObservedState): string[] {
+  const ifacesOf = (port: string) => before.ports.get(port)?.interfaces.map((i) => i.name) ?? [];
+  return actions.flatMap((a): string[] => {
+    switch (a.kind) {
+      case 'add-bridge': return [a.bridge.name, ...a.port.interfaces.map((i) => i.name)];
+      case 'add-port': return [a.port.name, ...a.port.interfaces.map((i) => i.name)];
+      case 'del-bridge': return [a.name, ...(before.bridges.get(a.name)?.ports ?? []).flatMap((p) => [p, ...ifacesOf(p)])];
+      case 'del-port': case 'update-port': return [a.name, ...ifacesOf(a.name)];
+      case 'update-bridge': case 'update-iface': return [a.name];
+      case 'move-l3': return [a.from, a.to];
+      default: return [a.dev];
+    }
+  });
 }
 
 /**

@@ -1,10 +1,11 @@
-// The agent's cheaper observations: one `ip -batch` for the kernel view, and which actions
-// can leave it unchanged (so the view after apply is the one from before).
+// The agent's cheaper observations: the kernel view's parsing, which actions can leave it
+// unchanged (so the view after apply is the one from before), and which links an action makes
+// the kernel watch read again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { emptyObserved, type Action, type ObsPort, type PortSpec } from './model.js';
 import { parseKernelBatch } from '../linux/kernel.js';
-import { touchesKernel } from './driver.js';
+import { linksTouched, touchesKernel } from './driver.js';
 
 test('parseKernelBatch: links with IPv4 global addresses, kind, and the default route', () => {
   const addr = [
@@ -50,4 +51,23 @@ test('touchesKernel: VIF and NIC ports leave the kernel view alone; bridges, int
   ];
   for (const a of yes) assert.equal(touchesKernel(a, before), true, JSON.stringify(a));
   for (const a of no) assert.equal(touchesKernel(a, before), false, JSON.stringify(a));
+});
+
+test('linksTouched: the links an action may change, those of a removed bridge or port included', () => {
+  const iface = (name: string, type: string) => ({ name, type, options: {}, mtu_request: 1500, mac: null, external_ids: {}, other_config: {} });
+  const port = (name: string, type: string): PortSpec => ({
+    name, bridge: 'xapi0', owner: 'r', role: 'vif', interfaces: [iface(name, type)],
+    tag: null, fake_bridge: false, bond_mode: null, lacp: null, bond_updelay: 0, bond_downdelay: 0, mac: null, other_config: {}, external_ids: {},
+  } as PortSpec);
+  const before = emptyObserved();
+  const obs = (p: PortSpec): ObsPort => ({ ...p, uuid: `u-${p.name}`, interfaces: p.interfaces.map((i) => ({ ...i, uuid: `i-${i.name}`, ofport: 1, error: null, mtu: 1500, link_state: 'up' })) });
+  const bond = { ...port('bond0', ''), interfaces: [iface('eth1', ''), iface('eth2', '')] } as PortSpec;
+  for (const p of [port('xapi0', 'internal'), port('vif1.0', ''), bond]) before.ports.set(p.name, obs(p));
+  before.bridges.set('xapi0', { uuid: 'b', name: 'xapi0', ports: ['xapi0', 'vif1.0'] } as never);
+  const t = (a: Action) => linksTouched([a], before).sort();
+  assert.deepEqual(t({ kind: 'del-bridge', name: 'xapi0', uuid: 'b' }), ['vif1.0', 'vif1.0', 'xapi0', 'xapi0', 'xapi0']);
+  assert.deepEqual(t({ kind: 'del-port', name: 'bond0', uuid: 'u', bridge: 'xapi0' }), ['bond0', 'eth1', 'eth2']);
+  assert.deepEqual(t({ kind: 'add-port', port: port('vif2.0', '') }), ['vif2.0', 'vif2.0']);
+  assert.deepEqual(t({ kind: 'move-l3', from: 'eth0', to: 'xenbr0', owner: 'r' }), ['eth0', 'xenbr0']);
+  assert.deepEqual(t({ kind: 'route-default', dev: 'xenbr0', via: '10.0.0.1', owner: 'r' }), ['xenbr0']);
 });

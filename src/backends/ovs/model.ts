@@ -194,6 +194,11 @@ export interface ObserveOptions {
    * reused, because nothing done since can have changed it (default true: read it again).
    */
   kernel?: boolean;
+  /**
+   * Links the caller needs: one the kernel view does not hold is asked for afresh (it may have
+   * been made a moment ago, before the kernel's notification of it arrived).
+   */
+  expected?: string[];
 }
 
 /** What holds the rows and links: OVS + Linux, or the in-memory switch of the tests. */
@@ -208,6 +213,8 @@ export interface OvsSwitch {
    * addresses from the VIF's MAC pass). Optional: the in-memory switch has no flow table.
    */
   applyLocking?(locked: LockSpec[]): Promise<StrMap>;
+  /** Links changed by the caller (or on its behalf): the next observation reads them afresh. Optional: the in-memory switch is always exact. */
+  markKernelDirty?(names: Iterable<string>): void;
   /** Called when the switch state changes under the driver (drift); returns an unsubscribe. */
   onChange(cb: () => void): () => void;
   close(): Promise<void>;

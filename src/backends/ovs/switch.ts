@@ -6,13 +6,13 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { OvsdbClient, type Monitor } from '../ovsdb/index.js';
-import { Ip, type IpLink } from '../linux/ip.js';
+import { Ip } from '../linux/ip.js';
 import { planMove, readL3, runBatch, type L3State } from '../linux/l3.js';
 import type { NicOrder } from '../linux/nic-order.js';
 import { withoutRefusedNics, type RefuseNics } from '../linux/takeover.js';
-import { discoverNics, isPhysicalNic } from '../linux/nics.js';
-import { IpBatch } from '../linux/ip-batch.js';
-import { parseKernelBatch, type KernelView } from '../linux/kernel.js';
+import { NicInventory } from '../linux/nics.js';
+import { KernelWatch, type KernelSnapshot } from '../linux/kernel-watch.js';
+import { parseKernelLink, type KernelLink } from '../linux/kernel.js';
 import { applyOvs } from './apply.js';
 import { countByInPort, lockFlows, LOCK_COOKIE } from './locking.js';
 import { cookieMatch, formatFlows } from './flows.js';
@@ -48,10 +48,6 @@ export interface OvsBackendOptions {
 
 const execP = promisify(execFile);
 
-/** What identifies the NIC inventory: discovery runs again only when it changes. */
-const nicSignature = (raw: IpLink[]): string => JSON.stringify(raw.filter(isPhysicalNic)
-  .map((l) => [l.ifname, l.address, l.mtu, l.kind, l.flags.includes('LOWER_UP'), l.flags.includes('UP')]));
-
 export function detectDatapath(pref: OvsBackendOptions['datapath'] = 'auto'): string {
   if (pref === 'system') return '';
   if (pref === 'netdev') return 'netdev';
@@ -70,7 +66,8 @@ export class OvsSystemSwitch implements OvsSwitch {
     private readonly opts: OvsBackendOptions,
   ) {
     this.ip = new Ip(opts.netns);
-    this.ipBatch = new IpBatch(opts.netns);
+    this.kernelWatch = new KernelWatch(opts.netns, parseKernelLink);
+    this.nicInventory = new NicInventory(this.ip, opts.nicOrder);
   }
 
   static async open(opts: OvsBackendOptions): Promise<OvsSystemSwitch> {
@@ -90,25 +87,27 @@ export class OvsSystemSwitch implements OvsSwitch {
   }
 
   /** The last kernel view read (links, addresses, default route). */
-  private kernel?: KernelView;
+  private kernel?: KernelSnapshot<KernelLink>;
 
-  /** Links, addresses and the default route from the long-lived `ip -batch` helper (no process start). */
-  private readonly ipBatch: IpBatch;
-  private async observeKernel(): Promise<KernelView> {
-    const out = (await this.ipBatch.run(['addr show', 'route show default'])).join('\n');
-    return this.kernel = parseKernelBatch(out);
-  }
+  /** Links, addresses and the default route, kept by the kernel's notifications (kernel-watch.ts). */
+  readonly kernelWatch: KernelWatch<KernelLink>;
+
+  markKernelDirty(names: Iterable<string>): void { this.kernelWatch.markDirty(names); }
 
   /**
-   * The switch from the monitor replica and the kernel from `ip`. With `kernel: false` the
-   * kernel part of the previous observation is reused (the caller knows nothing it did since
-   * can have changed it).
+   * The switch from the monitor replica and the kernel from the kernel watch (what changed
+   * since is read again). With `kernel: false` the kernel part of the previous observation is
+   * reused (the caller knows nothing it did since can have changed it).
    */
   async observe(opts: ObserveOptions = {}): Promise<ObservedState> {
     await this.monitor.synced();
     const sw = observeOvs(this.tables());
-    const k = opts.kernel === false && this.kernel ? this.kernel : await this.observeKernel();
-    return { ...sw, links: new Map([...k.links].map(([n, l]) => [n, { ...l, addrs: [...l.addrs] }])), ...(k.defaultRoute ? { defaultRoute: { ...k.defaultRoute } } : {}) };
+    if (!(opts.kernel === false && this.kernel)) {
+      this.kernelWatch.markDirty((opts.expected ?? []).filter((n) => !this.kernelWatch.has(n)));
+      this.kernel = await this.kernelWatch.look();
+    }
+    const k = this.kernel;
+    return { ...sw, links: new Map([...k.links].map(([n, l]) => [n, l.obs])), ...(k.defaultRoute ? { defaultRoute: { ...k.defaultRoute } } : {}) };
   }
 
   async apply(actions: Action[]): Promise<ApplyResult> {
@@ -149,20 +148,11 @@ export class OvsSystemSwitch implements OvsSwitch {
     return { errors, transactions };
   }
 
-  private nicCache?: { sig: string; nics: Nic[] };
+  private readonly nicInventory: NicInventory;
 
-  /**
-   * The NICs, discovered again (with their sysfs facts) only when the NIC links of the last
-   * observation differ from those of the last discovery: name, MAC, MTU, kind, up, carrier.
-   */
-  async nics(): Promise<Nic[]> {
-    const sig = this.kernel ? nicSignature(this.kernel.raw) : undefined;
-    if (sig === undefined || this.nicCache?.sig !== sig) {
-      const nics = await discoverNics(this.ip, this.opts.nicOrder);
-      this.nicCache = sig === undefined ? undefined : { sig, nics };
-      return nics.map((n) => ({ ...n }));
-    }
-    return this.nicCache.nics.map((n) => ({ ...n }));
+  /** The NICs: discovered again only when the NIC links of the last observation changed (nics.ts). */
+  nics(): Promise<Nic[]> {
+    return this.nicInventory.nics(this.kernel ? [...this.kernel.links.values()].map((l) => l.raw) : undefined);
   }
 
   private readonly lockCache = new Map<string, { bridge: string; ofport: number; key: string }>();
@@ -267,7 +257,7 @@ export class OvsSystemSwitch implements OvsSwitch {
   }
 
   async close(): Promise<void> {
-    this.ipBatch.close();
+    this.kernelWatch.close();
     try { await this.monitor.cancel(); } catch { /* closing anyway */ }
     this.client.close();
   }

@@ -1,0 +1,103 @@
+// The kernel watch follows changes made outside the agent, in a namespace of its own: a veth
+// pair made, set down and up, addressed and unaddressed, renamed and removed by plain `ip`,
+// each seen by a look that reads only what changed (the full dumps are counted: one at the
+// start, one after the monitor is killed and restarted). Waits on the monitor's events, never
+// on time; each wait is bounded. Needs root.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { KernelWatch, type KernelSnapshot } from '../../src/backends/linux/kernel-watch.js';
+import { parseKernelLink, type KernelLink } from '../../src/backends/linux/kernel.js';
+
+const run = promisify(execFile);
+const NS = `xcpkw-${process.pid}`;
+const ip = (...args: string[]) => run('ip', ['-n', NS, ...args], { timeout: 15000 });
+
+describe('kernel watch', { skip: process.getuid?.() !== 0 && !process.env.CI ? 'needs root' : false }, () => {
+  let watch: KernelWatch<KernelLink>;
+  let events = 0;
+  let wakeUp: (() => void) | undefined;
+  before(async () => {
+    await run('ip', ['netns', 'add', NS]);
+    await ip('link', 'set', 'lo', 'up');
+    watch = new KernelWatch(NS, parseKernelLink);
+    watch.onEvent(() => { events++; wakeUp?.(); });
+  });
+  after(async () => {
+    watch?.close();
+    await run('ip', ['netns', 'del', NS]).catch(() => undefined);
+  });
+
+  /** Looks after each event until the view satisfies `ok` (at most 50 events, 10 s for each). */
+  async function until(what: string, ok: (v: KernelSnapshot<KernelLink>) => boolean): Promise<KernelSnapshot<KernelLink>> {
+    for (let i = 0; i < 50; i++) {
+      const seen = events;
+      const v = await watch.look();
+      if (ok(v)) return v;
+      if (events === seen) {
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => { wakeUp = undefined; reject(new Error(`no event within 10 s while waiting for: ${what}`)); }, 10_000);
+          wakeUp = () => { clearTimeout(t); wakeUp = undefined; resolve(); };
+        });
+      }
+    }
+    throw new Error(`the view never showed: ${what}`);
+  }
+  const link = (v: KernelSnapshot<KernelLink>, n: string) => v.links.get(n)?.obs;
+
+  test('changes made by others are seen by targeted looks, not full dumps', async () => {
+    const first = await watch.look();
+    assert.deepEqual([...first.links.keys()], ['lo']);
+    assert.equal(watch.fullDumps, 1);
+    assert.equal(watch.monitorStarts, 1);
+
+    await ip('link', 'add', 'kwa', 'type', 'veth', 'peer', 'name', 'kwb');
+    await until('kwa and kwb made', (v) => link(v, 'kwa') !== undefined && link(v, 'kwb') !== undefined);
+    await ip('link', 'set', 'kwa', 'up');
+    await until('kwa up', (v) => link(v, 'kwa')?.up === true);
+    await ip('link', 'set', 'kwa', 'down');
+    await until('kwa down', (v) => link(v, 'kwa')?.up === false);
+    await ip('link', 'set', 'kwa', 'up');
+    await ip('addr', 'add', '10.77.0.1/24', 'dev', 'kwa');
+    await until('kwa addressed', (v) => link(v, 'kwa')?.addrs.includes('10.77.0.1/24') === true);
+    await ip('route', 'add', 'default', 'via', '10.77.0.254');
+    await until('the default route', (v) => v.defaultRoute?.dev === 'kwa' && v.defaultRoute.via === '10.77.0.254');
+    await ip('addr', 'del', '10.77.0.1/24', 'dev', 'kwa');
+    await until('kwa unaddressed, the route gone with it', (v) => link(v, 'kwa')?.addrs.length === 0 && v.defaultRoute === undefined);
+    await ip('link', 'set', 'kwa', 'down');
+    await ip('link', 'set', 'kwa', 'name', 'kwc');
+    await until('kwa renamed kwc', (v) => link(v, 'kwa') === undefined && link(v, 'kwc') !== undefined);
+    await ip('link', 'del', 'kwc');
+    const v = await until('the pair removed', (x) => link(x, 'kwc') === undefined && link(x, 'kwb') === undefined);
+    assert.deepEqual([...v.links.keys()], ['lo']);
+
+    assert.equal(watch.fullDumps, 1, 'no full dump after the first');
+    assert.ok(watch.targetedLooks >= 7, `targeted looks: ${watch.targetedLooks}`);
+  });
+
+  test('a monitor that dies is restarted, with one full dump, and followed again', async () => {
+    const dumps = watch.fullDumps;
+    const seen = events;
+    watch.killMonitor();
+    // Its death is an event too (the agent is woken to look again).
+    await until('the monitor restarted', () => events > seen && watch.monitorStarts === 2);
+    assert.equal(watch.fullDumps, dumps + 1, 'one full dump after the restart');
+    await ip('link', 'add', 'kwd', 'type', 'veth', 'peer', 'name', 'kwe');
+    await until('kwd made', (v) => link(v, 'kwd') !== undefined);
+    assert.equal(watch.fullDumps, dumps + 1, 'and none after it');
+  });
+
+  test('a monitor that cannot start (no such namespace) is not started again at once', async () => {
+    const lost = new KernelWatch(`${NS}-gone`, parseKernelLink);
+    let wakes = 0;
+    lost.onEvent(() => { wakes++; });
+    try {
+      await assert.rejects(lost.look(), /Cannot open network namespace|No such file/);
+      const woken = wakes;
+      await assert.rejects(lost.look());
+      assert.equal(lost.monitorStarts, 1, 'the second look waits out the pause');
+      assert.equal(wakes, woken, 'and wakes no one');
+    } finally { lost.close(); }
+  });
+});
