@@ -1,5 +1,6 @@
 // The kernel watch follows changes made outside the agent, in a namespace of its own: a veth
-// pair made, set down and up, addressed and unaddressed, renamed and removed by plain `ip`,
+// pair made, set down and up, addressed and unaddressed, renamed and removed by plain `ip`
+// (one of them named with an @, as ip prints a veth's peer),
 // each seen by a look that reads only what changed (the full dumps are counted: one at the
 // start, one after the monitor is killed and restarted). Waits on the monitor's events, never
 // on time; each wait is bounded. Needs root.
@@ -74,6 +75,21 @@ describe('kernel watch', { skip: process.getuid?.() !== 0 && !process.env.CI ? '
 
     assert.equal(watch.fullDumps, 1, 'no full dump after the first');
     assert.ok(watch.targetedLooks >= 7, `targeted looks: ${watch.targetedLooks}`);
+  });
+
+  test('a link named with an @ is seen under its name by a targeted look; nothing named, nothing read', async () => {
+    const dumps = watch.fullDumps;
+    // ip prints this veth as `a@b@kwf`: the name is not cut at the first @.
+    await ip('link', 'add', 'a@b', 'type', 'veth', 'peer', 'name', 'kwf');
+    await until('a@b made', (v) => link(v, 'a@b') !== undefined && link(v, 'kwf') !== undefined);
+    assert.equal(link(await watch.look(), 'a'), undefined);
+    await ip('link', 'del', 'a@b');
+    await until('a@b removed', (v) => link(v, 'a@b') === undefined && link(v, 'kwf') === undefined);
+    assert.equal(watch.fullDumps, dumps, 'no full dump');
+    const looks = watch.targetedLooks;
+    watch.markDirty([]);
+    await watch.look();
+    assert.equal(watch.targetedLooks, looks, 'an empty list reads nothing (not even the route)');
   });
 
   test('a monitor that dies is restarted, with one full dump, and followed again', async () => {
