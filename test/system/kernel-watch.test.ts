@@ -1,14 +1,17 @@
 // The kernel watch follows changes made outside the agent, in a namespace of its own: a veth
-// pair made, set down and up, addressed and unaddressed, renamed and removed by plain `ip`,
-// each seen by a look that reads only what changed (the full dumps are counted: one at the
-// start, one after the monitor is killed and restarted). Waits on the monitor's events, never
-// on time; each wait is bounded. Needs root.
+// pair made, set down and up, addressed and unaddressed, renamed and removed by plain `ip`, and
+// a veth named with an @ (as ip prints a peer), each seen by a look that reads only what changed
+// (the full dumps are counted: one at the start, one after the monitor is killed and
+// restarted); the bridge driver finds a guest's link made a moment before it realises, ahead of
+// the notification. Waits on the monitor's events, never on time; each wait is bounded. Needs root.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { KernelWatch, type KernelSnapshot } from '../../src/backends/linux/kernel-watch.js';
 import { parseKernelLink, type KernelLink } from '../../src/backends/linux/kernel.js';
+import { BridgeDriver } from '../../src/backends/bridge/driver.js';
+import type { HostDoc } from '../../src/backends/contract.js';
 
 const run = promisify(execFile);
 const NS = `xcpkw-${process.pid}`;
@@ -74,6 +77,45 @@ describe('kernel watch', { skip: process.getuid?.() !== 0 && !process.env.CI ? '
 
     assert.equal(watch.fullDumps, 1, 'no full dump after the first');
     assert.ok(watch.targetedLooks >= 7, `targeted looks: ${watch.targetedLooks}`);
+  });
+
+  test('a link named with an @ is seen under its name by a targeted look; nothing named, nothing read', async () => {
+    const dumps = watch.fullDumps;
+    // ip prints this veth as `a@b@kwf`: the name is not cut at the first @.
+    await ip('link', 'add', 'a@b', 'type', 'veth', 'peer', 'name', 'kwf');
+    await until('a@b made', (v) => link(v, 'a@b') !== undefined && link(v, 'kwf') !== undefined);
+    assert.equal(link(await watch.look(), 'a'), undefined);
+    await ip('link', 'del', 'a@b');
+    await until('a@b removed', (v) => link(v, 'a@b') === undefined && link(v, 'kwf') === undefined);
+    assert.equal(watch.fullDumps, dumps, 'no full dump');
+    const looks = watch.targetedLooks;
+    watch.markDirty([]);
+    await watch.look();
+    assert.equal(watch.targetedLooks, looks, 'an empty list reads nothing (not even the route)');
+  });
+
+  test('the bridge driver asks for a link its document names before the notification of it arrives', async () => {
+    const driver = await BridgeDriver.open({ netns: NS, host: '11111111-2222-3333-4444-555555555555' });
+    try {
+      const net = 'aaaaaaaa-0000-0000-0000-000000000009';
+      const doc: HostDoc = {
+        host: '11111111-2222-3333-4444-555555555555', addresses: [],
+        bridges: [{ name: 'xapi9', owner: 'OpaqueRef:net', networkUuid: net, mtu: 1500, mac: null, tunnels: [] }],
+        vifs: [{ owner: 'OpaqueRef:vif', name: 'vif9.0', bridge: 'xapi9', mac: '02:00:00:00:09:00', mtu: 1500, locking: 'unlocked',
+          ipv4_allowed: [], ipv6_allowed: [], vifUuid: 'aaaaaaaa-0000-0000-0000-000000000010', vmUuid: 'aaaaaaaa-0000-0000-0000-000000000011',
+          networkUuid: net, vmDomid: 9, device: 0 }],
+      };
+      // Made synchronously and realised in the same turn of the event loop: the monitor's line
+      // about vif9.0 cannot have been read yet, so only asking for it finds it.
+      execFileSync('ip', ['-n', NS, 'link', 'add', 'vif9.0', 'type', 'veth', 'peer', 'name', 'kwp'], { timeout: 15000 });
+      const r = await driver.realise(doc);
+      assert.deepEqual(r.errors, {});
+      assert.ok(r.changes.includes('add vif9.0 to xapi9'), JSON.stringify(r.changes));
+    } finally {
+      await driver.close();
+      await ip('link', 'del', 'vif9.0').catch(() => undefined);
+      await ip('link', 'del', 'xapi9').catch(() => undefined);
+    }
   });
 
   test('a monitor that dies is restarted, with one full dump, and followed again', async () => {

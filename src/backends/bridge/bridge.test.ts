@@ -8,7 +8,7 @@ import { IpError } from '../linux/ip.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, portRules } from './locking.js';
 import { bondSettings, describeOp, greKey, hostState as bridgeHostState, linksTouched, markerOf, parseKernel, type KernelState, type KLink } from './model.js';
-import { planBridge } from './plan.js';
+import { expectedLinks, planBridge } from './plan.js';
 
 const HU = '11111111-2222-3333-4444-555555555555';
 const nic = (name: string, extra: Partial<KLink> = {}): KLink => ({ name, kind: 'veth', up: true, carrier: true, mtu: 1500, mac: '02:00:00:00:00:01', alias: '', addrs: [], ...extra });
@@ -238,4 +238,32 @@ test('linksTouched: what each operation may change is read again (a new or old m
   assert.deepEqual(linksTouched([{ op: 'add-vlan', name: 'eth1.10', lower: 'eth1', tag: 10 }], k).sort(), ['eth1', 'eth1.10']);
   assert.deepEqual(linksTouched([{ op: 'move-l3', name: 'eth0', to: 'xenbr0' }], k).sort(), ['eth0', 'xenbr0']);
   assert.deepEqual(linksTouched([{ op: 'addr-add', name: 'xapi0', cidr: '10.0.0.1/24' }], k), ['xapi0']);
+});
+
+test('expectedLinks: every link the plan looks for (bridges, NIC, bond and members, VLAN device, tunnel, VIFs in a bridge)', () => {
+  const b = new PoolBuilder();
+  const h = b.host(HU);
+  const n0 = b.network('xenbr0');
+  const n5 = b.network('xapi5', 1500, { 'xcpnet-tunnel-key': '42' });
+  const p0 = b.physical(h, 'eth0', n0, { mode: 'Static', IP: '10.0.0.1', netmask: '255.255.255.0' });
+  const h2 = b.host();
+  b.tunnel(h2, b.physical(h2, 'eth0', n0, { mode: 'Static', IP: '10.0.0.2', netmask: '255.255.255.0' }), n5, 'vxlan');
+  const s2 = b.physical(h, 'eth2', b.network('xenbr2'));
+  const s3 = b.physical(h, 'eth3', b.network('xenbr3'));
+  const { master } = b.bond(h, b.network('xapi2'), [s2, s3], 'lacp');
+  b.vlan(h, master, b.network('xapi4'), 30);
+  b.tunnel(h, p0, n5, 'vxlan');
+  const vm = b.vm(h, 3);
+  b.vif(vm, b.network('xapi6'), 0, '02:00:00:00:03:00');
+  const doc = compileHost(b.records, h).doc;
+  const want = expectedLinks(doc);
+  const tunnels = doc.bridges.flatMap((x) => x.tunnels.map((t) => t.name));
+  assert.equal(tunnels.length, 1, 'one tunnel, to the other host');
+  assert.ok(want.includes(tunnels[0]!), JSON.stringify(want));
+  assert.ok(doc.vifs.length === 1 && want.includes(doc.vifs[0]!.name) && doc.vifs[0]!.bridge !== undefined, JSON.stringify(doc.vifs));
+  for (const n of ['xenbr0', 'eth0', 'xapi2', 'bond0', 'eth2', 'eth3', 'xapi4', 'bond0.30', 'xapi5', 'vif3.0']) assert.ok(want.includes(n), `${n} in ${JSON.stringify(want)}`);
+  // Whatever the plan makes or looks for on an empty kernel is among them.
+  const plan = planBridge(doc, kernel());
+  const looked = [...plan.ops.map((o) => o.name), ...Object.values(plan.errors).flatMap((m) => /^interface (\S+) does not exist$/.exec(m)?.[1] ?? [])];
+  for (const n of looked) assert.ok(want.includes(n), `${n} (planned) in ${JSON.stringify(want)}`);
 });

@@ -17,7 +17,7 @@ import { withoutRefusedNics, type RefuseNics } from '../linux/takeover.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, NFT_TABLE, observedTable, type LockedPort } from './locking.js';
 import { describeOp, hostState, linksTouched, parseKLink, type KernelState, type KLink } from './model.js';
-import { planBridge } from './plan.js';
+import { expectedLinks, planBridge } from './plan.js';
 
 const execP = promisify(execFile);
 
@@ -68,6 +68,8 @@ export class BridgeDriver implements HostDriver {
   markKernelDirty(names: Iterable<string>): void { this.kernelWatch.markDirty(names); }
 
   async realise(doc: HostDoc): Promise<RealiseResult> {
+    // A link the document names that the view lacks may be new, its notification still on the way.
+    this.kernelWatch.markDirty(expectedLinks(doc).filter((n) => !this.kernelWatch.has(n)));
     const before = await this.kernel();
     const plan = planBridge(doc, before);
     // NICs newly put into a bridge or bond: a refused one leaves its owner's operations undone.

@@ -6,6 +6,7 @@
 // Only devices carrying the marker are changed or removed; NICs and guest interfaces are only
 // enslaved, released, raised and sized. Nothing to change gives no operation at all.
 import type { HostBridge, HostDoc, StrMap } from '../contract.js';
+import { isIfName } from '../../common/net-syntax.js';
 import { bondSettings, markerOf, type KernelState, type KLink, type OwnedOp } from './model.js';
 
 /** What a wanted device must be; a device of that name that is something else is re-created. */
@@ -25,6 +26,35 @@ function matches(l: KLink, w: Want): boolean {
 }
 
 export interface BridgePlan { ops: OwnedOp[]; errors: StrMap }
+
+/**
+ * Pure: the links the plan looks for: bridges, their uplinks (NIC, bond and members), VLAN
+ * devices, tunnels, and the VIFs put into a bridge. The driver asks the kernel afresh for each
+ * one its view lacks (a guest's device may have been made a moment ago, before the kernel's
+ * notification of it). A VLAN device name too long to exist is left out (the plan refuses it).
+ */
+export function expectedLinks(doc: HostDoc): string[] {
+  const uplinkDev = new Map<string, string>();
+  const names: string[] = [];
+  for (const b of doc.bridges) {
+    names.push(b.name, ...b.tunnels.map((t) => t.name));
+    const u = b.uplink;
+    if (b.vlan) {
+      const lower = uplinkDev.get(b.vlan.parent);
+      if (lower !== undefined) names.push(`${lower}.${b.vlan.tag}`);
+    } else if (u?.kind === 'nic') {
+      names.push(u.device);
+      uplinkDev.set(b.name, u.device);
+    } else if (u) {
+      // A bond of one NIC is that NIC (as planned below).
+      const dev = u.members.length === 1 ? u.members[0]! : u.device;
+      names.push(...(u.members.length === 1 ? [] : [u.device]), ...u.members);
+      uplinkDev.set(b.name, dev);
+    }
+  }
+  for (const v of doc.vifs) if (v.bridge !== undefined && v.locking !== 'disabled') names.push(v.name);
+  return names.filter(isIfName);
+}
 
 export function planBridge(doc: HostDoc, k: KernelState): BridgePlan {
   const mark = markerOf(doc.host);

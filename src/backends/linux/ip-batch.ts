@@ -6,7 +6,13 @@
 // helper goes on (iproute2's -force); such a batch ends with a command that always answers.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
-interface Proc { p: ChildProcessWithoutNullStreams; lines: string[]; buf: string; wake?: () => void; dead?: Error }
+interface Proc { p: ChildProcessWithoutNullStreams; lines: string[]; buf: string; stderr: string; wake?: () => void; dead?: Error }
+
+/**
+ * How much of the helper's stderr is kept, for the message when it dies: only the last part.
+ * It lives as long as the agent, and with -force every vanished link it is asked for adds a line.
+ */
+export const STDERR_KEPT = 4096;
 
 export class IpBatch {
   private proc?: Proc;
@@ -17,8 +23,7 @@ export class IpBatch {
   private start(): Proc {
     const argv = [...(this.netns ? ['-n', this.netns] : []), ...(this.force ? ['-force'] : []), '-json', '-details', '-batch', '-'];
     const p = spawn('ip', argv, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const proc: Proc = { p, lines: [], buf: '' };
-    let stderr = '';
+    const proc: Proc = { p, lines: [], buf: '', stderr: '' };
     p.stdout.setEncoding('utf8');
     p.stdout.on('data', (d: string) => {
       proc.buf += d;
@@ -29,14 +34,15 @@ export class IpBatch {
       }
       proc.wake?.();
     });
-    p.stderr.on('data', (d) => { stderr += d; });
+    p.stderr.setEncoding('utf8');
+    p.stderr.on('data', (d: string) => { proc.stderr = (proc.stderr + d).slice(-STDERR_KEPT); });
     const die = (e: Error) => {
       proc.dead ??= e;
       if (this.proc === proc) this.proc = undefined;
       proc.wake?.();
     };
     p.on('error', die);
-    p.on('close', (code) => die(new Error(`ip ${argv.join(' ')}: ${stderr.trim() || `exited (${code})`}`)));
+    p.on('close', (code) => die(new Error(`ip ${argv.join(' ')}: ${proc.stderr.trim() || `exited (${code})`}`)));
     p.stdin.on('error', () => { /* EPIPE after it died: reported by 'close' */ });
     // An idle helper does not keep the process alive (a pending request does, by its timer).
     p.unref();
@@ -68,6 +74,9 @@ export class IpBatch {
     this.queue = next.catch(() => undefined);
     return next;
   }
+
+  /** Characters of stderr the running helper holds (tests check the bound). */
+  stderrHeld(): number { return this.proc?.stderr.length ?? 0; }
 
   close(): void {
     const proc = this.proc;

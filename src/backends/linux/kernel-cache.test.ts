@@ -3,7 +3,7 @@
 // the next look must read.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { KernelCache, MAX_DIRTY, parseMonitorLine, type LinkRecord } from './kernel-cache.js';
+import { KernelCache, linkNamesOf, MAX_DIRTY, parseMonitorLine, type LinkRecord } from './kernel-cache.js';
 
 const LINES = {
   made: '2: kwb@NONE: <BROADCAST,MULTICAST> mtu 1500 qdisc noop state DOWN group default \\    link/ether 2a:3b:70:2f:93:4c brd ff:ff:ff:ff:ff:ff',
@@ -17,15 +17,18 @@ const LINES = {
   addr6Del: 'Deleted 2: kwb    inet6 fe80::283b:70ff:fe2f:934c/64 scope link tentative \\       valid_lft forever preferred_lft forever',
   routeDel: 'Deleted fe80::/64 dev kwb proto kernel metric 256 pref medium',
   enslaved: '2: kwb@kwa: <BROADCAST,MULTICAST> mtu 1500 master br0 state DOWN \\    link/ether 2a:3b:70:2f:93:4c',
+  // A veth literally named `a@b`, its peer `c` (ip appends `@c`; the index made 9 here).
+  atName: '9: a@b@c: <BROADCAST,MULTICAST,M-DOWN> mtu 1500 qdisc noop state DOWN group default \\    link/ether 1a:78:87:0d:b0:8d brd ff:ff:ff:ff:ff:ff',
   deleted: 'Deleted 3: kwc@NONE: <BROADCAST,MULTICAST> mtu 1400 qdisc noop state DOWN group default \\    link/ether 42:2a:ea:46:78:13 brd ff:ff:ff:ff:ff:ff',
 };
 
 test('parseMonitorLine: links, addresses (by index), routes', () => {
-  assert.deepEqual(parseMonitorLine(LINES.made), { kind: 'link', ifindex: 2, name: 'kwb', deleted: false });
-  assert.deepEqual(parseMonitorLine(LINES.up), { kind: 'link', ifindex: 3, name: 'kwa', deleted: false });
-  assert.deepEqual(parseMonitorLine(LINES.renamed), { kind: 'link', ifindex: 3, name: 'kwc', deleted: false });
-  assert.deepEqual(parseMonitorLine(LINES.enslaved), { kind: 'link', ifindex: 2, name: 'kwb', deleted: false });
-  assert.deepEqual(parseMonitorLine(LINES.deleted), { kind: 'link', ifindex: 3, name: 'kwc', deleted: true });
+  assert.deepEqual(parseMonitorLine(LINES.made), { kind: 'link', ifindex: 2, names: ['kwb', 'kwb@NONE'], deleted: false });
+  assert.deepEqual(parseMonitorLine(LINES.up), { kind: 'link', ifindex: 3, names: ['kwa', 'kwa@kwb'], deleted: false });
+  assert.deepEqual(parseMonitorLine(LINES.renamed), { kind: 'link', ifindex: 3, names: ['kwc', 'kwc@kwb'], deleted: false });
+  assert.deepEqual(parseMonitorLine(LINES.enslaved), { kind: 'link', ifindex: 2, names: ['kwb', 'kwb@kwa'], deleted: false });
+  assert.deepEqual(parseMonitorLine(LINES.deleted), { kind: 'link', ifindex: 3, names: ['kwc', 'kwc@NONE'], deleted: true });
+  assert.deepEqual(parseMonitorLine(LINES.atName), { kind: 'link', ifindex: 9, names: ['a', 'a@b', 'a@b@c'], deleted: false });
   assert.deepEqual(parseMonitorLine(LINES.addr), { kind: 'addr', ifindex: 3, label: 'kwa', deleted: false });
   assert.deepEqual(parseMonitorLine(LINES.addrDelAfterRename), { kind: 'addr', ifindex: 3, label: 'kwa', deleted: true });
   assert.deepEqual(parseMonitorLine(LINES.addr6Del), { kind: 'addr', ifindex: 2, label: 'kwb', deleted: true });
@@ -51,7 +54,7 @@ test('KernelCache: a full dump, then only what the events name', () => {
   assert.deepEqual(c.pending(), { full: false, names: [], route: false }, 'nothing changed: nothing to read');
   c.apply(parseMonitorLine(LINES.up)!);
   c.apply(parseMonitorLine(LINES.addr)!);
-  assert.deepEqual(c.pending(), { full: false, names: ['kwa'], route: true });
+  assert.deepEqual(c.pending(), { full: false, names: ['kwa', 'kwa@kwb'], route: true });
   assert.deepEqual(c.pending(), { full: false, names: [], route: false }, 'pending takes the dirty set');
   const before = c.view();
   c.loadSome(['kwa'], [rec(3, 'kwa', 9000)], routes('kwb'));
@@ -63,7 +66,7 @@ test('KernelCache: a full dump, then only what the events name', () => {
 test('KernelCache: a rename reads both names; an address event is named by its index, not its label', () => {
   const c = loaded();
   c.apply(parseMonitorLine(LINES.renamed)!);
-  assert.deepEqual(c.pending(), { full: false, names: ['kwa', 'kwc'], route: true });
+  assert.deepEqual(c.pending(), { full: false, names: ['kwa', 'kwc', 'kwc@kwb'], route: true });
   c.loadSome(['kwa', 'kwc'], [rec(3, 'kwc', 1400)]);
   assert.deepEqual([...c.view().links.keys()].sort(), ['kwb', 'kwc', 'lo']);
   c.apply(parseMonitorLine(LINES.addrDelAfterRename)!);
@@ -95,7 +98,38 @@ test('KernelCache: a restart (or lost events, or a storm of changes) makes the n
   c.loadFull([rec(1, 'lo'), rec(9, 'new0')], []);
   assert.deepEqual([...c.view().links.keys()], ['lo', 'new0']);
   assert.equal(c.view().defaultRoute, undefined);
-  assert.deepEqual(c.pending(), { full: false, names: ['kwb'], route: true }, 'the names dirty before the restart went with it; the one during the dump stays');
+  assert.deepEqual(c.pending(), { full: false, names: ['kwb', 'kwb@NONE'], route: true }, 'the names dirty before the restart went with it; the one during the dump stays');
   c.markDirty(Array.from({ length: MAX_DIRTY + 1 }, (_, i) => `v${i}`));
   assert.equal(c.pending().full, true);
+});
+
+test('linkNamesOf: every reading of NAME@PEER that is an interface name', () => {
+  assert.deepEqual(linkNamesOf('kwa'), ['kwa']);
+  assert.deepEqual(linkNamesOf('a@b'), ['a', 'a@b']);
+  assert.deepEqual(linkNamesOf('x@y@z'), ['x', 'x@y', 'x@y@z']);
+  assert.deepEqual(linkNamesOf('@x'), ['@x'], 'no empty name');
+  assert.deepEqual(linkNamesOf('abcdefghijklmno@if12'), ['abcdefghijklmno'], 'no name past 15 bytes');
+});
+
+test('KernelCache: a new link named with an @ is read under its whole name, not cut at the @', () => {
+  const c = loaded();
+  c.apply(parseMonitorLine(LINES.atName)!);
+  const p = c.pending();
+  assert.ok(!p.full);
+  assert.ok(p.names.includes('a@b'), JSON.stringify(p));
+  c.loadSome(p.names, [rec(9, 'a@b')]);
+  assert.equal(c.has('a@b'), true);
+  assert.equal(c.has('a'), false);
+  c.apply({ kind: 'link', ifindex: 10, names: [], deleted: false });
+  assert.equal(c.pending().full, true, 'a link no name can stand for: everything is read');
+});
+
+test('KernelCache: nothing named, nothing read; a route event reads only the route', () => {
+  const c = loaded();
+  c.markDirty([]);
+  assert.deepEqual(c.pending(), { full: false, names: [], route: false }, 'an empty list marks nothing, not even the route');
+  c.apply(parseMonitorLine(LINES.route)!);
+  assert.deepEqual(c.pending(), { full: false, names: [], route: true });
+  c.markDirty(['kwa']);
+  assert.deepEqual(c.pending(), { full: false, names: ['kwa'], route: true }, 'a changed link may have moved the route');
 });

@@ -3,6 +3,7 @@
 // one line of `ip -o monitor link address route` and marks what it names dirty; `pending` says
 // what the next look must ask the kernel (a full dump, or only the dirty links and the route);
 // `loadFull`/`loadSome` take the answers. The I/O is in kernel-watch.ts.
+import { isIfName } from '../../common/net-syntax.js';
 
 /** One record of `ip -json -details addr show` (a link with its addr_info). */
 export type LinkRecord = Record<string, unknown>;
@@ -11,7 +12,8 @@ export interface DefaultRoute { dev: string; via: string }
 
 /** What one monitor line says changed. */
 export type MonitorEvent =
-  | { kind: 'link'; ifindex: number; name: string; deleted: boolean }
+  /** `names`: what the link may be called (see linkNamesOf). */
+  | { kind: 'link'; ifindex: number; names: string[]; deleted: boolean }
   | { kind: 'addr'; ifindex: number; label: string; deleted: boolean }
   | { kind: 'route' };
 
@@ -27,11 +29,24 @@ export function parseMonitorLine(line: string): MonitorEvent | undefined {
   if (text === '') return undefined;
   const deleted = text.startsWith('Deleted ');
   const body = deleted ? text.slice('Deleted '.length) : text;
-  const link = /^(\d+): ([^\s:@]+)(?:@[^\s:]*)?: </.exec(body);
-  if (link) return { kind: 'link', ifindex: Number(link[1]), name: link[2]!, deleted };
+  const link = /^(\d+): (\S+): </.exec(body);
+  if (link) return { kind: 'link', ifindex: Number(link[1]), names: linkNamesOf(link[2]!), deleted };
   const addr = /^(\d+): (\S+)\s+inet6? /.exec(body);
   if (addr) return { kind: 'addr', ifindex: Number(addr[1]), label: addr[2]!, deleted };
   return { kind: 'route' };
+}
+
+/**
+ * Pure: the names a monitor line's `NAME[@PEER]` may stand for. ip appends `@PEER` (a veth's
+ * peer, a VLAN's lower device) and a name may itself hold `@`, so `a@b` is the link `a` or a
+ * link named `a@b`: every reading that is an interface name is asked for, and the kernel's
+ * answer says which exists (a name cannot hold ':' or a blank, so the text ends at `: <`).
+ */
+export function linkNamesOf(text: string): string[] {
+  const names: string[] = [];
+  for (let i = text.indexOf('@'); i >= 0; i = text.indexOf('@', i + 1)) names.push(text.slice(0, i));
+  names.push(text);
+  return names.filter(isIfName);
 }
 
 /** Pure: the IPv4 default route of `ip -json route show default`, if any. */
@@ -65,22 +80,29 @@ export class KernelCache<L> {
     this.routeDirty = false;
   }
 
+  /**
+   * The named links are read again, and the default route with them (a link going down drops
+   * its routes unannounced). No names: nothing to read.
+   */
   markDirty(names: Iterable<string>): void {
-    if (this.fullReason !== undefined) return;
-    for (const n of names) this.dirty.add(n);
+    const list = [...names];
+    if (this.fullReason !== undefined || list.length === 0) return;
+    for (const n of list) this.dirty.add(n);
     this.routeDirty = true;
     if (this.dirty.size > MAX_DIRTY) this.requireFull(`more than ${MAX_DIRTY} links changed`);
   }
 
-  /** Every event may also have moved the default route (a link going down drops its routes unannounced). */
   apply(ev: MonitorEvent): void {
     if (ev.kind === 'link') {
+      // The name the index had, too: a rename leaves it behind.
       const old = this.names.get(ev.ifindex);
-      this.markDirty(old !== undefined && old !== ev.name ? [old, ev.name] : [ev.name]);
+      const names = old !== undefined ? [old, ...ev.names] : ev.names;
+      if (names.length === 0) this.requireFull('a link named by no interface name');
+      else this.markDirty(names);
     } else if (ev.kind === 'addr') {
       this.markDirty([this.names.get(ev.ifindex) ?? ev.label]);
-    } else {
-      this.markDirty([]);
+    } else if (this.fullReason === undefined) {
+      this.routeDirty = true;
     }
   }
 
