@@ -33,7 +33,7 @@ const MEMBER_IP = '127.0.0.22';
 /** An address nothing listens on: where the member is sent first, so that it loses its master. */
 const NOWHERE_IP = '127.0.0.23';
 
-async function host(name: string, ip: string, port: number, extra: { masterTrust?: { fingerprint: string } } = {}) {
+async function host(name: string, ip: string, port: number, extra: { masterTrust?: { fingerprint?: string; ca?: string } } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `xcpnet-recover-${name}-`));
   const master = await startMaster({
     stateDir: dir, listen: { host: ip, port }, rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
@@ -125,6 +125,34 @@ test('recover_slaves tells a member the master\'s address; wrong proofs, session
     'the same membership (host, secret, pinned master certificate) at the master\'s address');
   await assertApiError(B.client.call('host.get_all'), 'HOST_IS_SLAVE', [MASTER_IP]);
   await waitFor('the member to log in to its master again', 20_000, () => (A.master.server.sessions.hostLastActive(cfg.host) > lost ? true : undefined));
+});
+
+test('a member that trusts its master through a CA takes a new address only on its own socket', async () => {
+  const A = await host('recK', '127.0.0.32', 0);
+  const port = A.master.listener.tcpPort!;
+  await manageAt(A.client, '127.0.0.32');
+  // The master's self-signed certificate (it names 127.0.0.32) as the member's CA file.
+  const B = await host('recL', '127.0.0.33', port, { masterTrust: { ca: readFileSync(join(A.dir, 'server.pem'), 'utf8') } });
+  await manageAt(B.client, '127.0.0.33');
+  await B.client.call('pool.join', `127.0.0.32:${port}`, 'root', ROOT_PASSWORD);
+  const cfg = JSON.parse(memberFile(B.dir)) as MemberConfig;
+  const joined = memberFile(B.dir);
+
+  // A valid proof still gets a session, but not a reset: with a CA, a forged reset could send the
+  // member (and its credential) to any server that CA signed a certificate for.
+  const key = createHash('sha256').update(cfg.secret).digest();
+  const raw = await XapiClient.connect({ target: `https://127.0.0.33:${port}`, user: '', password: '', poolProof: recoveryProof(key, cfg.host),
+    trust: { fingerprint: B.master.fingerprint() } });
+  try {
+    await assertApiError(raw.call('pool.emergency_reset_master', NOWHERE_IP), 'OPERATION_NOT_ALLOWED');
+  } finally { await raw.close(); }
+  assert.equal(memberFile(B.dir), joined, 'a refused reset changes nothing');
+  assert.deepEqual(await A.client.call('pool.recover_slaves'), [], 'the master does not move it either');
+  assert.equal(memberFile(B.dir), joined);
+
+  // The operator on the member may.
+  await B.client.call('pool.emergency_reset_master', NOWHERE_IP);
+  assert.equal((JSON.parse(memberFile(B.dir)) as MemberConfig).master, `https://${NOWHERE_IP}:${port}`);
 });
 
 test('recover_slaves skips a member it cannot check or reach, and answers with the others', async () => {
