@@ -210,7 +210,10 @@ export class MemberRuntime {
       if (changed) writeMemberConfig(this.o.stateDir, this.cfg);
       if (next) {
         // A login with the new secret retires the old one on the master; the old session stays.
+        const moves = this.moves;
         const fresh = await this.login();
+        // The master moved while this login went to the old address: run() logs in at the new one.
+        if (moves !== this.moves) { fresh.abandon(); return; }
         this.client = fresh;
         await c.close().catch(() => {});
         this.o.log('member: pool credential renewed');

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { connect, createServer, type Socket } from 'node:net';
 import { XapiClient } from '../../src/client/index.js';
 import { RULES } from '../../src/server/impl/index.js';
 import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
@@ -153,6 +154,64 @@ test('a member that trusts its master through a CA takes a new address only on i
   // The operator on the member may.
   await B.client.call('pool.emergency_reset_master', NOWHERE_IP);
   assert.equal((JSON.parse(memberFile(B.dir)) as MemberConfig).master, `https://${NOWHERE_IP}:${port}`);
+});
+
+/**
+ * A TCP relay to the master: its old address. While held, new connections wait unrelayed (a
+ * login in flight); `open` counts the connections through it that are still open.
+ */
+async function relay(host: string, port: number, to: { host: string; port: number }) {
+  const open = new Set<Socket>();
+  let held: Socket[] | undefined;
+  const pass = (s: Socket): void => {
+    const up = connect(to);
+    s.pipe(up).pipe(s);
+    up.on('error', () => s.destroy()).on('close', () => s.destroy());
+    s.on('close', () => up.destroy());
+  };
+  const server = createServer((s) => {
+    open.add(s);
+    s.on('error', () => s.destroy()).on('close', () => open.delete(s));
+    if (held) held.push(s); else pass(s);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+  return {
+    hold: (): void => { held = []; },
+    held: (): number => held?.length ?? 0,
+    release: (): void => { const h = held ?? []; held = undefined; for (const s of h) pass(s); },
+    open: (): number => open.size,
+    close: (): Promise<void> => { for (const s of open) s.destroy(); return new Promise((resolve) => server.close(() => resolve())); },
+  };
+}
+
+test('a member told the master\'s new address while it logs in with a rotated secret keeps the new address', async () => {
+  const A = await host('recR', '127.0.0.34', 0);
+  const port = A.master.listener.tcpPort!;
+  await manageAt(A.client, '127.0.0.34');
+  const old = await relay('127.0.0.35', port, { host: '127.0.0.34', port });
+  try {
+    const B = await host('recS', '127.0.0.36', port, { masterTrust: { fingerprint: A.master.fingerprint() } });
+    await manageAt(B.client, '127.0.0.36');
+    await B.client.call('pool.join', `127.0.0.35:${port}`, 'root', ROOT_PASSWORD);
+    const joined = JSON.parse(memberFile(B.dir)) as MemberConfig;
+    await waitFor('the member to log in at the old address', 20_000, () => (A.master.server.sessions.hostLastActive(joined.host) > 0 ? true : undefined));
+
+    // The member collects a rotated secret and logs in with it at the old address: held there.
+    old.hold();
+    await A.client.call('pool.rotate_secret');
+    await waitFor('the member to collect its new secret', 20_000, () => ((JSON.parse(memberFile(B.dir)) as MemberConfig).secret !== joined.secret ? true : undefined));
+    await waitFor('its login at the old address', 20_000, () => (old.held() > 0 ? true : undefined));
+    // Meanwhile it is told the master's new address; then the old address answers the login.
+    await B.client.call('pool.emergency_reset_master', '127.0.0.34');
+    old.release();
+
+    // The session from the old address is dropped: the member talks to the new one only.
+    await waitFor('the member to leave the old address', 15_000, () => (old.open() === 0 ? true : undefined));
+    const left = Date.now();
+    await waitFor('the member to log in at the new address', 20_000, () => (A.master.server.sessions.hostLastActive(joined.host) > left ? true : undefined));
+    assert.equal(old.open(), 0, 'nothing went back to the old address');
+    assert.equal((JSON.parse(memberFile(B.dir)) as MemberConfig).master, `https://127.0.0.34:${port}`);
+  } finally { await old.close(); }
 });
 
 test('recover_slaves skips a member it cannot check or reach, and answers with the others', async () => {
