@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ApiError } from '../common/api-error.js';
 import { isMasterAddress, recoveryKeyOf, recoveryProof } from '../protocol/pool-recovery.js';
-import { followMasterAt, RECOVERY_SESSION_MS, RECOVERY_SESSIONS_MAX, RecoverySessions } from './member-recovery.js';
+import { assertPinsMaster, followMasterAt, RECOVERY_SESSION_MS, RECOVERY_SESSIONS_MAX, RecoverySessions } from './member-recovery.js';
 import type { MemberConfig } from '../protocol/pool-member.js';
 
 const cfg: MemberConfig = {
@@ -39,4 +39,11 @@ test('a new master address keeps the membership and its port; anything but IPv4 
     assert.equal(isMasterAddress(bad), false, String(bad));
     assert.equal(code(() => followMasterAt(cfg, bad)), 'INVALID_VALUE', String(bad));
   }
+});
+
+test('a reset from the network is taken only by a member that pins its master by fingerprint, over https', () => {
+  assert.equal(code(() => assertPinsMaster(cfg, { fingerprint: 'AB' })), 'none');
+  assert.equal(code(() => assertPinsMaster(cfg, { ca: 'PEM' })), 'OPERATION_NOT_ALLOWED');
+  assert.equal(code(() => assertPinsMaster(cfg, {})), 'OPERATION_NOT_ALLOWED', 'the system CAs');
+  assert.equal(code(() => assertPinsMaster({ master: 'http://192.0.2.11:8080' }, { fingerprint: 'AB' })), 'OPERATION_NOT_ALLOWED', 'no TLS, nothing pinned');
 });

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { ApiError } from '../common/api-error.js';
 import { isMasterAddress, isRecoveryProof } from '../protocol/pool-recovery.js';
-import type { MemberConfig } from '../protocol/pool-member.js';
+import type { MasterTrust, MemberConfig } from '../protocol/pool-member.js';
 
 /** A recovery session ends this long after its login. */
 export const RECOVERY_SESSION_MS = 60_000;
@@ -56,4 +56,15 @@ export function followMasterAt(cfg: MemberConfig, address: unknown): MemberConfi
   const url = new URL(cfg.master);
   url.hostname = address;
   return { ...cfg, master: url.origin, masterAddress: address };
+}
+
+/**
+ * Pure: refuses pool.emergency_reset_master from the network (a recovery proof over TLS) unless
+ * this member pins its master's certificate by fingerprint. Trusted through CAs, it would follow a
+ * forged reset to any server with a certificate those CAs sign for the new address and log in
+ * there with its credential. Its own socket's reset (the operator on the member) stays allowed.
+ */
+export function assertPinsMaster(cfg: Pick<MemberConfig, 'master'>, trust: MasterTrust): void {
+  if (cfg.master.startsWith('https:') && trust.fingerprint) return;
+  throw new ApiError('OPERATION_NOT_ALLOWED', ['this member does not pin its master\'s certificate by fingerprint, so it takes a new master address only on its own socket (xe pool-emergency-reset-master there)']);
 }

@@ -103,6 +103,9 @@ export class MemberRuntime {
 
   get config(): MemberConfig { return this.cfg; }
 
+  /** How this member trusts its master's certificate: as its membership says, else as serve was told. */
+  get trust(): MasterTrust { return this.cfg.trust ?? this.o.trust ?? {}; }
+
   /**
    * Follows the master at the address `cfg` names from now on (pool.emergency_reset_master): the
    * session with the old address is closed (a call in flight on it fails), and the next login, with
@@ -119,7 +122,7 @@ export class MemberRuntime {
 
   /** A session with the master; this host's certificate is recorded there first. */
   private async login(): Promise<XapiClient> {
-    const c = await connectToMaster(this.cfg.master, this.cfg.trust ?? this.o.trust ?? {}, { host: this.cfg.host, secret: this.cfg.secret });
+    const c = await connectToMaster(this.cfg.master, this.trust, { host: this.cfg.host, secret: this.cfg.secret });
     await this.reportCertificate(c);
     return c;
   }
@@ -207,7 +210,10 @@ export class MemberRuntime {
       if (changed) writeMemberConfig(this.o.stateDir, this.cfg);
       if (next) {
         // A login with the new secret retires the old one on the master; the old session stays.
+        const moves = this.moves;
         const fresh = await this.login();
+        // The master moved while this login went to the old address: run() logs in at the new one.
+        if (moves !== this.moves) { fresh.abandon(); return; }
         this.client = fresh;
         await c.close().catch(() => {});
         this.o.log('member: pool credential renewed');

@@ -24,7 +24,7 @@ import { connectToMaster, masterTarget, MemberRuntime, readMemberConfig, removeM
   type ManagementConfig, type MasterTrust, type MemberConfig } from './member.js';
 import { initialHostNetworking } from './impl/pif.js';
 import { trustGiven } from '../protocol/pool-member.js';
-import { followMasterAt, RecoverySessions } from './member-recovery.js';
+import { assertPinsMaster, followMasterAt, RecoverySessions } from './member-recovery.js';
 import { recoverImpls } from './recover-slaves.js';
 import { startTunnelController, type TunnelController } from './impl/controller.js';
 import { topologyPages } from './topology-page.js';
@@ -170,7 +170,8 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
   /**
    * A member's own answers: on its local socket (trusted, as xapi's) the calls of emergency mode
    * (through its agent) and pool.emergency_reset_master; on TLS, only to the pool master proving
-   * itself (pool.recover_slaves, src/server/member-recovery.ts). Anything else: HOST_IS_SLAVE.
+   * itself (pool.recover_slaves, src/server/member-recovery.ts), and a reset only if this member
+   * pins its master's certificate by fingerprint. Anything else: HOST_IS_SLAVE.
    */
   const memberAnswer = async (m: MemberRuntime, method: string, params: unknown[], local: boolean): Promise<Value | undefined> => {
     const [session, arg] = params;
@@ -181,7 +182,8 @@ export async function startMaster(opts: ServeOptions): Promise<Master> {
           if (!recovery.has(session)) return undefined;
           recovery.logout(session);
           return '';
-        case 'pool.emergency_reset_master': case 'host.is_in_emergency_mode': recovery.check(session); break;
+        case 'pool.emergency_reset_master': recovery.check(session); assertPinsMaster(m.config, m.trust); break;
+        case 'host.is_in_emergency_mode': recovery.check(session); break;
         default: return undefined;
       }
     }

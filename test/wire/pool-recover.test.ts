@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
+import { connect, createServer, type Socket } from 'node:net';
 import { XapiClient } from '../../src/client/index.js';
 import { RULES } from '../../src/server/impl/index.js';
 import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
@@ -33,7 +34,7 @@ const MEMBER_IP = '127.0.0.22';
 /** An address nothing listens on: where the member is sent first, so that it loses its master. */
 const NOWHERE_IP = '127.0.0.23';
 
-async function host(name: string, ip: string, port: number, extra: { masterTrust?: { fingerprint: string } } = {}) {
+async function host(name: string, ip: string, port: number, extra: { masterTrust?: { fingerprint?: string; ca?: string } } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `xcpnet-recover-${name}-`));
   const master = await startMaster({
     stateDir: dir, listen: { host: ip, port }, rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
@@ -125,6 +126,92 @@ test('recover_slaves tells a member the master\'s address; wrong proofs, session
     'the same membership (host, secret, pinned master certificate) at the master\'s address');
   await assertApiError(B.client.call('host.get_all'), 'HOST_IS_SLAVE', [MASTER_IP]);
   await waitFor('the member to log in to its master again', 20_000, () => (A.master.server.sessions.hostLastActive(cfg.host) > lost ? true : undefined));
+});
+
+test('a member that trusts its master through a CA takes a new address only on its own socket', async () => {
+  const A = await host('recK', '127.0.0.32', 0);
+  const port = A.master.listener.tcpPort!;
+  await manageAt(A.client, '127.0.0.32');
+  // The master's self-signed certificate (it names 127.0.0.32) as the member's CA file.
+  const B = await host('recL', '127.0.0.33', port, { masterTrust: { ca: readFileSync(join(A.dir, 'server.pem'), 'utf8') } });
+  await manageAt(B.client, '127.0.0.33');
+  await B.client.call('pool.join', `127.0.0.32:${port}`, 'root', ROOT_PASSWORD);
+  const cfg = JSON.parse(memberFile(B.dir)) as MemberConfig;
+  const joined = memberFile(B.dir);
+
+  // A valid proof still gets a session, but not a reset: with a CA, a forged reset could send the
+  // member (and its credential) to any server that CA signed a certificate for.
+  const key = createHash('sha256').update(cfg.secret).digest();
+  const raw = await XapiClient.connect({ target: `https://127.0.0.33:${port}`, user: '', password: '', poolProof: recoveryProof(key, cfg.host),
+    trust: { fingerprint: B.master.fingerprint() } });
+  try {
+    await assertApiError(raw.call('pool.emergency_reset_master', NOWHERE_IP), 'OPERATION_NOT_ALLOWED');
+  } finally { await raw.close(); }
+  assert.equal(memberFile(B.dir), joined, 'a refused reset changes nothing');
+  assert.deepEqual(await A.client.call('pool.recover_slaves'), [], 'the master does not move it either');
+  assert.equal(memberFile(B.dir), joined);
+
+  // The operator on the member may.
+  await B.client.call('pool.emergency_reset_master', NOWHERE_IP);
+  assert.equal((JSON.parse(memberFile(B.dir)) as MemberConfig).master, `https://${NOWHERE_IP}:${port}`);
+});
+
+/**
+ * A TCP relay to the master: its old address. While held, new connections wait unrelayed (a
+ * login in flight); `open` counts the connections through it that are still open.
+ */
+async function relay(host: string, port: number, to: { host: string; port: number }) {
+  const open = new Set<Socket>();
+  let held: Socket[] | undefined;
+  const pass = (s: Socket): void => {
+    const up = connect(to);
+    s.pipe(up).pipe(s);
+    up.on('error', () => s.destroy()).on('close', () => s.destroy());
+    s.on('close', () => up.destroy());
+  };
+  const server = createServer((s) => {
+    open.add(s);
+    s.on('error', () => s.destroy()).on('close', () => open.delete(s));
+    if (held) held.push(s); else pass(s);
+  });
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, resolve));
+  return {
+    hold: (): void => { held = []; },
+    held: (): number => held?.length ?? 0,
+    release: (): void => { const h = held ?? []; held = undefined; for (const s of h) pass(s); },
+    open: (): number => open.size,
+    close: (): Promise<void> => { for (const s of open) s.destroy(); return new Promise((resolve) => server.close(() => resolve())); },
+  };
+}
+
+test('a member told the master\'s new address while it logs in with a rotated secret keeps the new address', async () => {
+  const A = await host('recR', '127.0.0.34', 0);
+  const port = A.master.listener.tcpPort!;
+  await manageAt(A.client, '127.0.0.34');
+  const old = await relay('127.0.0.35', port, { host: '127.0.0.34', port });
+  try {
+    const B = await host('recS', '127.0.0.36', port, { masterTrust: { fingerprint: A.master.fingerprint() } });
+    await manageAt(B.client, '127.0.0.36');
+    await B.client.call('pool.join', `127.0.0.35:${port}`, 'root', ROOT_PASSWORD);
+    const joined = JSON.parse(memberFile(B.dir)) as MemberConfig;
+    await waitFor('the member to log in at the old address', 20_000, () => (A.master.server.sessions.hostLastActive(joined.host) > 0 ? true : undefined));
+
+    // The member collects a rotated secret and logs in with it at the old address: held there.
+    old.hold();
+    await A.client.call('pool.rotate_secret');
+    await waitFor('the member to collect its new secret', 20_000, () => ((JSON.parse(memberFile(B.dir)) as MemberConfig).secret !== joined.secret ? true : undefined));
+    await waitFor('its login at the old address', 20_000, () => (old.held() > 0 ? true : undefined));
+    // Meanwhile it is told the master's new address; then the old address answers the login.
+    await B.client.call('pool.emergency_reset_master', '127.0.0.34');
+    old.release();
+
+    // The session from the old address is dropped: the member talks to the new one only.
+    await waitFor('the member to leave the old address', 15_000, () => (old.open() === 0 ? true : undefined));
+    const left = Date.now();
+    await waitFor('the member to log in at the new address', 20_000, () => (A.master.server.sessions.hostLastActive(joined.host) > left ? true : undefined));
+    assert.equal(old.open(), 0, 'nothing went back to the old address');
+    assert.equal((JSON.parse(memberFile(B.dir)) as MemberConfig).master, `https://127.0.0.34:${port}`);
+  } finally { await old.close(); }
 });
 
 test('recover_slaves skips a member it cannot check or reach, and answers with the others', async () => {
