@@ -85,6 +85,8 @@ test('TLS to ovsdb-server: the master\'s certificate is let in, another CA\'s is
   }, 'a certificate of another CA is refused');
 
   // The CA's files are lost: a new CA, and the master's certificate is renewed under it.
+  const told: string[] = [];
+  const unsubscribe = ca.onNewCa((fp) => told.push(fp));
   const before = readFileSync(central.ca, 'utf8');
   rmSync(join(dir, 'pool', 'pool-ca.key'));
   rmSync(central.ca);
@@ -92,4 +94,15 @@ test('TLS to ovsdb-server: the master\'s certificate is let in, another CA\'s is
   const newCa = new X509Certificate(readFileSync(central.ca));
   assert.notEqual(readFileSync(central.ca, 'utf8'), before);
   assert.ok(new X509Certificate(readFileSync(central.cert)).verify(newCa.publicKey), 'the master\'s certificate is signed by the new CA');
+  assert.deepEqual(told, [newCa.fingerprint256], 'the master is told the new CA (to publish it)');
+
+  // Lost again, and this time a host's signing request makes the new CA: the master is told too.
+  rmSync(join(dir, 'pool', 'pool-ca.key'));
+  rmSync(central.ca);
+  const key = join(dir, 'again.key');
+  execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', key], { stdio: 'ignore' });
+  await ca.sign(execFileSync('openssl', ['req', '-new', '-key', key, '-subj', `/CN=${HOST}`], { encoding: 'utf8' }), HOST);
+  assert.deepEqual(told, [newCa.fingerprint256, new X509Certificate(readFileSync(central.ca)).fingerprint256]);
+  assert.notEqual(told[1], told[0]);
+  unsubscribe();
 });

@@ -240,6 +240,23 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
   let mode: string | undefined;
   const modeOf = (c: OvnCluster | undefined) => (c ? c.members.map((m) => m.address).join(',') : 'standalone');
 
+  /** Writes `keys` into pool.other_config where they differ. */
+  const publish = (keys: Record<string, string>): void => {
+    const have = poolConfig(store);
+    if (!Object.entries(keys).some(([k, v]) => have[k] !== v)) return;
+    store.transact((tx) => {
+      for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), ...keys } });
+    });
+  };
+  // A CA made again (its files lost), by whichever operation (a host's signing request too): the
+  // hosts are told at once, and the master's own certificate is renewed under it.
+  const unsubscribeCa = o.ca.onNewCa((fingerprint) => {
+    if (stopped || poolSdn(store) !== 'ovn') return;
+    o.log('ovn: a new pool CA was made: publishing it');
+    publish({ [OVN_CA_KEY]: fingerprint });
+    o.ca.ensureCentral().catch((e: Error) => o.log(`ovn: the master's certificate under the new CA: ${e.message}`));
+  });
+
   const connect = async (): Promise<void> => {
     const cluster = poolCluster(store);
     const pki = await o.ca.ensureCentral();
@@ -266,13 +283,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     const remote = cluster ? d.sb : o.sbRemote ?? (o.sbListen ? `ssl:${o.sbListen}` : d.sb);
     if (!isOvnRemote(remote)) throw new Error(`OVN southbound remote ${remote} is not tcp:IP:PORT, ssl:IP:PORT or unix:/PATH`);
     // Where the agents connect, and which CA their certificates must be of.
-    const published = { [OVN_REMOTE_KEY]: remote, [OVN_CA_KEY]: new X509Certificate(readFileSync(pki.ca)).fingerprint256 };
-    const have = poolConfig(store);
-    if (Object.entries(published).some(([k, v]) => have[k] !== v)) {
-      store.transact((tx) => {
-        for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), ...published } });
-      });
-    }
+    publish({ [OVN_REMOTE_KEY]: remote, [OVN_CA_KEY]: new X509Certificate(readFileSync(pki.ca)).fingerprint256 });
     o.log(`ovn: northbound ${d.nb}, southbound ${d.sb} (agents use ${remote}), ovn-northd running`);
   };
 
@@ -362,6 +373,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     sync: async () => { while (running) await running; return runPass(); },
     async stop() {
       stopped = true;
+      unsubscribeCa();
       if (supervisor) clearInterval(supervisor);
       while (running) await running.catch(() => undefined);
       nbClient?.close();
