@@ -13,7 +13,7 @@ import type { Store, CommitChange } from '../db/store.js';
 import type { Rec } from '../idl/meta.js';
 import { OVN_CA_KEY, OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
 import { clusterRemote, ovnClusterOf, type OvnCluster } from '../common/ovn-cluster.js';
-import { ensureClusterMember, livePid, memberFiles, stopAndWait } from '../backends/ovs/ovn-db-member.js';
+import { ensureClusterMember, livePid, memberFiles, sameListeners, stopAndWait } from '../backends/ovs/ovn-db-member.js';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
 import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
@@ -140,9 +140,7 @@ async function startClusterDaemons(dir: string, cluster: OvnCluster, pki: PkiFil
 /** Whether process `pid` was started with every argument of `args` and no other `--remote=`/PKI option. */
 function sameArgs(pid: number, args: readonly string[]): boolean {
   try {
-    const have = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const optional = have.filter((a) => /^--(private-key|certificate|ca-cert)=/.test(a) || (a.startsWith('--remote=') && !a.startsWith('--remote=punix:')));
-    return optional.length === args.length && args.every((a) => have.includes(a));
+    return sameListeners(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'), args);
   } catch {
     return false;
   }
