@@ -17,7 +17,7 @@ import { ensureClusterMember, livePid, memberFiles, sameListeners, stopAndWait }
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
 import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
-import { renewedSince, sslOptions, type PkiFiles } from '../common/ovn-pki.js';
+import { CENTRAL_CN, renewedSince, sslOptions, type PkiFiles } from '../common/ovn-pki.js';
 import type { OvnCa } from './ovn-ca.js';
 
 const run = promisify(execFile);
@@ -261,8 +261,11 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     const d = await startCentralDaemons(o, pki, cluster);
     // Clustered: the writer stays on the leader, the southbound reader on any connected member;
     // both move to another member when theirs goes, over TLS with the master's certificate.
+    // The servers are the master's (its certificate's CN) and the other members' (their host uuids):
+    // a chassis certificate of another host, of the same CA, is not taken for a database.
+    const serverNames = cluster ? [CENTRAL_CN, ...cluster.members.map((m) => String(store.find('host', m.host)?.uuid))] : [];
     const opts = (db: string, leaderOnly: boolean) => (cluster
-      ? { cluster: { db, leaderOnly }, backoff: { maxBackoffMs: 1000 }, connectTimeoutMs: 20_000, tls: pki } : {});
+      ? { cluster: { db, leaderOnly }, backoff: { maxBackoffMs: 1000 }, connectTimeoutMs: 20_000, tls: { ...pki, serverNames } } : {});
     nbClient = await OvsdbClient.connect(d.nb, opts('OVN_Northbound', true));
     sbClient = await OvsdbClient.connect(d.sb, opts('OVN_Southbound', false));
     // A pass after every reconnect: one that failed while the connection was down is made good.
