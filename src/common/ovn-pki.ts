@@ -69,13 +69,16 @@ export function checkSigned(answer: string, name: string, publicKeyPem: string, 
   return { cert: `${blocks[0]!}\n`, ca: `${blocks[1]!}\n` };
 }
 
-/** Whether a held certificate is to be replaced: unreadable, not of `name`, or expiring soon. */
-export function needsRenewal(certPem: string | undefined, caPem: string | undefined, name: string, now: Date): boolean {
+/**
+ * Whether a held certificate is to be replaced: unreadable, not of `name`, not signed by the CA
+ * held with it, or ending within `beforeMs` (0: whether it is still usable at all).
+ */
+export function needsRenewal(certPem: string | undefined, caPem: string | undefined, name: string, now: Date, beforeMs = RENEW_BEFORE_MS): boolean {
   if (certPem === undefined || caPem === undefined) return true;
   try {
     const cert = new X509Certificate(certPem);
     const ca = new X509Certificate(caPem);
-    return commonNameOf(cert) !== name || !cert.verify(ca.publicKey) || new Date(cert.validTo).getTime() - now.getTime() < RENEW_BEFORE_MS;
+    return commonNameOf(cert) !== name || !cert.verify(ca.publicKey) || new Date(cert.validTo).getTime() - now.getTime() < beforeMs;
   } catch {
     return true;
   }

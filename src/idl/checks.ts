@@ -138,7 +138,8 @@ export const ovnRemoteKey: KeyRule = { role: 'pool-admin', check: keyValue(isOvn
  */
 export const OVN_CA_KEY = 'xcpnet-ovn-ca';
 export const isCertFingerprint = (v: string): boolean => /^[0-9A-F]{2}(:[0-9A-F]{2}){31}$/.test(v);
-export const ovnCaKey: KeyRule = { role: 'pool-admin', check: keyValue(isCertFingerprint) };
+// Written by the master alone: a wrong value would have every host ask for certificates again.
+export const ovnCaKey: KeyRule = { serverOnly: true, check: keyValue(isCertFingerprint) };
 
 /**
  * pool.other_config:xcpnet-ovn-cluster, the hosts (uuids, comma-separated) whose OVN northbound

@@ -100,6 +100,8 @@ export type Check = (value: Value, what: string) => void;
 export interface KeyRule {
   /** Role needed to add, change or remove the key, when stronger than the field's writers'. */
   role?: Role;
+  /** The server alone writes the key: no client, whatever its role, adds, changes or removes it. */
+  serverOnly?: boolean;
   /** Throws a XenAPI error when the key may not take this value; `field` is the map's name. */
   check?: (value: string, key: string, field: string) => void;
   /**

@@ -70,7 +70,7 @@ test('TLS to ovsdb-server: the master\'s certificate is let in, another CA\'s is
     `--unixctl=${join(dir, 't.ctl')}`, `--log-file=${join(dir, 't.log')}`], { stdio: 'ignore' });
   procs.push(server);
   const target = `ssl:127.0.0.1:${port}`;
-  const client = await OvsdbClient.connect(target, { tls: central, connectTimeoutMs: 10_000 });
+  const client = await OvsdbClient.connect(target, { tls: { ...central, serverNames: [CENTRAL_CN] }, connectTimeoutMs: 10_000 });
   try {
     await client.transact('T', [ops.insert('R', { n: 1 })]);
     assert.deepEqual((await client.transact('T', [ops.select('R', [], ['n'])]))[0]!.rows!.map((r) => r.n), [1]);
@@ -78,13 +78,20 @@ test('TLS to ovsdb-server: the master\'s certificate is let in, another CA\'s is
 
   // Another pool's CA (as good as a self-signed certificate): the server refuses its certificate.
   const other = await new OvnCa(join(dir, 'other')).ensureCentral();
-  const mixed = { key: other.key, cert: other.cert, ca: central.ca };
+  const mixed = { key: other.key, cert: other.cert, ca: central.ca, serverNames: [CENTRAL_CN] };
   await assert.rejects(async () => {
     const c = await OvsdbClient.connect(target, { tls: mixed, reconnect: false });
     try { await c.transact('T', [ops.select('R', [], ['n'])]); } finally { c.close(); }
   }, 'a certificate of another CA is refused');
 
+  // The same CA signs the chassis: a server whose certificate names someone the client does not
+  // expect (here the master's, where a host's database is expected) is refused by the client.
+  await assert.rejects(OvsdbClient.connect(target, { tls: { ...central, serverNames: [HOST] }, reconnect: false }),
+    new RegExp(`names "${CENTRAL_CN}", not one of ${HOST}`));
+
   // The CA's files are lost: a new CA, and the master's certificate is renewed under it.
+  const told: string[] = [];
+  const unsubscribe = ca.onNewCa((fp) => told.push(fp));
   const before = readFileSync(central.ca, 'utf8');
   rmSync(join(dir, 'pool', 'pool-ca.key'));
   rmSync(central.ca);
@@ -92,4 +99,15 @@ test('TLS to ovsdb-server: the master\'s certificate is let in, another CA\'s is
   const newCa = new X509Certificate(readFileSync(central.ca));
   assert.notEqual(readFileSync(central.ca, 'utf8'), before);
   assert.ok(new X509Certificate(readFileSync(central.cert)).verify(newCa.publicKey), 'the master\'s certificate is signed by the new CA');
+  assert.deepEqual(told, [newCa.fingerprint256], 'the master is told the new CA (to publish it)');
+
+  // Lost again, and this time a host's signing request makes the new CA: the master is told too.
+  rmSync(join(dir, 'pool', 'pool-ca.key'));
+  rmSync(central.ca);
+  const key = join(dir, 'again.key');
+  execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', key], { stdio: 'ignore' });
+  await ca.sign(execFileSync('openssl', ['req', '-new', '-key', key, '-subj', `/CN=${HOST}`], { encoding: 'utf8' }), HOST);
+  assert.deepEqual(told, [newCa.fingerprint256, new X509Certificate(readFileSync(central.ca)).fingerprint256]);
+  assert.notEqual(told[1], told[0]);
+  unsubscribe();
 });

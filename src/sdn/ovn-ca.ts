@@ -8,7 +8,7 @@
 // The certificates are made by Debian's `openssl` with argument vectors (no shell, no
 // configuration file); the only record value it gets is a host uuid, checked first, and the
 // request's PEM text on its standard input.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError } from '../common/api-error.js';
@@ -42,6 +42,7 @@ export class OvnCa {
   readonly central: PkiFiles;
   private queue: Promise<unknown> = Promise.resolve();
   private waiting = 0;
+  private readonly newCaListeners = new Set<(fingerprint: string) => void>();
 
   constructor(readonly dir: string) {
     this.caKey = join(dir, 'pool-ca.key');
@@ -55,6 +56,16 @@ export class OvnCa {
     return next;
   }
 
+  /**
+   * Calls `fn` with the new CA's SHA-256 fingerprint whenever a CA is made (first use, or one
+   * that went missing), whichever operation made it: the master publishes the fingerprint again.
+   * Returns the unsubscribe.
+   */
+  onNewCa(fn: (fingerprint: string) => void): () => void {
+    this.newCaListeners.add(fn);
+    return () => { this.newCaListeners.delete(fn); };
+  }
+
   private async ensureCa(): Promise<void> {
     privateDir(this.dir);
     if (existsSync(this.caKey) && existsSync(this.central.ca)) return;
@@ -63,6 +74,8 @@ export class OvnCa {
       '-subj', `/CN=xcpnet OVN pool CA ${randomUUID()}`,
       '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
     writePrivateFile(this.central.ca, cert);
+    const fingerprint = new X509Certificate(cert).fingerprint256;
+    for (const fn of this.newCaListeners) fn(fingerprint);
   }
 
   /** The certificate for `csr` (checked: one request, its signature good) naming `cn`, then the CA's. */

@@ -13,11 +13,11 @@ import type { Store, CommitChange } from '../db/store.js';
 import type { Rec } from '../idl/meta.js';
 import { OVN_CA_KEY, OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
 import { clusterRemote, ovnClusterOf, type OvnCluster } from '../common/ovn-cluster.js';
-import { ensureClusterMember, livePid, memberFiles, stopAndWait } from '../backends/ovs/ovn-db-member.js';
+import { ensureClusterMember, livePid, memberFiles, sameListeners, stopAndWait } from '../backends/ovs/ovn-db-member.js';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
 import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
-import { renewedSince, sslOptions, type PkiFiles } from '../common/ovn-pki.js';
+import { CENTRAL_CN, renewedSince, sslOptions, type PkiFiles } from '../common/ovn-pki.js';
 import type { OvnCa } from './ovn-ca.js';
 
 const run = promisify(execFile);
@@ -140,9 +140,7 @@ async function startClusterDaemons(dir: string, cluster: OvnCluster, pki: PkiFil
 /** Whether process `pid` was started with every argument of `args` and no other `--remote=`/PKI option. */
 function sameArgs(pid: number, args: readonly string[]): boolean {
   try {
-    const have = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const optional = have.filter((a) => /^--(private-key|certificate|ca-cert)=/.test(a) || (a.startsWith('--remote=') && !a.startsWith('--remote=punix:')));
-    return optional.length === args.length && args.every((a) => have.includes(a));
+    return sameListeners(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'), args);
   } catch {
     return false;
   }
@@ -240,14 +238,34 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
   let mode: string | undefined;
   const modeOf = (c: OvnCluster | undefined) => (c ? c.members.map((m) => m.address).join(',') : 'standalone');
 
+  /** Writes `keys` into pool.other_config where they differ. */
+  const publish = (keys: Record<string, string>): void => {
+    const have = poolConfig(store);
+    if (!Object.entries(keys).some(([k, v]) => have[k] !== v)) return;
+    store.transact((tx) => {
+      for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), ...keys } });
+    });
+  };
+  // A CA made again (its files lost), by whichever operation (a host's signing request too): the
+  // hosts are told at once, and the master's own certificate is renewed under it.
+  const unsubscribeCa = o.ca.onNewCa((fingerprint) => {
+    if (stopped || poolSdn(store) !== 'ovn') return;
+    o.log('ovn: a new pool CA was made: publishing it');
+    publish({ [OVN_CA_KEY]: fingerprint });
+    o.ca.ensureCentral().catch((e: Error) => o.log(`ovn: the master's certificate under the new CA: ${e.message}`));
+  });
+
   const connect = async (): Promise<void> => {
     const cluster = poolCluster(store);
     const pki = await o.ca.ensureCentral();
     const d = await startCentralDaemons(o, pki, cluster);
     // Clustered: the writer stays on the leader, the southbound reader on any connected member;
     // both move to another member when theirs goes, over TLS with the master's certificate.
+    // The servers are the master's (its certificate's CN) and the other members' (their host uuids):
+    // a chassis certificate of another host, of the same CA, is not taken for a database.
+    const serverNames = cluster ? [CENTRAL_CN, ...cluster.members.map((m) => String(store.find('host', m.host)?.uuid))] : [];
     const opts = (db: string, leaderOnly: boolean) => (cluster
-      ? { cluster: { db, leaderOnly }, backoff: { maxBackoffMs: 1000 }, connectTimeoutMs: 20_000, tls: pki } : {});
+      ? { cluster: { db, leaderOnly }, backoff: { maxBackoffMs: 1000 }, connectTimeoutMs: 20_000, tls: { ...pki, serverNames } } : {});
     nbClient = await OvsdbClient.connect(d.nb, opts('OVN_Northbound', true));
     sbClient = await OvsdbClient.connect(d.sb, opts('OVN_Southbound', false));
     // A pass after every reconnect: one that failed while the connection was down is made good.
@@ -266,13 +284,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     const remote = cluster ? d.sb : o.sbRemote ?? (o.sbListen ? `ssl:${o.sbListen}` : d.sb);
     if (!isOvnRemote(remote)) throw new Error(`OVN southbound remote ${remote} is not tcp:IP:PORT, ssl:IP:PORT or unix:/PATH`);
     // Where the agents connect, and which CA their certificates must be of.
-    const published = { [OVN_REMOTE_KEY]: remote, [OVN_CA_KEY]: new X509Certificate(readFileSync(pki.ca)).fingerprint256 };
-    const have = poolConfig(store);
-    if (Object.entries(published).some(([k, v]) => have[k] !== v)) {
-      store.transact((tx) => {
-        for (const [ref, p] of tx.all('pool')) tx.update('pool', ref, { other_config: { ...(p.other_config as Rec), ...published } });
-      });
-    }
+    publish({ [OVN_REMOTE_KEY]: remote, [OVN_CA_KEY]: new X509Certificate(readFileSync(pki.ca)).fingerprint256 });
     o.log(`ovn: northbound ${d.nb}, southbound ${d.sb} (agents use ${remote}), ovn-northd running`);
   };
 
@@ -362,6 +374,7 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
     sync: async () => { while (running) await running; return runPass(); },
     async stop() {
       stopped = true;
+      unsubscribeCa();
       if (supervisor) clearInterval(supervisor);
       while (running) await running.catch(() => undefined);
       nbClient?.close();

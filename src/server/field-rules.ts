@@ -81,7 +81,8 @@ export function setterOf(cls: ClassDef, f: Field): { name: string; role: Role } 
 
 /**
  * RBAC_PERMISSION_DENIED [<class>.<method>/key:<key>, …] when a write of map field `f` through
- * `method` adds, changes or removes a key whose own role is stronger than the caller's.
+ * `method` adds, changes or removes a key whose own role is stronger than the caller's, or a key
+ * the server alone writes (any session's write of it).
  */
 export function checkKeyRoles(ctx: CallContext, cls: ClassDef, f: Field, before: Value | undefined, after: Value | undefined, method: string): void {
   if (!f.keys) return;
@@ -89,7 +90,11 @@ export function checkKeyRoles(ctx: CallContext, cls: ClassDef, f: Field, before:
   const a = isMap(after) ? after : {};
   for (const k of new Set([...Object.keys(b), ...Object.keys(a)])) {
     if (Object.hasOwn(b, k) && Object.hasOwn(a, k) && b[k] === a[k]) continue;
-    const role = keyRule(f, k)?.role;
+    const rule = keyRule(f, k);
+    if (rule?.serverOnly && ctx.session) {
+      throw new ApiError('RBAC_PERMISSION_DENIED', [`${cls.name}.${method}/key:${k}`, `${f.name}:${k} is written by the pool master alone`]);
+    }
+    const role = rule?.role;
     if (role && weaker(roleOf(ctx), role)) denied(ctx, `${cls.name}.${method}/key:${k}`, role, `change ${f.name}:${k}`);
   }
 }

@@ -171,9 +171,15 @@ describe('values that reach a host', () => {
     // The pool CA's SHA-256 fingerprint, as node and openssl print it (upper-case hex pairs).
     const fp = Array(32).fill('AB').join(':');
     for (const bad of ['', 'AB:CD', fp.toLowerCase(), `${fp}:00`, fp.replaceAll(':', '')]) {
-      await assertApiError(call('pool.add_to_other_config', pool, 'xcpnet-ovn-ca', bad), 'INVALID_VALUE', ['other_config:xcpnet-ovn-ca', bad]);
+      await assertApiError(call('pool.add_to_other_config', pool, 'xcpnet-ovn-ca', bad), 'RBAC_PERMISSION_DENIED',
+        ['pool.add_to_other_config/key:xcpnet-ovn-ca', 'other_config:xcpnet-ovn-ca is written by the pool master alone']);
     }
     await assertApiError(vmAdmin.call('pool.add_to_other_config', pool, 'xcpnet-ovn-ca', fp), 'RBAC_PERMISSION_DENIED');
+    // The master alone publishes it: even a pool-admin's well-formed value is refused, whichever way it comes.
+    await assertApiError(call('pool.add_to_other_config', pool, 'xcpnet-ovn-ca', fp), 'RBAC_PERMISSION_DENIED',
+      ['pool.add_to_other_config/key:xcpnet-ovn-ca', 'other_config:xcpnet-ovn-ca is written by the pool master alone']);
+    await assertApiError(call('pool.set_other_config', pool, { 'xcpnet-ovn-ca': fp }), 'RBAC_PERMISSION_DENIED',
+      ['pool.set_other_config/key:xcpnet-ovn-ca', 'other_config:xcpnet-ovn-ca is written by the pool master alone']);
     assert.equal((await call<R>('pool.get_record', pool)).other_config['xcpnet-ovn-ca'], undefined, 'nothing was written');
     assert.equal((await call<R>('pool.get_record', pool)).other_config['xcpnet-sdn'], undefined, 'nothing was written');
     await call('pool.add_to_other_config', pool, 'xcpnet-sdn', 'mesh');

@@ -54,8 +54,26 @@ export async function stopAndWait(pid: number, timeoutMs = 10_000): Promise<void
   throw new Error(`process ${pid} did not exit within ${timeoutMs} ms of SIGTERM`);
 }
 
+/** A member's network listener and PKI options: its client port is TLS with `pki`. */
+export const memberListenerArgs = (db: OvnDb, m: OvnDbMember, pki: PkiFiles): string[] =>
+  [`--remote=pssl:${OVN_DBS[db].clientPort}:${m.self}`, ...sslOptions(pki)];
+
 /**
- * Makes (once) and starts (unless running) this host's member of `db`'s cluster; returns its pid.
+ * Pure: whether a server's command line (`/proc/PID/cmdline` split at NULs) has exactly the
+ * network listeners and PKI options `want` (its unix socket aside).
+ */
+export function sameListeners(cmdline: readonly string[], want: readonly string[]): boolean {
+  const have = cmdline.filter((a) => /^--(private-key|certificate|ca-cert)=/.test(a) || (a.startsWith('--remote=') && !a.startsWith('--remote=punix:')));
+  return have.length === want.length && want.every((a) => have.includes(a));
+}
+
+const cmdlineOf = (pid: number): string[] => {
+  try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { return []; }
+};
+
+/**
+ * Makes (once) and starts (unless running as wanted) this host's member of `db`'s cluster; returns its pid.
+ * One running with other listeners (a plain ptcp: client port, from before TLS) is started again.
  * Its client port and its RAFT port are TLS with `pki` (the peers' certificates must be the
  * pool CA's). `standalone`: the creator's standalone database, whose rows the cluster starts with.
  */
@@ -63,15 +81,17 @@ export async function ensureClusterMember(dir: string, db: OvnDb, m: OvnDbMember
   const d = resolve(dir);
   mkdirSync(d, { recursive: true, mode: 0o700 });
   const f = memberFiles(d, db);
+  const listeners = memberListenerArgs(db, m, pki);
   const have = livePid(f.pidfile, f.file);
-  if (have) return have;
+  if (have && sameListeners(cmdlineOf(have), listeners)) return have;
+  if (have) await stopAndWait(have);
   const exec = (cmd: string, args: string[]) => run(cmd, args, { timeout: 10_000 });
   const local = raftAddress(m.self, db);
   if (!existsSync(f.file)) {
     if (m.creator) await exec('ovsdb-tool', ['create-cluster', f.file, standalone && existsSync(standalone) ? standalone : SCHEMAS[db], local]);
     else await exec('ovsdb-tool', ['join-cluster', f.file, OVN_DBS[db].schemaName, local, ...m.peers.map((p) => raftAddress(p, db))]);
   }
-  await exec('ovsdb-server', [f.file, `--remote=punix:${f.sock}`, `--remote=pssl:${OVN_DBS[db].clientPort}:${m.self}`, ...sslOptions(pki),
+  await exec('ovsdb-server', [f.file, `--remote=punix:${f.sock}`, ...listeners,
     `--pidfile=${f.pidfile}`, '--detach', '--no-chdir', `--log-file=${f.log}`, `--unixctl=${f.ctl}`]);
   return Number(readFileSync(f.pidfile, 'utf8').trim());
 }

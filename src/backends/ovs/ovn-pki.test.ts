@@ -47,3 +47,51 @@ test('an answer that is not this host\'s certificate is refused and nothing is r
   const none = new HostOvnPki(join(dir, 'host3'), HOST, undefined, quiet);
   await assert.rejects(none.ensure(), /no master to sign/);
 });
+
+test('a published fingerprint the master\'s CA does not match: asked once, then the held certificate is kept', { timeout: 60_000 }, async () => {
+  const ca = new OvnCa(join(dir, 'ca4'));
+  const requests: string[] = [];
+  const logged: string[] = [];
+  const pki = new HostOvnPki(join(dir, 'host4'), HOST, async (csr) => { requests.push(csr); return ca.sign(csr, HOST); }, (l) => logged.push(l));
+  const wrong = Array(32).fill('AB').join(':');
+  const f = await pki.ensure(wrong);
+  assert.equal(requests.length, 1);
+  assert.ok(new X509Certificate(readFileSync(f.cert)).verify(new X509Certificate(readFileSync(f.ca)).publicKey), 'the master\'s answer is installed');
+  const signedAt = statSync(f.cert).mtimeMs;
+  await pki.ensure(wrong);
+  await pki.ensure(wrong);
+  assert.equal(requests.length, 1, 'not asked again for the same published value');
+  assert.equal(statSync(f.cert).mtimeMs, signedAt, 'the certificate is not replaced (ovn-controller is not restarted)');
+  assert.equal(logged.filter((l) => l.includes(`not the published ${wrong}`)).length, 1, 'said once');
+  // The master publishes its CA's fingerprint after all: the held certificate is of it, kept.
+  await pki.ensure(fingerprint(f.ca));
+  assert.equal(requests.length, 1);
+});
+
+test('the master cannot sign (TOO_BUSY, unreachable): a held certificate still valid is kept; none held is an error', { timeout: 60_000 }, async () => {
+  const ca = new OvnCa(join(dir, 'ca5'));
+  let masterAnswers = true;
+  let requests = 0;
+  const logged: string[] = [];
+  const signer = async (csr: string) => {
+    requests++;
+    if (!masterAnswers) throw new Error('TOO_BUSY');
+    return ca.sign(csr, HOST);
+  };
+  const pki = new HostOvnPki(join(dir, 'host5'), HOST, signer, (l) => logged.push(l));
+  const f = await pki.ensure();
+  const held = readFileSync(f.cert, 'utf8');
+  masterAnswers = false;
+  // The master's CA changed, and it cannot sign now: the held certificate serves meanwhile.
+  const other = new OvnCa(join(dir, 'ca6'));
+  await other.ensureCentral();
+  assert.deepEqual(await pki.ensure(fingerprint(other.central.ca)), f);
+  await pki.ensure(fingerprint(other.central.ca));
+  assert.equal(requests, 3, 'asked again each pass (the master may answer next time)');
+  assert.equal(readFileSync(f.cert, 'utf8'), held);
+  assert.equal(logged.filter((l) => l.includes('not renewed (TOO_BUSY)')).length, 1, 'said once');
+  const none = new HostOvnPki(join(dir, 'host6'), HOST, signer, quiet);
+  await assert.rejects(none.ensure(), /TOO_BUSY/);
+  // An expired certificate is no longer kept.
+  await assert.rejects(pki.ensure(undefined, new Date(Date.now() + 3 * 365 * 24 * 3600_000)), /TOO_BUSY/);
+});

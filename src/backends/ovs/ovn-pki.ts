@@ -1,7 +1,8 @@
 // This host's OVN key and certificate: the key made here (mode 0600, it never leaves the host),
 // the certificate signed by the pool CA on the master through the host credential
 // (host.sign_ovn_certificate), named after the host's uuid, OVN's chassis name. Renewed when
-// missing, not signed by the CA held with it, not for this key, or a month from its end.
+// missing, not signed by the CA held with it, not for this key, or a month from its end; a held
+// certificate still valid is kept while the master cannot sign.
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { newPrivateKey, openssl } from '../../common/openssl.js';
@@ -28,6 +29,14 @@ function replaceFile(file: string, text: string): void {
 export class HostOvnPki {
   readonly files: PkiFiles;
   private running: Promise<PkiFiles> | undefined;
+  /**
+   * The published fingerprint the master last answered with another CA: asking again would get
+   * the same answer (and restart ovn-controller each time), so the held certificate is kept until
+   * the published value changes or the certificate needs renewal for itself.
+   */
+  private mismatchedFor: string | undefined;
+  /** The last problem logged, so a problem that lasts is logged once. */
+  private lastLogged = '';
 
   constructor(private readonly dir: string, private readonly chassis: string, private readonly sign: OvnSigner | undefined,
     private readonly log: (l: string) => void = (l) => process.stderr.write(`${l}\n`)) {
@@ -51,17 +60,45 @@ export class HostOvnPki {
     const key = readFileSync(f.key, 'utf8');
     const cert = readOr(f.cert);
     const ca = readOr(f.ca);
-    if (cert !== undefined && certFitsKey(cert, key) && !needsRenewal(cert, ca, this.chassis, now)
-      && (caFingerprint === undefined || fingerprintOf(ca!) === caFingerprint)) return f;
+    const ours = cert !== undefined && certFitsKey(cert, key);
+    /** Still usable now (the CA held with it signed it, it has not ended), if not for long. */
+    const usable = ours && !needsRenewal(cert, ca, this.chassis, now, 0);
+    const fresh = ours && !needsRenewal(cert, ca, this.chassis, now);
+    const caMatches = caFingerprint === undefined || fingerprintOf(ca!) === caFingerprint;
+    if (fresh && (caMatches || caFingerprint === this.mismatchedFor)) return f;
+    let got: { cert: string; ca: string };
+    try {
+      got = await this.request(key, now);
+    } catch (e) {
+      if (!usable) throw e;
+      // The master cannot sign now (unreachable, TOO_BUSY): the held certificate still serves.
+      this.logOnce(`OVN certificate not renewed (${(e as Error).message}): the held one, valid until ${new X509Certificate(cert!).validTo}, is kept`);
+      return f;
+    }
+    replaceFile(f.ca, got.ca);
+    replaceFile(f.cert, got.cert);
+    this.log(`OVN certificate for chassis ${this.chassis} signed by the pool CA, valid until ${new X509Certificate(got.cert).validTo}`);
+    this.lastLogged = '';
+    if (caFingerprint !== undefined && fingerprintOf(got.ca) !== caFingerprint) {
+      this.mismatchedFor = caFingerprint;
+      this.logOnce(`OVN certificate: the master signs with CA ${fingerprintOf(got.ca)}, not the published ${caFingerprint}: not asking again until that changes`);
+    } else this.mismatchedFor = undefined;
+    return f;
+  }
+
+  /** A certificate for this host's key from the master, checked. */
+  private async request(key: string, now: Date): Promise<{ cert: string; ca: string }> {
     if (!this.sign) throw new Error('OVN certificate: none here, and no master to sign one');
-    const csr = await openssl(['req', '-new', '-sha256', '-key', f.key, '-subj', `/CN=${this.chassis}`]);
+    const csr = await openssl(['req', '-new', '-sha256', '-key', this.files.key, '-subj', `/CN=${this.chassis}`]);
     const answer = await this.sign(csr);
     const publicKey = createPublicKey(key).export({ type: 'spki', format: 'pem' }) as string;
     const got = checkSigned(typeof answer === 'string' ? answer : '', this.chassis, publicKey, now);
     if ('error' in got) throw new Error(`OVN certificate from the master: ${got.error}`);
-    replaceFile(f.ca, got.ca);
-    replaceFile(f.cert, got.cert);
-    this.log(`OVN certificate for chassis ${this.chassis} signed by the pool CA, valid until ${new X509Certificate(got.cert).validTo}`);
-    return f;
+    return got;
+  }
+
+  private logOnce(line: string): void {
+    if (line !== this.lastLogged) this.log(line);
+    this.lastLogged = line;
   }
 }

@@ -47,9 +47,16 @@ export interface SessionOptions {
   /**
    * For `ssl:` targets: this end's key and certificate and the CA the server's must be signed
    * by (PEM files, read at each connect, so a renewed certificate is used from the next one).
-   * The server is known by its CA alone, as OVS's peers are: its certificate names no address.
+   * The server's certificate names no address: it must be of that CA and its CN one of
+   * `serverNames` (the same CA signs clients' certificates, which must not pass for a server).
    */
-  tls?: { key: string; cert: string; ca: string };
+  tls?: { key: string; cert: string; ca: string; serverNames: readonly string[] };
+}
+
+/** Pure: why a server certificate whose subject's CN is `cn` is refused (undefined: one of `names`). */
+export function serverNameError(cn: string | string[] | undefined, names: readonly string[]): Error | undefined {
+  if (typeof cn === 'string' && names.includes(cn)) return undefined;
+  return new Error(`the OVSDB server's certificate names ${JSON.stringify(cn ?? '')}, not one of ${names.join(', ')}`);
 }
 
 export type NotificationListener = (method: string, params: unknown[]) => void;
@@ -256,7 +263,7 @@ export class Session {
         : t.kind === 'tcp' ? createConnection({ host: t.host, port: t.port })
           : tlsConnect({
             host: t.host, port: t.port, key: readFileSync(this.tls!.key), cert: readFileSync(this.tls!.cert), ca: readFileSync(this.tls!.ca),
-            checkServerIdentity: () => undefined,
+            checkServerIdentity: (_host, cert) => serverNameError(cert.subject?.CN, this.tls!.serverNames),
           });
     } catch (e) {
       // The key or certificate files cannot be read: a failed attempt like any other.
