@@ -63,6 +63,8 @@ export class KernelWatch<L> {
   /** Full dumps and targeted looks done (tests count them). */
   fullDumps = 0;
   targetedLooks = 0;
+  /** Helper processes replaced because a name they remembered no longer answered. */
+  batchRestarts = 0;
   /** Monitors started (the first and every restart). */
   monitorStarts = 0;
   private readonly cache: KernelCache<L>;
@@ -123,19 +125,37 @@ export class KernelWatch<L> {
       this.fullDumps++;
       this.lastFull = Date.now();
     } else if (want.names.length > 0 || want.route) {
-      // A name that is gone prints nothing (-force goes on) and one going away may print `[]`,
-      // so the answer is framed: the route first (it always answers), the loopback last (every
-      // namespace has one; it is read again with the rest).
       const names = want.names.filter((n) => n !== 'lo');
-      const cmds = ['route show default', ...names.map((n) => `addr show dev ${n}`), 'addr show dev lo'];
-      const lines = await this.batch.runUntil(cmds, (ls) => {
-        const i = ls.findIndex((l, k) => k > 0 && isLoopback(l));
-        return i > 0 ? i + 1 : undefined;
-      });
-      const [routes, ...links] = lines.map((l) => JSON.parse(l) as LinkRecord[]);
-      this.cache.loadSome([...names, 'lo'], links.flat(), routes);
+      const first = await this.readNames(names);
+      const answered = new Set(first.links.map((r) => String(r.ifname)));
+      const unanswered = names.filter((n) => !answered.has(n));
+      let links = first.links;
+      if (unanswered.length > 0) {
+        // ip remembers each name's ifindex for the life of the process: a link removed and made
+        // again under its name (a guest's vif back after a migration) reads as gone, or a link
+        // renamed since as the old name. A fresh process, which remembers nothing, asks again.
+        this.batch.close();
+        this.batchRestarts++;
+        links = [...links, ...(await this.readNames(unanswered)).links];
+      }
+      this.cache.loadSome([...names, 'lo'], links, first.routes);
       this.targetedLooks++;
     }
+  }
+
+  /**
+   * The named links and the default route. A name that is gone prints nothing (-force goes on)
+   * and one going away may print `[]`, so the answer is framed: the route first (it always
+   * answers), the loopback last (every namespace has one; it is read again with the rest).
+   */
+  private async readNames(names: string[]): Promise<{ routes: LinkRecord[]; links: LinkRecord[] }> {
+    const cmds = ['route show default', ...names.map((n) => `addr show dev ${n}`), 'addr show dev lo'];
+    const lines = await this.batch.runUntil(cmds, (ls) => {
+      const i = ls.findIndex((l, k) => k > 0 && isLoopback(l));
+      return i > 0 ? i + 1 : undefined;
+    });
+    const [routes, ...links] = lines.map((l) => JSON.parse(l) as LinkRecord[]);
+    return { routes: routes!, links: links.flat() };
   }
 
   private async startMonitor(): Promise<void> {
