@@ -1,7 +1,7 @@
 // Runs every test in two tiers, the first failing fast:
 //  1. no-root tier: type-check (tsc, with noUncheckedIndexedAccess), lint (oxlint: the import-layer rule
 //     in .oxlintrc.json), then the unit, component, rule, CLI and wire tests in parallel;
-//  2. root tier: the system tests (real Open vSwitch, network namespaces, packets) one file at a time,
+//  2. root tier: the system tests (real Open vSwitch, network namespaces, packets) two files at a time,
 //     then the VM tier (QEMU VMs, test/vm). Skipped, with a message, when not root.
 // Usage: node scripts/test.mjs [--setup CMD] [substring…]  — only test files whose path contains one of
 // them; --setup runs CMD (as root, e.g. ./scripts/setup.sh) between the tiers, so that CI fails fast
@@ -46,7 +46,10 @@ const setupAt = args.indexOf('--setup');
 const setup = setupAt >= 0 ? args.splice(setupAt, 2)[1] : undefined;
 const filters = args;
 const all = findTests('dist').filter((p) => filters.length === 0 || filters.some((f) => p.includes(f))).sort();
-// System tests share the machine's process table and namespaces: run them serially.
+// System tests: two files at a time. Each lab names its namespaces, bridges and files with a
+// prefix of its own and ends only the processes it started, so two labs do not meet; most of a
+// system test's time is waiting on packets and daemons, which a second file uses (it halves
+// the tier's time on two cores; CI's budget is 30 minutes).
 const isSystem = (p) => p.startsWith('dist/test/system/');
 // The VM tier (QEMU VMs booting Debian's kernel, test/vm) comes last, also one file at a time.
 const isVm = (p) => p.startsWith('dist/test/vm/');
@@ -55,7 +58,7 @@ const isVm = (p) => p.startsWith('dist/test/vm/');
 const isAlone = (p) => p.endsWith('/fuzz.test.js');
 const parallel = all.filter((p) => !isSystem(p) && !isVm(p) && !isAlone(p));
 const alone = all.filter(isAlone);
-const serial = all.filter(isSystem);
+const system = all.filter(isSystem);
 const vm = all.filter(isVm);
 
 // Each run also writes TAP to a file, so the runs' counts can be added up at the end.
@@ -82,11 +85,11 @@ if (!run(parallel, 2, 'no-root') | !run(alone, 1, 'no-root, alone')) {
 }
 
 // Tier 2, root.
-if (serial.length + vm.length > 0 && process.getuid?.() !== 0) {
-  console.log(`\nroot tier: skipped (${serial.length} system and ${vm.length} VM test files need root; run as root, after scripts/setup.sh and scripts/vm-setup.sh)`);
+if (system.length + vm.length > 0 && process.getuid?.() !== 0) {
+  console.log(`\nroot tier: skipped (${system.length} system and ${vm.length} VM test files need root; run as root, after scripts/setup.sh and scripts/vm-setup.sh)`);
   done(false);
 }
-if (setup && serial.length + vm.length > 0) step(`root tier setup (${setup})`, setup, []);
-let failed = !run(serial, 1, 'system');
+if (setup && system.length + vm.length > 0) step(`root tier setup (${setup})`, setup, []);
+let failed = !run(system, 2, 'system');
 failed = !run(vm, 1, 'vm') || failed;
 done(failed);
