@@ -1,6 +1,7 @@
 // Test harness: a real `xcpnet serve` master in-process (temporary state directory, ephemeral
 // TCP port, the rule modules loaded) and a logged-in JSON-RPC client talking to it over HTTP
-// on loopback, or over HTTPS (`tls: true`, the master's own certificate trusted).
+// on loopback, or over HTTPS (`tls: true`, the master's own certificate trusted); and the
+// standalone hosts of the pool membership tests.
 
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { RULES } from '../../src/server/impl/index.js';
 import { startMaster, type Master } from '../../src/server/serve.js';
 import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
 import type { FakeHost } from '../../src/backends/fake/host.js';
+import type { MasterTrust } from '../../src/server/member.js';
 import assert from 'node:assert/strict';
 
 export const ROOT_PASSWORD = 'test-root-pw';
@@ -64,4 +66,44 @@ export async function assertApiError(p: Promise<unknown>, code: string, params?:
     return e;
   }
   assert.fail(`expected ${code}, but the call succeeded`);
+}
+
+/** A standalone host: its own `xcpnet serve` in-process, a pool of one, as a host is before it joins. */
+export interface StandaloneHost {
+  name: string;
+  master: Master;
+  dir: string;
+  /** Whatever client the test opened on it: closed with the host. */
+  client?: XapiClient;
+}
+
+/**
+ * The standalone hosts of one test file, each on its own loopback address (the state directory
+ * named by `tag`); `close` ends them all, the last started first. XCPNET_TEST_LOG=1 prints
+ * their logs.
+ */
+export class StandaloneHosts {
+  private readonly started: StandaloneHost[] = [];
+
+  constructor(private readonly tag: string) {}
+
+  async start(name: string, ip: string, o: { port?: number; http?: 'loopback'; masterTrust?: MasterTrust } = {}): Promise<StandaloneHost> {
+    const dir = mkdtempSync(join(tmpdir(), `xcpnet-${this.tag}-${name}-`));
+    const master = await startMaster({
+      stateDir: dir, listen: { host: ip, port: o.port ?? 0 }, rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
+      hostName: name, log: process.env.XCPNET_TEST_LOG ? (l) => process.stderr.write(`[${name}] ${l}\n`) : () => {}, memberWatchS: 1,
+      ...(o.http ? { http: o.http } : {}), ...(o.masterTrust ? { masterTrust: o.masterTrust } : {}),
+    });
+    const h: StandaloneHost = { name, master, dir };
+    this.started.push(h);
+    return h;
+  }
+
+  async close(): Promise<void> {
+    for (const h of this.started.reverse()) {
+      await h.client?.close().catch(() => {});
+      await h.master.close();
+      rmSync(h.dir, { recursive: true, force: true });
+    }
+  }
 }

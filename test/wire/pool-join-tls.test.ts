@@ -5,37 +5,19 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createClient } from 'xen-api';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XapiClient } from '../../src/client/index.js';
-import { RULES } from '../../src/server/impl/index.js';
-import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
-import { startMaster, type Master } from '../../src/server/serve.js';
 import { MEMBER_FILE, type MasterTrust, type MemberConfig } from '../../src/server/member.js';
-import { ROOT_PASSWORD, assertApiError } from '../support/master.js';
+import { ROOT_PASSWORD, StandaloneHosts, assertApiError, type StandaloneHost } from '../support/master.js';
 
-const started: Array<{ master: Master; dir: string; client?: XapiClient }> = [];
-after(async () => {
-  for (const h of started.reverse()) {
-    await h.client?.close().catch(() => {});
-    await h.master.close();
-    rmSync(h.dir, { recursive: true, force: true });
-  }
-});
+const hosts = new StandaloneHosts('tlsjoin');
+after(() => hosts.close());
 
-async function host(name: string, ip: string, extra: { http?: 'loopback'; masterTrust?: MasterTrust }, port = 0) {
-  const dir = mkdtempSync(join(tmpdir(), `xcpnet-tlsjoin-${name}-`));
-  const master = await startMaster({
-    stateDir: dir, listen: { host: ip, port }, rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
-    hostName: name, log: () => {}, memberWatchS: 1, ...extra,
-  });
-  const h: { master: Master; dir: string; client?: XapiClient } = { master, dir };
-  started.push(h);
-  return h;
-}
+const host = (name: string, ip: string, extra: { http?: 'loopback'; masterTrust?: MasterTrust }, port = 0): Promise<StandaloneHost> =>
+  hosts.start(name, ip, { ...extra, port });
 
 test('a host joins a TLS master it trusts by fingerprint; a wrong pin is SSL_VERIFY_ERROR naming the real one', async () => {
   const A = await host('tlsA', '127.0.0.1', {});

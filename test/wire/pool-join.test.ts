@@ -14,28 +14,19 @@ import { createClient } from 'xen-api';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { XapiClient } from '../../src/client/index.js';
 import { certificateBlocks, commonNameOf } from '../../src/common/ovn-pki.js';
-import { RULES } from '../../src/server/impl/index.js';
-import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
-import { startMaster, type Master } from '../../src/server/serve.js';
 import { MEMBER_FILE, type MemberConfig } from '../../src/server/member.js';
-import { ROOT_PASSWORD, assertApiError } from '../support/master.js';
+import { ROOT_PASSWORD, StandaloneHosts, assertApiError, type StandaloneHost } from '../support/master.js';
 
-interface Host { name: string; master: Master; dir: string; url: string; client: XapiClient }
+interface Host extends StandaloneHost { url: string; client: XapiClient }
 
-const hosts: Host[] = [];
+const hosts = new StandaloneHosts('join');
 
+/** Plain HTTP on loopback addresses (TLS is tested in tls.test.ts). */
 async function startHost(name: string, ip: string, port = 0): Promise<Host> {
-  const dir = mkdtempSync(join(tmpdir(), `xcpnet-join-${name}-`));
-  const master = await startMaster({
-    // Plain HTTP on loopback addresses (TLS is tested in tls.test.ts).
-    stateDir: dir, listen: { host: ip, port }, http: 'loopback', rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
-    hostName: name, log: process.env.JOIN_LOG ? (l) => process.stderr.write(`[${name}] ${l}\n`) : () => {}, memberWatchS: 1,
-  });
-  const url = `http://${ip}:${master.listener.tcpPort}`;
+  const h = await hosts.start(name, ip, { port, http: 'loopback' });
+  const url = `http://${ip}:${h.master.listener.tcpPort}`;
   const client = await XapiClient.connect({ target: url, user: 'root', password: ROOT_PASSWORD });
-  const h = { name, master, dir, url, client };
-  hosts.push(h);
-  return h;
+  return Object.assign(h, { url, client }); // the object the hosts close: a client set later is closed too
 }
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 20_000): Promise<T> {
@@ -51,7 +42,6 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
 const memberFile = (h: Host): string => join(h.dir, MEMBER_FILE);
 const memberCfg = (h: Host): MemberConfig => JSON.parse(readFileSync(memberFile(h), 'utf8')) as MemberConfig;
 const store = (h: Host) => h.master.server.store;
-const hostCount = (h: Host): number => [...store(h).all('host')].length;
 /** Every record of the classes a join, an eject or a member's credential could touch: "nothing changed" is this, equal. */
 const DB_CLASSES = ['pool', 'host', 'network', 'PIF', 'PIF_metrics', 'VM', 'VIF', 'VLAN', 'Bond', 'tunnel'];
 const dbSnapshot = (h: Host): string => JSON.stringify(DB_CLASSES.map((c) => [...store(h).all(c)].sort(([a], [b]) => a.localeCompare(b))));
@@ -71,13 +61,7 @@ before(async () => {
   B = await startHost('hostB', '127.0.0.2', port);
   C = await startHost('hostC', '127.0.0.3', port);
 });
-after(async () => {
-  for (const h of hosts) {
-    await h.client.close().catch(() => {});
-    await h.master.close();
-    rmSync(h.dir, { recursive: true, force: true });
-  }
-});
+after(() => hosts.close());
 
 // These hosts serve plain HTTP (on loopback): a master-address without a scheme would mean HTTPS.
 const join_ = (h: Host, address: string, pw = ROOT_PASSWORD) =>

@@ -5,46 +5,29 @@
 // session the member never gave, a bad address, the call on a master or on a member.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
 import { XapiClient } from '../../src/client/index.js';
-import { RULES } from '../../src/server/impl/index.js';
-import { simulatedLocalAgent } from '../../src/bin/local-agent.js';
-import { startMaster, type Master } from '../../src/server/serve.js';
-import { MEMBER_FILE, type MemberConfig } from '../../src/server/member.js';
+import { MEMBER_FILE, type MasterTrust, type MemberConfig } from '../../src/server/member.js';
 import { recoveryProof } from '../../src/protocol/pool-recovery.js';
 import { waitFor } from '../../src/lab/pool.js';
 import { API_VERSION } from '../../src/server/boot.js';
-import { ROOT_PASSWORD, assertApiError } from '../support/master.js';
+import { ROOT_PASSWORD, StandaloneHosts, assertApiError } from '../support/master.js';
 
-const started: Array<{ master: Master; dir: string; client?: XapiClient }> = [];
-after(async () => {
-  for (const h of started.reverse()) {
-    await h.client?.close().catch(() => {});
-    await h.master.close();
-    rmSync(h.dir, { recursive: true, force: true });
-  }
-});
+const hosts = new StandaloneHosts('recover');
+after(() => hosts.close());
 
 const MASTER_IP = '127.0.0.21';
 const MEMBER_IP = '127.0.0.22';
 /** An address nothing listens on: where the member is sent first, so that it loses its master. */
 const NOWHERE_IP = '127.0.0.23';
 
-async function host(name: string, ip: string, port: number, extra: { masterTrust?: { fingerprint?: string; ca?: string } } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), `xcpnet-recover-${name}-`));
-  const master = await startMaster({
-    stateDir: dir, listen: { host: ip, port }, rootPassword: ROOT_PASSWORD, impls: RULES, localAgent: simulatedLocalAgent(2),
-    hostName: name, log: (l) => { if (process.env.RECOVER_DEBUG) console.error(name, l); }, memberWatchS: 1, ...extra,
-  });
-  const h: { master: Master; dir: string; client: XapiClient } = {
-    master, dir, client: await XapiClient.connect({ target: `unix:${master.socketPath}`, user: 'root', password: '' }),
-  };
-  started.push(h);
-  return h;
+async function host(name: string, ip: string, port: number, extra: { masterTrust?: MasterTrust } = {}) {
+  const h = await hosts.start(name, ip, { port, ...extra });
+  const client = await XapiClient.connect({ target: `unix:${h.master.socketPath}`, user: 'root', password: '' });
+  return Object.assign(h, { client });
 }
 
 /** Gives a host's management PIF this static address (host.address follows it). */
@@ -216,7 +199,6 @@ test('a member told the master\'s new address while it logs in with a rotated se
 
 test('recover_slaves skips a member it cannot check or reach, and answers with the others', async () => {
   const A = await host('recM', '127.0.0.25', 0);
-  const port = A.master.listener.tcpPort!;
   await manageAt(A.client, '127.0.0.25');
   // A member admitted without a certificate (as by a version before this one), and one whose
   // address answers nothing: neither is recovered, and the call still answers.
