@@ -2,10 +2,11 @@
 // A long-lived `ip -o monitor link address route` (iproute2 6.1 has no JSON monitor, and no
 // npm package speaks rtnetlink without a native build) says which links changed; a look asks
 // only those again, in one batch of the `ip -json -details` helper (ip-batch.ts), and takes the
-// rest from the cache. The monitor is supervised: after it starts (and again after it dies,
-// prints an error such as lost events, or writes an overlong line) the next look is a full
-// dump, taken only once its netlink socket is subscribed, so no change falls between the two;
-// a full dump also runs every `fullEveryMs` as a safety net. Both processes are ours and are
+// rest from the cache (a name the helper does not answer is asked again of a fresh one: ip
+// remembers names' indexes for its lifetime). The monitor is supervised: after it starts (and
+// again after it dies, prints an error such as lost events, or writes an overlong line) the next
+// look is a full dump, taken only once its netlink socket is subscribed, so no change falls
+// between the two; a full dump also runs every `fullEveryMs` as a safety net. Both processes are ours and are
 // ended by their pid. Links the caller changes itself it marks dirty (markDirty): a look never
 // waits on the monitor for those.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
