@@ -199,6 +199,7 @@ test('a member told the master\'s new address while it logs in with a rotated se
 
 test('recover_slaves skips a member it cannot check or reach, and answers with the others', async () => {
   const A = await host('recM', '127.0.0.25', 0);
+  const port = A.master.listener.tcpPort!;
   await manageAt(A.client, '127.0.0.25');
   // A member admitted without a certificate (as by a version before this one), and one whose
   // address answers nothing: neither is recovered, and the call still answers.
@@ -209,7 +210,14 @@ test('recover_slaves skips a member it cannot check or reach, and answers with t
       ...(name === 'gone' ? { certificate_fingerprint: A.master.fingerprint() } : {}),
     });
   }
-  assert.deepEqual(await A.client.call('pool.recover_slaves'), []);
+  // And a real member, joined after them: it is recovered all the same.
+  const B = await host('recN', '127.0.0.28', port, { masterTrust: { fingerprint: A.master.fingerprint() } });
+  await manageAt(B.client, '127.0.0.28');
+  await B.client.call('pool.join', `127.0.0.25:${port}`, 'root', ROOT_PASSWORD);
+  const cfg = JSON.parse(memberFile(B.dir)) as MemberConfig;
+  await B.client.call('pool.emergency_reset_master', NOWHERE_IP);
+  assert.deepEqual(await A.client.call('pool.recover_slaves'), [cfg.host]);
+  assert.equal((JSON.parse(memberFile(B.dir)) as MemberConfig).master, `https://127.0.0.25:${port}`);
 });
 
 test('only a member\'s own pool credential records its certificate, and only a fingerprint', async () => {
