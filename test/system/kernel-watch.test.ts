@@ -1,8 +1,8 @@
 // The kernel watch follows changes made outside the agent, in a namespace of its own: a veth
-// pair made, set down and up, addressed and unaddressed, renamed and removed by plain `ip`, and
-// a veth named with an @ (as ip prints a peer), a link removed and made again under its name, each seen by a look that reads only what changed
-// (the full dumps are counted: one at the start, one after the monitor is killed and
-// restarted); the bridge driver finds a guest's link made a moment before it realises, ahead of
+// pair made, set down and up, addressed and unaddressed, renamed and removed by plain `ip`, a
+// veth named with an @ (as ip prints a peer), a link removed and made again under its name (read
+// again by a fresh helper, and only then), each seen by a look that reads only what changed (the
+// full dumps are counted: one at the start, one after the monitor is killed and restarted); the bridge driver finds a guest's link made a moment before it realises, ahead of
 // the notification. Waits on the monitor's events, never on time; each wait is bounded. Needs root.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
@@ -112,6 +112,20 @@ describe('kernel watch', { skip: process.getuid?.() !== 0 && !process.env.CI ? '
     assert.equal(watch.batchRestarts, restarts + 1, 'read again by a fresh helper');
     await ip('link', 'del', 'kwg');
     await until('kwg removed', (x) => link(x, 'kwg') === undefined && link(x, 'kwh') === undefined);
+  });
+
+  test('names the helper never resolved leave it running: a veth\'s name@peer reading, a link expected but missing', async () => {
+    await ip('link', 'add', 'kwi', 'type', 'veth', 'peer', 'name', 'kwj');
+    await until('kwi made', (v) => link(v, 'kwi') !== undefined && link(v, 'kwj') !== undefined);
+    const restarts = watch.batchRestarts;
+    // The monitor prints `kwi@kwj`: the look asks for kwi and for a link named kwi@kwj.
+    await ip('link', 'set', 'kwi', 'up');
+    await until('kwi up', (v) => link(v, 'kwi')?.up === true);
+    watch.markDirty(['kwnone']);
+    assert.equal(link(await watch.look(), 'kwnone'), undefined);
+    assert.equal(watch.batchRestarts, restarts, 'the same helper answered');
+    await ip('link', 'del', 'kwi');
+    await until('kwi removed', (x) => link(x, 'kwi') === undefined && link(x, 'kwj') === undefined);
   });
 
   test('the bridge driver asks for a link its document names before the notification of it arrives', async () => {

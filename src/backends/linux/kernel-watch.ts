@@ -2,8 +2,8 @@
 // A long-lived `ip -o monitor link address route` (iproute2 6.1 has no JSON monitor, and no
 // npm package speaks rtnetlink without a native build) says which links changed; a look asks
 // only those again, in one batch of the `ip -json -details` helper (ip-batch.ts), and takes the
-// rest from the cache (a name the helper does not answer is asked again of a fresh one: ip
-// remembers names' indexes for its lifetime). The monitor is supervised: after it starts (and
+// rest from the cache (a name the helper resolved before and no longer answers is asked again of
+// a fresh one: ip remembers names' indexes for its lifetime). The monitor is supervised: after it starts (and
 // again after it dies, prints an error such as lost events, or writes an overlong line) the next
 // look is a full dump, taken only once its netlink socket is subscribed, so no change falls
 // between the two; a full dump also runs every `fullEveryMs` as a safety net. Both processes are ours and are
@@ -27,6 +27,9 @@ export interface KernelWatchOptions {
 }
 
 export interface KernelSnapshot<L> { links: Map<string, L>; defaultRoute?: DefaultRoute }
+
+/** How many names one `ip` helper may have resolved before it is replaced by a fresh one. */
+const HELPER_NAMES = 16384;
 
 /** Whether process `pid` holds a netlink socket subscribed to at least one multicast group. */
 async function subscribed(pid: number): Promise<boolean> {
@@ -64,7 +67,7 @@ export class KernelWatch<L> {
   /** Full dumps and targeted looks done (tests count them). */
   fullDumps = 0;
   targetedLooks = 0;
-  /** Helper processes replaced because a name they remembered no longer answered. */
+  /** Helper processes replaced (a name they had resolved no longer answered, or too many names). */
   batchRestarts = 0;
   /** Monitors started (the first and every restart). */
   monitorStarts = 0;
@@ -123,25 +126,42 @@ export class KernelWatch<L> {
     if (want.full) {
       const [addrs, routes] = (await this.batch.run(['addr show', 'route show default'])).map((l) => JSON.parse(l) as LinkRecord[]);
       this.cache.loadFull(addrs!, routes!);
+      this.resolved(addrs!);
       this.fullDumps++;
       this.lastFull = Date.now();
     } else if (want.names.length > 0 || want.route) {
       const names = want.names.filter((n) => n !== 'lo');
       const first = await this.readNames(names);
       const answered = new Set(first.links.map((r) => String(r.ifname)));
-      const unanswered = names.filter((n) => !answered.has(n));
+      // ip remembers the index of each name it resolved for the life of the process: a link
+      // removed and made again under its name (a guest's vif back after a migration) reads as
+      // gone, a link renamed since as the old name. Such a name, unanswered, is asked again of a
+      // fresh helper, which remembers nothing. A name the helper never resolved (a monitor
+      // line's `a@peer` reading, a link expected but missing) is simply not there.
+      const stale = names.filter((n) => !answered.has(n) && this.helperKnows.has(n));
       let links = first.links;
-      if (unanswered.length > 0) {
-        // ip remembers each name's ifindex for the life of the process: a link removed and made
-        // again under its name (a guest's vif back after a migration) reads as gone, or a link
-        // renamed since as the old name. A fresh process, which remembers nothing, asks again.
-        this.batch.close();
-        this.batchRestarts++;
-        links = [...links, ...(await this.readNames(unanswered)).links];
+      if (stale.length > 0) {
+        this.restartHelper();
+        links = [...links, ...(await this.readNames(stale)).links];
       }
+      this.resolved(links);
       this.cache.loadSome([...names, 'lo'], links, first.routes);
       this.targetedLooks++;
     }
+  }
+
+  /** Names the running helper resolved; past HELPER_NAMES of them it is replaced (the set stays bounded). */
+  private helperKnows = new Set<string>();
+
+  private resolved(records: LinkRecord[]): void {
+    for (const r of records) this.helperKnows.add(String(r.ifname));
+    if (this.helperKnows.size > HELPER_NAMES) this.restartHelper();
+  }
+
+  private restartHelper(): void {
+    this.batch.close();
+    this.helperKnows = new Set();
+    this.batchRestarts++;
   }
 
   /**
