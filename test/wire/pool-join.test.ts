@@ -230,8 +230,11 @@ print(json.dumps(out))
         const forged = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE REQUEST-----\n`;
         await assertApiError(hc.call('host.sign_ovn_certificate', cfg.host, forged), 'INVALID_VALUE', ['csr', 'its signature does not verify']);
         const answer = await hc.call<string>('host.sign_ovn_certificate', cfg.host, csr);
-        const [cert, ca] = certificateBlocks(answer).map((b) => new X509Certificate(b));
+        const blocks = certificateBlocks(answer);
+        assert.equal(blocks.length, 2, 'the certificate, then the pool CA');
+        const [cert, ca] = blocks.map((b) => new X509Certificate(b));
         assert.ok(cert && ca && ca.ca);
+        assert.equal(ca.fingerprint256, new X509Certificate(readFileSync(join(A.dir, 'ovn-pki', 'pool-ca.pem'))).fingerprint256, 'the master\'s pool CA');
         assert.equal(commonNameOf(cert), hostUuidOnA(cfg.host));
         assert.ok(cert.verify(ca.publicKey));
         assert.ok(cert.checkPrivateKey(createPrivateKey(readFileSync(key))));
