@@ -38,24 +38,26 @@ const now = new Date();
 test('csrBlock: exactly one PEM request, bounded', () => {
   ssl('req', '-new', '-key', file('host.key'), '-subj', `/CN=${HOST}`, '-out', file('h.csr'));
   const csr = readFileSync(file('h.csr'), 'utf8');
-  assert.ok('pem' in csrBlock(csr));
-  assert.ok('error' in csrBlock(`${csr}${csr}`));
-  assert.ok('error' in csrBlock(`junk\n${csr}`));
-  assert.ok('error' in csrBlock(poolCa), 'a certificate is not a request');
-  assert.ok('error' in csrBlock(`${csr}${' '.repeat(MAX_CSR_CHARS)}`));
+  assert.deepEqual(csrBlock(csr), { pem: csr.trim() + '\n' });
+  const notOne = { error: 'not one PEM certificate request' };
+  assert.deepEqual(csrBlock(`${csr}${csr}`), notOne);
+  assert.deepEqual(csrBlock(`junk\n${csr}`), notOne);
+  assert.deepEqual(csrBlock(poolCa), notOne, 'a certificate is not a request');
+  assert.deepEqual(csrBlock(`${csr}${' '.repeat(MAX_CSR_CHARS)}`), { error: `longer than ${MAX_CSR_CHARS} characters` });
 });
 
 test('checkSigned: the host\'s own key, its name, signed by the CA sent with it, not expired', () => {
   const good = signed('host.key', HOST, 'pool', 30);
   assert.deepEqual(checkSigned(good + poolCa, HOST, hostPub, now), { cert: good.trim() + '\n', ca: poolCa.trim() + '\n' });
-  assert.match((checkSigned(good, HOST, hostPub, now) as { error: string }).error, /1 certificates/);
-  assert.match((checkSigned(good + otherCa, HOST, hostPub, now) as { error: string }).error, /not signed by the pool CA/);
-  assert.match((checkSigned(good + poolCa, '6b1c8a2e-0000-4000-8000-000000000002', hostPub, now) as { error: string }).error, /names/);
+  assert.deepEqual(checkSigned(good, HOST, hostPub, now), { error: '1 certificates in the answer, not 2 (the host\'s, the pool CA\'s)' });
+  assert.deepEqual(checkSigned(good + otherCa, HOST, hostPub, now), { error: 'the certificate is not signed by the pool CA' });
+  const other = '6b1c8a2e-0000-4000-8000-000000000002';
+  assert.deepEqual(checkSigned(good + poolCa, other, hostPub, now), { error: `the certificate names "${HOST}", not ${other}` });
   key('stranger.key');
   const strangers = signed('stranger.key', HOST, 'pool', 30);
-  assert.match((checkSigned(strangers + poolCa, HOST, hostPub, now) as { error: string }).error, /not for this host's key/);
-  assert.match((checkSigned(good + good, HOST, hostPub, now) as { error: string }).error, /not a CA/);
-  assert.match((checkSigned(good + poolCa, HOST, hostPub, new Date(now.getTime() + 40 * 86400_000)) as { error: string }).error, /expired/);
+  assert.deepEqual(checkSigned(strangers + poolCa, HOST, hostPub, now), { error: 'the certificate is not for this host\'s key' });
+  assert.deepEqual(checkSigned(good + good, HOST, hostPub, now), { error: 'the pool CA certificate is not a CA' });
+  assert.deepEqual(checkSigned(good + poolCa, HOST, hostPub, new Date(now.getTime() + 40 * 86400_000)), { error: 'the certificate has expired' });
 });
 
 test('needsRenewal: missing, another name, another CA, or within a month of its end', () => {
