@@ -1,6 +1,6 @@
 // Files only their owner may read: the master's state directory and database, the lab's state,
 // logs and password file. Modes are set explicitly, whatever the umask of whoever starts us.
-import { chmodSync, closeSync, mkdirSync, openSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 
 /**
  * Makes `dir` (and any missing parent) with mode 0700; an existing directory open to others is
@@ -22,6 +22,18 @@ export function writePrivateFile(file: string, text: string): void {
   rmSync(file, { force: true });
   writeFileSync(file, text, { mode: 0o600, flag: 'wx' });
 }
+
+/**
+ * Replaces `file` whole with a file of mode 0600: written aside, then renamed over it, so a
+ * reader (a daemon reloading its key or certificate) sees the old file or the new, never a part.
+ */
+export function replacePrivateFile(file: string, text: string): void {
+  writePrivateFile(`${file}.new`, text);
+  renameSync(`${file}.new`, file);
+}
+
+/** The text of `file`, or undefined when there is none. */
+export const readIfExists = (file: string): string | undefined => (existsSync(file) ? readFileSync(file, 'utf8') : undefined);
 
 /** chmod to `mode` when group or others have any access; the old mode when it changed. */
 export function tighten(path: string, mode: number): number | undefined {

@@ -9,12 +9,12 @@
 // configuration file); the only record value it gets is a host uuid, checked first, and the
 // request's PEM text on its standard input.
 import { randomBytes, randomUUID, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApiError } from '../common/api-error.js';
-import { privateDir, writePrivateFile } from '../common/private-files.js';
+import { privateDir, readIfExists, writePrivateFile } from '../common/private-files.js';
 import { newPrivateKey, openssl, opensslOutputs } from '../common/openssl.js';
-import { CENTRAL_CN, csrBlock, isChassisName, needsRenewal, pkiFiles, type PkiFiles } from '../common/ovn-pki.js';
+import { CENTRAL_CN, certificateBlocks, csrBlock, isChassisName, needsRenewal, pkiFiles, type PkiFiles } from '../common/ovn-pki.js';
 
 /** The CA: ten years, as the API's own certificate. */
 const CA_DAYS = 3650;
@@ -26,7 +26,6 @@ export const MAX_WAITING_REQUESTS = 16;
 /** The CA's directory in the master's state directory. */
 export const ovnCaDir = (stateDir: string): string => join(stateDir, 'ovn-pki');
 
-const readOr = (file: string): string | undefined => (existsSync(file) ? readFileSync(file, 'utf8') : undefined);
 
 const cas = new Map<string, OvnCa>();
 /** The CA of `dir`, one object per directory in the process (the API's and OVN central's share its queue). */
@@ -112,11 +111,16 @@ export class OvnCa {
     return this.serial(async () => {
       await this.ensureCa();
       const f = this.central;
-      if (!needsRenewal(readOr(f.cert), readOr(f.ca), CENTRAL_CN, now) && existsSync(f.key)) return f;
-      await newPrivateKey(f.key);
-      const csr = await openssl(['req', '-new', '-sha256', '-key', f.key, '-subj', `/CN=${CENTRAL_CN}`]);
-      const signed = await this.signChecked(csr, CENTRAL_CN);
-      writePrivateFile(f.cert, signed.slice(0, signed.indexOf('-----END CERTIFICATE-----') + '-----END CERTIFICATE-----'.length) + '\n');
+      if (!needsRenewal(readIfExists(f.cert), readIfExists(f.ca), CENTRAL_CN, now) && existsSync(f.key)) return f;
+      // The new key and certificate are made aside and put in place together: a daemon
+      // reloading them never holds a key with another key's certificate, even when signing fails.
+      const key = `${f.key}.new`;
+      await newPrivateKey(key);
+      const csr = await openssl(['req', '-new', '-sha256', '-key', key, '-subj', `/CN=${CENTRAL_CN}`]);
+      const [cert] = certificateBlocks(await this.signChecked(csr, CENTRAL_CN));
+      writePrivateFile(`${f.cert}.new`, `${cert}\n`);
+      renameSync(key, f.key);
+      renameSync(`${f.cert}.new`, f.cert);
       return f;
     });
   }

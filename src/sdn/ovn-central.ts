@@ -13,7 +13,7 @@ import type { Store, CommitChange } from '../db/store.js';
 import type { Rec } from '../idl/meta.js';
 import { OVN_CA_KEY, OVN_CLUSTER_KEY, OVN_REMOTE_KEY, SDN_KEY, isOvnRemote, parseOvnCluster } from '../idl/checks.js';
 import { clusterRemote, ovnClusterOf, type OvnCluster } from '../common/ovn-cluster.js';
-import { ensureClusterMember, livePid, memberFiles, sameListeners, stopAndWait } from '../backends/ovs/ovn-db-member.js';
+import { cmdlineOf, ensureClusterMember, livePid, memberFiles, sameListeners, stopAndWait } from '../backends/ovs/ovn-db-member.js';
 import { OvsdbClient, type Monitor } from '../backends/ovsdb/index.js';
 import * as ops from '../backends/ovsdb/ops.js';
 import { desiredNb, planNb, type NbRow } from './ovn-nb.js';
@@ -126,7 +126,7 @@ async function startClusterDaemons(dir: string, cluster: OvnCluster, pki: PkiFil
   const have = adoptable(northdPid, dir);
   // An ovn-northd that still points at the standalone databases, or holds a certificate since
   // renewed, is started again.
-  if (have && (!args.every((a) => readFileSync(`/proc/${have}/cmdline`, 'utf8').split('\0').includes(a)) || renewedSince(pki.cert, northdPid))) await stopAndWait(have);
+  if (have && (!args.every((a) => cmdlineOf(have).includes(a)) || renewedSince(pki.cert, northdPid))) await stopAndWait(have);
   const running = adoptable(northdPid, dir);
   if (running) pids.push(running);
   else {
@@ -138,13 +138,7 @@ async function startClusterDaemons(dir: string, cluster: OvnCluster, pki: PkiFil
 }
 
 /** Whether process `pid` was started with every argument of `args` and no other `--remote=`/PKI option. */
-function sameArgs(pid: number, args: readonly string[]): boolean {
-  try {
-    return sameListeners(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'), args);
-  } catch {
-    return false;
-  }
-}
+const sameArgs = (pid: number, args: readonly string[]): boolean => sameListeners(cmdlineOf(pid), args);
 
 /** The pool's OVN database cluster, if it has one (pool.other_config:xcpnet-ovn-cluster). */
 export function poolCluster(store: Store): OvnCluster | undefined {

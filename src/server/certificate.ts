@@ -8,11 +8,11 @@
 // checked against a strict syntax first (see `sanOf`).
 import { createRequire } from 'node:module';
 import { createPrivateKey, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ApiError } from '../common/api-error.js';
-import { writePrivateFile } from '../common/private-files.js';
+import { replacePrivateFile, writePrivateFile } from '../common/private-files.js';
 
 export interface ServerCertificate {
   /** PEM: the certificate, then its chain. */
@@ -119,9 +119,5 @@ export function validateCertificate(certificate: string, privateKey: string, cha
 
 /** Replaces the files, each whole (written aside, then renamed over the old one). */
 export function saveCertificate(stateDir: string, c: ServerCertificate): void {
-  for (const [name, text] of [[KEY_FILE, c.key], [CERT_FILE, c.cert]] as const) {
-    const file = join(stateDir, name);
-    writePrivateFile(`${file}.new`, text);
-    renameSync(`${file}.new`, file);
-  }
+  for (const [name, text] of [[KEY_FILE, c.key], [CERT_FILE, c.cert]] as const) replacePrivateFile(join(stateDir, name), text);
 }

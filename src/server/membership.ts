@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { ApiError } from '../common/api-error.js';
 import { isIPv4, isMac, isNetmask } from '../common/net-syntax.js';
 import type { Tx } from '../db/store.js';
+import { isCertFingerprint } from '../idl/checks.js';
 import { NULL_REF, type Rec, type Value } from '../idl/meta.js';
 import { createHost } from './boot.js';
 import type { CallContext, ImplTable } from './context.js';
@@ -54,8 +55,6 @@ export const JOIN_MAX_PIFS = 64;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
-/** A SHA-256 fingerprint as node prints it (AB:CD:…). */
-const FINGERPRINT = /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/;
 
 function bad(field: string, v: unknown): never { throw new ApiError('INVALID_VALUE', [field, JSON.stringify(v)?.slice(0, 100) ?? '']); }
 
@@ -99,7 +98,7 @@ export function parseJoiner(v: Value): Joiner {
     address: text(o, 'address', 15, ipOrEmpty),
     API_version_major: int(o, 'API_version_major', 0, 1000), API_version_minor: int(o, 'API_version_minor', 0, 1000),
     PIFs,
-    ...(o.certificate_fingerprint === undefined ? {} : { certificate_fingerprint: text(o, 'certificate_fingerprint', 95, (s) => FINGERPRINT.test(s)) }),
+    ...(o.certificate_fingerprint === undefined ? {} : { certificate_fingerprint: text(o, 'certificate_fingerprint', 95, isCertFingerprint) }),
   };
 }
 
@@ -263,7 +262,7 @@ export function membershipImpls(d: MembershipDeps): ImplTable {
       const host = String(a.host);
       assertOwnHost(ctx, host);
       const fingerprint = String(a.fingerprint);
-      if (!FINGERPRINT.test(fingerprint)) bad('fingerprint', fingerprint);
+      if (!isCertFingerprint(fingerprint)) bad('fingerprint', fingerprint);
       ctx.services.store.transact((tx) => recordFingerprint(tx, host, fingerprint));
     },
     'host.fetch_secret': (ctx, a) => {

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import type { OvnChassis } from '../contract.js';
 import { renewedSince, sslOptions, usesSsl, type PkiFiles } from '../../common/ovn-pki.js';
 import type { HostOvnPki } from './ovn-pki.js';
-import { stopAndWait } from './ovn-db-member.js';
+import { cmdlineOf, sameListeners, stopAndWait } from './ovn-db-member.js';
 import type { OvsdbClient } from '../ovsdb/index.js';
 import * as ops from '../ovsdb/ops.js';
 
@@ -40,16 +40,8 @@ function alivePid(pidfile: string, mustName: string): number | undefined {
   }
 }
 
-/** Whether process `pid` runs with exactly the PKI options `ssl`. */
-function sameSsl(pid: number, ssl: string[]): boolean {
-  try {
-    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    const have = args.filter((a) => /^--(private-key|certificate|ca-cert)=/.test(a));
-    return have.length === ssl.length && ssl.every((o) => have.includes(o));
-  } catch {
-    return false;
-  }
-}
+/** Whether process `pid` runs with exactly the PKI options `ssl` (ovn-controller has no --remote). */
+const sameSsl = (pid: number, ssl: string[]): boolean => sameListeners(cmdlineOf(pid), ssl);
 
 export class OvnChassisRunner {
   private wanted = false;

@@ -67,7 +67,8 @@ export function sameListeners(cmdline: readonly string[], want: readonly string[
   return have.length === want.length && want.every((a) => have.includes(a));
 }
 
-const cmdlineOf = (pid: number): string[] => {
+/** A process's arguments (empty when it is gone). */
+export const cmdlineOf = (pid: number): string[] => {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { return []; }
 };
 

@@ -4,13 +4,11 @@
 // missing, not signed by the CA held with it, not for this key, or a month from its end; a held
 // certificate still valid is kept while the master cannot sign.
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { newPrivateKey, openssl } from '../../common/openssl.js';
 import { checkSigned, isChassisName, needsRenewal, pkiFiles, type PkiFiles } from '../../common/ovn-pki.js';
-import { privateDir, writePrivateFile } from '../../common/private-files.js';
+import { privateDir, readIfExists, replacePrivateFile } from '../../common/private-files.js';
 import type { OvnSigner } from '../contract.js';
-
-const readOr = (file: string): string | undefined => (existsSync(file) ? readFileSync(file, 'utf8') : undefined);
 
 /** Whether `certPem` is for the private key in `keyPem`. */
 function certFitsKey(certPem: string, keyPem: string): boolean {
@@ -19,11 +17,6 @@ function certFitsKey(certPem: string, keyPem: string): boolean {
 
 function fingerprintOf(pem: string): string {
   try { return new X509Certificate(pem).fingerprint256; } catch { return ''; }
-}
-
-function replaceFile(file: string, text: string): void {
-  writePrivateFile(`${file}.new`, text);
-  renameSync(`${file}.new`, file);
 }
 
 export class HostOvnPki {
@@ -58,8 +51,8 @@ export class HostOvnPki {
     privateDir(this.dir);
     if (!existsSync(f.key)) await newPrivateKey(f.key);
     const key = readFileSync(f.key, 'utf8');
-    const cert = readOr(f.cert);
-    const ca = readOr(f.ca);
+    const cert = readIfExists(f.cert);
+    const ca = readIfExists(f.ca);
     const ours = cert !== undefined && certFitsKey(cert, key);
     /** Still usable now (the CA held with it signed it, it has not ended), if not for long. */
     const usable = ours && !needsRenewal(cert, ca, this.chassis, now, 0);
@@ -75,8 +68,8 @@ export class HostOvnPki {
       this.logOnce(`OVN certificate not renewed (${(e as Error).message}): the held one, valid until ${new X509Certificate(cert!).validTo}, is kept`);
       return f;
     }
-    replaceFile(f.ca, got.ca);
-    replaceFile(f.cert, got.cert);
+    replacePrivateFile(f.ca, got.ca);
+    replacePrivateFile(f.cert, got.cert);
     this.log(`OVN certificate for chassis ${this.chassis} signed by the pool CA, valid until ${new X509Certificate(got.cert).validTo}`);
     this.lastLogged = '';
     if (caFingerprint !== undefined && fingerprintOf(got.ca) !== caFingerprint) {
