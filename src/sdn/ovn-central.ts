@@ -25,6 +25,11 @@ const NB_SCHEMA = '/usr/share/ovn/ovn-nb.ovsschema';
 const SB_SCHEMA = '/usr/share/ovn/ovn-sb.ovsschema';
 /** How often the master looks at its cluster member's servers and ovn-northd. */
 const SUPERVISE_MS = 500;
+/**
+ * How often a running master checks that its own OVN certificate is not near its end (the hosts
+ * check theirs every pass); a renewed one is read by the daemons at their next connection.
+ */
+const RENEW_CHECK_MS = 6 * 3600_000;
 
 export interface OvnCentralOptions {
   /** Directory of the databases, sockets, pidfiles and logs. */
@@ -364,12 +369,18 @@ export function startOvnCentral(store: Store, o: OvnCentralOptions): OvnCentral 
   };
   store.onCommit((_g, changes: readonly CommitChange[]) => { if (changes.some((c) => CLASSES.has(c.cls))) schedule(); });
   schedule();
+  const renewal = setInterval(() => {
+    if (stopped || !nbMon) return;
+    o.ca.ensureCentral().catch((e: Error) => o.log(`ovn: renewing the master's certificate: ${e.message}`));
+  }, RENEW_CHECK_MS);
+  renewal.unref();
   return {
     sync: async () => { while (running) await running; return runPass(); },
     async stop() {
       stopped = true;
       unsubscribeCa();
       if (supervisor) clearInterval(supervisor);
+      clearInterval(renewal);
       while (running) await running.catch(() => undefined);
       nbClient?.close();
       sbClient?.close();
