@@ -154,3 +154,23 @@ test('a bulk caller is not held to a few sockets: 16 calls are at the server at 
     await c.close();
   } finally { server.close(); server.closeAllConnections(); }
 });
+
+test('a login whose server never answers is given up when its signal aborts', async () => {
+  const login = new AbortController();
+  // Takes the request and answers nothing: the client gives up as soon as the request is in.
+  const server = createServer(() => { login.abort(); });
+  const closedByClient = new Promise<void>((r) => server.on('connection', (s) => s.on('close', () => r())));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  /** `p`, or a failure after 5 s (a client that never gives up). */
+  const within = <T>(p: Promise<T>, what: string): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`not within 5 s: ${what}`)), 5000); });
+    return Promise.race([p, bound]).finally(() => clearTimeout(timer));
+  };
+  try {
+    const c = XapiClient.connect({ target: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, user: 'root', password: 'pw', signal: login.signal });
+    await within(c.then(() => assert.fail('logged in'), () => undefined), 'the login rejected');
+    await within(closedByClient, 'the client\'s socket closed'); // the server closes nothing itself
+    await assert.rejects(XapiClient.connect({ target: 'http://127.0.0.1:1', user: 'root', password: 'pw', signal: login.signal }), { name: 'AbortError' }, 'an aborted signal sends nothing');
+  } finally { server.close(); server.closeAllConnections(); }
+});

@@ -29,6 +29,8 @@ export interface ConnectOptions {
   maxSockets?: number;
   /** The address connections come from (a host with several; TCP targets only). */
   localAddress?: string;
+  /** Aborting it gives up the login: its socket is destroyed and connect rejects. */
+  signal?: AbortSignal;
 }
 
 /** Where and how to send requests: derived once from the target string. */
@@ -84,6 +86,9 @@ export class XapiClient {
     const endpoint = parseTarget(opts.target);
     if (opts.localAddress !== undefined && endpoint.socketPath === undefined) endpoint.localAddress = opts.localAddress;
     const client = new XapiClient(endpoint, opts.trust, opts.maxSockets);
+    const giveUp = (): void => client.agent.destroy();
+    opts.signal?.throwIfAborted();
+    opts.signal?.addEventListener('abort', giveUp, { once: true });
     try {
       const hc = opts.hostCredential;
       client.sessionRef = hc
@@ -93,6 +98,8 @@ export class XapiClient {
     } catch (e) {
       client.agent.destroy();
       throw e;
+    } finally {
+      opts.signal?.removeEventListener('abort', giveUp);
     }
     return client;
   }

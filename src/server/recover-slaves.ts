@@ -59,13 +59,15 @@ function urlOf(address: string, port: number): string {
 async function resetMember(t: { host: string; address: string; fingerprint: string }, keys: Buffer[], masterAddress: string,
   port: number, timeoutMs: number): Promise<void> {
   const open = new Set<XapiClient>();
+  // A member that takes the connection and never answers the login is given up with the call.
+  const login = new AbortController();
   let expired = false;
   const work = (async () => {
     for (const [i, key] of keys.entries()) {
       let client: XapiClient;
       try {
         client = await XapiClient.connect({ target: urlOf(t.address, port), user: '', password: '', poolProof: recoveryProof(key, t.host),
-          trust: { fingerprint: t.fingerprint }, maxSockets: 1, originator: 'xcpnet-recover-slaves' });
+          trust: { fingerprint: t.fingerprint }, maxSockets: 1, originator: 'xcpnet-recover-slaves', signal: login.signal });
       } catch (e) {
         if (ApiError.is(e) && e.code === 'SESSION_AUTHENTICATION_FAILED' && i < keys.length - 1) continue;
         throw e;
@@ -86,6 +88,7 @@ async function resetMember(t: { host: string; address: string; fingerprint: stri
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       expired = true;
+      login.abort();
       for (const c of open) void c.close();
       reject(new Error(`no answer within ${timeoutMs / 1000} s`));
     }, timeoutMs);
