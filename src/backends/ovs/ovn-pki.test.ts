@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { HostOvnPki } from './ovn-pki.js';
@@ -94,4 +94,28 @@ test('the master cannot sign (TOO_BUSY, unreachable): a held certificate still v
   await assert.rejects(none.ensure(), /TOO_BUSY/);
   // An expired certificate is no longer kept.
   await assert.rejects(pki.ensure(undefined, new Date(Date.now() + 3 * 365 * 24 * 3600_000)), /TOO_BUSY/);
+});
+
+test('a certificate found good is not read again for an hour while its files stay as they were', { timeout: 60_000 }, async () => {
+  const ca = new OvnCa(join(dir, 'ca7'));
+  const requests: string[] = [];
+  const pki = new HostOvnPki(join(dir, 'host7'), HOST, async (csr) => { requests.push(csr); return ca.sign(csr, HOST); }, quiet);
+  const f = await pki.ensure();
+  // A minute on: the certificate's start (openssl's, in whole seconds) is behind whatever comes.
+  const t0 = new Date(Date.now() + 60_000);
+  await pki.ensure(undefined, t0);
+  assert.equal(requests.length, 1);
+  // The certificate spoiled behind the agent's back, in place, its size and time kept: within
+  // the hour it is not read; after it, it is, and renewed.
+  const { atimeMs, mtimeMs, size } = statSync(f.cert);
+  writeFileSync(f.cert, 'x'.repeat(size));
+  utimesSync(f.cert, atimeMs / 1000, mtimeMs / 1000); // in seconds: a Date would round to the millisecond
+  await pki.ensure(undefined, new Date(t0.getTime() + 30 * 60_000));
+  assert.equal(requests.length, 1, 'taken as good within the hour');
+  await pki.ensure(undefined, new Date(t0.getTime() + 61 * 60_000));
+  assert.equal(requests.length, 2, 'read again after it');
+  // A file changed (its time with it) is read at once.
+  writeFileSync(f.cert, 'garbage\n');
+  await pki.ensure(undefined, new Date(t0.getTime() + 62 * 60_000));
+  assert.equal(requests.length, 3, 'a changed file is read at the next pass');
 });

@@ -4,7 +4,7 @@
 // missing, not signed by the CA held with it, not for this key, or a month from its end; a held
 // certificate still valid is kept while the master cannot sign.
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { newPrivateKey, openssl } from '../../common/openssl.js';
 import { checkSigned, isChassisName, needsRenewal, pkiFiles, type PkiFiles } from '../../common/ovn-pki.js';
 import { privateDir, readIfExists, replacePrivateFile } from '../../common/private-files.js';
@@ -19,6 +19,9 @@ function fingerprintOf(pem: string): string {
   try { return new X509Certificate(pem).fingerprint256; } catch { return ''; }
 }
 
+/** How long a certificate found good is taken as good while its files stay as they were. */
+const RECHECK_MS = 3600_000;
+
 export class HostOvnPki {
   readonly files: PkiFiles;
   private running: Promise<PkiFiles> | undefined;
@@ -28,6 +31,11 @@ export class HostOvnPki {
    * the published value changes or the certificate needs renewal for itself.
    */
   private mismatchedFor: string | undefined;
+  /**
+   * The last check that found the files good, by what it read (the published fingerprint and the
+   * files' times): every agent pass asks, and parsing keys and certificates each time is waste.
+   */
+  private goodUntil?: { stamp: string; until: number };
   /** The last problem logged, so a problem that lasts is logged once. */
   private lastLogged = '';
 
@@ -48,6 +56,12 @@ export class HostOvnPki {
   private async renew(caFingerprint: string | undefined, now: Date): Promise<PkiFiles> {
     const f = this.files;
     if (!isChassisName(this.chassis)) throw new Error(`OVN certificate: ${JSON.stringify(this.chassis)} is not a host uuid`);
+    const version = (file: string) => {
+      const st = statSync(file, { throwIfNoEntry: false });
+      return st ? `${st.ino}:${st.size}:${Math.floor(st.mtimeMs)}` : '-';
+    };
+    const stamp = [caFingerprint ?? '', version(f.key), version(f.cert), version(f.ca)].join(' ');
+    if (this.goodUntil?.stamp === stamp && now.getTime() < this.goodUntil.until) return f;
     privateDir(this.dir);
     if (!existsSync(f.key)) await newPrivateKey(f.key);
     const key = readFileSync(f.key, 'utf8');
@@ -58,7 +72,10 @@ export class HostOvnPki {
     const usable = ours && !needsRenewal(cert, ca, this.chassis, now, 0);
     const fresh = ours && !needsRenewal(cert, ca, this.chassis, now);
     const caMatches = caFingerprint === undefined || fingerprintOf(ca!) === caFingerprint;
-    if (fresh && (caMatches || caFingerprint === this.mismatchedFor)) return f;
+    if (fresh && (caMatches || caFingerprint === this.mismatchedFor)) {
+      this.goodUntil = { stamp, until: now.getTime() + RECHECK_MS };
+      return f;
+    }
     let got: { cert: string; ca: string };
     try {
       got = await this.request(key, now);
