@@ -313,7 +313,7 @@ function sameSlice(a: PoolRecords, b: PoolRecords): boolean {
     if (x === y) continue;
     let n = 0;
     for (const ref in x) {
-      if (x[ref] !== y[ref] && (y[ref] === undefined || JSON.stringify(x[ref]) !== JSON.stringify(y[ref]))) return false;
+      if (!sameValue(x[ref], y[ref])) return false;
       n++;
     }
     let m = 0;

@@ -7,8 +7,17 @@ import { PoolBuilder } from '../../agent/pool-builder.js';
 import { IpError } from '../linux/ip.js';
 import { argvOf } from './cmd.js';
 import { lockTable, lockTransaction, portRules } from './locking.js';
-import { bondSettings, describeOp, greKey, hostState as bridgeHostState, linksTouched, markerOf, parseKernel, type KernelState, type KLink } from './model.js';
+import { bondSettings, describeOp, greKey, hostState as bridgeHostState, linksTouched, markerOf, parseKLink, type KernelState, type KLink } from './model.js';
+import { defaultRouteOf } from '../linux/kernel-cache.js';
 import { expectedLinks, planBridge } from './plan.js';
+
+/** The kernel as the two JSON arrays of `ip -json -details addr show` and `route show default` say it is. */
+function parseKernel(out: string): KernelState {
+  const [addrs, routes] = out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>[]);
+  const links = new Map<string, KLink>(addrs!.map((l) => { const k = parseKLink(l); return [k.name, k]; }));
+  const r = defaultRouteOf(routes!);
+  return { links, ...(r ? { defaultRoute: r } : {}) };
+}
 
 const HU = '11111111-2222-3333-4444-555555555555';
 const nic = (name: string, extra: Partial<KLink> = {}): KLink => ({ name, kind: 'veth', up: true, carrier: true, mtu: 1500, mac: '02:00:00:00:00:01', alias: '', addrs: [], ...extra });

@@ -2,7 +2,6 @@
 // and the operations (each one iproute2 command) that turn what is into what the document asks.
 // Plain data and pure functions, no I/O.
 import type { BondMode, HostState, ObservedBridge, StrMap } from '../contract.js';
-import { defaultRouteOf } from '../linux/kernel-cache.js';
 
 /** The marker (ifalias) on every device the driver creates; devices without it are foreign. */
 export const markerOf = (host: string): string => `xcpnet:${host}`;
@@ -81,20 +80,6 @@ export function parseKLink(l: Record<string, unknown>): KLink {
   if (info.info_kind === 'bridge' && num(data.mcast_snooping) !== undefined) link.mcastSnooping = data.mcast_snooping === 1;
   Object.freeze(link.addrs);
   return Object.freeze(link);
-}
-
-/** Pure: the two JSON arrays of `addr show` and `route show default` (ip -json -details -batch) → KernelState. */
-export function parseKernel(out: string): KernelState {
-  const arrays = out.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>[]);
-  if (arrays.length !== 2) throw new Error(`ip -batch: expected 2 JSON arrays, got ${arrays.length}`);
-  const [addrs, routes] = arrays as [Record<string, unknown>[], Record<string, unknown>[]];
-  const links = new Map<string, KLink>();
-  for (const l of addrs) {
-    const link = parseKLink(l);
-    links.set(link.name, link);
-  }
-  const r = defaultRouteOf(routes);
-  return { links, ...(r ? { defaultRoute: r } : {}) };
 }
 
 /**
